@@ -1,0 +1,492 @@
+"""The engine layer: contract tables as lazy, validated SQL views.
+
+A :class:`Workbench` wraps an embedded DuckDB connection. Every contract table found in a
+data directory (``<table>.parquet``, ``<table>.csv`` or a folder ``<table>/`` of Parquet
+files) or passed as a pandas DataFrame is exposed to SQL under its contract name, with
+contract columns cast to their contract types and absent nullable columns supplied as
+typed NULLs. Nothing is read until a query needs it.
+
+Validation runs when a table is first used by a query: missing table or column, wrong
+type, null key, duplicate key, unknown enum value, negative money, a delete with no
+earlier add, timestamps later than ``as_of`` and dangling references all raise
+:class:`~workbench.errors.DataContractError` naming the table, column and first
+offending rows.
+
+Transforms elsewhere in the package are SQL strings in a portable dialect (standard
+window functions and joins). They are run with :meth:`Workbench.query` (small results
+as pandas) or :meth:`Workbench.sql` (a lazy relation). ``Workbench.dialect`` tells which
+SQL dialect the engine speaks; transforms are written once, in DuckDB's dialect, and
+transpiled with SQLGlot for other engines.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+import sqlglot
+from sqlglot import exp
+
+from . import contract
+from .contract import BOOLEAN, DOUBLE, STRING, TIMESTAMP, TableSpec
+from .errors import DataContractError, ParameterError
+
+_SQL_TYPES = {STRING: "VARCHAR", TIMESTAMP: "TIMESTAMP", DOUBLE: "DOUBLE", BOOLEAN: "BOOLEAN"}
+_NUMERIC = re.compile(r"^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT|FLOAT|DOUBLE|REAL|DECIMAL.*)$")
+_TIMEZONE = "Asia/Shanghai"
+_SAMPLE_ROWS = 5
+
+Source = "str | Path | pd.DataFrame"
+
+
+def quote(name: str) -> str:
+    """Quote an SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def literal(value: Any) -> str:
+    """Render a Python value as a portable SQL literal."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (dt.datetime, pd.Timestamp)):
+        return f"TIMESTAMP '{pd.Timestamp(value).strftime('%Y-%m-%d %H:%M:%S.%f')}'"
+    if isinstance(value, dt.date):
+        return f"TIMESTAMP '{value.isoformat()} 00:00:00'"
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def to_timestamp(value: Any, name: str = "timestamp") -> pd.Timestamp:
+    """Parse a date or timestamp argument into a naive local ``pd.Timestamp``.
+
+    Timezone-aware values are converted to Asia/Shanghai local time first, matching how
+    the engine stores contract timestamps.
+    """
+    try:
+        ts = pd.Timestamp(value)
+    except (ValueError, TypeError) as err:
+        raise ParameterError(f"{name}: cannot read {value!r} as a date or timestamp") from err
+    if ts is pd.NaT:
+        raise ParameterError(f"{name}: {value!r} is not a date")
+    if ts.tzinfo is not None:
+        ts = ts.tz_convert(_TIMEZONE).tz_localize(None)
+    return ts
+
+
+class Workbench:
+    """Contract tables of one brand, exposed to SQL through an embedded engine.
+
+    Use :func:`workbench.open` rather than the constructor.
+
+    Parameters
+    ----------
+    sources : mapping of table name to a file path, a folder of Parquet files or a DataFrame
+        Tables that are not contract tables are exposed as given, without validation.
+    as_of : date-like, optional
+        The analysis date. Events at or after it are contract violations (data from the
+        future). Defaults to the time of opening.
+    validate : bool, default True
+        Validate each contract table the first time a query uses it.
+    threads, memory_limit : optional
+        DuckDB settings for large brands.
+
+    Examples
+    --------
+    >>> import pandas as pd, workbench
+    >>> orders = pd.DataFrame({"order_id": ["o1"], "customer_id": ["c1"],
+    ...     "order_time": pd.to_datetime(["2025-03-01 10:00"]), "amount": [99.0],
+    ...     "order_channel": ["pos"]})
+    >>> wb = workbench.open({"orders": orders}, as_of="2025-04-01")
+    >>> wb.query("SELECT SUM(amount) AS gmv FROM orders")["gmv"].iloc[0]
+    99.0
+    """
+
+    dialect = "duckdb"
+
+    def __init__(
+        self,
+        sources: Mapping[str, Any],
+        as_of: Any = None,
+        validate: bool = True,
+        threads: int | None = None,
+        memory_limit: str | None = None,
+        connection: duckdb.DuckDBPyConnection | None = None,
+    ) -> None:
+        self.con = connection or duckdb.connect()
+        if threads:
+            self.con.execute(f"SET threads = {int(threads)}")
+        if memory_limit:
+            self.con.execute(f"SET memory_limit = {literal(memory_limit)}")
+        self.as_of = to_timestamp(as_of, "as_of") if as_of is not None else None
+        # Without an analysis date, nothing may lie in the future of the moment of opening.
+        self.future_limit = self.as_of if self.as_of is not None else pd.Timestamp.now(_TIMEZONE).tz_localize(None)
+        self.validate_on_use = validate
+        self._sources: dict[str, Any] = {}
+        self._validated: set[str] = set()
+        self._user_tables: set[str] = set()
+        for name, source in sources.items():
+            self._attach(name, source)
+
+    # ------------------------------------------------------------------ sources
+    def _attach(self, name: str, source: Any) -> None:
+        raw = f"__raw_{name}"
+        if isinstance(source, pd.DataFrame):
+            self.con.register(raw, source)
+        else:
+            self.con.execute(f"CREATE OR REPLACE VIEW {quote(raw)} AS SELECT * FROM {_reader(Path(source))}")
+        self._sources[name] = source
+        self._validated.discard(name)
+        if name in contract.TABLES:
+            self._create_contract_view(name)
+        else:
+            self._user_tables.add(name)
+            self.con.execute(f"CREATE OR REPLACE VIEW {quote(name)} AS SELECT * FROM {quote(raw)}")
+
+    def register(self, name: str, frame: pd.DataFrame | duckdb.DuckDBPyRelation) -> None:
+        """Expose a derived table (a DataFrame or relation) to later queries under ``name``."""
+        if name in contract.TABLES:
+            self._attach(name, frame)
+            return
+        if isinstance(frame, pd.DataFrame):
+            self.con.register(name, frame)
+        else:
+            frame.create_view(name, replace=True)
+        self._user_tables.add(name)
+
+    def materialize(self, name: str, query: str) -> None:
+        """Run ``query`` once and keep its result as a temporary table ``name``.
+
+        Used for intermediate results that several later queries read (spells, journeys).
+        """
+        self._check_tables(query)
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {quote(name)} AS {query}")
+        self._user_tables.add(name)
+
+    @property
+    def tables(self) -> list[str]:
+        """Names of the contract tables available in this workbench."""
+        return [t for t in contract.TABLES if t in self._sources]
+
+    def has_table(self, name: str) -> bool:
+        """Whether contract table (or registered table) ``name`` is available."""
+        return name in self._sources or name in self._user_tables
+
+    def require(self, *names: str) -> None:
+        """Raise :class:`DataContractError` unless every table in ``names`` is present."""
+        for name in names:
+            if not self.has_table(name):
+                raise DataContractError(
+                    name,
+                    None,
+                    f"table is missing: expected {name}.parquet, {name}.csv or a folder {name}/ of Parquet "
+                    f"files in the data directory (available: {', '.join(self.tables) or 'none'})",
+                )
+
+    # ------------------------------------------------------------------ views
+    def _raw_types(self, name: str) -> dict[str, str]:
+        rows = self.con.execute(f"DESCRIBE SELECT * FROM {quote('__raw_' + name)}").fetchall()
+        return {r[0]: str(r[1]).upper() for r in rows}
+
+    def _create_contract_view(self, name: str) -> None:
+        spec = contract.TABLES[name]
+        raw_types = self._raw_types(name)
+        exprs = []
+        for col in spec.columns:
+            if col.name in raw_types:
+                exprs.append(f"{_cast_expr(col.name, raw_types[col.name], col.dtype)} AS {quote(col.name)}")
+            else:
+                exprs.append(f"CAST(NULL AS {_SQL_TYPES[col.dtype]}) AS {quote(col.name)}")
+        extras = [quote(c) for c in raw_types if c not in spec.column_names]
+        select = ", ".join(exprs + extras)
+        self.con.execute(f"CREATE OR REPLACE VIEW {quote(name)} AS SELECT {select} FROM {quote('__raw_' + name)}")
+
+    # ------------------------------------------------------------------ queries
+    def _check_tables(self, query: str) -> None:
+        if not self.validate_on_use:
+            return
+        for name in referenced_tables(query):
+            if name in contract.TABLES:
+                self.require(name)
+                self.validate(name)
+
+    def sql(self, query: str) -> duckdb.DuckDBPyRelation:
+        """A lazy relation for ``query``; contract tables it reads are validated first."""
+        self._check_tables(query)
+        return self.con.sql(query)
+
+    def query(self, query: str) -> pd.DataFrame:
+        """Run ``query`` and return its (small) result as a pandas DataFrame."""
+        return self.sql(query).df()
+
+    def scalar(self, query: str) -> Any:
+        """Run ``query`` and return the single value it yields."""
+        self._check_tables(query)
+        row = self.con.execute(query).fetchall()[0]
+        return None if row is None else row[0]
+
+    def table(self, name: str) -> duckdb.DuckDBPyRelation:
+        """The validated, contract-typed table ``name`` as a lazy relation."""
+        return self.sql(f"SELECT * FROM {quote(name)}")
+
+    def frame(self, name: str) -> pd.DataFrame:
+        """A small table (stores, staff, channels…) as a pandas DataFrame."""
+        return self.table(name).df()
+
+    def data_end(self) -> pd.Timestamp | None:
+        """The latest event time in the event tables present (the natural as-of date)."""
+        parts = []
+        for table, col in [("orders", "order_time"), ("contact_events", "event_time"), ("touches", "event_time"),
+                           ("group_events", "event_time"), ("scans", "event_time")]:
+            if self.has_table(table):
+                parts.append(f"SELECT MAX({col}) AS t FROM {table}")
+        if not parts:
+            return None
+        value = self.scalar("SELECT MAX(t) FROM (" + " UNION ALL ".join(parts) + ")")
+        return None if value is None else pd.Timestamp(value)
+
+    # ------------------------------------------------------------------ validation
+    def validate(self, name: str) -> None:
+        """Validate contract table ``name`` (once); raise :class:`DataContractError`."""
+        if name in self._validated or name not in contract.TABLES:
+            return
+        self.require(name)
+        self._validated.add(name)  # referenced tables are validated while checking this one
+        try:
+            _validate_table(self, contract.TABLES[name])
+        except Exception:
+            self._validated.discard(name)
+            raise
+
+    def validate_all(self) -> dict[str, int]:
+        """Validate every contract table present; return row counts per table."""
+        counts = {}
+        for name in self.tables:
+            self.validate(name)
+            counts[name] = int(self.con.execute(f"SELECT COUNT(*) FROM {quote(name)}").fetchall()[0][0])
+        return counts
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __repr__(self) -> str:
+        as_of = self.as_of.isoformat() if self.as_of is not None else "now"
+        return f"Workbench(tables={self.tables}, as_of={as_of}, engine={self.dialect})"
+
+
+# ---------------------------------------------------------------------- helpers
+def referenced_tables(query: str) -> set[str]:
+    """Table names a query reads, CTE names excluded."""
+    try:
+        tree = sqlglot.parse_one(query, read="duckdb")
+    except sqlglot.errors.ParseError:
+        return set()
+    ctes = {c.alias_or_name for c in tree.find_all(exp.CTE)}
+    return {t.name for t in tree.find_all(exp.Table) if t.name and t.name not in ctes}
+
+
+def _reader(path: Path) -> str:
+    if path.is_dir():
+        return f"read_parquet({literal(str(path / '**' / '*.parquet'))}, union_by_name = true)"
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        return f"read_parquet({literal(str(path))})"
+    if suffix in (".csv", ".tsv", ".txt"):
+        return f"read_csv_auto({literal(str(path))}, header = true)"
+    raise ParameterError(f"cannot read {path.name}: expected .parquet, .csv or a folder of Parquet files")
+
+
+def _cast_expr(col: str, raw_type: str, dtype: str) -> str:
+    q = quote(col)
+    if dtype == STRING:
+        return q if raw_type == "VARCHAR" else f"CAST({q} AS VARCHAR)"
+    if dtype == TIMESTAMP:
+        if raw_type == "TIMESTAMP":
+            return q
+        if raw_type.startswith("TIMESTAMP WITH TIME ZONE"):
+            return f"timezone({literal(_TIMEZONE)}, {q})"
+        if raw_type.startswith("TIMESTAMP") or raw_type == "DATE":
+            return f"CAST({q} AS TIMESTAMP)"
+        if raw_type == "VARCHAR":
+            return f"TRY_CAST({q} AS TIMESTAMP)"
+        return f"TRY_CAST(CAST({q} AS VARCHAR) AS TIMESTAMP)"
+    if dtype == DOUBLE:
+        if _NUMERIC.match(raw_type):
+            return f"CAST({q} AS DOUBLE)"
+        return f"TRY_CAST(CAST({q} AS VARCHAR) AS DOUBLE)" if raw_type != "BOOLEAN" else f"CAST(NULL AS DOUBLE)"
+    if dtype == BOOLEAN:
+        return q if raw_type == "BOOLEAN" else f"TRY_CAST(CAST({q} AS VARCHAR) AS BOOLEAN)"
+    raise ValueError(dtype)
+
+
+def _first_rows(wb: Workbench, query: str) -> pd.DataFrame:
+    return wb.con.sql(query + f" LIMIT {_SAMPLE_ROWS}").df()
+
+
+def _validate_table(wb: Workbench, spec: TableSpec) -> None:
+    name = spec.name
+    raw = quote("__raw_" + name)
+    raw_types = wb._raw_types(name)
+
+    missing = [c for c in spec.required_columns if c not in raw_types]
+    if missing:
+        raise DataContractError(
+            name, missing[0],
+            f"required column is missing (missing: {', '.join(missing)}; found: {', '.join(raw_types)})",
+        )
+
+    # One scan computes every per-row violation count; details are fetched only on failure.
+    checks: list[tuple[str, str, str]] = []  # (column, problem, condition on raw columns)
+    for col in spec.columns:
+        if col.name not in raw_types:
+            continue
+        q = quote(col.name)
+        cast = _cast_expr(col.name, raw_types[col.name], col.dtype)
+        if cast.startswith("TRY_CAST") or cast.startswith("CAST(NULL"):
+            checks.append((col.name, f"wrong type: expected {col.dtype}, found {raw_types[col.name]} values "
+                                     f"that do not convert", f"{q} IS NOT NULL AND {cast} IS NULL"))
+    for col in spec.columns:
+        if col.name not in raw_types:
+            continue
+        q = quote(col.name)
+        cast = _cast_expr(col.name, raw_types[col.name], col.dtype)
+        if not col.nullable:
+            checks.append((col.name, "null value in a required column", f"{q} IS NULL"))
+        if col.values:
+            allowed = ", ".join(literal(v) for v in col.values)
+            checks.append((col.name, f"unknown value (allowed: {', '.join(col.values)})",
+                           f"{cast} IS NOT NULL AND {cast} NOT IN ({allowed})"))
+        if col.min_value is not None:
+            checks.append((col.name, f"value below {col.min_value:g} (money cannot be negative)",
+                           f"{cast} < {col.min_value!r}"))
+        if col.dtype == TIMESTAMP:
+            checks.append((col.name, f"timestamp at or after as_of {wb.future_limit}: data from the future of the "
+                                     f"analysis date", f"{cast} >= {literal(wb.future_limit)}"))
+    if name == "orders" and "refunded_amount" in raw_types:
+        checks.append(("refunded_amount", "refund larger than the order amount",
+                       "TRY_CAST(refunded_amount AS DOUBLE) > TRY_CAST(amount AS DOUBLE) + 1e-9"))
+    if checks:
+        agg = ", ".join(f"SUM(CASE WHEN {cond} THEN 1 ELSE 0 END) AS c{i}" for i, (_, _, cond) in enumerate(checks))
+        counts = wb.con.execute(f"SELECT {agg} FROM {raw}").fetchall()[0]
+        for (column, problem, cond), n in zip(checks, counts):
+            if n:
+                rows = _first_rows(wb, f"SELECT * FROM {raw} WHERE {cond}")
+                raise DataContractError(name, column, problem, rows, int(n))
+
+    view = quote(name)
+    if spec.key:
+        keys = ", ".join(quote(k) for k in spec.key)
+        n = wb.con.execute(
+            f"SELECT COUNT(*) FROM (SELECT {keys} FROM {view} GROUP BY {keys} HAVING COUNT(*) > 1)"
+        ).fetchall()[0][0]
+        if n:
+            rows = _first_rows(wb, f"SELECT t.* FROM {view} t JOIN (SELECT {keys} FROM {view} GROUP BY {keys} "
+                                   f"HAVING COUNT(*) > 1) d USING ({keys}) ORDER BY {keys}")
+            raise DataContractError(name, ", ".join(spec.key), "duplicate key", rows, int(n))
+
+    if name in contract.INTERVAL_EVENTS:
+        _check_interval_sequence(wb, name)
+
+    for ref in spec.references:
+        if ref.column not in raw_types or not wb.has_table(ref.table) or ref.table == name:
+            continue
+        wb.validate(ref.table)
+        cond = (f"t.{quote(ref.column)} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {quote(ref.table)} r "
+                f"WHERE r.{quote(ref.target_column)} = t.{quote(ref.column)})")
+        n = wb.con.execute(f"SELECT COUNT(*) FROM {view} t WHERE {cond}").fetchall()[0][0]
+        if n:
+            rows = _first_rows(wb, f"SELECT t.* FROM {view} t WHERE {cond}")
+            raise DataContractError(name, ref.column, f"value not found in {ref.table}.{ref.target_column}", rows, int(n))
+
+    if name == "tasks" and wb.has_table("assignments"):
+        wb.validate("assignments")
+        cond = ("t.experiment_id IS NOT NULL AND t.variant IS NOT NULL AND NOT EXISTS (SELECT 1 FROM assignments a "
+                "WHERE a.experiment_id = t.experiment_id AND a.variant = t.variant)")
+        n = wb.con.execute(f"SELECT COUNT(*) FROM tasks t WHERE {cond}").fetchall()[0][0]
+        if n:
+            rows = _first_rows(wb, f"SELECT t.* FROM tasks t WHERE {cond}")
+            raise DataContractError("tasks", "variant", "unknown variant: not assigned in that experiment", rows, int(n))
+
+
+def interval_order_sql(table: str) -> str:
+    """ORDER BY clause putting events of one relationship in time order, opens first on ties.
+
+    A same-second add and delete is a zero-length relationship, not a delete before an add.
+    """
+    opens = ", ".join(literal(v) for v in contract.INTERVAL_EVENTS[table]["open"])
+    return f"event_time, CASE WHEN event_type IN ({opens}) THEN 0 ELSE 1 END"
+
+
+def _check_interval_sequence(wb: Workbench, table: str) -> None:
+    rules = contract.INTERVAL_EVENTS[table]
+    pair = ", ".join(rules["pair"])
+    opens = ", ".join(literal(v) for v in rules["open"])
+    closes = ", ".join(literal(v) for v in rules["close"])
+    seq = (f"SELECT *, LAG(event_type) OVER (PARTITION BY {pair} ORDER BY {interval_order_sql(table)}) AS previous_event "
+           f"FROM {quote(table)}")
+    cond = f"event_type IN ({closes}) AND (previous_event IS NULL OR previous_event IN ({closes}))"
+    n = wb.con.execute(f"SELECT COUNT(*) FROM ({seq}) s WHERE {cond}").fetchall()[0][0]
+    if n:
+        rows = _first_rows(wb, f"SELECT * FROM ({seq}) s WHERE {cond} ORDER BY {pair}, event_time")
+        verb = "delete" if table == "contact_events" else "leave"
+        first = "add" if table == "contact_events" else "join"
+        raise DataContractError(table, "event_type", f"a {verb} with no earlier {first} of the same {pair}", rows, int(n))
+
+
+def open_workbench(
+    source: str | Path | Mapping[str, Any],
+    as_of: Any = None,
+    tables: Iterable[str] | None = None,
+    validate: bool = True,
+    **engine_options: Any,
+) -> Workbench:
+    """Open a brand's data: a directory of contract files, or a dict of DataFrames.
+
+    Parameters
+    ----------
+    source : path or mapping
+        A directory holding ``<table>.parquet`` / ``<table>.csv`` files (or folders of
+        Parquet files), or a mapping ``{table_name: DataFrame or path}``.
+    as_of : date-like, optional
+        Analysis date; events at or after it are rejected as data from the future.
+    tables : iterable of str, optional
+        Only attach these tables.
+    validate : bool, default True
+        Validate each contract table when a query first reads it.
+
+    Returns
+    -------
+    Workbench
+
+    Examples
+    --------
+    >>> import workbench
+    >>> wb = workbench.open("data/demo", as_of="2026-01-01")   # doctest: +SKIP
+    >>> wb.query("SELECT order_channel, SUM(amount) FROM orders GROUP BY 1")  # doctest: +SKIP
+    """
+    if isinstance(source, Mapping):
+        sources = dict(source)
+    else:
+        root = Path(source)
+        if not root.is_dir():
+            raise ParameterError(f"data directory not found: {root}")
+        sources = {}
+        for name in contract.TABLES:
+            for candidate in (root / f"{name}.parquet", root / f"{name}.csv", root / name):
+                if candidate.exists():
+                    sources[name] = candidate
+                    break
+        if not sources:
+            raise DataContractError(
+                "*", None, f"no contract table found in {root}: expected files such as orders.parquet or "
+                           f"contact_events.csv (tables: {', '.join(contract.TABLES)})")
+    if tables is not None:
+        wanted = set(tables)
+        sources = {k: v for k, v in sources.items() if k in wanted}
+    return Workbench(sources, as_of=as_of, validate=validate, **engine_options)
