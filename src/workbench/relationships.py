@@ -31,7 +31,7 @@ def _intervals_sql(table: str, pair: tuple[str, str], open_type: str, extra: str
             SELECT *, LAG(event_type) OVER (PARTITION BY {a}, {b} ORDER BY {order}) AS previous_type
             FROM {table}
         ) ordered
-        WHERE NOT (event_type = '{open_type}' AND previous_type = '{open_type}')
+        WHERE NOT (event_type = '{open_type}' AND COALESCE(previous_type, '') = '{open_type}')
     ) changes
     WHERE event_type = '{open_type}'
     """

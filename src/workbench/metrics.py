@@ -1,0 +1,588 @@
+"""The metric system (GUIDE §2): acquisition, retention and conversion, by any cut.
+
+Every function takes a :class:`~workbench.Workbench`, a half-open window
+``[start, end)``, a ``grain`` (``"day"``, ``"week"``, ``"month"`` or ``None`` for the
+whole window) and a cut ``by`` (``"brand"``, ``"region"``, ``"store"``, ``"staff"``,
+``"channel_group"``, ``"channel_code"``). The work runs in the engine; the result is a
+small pandas frame with one row per period and cut value.
+
+Definitions that matter:
+
+* **person-times vs persons.** ``adds`` counts add events (人次); ``add_persons`` counts
+  distinct customers (人数). A customer adding two guides of one store is two adds and
+  one person for that store — persons is the honest store number.
+* **stores and channels of an event.** A contact belongs to the store of the staff member
+  added; a group event to the group's store. A customer's *acquisition channel* is the
+  channel code of their first add in the brand; conversion and group metrics cut by
+  channel use it.
+* **user view** (用户角度): an order counts for WeCom when the customer had an open
+  relationship with any staff member when ordering (``variant="active"``, the default,
+  interval-aware via :mod:`workbench.relationships`) or had added anyone before the order
+  (``variant="ever"``). **task view** (任务角度): the order carries a ``task_id`` or a
+  ``share_staff_id`` from a WeCom link.
+* **GMV** is the sum of ``amount``; ``net_gmv`` subtracts ``refunded_amount``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .engine import Workbench, literal, to_timestamp
+from .errors import ParameterError
+from .relationships import contact_intervals_sql, group_intervals_sql, open_at_sql
+
+GRAINS = ("day", "week", "month", None)
+CUTS = ("brand", "region", "store", "staff", "channel_group", "channel_code")
+_CUT_COLUMN = {"brand": None, "region": "region", "store": "store_id", "staff": "staff_id",
+               "channel_group": "channel_group", "channel_code": "channel_code"}
+
+
+# ---------------------------------------------------------------------- shared pieces
+def _window(start: Any, end: Any) -> tuple[pd.Timestamp, pd.Timestamp]:
+    s, e = to_timestamp(start, "start"), to_timestamp(end, "end")
+    if e <= s:
+        raise ParameterError(f"end ({e}) must be after start ({s})")
+    return s, e
+
+
+def _check(grain: str | None, by: str, allowed: tuple[str, ...] = CUTS) -> None:
+    if grain not in GRAINS:
+        raise ParameterError(f"grain must be one of day, week, month or None, not {grain!r}")
+    if by not in allowed:
+        raise ParameterError(f"by must be one of {', '.join(allowed)}, not {by!r}")
+
+
+def _period(grain: str | None, col: str, start: pd.Timestamp) -> str:
+    if grain is None:
+        return f"{literal(start)}"
+    return f"date_trunc('{grain}', {col})"
+
+
+def _select_cut(by: str) -> tuple[str, str]:
+    """(select-list fragment, group-by fragment) for a cut column named like the cut."""
+    col = _CUT_COLUMN[by]
+    if col is None:
+        return "", ""
+    return f", {col}", f", {col}"
+
+
+def _first_add_sql(wb: Workbench) -> str:
+    """Each customer's first add in the brand and its channel (the acquisition channel)."""
+    chan = ("LEFT JOIN channels ch ON ch.channel_code = f.channel_code" if wb.has_table("channels") else "")
+    group = "ch.channel_group" if wb.has_table("channels") else "CAST(NULL AS VARCHAR)"
+    return f"""
+    SELECT f.customer_id, f.first_add_time, f.channel_code, {group} AS channel_group FROM (
+        SELECT customer_id, event_time AS first_add_time, channel_code,
+               ROW_NUMBER() OVER (PARTITION BY customer_id ORDER BY event_time, staff_id) AS rn
+        FROM contact_events WHERE event_type = 'add'
+    ) f {chan} WHERE f.rn = 1
+    """
+
+
+def _staff_dims_sql(wb: Workbench) -> str:
+    """staff_id → store_id, region (empty-safe when tables are absent)."""
+    if not wb.has_table("staff"):
+        return "SELECT CAST(NULL AS VARCHAR) AS staff_id, CAST(NULL AS VARCHAR) AS store_id, CAST(NULL AS VARCHAR) AS region WHERE FALSE"
+    region = "st.region" if wb.has_table("stores") else "CAST(NULL AS VARCHAR)"
+    join = "LEFT JOIN stores st ON st.store_id = s.store_id" if wb.has_table("stores") else ""
+    return f"SELECT s.staff_id, s.store_id, {region} AS region FROM staff s {join}"
+
+
+def _store_region_sql(wb: Workbench) -> str:
+    if not wb.has_table("stores"):
+        return "SELECT CAST(NULL AS VARCHAR) AS store_id, CAST(NULL AS VARCHAR) AS region WHERE FALSE"
+    return "SELECT store_id, region FROM stores"
+
+
+def _finish(df: pd.DataFrame, by: str, grain: str | None) -> pd.DataFrame:
+    keys = ["period"] + ([_CUT_COLUMN[by]] if _CUT_COLUMN[by] else [])
+    df = df.sort_values(keys).reset_index(drop=True)
+    if "period" in df:
+        df["period"] = pd.to_datetime(df["period"])
+    return df
+
+
+def _merge(frames: list[pd.DataFrame], by: str) -> pd.DataFrame:
+    keys = ["period"] + ([_CUT_COLUMN[by]] if _CUT_COLUMN[by] else [])
+    out = frames[0]
+    for f in frames[1:]:
+        out = out.merge(f, on=keys, how="outer")
+    counts = [c for c in out.columns if c not in keys]
+    out[counts] = out[counts].fillna(0)
+    for c in counts:
+        if np.allclose(out[c], out[c].round()):
+            out[c] = out[c].astype("int64")
+    return out
+
+
+# ---------------------------------------------------------------------- acquisition
+def acquisition(wb: Workbench, start: Any, end: Any, grain: str | None = "day", by: str = "brand") -> pd.DataFrame:
+    """Adds and group joins per period, in person-times and persons (拉新).
+
+    Returns
+    -------
+    DataFrame
+        ``period``, the cut column, ``adds`` (person-times), ``add_persons`` (distinct
+        customers), ``new_persons`` (customers whose first-ever add in the brand falls in
+        the period and cut), ``group_joins`` and ``group_join_persons``.
+
+    Examples
+    --------
+    >>> acquisition(wb, "2025-06-01", "2025-07-01", grain="week", by="store")  # doctest: +SKIP
+    """
+    _check(grain, by)
+    s, e = _window(start, end)
+    wb.require("contact_events")
+    sel, grp = _select_cut(by)
+    chan_join = "LEFT JOIN channels ch ON ch.channel_code = ce.channel_code" if wb.has_table("channels") else ""
+    chan_group = "ch.channel_group" if wb.has_table("channels") else "CAST(NULL AS VARCHAR)"
+    adds = wb.query(f"""
+        WITH ev AS (
+            SELECT ce.customer_id, ce.staff_id, ce.channel_code, {chan_group} AS channel_group, sd.store_id, sd.region,
+                   {_period(grain, 'ce.event_time', s)} AS period,
+                   CASE WHEN fa.first_add_time = ce.event_time THEN 1 ELSE 0 END AS is_first
+            FROM contact_events ce
+            LEFT JOIN ({_staff_dims_sql(wb)}) sd ON sd.staff_id = ce.staff_id
+            {chan_join}
+            LEFT JOIN ({_first_add_sql(wb)}) fa ON fa.customer_id = ce.customer_id
+            WHERE ce.event_type = 'add' AND ce.event_time >= {literal(s)} AND ce.event_time < {literal(e)}
+        )
+        SELECT period{sel}, COUNT(*) AS adds, COUNT(DISTINCT customer_id) AS add_persons,
+               COUNT(DISTINCT CASE WHEN is_first = 1 THEN customer_id END) AS new_persons
+        FROM ev GROUP BY period{grp}
+    """)
+    frames = [adds]
+    if wb.has_table("group_events"):
+        frames.append(_group_event_counts(wb, s, e, grain, by, "join", "group_joins", "group_join_persons"))
+    return _finish(_merge(frames, by), by, grain)
+
+
+def _group_event_counts(wb: Workbench, s: pd.Timestamp, e: pd.Timestamp, grain: str | None, by: str,
+                        event_type: str, n_name: str, p_name: str) -> pd.DataFrame:
+    sel, grp = _select_cut(by)
+    groups = wb.has_table("groups")
+    gjoin = "LEFT JOIN groups g ON g.group_id = ge.group_id" if groups else ""
+    store = "g.store_id" if groups else "CAST(NULL AS VARCHAR)"
+    owner = "g.owner_staff_id" if groups else "CAST(NULL AS VARCHAR)"
+    chan_join = f"LEFT JOIN ({_first_add_sql(wb)}) fa ON fa.customer_id = ge.customer_id" if wb.has_table("contact_events") else ""
+    chan_cols = "fa.channel_code, fa.channel_group" if chan_join else "CAST(NULL AS VARCHAR) AS channel_code, CAST(NULL AS VARCHAR) AS channel_group"
+    return wb.query(f"""
+        WITH ev AS (
+            SELECT ge.customer_id, {store} AS store_id, sr.region, {owner} AS staff_id, {chan_cols},
+                   {_period(grain, 'ge.event_time', s)} AS period
+            FROM group_events ge {gjoin}
+            LEFT JOIN ({_store_region_sql(wb)}) sr ON sr.store_id = {store}
+            {chan_join}
+            WHERE ge.event_type = '{event_type}' AND ge.event_time >= {literal(s)} AND ge.event_time < {literal(e)}
+        )
+        SELECT period{sel}, COUNT(*) AS {n_name}, COUNT(DISTINCT customer_id) AS {p_name}
+        FROM ev GROUP BY period{grp}
+    """)
+
+
+# ---------------------------------------------------------------------- retention
+def losses(wb: Workbench, start: Any, end: Any, grain: str | None = "day", by: str = "brand") -> pd.DataFrame:
+    """Deletes and group leaves per period (删除员工人次, 退群人次).
+
+    Returns ``period``, the cut, ``deletes`` (person-times), ``deletes_by_customer``,
+    ``deletes_by_staff``, ``delete_persons``, ``group_leaves``, ``group_leave_persons``.
+    """
+    _check(grain, by)
+    s, e = _window(start, end)
+    wb.require("contact_events")
+    sel, grp = _select_cut(by)
+    chan_join = "LEFT JOIN channels ch ON ch.channel_code = iv.channel_code" if wb.has_table("channels") else ""
+    chan_group = "ch.channel_group" if wb.has_table("channels") else "CAST(NULL AS VARCHAR)"
+    # Deletes inherit the channel code of the add they close.
+    dels = wb.query(f"""
+        WITH iv AS ({contact_intervals_sql()}),
+        ev AS (
+            SELECT iv.customer_id, iv.staff_id, iv.channel_code, {chan_group} AS channel_group, sd.store_id, sd.region,
+                   iv.end_type, {_period(grain, 'iv.end_time', s)} AS period
+            FROM iv LEFT JOIN ({_staff_dims_sql(wb)}) sd ON sd.staff_id = iv.staff_id {chan_join}
+            WHERE iv.end_time >= {literal(s)} AND iv.end_time < {literal(e)}
+        )
+        SELECT period{sel}, COUNT(*) AS deletes,
+               SUM(CASE WHEN end_type = 'delete_by_customer' THEN 1 ELSE 0 END) AS deletes_by_customer,
+               SUM(CASE WHEN end_type = 'delete_by_staff' THEN 1 ELSE 0 END) AS deletes_by_staff,
+               COUNT(DISTINCT customer_id) AS delete_persons
+        FROM ev GROUP BY period{grp}
+    """)
+    frames = [dels]
+    if wb.has_table("group_events"):
+        frames.append(_group_event_counts(wb, s, e, grain, by, "leave", "group_leaves", "group_leave_persons"))
+    return _finish(_merge(frames, by), by, grain)
+
+
+def current_contacts(wb: Workbench, at: Any, by: str = "store") -> pd.DataFrame:
+    """Open relationships at instant ``at``: contacts, group members and their overlap.
+
+    Returns the cut, ``contacts`` (open customer–staff relationships), ``contact_persons``,
+    ``staff_with_contacts``, ``contacts_per_staff``, ``group_members`` (persons in at least
+    one group of the cut), ``added_not_in_group`` (contact persons in no group of the cut),
+    ``in_group_not_added`` (group members with no contact in the cut) and ``both``. Two
+    channels to a customer beat one: the last two columns are the work list.
+    Cuts: brand, region, store, staff (contacts only; groups by owner).
+    """
+    _check(None, by, ("brand", "region", "store", "staff"))
+    t = literal(to_timestamp(at, "at"))
+    wb.require("contact_events")
+    col = _CUT_COLUMN[by]
+    cut = f"{col}" if col else "'brand'"
+    contacts = f"""
+        SELECT iv.customer_id, iv.staff_id, sd.store_id, sd.region
+        FROM ({contact_intervals_sql()}) iv LEFT JOIN ({_staff_dims_sql(wb)}) sd ON sd.staff_id = iv.staff_id
+        WHERE {open_at_sql('iv', t)}"""
+    if wb.has_table("group_events"):
+        g = wb.has_table("groups")
+        members = f"""
+            SELECT gv.customer_id, {'g.owner_staff_id' if g else 'CAST(NULL AS VARCHAR)'} AS staff_id,
+                   {'g.store_id' if g else 'CAST(NULL AS VARCHAR)'} AS store_id, sr.region
+            FROM ({group_intervals_sql()}) gv
+            {'LEFT JOIN groups g ON g.group_id = gv.group_id' if g else ''}
+            LEFT JOIN ({_store_region_sql(wb)}) sr ON sr.store_id = {'g.store_id' if g else 'NULL'}
+            WHERE {open_at_sql('gv', t)}"""
+    else:
+        members = ("SELECT CAST(NULL AS VARCHAR) AS customer_id, CAST(NULL AS VARCHAR) AS staff_id, "
+                   "CAST(NULL AS VARCHAR) AS store_id, CAST(NULL AS VARCHAR) AS region WHERE FALSE")
+    df = wb.query(f"""
+        WITH c AS ({contacts}), m AS ({members}),
+        cp AS (SELECT DISTINCT {cut} AS cut, customer_id FROM c),
+        mp AS (SELECT DISTINCT {cut} AS cut, customer_id FROM m),
+        cc AS (SELECT {cut} AS cut, COUNT(*) AS contacts, COUNT(DISTINCT customer_id) AS contact_persons,
+                      COUNT(DISTINCT staff_id) AS staff_with_contacts FROM c GROUP BY 1),
+        both_ AS (
+            SELECT COALESCE(cp.cut, mp.cut) AS cut,
+                   SUM(CASE WHEN mp.customer_id IS NOT NULL THEN 1 ELSE 0 END) AS group_members,
+                   SUM(CASE WHEN mp.customer_id IS NULL THEN 1 ELSE 0 END) AS added_not_in_group,
+                   SUM(CASE WHEN cp.customer_id IS NULL THEN 1 ELSE 0 END) AS in_group_not_added,
+                   SUM(CASE WHEN cp.customer_id IS NOT NULL AND mp.customer_id IS NOT NULL THEN 1 ELSE 0 END) AS both
+            FROM cp FULL OUTER JOIN mp ON cp.cut = mp.cut AND cp.customer_id = mp.customer_id
+            GROUP BY 1)
+        SELECT COALESCE(cc.cut, b.cut) AS cut, cc.contacts, cc.contact_persons, cc.staff_with_contacts,
+               b.group_members, b.added_not_in_group, b.in_group_not_added, b.both
+        FROM cc FULL OUTER JOIN both_ b ON cc.cut = b.cut
+    """)
+    counts = [c for c in df.columns if c != "cut"]
+    df[counts] = df[counts].fillna(0).astype("int64")
+    df["contacts_per_staff"] = df["contacts"] / df["staff_with_contacts"].where(df["staff_with_contacts"] > 0)
+    df = df.rename(columns={"cut": col or "brand"}).sort_values(col or "brand").reset_index(drop=True)
+    return df
+
+
+# ---------------------------------------------------------------------- funnel
+def funnel(wb: Workbench, start: Any, end: Any, by: str = "store", window_days: int = 30) -> pd.DataFrame:
+    """The acquisition funnel scan → add → join group → claim hook coupon, per cut.
+
+    The cohort is every customer whose first scan in ``[start, end)`` happened at the cut
+    (the scan's store, else the channel code's store). Each later step must follow the
+    previous one within ``window_days`` of the scan: the first add (any staff), the first
+    group join after that add, the first WeCom-issued coupon after that join.
+
+    Returns the cut, ``scanned``, ``added``, ``joined``, ``claimed``, step conversions
+    ``add_rate``, ``join_rate``, ``claim_rate``, overall ``scan_to_claim`` and median hours
+    between steps ``median_hours_scan_add``, ``median_hours_add_join``,
+    ``median_hours_join_claim``.
+    """
+    _check(None, by, ("brand", "region", "store", "channel_group", "channel_code"))
+    s, e = _window(start, end)
+    wb.require("scans", "contact_events")
+    w = f"INTERVAL '{int(window_days)} days'"
+    col = _CUT_COLUMN[by]
+    cut = f"f.{col}" if col else "'brand'"
+    chans = wb.has_table("channels")
+    store_expr = "COALESCE(sc.store_id, ch.store_id)" if chans else "sc.store_id"
+    group_expr = "ch.channel_group" if chans else "CAST(NULL AS VARCHAR)"
+    join_step = f"""
+        LEFT JOIN (SELECT customer_id, event_time FROM group_events WHERE event_type = 'join') j
+          ON j.customer_id = a.customer_id AND j.event_time >= a.add_time AND j.event_time < a.scan_time + {w}
+    """ if wb.has_table("group_events") else "LEFT JOIN (SELECT CAST(NULL AS VARCHAR) AS customer_id, CAST(NULL AS TIMESTAMP) AS event_time WHERE FALSE) j ON FALSE"
+    claim_step = f"""
+        LEFT JOIN (SELECT customer_id, issued_at FROM coupons WHERE issue_source = 'wecom') k
+          ON k.customer_id = jj.customer_id AND k.issued_at >= jj.join_time AND k.issued_at < jj.scan_time + {w}
+    """ if wb.has_table("coupons") else "LEFT JOIN (SELECT CAST(NULL AS VARCHAR) AS customer_id, CAST(NULL AS TIMESTAMP) AS issued_at WHERE FALSE) k ON FALSE"
+    df = wb.query(f"""
+        WITH first_scan AS (
+            SELECT * FROM (
+                SELECT sc.customer_id, sc.event_time AS scan_time, sc.channel_code, {store_expr} AS store_id,
+                       {group_expr} AS channel_group,
+                       ROW_NUMBER() OVER (PARTITION BY sc.customer_id ORDER BY sc.event_time, sc.channel_code) AS rn
+                FROM scans sc {'LEFT JOIN channels ch ON ch.channel_code = sc.channel_code' if chans else ''}
+            ) x WHERE rn = 1 AND scan_time >= {literal(s)} AND scan_time < {literal(e)}
+        ),
+        f AS (SELECT fs.*, sr.region FROM first_scan fs LEFT JOIN ({_store_region_sql(wb)}) sr ON sr.store_id = fs.store_id),
+        a AS (
+            SELECT f.customer_id, {cut} AS cut, f.scan_time, MIN(ce.event_time) AS add_time
+            FROM f LEFT JOIN contact_events ce ON ce.customer_id = f.customer_id AND ce.event_type = 'add'
+                 AND ce.event_time >= f.scan_time AND ce.event_time < f.scan_time + {w}
+            GROUP BY 1, 2, 3
+        ),
+        jj AS (
+            SELECT a.customer_id, a.cut, a.scan_time, a.add_time, MIN(j.event_time) AS join_time
+            FROM a {join_step} GROUP BY 1, 2, 3, 4
+        ),
+        kk AS (
+            SELECT jj.*, MIN(k.issued_at) AS claim_time FROM jj {claim_step}
+            GROUP BY jj.customer_id, jj.cut, jj.scan_time, jj.add_time, jj.join_time
+        )
+        SELECT cut, COUNT(*) AS scanned, COUNT(add_time) AS added, COUNT(join_time) AS joined,
+               COUNT(claim_time) AS claimed,
+               MEDIAN(date_diff('second', scan_time, add_time)) / 3600.0 AS median_hours_scan_add,
+               MEDIAN(date_diff('second', add_time, join_time)) / 3600.0 AS median_hours_add_join,
+               MEDIAN(date_diff('second', join_time, claim_time)) / 3600.0 AS median_hours_join_claim
+        FROM kk GROUP BY cut
+    """)
+    df["add_rate"] = df["added"] / df["scanned"]
+    df["join_rate"] = df["joined"] / df["added"].where(df["added"] > 0)
+    df["claim_rate"] = df["claimed"] / df["joined"].where(df["joined"] > 0)
+    df["scan_to_claim"] = df["claimed"] / df["scanned"]
+    df = df.rename(columns={"cut": col or "brand"}).sort_values(col or "brand").reset_index(drop=True)
+    return df
+
+
+# ---------------------------------------------------------------------- conversion
+def _order_flags_sql(wb: Workbench, s: pd.Timestamp, e: pd.Timestamp) -> str:
+    """Orders in the window with user-view flags (active, ever) and the task-view flag."""
+    has_contacts = wb.has_table("contact_events")
+    if has_contacts:
+        flags = f"""
+            SELECT o.order_id,
+                   MAX(CASE WHEN {open_at_sql('iv', 'o.order_time')} THEN 1 ELSE 0 END) AS user_active,
+                   MAX(CASE WHEN iv.start_time <= o.order_time THEN 1 ELSE 0 END) AS user_ever
+            FROM orders o LEFT JOIN ({contact_intervals_sql()}) iv ON iv.customer_id = o.customer_id
+            WHERE o.order_time >= {literal(s)} AND o.order_time < {literal(e)}
+            GROUP BY o.order_id"""
+        acq = f"LEFT JOIN ({_first_add_sql(wb)}) fa ON fa.customer_id = o.customer_id"
+        acq_cols = "fa.channel_code, fa.channel_group"
+    else:
+        flags = (f"SELECT order_id, 0 AS user_active, 0 AS user_ever FROM orders "
+                 f"WHERE order_time >= {literal(s)} AND order_time < {literal(e)}")
+        acq, acq_cols = "", "CAST(NULL AS VARCHAR) AS channel_code, CAST(NULL AS VARCHAR) AS channel_group"
+    return f"""
+        SELECT o.*, fl.user_active, fl.user_ever,
+               CASE WHEN o.task_id IS NOT NULL OR o.share_staff_id IS NOT NULL THEN 1 ELSE 0 END AS task_view,
+               o.amount - COALESCE(o.refunded_amount, 0) AS net_amount,
+               sr.region, o.share_staff_id AS staff_id, {acq_cols}
+        FROM orders o JOIN ({flags}) fl ON fl.order_id = o.order_id
+        LEFT JOIN ({_store_region_sql(wb)}) sr ON sr.store_id = o.store_id
+        {acq}"""
+
+
+def conversion(wb: Workbench, start: Any, end: Any, grain: str | None = "month", by: str = "brand",
+               variant: str = "active") -> pd.DataFrame:
+    """Buyers and GMV in user view and task view, side by side (转化).
+
+    Parameters
+    ----------
+    variant : {"active", "ever"}
+        User-view rule: relationship open at order time (default), or added at any time
+        before the order.
+    by : str
+        ``store``/``region`` use the order's store; ``staff`` uses ``share_staff_id`` (only
+        task-view numbers are meaningful there); channel cuts use the buyer's acquisition
+        channel.
+
+    Returns
+    -------
+    DataFrame
+        ``orders``, ``buyers``, ``gmv``, ``net_gmv``; ``user_orders``, ``user_buyers``,
+        ``user_gmv``, ``user_share`` (of GMV); ``task_orders``, ``task_buyers``, ``task_gmv``,
+        ``task_share``.
+    """
+    _check(grain, by)
+    if variant not in ("active", "ever"):
+        raise ParameterError(f"variant must be 'active' or 'ever', not {variant!r}")
+    s, e = _window(start, end)
+    wb.require("orders")
+    sel, grp = _select_cut(by)
+    flag = "user_active" if variant == "active" else "user_ever"
+    df = wb.query(f"""
+        WITH o AS ({_order_flags_sql(wb, s, e)})
+        SELECT {_period(grain, 'order_time', s)} AS period{sel},
+               COUNT(*) AS orders, COUNT(DISTINCT customer_id) AS buyers,
+               SUM(amount) AS gmv, SUM(net_amount) AS net_gmv,
+               SUM({flag}) AS user_orders,
+               COUNT(DISTINCT CASE WHEN {flag} = 1 THEN customer_id END) AS user_buyers,
+               SUM(CASE WHEN {flag} = 1 THEN amount ELSE 0 END) AS user_gmv,
+               SUM(task_view) AS task_orders,
+               COUNT(DISTINCT CASE WHEN task_view = 1 THEN customer_id END) AS task_buyers,
+               SUM(CASE WHEN task_view = 1 THEN amount ELSE 0 END) AS task_gmv
+        FROM o GROUP BY 1{grp}
+    """)
+    df["user_share"] = df["user_gmv"] / df["gmv"].where(df["gmv"] > 0)
+    df["task_share"] = df["task_gmv"] / df["gmv"].where(df["gmv"] > 0)
+    return _finish(df, by, grain)
+
+
+def order_views(wb: Workbench, start: Any, end: Any) -> pd.DataFrame:
+    """Order-level flags (for drill-down and tests): order_id, user_active, user_ever, task_view.
+
+    Returns one row per order in the window; fine for a store or a month, not for a whole
+    brand-year (use :func:`conversion` for aggregates).
+    """
+    s, e = _window(start, end)
+    wb.require("orders")
+    return wb.query(f"SELECT order_id, customer_id, order_time, amount, user_active, user_ever, task_view "
+                    f"FROM ({_order_flags_sql(wb, s, e)}) o ORDER BY order_time, order_id")
+
+
+def pos_buyers_not_added(wb: Workbench, start: Any, end: Any, by: str = "store") -> pd.DataFrame:
+    """The store's to-do list: POS buyers in the window with no open contact at ``end``.
+
+    Returns the cut, ``pos_buyers``, ``not_added`` and ``not_added_share``. Only counts:
+    the customer ids themselves stay in the engine.
+    """
+    _check(None, by, ("brand", "region", "store"))
+    s, e = _window(start, end)
+    wb.require("orders", "contact_events")
+    col = _CUT_COLUMN[by]
+    cut = f"b.{col}" if col else "'brand'"
+    df = wb.query(f"""
+        WITH b AS (
+            SELECT DISTINCT o.customer_id, o.store_id, sr.region FROM orders o
+            LEFT JOIN ({_store_region_sql(wb)}) sr ON sr.store_id = o.store_id
+            WHERE o.order_channel = 'pos' AND o.customer_id IS NOT NULL
+              AND o.order_time >= {literal(s)} AND o.order_time < {literal(e)}
+        ),
+        open_now AS (
+            SELECT DISTINCT customer_id FROM ({contact_intervals_sql()}) iv WHERE {open_at_sql('iv', literal(e))}
+        )
+        SELECT {cut} AS cut, COUNT(DISTINCT b.customer_id) AS pos_buyers,
+               COUNT(DISTINCT CASE WHEN n.customer_id IS NULL THEN b.customer_id END) AS not_added
+        FROM b LEFT JOIN open_now n ON n.customer_id = b.customer_id GROUP BY 1
+    """)
+    df["not_added_share"] = df["not_added"] / df["pos_buyers"]
+    return df.rename(columns={"cut": col or "brand"}).sort_values(col or "brand").reset_index(drop=True)
+
+
+# ---------------------------------------------------------------------- tools vs churn
+@dataclass(frozen=True)
+class Correlation:
+    """Pearson correlation across stores with a Fisher-z confidence interval."""
+
+    r: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    n: int
+    spearman_rho: float
+
+
+def correlation(x: np.ndarray, y: np.ndarray, alpha: float = 0.05) -> Correlation:
+    """Pearson r with Fisher-z CI and Spearman's rho, dropping pairs with a NaN."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    keep = ~(np.isnan(x) | np.isnan(y))
+    x, y = x[keep], y[keep]
+    n = len(x)
+    if n < 4 or np.std(x) == 0 or np.std(y) == 0:
+        raise ParameterError("correlation needs at least 4 stores with varying values")
+    r, p = stats.pearsonr(x, y)
+    z, se = np.arctanh(r), 1.0 / np.sqrt(n - 3)
+    q = stats.norm.ppf(1 - alpha / 2)
+    rho = stats.spearmanr(x, y).statistic
+    return Correlation(float(r), float(np.tanh(z - q * se)), float(np.tanh(z + q * se)), float(p), n, float(rho))
+
+
+def store_churn(wb: Workbench, start: Any, end: Any) -> pd.DataFrame:
+    """Per store: contacts at risk in the window and customer deletes.
+
+    ``exposed`` = relationships open at ``start`` plus adds in the window; ``churn_rate`` =
+    deletes by the customer in the window / exposed. ``touched_share`` = share of exposed
+    relationships that got a staff touch (chat, group message, Moments) in the window — a
+    usage measure of retention work when the brand has no tool flag.
+    """
+    s, e = _window(start, end)
+    wb.require("contact_events")
+    touched = (f"""LEFT JOIN (SELECT DISTINCT customer_id, staff_id FROM touches
+                    WHERE touch_type IN ('chat', 'group_message', 'moments') AND staff_id IS NOT NULL
+                      AND event_time >= {literal(s)} AND event_time < {literal(e)}) tt
+               ON tt.customer_id = x.customer_id AND tt.staff_id = x.staff_id"""
+               if wb.has_table("touches") else "LEFT JOIN (SELECT NULL AS customer_id WHERE FALSE) tt ON FALSE")
+    return wb.query(f"""
+        WITH x AS (
+            SELECT iv.*, sd.store_id FROM ({contact_intervals_sql()}) iv
+            LEFT JOIN ({_staff_dims_sql(wb)}) sd ON sd.staff_id = iv.staff_id
+            WHERE iv.start_time < {literal(e)} AND (iv.end_time IS NULL OR iv.end_time >= {literal(s)})
+        )
+        SELECT x.store_id, COUNT(*) AS exposed,
+               SUM(CASE WHEN x.end_type = 'delete_by_customer' AND x.end_time < {literal(e)} THEN 1 ELSE 0 END) AS customer_deletes,
+               SUM(CASE WHEN tt.customer_id IS NOT NULL THEN 1 ELSE 0 END) AS touched
+        FROM x {touched}
+        WHERE x.store_id IS NOT NULL
+        GROUP BY x.store_id ORDER BY x.store_id
+    """).assign(
+        churn_rate=lambda d: d["customer_deletes"] / d["exposed"],
+        touched_share=lambda d: d["touched"] / d["exposed"],
+    )
+
+
+def retention_tools_vs_churn(wb: Workbench, start: Any, end: Any, tool_col: str | None = None,
+                             alpha: float = 0.05) -> tuple[pd.DataFrame, Correlation]:
+    """Retention-tool usage per store against its churn rate, with the correlation and CI.
+
+    Parameters
+    ----------
+    tool_col : str, optional
+        A ``stores`` column measuring tool usage (a rate, or a 0/1 flag such as
+        ``uses_retention_tool``). Defaults to that column when present, else the share of
+        relationships touched by staff in the window.
+
+    Returns
+    -------
+    (DataFrame, Correlation)
+        Per-store ``usage`` and ``churn_rate`` (plus counts), and the correlation across
+        stores. Observational: stores choose their tools.
+    """
+    per_store = store_churn(wb, start, end)
+    stores = wb.frame("stores") if wb.has_table("stores") else pd.DataFrame({"store_id": per_store["store_id"]})
+    if tool_col is None:
+        tool_col = "uses_retention_tool" if "uses_retention_tool" in stores.columns else None
+    if tool_col is not None:
+        if tool_col not in stores.columns:
+            raise ParameterError(f"stores has no column {tool_col!r} (columns: {', '.join(stores.columns)})")
+        per_store = per_store.merge(stores[["store_id", tool_col]], on="store_id", how="left")
+        per_store["usage"] = per_store[tool_col].astype(float)
+    else:
+        per_store["usage"] = per_store["touched_share"]
+    return per_store, correlation(per_store["usage"].to_numpy(), per_store["churn_rate"].to_numpy(), alpha)
+
+
+# ---------------------------------------------------------------------- headline KPIs
+def kpis(wb: Workbench, start: Any, end: Any, by: str = "brand") -> pd.DataFrame:
+    """Headline KPIs for ``[start, end)`` with the previous window of equal length beside it.
+
+    Returns one row per KPI (and cut): ``kpi``, ``value``, ``previous``, ``change`` (relative).
+    KPIs: add_persons, new_persons, deletes, net_adds (adds − deletes), contacts (open at
+    ``end``), gmv, user_gmv, user_share, task_gmv, task_share, buyers.
+    """
+    s, e = _window(start, end)
+    prev_s = s - (e - s)
+    rows = []
+    for label, (a, b) in {"value": (s, e), "previous": (prev_s, s)}.items():
+        acq = acquisition(wb, a, b, grain=None, by=by)
+        los = losses(wb, a, b, grain=None, by=by)
+        conv = conversion(wb, a, b, grain=None, by=by) if wb.has_table("orders") else None
+        cur = current_contacts(wb, b, by=by if by in ("brand", "region", "store", "staff") else "brand")
+        key = _CUT_COLUMN[by] or "brand"
+        for frame in (acq, los, conv):
+            if frame is not None and key == "brand":
+                frame["brand"] = "brand"
+        merged = acq.drop(columns="period").merge(los.drop(columns="period"), on=key, how="outer")
+        if conv is not None:
+            merged = merged.merge(conv.drop(columns="period"), on=key, how="outer")
+        merged = merged.merge(cur[[key, "contacts"]], on=key, how="outer")
+        merged["net_adds"] = merged["adds"].fillna(0) - merged["deletes"].fillna(0)
+        cols = ["add_persons", "new_persons", "deletes", "net_adds", "contacts"]
+        if conv is not None:
+            cols += ["gmv", "user_gmv", "user_share", "task_gmv", "task_share", "buyers"]
+        long = merged.melt(id_vars=[key], value_vars=cols, var_name="kpi", value_name=label)
+        rows.append(long.set_index([key, "kpi"]))
+    out = rows[0].join(rows[1], how="outer").reset_index()
+    out["change"] = (out["value"] - out["previous"]) / out["previous"].where(out["previous"] != 0)
+    if by == "brand":
+        out = out.drop(columns="brand")
+    return out
