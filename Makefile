@@ -1,0 +1,42 @@
+# Two commands on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO := data/demo
+CUSTOMERS ?= 100000
+SEED ?= 7
+
+.PHONY: demo test env data reports lab bench check-reports clean
+
+env: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m ipykernel install --sys-prefix --name workbench --display-name "workbench (project)" > /dev/null
+	touch $(STAMP)
+
+data: $(DEMO)/truth.json
+
+$(DEMO)/truth.json: $(STAMP)
+	$(BIN)/workbench simulate --customers $(CUSTOMERS) --seed $(SEED) --out $(DEMO)
+
+reports: $(STAMP) $(DEMO)/truth.json
+	$(BIN)/workbench run schedules/daily.yml --data $(DEMO)
+
+demo: reports
+	@echo "Reports: $(abspath reports/index.html)"
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -n 2 -q
+
+lab: $(STAMP) $(DEMO)/truth.json
+	$(BIN)/jupyter lab --notebook-dir=notebooks
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) reports data/demo
