@@ -216,6 +216,16 @@ class Workbench:
                 self.require(name)
                 self.validate(name)
 
+    # The three primitives an engine provides; everything else is written in terms of them.
+    def _execute(self, statement: str) -> None:
+        self.con.execute(statement).fetchall()
+
+    def _fetch(self, query: str) -> list[tuple]:
+        return self.con.execute(query).fetchall()
+
+    def _frame(self, query: str) -> pd.DataFrame:
+        return self.con.sql(query).df()
+
     def sql(self, query: str) -> duckdb.DuckDBPyRelation:
         """A lazy relation for ``query``; contract tables it reads are validated first."""
         self._check_tables(query)
@@ -223,13 +233,14 @@ class Workbench:
 
     def query(self, query: str) -> pd.DataFrame:
         """Run ``query`` and return its (small) result as a pandas DataFrame."""
-        return self.sql(query).df()
+        self._check_tables(query)
+        return self._frame(query)
 
     def scalar(self, query: str) -> Any:
         """Run ``query`` and return the single value it yields."""
         self._check_tables(query)
-        row = self.con.execute(query).fetchall()[0]
-        return None if row is None else row[0]
+        rows = self._fetch(query)
+        return rows[0][0] if rows else None
 
     def table(self, name: str) -> duckdb.DuckDBPyRelation:
         """The validated, contract-typed table ``name`` as a lazy relation."""
@@ -269,7 +280,7 @@ class Workbench:
         counts = {}
         for name in self.tables:
             self.validate(name)
-            counts[name] = int(self.con.execute(f"SELECT COUNT(*) FROM {quote(name)}").fetchall()[0][0])
+            counts[name] = int(self._fetch(f"SELECT COUNT(*) FROM {quote(name)}")[0][0])
         return counts
 
     def close(self) -> None:
@@ -326,7 +337,7 @@ def _cast_expr(col: str, raw_type: str, dtype: str) -> str:
 
 
 def _first_rows(wb: Workbench, query: str) -> pd.DataFrame:
-    return wb.con.sql(query + f" LIMIT {_SAMPLE_ROWS}").df()
+    return wb._frame(query + f" LIMIT {_SAMPLE_ROWS}")
 
 
 def _validate_table(wb: Workbench, spec: TableSpec) -> None:
@@ -373,7 +384,7 @@ def _validate_table(wb: Workbench, spec: TableSpec) -> None:
                        "TRY_CAST(refunded_amount AS DOUBLE) > TRY_CAST(amount AS DOUBLE) + 1e-9"))
     if checks:
         agg = ", ".join(f"SUM(CASE WHEN {cond} THEN 1 ELSE 0 END) AS c{i}" for i, (_, _, cond) in enumerate(checks))
-        counts = wb.con.execute(f"SELECT {agg} FROM {raw}").fetchall()[0]
+        counts = wb._fetch(f"SELECT {agg} FROM {raw}")[0]
         for (column, problem, cond), n in zip(checks, counts):
             if n:
                 rows = _first_rows(wb, f"SELECT * FROM {raw} WHERE {cond}")
@@ -382,9 +393,7 @@ def _validate_table(wb: Workbench, spec: TableSpec) -> None:
     view = quote(name)
     if spec.key:
         keys = ", ".join(quote(k) for k in spec.key)
-        n = wb.con.execute(
-            f"SELECT COUNT(*) FROM (SELECT {keys} FROM {view} GROUP BY {keys} HAVING COUNT(*) > 1)"
-        ).fetchall()[0][0]
+        n = wb._fetch(f"SELECT COUNT(*) FROM (SELECT {keys} FROM {view} GROUP BY {keys} HAVING COUNT(*) > 1) d")[0][0]
         if n:
             rows = _first_rows(wb, f"SELECT t.* FROM {view} t JOIN (SELECT {keys} FROM {view} GROUP BY {keys} "
                                    f"HAVING COUNT(*) > 1) d USING ({keys}) ORDER BY {keys}")
@@ -399,7 +408,7 @@ def _validate_table(wb: Workbench, spec: TableSpec) -> None:
         wb.validate(ref.table)
         cond = (f"t.{quote(ref.column)} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {quote(ref.table)} r "
                 f"WHERE r.{quote(ref.target_column)} = t.{quote(ref.column)})")
-        n = wb.con.execute(f"SELECT COUNT(*) FROM {view} t WHERE {cond}").fetchall()[0][0]
+        n = wb._fetch(f"SELECT COUNT(*) FROM {view} t WHERE {cond}")[0][0]
         if n:
             rows = _first_rows(wb, f"SELECT t.* FROM {view} t WHERE {cond}")
             raise DataContractError(name, ref.column, f"value not found in {ref.table}.{ref.target_column}", rows, int(n))
@@ -408,7 +417,7 @@ def _validate_table(wb: Workbench, spec: TableSpec) -> None:
         wb.validate("assignments")
         cond = ("t.experiment_id IS NOT NULL AND t.variant IS NOT NULL AND NOT EXISTS (SELECT 1 FROM assignments a "
                 "WHERE a.experiment_id = t.experiment_id AND a.variant = t.variant)")
-        n = wb.con.execute(f"SELECT COUNT(*) FROM tasks t WHERE {cond}").fetchall()[0][0]
+        n = wb._fetch(f"SELECT COUNT(*) FROM tasks t WHERE {cond}")[0][0]
         if n:
             rows = _first_rows(wb, f"SELECT t.* FROM tasks t WHERE {cond}")
             raise DataContractError("tasks", "variant", "unknown variant: not assigned in that experiment", rows, int(n))
@@ -431,7 +440,7 @@ def _check_interval_sequence(wb: Workbench, table: str) -> None:
     seq = (f"SELECT *, LAG(event_type) OVER (PARTITION BY {pair} ORDER BY {interval_order_sql(table)}) AS previous_event "
            f"FROM {quote(table)}")
     cond = f"event_type IN ({closes}) AND (previous_event IS NULL OR previous_event IN ({closes}))"
-    n = wb.con.execute(f"SELECT COUNT(*) FROM ({seq}) s WHERE {cond}").fetchall()[0][0]
+    n = wb._fetch(f"SELECT COUNT(*) FROM ({seq}) s WHERE {cond}")[0][0]
     if n:
         rows = _first_rows(wb, f"SELECT * FROM ({seq}) s WHERE {cond} ORDER BY {pair}, event_time")
         verb = "delete" if table == "contact_events" else "leave"
