@@ -1,0 +1,137 @@
+"""The same transforms on DuckDB and on Spark (local mode) give identical results.
+
+Spark is part of the project's test dependencies; these tests fail, not skip, when it cannot
+start (set WORKBENCH_SKIP_SPARK=1 to skip them on a machine without Java).
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import workbench
+from workbench import DataContractError, metrics
+from workbench.attribution.buckets import value_buckets
+from workbench.experiments.frame import experiment_daily, experiment_frame, experiment_statistics
+from workbench.relationships import contact_intervals_sql, group_intervals_sql
+
+from conftest import tiny_brand
+from test_experiments_frame import with_experiments
+from test_value_buckets import brand as bucket_brand
+
+pytestmark = pytest.mark.skipif(os.environ.get("WORKBENCH_SKIP_SPARK") == "1", reason="WORKBENCH_SKIP_SPARK=1")
+W = ("2025-01-01", "2025-01-08")
+
+
+@pytest.fixture(scope="module")
+def spark():
+    from workbench.spark import local_session
+
+    return local_session("workbench-tests")
+
+
+def both(spark, tables, as_of="2025-02-01"):
+    from workbench.spark import open_spark
+
+    return workbench.open(tables, as_of=as_of), open_spark(tables, as_of=as_of, spark=spark)
+
+
+def same(a: pd.DataFrame, b: pd.DataFrame) -> None:
+    assert list(a.columns) == list(b.columns)
+    keys = list(a.columns)
+    a = a.sort_values(keys, na_position="first").reset_index(drop=True)
+    b = b.sort_values(keys, na_position="first").reset_index(drop=True)
+    for c in a.columns:
+        x, y = a[c], b[c]
+        if pd.api.types.is_numeric_dtype(x) or pd.api.types.is_numeric_dtype(y):
+            np.testing.assert_allclose(pd.to_numeric(x, errors="coerce").astype(float),
+                                       pd.to_numeric(y, errors="coerce").astype(float), rtol=1e-12, atol=1e-9,
+                                       err_msg=c)
+        elif pd.api.types.is_datetime64_any_dtype(x) or pd.api.types.is_datetime64_any_dtype(y):
+            assert (pd.to_datetime(x).fillna(pd.Timestamp(0)) == pd.to_datetime(y).fillna(pd.Timestamp(0))).all(), c
+        else:
+            assert x.fillna("<NA>").astype(str).tolist() == y.fillna("<NA>").astype(str).tolist(), c
+
+
+@pytest.fixture(scope="module")
+def engines(spark):
+    return both(spark, tiny_brand())
+
+
+class TestMetricsAgree:
+    @pytest.mark.parametrize("by", ["brand", "store", "channel_group"])
+    def test_acquisition(self, engines, by):
+        d, s = engines
+        same(metrics.acquisition(d, *W, grain="day", by=by), metrics.acquisition(s, *W, grain="day", by=by))
+
+    def test_losses(self, engines):
+        d, s = engines
+        same(metrics.losses(d, *W, grain="week", by="store"), metrics.losses(s, *W, grain="week", by="store"))
+
+    def test_current_contacts(self, engines):
+        d, s = engines
+        same(metrics.current_contacts(d, "2025-01-05", by="store"), metrics.current_contacts(s, "2025-01-05", by="store"))
+
+    def test_funnel(self, engines):
+        d, s = engines
+        same(metrics.funnel(d, *W), metrics.funnel(s, *W))
+
+    @pytest.mark.parametrize("variant", ["active", "ever"])
+    def test_conversion(self, engines, variant):
+        d, s = engines
+        same(metrics.conversion(d, *W, grain="day", by="store", variant=variant),
+             metrics.conversion(s, *W, grain="day", by="store", variant=variant))
+
+    def test_order_views_and_todo(self, engines):
+        d, s = engines
+        same(metrics.order_views(d, *W), metrics.order_views(s, *W))
+        same(metrics.pos_buyers_not_added(d, *W), metrics.pos_buyers_not_added(s, *W))
+        same(metrics.store_churn(d, *W), metrics.store_churn(s, *W))
+
+    def test_intervals(self, engines):
+        d, s = engines
+        same(d.query(contact_intervals_sql()), s.query(contact_intervals_sql()))
+        same(d.query(group_intervals_sql()), s.query(group_intervals_sql()))
+
+
+class TestAnalysesAgree:
+    def test_experiment_frames(self, spark):
+        tables = dict(tiny_brand())
+        d = with_experiments(tables)
+        from workbench.spark import open_spark
+        s = open_spark({k: v for k, v in d._sources.items()}, as_of="2025-02-01", spark=spark)
+        cols = ["unit_id", "cluster_id", "variant", "orders", "gmv", "converted", "retained", "pre_orders", "pre_gmv"]
+        same(experiment_frame(d, "X", 7, 7)[cols], experiment_frame(s, "X", 7, 7)[cols])
+        same(experiment_statistics(d, "X", 7, 7), experiment_statistics(s, "X", 7, 7))
+        same(experiment_daily(d, "X", "gmv", 7), experiment_daily(s, "X", "gmv", 7))
+
+    def test_value_buckets(self, spark):
+        d = bucket_brand(tiny_brand())
+        from workbench.spark import open_spark
+        s = open_spark(dict(d._sources), as_of="2025-02-01", spark=spark)
+        same(value_buckets(d, "2025-01-15", "2025-02-01", by=None), value_buckets(s, "2025-01-15", "2025-02-01", by=None))
+
+
+class TestValidationAgrees:
+    @pytest.mark.parametrize("change, match", [
+        (lambda t: t["orders"].assign(amount=lambda o: o.amount.where(o.order_id != "O4", -1.0)), "value below 0"),
+        (lambda t: pd.concat([t["orders"], t["orders"].iloc[:1]]), "duplicate key"),
+        (lambda t: t["orders"].assign(order_channel=lambda o: o.order_channel.where(o.order_id != "O1", "taobao")),
+         "unknown value"),
+    ])
+    def test_orders_errors(self, spark, change, match):
+        tables = tiny_brand()
+        tables["orders"] = change(tables)
+        for wb in both(spark, tables):
+            with pytest.raises(DataContractError, match=match):
+                wb.query("SELECT * FROM orders")
+
+    def test_delete_without_add(self, spark):
+        tables = tiny_brand()
+        ev = tables["contact_events"]
+        tables["contact_events"] = ev[~((ev.customer_id == "C3") & (ev.event_type == "add"))]
+        for wb in both(spark, tables):
+            with pytest.raises(DataContractError, match="delete with no earlier add"):
+                wb.query("SELECT * FROM contact_events")
