@@ -103,15 +103,16 @@ class SimulationParams:
     # touches
     chat_rate_per_month: float = 0.6
     tasks_per_month: int = 3
-    task_reach_share: float = 0.3
+    task_reach_share: float = 0.5
     mass_send_share: float = 0.2
     live_invite_share: float = 0.2
     # order channels
-    channel_probs_contact: tuple = (0.45, 0.30, 0.05, 0.04, 0.04, 0.12)
+    channel_probs_contact: tuple = (0.40, 0.35, 0.05, 0.04, 0.04, 0.12)
     channel_probs_no_contact: tuple = (0.60, 0.15, 0.0, 0.0, 0.0, 0.25)
     pos_share_after_chat: float = 0.70
     live_share_after_invite: float = 0.25
-    link_prob_after_push: float = 0.6
+    link_prob_after_push: float = 0.8
+    link_window_days: int = 7
     coupon_redeem_prob: float = 0.5
     refund_share: float = 0.03
     # experiments
@@ -546,7 +547,7 @@ def _assign_channels(orders: pd.DataFrame, spells: pd.DataFrame, chats: pd.DataF
                       pd.Timedelta(days=7), ["chat_staff"])["chat_staff"].to_numpy()
     pushes = touches[touches["touch_type"].isin(["task_push", "mass_send"])]
     push = _asof_last(pushes.rename(columns={"staff_id": "push_staff"}), orders, "cust", "order_time",
-                      pd.Timedelta(days=3), ["push_staff", "task_id"])
+                      pd.Timedelta(days=p.link_window_days), ["push_staff", "task_id"])
     invites = touches[touches["touch_type"] == "live_invite"]
     invite = _asof_last(invites.rename(columns={"staff_id": "inv_staff"}), orders, "cust", "order_time",
                         pd.Timedelta(days=3), ["inv_staff"])["inv_staff"].notna().to_numpy()
@@ -655,6 +656,9 @@ def _experiments(rng, p, t0, spells, holdout, cust_ids, store_ids, staff, nu, as
     hit = reached & (rng.random(len(live)) < p_store[s_idx])
     extra.append(_extra_orders(rng, live[hit], s2, w, nu, task[hit], staff_store, p))
     share_reached = float(reached.mean()) if len(live) else 0.0
+    expected_extra = (float(np.where(np.isin(variant, "treatment"), p.exp_cust_probs[1], p.exp_cust_probs[0]).sum())
+                      + float(p_store[s_idx][reached].sum())) * mean_spend
+    truth["_expected_extra_gmv"] = expected_extra
     dp2 = p.exp_store_probs[1] - p.exp_store_probs[0]
     truth["EXP_STORE"] = {"unit": "store", "variants": ["control", "treatment"], "control": "control",
                           "start": str(pd.Timestamp(s2)), "window_days": w, "n_units": int(len(live)),
@@ -722,6 +726,7 @@ def _truth(p, seed, n, t0, as_of, birth, buyer, holdout, orders, exp_truth, stor
     ex_reached = 1 + _bgnbd_expected(T, p.r, p.alpha / p.task_rate_multiplier, p.a, p.b)
     ex_hold = 1 + _bgnbd_expected(T, p.r, p.alpha, p.a, p.b)
     incr = np.where(buyer, (ex_reached - ex_hold) * mean_spend, 0.0)
+    exp_extra = exp_truth.pop("_expected_extra_gmv") / max(int((~holdout).sum()), 1)
     cust_gmv = orders.groupby("customer_id")["amount"].sum()
     gmv = cust_gmv.reindex(tables["customers"]["customer_id"]).fillna(0).to_numpy()
     hr = {k: float(np.exp(v)) for k, v in p.log_hr_channel.items()}
@@ -737,13 +742,15 @@ def _truth(p, seed, n, t0, as_of, birth, buyer, holdout, orders, exp_truth, stor
         "mean_spend": mean_spend,
         "holdout": {
             "experiment_id": "HOLDOUT", "share": p.holdout_share, "window": [str(pd.Timestamp(t0)), str(pd.Timestamp(as_of))],
-            "incremental_gmv_per_reached_customer": float(incr[~holdout].mean()),
-            "incremental_gmv_total": float(incr[~holdout].sum()),
+            "incremental_gmv_per_reached_customer": float(incr[~holdout].mean()) + exp_extra,
+            "incremental_gmv_total": float(incr[~holdout].sum()) + exp_extra * int((~holdout).sum()),
+            "incremental_gmv_per_reached_customer_from_rate": float(incr[~holdout].mean()),
+            "incremental_gmv_per_reached_customer_from_experiments": exp_extra,
             "realised_mean_gmv_reached": float(gmv[~holdout].mean()),
             "realised_mean_gmv_holdout": float(gmv[holdout].mean()),
             "note": "Expected GMV difference over the whole window, from the BG/NBD expectation at each customer's "
-                    "own T with and without the task rate multiplier, plus nothing for experiment orders "
-                    "(those happen only to reached customers and are listed under experiments).",
+                    "own T with and without the task rate multiplier, plus the expected GMV of the experiments' extra "
+                    "orders (they happen only to reached customers), per reached customer.",
         },
         "churn": {
             "level": "customer_staff", "baseline": {"weibull_shape": p.weibull_shape,
