@@ -1,0 +1,54 @@
+"""One message catalogue for every report: ``t(key, lang, **values)``.
+
+All report text — titles, headings, axis labels, legends, table headers and narrative
+sentences — lives in ``messages.yml`` as ``key: {en: ..., zh: ...}``. Notebooks never hold
+display strings of their own, so a report is complete in both languages or a test fails.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+LANGS = ("en", "zh")
+_CATALOGUE = Path(__file__).with_name("messages.yml")
+
+
+@lru_cache(maxsize=1)
+def catalogue() -> dict[str, dict[str, str]]:
+    """The message catalogue, ``{key: {"en": ..., "zh": ...}}``."""
+    data = yaml.safe_load(_CATALOGUE.read_text(encoding="utf-8")) or {}
+    return {str(k): {str(lang): str(text) for lang, text in v.items()} for k, v in data.items()}
+
+
+def check_lang(lang: str) -> str:
+    if lang not in LANGS:
+        raise ValueError(f"lang must be one of {', '.join(LANGS)}, not {lang!r}")
+    return lang
+
+
+def t(key: str, lang: str = "en", **values: Any) -> str:
+    """Translate ``key`` into ``lang`` and fill ``{placeholders}`` from ``values``.
+
+    Raises ``KeyError`` for a key or language missing from the catalogue, so an
+    untranslated string can never reach a report silently.
+
+    Examples
+    --------
+    >>> t("ops_dashboard.title", "zh")
+    '私域运营看板'
+    """
+    check_lang(lang)
+    entry = catalogue().get(key)
+    if entry is None:
+        raise KeyError(f"message key {key!r} is not in the catalogue (src/workbench/i18n/messages.yml)")
+    if lang not in entry:
+        raise KeyError(f"message key {key!r} has no {lang!r} text")
+    return entry[lang].format(**values) if values else entry[lang]
+
+
+def labels(keys: dict[str, str], lang: str) -> dict[str, str]:
+    """Translate a mapping of column name → message key (for table headers)."""
+    return {col: t(key, lang) for col, key in keys.items()}

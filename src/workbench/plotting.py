@@ -1,0 +1,136 @@
+"""One look for every report: seaborn theme, a CJK font, number formats and tables.
+
+``set_theme()`` registers Noto Sans CJK SC (shipped by the ``mplfonts`` package from PyPI,
+so no system font is needed) as the first sans-serif font, with DejaVu Sans behind it for
+anything it lacks; Chinese and Latin text render in the same figure without missing-glyph
+warnings.
+"""
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+import numpy as np
+import pandas as pd
+
+CJK_FONT_FILE = "NotoSansCJKsc-Regular.otf"
+CJK_FONT_NAME = "Noto Sans CJK SC"
+PALETTE = ["#2F6B9A", "#E07B39", "#3A9D6E", "#C44E52", "#8172B3", "#937860", "#DA8BC3", "#8C8C8C"]
+ACCENT, MUTED, GOOD, BAD = PALETTE[0], "#8C8C8C", PALETTE[2], PALETTE[3]
+
+
+def cjk_font_path() -> Path:
+    """Path of the CJK font file shipped by ``mplfonts``."""
+    spec = importlib.util.find_spec("mplfonts")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("the mplfonts package (CJK fonts) is not installed: pip install mplfonts")
+    path = Path(list(spec.submodule_search_locations)[0]) / "fonts" / CJK_FONT_FILE
+    if not path.exists():
+        raise RuntimeError(f"mplfonts does not ship {CJK_FONT_FILE}")
+    return path
+
+
+def set_theme(context: str = "notebook", dpi: int = 110) -> None:
+    """Apply the workbench theme: seaborn whitegrid, the palette, CJK-capable fonts."""
+    import seaborn as sns
+    from matplotlib import font_manager
+
+    font_manager.fontManager.addfont(str(cjk_font_path()))
+    sns.set_theme(context=context, style="whitegrid", palette=PALETTE)
+    matplotlib.rcParams.update({
+        "font.family": "sans-serif",
+        "font.sans-serif": [CJK_FONT_NAME, "DejaVu Sans"],
+        "axes.unicode_minus": False,
+        "figure.dpi": dpi,
+        "savefig.dpi": dpi,
+        "figure.figsize": (8, 4.2),
+        "axes.titlesize": 13,
+        "axes.titleweight": "bold",
+        "axes.labelsize": 11,
+        "legend.frameon": False,
+        "axes.spines.top": False,
+        "axes.spines.right": False,
+    })
+
+
+# ---------------------------------------------------------------------- number formats
+def format_int(x: Any) -> str:
+    """Thousands separators: 12345 → '12,345'; NaN → '–'."""
+    return "–" if _missing(x) else f"{float(x):,.0f}"
+
+
+def format_float(x: Any, digits: int = 2) -> str:
+    return "–" if _missing(x) else f"{float(x):,.{digits}f}"
+
+
+def format_cny(x: Any, digits: int = 0) -> str:
+    """Money in CNY: ¥12,345; large values compact: ¥1.23M."""
+    if _missing(x):
+        return "–"
+    v = float(x)
+    if abs(v) >= 1e8:
+        return f"¥{v / 1e6:,.1f}M"
+    return f"¥{v:,.{digits}f}"
+
+
+def format_pct(x: Any, digits: int = 1, signed: bool = False) -> str:
+    """A share as a percentage: 0.1234 → '12.3%' (``signed`` adds '+')."""
+    if _missing(x):
+        return "–"
+    return f"{float(x) * 100:{'+' if signed else ''}.{digits}f}%"
+
+
+def _missing(x: Any) -> bool:
+    return x is None or (isinstance(x, (float, np.floating)) and np.isnan(x)) or x is pd.NA
+
+
+FORMATS: dict[str, Callable[[Any], str]] = {"int": format_int, "cny": format_cny, "pct": format_pct,
+                                            "float": format_float, "signed_pct": lambda x: format_pct(x, signed=True)}
+
+
+def styled_table(df: pd.DataFrame, formats: Mapping[str, str] | None = None, headers: Mapping[str, str] | None = None,
+                 index: bool = False) -> Any:
+    """A pandas Styler with the workbench formats: ``formats`` maps column → int/cny/pct/float.
+
+    ``headers`` renames columns for display (translated headers). Numbers are right-aligned
+    and the table scrolls horizontally on a narrow screen.
+    """
+    formats = dict(formats or {})
+    shown = df.rename(columns=dict(headers or {}))
+    fmt = {(headers or {}).get(c, c): FORMATS[f] for c, f in formats.items() if c in df.columns}
+    styler = shown.style.format(fmt, na_rep="–")
+    if not index:
+        styler = styler.hide(axis="index")
+    return styler.set_table_attributes('class="wb-table"').set_table_styles([
+        {"selector": "th", "props": "text-align: left; padding: 4px 8px; background: #f2f4f7;"},
+        {"selector": "td", "props": "padding: 4px 8px; text-align: right;"},
+    ])
+
+
+def kpi_cards(cards: list[dict[str, Any]]) -> Any:
+    """Headline KPI cards as HTML: each card has ``label``, ``value`` (formatted) and ``change`` (a share or None)."""
+    from IPython.display import HTML
+
+    items = []
+    for c in cards:
+        change = c.get("change")
+        if change is None or _missing(change):
+            delta = ""
+        else:
+            good = change >= 0 if not c.get("lower_is_better") else change <= 0
+            color = GOOD if good else BAD
+            delta = f'<div class="wb-kpi-delta" style="color:{color}">{format_pct(change, signed=True)}</div>'
+        note = f'<div class="wb-kpi-note">{c["note"]}</div>' if c.get("note") else ""
+        items.append(f'<div class="wb-kpi"><div class="wb-kpi-label">{c["label"]}</div>'
+                     f'<div class="wb-kpi-value">{c["value"]}</div>{delta}{note}</div>')
+    return HTML('<div class="wb-kpis">' + "".join(items) + "</div>")
+
+
+def callout(text: str, kind: str = "info") -> Any:
+    """A highlighted sentence (``kind``: info, warning, danger) for findings and banners."""
+    from IPython.display import HTML
+
+    return HTML(f'<div class="wb-callout wb-{kind}">{text}</div>')
