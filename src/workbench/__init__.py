@@ -18,6 +18,7 @@ from importlib.metadata import PackageNotFoundError, version as _version
 from .engine import Workbench, open_workbench as open  # noqa: A001  (workbench.open is the entry point)
 from .errors import ConvergenceError, DataContractError, ParameterError, ReportError, WorkbenchError
 from .identity import resolve_identities
+from . import metrics  # noqa: E402  (the metric system is part of the top-level API)
 
 try:
     __version__ = _version("workbench")
