@@ -48,7 +48,7 @@ def set_theme(context: str = "notebook", dpi: int = 110) -> None:
         "savefig.dpi": dpi,
         "figure.figsize": (8, 4.2),
         "axes.titlesize": 13,
-        "axes.titleweight": "bold",
+        "axes.titleweight": "normal",  # the CJK font ships one weight; asking for bold only logs warnings
         "axes.labelsize": 11,
         "legend.frameon": False,
         "axes.spines.top": False,
@@ -57,6 +57,11 @@ def set_theme(context: str = "notebook", dpi: int = 110) -> None:
 
 
 # ---------------------------------------------------------------------- number formats
+def label_missing(series: pd.Series, label: str) -> pd.Series:
+    """Replace missing category values (e.g. orders with no store) with a readable label."""
+    return series.astype(object).where(series.notna(), label)
+
+
 def format_int(x: Any) -> str:
     """Thousands separators: 12345 → '12,345'; NaN → '–'."""
     return "–" if _missing(x) else f"{float(x):,.0f}"

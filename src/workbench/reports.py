@@ -308,6 +308,10 @@ def render_html(executed: str | Path, name: str, lang: str, as_of: str, paramete
     from nbconvert import HTMLExporter
 
     nb = nbformat.read(str(executed), as_version=4)
+    for cell in nb.cells:  # logs and warnings are for the operator, not the stakeholder
+        if cell.cell_type == "code":
+            cell.outputs = [o for o in cell.get("outputs", []) if not (o.get("output_type") == "stream"
+                                                                       and o.get("name") == "stderr")]
     exporter = HTMLExporter(template_name="lab")
     exporter.exclude_input = True
     exporter.exclude_input_prompt = True
