@@ -1,0 +1,157 @@
+"""Per-customer recency / frequency / monetary summaries, computed in the engine.
+
+Conventions (those of the CLV literature and its published fits):
+
+* purchases are collapsed to one per customer per calendar day (values summed);
+* ``frequency`` = number of purchase days after the first (repeat purchases);
+* ``recency`` = time from the first to the last purchase day; ``T`` = time from the first
+  purchase day to ``calibration_end`` (or ``observation_end``), both dates **inclusive**;
+* ``monetary_value`` = mean value of the repeat purchase days (0 when there are none);
+* with ``calibration_end``: ``frequency_holdout`` and ``monetary_value_holdout`` over
+  ``(calibration_end, observation_end]`` and ``duration_holdout``;
+* times in ``time_unit``: ``"D"`` days, ``"W"`` weeks (days / 7), ``"M"`` months
+  (days / 30.4375).
+
+For contract ``orders`` the value is the net amount (``amount - refunded_amount``) and
+only identified customers count.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from ..engine import literal, quote, to_timestamp
+from ..errors import DataContractError, ParameterError
+
+UNITS = {"D": 1.0, "W": 7.0, "M": 30.4375}
+
+
+def _rfm_sql(source: str, customer_col: str, time_col: str, value_expr: str, cal_end: pd.Timestamp,
+             obs_end: pd.Timestamp, unit_days: float, holdout: bool, where: str = "TRUE") -> str:
+    c, t = quote(customer_col), quote(time_col)
+    cal, obs = literal(cal_end.normalize()), literal(obs_end.normalize())
+    holdout_cols = f""",
+            SUM(CASE WHEN d > {cal} THEN 1 ELSE 0 END) AS frequency_holdout,
+            COALESCE(AVG(CASE WHEN d > {cal} THEN v END), 0) AS monetary_value_holdout,
+            {(obs_end.normalize() - cal_end.normalize()).days / unit_days!r} AS duration_holdout""" if holdout else ""
+    return f"""
+        WITH days AS (
+            SELECT {c} AS customer_id, CAST(CAST({t} AS DATE) AS TIMESTAMP) AS d, SUM({value_expr}) AS v
+            FROM {source}
+            WHERE {c} IS NOT NULL AND CAST({t} AS DATE) <= CAST({obs} AS DATE) AND {where}
+            GROUP BY 1, 2
+        ),
+        firsts AS (SELECT customer_id, MIN(d) AS first_day FROM days GROUP BY 1)
+        SELECT days.customer_id,
+               SUM(CASE WHEN d <= {cal} THEN 1 ELSE 0 END) - 1 AS frequency,
+               date_diff('day', first_day, MAX(CASE WHEN d <= {cal} THEN d END)) / {unit_days!r} AS recency,
+               date_diff('day', first_day, {cal}) / {unit_days!r} AS T,
+               COALESCE(AVG(CASE WHEN d <= {cal} AND d > first_day THEN v END), 0) AS monetary_value,
+               first_day{holdout_cols}
+        FROM days JOIN firsts ON firsts.customer_id = days.customer_id
+        WHERE first_day <= {cal}
+        GROUP BY days.customer_id, first_day
+        ORDER BY days.customer_id
+    """
+
+
+def rfm_summary(transactions: Any, customer_col: str = "customer_id", time_col: str = "order_time",
+                value_col: str | None = "amount", calibration_end: Any = None, observation_end: Any = None,
+                time_unit: str = "W") -> pd.DataFrame:
+    """One row per customer: frequency, recency, T, monetary value (and holdout columns).
+
+    Parameters
+    ----------
+    transactions : DataFrame or Workbench
+        A frame of transactions, or a :class:`~workbench.Workbench` whose contract ``orders``
+        are summarised in the engine (then the column arguments are ignored and the value is
+        the net amount).
+    calibration_end, observation_end : date-like, inclusive
+        Without ``calibration_end`` everything up to ``observation_end`` (default: the last
+        transaction day) is calibration.
+    time_unit : {"W", "D", "M"}
+
+    Returns
+    -------
+    DataFrame
+        ``customer_id`` (named ``customer_col`` for frames), ``frequency``, ``recency``, ``T``,
+        ``monetary_value``, ``first_day``; plus ``frequency_holdout``,
+        ``monetary_value_holdout``, ``duration_holdout`` with a calibration end.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> tx = pd.DataFrame({"customer_id": ["a", "a", "b"], "order_time": pd.to_datetime(
+    ...     ["2025-01-01", "2025-01-15", "2025-01-08"]), "amount": [10.0, 30.0, 5.0]})
+    >>> rfm_summary(tx, observation_end="2025-01-29")[["frequency", "recency", "T", "monetary_value"]].to_numpy().tolist()
+    [[1.0, 2.0, 4.0, 30.0], [0.0, 0.0, 3.0, 0.0]]
+    """
+    if time_unit not in UNITS:
+        raise ParameterError(f"time_unit must be one of {', '.join(UNITS)}, not {time_unit!r}")
+    unit = UNITS[time_unit]
+    if hasattr(transactions, "query") and hasattr(transactions, "require"):
+        wb = transactions
+        wb.require("orders")
+        obs = to_timestamp(observation_end, "observation_end") if observation_end is not None else \
+            pd.Timestamp(wb.scalar("SELECT MAX(order_time) FROM orders"))
+        cal = to_timestamp(calibration_end, "calibration_end") if calibration_end is not None else obs
+        _check_ends(cal, obs)
+        sql = _rfm_sql("orders", "customer_id", "order_time", "amount - COALESCE(refunded_amount, 0)", cal, obs, unit,
+                       calibration_end is not None)
+        return _finish(wb.query(sql), "customer_id")
+    frame = _check_frame(transactions, customer_col, time_col, value_col)
+    con = duckdb.connect()
+    con.register("transactions_input", frame)
+    obs = to_timestamp(observation_end, "observation_end") if observation_end is not None else \
+        pd.Timestamp(frame[time_col].max())
+    cal = to_timestamp(calibration_end, "calibration_end") if calibration_end is not None else obs
+    _check_ends(cal, obs)
+    value = quote(value_col) if value_col else "0.0"
+    out = con.sql(_rfm_sql("transactions_input", customer_col, time_col, f"CAST({value} AS DOUBLE)", cal, obs, unit,
+                           calibration_end is not None)).df()
+    con.close()
+    out = _finish(out, customer_col)
+    if not value_col:
+        out = out.drop(columns=[c for c in out.columns if c.startswith("monetary_value")])
+    return out
+
+
+def _finish(df: pd.DataFrame, customer_col: str) -> pd.DataFrame:
+    for c in ("frequency", "frequency_holdout"):
+        if c in df:
+            df[c] = df[c].astype(float)
+    return df.rename(columns={"customer_id": customer_col})
+
+
+def _check_ends(cal: pd.Timestamp, obs: pd.Timestamp) -> None:
+    if cal > obs:
+        raise ParameterError(f"calibration_end ({cal.date()}) is after observation_end ({obs.date()})")
+
+
+def _check_frame(frame: pd.DataFrame, customer_col: str, time_col: str, value_col: str | None) -> pd.DataFrame:
+    if not isinstance(frame, pd.DataFrame):
+        raise ParameterError("transactions must be a pandas DataFrame or a Workbench")
+    cols = [customer_col, time_col] + ([value_col] if value_col else [])
+    missing = [c for c in cols if c not in frame.columns]
+    if missing:
+        raise DataContractError("transactions", missing[0], f"required column is missing (found: {list(frame.columns)})")
+    out = frame[cols].copy()
+    if not pd.api.types.is_datetime64_any_dtype(out[time_col]):
+        parsed = pd.to_datetime(out[time_col], errors="coerce")
+        bad = parsed.isna() & out[time_col].notna()
+        if bad.any():
+            raise DataContractError("transactions", time_col, "values that are not dates", out[bad], int(bad.sum()))
+        out[time_col] = parsed
+    if value_col:
+        bad = ~np.isfinite(pd.to_numeric(out[value_col], errors="coerce"))
+        if bad.any():
+            raise DataContractError("transactions", value_col, "non-numeric or missing values", out[bad], int(bad.sum()))
+    return out
+
+
+def collapse_rfm(summary: pd.DataFrame, columns: tuple[str, ...] = ("frequency", "recency", "T")) -> pd.DataFrame:
+    """Unique (frequency, recency, T) rows with a ``weight`` column: what the fitters need."""
+    return summary.groupby(list(columns), as_index=False).size().rename(columns={"size": "weight"})
