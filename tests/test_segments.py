@@ -17,9 +17,11 @@ class TestFanTiers:
         assert out["fan_tier_zh"].tolist() == ["铁杆粉", "真爱粉", "实力粉", "普通粉", "潜力粉"]
 
     def test_default_thresholds_are_buyer_medians(self):
-        df = pd.DataFrame({"spend": [10, 20, 30, 0], "orders": [1, 2, 3, 0]})
+        df = pd.DataFrame({"spend": [10, 20, 30, 40, 0], "orders": [1, 3, 3, 5, 0]})
         out = fan_tiers(df)
-        assert out.attrs["thresholds"] == FanTierThresholds(20.0, 2.0)
+        assert out.attrs["thresholds"] == FanTierThresholds(25.0, 3.0)
+        one_order = fan_tiers(pd.DataFrame({"spend": [10, 20, 30], "orders": [1, 1, 2]}))
+        assert one_order.attrs["thresholds"].frequency == 2.0  # repeat buying is the floor
 
     def test_missing_column(self):
         with pytest.raises(DataContractError, match="orders"):

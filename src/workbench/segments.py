@@ -12,8 +12,10 @@ tier code       Chinese     rule
 ``potential``   潜力粉      registered, no purchase yet
 ==============  ==========  ===================================================
 
-By default the thresholds are the buyers' medians of total spend and of purchase count
-over the look-back; pass explicit numbers to freeze them across dates (a migration matrix
+By default the spend threshold is the buyers' median total spend over the look-back and
+the frequency threshold the buyers' median purchase count, but at least 2 (a "high
+frequency" fan has bought again; with most buyers at one order the median alone would put
+every buyer above it); pass explicit numbers to freeze them across dates (a migration matrix
 between two dates needs the same thresholds).
 
 Value tiers from predicted CLV: top 5% ``super_vip`` (超级VIP), next 15% ``cultivate``
@@ -93,8 +95,8 @@ def fan_tiers(customers: pd.DataFrame, spend_col: str = "spend", frequency_col: 
     if (out.loc[buyers, spend_col] < 0).any():
         raise DataContractError("customers", spend_col, "negative spend", out[buyers & (out[spend_col] < 0)].head())
     spend_th = th.spend if th.spend is not None else float(out.loc[buyers, spend_col].median()) if buyers.any() else 0.0
-    freq_th = th.frequency if th.frequency is not None else float(out.loc[buyers, frequency_col].median()) \
-        if buyers.any() else 0.0
+    freq_th = th.frequency if th.frequency is not None else max(2.0, float(out.loc[buyers, frequency_col].median())) \
+        if buyers.any() else 2.0
     hi_s = out[spend_col] >= spend_th
     hi_f = out[frequency_col] >= freq_th
     tier = np.select([~buyers, hi_s & hi_f, ~hi_s & hi_f, hi_s & ~hi_f], ["potential", "die_hard", "loyal",
