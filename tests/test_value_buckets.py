@@ -112,3 +112,20 @@ class TestHoldoutIncrementality:
         assert (res.ci_low, res.ci_high) == pytest.approx((ci.low, ci.high), rel=1e-9)
         assert res.p_value == pytest.approx(t.pvalue, rel=1e-9)
         assert res.total == pytest.approx(res.per_customer * len(a))
+
+
+class TestChannelRoi:
+    def test_tiny_brand(self, tiny):
+        from workbench.attribution.channels import channel_roi
+
+        wb = workbench.open(tiny, as_of="2025-02-01")
+        df = channel_roi(wb, "2025-01-01", "2025-01-08", as_of="2025-02-01", value_days=30).set_index("channel_code")
+        # CASH1: C1 twice (add, re-add), C2 with E1 and E2 -> 4 adds, 2 persons
+        assert (df.loc["CASH1", "adds"], df.loc["CASH1", "persons"]) == (4, 2)
+        # C1's first add was deleted the next day: 3 of 4 CASH1 adds were still open after 7 days
+        assert df.loc["CASH1", "retained_7d"] == pytest.approx(3 / 4)
+        # C1 (first add Jan 1 10:00) bought 100+50+10, C2 (first add Jan 1 11:00) 200 -> 360 net
+        assert df.loc["CASH1", "buyers"] == 2 and df.loc["CASH1", "gmv"] == pytest.approx(360.0)
+        # ADS: C3 deleted by staff after 2 days; bought 80 + 70 - 20 refund; cost 5 per add
+        assert df.loc["ADS", "retained_7d"] == 0.0
+        assert df.loc["ADS", "gmv"] == pytest.approx(130.0) and df.loc["ADS", "roi"] == pytest.approx(130.0 / 5.0)

@@ -76,9 +76,10 @@ def format_cny(x: Any, digits: int = 0) -> str:
     if _missing(x):
         return "–"
     v = float(x)
+    sign = "-" if v < 0 else ""
     if abs(v) >= 1e8:
-        return f"¥{v / 1e6:,.1f}M"
-    return f"¥{v:,.{digits}f}"
+        return f"{sign}¥{abs(v) / 1e6:,.1f}M"
+    return f"{sign}¥{abs(v):,.{digits}f}"
 
 
 def format_pct(x: Any, digits: int = 1, signed: bool = False) -> str:
@@ -107,6 +108,9 @@ def styled_table(df: pd.DataFrame, formats: Mapping[str, str] | None = None, hea
     shown = df.rename(columns=dict(headers or {}))
     fmt = {(headers or {}).get(c, c): FORMATS[f] for c, f in formats.items() if c in df.columns}
     styler = shown.style.format(fmt, na_rep="–")
+    text_cols = [c for c in shown.columns if not pd.api.types.is_numeric_dtype(shown[c])]
+    if text_cols:
+        styler = styler.set_properties(subset=text_cols, **{"text-align": "left"})
     if not index:
         styler = styler.hide(axis="index")
     return styler.set_table_attributes('class="wb-table"').set_table_styles([
