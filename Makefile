@@ -7,7 +7,7 @@ DEMO := data/demo
 CUSTOMERS ?= 100000
 SEED ?= 7
 
-.PHONY: demo test env data reports lab bench check-reports clean
+.PHONY: demo test env data reports lab bench check-reports chromium clean
 
 env: $(STAMP)
 
@@ -30,7 +30,14 @@ demo: reports
 	@echo "Reports: $(abspath reports/index.html)"
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 -q
+	$(BIN)/python -m pytest -n 2 --dist loadfile -q
+
+check-reports: $(STAMP) chromium
+	$(BIN)/python -m workbench.browser --reports reports
+
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = "0" ] && apt-get update -qq && \
+		apt-get install -y -qq chromium fonts-noto-cjk; } || { echo "install Debian's chromium package"; exit 1; }
 
 lab: $(STAMP) $(DEMO)/truth.json
 	$(BIN)/jupyter lab --notebook-dir=notebooks

@@ -2,6 +2,7 @@
 and the rendered HTML never contains a raw identifier from the data."""
 from __future__ import annotations
 
+import importlib.util
 import re
 from pathlib import Path
 
@@ -45,3 +46,23 @@ def test_report_renders_without_identifiers(small_brand, name, lang):
     assert not leaked, f"{name} [{lang}] shows raw identifiers: {sorted(leaked)[:5]}"
     if lang == "zh":
         assert re.search(r"[\u4e00-\u9fff]", page)
+
+
+def test_rendered_reports_in_a_real_browser(small_brand):
+    """Every report rendered above opens in headless Chromium: no console errors, no requests
+    leaving the file, no horizontal overflow at 390 px. Screenshots land in reports/_screens/."""
+    import os
+
+    from workbench.browser import check_pages, find_chromium
+
+    if find_chromium() is None or importlib.util.find_spec("playwright") is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI must have Chromium and playwright (.ci/run installs them)")
+        pytest.skip("needs Debian's chromium and the playwright package (make env installs the package; "
+                    "apt-get install chromium)")
+    out, _ = small_brand
+    pages = sorted((out / "reports").glob("*/*.html")) + [out / "reports" / "index.html"]
+    assert len(pages) >= 2 * len(NOTEBOOKS)
+    results = check_pages(pages, ROOT / "reports" / "_screens")
+    bad = [(r.path, r.console_errors, r.failed_requests, r.scroll_width) for r in results if not r.ok]
+    assert not bad, bad
