@@ -1,0 +1,179 @@
+"""Contact spells: WeCom relationships as lifetimes with censoring, built in the engine.
+
+Two levels:
+
+* ``"customer_staff"``: one spell per add of a customer–staff pair (a re-add starts a new
+  spell); it ends with the delete (``deleted_by_customer`` / ``deleted_by_staff``) or is
+  censored at ``as_of``.
+* ``"customer"``: "in the private domain" — any open contact *or* group membership. The
+  customer's intervals (contacts and groups) are merged into islands; a spell ends when
+  the last open one closes, with the reason of that last closure (``left_group`` when it
+  was a group leave). Touching intervals (a delete and a re-add at the same second) stay
+  one spell.
+
+Left truncation: with ``window_start``, spells that began before it but were still open at
+it are kept with ``entry_days`` = their age at ``window_start`` (pass it to the survival
+fitters as the entry time); spells that ended before it are dropped. Without it every spell
+enters at 0.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from ..engine import Workbench, literal, to_timestamp
+from ..errors import DataContractError, ParameterError
+from ..relationships import contact_intervals_sql, group_intervals_sql
+
+LEVELS = ("customer", "customer_staff")
+END_REASONS = ("deleted_by_customer", "deleted_by_staff", "left_group", "censored")
+
+
+def _workbench(source: Any, as_of: pd.Timestamp) -> Workbench:
+    if isinstance(source, Workbench) or (hasattr(source, "query") and hasattr(source, "require")):
+        return source
+    if isinstance(source, dict):
+        from ..engine import open_workbench
+
+        return open_workbench(source)
+    raise ParameterError("contact_spells needs a Workbench or a dict of contract DataFrames")
+
+
+def _reason(end_time: str, end_type: str, as_of: str) -> str:
+    return (f"CASE WHEN {end_time} IS NULL OR {end_time} > {as_of} THEN 'censored' "
+            f"WHEN {end_type} = 'delete_by_customer' THEN 'deleted_by_customer' "
+            f"WHEN {end_type} = 'delete_by_staff' THEN 'deleted_by_staff' ELSE 'left_group' END")
+
+
+def contact_spells_sql(wb: Workbench, as_of: Any, level: str = "customer", window_start: Any = None) -> str:
+    """The SQL behind :func:`contact_spells` (for materialising in the engine at scale)."""
+    if level not in LEVELS:
+        raise ParameterError(f"level must be one of {', '.join(LEVELS)}, not {level!r}")
+    at = to_timestamp(as_of, "as_of")
+    a = literal(at)
+    wb.require("contact_events")
+    contact_cols = "customer_id, staff_id, channel_code" if level == "customer_staff" else "customer_id"
+    parts = [f"""SELECT {contact_cols}, start_time, CASE WHEN end_time IS NULL OR end_time > {a} THEN {a} ELSE end_time END
+                        AS end_time, {_reason('end_time', 'end_type', a)} AS end_reason
+                 FROM ({contact_intervals_sql()}) c WHERE start_time <= {a}"""]
+    if level == "customer_staff":
+        spells = f"""
+            SELECT customer_id, staff_id, channel_code,
+                   ROW_NUMBER() OVER (PARTITION BY customer_id, staff_id ORDER BY start_time) AS spell_number,
+                   start_time AS start, end_time AS "end", end_reason
+            FROM ({parts[0]}) s"""
+    else:
+        if wb.has_table("group_events"):
+            parts.append(f"""SELECT customer_id, start_time,
+                                    CASE WHEN end_time IS NULL OR end_time > {a} THEN {a} ELSE end_time END AS end_time,
+                                    CASE WHEN end_time IS NULL OR end_time > {a} THEN 'censored' ELSE 'left_group' END
+                                    AS end_reason
+                             FROM ({group_intervals_sql()}) g WHERE start_time <= {a}""")
+        spells = f"""
+            WITH iv AS ({' UNION ALL '.join(parts)}),
+            ordered AS (
+                SELECT *, MAX(end_time) OVER (PARTITION BY customer_id ORDER BY start_time, end_time
+                                              ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS previous_end
+                FROM iv
+            ),
+            islands AS (
+                SELECT *, SUM(CASE WHEN previous_end IS NULL OR start_time > previous_end THEN 1 ELSE 0 END)
+                          OVER (PARTITION BY customer_id ORDER BY start_time, end_time ROWS UNBOUNDED PRECEDING)
+                          AS spell_number
+                FROM ordered
+            ),
+            ranked AS (
+                SELECT *, MIN(start_time) OVER (PARTITION BY customer_id, spell_number) AS spell_start,
+                       ROW_NUMBER() OVER (PARTITION BY customer_id, spell_number
+                                          ORDER BY end_time DESC, CASE WHEN end_reason = 'censored' THEN 0 ELSE 1 END,
+                                                   end_reason) AS rn
+                FROM islands
+            )
+            SELECT customer_id, spell_number, spell_start AS start, end_time AS "end", end_reason
+            FROM ranked WHERE rn = 1"""
+    entry = "0.0"
+    keep = "TRUE"
+    if window_start is not None:
+        w = literal(to_timestamp(window_start, "window_start"))
+        entry = f"CASE WHEN start < {w} THEN date_diff('second', start, {w}) / 86400.0 ELSE 0.0 END"
+        keep = f"""("end" > {w} OR end_reason = 'censored')"""
+    return f"""
+        SELECT *, date_diff('second', start, "end") / 86400.0 AS duration_days,
+               end_reason <> 'censored' AS churned, {entry} AS entry_days
+        FROM ({spells}) sp WHERE {keep}"""
+
+
+def contact_spells(source: Any, as_of: Any, level: str = "customer", window_start: Any = None) -> pd.DataFrame:
+    """One row per spell: ``customer_id`` (and ``staff_id``, ``channel_code`` at level
+    ``"customer_staff"``), ``spell_number``, ``start``, ``end`` (``as_of`` when censored),
+    ``duration_days``, ``churned`` (False = censored at ``as_of``), ``end_reason``
+    (deleted_by_customer / deleted_by_staff / left_group / censored) and ``entry_days``.
+
+    Parameters
+    ----------
+    source : Workbench or dict of DataFrames
+        Needs ``contact_events``; level ``"customer"`` also uses ``group_events``.
+    as_of : date-like
+        Censoring time; must not precede the data.
+
+    Examples
+    --------
+    >>> spells = contact_spells(wb, "2026-01-01", level="customer_staff")   # doctest: +SKIP
+    """
+    at = to_timestamp(as_of, "as_of")
+    wb = _workbench(source, at)
+    first = wb.scalar("SELECT MIN(event_time) FROM contact_events")
+    if first is not None and at < pd.Timestamp(first):
+        raise ParameterError(f"as_of {at} is before the first contact event ({first}): no spell can be observed")
+    order = "customer_id, staff_id, spell_number" if level == "customer_staff" else "customer_id, spell_number"
+    df = wb.query(contact_spells_sql(wb, at, level, window_start) + f" ORDER BY {order}")
+    bad = df["duration_days"] < 0
+    if bad.any():  # cannot happen with validated events; guards hand-made inputs
+        raise DataContractError("contact_events", "event_time", "spell with negative duration", df[bad].head(),
+                                int(bad.sum()))
+    return df
+
+
+def spell_covariates(wb: Workbench, as_of: Any, landmark_days: float = 14.0) -> pd.DataFrame:
+    """Customer–staff spells with the covariates of the churn models.
+
+    Adds to :func:`contact_spells` at level ``customer_staff``: ``channel_group`` (of the add's
+    channel code), ``store_id`` (the staff member's store) and, when the stores table has it,
+    ``uses_retention_tool``; measured over the first ``landmark_days`` of the spell:
+    ``early_chats`` (1:1 chats from that staff member), ``group_member`` (in any group at the
+    landmark) and ``bought_by_landmark`` (any order before the landmark, including before the
+    add). Spells are kept whole; use :func:`workbench.churn.survival.landmark` to keep those
+    still open at the landmark (the covariates are only known then).
+    """
+    at = to_timestamp(as_of, "as_of")
+    base = contact_spells_sql(wb, at, "customer_staff")
+    lm = f"INTERVAL '{int(landmark_days * 86400)} seconds'"
+    tool = ""
+    if wb.has_table("stores") and "uses_retention_tool" in wb.table("stores").columns:
+        tool = ", CAST(st.uses_retention_tool AS INTEGER) AS uses_retention_tool"
+    chans = wb.has_table("channels")
+    chats = (f"""LEFT JOIN (SELECT s.customer_id, s.staff_id, s.start, COUNT(*) AS n FROM ({base}) s
+                  JOIN touches t ON t.customer_id = s.customer_id AND t.staff_id = s.staff_id AND t.touch_type = 'chat'
+                   AND t.event_time >= s.start AND t.event_time < s.start + {lm}
+                  GROUP BY 1, 2, 3) ch ON ch.customer_id = sp.customer_id AND ch.staff_id = sp.staff_id
+                                      AND ch.start = sp.start""" if wb.has_table("touches") else "")
+    groups = (f"""LEFT JOIN (SELECT DISTINCT s.customer_id, s.start FROM ({base}) s
+                   JOIN ({group_intervals_sql()}) g ON g.customer_id = s.customer_id
+                    AND g.start_time <= s.start + {lm} AND (g.end_time IS NULL OR g.end_time > s.start + {lm})
+                  ) gm ON gm.customer_id = sp.customer_id AND gm.start = sp.start"""
+              if wb.has_table("group_events") else "")
+    bought = (f"""LEFT JOIN (SELECT DISTINCT s.customer_id, s.start FROM ({base}) s
+                   JOIN orders o ON o.customer_id = s.customer_id AND o.order_time < s.start + {lm}
+                  ) b ON b.customer_id = sp.customer_id AND b.start = sp.start""" if wb.has_table("orders") else "")
+    return wb.query(f"""
+        SELECT sp.*, {'c.channel_group' if chans else 'CAST(NULL AS VARCHAR)'} AS channel_group, sf.store_id{tool},
+               {'COALESCE(ch.n, 0)' if chats else '0'} AS early_chats,
+               {'CASE WHEN gm.customer_id IS NOT NULL THEN 1 ELSE 0 END' if groups else '0'} AS group_member,
+               {'CASE WHEN b.customer_id IS NOT NULL THEN 1 ELSE 0 END' if bought else '0'} AS bought_by_landmark
+        FROM ({base}) sp
+        {'LEFT JOIN channels c ON c.channel_code = sp.channel_code' if chans else ''}
+        LEFT JOIN staff sf ON sf.staff_id = sp.staff_id
+        {'LEFT JOIN stores st ON st.store_id = sf.store_id' if tool else ''}
+        {chats} {groups} {bought}
+        ORDER BY sp.customer_id, sp.staff_id, sp.spell_number""")
