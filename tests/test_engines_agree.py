@@ -135,3 +135,30 @@ class TestValidationAgrees:
         for wb in both(spark, tables):
             with pytest.raises(DataContractError, match="delete with no earlier add"):
                 wb.query("SELECT * FROM contact_events")
+
+
+class TestMoreTransformsAgree:
+    def test_rfm_summary(self, engines):
+        from workbench.clv import rfm_summary
+
+        d, s = engines
+        same(rfm_summary(d, observation_end="2025-01-07"), rfm_summary(s, observation_end="2025-01-07"))
+        same(rfm_summary(d, calibration_end="2025-01-03", observation_end="2025-01-07"),
+             rfm_summary(s, calibration_end="2025-01-03", observation_end="2025-01-07"))
+
+    @pytest.mark.parametrize("level", ["customer", "customer_staff"])
+    def test_contact_spells(self, engines, level):
+        from workbench.churn.spells import contact_spells
+
+        d, s = engines
+        same(contact_spells(d, "2025-01-07", level=level), contact_spells(s, "2025-01-07", level=level))
+        same(contact_spells(d, "2025-01-07", level=level, window_start="2025-01-02"),
+             contact_spells(s, "2025-01-07", level=level, window_start="2025-01-02"))
+
+    def test_spell_covariates_and_channel_roi(self, engines):
+        from workbench.attribution.channels import channel_roi
+        from workbench.churn.spells import spell_covariates
+
+        d, s = engines
+        same(spell_covariates(d, "2025-01-07"), spell_covariates(s, "2025-01-07"))
+        same(channel_roi(d, *W), channel_roi(s, *W))

@@ -248,7 +248,11 @@ class Workbench:
 
     def frame(self, name: str) -> pd.DataFrame:
         """A small table (stores, staff, channels…) as a pandas DataFrame."""
-        return self.table(name).df()
+        return self.query(f"SELECT * FROM {quote(name)}")
+
+    def columns(self, name: str) -> list[str]:
+        """Column names of table ``name`` (contract columns first, then extras)."""
+        return list(self._frame(f"SELECT * FROM {quote(name)} LIMIT 0").columns)
 
     def data_end(self) -> pd.Timestamp | None:
         """The latest event time in the event tables present (the natural as-of date)."""

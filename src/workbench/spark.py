@@ -22,6 +22,7 @@ from typing import Any
 
 import pandas as pd
 import sqlglot
+from sqlglot import exp
 
 from . import contract
 from .engine import Workbench, _cast_expr, _SQL_TYPES, quote
@@ -34,9 +35,18 @@ _SPARK_TYPES = {
 }
 
 
+def _double_literals(node: exp.Expression) -> exp.Expression:
+    # DuckDB reads 7.0 as a double, Spark as an exact decimal (and rounds quotients to six
+    # places): make fractional literals doubles so both engines compute the same numbers.
+    if isinstance(node, exp.Literal) and not node.is_string and ("." in node.this or "e" in node.this.lower()):
+        return exp.cast(node, exp.DataType.build("double"))
+    return node
+
+
 def to_spark_sql(query: str) -> str:
     """Transpile one DuckDB-dialect statement to Spark SQL."""
-    return sqlglot.transpile(query, read="duckdb", write="spark")[0]
+    tree = sqlglot.parse_one(query, read="duckdb").transform(_double_literals)
+    return tree.sql(dialect="spark")
 
 
 def local_session(app_name: str = "workbench", cores: int = 2) -> Any:
@@ -60,7 +70,9 @@ class SparkWorkbench(Workbench):
     dialect = "spark"
 
     def __init__(self, sources: Mapping[str, Any], as_of: Any = None, validate: bool = True, spark: Any = None) -> None:
-        self.spark = spark or local_session()
+        # a new session per workbench: temporary views are per session, so two workbenches on
+        # one cluster never see each other's tables
+        self.spark = (spark or local_session()).newSession()
         super().__init__({}, as_of=as_of, validate=validate, connection=_NoConnection())
         for name, source in sources.items():
             self._attach(name, source)

@@ -150,7 +150,7 @@ def spell_covariates(wb: Workbench, as_of: Any, landmark_days: float = 14.0) -> 
     base = contact_spells_sql(wb, at, "customer_staff")
     lm = f"INTERVAL '{int(landmark_days * 86400)} seconds'"
     tool = ""
-    if wb.has_table("stores") and "uses_retention_tool" in wb.table("stores").columns:
+    if wb.has_table("stores") and "uses_retention_tool" in wb.columns("stores"):
         tool = ", CAST(st.uses_retention_tool AS INTEGER) AS uses_retention_tool"
     chans = wb.has_table("channels")
     chats = (f"""LEFT JOIN (SELECT s.customer_id, s.staff_id, s.start, COUNT(*) AS n FROM ({base}) s
