@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.special import gammaln
+from scipy.special import digamma, gammaln
 
 from ._base import BaseFitter, as_array, collapse
 from ..errors import DataContractError
@@ -49,6 +49,15 @@ class GammaGammaFitter(BaseFitter):
         ll = (gammaln(p * x + q) - gammaln(p * x) - gammaln(q) + q * np.log(v) + (p * x - 1) * np.log(m)
               + p * x * np.log(x) - (p * x + q) * np.log(v + m * x))
         return -float(np.sum(self._w * ll))
+
+    def _gradient(self, params: np.ndarray) -> np.ndarray:
+        p, q, v = params
+        x, m, w = self._x, self._m, self._w
+        common = digamma(p * x + q)
+        d_p = x * (common - digamma(p * x) + np.log(m) + np.log(x) - np.log(v + m * x))
+        d_q = common - digamma(q) + np.log(v) - np.log(v + m * x)
+        d_v = q / v - (p * x + q) / (v + m * x)
+        return -np.array([np.sum(w * d_p), np.sum(w * d_q), np.sum(w * d_v)])
 
     def conditional_expected_average_profit(self, frequency: Any, monetary_value: Any) -> np.ndarray:
         """E[spend | x, m̄]: a weighted mean of the population mean and the customer's own mean.
