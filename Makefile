@@ -24,7 +24,7 @@ $(DEMO)/truth.json: $(STAMP)
 	$(BIN)/workbench simulate --customers $(CUSTOMERS) --seed $(SEED) --out $(DEMO)
 
 reports: $(STAMP) $(DEMO)/truth.json
-	$(BIN)/workbench run schedules/daily.yml --data $(DEMO)
+	$(BIN)/workbench run schedules/daily.yml --data $(DEMO) --skip-up-to-date
 
 demo: reports
 	@echo "Reports: $(abspath reports/index.html)"

@@ -136,3 +136,20 @@ def test_shipped_schedule_lists_existing_reports():
     names = {j["name"] for j in jobs}
     assert names <= {p.stem for p in (ROOT / "notebooks").glob("*.ipynb")}
     assert {j["lang"] for j in jobs} == {"zh", "en"}
+
+
+def test_schedule_skips_up_to_date_reports(folder):
+    from workbench.reports import load_runs, run_schedule
+
+    nbs = folder / "notebooks"
+    write_notebook(nbs, "ops_dashboard", "print(n)")
+    sched = folder / "daily.yml"
+    sched.write_text("reports:\n  - name: ops_dashboard\n    langs: [en]\n    parameters: {n: 4}\n")
+    kw = dict(data_dir=folder / "data", as_of="2025-02-01", out_dir=folder / "reports", notebooks_dir=nbs,
+              progress=False, skip_up_to_date=True)
+    first = run_schedule(sched, **kw)
+    second = run_schedule(sched, **kw)
+    assert first[0].ok and second[0].ok and len(load_runs(folder / "reports")) == 1
+    sched.write_text("reports:\n  - name: ops_dashboard\n    langs: [en]\n    parameters: {n: 5}\n")
+    run_schedule(sched, **kw)  # parameters changed: runs again
+    assert len(load_runs(folder / "reports")) == 2

@@ -67,6 +67,8 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--data", default="data/demo")
     b.add_argument("--out", default="reports")
     b.add_argument("--notebooks", default="notebooks")
+    b.add_argument("--skip-up-to-date", action="store_true",
+                   help="do not re-run reports whose notebook, data and parameters are unchanged since their last success")
 
     i = sub.add_parser("index", help="rebuild reports/index.html")
     i.add_argument("--out", default="reports")
@@ -111,7 +113,7 @@ def _run(args: argparse.Namespace) -> int:
     from .reports import run_schedule
 
     runs = run_schedule(args.schedule, data_dir=args.data, as_of=args.as_of, out_dir=args.out,
-                        notebooks_dir=args.notebooks)
+                        notebooks_dir=args.notebooks, skip_up_to_date=args.skip_up_to_date)
     failed = [r for r in runs if not r.ok]
     for r in runs:
         stream = sys.stdout if r.ok else sys.stderr

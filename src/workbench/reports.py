@@ -448,10 +448,34 @@ def load_schedule(path: str | Path) -> list[dict[str, Any]]:
     return jobs
 
 
+def _up_to_date(job: dict[str, Any], as_of: str, data_dir: str | Path, out_dir: str | Path,
+                notebooks_dir: str | Path) -> ReportRun | None:
+    """The last successful run of ``job`` if nothing it depends on changed since."""
+    nb_path = Path(notebooks_dir) / f"{job['name']}.ipynb"
+    for r in reversed(load_runs(out_dir)):
+        if (r["name"], r["lang"], r["as_of"]) != (job["name"], job["lang"], as_of):
+            continue
+        if r["status"] != "ok" or not r.get("html_path") or not Path(r["html_path"]).exists():
+            return None
+        params = {k: v for k, v in r["parameters"].items() if k not in STANDARD_PARAMETERS}
+        if params != {k: v for k, v in job["parameters"].items()}:
+            return None
+        finished = dt.datetime.fromisoformat(r["finished"]).timestamp()
+        inputs = [nb_path, *Path(data_dir).glob("*")]
+        if any(p.stat().st_mtime > finished for p in inputs if p.exists()):
+            return None
+        return ReportRun(**r)
+    return None
+
+
 def run_schedule(path: str | Path, data_dir: str | Path = "data/demo", as_of: str | None = None,
                  out_dir: str | Path = "reports", notebooks_dir: str | Path = "notebooks",
-                 progress: bool = True) -> list[ReportRun]:
-    """Run every report of a schedule; a failure does not stop the batch."""
+                 progress: bool = True, skip_up_to_date: bool = False) -> list[ReportRun]:
+    """Run every report of a schedule; a failure does not stop the batch.
+
+    With ``skip_up_to_date``, a report whose last successful run used the same as-of date
+    and parameters, and whose notebook and data have not changed since, is not run again.
+    """
     jobs = load_schedule(path)
     if as_of is None:
         as_of = default_as_of(data_dir)
@@ -462,6 +486,10 @@ def run_schedule(path: str | Path, data_dir: str | Path = "data/demo", as_of: st
 
         iterator = tqdm(jobs, desc="reports", unit="report", disable=None)
     for job in iterator:
+        done = _up_to_date(job, str(as_of), data_dir, out_dir, notebooks_dir) if skip_up_to_date else None
+        if done is not None:
+            runs.append(done)
+            continue
         try:
             run = run_report(job["name"], job["parameters"], lang=job["lang"], as_of=as_of, data_dir=data_dir,
                              out_dir=out_dir, notebooks_dir=notebooks_dir)
