@@ -1,0 +1,105 @@
+"""Customer journeys for multi-touch attribution, built in the engine.
+
+A *touchpoint* is a touch (channel = its ``touch_type``: chat, group_message, moments,
+mass_send, task_push, coupon_issue, live_invite, other) or an add (channel =
+``add_<channel_group>``, so the QR code that brought the customer in is part of the path).
+
+* **Converting journeys**: one per order in ``[start, end)``, made of the customer's
+  touchpoints in the ``lookback_days`` before the order (the most recent ``max_touches``).
+* **Non-converting journeys**: one per customer with touchpoints in the last
+  ``lookback_days`` before ``end`` and no order in ``[start, end)``.
+
+:func:`journey_paths` aggregates them into the common path-string format (``path``
+"a > b > c", ``total_conversions``, ``total_conversion_value``, ``total_null``) that
+:func:`workbench.attribution.markov_attribution` and friends read.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from ..engine import Workbench, literal, to_timestamp
+from ..errors import ParameterError
+
+
+def _touchpoints_sql(wb: Workbench, include_adds: bool) -> str:
+    parts = []
+    if wb.has_table("touches"):
+        parts.append("SELECT customer_id, event_time, touch_type AS channel FROM touches")
+    if include_adds and wb.has_table("contact_events"):
+        group = "COALESCE('add_' || ch.channel_group, 'add_unknown')" if wb.has_table("channels") else "'add'"
+        join = "LEFT JOIN channels ch ON ch.channel_code = ce.channel_code" if wb.has_table("channels") else ""
+        parts.append(f"SELECT ce.customer_id, ce.event_time, {group} AS channel FROM contact_events ce {join} "
+                     f"WHERE ce.event_type = 'add'")
+    if not parts:
+        raise ParameterError("journeys need touches or contact_events")
+    return " UNION ALL ".join(parts)
+
+
+def journeys_sql(wb: Workbench, start: Any, end: Any, lookback_days: int = 30, include_adds: bool = True,
+                 max_touches: int = 20, order_channels: tuple[str, ...] | None = None) -> str:
+    """SQL with one row per touchpoint of every journey: journey_id, converted, value, step, channel, touch_time."""
+    s, e = to_timestamp(start, "start"), to_timestamp(end, "end")
+    if e <= s or lookback_days <= 0 or max_touches < 1:
+        raise ParameterError("need end > start, lookback_days > 0 and max_touches >= 1")
+    wb.require("orders")
+    lb = f"INTERVAL '{int(lookback_days)} days'"
+    chan_filter = ""
+    if order_channels:
+        chan_filter = " AND order_channel IN (" + ", ".join(literal(c) for c in order_channels) + ")"
+    return f"""
+        WITH tp AS ({_touchpoints_sql(wb, include_adds)}),
+        conv AS (
+            SELECT order_id AS journey_id, customer_id, order_time AS journey_end, amount AS value, 1 AS converted
+            FROM orders WHERE customer_id IS NOT NULL AND order_time >= {literal(s)} AND order_time < {literal(e)}
+            {chan_filter}
+        ),
+        buyers AS (SELECT DISTINCT customer_id FROM conv),
+        nulls AS (
+            SELECT 'null:' || tp.customer_id AS journey_id, tp.customer_id, {literal(e)} AS journey_end,
+                   0.0 AS value, 0 AS converted
+            FROM tp LEFT JOIN buyers b ON b.customer_id = tp.customer_id
+            WHERE b.customer_id IS NULL AND tp.event_time >= {literal(e)} - {lb} AND tp.event_time < {literal(e)}
+            GROUP BY tp.customer_id
+        ),
+        j AS (SELECT * FROM conv UNION ALL SELECT * FROM nulls),
+        steps AS (
+            SELECT j.journey_id, j.converted, j.value, tp.channel, tp.event_time AS touch_time,
+                   ROW_NUMBER() OVER (PARTITION BY j.journey_id ORDER BY tp.event_time DESC, tp.channel) AS from_end
+            FROM j JOIN tp ON tp.customer_id = j.customer_id
+                 AND tp.event_time < j.journey_end AND tp.event_time >= j.journey_end - {lb}
+        )
+        SELECT journey_id, converted, value, channel, touch_time,
+               ROW_NUMBER() OVER (PARTITION BY journey_id ORDER BY touch_time, channel) AS step
+        FROM steps WHERE from_end <= {int(max_touches)}"""
+
+
+def journeys(wb: Workbench, start: Any, end: Any, **kwargs: Any) -> pd.DataFrame:
+    """Journey touchpoints as a frame (for small windows, inspection and time-decay models)."""
+    return wb.query(journeys_sql(wb, start, end, **kwargs) + " ORDER BY journey_id, step")
+
+
+def journey_paths(wb: Workbench, start: Any, end: Any, sep: str = " > ", **kwargs: Any) -> pd.DataFrame:
+    """Journeys aggregated to distinct paths in the path-string format (see module docstring).
+
+    Orders with no touchpoint in their look-back are counted in ``attrs["unattributed_conversions"]``
+    and ``attrs["unattributed_value"]``: no channel can take credit for them.
+    """
+    sql = journeys_sql(wb, start, end, **kwargs)
+    paths = wb.query(f"""
+        WITH steps AS ({sql}),
+        p AS (
+            SELECT journey_id, MAX(converted) AS converted, MAX(value) AS value,
+                   STRING_AGG(channel, {literal(sep)} ORDER BY step) AS path
+            FROM steps GROUP BY journey_id
+        )
+        SELECT path, SUM(converted) AS total_conversions, SUM(CASE WHEN converted = 1 THEN value ELSE 0 END)
+               AS total_conversion_value, SUM(1 - converted) AS total_null
+        FROM p GROUP BY path ORDER BY total_conversions DESC, path""")
+    s, e = to_timestamp(start, "start"), to_timestamp(end, "end")
+    total = wb.query(f"SELECT COUNT(*) AS n, COALESCE(SUM(amount), 0) AS v FROM orders WHERE customer_id IS NOT NULL "
+                     f"AND order_time >= {literal(s)} AND order_time < {literal(e)}").iloc[0]
+    paths.attrs["unattributed_conversions"] = int(total["n"] - paths["total_conversions"].sum())
+    paths.attrs["unattributed_value"] = float(total["v"] - paths["total_conversion_value"].sum())
+    return paths
