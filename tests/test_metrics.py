@@ -159,3 +159,19 @@ class TestKpis:
         assert k.loc["contacts", "value"] == 3
         assert k.loc["gmv", "value"] == pytest.approx(540.0)
         assert k.loc["gmv", "previous"] == 0 or np.isnan(k.loc["gmv", "previous"])
+
+
+class TestTaskPerformance:
+    def test_user_view_and_task_view_per_task(self, tiny):
+        touches = pd.DataFrame([(pd.Timestamp("2025-01-02 08:00"), "C1", "E1", "task_push", "T1"),
+                                (pd.Timestamp("2025-01-02 08:00"), "C3", "E3", "task_push", "T1")],
+                               columns=["event_time", "customer_id", "staff_id", "touch_type", "task_id"])
+        wb = workbench.open(dict(tiny, touches=touches), as_of="2025-02-01")
+        r = metrics.task_performance(wb, "2025-01-01", "2025-01-08", window_days=7).iloc[0]
+        assert r.reached == 2
+        # C1 after the push: O7 (at the delete: inactive), O1 (between delete and re-add), O2 (active);
+        # C3: O4 (active), O5 (after the staff delete) -> active orders O2 and O4
+        assert (r.user_orders, r.user_buyers, r.user_gmv) == (2, 2, 130.0)
+        assert (r.task_orders, r.task_gmv) == (1, 50.0)
+        ever = metrics.task_performance(wb, "2025-01-01", "2025-01-08", window_days=7, variant="ever").iloc[0]
+        assert ever.user_orders == 5

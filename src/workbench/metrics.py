@@ -586,3 +586,56 @@ def kpis(wb: Workbench, start: Any, end: Any, by: str = "brand") -> pd.DataFrame
     if by == "brand":
         out = out.drop(columns="brand")
     return out
+
+
+def task_performance(wb: Workbench, start: Any, end: Any, window_days: int = 7, variant: str = "active") -> pd.DataFrame:
+    """Per task created in ``[start, end)``: reach, and conversion in user view vs task view.
+
+    * ``reached``: customers who got the task's push (``touches`` with its ``task_id``);
+    * user view: orders by reached customers within ``window_days`` after their push, while
+      a WeCom relationship was open (``variant="active"``) or at all (``"ever"`` — a push
+      implies an earlier add);
+    * task view: orders carrying the task's ``task_id`` (its link), any time.
+
+    Returns ``task_id``, ``task_type``, ``title``, ``reached``, ``user_orders``,
+    ``user_buyers``, ``user_gmv``, ``task_orders``, ``task_buyers``, ``task_gmv`` and the
+    conversion rates ``user_conversion`` and ``task_conversion`` (buyers / reached).
+    """
+    s, e = _window(start, end)
+    if variant not in ("active", "ever"):
+        raise ParameterError(f"variant must be 'active' or 'ever', not {variant!r}")
+    wb.require("tasks", "touches", "orders")
+    w = f"INTERVAL '{int(window_days)} days'"
+    open_cond = (f"AND EXISTS (SELECT 1 FROM ({contact_intervals_sql()}) iv WHERE iv.customer_id = o.customer_id "
+                 f"AND {open_at_sql('iv', 'o.order_time')})" if variant == "active" and wb.has_table("contact_events")
+                 else "")
+    df = wb.query(f"""
+        WITH t AS (SELECT task_id, task_type, title FROM tasks
+                   WHERE created_at >= {literal(s)} AND created_at < {literal(e)}),
+        pushed AS (
+            SELECT tc.task_id, tc.customer_id, MIN(tc.event_time) AS pushed_at
+            FROM touches tc JOIN t ON t.task_id = tc.task_id GROUP BY 1, 2
+        ),
+        user_view AS (
+            SELECT p.task_id, COUNT(o.order_id) AS user_orders, COUNT(DISTINCT o.customer_id) AS user_buyers,
+                   COALESCE(SUM(o.amount), 0) AS user_gmv
+            FROM pushed p JOIN orders o ON o.customer_id = p.customer_id AND o.order_time >= p.pushed_at
+                 AND o.order_time < p.pushed_at + {w} {open_cond}
+            GROUP BY p.task_id
+        ),
+        task_view AS (
+            SELECT o.task_id, COUNT(*) AS task_orders, COUNT(DISTINCT o.customer_id) AS task_buyers,
+                   SUM(o.amount) AS task_gmv
+            FROM orders o JOIN t ON t.task_id = o.task_id GROUP BY o.task_id
+        ),
+        reach AS (SELECT task_id, COUNT(*) AS reached FROM pushed GROUP BY task_id)
+        SELECT t.task_id, t.task_type, t.title, COALESCE(r.reached, 0) AS reached,
+               COALESCE(u.user_orders, 0) AS user_orders, COALESCE(u.user_buyers, 0) AS user_buyers,
+               COALESCE(u.user_gmv, 0) AS user_gmv, COALESCE(v.task_orders, 0) AS task_orders,
+               COALESCE(v.task_buyers, 0) AS task_buyers, COALESCE(v.task_gmv, 0) AS task_gmv
+        FROM t LEFT JOIN reach r ON r.task_id = t.task_id LEFT JOIN user_view u ON u.task_id = t.task_id
+        LEFT JOIN task_view v ON v.task_id = t.task_id
+        ORDER BY t.task_id""")
+    df["user_conversion"] = df["user_buyers"] / df["reached"].where(df["reached"] > 0)
+    df["task_conversion"] = df["task_buyers"] / df["reached"].where(df["reached"] > 0)
+    return df
