@@ -30,7 +30,7 @@ PEER = r'''
 import json, sys, time
 import pandas as pd
 from lifetimes import BetaGeoFitter, GammaGammaFitter
-d = pd.read_parquet(sys.argv[1])
+d = pd.read_csv(sys.argv[1])
 t0 = time.perf_counter()
 bg = BetaGeoFitter().fit(d["frequency"], d["recency"], d["T"])
 rep = d[d["frequency"] > 0]
@@ -67,8 +67,8 @@ def peer_fit(data: Path, workdir: Path) -> dict:
     env = workdir / "peer-venv"
     venv.create(env, with_pip=True)
     py = env / "bin" / "python"
-    subprocess.run([str(py), "-m", "pip", "install", "-q", "lifetimes", "pandas<2.2", "numpy<2", "scipy<1.14",
-                    "pyarrow"], check=True)
+    subprocess.run([str(py), "-m", "pip", "install", "-q", "lifetimes", "pandas<2.2", "numpy<2", "scipy<1.14"],
+                   check=True)
     out = subprocess.run([str(py), "-c", PEER, str(data)], check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -93,8 +93,8 @@ def main() -> None:
     print("  BG/NBD", bg.params_.round(5).to_dict(), " GG", gg.params_.round(5).to_dict())
     if args.peer:
         with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "rfm.parquet"
-            d.to_parquet(path)
+            path = Path(tmp) / "rfm.csv"
+            d.to_csv(path, index=False)
             peer = peer_fit(path, Path(tmp))
         ours = {**bg.params_.to_dict(), **{f"gg_{k}": v for k, v in gg.params_.to_dict().items()}}
         theirs = {**peer["bgnbd"], **{f"gg_{k}": v for k, v in peer["gg"].items()}}

@@ -5,7 +5,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.special import betaln, expit, gammaln, hyp2f1, logsumexp
+from scipy.special import betaln, digamma, expit, gammaln, hyp2f1, logsumexp
 
 from ._base import BaseFitter, as_array, check_nonnegative, collapse
 from ..errors import DataContractError
@@ -68,6 +68,23 @@ class BetaGeoFitter(BaseFitter):
             a4 = np.where(x > 0, np.log(a) - np.log(np.maximum(b + x - 1, 1e-300)) - (r + x) * np.log(alpha + tx),
                           -np.inf)
         return a1 + a2 + logsumexp(np.vstack([a3, a4]), axis=0)
+
+    def _gradient(self, params: np.ndarray) -> np.ndarray:
+        r, alpha, a, b = params
+        x, tx, T, w = self._x, self._tx, self._T, self._w
+        a3 = -(r + x) * np.log(alpha + T)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            a4 = np.where(x > 0, np.log(a) - np.log(np.maximum(b + x - 1, 1e-300)) - (r + x) * np.log(alpha + tx),
+                          -np.inf)
+        lse = logsumexp(np.vstack([a3, a4]), axis=0)
+        w3, w4 = np.exp(a3 - lse), np.exp(a4 - lse)  # weights of the two terms of the mixture
+        has = x > 0
+        d_r = digamma(r + x) - digamma(r) + np.log(alpha) - w3 * np.log(alpha + T) - w4 * np.log(alpha + tx)
+        d_alpha = r / alpha - w3 * (r + x) / (alpha + T) - np.where(has, w4 * (r + x) / (alpha + tx), 0.0)
+        d_a = digamma(a + b) - digamma(a + b + x) + np.where(has, w4 / a, 0.0)
+        d_b = (digamma(b + x) - digamma(b) + digamma(a + b) - digamma(a + b + x)
+               - np.where(has, w4 / np.maximum(b + x - 1, 1e-300), 0.0))
+        return -np.array([np.sum(w * d_r), np.sum(w * d_alpha), np.sum(w * d_a), np.sum(w * d_b)])
 
     def log_likelihood_rows(self, frequency: Any, recency: Any, T: Any) -> np.ndarray:
         """Per-customer log-likelihood at the fitted parameters."""
