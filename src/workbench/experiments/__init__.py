@@ -1,0 +1,113 @@
+"""Task experiments: A/B tests of WeCom task strategies (GUIDE §2, task view).
+
+Statistics (pure functions on small frames and sufficient statistics):
+
+* :mod:`~workbench.experiments.stats` — per-arm sufficient statistics (means, proportions,
+  ratio metrics, CUPED);
+* :mod:`~workbench.experiments.frequentist` — Welch t / z tests, delta method, CUPED,
+  winsorisation;
+* :mod:`~workbench.experiments.cluster` — store- or staff-randomised designs
+  (cluster-robust variance, ICC, design effect);
+* :mod:`~workbench.experiments.multiple` — Holm and Benjamini–Hochberg;
+* :mod:`~workbench.experiments.sequential` — always-valid confidence sequences for daily
+  monitoring;
+* :mod:`~workbench.experiments.bayesian` — chance to beat control, expected loss;
+* :mod:`~workbench.experiments.design` — power, MDE, sample size, hashed assignment;
+* :mod:`~workbench.experiments.srm` — sample-ratio mismatch;
+* :mod:`~workbench.experiments.analyze` — :func:`analyze`, :func:`analyze_statistics`,
+  :func:`segment_breakdown`.
+
+Data from contract tables (engine side, :mod:`~workbench.experiments.frame`):
+``experiment_frame(wb, experiment_id, ...)`` gives the per-unit frame :func:`analyze` takes,
+``experiment_statistics`` the one-``GROUP BY`` sums frame :func:`analyze_statistics` takes,
+``experiment_daily`` the cumulative daily sums :func:`sequential_frame` takes. They are
+imported lazily so the statistics do not load the engine.
+
+Examples
+--------
+>>> import numpy as np, pandas as pd
+>>> from workbench.experiments import analyze
+>>> rng = np.random.default_rng(0)
+>>> df = pd.DataFrame({"variant": np.repeat(["control", "script_b"], 2000),
+...                    "converted": rng.binomial(1, np.repeat([0.05, 0.07], 2000))})
+>>> analyze(df, "variant", ["converted"], control="control")[["metric", "variant", "method"]].shape
+(1, 3)
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from .analyze import (
+    RESULT_COLUMNS,
+    MetricSpec,
+    analyze,
+    analyze_statistics,
+    parse_metrics,
+    segment_breakdown,
+    statistics_from_frame,
+    sufficient_statistics,
+)
+from .bayesian import BayesianResult, bayesian_summary, expected_shortfall, normal_posterior
+from .cluster import (
+    ClusteredRatioStatistic,
+    ClusteredStatistic,
+    ClusterTestResult,
+    cluster_test,
+    design_effect,
+    icc_anova,
+)
+from .design import SampleSize, assign_variants, hash_uniform, minimum_detectable_effect, power, sample_size
+from .frequentist import (
+    TestResult,
+    cuped_test,
+    proportion_ztest,
+    ratio_test,
+    two_sample_test,
+    welch_ttest,
+    winsorize,
+)
+from .multiple import adjust_frame, adjust_pvalues, benjamini_hochberg, bonferroni, holm
+from .sequential import (
+    SequentialResult,
+    always_valid_p,
+    cs_multiplier,
+    rho_for_planned_n,
+    sequential_frame,
+    sequential_test,
+)
+from .srm import SRMResult, srm_test
+from .stats import (
+    ProportionStatistic,
+    RatioStatistic,
+    RegressionAdjustedStatistic,
+    SampleMeanStatistic,
+    pooled_theta,
+)
+
+# Engine-side builders live in .frame (they need the engine); resolved on first use.
+_FRAME_API = ("experiment_frame", "experiment_statistics", "experiment_daily", "experiment_info", "ExperimentInfo")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _FRAME_API:
+        from . import frame
+
+        return getattr(frame, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = [
+    "RESULT_COLUMNS", "MetricSpec", "analyze", "analyze_statistics", "parse_metrics", "segment_breakdown",
+    "statistics_from_frame", "sufficient_statistics",
+    "BayesianResult", "bayesian_summary", "expected_shortfall", "normal_posterior",
+    "ClusteredRatioStatistic", "ClusteredStatistic", "ClusterTestResult", "cluster_test", "design_effect",
+    "icc_anova",
+    "SampleSize", "assign_variants", "hash_uniform", "minimum_detectable_effect", "power", "sample_size",
+    "TestResult", "cuped_test", "proportion_ztest", "ratio_test", "two_sample_test", "welch_ttest", "winsorize",
+    "adjust_frame", "adjust_pvalues", "benjamini_hochberg", "bonferroni", "holm",
+    "SequentialResult", "always_valid_p", "cs_multiplier", "rho_for_planned_n", "sequential_frame",
+    "sequential_test",
+    "SRMResult", "srm_test",
+    "ProportionStatistic", "RatioStatistic", "RegressionAdjustedStatistic", "SampleMeanStatistic", "pooled_theta",
+    *_FRAME_API,
+]
