@@ -27,6 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ..engine import Workbench, literal
@@ -224,3 +225,35 @@ def experiment_daily(wb: Workbench, experiment_id: str, metric: str = "gmv", day
         SELECT day, variant, COUNT(*) AS n, SUM(v) AS sum, SUM(v * v) AS sum_squares
         FROM per_unit GROUP BY day, variant ORDER BY day, variant
     """)
+
+
+def experiment_segments(wb: Workbench, frame: pd.DataFrame) -> pd.DataFrame:
+    """Add segment columns to an experiment frame: ``channel_group`` (of the unit's first add),
+    ``store_id`` (main store before exposure) and ``buyer_type`` (``new``: no order in the
+    pre-period, ``repeat`` otherwise). Computed in the engine for the frame's units."""
+    units = frame[["unit_id", "t0"]].drop_duplicates()
+    wb.register("__experiment_units", units)
+    chans = wb.has_table("channels")
+    seg = wb.query(f"""
+        SELECT u.unit_id,
+               {'ch.channel_group' if chans else 'CAST(NULL AS VARCHAR)'} AS channel_group, ms.store_id
+        FROM __experiment_units u
+        LEFT JOIN (
+            SELECT customer_id, channel_code FROM (
+                SELECT customer_id, channel_code,
+                       ROW_NUMBER() OVER (PARTITION BY customer_id ORDER BY event_time, staff_id) AS rn
+                FROM contact_events WHERE event_type = 'add') f WHERE rn = 1
+        ) fa ON fa.customer_id = u.unit_id
+        {'LEFT JOIN channels ch ON ch.channel_code = fa.channel_code' if chans else ''}
+        LEFT JOIN (
+            SELECT unit_id, store_id FROM (
+                SELECT u2.unit_id, o.store_id,
+                       ROW_NUMBER() OVER (PARTITION BY u2.unit_id ORDER BY COUNT(*) DESC, o.store_id) AS rn
+                FROM __experiment_units u2 JOIN orders o ON o.customer_id = u2.unit_id AND o.order_time < u2.t0
+                WHERE o.store_id IS NOT NULL GROUP BY u2.unit_id, o.store_id) s WHERE rn = 1
+        ) ms ON ms.unit_id = u.unit_id""") if wb.has_table("contact_events") else units[["unit_id"]].assign(
+        channel_group=None, store_id=None)
+    out = frame.merge(seg, on="unit_id", how="left")
+    out["channel_group"] = out["channel_group"].fillna("unknown")
+    out["buyer_type"] = np.where(out["pre_orders"] > 0, "repeat", "new")
+    return out
