@@ -60,6 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--data", default="data/demo")
     r.add_argument("--out", default="reports")
     r.add_argument("--notebooks", default="notebooks")
+    r.add_argument("--label", default=None, help="suffix for several runs of one report on a date")
 
     b = sub.add_parser("run", help="run a schedule of reports; continues past failures")
     b.add_argument("schedule")
@@ -101,7 +102,7 @@ def _report(args: argparse.Namespace) -> int:
 
     params = dict(args.parameter)
     run = run_report(args.name, params, lang=args.lang, as_of=args.as_of, data_dir=args.data, out_dir=args.out,
-                     notebooks_dir=args.notebooks)
+                     notebooks_dir=args.notebooks, label=args.label)
     if run.ok:
         print(f"ok      {run.name} [{run.lang}] -> {run.html_path}")
         return EXIT_OK

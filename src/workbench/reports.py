@@ -132,6 +132,7 @@ class ReportRun:
     error: str | None = None
     started: str = ""
     finished: str = ""
+    label: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -154,8 +155,11 @@ def default_as_of(data_dir: str | Path) -> str:
 
 def run_report(name: str, parameters: dict[str, Any] | None = None, lang: str = "en", as_of: str | None = None,
                data_dir: str | Path = "data/demo", out_dir: str | Path = "reports",
-               notebooks_dir: str | Path = "notebooks", record: bool = True) -> ReportRun:
+               notebooks_dir: str | Path = "notebooks", record: bool = True, label: str | None = None) -> ReportRun:
     """Execute ``notebooks/<name>.ipynb`` with papermill and render it to HTML.
+
+    ``label`` distinguishes several runs of one report on the same date (e.g. one per
+    experiment): the files become ``<name>-<label>.<lang>.html``.
 
     Raises :class:`ParameterError` for an unknown report, language or parameter (nothing is
     run); returns a :class:`ReportRun` with ``status`` ``ok`` or ``failed`` otherwise.
@@ -185,9 +189,11 @@ def run_report(name: str, parameters: dict[str, Any] | None = None, lang: str = 
 
     out = Path(out_dir) / as_of
     out.mkdir(parents=True, exist_ok=True)
-    stem = f"{name}.{lang}"
+    if label is not None and not re.fullmatch(r"[A-Za-z0-9_.-]+", str(label)):
+        raise ParameterError(f"label {label!r} may hold only letters, digits, '_', '.' and '-'")
+    stem = f"{name}-{label}.{lang}" if label else f"{name}.{lang}"
     run = ReportRun(name, lang, as_of, parameters={k: v for k, v in typed.items() if k != "data_dir"},
-                    started=_now())
+                    started=_now(), label=label)
     kernel = ensure_kernel()
     with tempfile.TemporaryDirectory(dir=out, prefix=".tmp-") as tmp:
         executed = Path(tmp) / f"{stem}.ipynb"
@@ -394,7 +400,7 @@ def write_index(out_dir: str | Path = "reports", lang: str = "zh") -> Path:
     runs = load_runs(out)
     latest: dict[tuple, dict] = {}
     for r in runs:
-        latest[(r["as_of"], r["name"], r["lang"])] = r
+        latest[(r["as_of"], r["name"], r.get("label"), r["lang"])] = r
     rows = sorted(latest.values(), key=lambda r: (r["as_of"], r["finished"]), reverse=True)
     both = lambda key: f"{t(key, 'zh')} / {t(key, 'en')}"  # noqa: E731 - the index is bilingual
     trs = []
@@ -404,6 +410,8 @@ def write_index(out_dir: str | Path = "reports", lang: str = "zh") -> Path:
             title = f"{t(r['name'] + '.title', 'zh')} / {t(r['name'] + '.title', 'en')}"
         except KeyError:
             title = r["name"]
+        if r.get("label"):
+            title += f" · {r['label']}"
         status = both("index.ok") if r["status"] == "ok" else both("index.failed")
         color = "#3A9D6E" if r["status"] == "ok" else "#C44E52"
         err = f'<div style="color:#7b8794;font-size:.8em">{html.escape((r.get("error") or "")[:160])}</div>' \
@@ -427,7 +435,7 @@ def write_index(out_dir: str | Path = "reports", lang: str = "zh") -> Path:
 
 # ---------------------------------------------------------------------- schedules
 def load_schedule(path: str | Path) -> list[dict[str, Any]]:
-    """Read a schedule file: ``reports: [{name, langs, parameters}]`` with optional ``defaults``."""
+    """Read a schedule file: ``reports: [{name, langs, parameters, label}]`` with optional ``defaults``."""
     try:
         spec = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
     except FileNotFoundError:
@@ -444,7 +452,8 @@ def load_schedule(path: str | Path) -> list[dict[str, Any]]:
             raise ParameterError(f"schedule {path}: entry {i + 1} needs a 'name'")
         langs = e.get("langs", defaults.get("langs", ["zh", "en"]))
         for lang in langs if isinstance(langs, list) else [langs]:
-            jobs.append({"name": e["name"], "lang": lang, "parameters": dict(e.get("parameters", {}) or {})})
+            jobs.append({"name": e["name"], "lang": lang, "parameters": dict(e.get("parameters", {}) or {}),
+                         "label": e.get("label")})
     return jobs
 
 
@@ -453,7 +462,7 @@ def _up_to_date(job: dict[str, Any], as_of: str, data_dir: str | Path, out_dir: 
     """The last successful run of ``job`` if nothing it depends on changed since."""
     nb_path = Path(notebooks_dir) / f"{job['name']}.ipynb"
     for r in reversed(load_runs(out_dir)):
-        if (r["name"], r["lang"], r["as_of"]) != (job["name"], job["lang"], as_of):
+        if (r["name"], r["lang"], r["as_of"], r.get("label")) != (job["name"], job["lang"], as_of, job.get("label")):
             continue
         if r["status"] != "ok" or not r.get("html_path") or not Path(r["html_path"]).exists():
             return None
@@ -492,10 +501,10 @@ def run_schedule(path: str | Path, data_dir: str | Path = "data/demo", as_of: st
             continue
         try:
             run = run_report(job["name"], job["parameters"], lang=job["lang"], as_of=as_of, data_dir=data_dir,
-                             out_dir=out_dir, notebooks_dir=notebooks_dir)
+                             out_dir=out_dir, notebooks_dir=notebooks_dir, label=job.get("label"))
         except (ParameterError, ReportError) as err:
             run = ReportRun(job["name"], job["lang"], str(as_of), status="failed", error=str(err),
-                            started=_now(), finished=_now())
+                            started=_now(), finished=_now(), label=job.get("label"))
             record_run(run, out_dir)
         runs.append(run)
     return runs
