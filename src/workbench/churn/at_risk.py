@@ -1,0 +1,76 @@
+"""At-risk lists: who is likely to delete their guide soon, ranked by risk × value.
+
+The risk of a relationship of age ``t`` days is the model's probability of a deletion in
+the next ``horizon_days`` given survival so far, 1 − S(t + h | x) / S(t | x), from a Cox
+fit (:func:`workbench.churn.survival.fit_cox`). Lists carry masked ids only; reports show
+counts by store.
+"""
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DataContractError
+from .survival import CoxResult, design_matrix
+
+
+def mask_ids(ids: pd.Series, salt: str = "workbench", prefix: str = "C-") -> pd.Series:
+    """Stable short tokens in place of raw ids (same id and salt → same token)."""
+    return ids.astype(str).map(lambda v: prefix + hashlib.sha256(f"{salt}:{v}".encode()).hexdigest()[:10])
+
+
+def deletion_risk(cox: CoxResult, relationships: pd.DataFrame, age_col: str = "age_days",
+                  horizon_days: float = 30.0) -> np.ndarray:
+    """P(deleted within ``horizon_days`` | open at age ``age_col``) for each relationship."""
+    missing = [c for c in [age_col, *cox.categorical, *cox.numeric] if c not in relationships.columns]
+    if missing:
+        raise DataContractError("relationships", missing[0], "required column is missing")
+    X, cols = design_matrix(relationships, cox.categorical, cox.numeric, cox.reference)
+    X = X.reindex(columns=cox.covariates, fill_value=0.0)
+    partial = cox.model.predict_partial_hazard(X).to_numpy().ravel()
+    base = cox.model.baseline_cumulative_hazard_
+    times, h0 = base.index.to_numpy(float), base.iloc[:, 0].to_numpy(float)
+
+    def cumulative(t: np.ndarray) -> np.ndarray:
+        idx = np.searchsorted(times, t, side="right") - 1
+        return np.where(idx >= 0, h0[np.clip(idx, 0, None)], 0.0)
+
+    age = relationships[age_col].to_numpy(float)
+    # beyond the last observed time the baseline is flat: risk there is a lower bound
+    return 1 - np.exp(-(cumulative(age + horizon_days) - cumulative(age)) * partial)
+
+
+def at_risk_list(cox: CoxResult, relationships: pd.DataFrame, value_col: str, age_col: str = "age_days",
+                 horizon_days: float = 30.0, id_cols: tuple[str, ...] = ("customer_id", "staff_id"),
+                 salt: str = "workbench") -> pd.DataFrame:
+    """Open relationships ranked by deletion risk × value, with masked ids.
+
+    Returns the relationships with ``risk`` (within ``horizon_days``), ``value_at_risk`` =
+    risk × ``value_col``, ``rank``; raw id columns are replaced by masked tokens
+    (``customer_token``, ``staff_id`` kept — staff ids are not customer data).
+    """
+    if value_col not in relationships.columns:
+        raise DataContractError("relationships", value_col, "value column is missing")
+    out = relationships.copy()
+    out["risk"] = deletion_risk(cox, out, age_col, horizon_days)
+    out["value_at_risk"] = out["risk"] * out[value_col].fillna(0.0)
+    out = out.sort_values("value_at_risk", ascending=False).reset_index(drop=True)
+    out["rank"] = np.arange(1, len(out) + 1)
+    if "customer_id" in out.columns and "customer_id" in id_cols:
+        out.insert(0, "customer_token", mask_ids(out.pop("customer_id"), salt))
+    return out
+
+
+def at_risk_counts_by(at_risk: pd.DataFrame, by: str = "store_id", risk_threshold: float = 0.1,
+                      bands: tuple[float, ...] = (0.05, 0.1, 0.2)) -> pd.DataFrame:
+    """Counts per ``by`` of relationships above ``risk_threshold`` and the value they hold."""
+    if by not in at_risk.columns:
+        raise DataContractError("at_risk", by, "grouping column is missing")
+    df = at_risk.assign(high=at_risk["risk"] >= risk_threshold)
+    out = df.groupby(by, dropna=False).agg(open_relationships=("risk", "size"), at_risk=("high", "sum"),
+                                           expected_deletions=("risk", "sum"),
+                                           value_at_risk=("value_at_risk", "sum")).reset_index()
+    return out.sort_values("value_at_risk", ascending=False).reset_index(drop=True)

@@ -1,0 +1,288 @@
+"""Survival analysis of contact spells, thin over lifelines.
+
+Kaplan-Meier curves and tables (median lifetime, survival at 7/30/90/180 days, with CIs),
+multivariate log-rank tests, Cox proportional hazards with a hazard-ratio table and the
+proportional-hazards check, and a Weibull AFT model for extrapolated lifetimes. lifelines
+does the statistics; this module prepares the rows:
+
+* categorical covariates are one-hot encoded against a reference level;
+* when every covariate is categorical, Cox is fitted on rows *collapsed* to unique
+  (covariates, duration, event) patterns with frequency weights — the same partial
+  likelihood, so the same coefficients, from far fewer rows;
+* recurrent spells of one customer are analysed with a cluster-robust (sandwich) variance;
+* :func:`landmark` keeps spells still open at the landmark and restarts their clock there,
+  so covariates measured in the first days (early interaction) carry no immortal-time bias.
+"""
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DataContractError, ParameterError
+from .cox import CollapsedCoxFitter
+
+AT_DAYS = (7, 30, 90, 180)
+
+
+def _check(spells: pd.DataFrame, cols: Sequence[str], name: str = "spells") -> None:
+    missing = [c for c in cols if c not in spells.columns]
+    if missing:
+        raise DataContractError(name, missing[0], f"required column is missing (found: {list(spells.columns)})")
+    for c in cols:
+        if pd.api.types.is_numeric_dtype(spells[c]) and (spells[c] < 0).any():
+            raise DataContractError(name, c, "negative durations", spells[spells[c] < 0].head(),
+                                    int((spells[c] < 0).sum()))
+
+
+def _groups(spells: pd.DataFrame, group_col: str | None):
+    if group_col is None:
+        yield "all", spells
+    else:
+        for key, g in spells.groupby(group_col, observed=True, sort=True):
+            yield key, g
+
+
+def kaplan_meier_table(spells: pd.DataFrame, group_col: str | None = None, duration_col: str = "duration_days",
+                       event_col: str = "churned", entry_col: str | None = None, weights_col: str | None = None,
+                       at: Sequence[float] = AT_DAYS, alpha: float = 0.05) -> pd.DataFrame:
+    """Per group: spells, events, median lifetime with CI, survival at ``at`` days with CIs."""
+    from lifelines import KaplanMeierFitter
+    from lifelines.utils import median_survival_times
+
+    _check(spells, [duration_col, event_col] + ([group_col] if group_col else []))
+    rows = []
+    for key, g in _groups(spells, group_col):
+        kmf = KaplanMeierFitter(alpha=alpha).fit(
+            g[duration_col], g[event_col], entry=g[entry_col] if entry_col else None,
+            weights=g[weights_col] if weights_col else None)
+        ci = median_survival_times(kmf.confidence_interval_)
+        row = {"group": key, "spells": float(g[weights_col].sum()) if weights_col else len(g),
+               "events": float((g[event_col] * (g[weights_col] if weights_col else 1)).sum()),
+               "median_days": float(kmf.median_survival_time_),
+               "median_low": float(ci.iloc[0, 0]), "median_high": float(ci.iloc[0, 1])}
+        sf = kmf.survival_function_at_times(list(at))
+        lo, hi = kmf.confidence_interval_survival_function_.iloc[:, 0], kmf.confidence_interval_survival_function_.iloc[:, 1]
+        for t, s in zip(at, sf):
+            idx = kmf.timeline[kmf.timeline <= t]
+            pos = len(idx) - 1
+            row[f"s{int(t)}"] = float(s)
+            row[f"s{int(t)}_low"] = float(lo.iloc[pos]) if pos >= 0 else 1.0
+            row[f"s{int(t)}_high"] = float(hi.iloc[pos]) if pos >= 0 else 1.0
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    return out.rename(columns={"group": group_col}) if group_col else out.drop(columns="group")
+
+
+def kaplan_meier_curves(spells: pd.DataFrame, group_col: str | None = None, duration_col: str = "duration_days",
+                        event_col: str = "churned", entry_col: str | None = None, max_days: float | None = None,
+                        alpha: float = 0.05) -> pd.DataFrame:
+    """Tidy Kaplan-Meier curves for plotting: group, day, survival, ci_low, ci_high."""
+    from lifelines import KaplanMeierFitter
+
+    _check(spells, [duration_col, event_col])
+    frames = []
+    for key, g in _groups(spells, group_col):
+        kmf = KaplanMeierFitter(alpha=alpha).fit(g[duration_col], g[event_col],
+                                                  entry=g[entry_col] if entry_col else None)
+        ci = kmf.confidence_interval_survival_function_
+        f = pd.DataFrame({"group": key, "day": kmf.timeline, "survival": kmf.survival_function_.iloc[:, 0].to_numpy(),
+                          "ci_low": ci.iloc[:, 0].to_numpy(), "ci_high": ci.iloc[:, 1].to_numpy()})
+        frames.append(f[f["day"] <= max_days] if max_days else f)
+    return pd.concat(frames, ignore_index=True)
+
+
+def plot_survival_curves(curves: pd.DataFrame, ax: Any = None, title: str | None = None, xlabel: str = "days",
+                         ylabel: str = "share still connected") -> Any:
+    """Step plot of :func:`kaplan_meier_curves` with confidence bands."""
+    import matplotlib.pyplot as plt
+
+    ax = ax or plt.subplots()[1]
+    for key, g in curves.groupby("group", sort=False):
+        line, = ax.step(g["day"], g["survival"], where="post", label=str(key))
+        ax.fill_between(g["day"], g["ci_low"], g["ci_high"], step="post", alpha=0.15, color=line.get_color())
+    ax.set_ylim(0, 1.01)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.legend()
+    return ax
+
+
+def logrank_table(spells: pd.DataFrame, group_col: str, duration_col: str = "duration_days",
+                  event_col: str = "churned") -> pd.DataFrame:
+    """Multivariate log-rank test across the groups of ``group_col``."""
+    from lifelines.statistics import multivariate_logrank_test
+
+    _check(spells, [duration_col, event_col, group_col])
+    res = multivariate_logrank_test(spells[duration_col], spells[group_col], spells[event_col])
+    return pd.DataFrame({"test_statistic": [float(res.test_statistic)], "degrees_of_freedom": [res.degrees_of_freedom],
+                         "p_value": [float(res.p_value)], "groups": [spells[group_col].nunique()]})
+
+
+def landmark(spells: pd.DataFrame, landmark_days: float = 14.0, duration_col: str = "duration_days",
+             entry_col: str | None = None) -> pd.DataFrame:
+    """Spells still open at ``landmark_days``, with time measured from the landmark."""
+    _check(spells, [duration_col])
+    out = spells[spells[duration_col] > landmark_days].copy()
+    out[duration_col] = out[duration_col] - landmark_days
+    if entry_col and entry_col in out:
+        out[entry_col] = (out[entry_col] - landmark_days).clip(lower=0)
+    return out
+
+
+def design_matrix(spells: pd.DataFrame, categorical: Sequence[str] = (), numeric: Sequence[str] = (),
+                  reference: dict[str, Any] | None = None) -> tuple[pd.DataFrame, list[str]]:
+    """One-hot encode ``categorical`` against a reference level (the most frequent, or given)."""
+    reference = dict(reference or {})
+    cols, parts = [], []
+    for c in categorical:
+        values = spells[c].astype(object).where(spells[c].notna(), "missing")
+        ref = reference.get(c, values.value_counts().index[0])
+        for level in sorted(set(values) - {ref}, key=str):
+            name = f"{c}={level}"
+            parts.append(pd.Series((values == level).astype(float).to_numpy(), name=name, index=spells.index))
+            cols.append(name)
+    for c in numeric:
+        parts.append(spells[c].astype(float).rename(c))
+        cols.append(c)
+    return (pd.concat(parts, axis=1) if parts else pd.DataFrame(index=spells.index)), cols
+
+
+def collapse_spells(frame: pd.DataFrame, columns: Sequence[str], duration_col: str = "duration_days",
+                    event_col: str = "churned") -> pd.DataFrame:
+    """Unique (columns, duration, event) rows with a ``weight`` column (frequency weights)."""
+    keys = list(columns) + [duration_col, event_col]
+    return frame.groupby(keys, as_index=False, observed=True).size().rename(columns={"size": "weight"})
+
+
+@dataclass
+class CoxResult:
+    """A fitted Cox model with its hazard-ratio table and proportional-hazards check."""
+
+    model: Any
+    hazard_ratios: pd.DataFrame
+    ph_test: pd.DataFrame | None
+    n_spells: int
+    n_rows_fitted: int
+    collapsed: bool
+    covariates: list[str]
+    categorical: list[str]
+    numeric: list[str]
+    reference: dict[str, Any]
+
+
+def fit_cox(spells: pd.DataFrame, categorical: Sequence[str] = (), numeric: Sequence[str] = (),
+            duration_col: str = "duration_days", event_col: str = "churned", collapse: str | bool = "auto",
+            cluster_col: str | None = None, entry_col: str | None = None, reference: dict[str, Any] | None = None,
+            check_ph: bool = True, penalizer: float = 0.0) -> CoxResult:
+    """Cox proportional hazards on spells; hazard ratios with CIs and the PH check.
+
+    Parameters
+    ----------
+    categorical, numeric : column names
+        Categorical columns are one-hot encoded against ``reference`` (default: the most
+        frequent level). Binary 0/1 columns may go in either list.
+    collapse : "auto", True or False
+        Fit on unique covariate patterns with frequency weights. ``"auto"`` collapses when
+        there are no numeric covariates, no cluster column and no entry times (then it is
+        exact: same coefficients as raw rows).
+    cluster_col : str, optional
+        Recurrent spells of one customer: cluster-robust (sandwich) standard errors.
+    """
+    from lifelines import CoxPHFitter
+
+    _check(spells, [duration_col, event_col, *categorical, *numeric] + ([cluster_col] if cluster_col else []))
+    if len(spells) == 0 or spells[event_col].sum() == 0:
+        raise ParameterError("Cox needs spells with at least one event")
+    X, cols = design_matrix(spells, categorical, numeric, reference)
+    refs = {c: (reference or {}).get(c, spells[c].astype(object).where(spells[c].notna(), "missing")
+                                        .value_counts().index[0]) for c in categorical}
+    data = X.assign(**{duration_col: spells[duration_col].to_numpy(), event_col: spells[event_col].astype(int).to_numpy()})
+    if entry_col:
+        data[entry_col] = spells[entry_col].to_numpy()
+    if cluster_col:
+        data[cluster_col] = spells[cluster_col].to_numpy()
+    do_collapse = collapse is True or (collapse == "auto" and not numeric and not cluster_col and not entry_col)
+    if do_collapse and (entry_col or cluster_col or penalizer):
+        raise ParameterError("collapsed fits take no entry times, clusters or penalizer: use collapse=False")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # lifelines' notes on convergence are reflected in the result
+        if do_collapse:
+            fit_data = collapse_spells(data, cols, duration_col, event_col)
+            cph = CollapsedCoxFitter().fit(fit_data[cols], fit_data[duration_col], fit_data[event_col],
+                                           weights=fit_data["weight"])
+        else:
+            fit_data = data
+            cph = CoxPHFitter(penalizer=penalizer)
+            cph.fit(fit_data, duration_col, event_col, cluster_col=cluster_col, entry_col=entry_col,
+                    robust=bool(cluster_col))
+    s = cph.summary
+    hr = pd.DataFrame({"covariate": s.index, "coef": s["coef"].to_numpy(), "se": s["se(coef)"].to_numpy(),
+                       "hr": s["exp(coef)"].to_numpy(), "hr_low": s["exp(coef) lower 95%"].to_numpy(),
+                       "hr_high": s["exp(coef) upper 95%"].to_numpy(), "p": s["p"].to_numpy()})
+    ph = None
+    if check_ph:
+        try:
+            from lifelines.statistics import proportional_hazard_test
+
+            # the check needs lifelines' residuals: refit on (at most) 20,000 raw spells
+            sample = data.drop(columns=[c for c in (cluster_col, entry_col) if c], errors="ignore")
+            sample = sample.sample(min(len(sample), 20_000), random_state=0)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                check_model = CoxPHFitter().fit(sample, duration_col, event_col)
+                res = proportional_hazard_test(check_model, sample, time_transform="rank")
+            ph = res.summary.reset_index().rename(columns={"index": "covariate"})[["covariate", "test_statistic", "p"]]
+        except Exception as err:  # the check is informative; a failure is reported, not hidden
+            ph = pd.DataFrame({"covariate": ["(check failed)"], "test_statistic": [np.nan], "p": [np.nan],
+                               "note": [str(err)[:200]]})
+    return CoxResult(cph, hr, ph, len(spells), len(fit_data), do_collapse, cols, list(categorical), list(numeric), refs)
+
+
+def hazard_ratio_forest(table: pd.DataFrame, ax: Any = None, title: str | None = None,
+                        xlabel: str = "hazard ratio (log scale)") -> Any:
+    """Forest plot of a hazard-ratio table: HR with 95% CI on a log axis, 1 marked."""
+    import matplotlib.pyplot as plt
+
+    ax = ax or plt.subplots(figsize=(7, 0.5 + 0.45 * len(table)))[1]
+    y = np.arange(len(table))[::-1]
+    ax.errorbar(table["hr"], y, xerr=[table["hr"] - table["hr_low"], table["hr_high"] - table["hr"]], fmt="o",
+                capsize=3)
+    ax.axvline(1.0, color="#8C8C8C", lw=1)
+    ax.set_xscale("log")
+    ax.set_yticks(y)
+    ax.set_yticklabels(table["covariate"])
+    ax.set_xlabel(xlabel)
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def fit_weibull_aft(spells: pd.DataFrame, categorical: Sequence[str] = (), numeric: Sequence[str] = (),
+                    duration_col: str = "duration_days", event_col: str = "churned",
+                    reference: dict[str, Any] | None = None) -> Any:
+    """Weibull accelerated-failure-time model (lifelines) for extrapolated lifetimes."""
+    from lifelines import WeibullAFTFitter
+
+    X, cols = design_matrix(spells, categorical, numeric, reference)
+    data = X.assign(**{duration_col: np.maximum(spells[duration_col].to_numpy(), 1e-3),
+                       event_col: spells[event_col].astype(int).to_numpy()})
+    model = WeibullAFTFitter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(data, duration_col, event_col)
+    model.design_columns_ = cols
+    return model
+
+
+def expected_lifetime(model: Any, covariates: pd.DataFrame, horizon_days: float = 3650.0, steps: int = 400) -> np.ndarray:
+    """Restricted mean lifetime up to ``horizon_days`` (the area under the survival curve)."""
+    times = np.linspace(0, horizon_days, steps + 1)
+    sf = model.predict_survival_function(covariates, times=times).to_numpy()
+    return np.trapezoid(sf, times, axis=0) if hasattr(np, "trapezoid") else np.trapz(sf, times, axis=0)
