@@ -71,6 +71,13 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--skip-up-to-date", action="store_true",
                    help="do not re-run reports whose notebook, data and parameters are unchanged since their last success")
 
+    a = sub.add_parser("at-risk", help="export the ranked list of relationships at risk of deletion (CSV, for operations)")
+    a.add_argument("--data", default="data/demo")
+    a.add_argument("--as-of", default=None)
+    a.add_argument("--out", required=True, help="CSV path; it holds customer ids: keep it inside operations")
+    a.add_argument("--horizon-days", type=float, default=30.0)
+    a.add_argument("--top", type=int, default=None)
+
     i = sub.add_parser("index", help="rebuild reports/index.html")
     i.add_argument("--out", default="reports")
     return p
@@ -124,6 +131,18 @@ def _run(args: argparse.Namespace) -> int:
     return EXIT_REPORT_FAILED if failed else EXIT_OK
 
 
+def _at_risk(args: argparse.Namespace) -> int:
+    from .churn.risk import export_at_risk
+    from .engine import open_workbench
+    from .reports import default_as_of
+
+    as_of = args.as_of or default_as_of(args.data)
+    wb = open_workbench(args.data, as_of=as_of)
+    path = export_at_risk(wb, as_of, args.out, horizon_days=args.horizon_days, top=args.top)
+    print(f"wrote {path}")
+    return EXIT_OK
+
+
 def _index(args: argparse.Namespace) -> int:
     from .reports import write_index
 
@@ -133,7 +152,8 @@ def _index(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handler = {"simulate": _simulate, "validate": _validate, "report": _report, "run": _run, "index": _index}
+    handler = {"simulate": _simulate, "validate": _validate, "report": _report, "run": _run, "index": _index,
+               "at-risk": _at_risk}
     try:
         return handler[args.command](args)
     except ParameterError as err:
