@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev,spark]'
-	$(BIN)/python -m ipykernel install --sys-prefix --name workbench --display-name "workbench (project)" > /dev/null
+	$(BIN)/python -c "from workbench.reports import ensure_kernel; ensure_kernel()"
 	touch $(STAMP)
 
 data: $(DEMO)/truth.json

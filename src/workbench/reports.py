@@ -108,10 +108,11 @@ def check_parameters(path: str | Path, given: dict[str, Any]) -> dict[str, Any]:
 def ensure_kernel() -> str:
     """Install (once) a kernelspec named ``workbench`` for this interpreter inside ``sys.prefix``."""
     kdir = Path(sys.prefix) / "share" / "jupyter" / "kernels" / KERNEL_NAME
-    spec = {"argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+    spec = {"argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}",
+                     "--IPKernelApp.log_level=ERROR"],  # kernel chatter is not the operator's business
             "display_name": "workbench (project)", "language": "python", "metadata": {"debugger": True}}
     target = kdir / "kernel.json"
-    if not target.exists() or json.loads(target.read_text()).get("argv", [None])[0] != sys.executable:
+    if not target.exists() or json.loads(target.read_text()).get("argv") != spec["argv"]:
         kdir.mkdir(parents=True, exist_ok=True)
         target.write_text(json.dumps(spec, indent=1))
     return KERNEL_NAME

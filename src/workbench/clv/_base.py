@@ -61,6 +61,19 @@ def numerical_hessian(f: Callable[[np.ndarray], float], x: np.ndarray, rel_step:
     return hess
 
 
+def gradient_jacobian(grad: Callable[[np.ndarray], np.ndarray], x: np.ndarray, rel_step: float = 1e-5) -> np.ndarray:
+    """Hessian as the central-difference Jacobian of an exact gradient (2n gradient calls)."""
+    n = len(x)
+    h = rel_step * np.maximum(np.abs(x), 1e-3)
+    cols = []
+    for i in range(n):
+        e = np.zeros(n)
+        e[i] = h[i]
+        cols.append((grad(x + e) - grad(x - e)) / (2 * h[i]))
+    jac = np.array(cols).T
+    return (jac + jac.T) / 2
+
+
 class BaseFitter:
     """Weighted maximum-likelihood fitter; subclasses define ``_param_names`` and ``_negative_ll``."""
 
@@ -98,10 +111,12 @@ class BaseFitter:
         jac = gradient if analytic else None
         best = optimize.minimize(objective, np.log(initial), jac=jac, method="L-BFGS-B",
                                  options={"maxiter": 5000, "gtol": 1e-9, "ftol": 1e-15})
-        # a quasi-Newton polish from the L-BFGS-B point tightens the last digits cheaply
-        polish = optimize.minimize(objective, best.x, jac=jac, method="BFGS", options={"gtol": 1e-8, "maxiter": 2000})
-        if polish.fun <= best.fun:
-            best = polish
+        if not analytic or not best.success:
+            # without exact gradients, a quasi-Newton polish tightens the last digits
+            polish = optimize.minimize(objective, best.x, jac=jac, method="BFGS",
+                                       options={"gtol": 1e-8, "maxiter": 2000})
+            if polish.fun <= best.fun:
+                best = polish
         if not best.success and not np.isfinite(best.fun):
             best = optimize.minimize(objective, np.log(initial), method="Nelder-Mead",
                                      options={"maxiter": 20000, "xatol": 1e-10, "fatol": 1e-10})
@@ -111,7 +126,8 @@ class BaseFitter:
         params = np.exp(best.x)
         self.params_ = pd.Series(params, index=list(self._param_names), name="coef")
         self.log_likelihood_ = -float(self._negative_ll(params))
-        hess = numerical_hessian(self._negative_ll, params)
+        hess = (gradient_jacobian(self._gradient, params) if analytic
+                else numerical_hessian(self._negative_ll, params))
         try:
             cov = np.linalg.inv(hess)
         except np.linalg.LinAlgError:
