@@ -154,6 +154,18 @@ def design_matrix(spells: pd.DataFrame, categorical: Sequence[str] = (), numeric
     return (pd.concat(parts, axis=1) if parts else pd.DataFrame(index=spells.index)), cols
 
 
+def _count_rows(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Unique rows of ``keys`` with their count as ``weight`` (DuckDB: fast on millions of rows)."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.register("spell_rows", frame)
+    cols = ", ".join(f'"{k}"' for k in keys)
+    out = con.sql(f"SELECT {cols}, COUNT(*) AS weight FROM spell_rows GROUP BY ALL ORDER BY {cols}").df()
+    con.close()
+    return out
+
+
 def collapse_spells(frame: pd.DataFrame, columns: Sequence[str], duration_col: str = "duration_days",
                     event_col: str = "churned") -> pd.DataFrame:
     """Unique (columns, duration, event) rows with a ``weight`` column (frequency weights)."""
@@ -200,24 +212,38 @@ def fit_cox(spells: pd.DataFrame, categorical: Sequence[str] = (), numeric: Sequ
     _check(spells, [duration_col, event_col, *categorical, *numeric] + ([cluster_col] if cluster_col else []))
     if len(spells) == 0 or spells[event_col].sum() == 0:
         raise ParameterError("Cox needs spells with at least one event")
-    X, cols = design_matrix(spells, categorical, numeric, reference)
     refs = {c: (reference or {}).get(c, spells[c].astype(object).where(spells[c].notna(), "missing")
                                         .value_counts().index[0]) for c in categorical}
-    data = X.assign(**{duration_col: spells[duration_col].to_numpy(), event_col: spells[event_col].astype(int).to_numpy()})
-    if entry_col:
-        data[entry_col] = spells[entry_col].to_numpy()
-    if cluster_col:
-        data[cluster_col] = spells[cluster_col].to_numpy()
     do_collapse = collapse is True or (collapse == "auto" and not numeric and not cluster_col and not entry_col)
-    if do_collapse and (entry_col or cluster_col or penalizer):
-        raise ParameterError("collapsed fits take no entry times, clusters or penalizer: use collapse=False")
+    if do_collapse and (entry_col or cluster_col or penalizer or numeric):
+        raise ParameterError("collapsed fits take categorical covariates only, and no entry times, clusters or "
+                             "penalizer: use collapse=False")
+
+    def with_outcome(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+        X, cols = design_matrix(frame, categorical, numeric, refs)
+        out = X.assign(**{duration_col: frame[duration_col].to_numpy(),
+                          event_col: frame[event_col].astype(int).to_numpy()})
+        return out, cols
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # lifelines' notes on convergence are reflected in the result
         if do_collapse:
-            fit_data = collapse_spells(data, cols, duration_col, event_col)
+            # collapse the raw columns first (one aggregation), then encode only the unique rows
+            keys = list(categorical) + [duration_col, event_col]
+            raw = spells[keys].copy()
+            raw[event_col] = raw[event_col].astype(int)
+            grouped = _count_rows(raw, keys)
+            fit_data, cols = with_outcome(grouped)
+            fit_data["weight"] = grouped["weight"].to_numpy()
             cph = CollapsedCoxFitter().fit(fit_data[cols], fit_data[duration_col], fit_data[event_col],
                                            weights=fit_data["weight"])
+            data = None
         else:
+            data, cols = with_outcome(spells)
+            if entry_col:
+                data[entry_col] = spells[entry_col].to_numpy()
+            if cluster_col:
+                data[cluster_col] = spells[cluster_col].to_numpy()
             fit_data = data
             cph = CoxPHFitter(penalizer=penalizer)
             cph.fit(fit_data, duration_col, event_col, cluster_col=cluster_col, entry_col=entry_col,
@@ -232,8 +258,8 @@ def fit_cox(spells: pd.DataFrame, categorical: Sequence[str] = (), numeric: Sequ
             from lifelines.statistics import proportional_hazard_test
 
             # the check needs lifelines' residuals: refit on (at most) 20,000 raw spells
-            sample = data.drop(columns=[c for c in (cluster_col, entry_col) if c], errors="ignore")
-            sample = sample.sample(min(len(sample), 20_000), random_state=0)
+            rows = spells.sample(min(len(spells), 20_000), random_state=0)
+            sample = with_outcome(rows)[0]
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 check_model = CoxPHFitter().fit(sample, duration_col, event_col)
