@@ -10,6 +10,7 @@ value and nulls. Every model works on these arrays with numpy, never looping ove
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,19 +71,23 @@ def parse_paths(paths: pd.DataFrame, path_col: str = "path", conversions_col: st
         bad = frame[c].isna() | (frame[c] < 0)
         if bad.any():
             raise DataContractError("paths", c, "counts must be non-negative numbers", paths[bad].head(), int(bad.sum()))
-    text = frame[path_col].astype(str).str.strip()
-    bad = frame[path_col].isna() | (text == "")
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    # normalise spacing in C (pyarrow) so "a>b" and "a > b" are one path, then aggregate duplicates
+    text = pc.utf8_trim_whitespace(pa.array(frame[path_col].to_numpy(), pa.string(), from_pandas=True))
+    bad = pc.fill_null(pc.equal(text, ""), True).to_numpy(zero_copy_only=False)
     if bad.any():
         raise DataContractError("paths", path_col, "empty path", paths[bad].head(), int(bad.sum()))
-    # normalise spacing so "a>b" and "a > b" are the same path, then aggregate duplicates
-    frame["_path"] = text.str.split(sep, regex=False).map(lambda parts: sep.join(p.strip() for p in parts))
+    text = pc.replace_substring_regex(text, pattern=r"\s*" + re.escape(sep) + r"\s*", replacement=sep)
+    frame["_path"] = text.to_numpy(zero_copy_only=False)
     agg = frame.groupby("_path", sort=False)[cols[1:]].sum().reset_index()
-    split = agg["_path"].str.split(sep, regex=False)
-    lengths = split.map(len).to_numpy()
-    flat = np.concatenate(split.to_numpy()) if len(split) else np.array([], dtype=object)
-    if (pd.Series(flat) == "").any():
+    split = pc.split_pattern(pa.array(agg["_path"].to_numpy(), pa.string()), pattern=sep)
+    lengths = pc.list_value_length(split).to_numpy()
+    flat = pc.list_flatten(split)
+    if len(flat) and pc.any(pc.equal(flat, "")).as_py():
         raise DataContractError("paths", path_col, f"a path has an empty step (two '{sep}' in a row?)")
-    codes, names = pd.factorize(pd.Series(flat), sort=True)
+    codes, names = pd.factorize(flat.to_numpy(zero_copy_only=False), sort=True)
     return PathData(
         channels=tuple(str(n) for n in names),
         tokens=codes.astype(np.int64),
