@@ -1,0 +1,23 @@
+"""Run every benchmark at a size that fits a laptop session; see BENCHMARKS.md for full-size commands."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).parent
+RUNS = [
+    ["bench_identity.py", "--links", "1000000"],
+    ["bench_simulate.py", "--customers", "200000"],
+    ["bench_clv.py", "--customers", "1000000"],
+    ["bench_experiments.py", "--units", "2000000", "--metrics", "20", "--no-parquet"],
+    ["bench_cox.py", "--spells", "2000000", "--raw", "200000"],
+    ["bench_markov.py", "--journeys", "1000000"],
+]
+
+if __name__ == "__main__":
+    failed = 0
+    for args in RUNS:
+        print(f"$ python benchmarks/{' '.join(args)}", flush=True)
+        failed += subprocess.run([sys.executable, str(HERE / args[0]), *args[1:]]).returncode != 0
+    sys.exit(1 if failed else 0)
