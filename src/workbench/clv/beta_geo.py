@@ -133,6 +133,8 @@ class BetaGeoFitter(BaseFitter):
         """P(X(t) = n) for a customer just acquired (Fader, Hardie & Lee 2005, eq. 8)."""
         self._check_fitted()
         r, alpha, a, b = self.params_.to_numpy()
+        if t <= 0:  # nothing can have happened yet
+            return 1.0 if n == 0 else 0.0
         q = t / (alpha + t)
         log_pois = gammaln(r + n) - gammaln(r) - gammaln(n + 1) + r * np.log(alpha / (alpha + t)) + n * np.log(q) \
             if n > 0 else r * np.log(alpha / (alpha + t))

@@ -68,3 +68,22 @@ def cumulative_repeat_transactions(model: Any, transactions: pd.DataFrame, custo
     expected = np.array([float(np.sum(counts.to_numpy() * model.expected_number_of_purchases_up_to_time(
         np.clip(g - counts.index.to_numpy(), 0, None)))) for g in grid])
     return pd.DataFrame({"period": grid, "actual": actual, "expected": expected})
+
+
+def period_transactions(model: Any, summary: pd.DataFrame, max_frequency: int = 7) -> pd.DataFrame:
+    """Customers by number of repeat purchases in calibration: actual vs the model's expectation.
+
+    The expected number of customers with n repeat purchases is Σ_i P(X(T_i) = n) over the
+    customers, each at their own age T_i (BG/NBD's ``probability_of_n_purchases_up_to_time``).
+    The last row pools ``max_frequency`` and more.
+    """
+    T_counts = summary["T"].round(6).value_counts()
+    expected = np.zeros(max_frequency + 1)
+    for T, count in T_counts.items():
+        probs = np.array([model.probability_of_n_purchases_up_to_time(float(T), n) for n in range(max_frequency)])
+        expected[:max_frequency] += count * probs
+        expected[max_frequency] += count * max(0.0, 1 - probs.sum())
+    actual = np.bincount(np.minimum(summary["frequency"].to_numpy().astype(int), max_frequency),
+                         minlength=max_frequency + 1)
+    labels = [str(n) for n in range(max_frequency)] + [f"{max_frequency}+"]
+    return pd.DataFrame({"frequency": labels, "actual": actual, "expected": expected})
