@@ -1,12 +1,13 @@
-"""Every report notebook runs through the pipeline on a small simulated brand, in both languages,
-and the rendered HTML never contains a raw identifier from the data."""
+"""Every report notebook runs through the pipeline on a small simulated brand, in both languages;
+the rendered HTML never contains a raw identifier from the data, and every page passes a check
+in a real browser."""
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 from workbench.reports import run_report
@@ -14,6 +15,7 @@ from workbench.simulate import simulate_brand
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb") if not p.stem.startswith("_"))
+LANGS = ("zh", "en")
 
 
 @pytest.fixture(scope="module")
@@ -21,6 +23,18 @@ def small_brand(tmp_path_factory):
     out = tmp_path_factory.mktemp("brand")
     brand = simulate_brand(4_000, seed=5, out=out / "data", n_stores=12, n_staff=48)
     return out, brand
+
+
+@pytest.fixture(scope="module")
+def rendered(small_brand):
+    """Every report in both languages (plus the store-randomised experiment), rendered once."""
+    out, brand = small_brand
+    kw = dict(as_of=brand.truth["as_of"][:10], data_dir=out / "data", out_dir=out / "reports",
+              notebooks_dir=ROOT / "notebooks")
+    runs = {(name, lang): run_report(name, {}, lang=lang, **kw) for name in NOTEBOOKS for lang in LANGS}
+    runs[("experiment_report-EXP_STORE", "en")] = run_report("experiment_report", {"experiment_id": "EXP_STORE"},
+                                                             lang="en", label="EXP_STORE", **kw)
+    return runs
 
 
 def identifiers(brand) -> set[str]:
@@ -33,26 +47,29 @@ def identifiers(brand) -> set[str]:
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
-@pytest.mark.parametrize("lang", ["zh", "en"])
-def test_report_renders_without_identifiers(small_brand, name, lang):
-    out, brand = small_brand
-    run = run_report(name, {}, lang=lang, as_of=brand.truth["as_of"][:10], data_dir=out / "data",
-                     out_dir=out / "reports", notebooks_dir=ROOT / "notebooks")
+@pytest.mark.parametrize("lang", LANGS)
+def test_report_renders_without_identifiers(small_brand, rendered, name, lang):
+    _, brand = small_brand
+    run = rendered[(name, lang)]
     assert run.ok, run.error
     page = Path(run.html_path).read_text(encoding="utf-8")
     assert "Traceback" not in page
-    tokens = set(re.findall(r"[A-Za-z0-9]{8,}", page))
-    leaked = tokens & identifiers(brand)
+    leaked = set(re.findall(r"[A-Za-z0-9]{8,}", page)) & identifiers(brand)
     assert not leaked, f"{name} [{lang}] shows raw identifiers: {sorted(leaked)[:5]}"
     if lang == "zh":
         assert re.search(r"[\u4e00-\u9fff]", page)
 
 
-def test_rendered_reports_in_a_real_browser(small_brand):
-    """Every report rendered above opens in headless Chromium: no console errors, no requests
-    leaving the file, no horizontal overflow at 390 px. Screenshots land in reports/_screens/."""
-    import os
+def test_experiment_report_for_a_store_randomised_experiment(rendered):
+    run = rendered[("experiment_report-EXP_STORE", "en")]
+    assert run.ok, run.error
+    page = Path(run.html_path).read_text(encoding="utf-8")
+    assert "intra-cluster correlation" in page and "design effect" in page
 
+
+def test_rendered_reports_in_a_real_browser(small_brand, rendered):
+    """No console errors, no requests leaving the file, no horizontal overflow at 390 px.
+    Screenshots land in reports/_screens/."""
     from workbench.browser import check_pages, find_chromium
 
     if find_chromium() is None or importlib.util.find_spec("playwright") is None:
@@ -61,8 +78,7 @@ def test_rendered_reports_in_a_real_browser(small_brand):
         pytest.skip("needs Debian's chromium and the playwright package (make env installs the package; "
                     "apt-get install chromium)")
     out, _ = small_brand
-    pages = sorted((out / "reports").glob("*/*.html")) + [out / "reports" / "index.html"]
-    assert len(pages) >= 2 * len(NOTEBOOKS)
+    pages = [Path(r.html_path) for r in rendered.values()] + [out / "reports" / "index.html"]
     results = check_pages(pages, ROOT / "reports" / "_screens")
     bad = [(r.path, r.console_errors, r.failed_requests, r.scroll_width) for r in results if not r.ok]
     assert not bad, bad
