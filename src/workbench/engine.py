@@ -194,7 +194,8 @@ class Workbench:
         rows = self.con.execute(f"DESCRIBE SELECT * FROM {quote('__raw_' + name)}").fetchall()
         return {r[0]: str(r[1]).upper() for r in rows}
 
-    def _create_contract_view(self, name: str) -> None:
+    def _contract_select(self, name: str) -> str:
+        """SELECT that casts contract columns, supplies absent nullable ones and keeps extras."""
         spec = contract.TABLES[name]
         raw_types = self._raw_types(name)
         exprs = []
@@ -204,8 +205,10 @@ class Workbench:
             else:
                 exprs.append(f"CAST(NULL AS {_SQL_TYPES[col.dtype]}) AS {quote(col.name)}")
         extras = [quote(c) for c in raw_types if c not in spec.column_names]
-        select = ", ".join(exprs + extras)
-        self.con.execute(f"CREATE OR REPLACE VIEW {quote(name)} AS SELECT {select} FROM {quote('__raw_' + name)}")
+        return f"SELECT {', '.join(exprs + extras)} FROM {quote('__raw_' + name)}"
+
+    def _create_contract_view(self, name: str) -> None:
+        self.con.execute(f"CREATE OR REPLACE VIEW {quote(name)} AS {self._contract_select(name)}")
 
     # ------------------------------------------------------------------ queries
     def _check_tables(self, query: str) -> None:

@@ -25,7 +25,7 @@ import sqlglot
 from sqlglot import exp
 
 from . import contract
-from .engine import Workbench, _cast_expr, _SQL_TYPES, quote
+from .engine import Workbench
 from .errors import ParameterError
 
 _SPARK_TYPES = {
@@ -137,17 +137,7 @@ class SparkWorkbench(Workbench):
                 for f in fields}
 
     def _create_contract_view(self, name: str) -> None:
-        spec = contract.TABLES[name]
-        raw_types = self._raw_types(name)
-        exprs = []
-        for col in spec.columns:
-            if col.name in raw_types:
-                exprs.append(f"{_cast_expr(col.name, raw_types[col.name], col.dtype)} AS {quote(col.name)}")
-            else:
-                exprs.append(f"CAST(NULL AS {_SQL_TYPES[col.dtype]}) AS {quote(col.name)}")
-        extras = [quote(c) for c in raw_types if c not in spec.column_names]
-        select = f"SELECT {', '.join(exprs + extras)} FROM {quote('__raw_' + name)}"
-        self.spark.sql(to_spark_sql(select)).createOrReplaceTempView(name)
+        self.spark.sql(to_spark_sql(self._contract_select(name))).createOrReplaceTempView(name)
 
     def close(self) -> None:  # the session may be shared; leave it running
         pass
