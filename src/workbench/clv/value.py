@@ -88,7 +88,7 @@ def _draw_models(model: Any, n_draws: int, rng: np.random.Generator) -> list[Any
 
 def clv_interval(transaction_model: Any, monetary_model: Any, frequency: Any, recency: Any, T: Any,
                  monetary_value: Any, horizon_months: int = 12, discount_rate: float = 0.01, time_unit: str = "W",
-                 n_draws: int = 200, level: float = 0.9, seed: int = 0) -> pd.DataFrame:
+                 n_draws: int = 200, level: float = 0.9, seed: int = 0, progress: bool = False) -> pd.DataFrame:
     """CLV with a parametric-bootstrap interval per customer and for the total.
 
     Returns a frame with ``clv`` (at the fitted parameters), ``clv_low`` and ``clv_high``
@@ -102,8 +102,12 @@ def clv_interval(transaction_model: Any, monetary_model: Any, frequency: Any, re
     point_spend = monetary_model.conditional_expected_average_profit(unique["x"].to_numpy(), unique["m"].to_numpy())
     point = _clv_rows(transaction_model, point_spend, *args, horizon_months, discount_rate, time_unit)
     sims = np.empty((n_draws, len(unique)))
-    for i, (tm, mm) in enumerate(zip(_draw_models(transaction_model, n_draws, rng),
-                                     _draw_models(monetary_model, n_draws, rng))):
+    draws = zip(_draw_models(transaction_model, n_draws, rng), _draw_models(monetary_model, n_draws, rng))
+    if progress:
+        from tqdm.auto import tqdm
+
+        draws = tqdm(draws, total=n_draws, desc="CLV bootstrap", disable=None)  # silent when not a terminal
+    for i, (tm, mm) in enumerate(draws):
         spend = mm.conditional_expected_average_profit(unique["x"].to_numpy(), unique["m"].to_numpy())
         sims[i] = _clv_rows(tm, spend, *args, horizon_months, discount_rate, time_unit)
     lo, hi = (1 - level) / 2, 1 - (1 - level) / 2
