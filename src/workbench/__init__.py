@@ -26,6 +26,7 @@ except PackageNotFoundError:  # running from a source tree without installation
     __version__ = "0.0.0"
 
 __all__ = [
+    "metrics",
     "Workbench",
     "open",
     "resolve_identities",

@@ -337,7 +337,7 @@ def _cast_expr(col: str, raw_type: str, dtype: str) -> str:
     if dtype == DOUBLE:
         if _NUMERIC.match(raw_type):
             return f"CAST({q} AS DOUBLE)"
-        return f"TRY_CAST(CAST({q} AS VARCHAR) AS DOUBLE)" if raw_type != "BOOLEAN" else f"CAST(NULL AS DOUBLE)"
+        return f"TRY_CAST(CAST({q} AS VARCHAR) AS DOUBLE)" if raw_type != "BOOLEAN" else "CAST(NULL AS DOUBLE)"
     if dtype == BOOLEAN:
         return q if raw_type == "BOOLEAN" else f"TRY_CAST(CAST({q} AS VARCHAR) AS BOOLEAN)"
     raise ValueError(dtype)
@@ -442,7 +442,6 @@ def interval_order_sql(table: str) -> str:
 def _check_interval_sequence(wb: Workbench, table: str) -> None:
     rules = contract.INTERVAL_EVENTS[table]
     pair = ", ".join(rules["pair"])
-    opens = ", ".join(literal(v) for v in rules["open"])
     closes = ", ".join(literal(v) for v in rules["close"])
     seq = (f"SELECT *, LAG(event_type) OVER (PARTITION BY {pair} ORDER BY {interval_order_sql(table)}) AS previous_event "
            f"FROM {quote(table)}")

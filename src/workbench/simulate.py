@@ -40,7 +40,7 @@ and hazard ratios), ``seven_day_rule``, ``funnel``, ``experiments``, ``counts``.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -601,7 +601,6 @@ def _experiments(rng, p, t0, spells, holdout, cust_ids, store_ids, staff, nu, as
     staff_store = staff.set_index("staff_id")["store_id"]
     w = p.exp_window_days
     mean_spend = p.gg_p * p.gg_gamma / (p.gg_q - 1)
-    n = len(cust_ids)
     asg = [pd.DataFrame({"experiment_id": "HOLDOUT", "unit_id": cust_ids,
                          "variant": np.where(holdout, "holdout", "reached"), "assigned_at": birth})]
     exps = [("HOLDOUT", "customer", np.datetime64(t0), None, "Global task holdout", "gmv")]

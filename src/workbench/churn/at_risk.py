@@ -8,7 +8,8 @@ counts by store.
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+import os
+
 
 import numpy as np
 import pandas as pd
@@ -17,9 +18,14 @@ from ..errors import DataContractError
 from .survival import CoxResult, design_matrix
 
 
-def mask_ids(ids: pd.Series, salt: str = "workbench", prefix: str = "C-") -> pd.Series:
-    """Stable short tokens in place of raw ids (same id and salt → same token)."""
-    return ids.astype(str).map(lambda v: prefix + hashlib.sha256(f"{salt}:{v}".encode()).hexdigest()[:10])
+def mask_ids(ids: pd.Series, salt: str | None = None, prefix: str = "C-") -> pd.Series:
+    """Stable short tokens in place of raw ids (same id and salt → same token); missing stays missing.
+
+    The salt defaults to the environment variable ``WORKBENCH_MASK_SALT``: set a secret one per
+    brand, or anyone who can guess ids could recompute the tokens.
+    """
+    salt = salt if salt is not None else os.environ.get("WORKBENCH_MASK_SALT", "workbench")
+    return ids.map(lambda v: None if pd.isna(v) else prefix + hashlib.sha256(f"{salt}:{v}".encode()).hexdigest()[:10])
 
 
 def deletion_risk(cox: CoxResult, relationships: pd.DataFrame, age_col: str = "age_days",
@@ -45,7 +51,7 @@ def deletion_risk(cox: CoxResult, relationships: pd.DataFrame, age_col: str = "a
 
 def at_risk_list(cox: CoxResult, relationships: pd.DataFrame, value_col: str, age_col: str = "age_days",
                  horizon_days: float = 30.0, id_cols: tuple[str, ...] = ("customer_id", "staff_id"),
-                 salt: str = "workbench") -> pd.DataFrame:
+                 salt: str | None = None) -> pd.DataFrame:
     """Open relationships ranked by deletion risk × value, with masked ids.
 
     Returns the relationships with ``risk`` (within ``horizon_days``), ``value_at_risk`` =
@@ -64,8 +70,7 @@ def at_risk_list(cox: CoxResult, relationships: pd.DataFrame, value_col: str, ag
     return out
 
 
-def at_risk_counts_by(at_risk: pd.DataFrame, by: str = "store_id", risk_threshold: float = 0.1,
-                      bands: tuple[float, ...] = (0.05, 0.1, 0.2)) -> pd.DataFrame:
+def at_risk_counts_by(at_risk: pd.DataFrame, by: str = "store_id", risk_threshold: float = 0.1) -> pd.DataFrame:
     """Counts per ``by`` of relationships above ``risk_threshold`` and the value they hold."""
     if by not in at_risk.columns:
         raise DataContractError("at_risk", by, "grouping column is missing")

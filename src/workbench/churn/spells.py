@@ -78,9 +78,9 @@ def contact_spells_sql(wb: Workbench, as_of: Any, level: str = "customer", windo
                 FROM iv
             ),
             islands AS (
-                SELECT *, SUM(CASE WHEN previous_end IS NULL OR start_time > previous_end THEN 1 ELSE 0 END)
+                SELECT *, CAST(SUM(CASE WHEN previous_end IS NULL OR start_time > previous_end THEN 1 ELSE 0 END)
                           OVER (PARTITION BY customer_id ORDER BY start_time, end_time ROWS UNBOUNDED PRECEDING)
-                          AS spell_number
+                          AS BIGINT) AS spell_number
                 FROM ordered
             ),
             ranked AS (

@@ -25,7 +25,7 @@ over ``[t0 - pre_days, t0)`` for CUPED.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+
 
 import numpy as np
 import pandas as pd
