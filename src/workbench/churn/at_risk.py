@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import os
 
-
 import numpy as np
 import pandas as pd
 

@@ -26,9 +26,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-
 import numpy as np
 import pandas as pd
+
 
 from ..engine import Workbench, literal
 from ..errors import DataContractError, ParameterError
