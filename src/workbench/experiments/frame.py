@@ -29,7 +29,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-
 from ..engine import Workbench, literal
 from ..errors import DataContractError, ParameterError
 from ..relationships import contact_intervals_sql, open_at_sql
