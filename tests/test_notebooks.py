@@ -54,6 +54,8 @@ def test_report_renders_without_identifiers(small_brand, rendered, name, lang):
     assert run.ok, run.error
     page = Path(run.html_path).read_text(encoding="utf-8")
     assert "Traceback" not in page
+    # self-contained: no script, stylesheet or module import from the network (e.g. a CDN Mermaid loader)
+    assert not re.search(r"""(src|href)=["']https?://|import\s*\(?\s*["']https?://|from\s+["']https?://""", page)
     leaked = set(re.findall(r"[A-Za-z0-9]{8,}", page)) & identifiers(brand)
     assert not leaked, f"{name} [{lang}] shows raw identifiers: {sorted(leaked)[:5]}"
     if lang == "zh":

@@ -1,26 +1,33 @@
-"""Theme, CJK glyphs, number formats, and the message catalogue."""
+"""Theme, CJK glyphs, number formats and tables (the catalogue itself is tested in test_i18n.py)."""
 from __future__ import annotations
 
 import io
 import logging
-import re
 import warnings
-from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
 
 from workbench import plotting  # noqa: E402
-from workbench.i18n import LANGS, catalogue, t  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
+from workbench.i18n import catalogue  # noqa: E402
 
 
 class TestTheme:
+    def test_theme_settings(self):
+        plotting.set_theme()
+        fonts = len(matplotlib.font_manager.fontManager.ttflist)
+        plotting.set_theme()  # idempotent: the font is registered once per process
+        assert len(matplotlib.font_manager.fontManager.ttflist) == fonts
+        rc = matplotlib.rcParams
+        assert rc["axes.unicode_minus"] is False
+        assert rc["font.sans-serif"][0] == plotting.CJK_FONT_NAME and "DejaVu Sans" in rc["font.sans-serif"]
+        to_hex = matplotlib.colors.to_hex
+        assert [to_hex(c) for c in rc["axes.prop_cycle"].by_key()["color"][:3]] == \
+            [to_hex(c) for c in plotting.PALETTE[:3]]
+
     def test_chinese_renders_without_missing_glyphs(self, caplog):
         plotting.set_theme()
         with warnings.catch_warnings(record=True) as caught, caplog.at_level(logging.WARNING):
@@ -54,30 +61,10 @@ class TestFormats:
         assert plotting.format_pct(0.1234) == "12.3%"
         assert plotting.format_pct(0.05, signed=True) == "+5.0%"
         assert plotting.format_int(float("nan")) == "–"
+        assert plotting.format_cny(-1234.4) == "-¥1,234" and plotting.format_cny(None) == "–"
+        assert plotting.format_int(pd.NA) == "–" and plotting.format_pct(0.5, digits=0) == "50%"
 
     def test_styled_table_formats_and_headers(self):
         df = pd.DataFrame({"store_id": ["S1"], "gmv": [12345.0], "share": [0.25]})
         html = plotting.styled_table(df, {"gmv": "cny", "share": "pct"}, {"gmv": "GMV", "share": "份额"}).to_html()
         assert "¥12,345" in html and "25.0%" in html and "份额" in html
-
-
-class TestCatalogue:
-    def test_every_key_has_every_language(self):
-        for key, entry in catalogue().items():
-            for lang in LANGS:
-                assert entry.get(lang, "").strip(), f"{key} has no {lang} text"
-
-    def test_placeholders_agree_between_languages(self):
-        for key, entry in catalogue().items():
-            ph = {lang: set(re.findall(r"{(\w+)", text)) for lang, text in entry.items()}
-            assert ph["en"] == ph["zh"], f"{key}: placeholders differ {ph}"
-
-    def test_missing_key_fails(self):
-        with pytest.raises(KeyError, match="not in the catalogue"):
-            t("no.such.key", "en")
-
-    def test_notebooks_use_only_known_keys(self):
-        keys = set(catalogue())
-        for nb in (ROOT / "notebooks").glob("*.ipynb"):
-            used = set(re.findall(r"""\bt\(\s*["']([\w.]+)["']""", nb.read_text()))
-            assert used <= keys, f"{nb.name} uses untranslated keys {sorted(used - keys)}"

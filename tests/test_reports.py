@@ -1,6 +1,10 @@
-"""The report pipeline and CLI: parameters checked first, failures visible, good reports never overwritten."""
+"""The report pipeline: parameters checked first, HTML without code, failures visible, good reports kept.
+
+Papermill runs cost seconds each; this file executes four notebooks in all.
+"""
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from pathlib import Path
@@ -8,21 +12,26 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from workbench import ParameterError
+from workbench import ParameterError, ReportError
 from workbench.cli import main
-from workbench.reports import check_parameters, notebook_parameters, run_report
+from workbench.reports import (ReportRun, check_parameters, load_runs, load_schedule, notebook_parameters, record_run,
+                               run_report, run_schedule, write_index)
 
 ROOT = Path(__file__).resolve().parents[1]
+PARAMS = ('lang: str = "en"\nas_of: str = ""\ndata_dir: str = ""\n'
+          'n: int = 3\nratio: float = 0.5\nflag: bool = False\nlabel = "x"\nstart_date: str = ""\n'
+          'metrics: list[str] = ["gmv"]\nweights: list = [1, 2]\nstore_id: str | None = None\n'
+          'when = dt.date(2025, 1, 1)  # not a literal: any value')
 
 
-def write_notebook(folder: Path, name: str, body: str, params: str | None = None) -> Path:
+def write_notebook(folder: Path, name: str, body: str, params: str = PARAMS) -> Path:
+    """A tiny report notebook: parameters cell, a markdown heading, ``body``, another heading."""
     nb = nbformat.v4.new_notebook()
-    cell = nbformat.v4.new_code_cell(params or 'lang: str = "en"\nas_of: str = ""\ndata_dir: str = ""\n'
-                                     'n: int = 3\nratio: float = 0.5\nflag: bool = False\nlabel = "x"')
+    cell = nbformat.v4.new_code_cell(params)
     cell.metadata["tags"] = ["parameters"]
-    nb.cells = [cell, nbformat.v4.new_markdown_cell("## Section one"), nbformat.v4.new_code_cell(body),
+    nb.cells = [nbformat.v4.new_code_cell("import datetime as dt"), cell,
+                nbformat.v4.new_markdown_cell("## Section one"), nbformat.v4.new_code_cell(body),
                 nbformat.v4.new_markdown_cell("### Part two")]
-    nb.metadata["kernelspec"] = {"name": "workbench", "display_name": "workbench", "language": "python"}
     path = folder / f"{name}.ipynb"
     nbformat.write(nb, str(path))
     return path
@@ -30,126 +39,205 @@ def write_notebook(folder: Path, name: str, body: str, params: str | None = None
 
 @pytest.fixture()
 def folder(tmp_path, tiny):
-    nbs = tmp_path / "notebooks"
-    nbs.mkdir()
+    (tmp_path / "notebooks").mkdir()
     data = tmp_path / "data"
     data.mkdir()
     tiny["orders"].to_parquet(data / "orders.parquet")
     return tmp_path
 
 
+def kw(folder: Path) -> dict:
+    return dict(as_of="2025-02-01", data_dir=folder / "data", out_dir=folder / "reports",
+                notebooks_dir=folder / "notebooks")
+
+
 class TestParameters:
     def test_typed_cell(self, folder):
-        path = write_notebook(folder / "notebooks", "ops_dashboard", "print(n)")
-        params = notebook_parameters(path)
-        assert params["n"].type is int and params["ratio"].type is float and params["flag"].type is bool
-        assert params["label"].type is str and params["label"].default == "x"
+        params = notebook_parameters(write_notebook(folder / "notebooks", "ops_dashboard", "1"))
+        assert [params[k].type for k in ("n", "ratio", "flag", "label", "metrics", "weights")] == \
+            [int, float, bool, str, list, list]
+        assert params["label"].default == "x" and params["metrics"].item_type is str
+        assert params["store_id"].type is str and params["store_id"].nullable
+        assert params["when"].type is object  # an expression default: the parser does not guess
+        assert set(params) >= {"lang", "as_of", "data_dir"}
 
     def test_conversion_of_cli_strings(self, folder):
-        path = write_notebook(folder / "notebooks", "ops_dashboard", "print(n)")
-        assert check_parameters(path, {"n": "7", "ratio": "2", "flag": "yes"}) == {"n": 7, "ratio": 2.0, "flag": True}
+        path = write_notebook(folder / "notebooks", "ops_dashboard", "1")
+        got = check_parameters(path, {"n": "7", "ratio": "2", "flag": "yes", "metrics": "[gmv, orders]",
+                                      "store_id": "none", "start_date": "2025-03-01", "weights": "[1, 2.5]"})
+        assert got == {"n": 7, "ratio": 2.0, "flag": True, "metrics": ["gmv", "orders"], "store_id": None,
+                       "start_date": "2025-03-01", "weights": [1, 2.5]}
 
-    @pytest.mark.parametrize("given, match", [({"nn": "1"}, "unknown parameter"), ({"n": "seven"}, "expects int"),
-                                              ({"flag": "maybe"}, "expects bool"), ({"ratio": "x"}, "expects float")])
+    def test_yaml_values(self, folder):
+        path = write_notebook(folder / "notebooks", "ops_dashboard", "1")
+        got = check_parameters(path, {"n": 4, "ratio": 1, "start_date": dt.date(2025, 3, 1), "store_id": "S1"})
+        assert got == {"n": 4, "ratio": 1.0, "start_date": "2025-03-01", "store_id": "S1"}
+        assert isinstance(got["ratio"], float)
+
+    @pytest.mark.parametrize("given, match", [
+        ({"nn": "1"}, "unknown parameter.*nn.*known: n, ratio"),
+        ({"n": "seven"}, "'n' expects int"),
+        ({"n": True}, "'n' expects int"),
+        ({"n": 2.5}, "'n' expects int"),
+        ({"flag": "maybe"}, "'flag' expects bool"),
+        ({"ratio": "x"}, "'ratio' expects float"),
+        ({"label": 3}, "'label' expects str.*quote it"),
+        ({"start_date": "March"}, "'start_date' expects str.*YYYY-MM-DD"),
+        ({"metrics": "gmv"}, r"'metrics' expects list\[str\]"),
+        ({"metrics": "[1, 2]"}, r"'metrics\[\]' expects str"),
+        ({"n": None}, "'n' expects int"),
+    ])
     def test_bad_parameters(self, folder, given, match):
-        path = write_notebook(folder / "notebooks", "ops_dashboard", "print(n)")
+        path = write_notebook(folder / "notebooks", "ops_dashboard", "1")
         with pytest.raises(ParameterError, match=match):
             check_parameters(path, given)
 
+    def test_notebook_without_parameters_cell(self, folder):
+        path = write_notebook(folder / "notebooks", "ops_dashboard", "1")
+        nb = nbformat.read(str(path), as_version=4)
+        nb.cells[1].metadata["tags"] = []
+        nbformat.write(nb, str(path))
+        with pytest.raises(ReportError, match="exactly one cell tagged 'parameters'"):
+            notebook_parameters(path)
+
 
 class TestRunReport:
-    def test_good_then_failed_run_keeps_the_good_report(self, folder):
+    def test_good_then_failed_run_keeps_the_good_report(self, folder, capsys):
         nbs = folder / "notebooks"
         write_notebook(nbs, "ops_dashboard", "from IPython.display import display, Markdown\n"
-                                              "display(Markdown(f'value **{n * 2}**'))\nsecret_code_marker = 1")
-        kw = dict(as_of="2025-02-01", data_dir=folder / "data", out_dir=folder / "reports", notebooks_dir=nbs)
-        good = run_report("ops_dashboard", {"n": 21}, lang="en", **kw)
+                                             "import matplotlib.pyplot as plt\n"
+                                             "display(Markdown(f'## 核心指标 {n}\\n\\nvalue **{n * 2}**'))\n"
+                                             "fig, ax = plt.subplots(); ax.plot([1, 2]); plt.show()\n"
+                                             "import sys; print('operator log', file=sys.stderr)\n"
+                                             "secret_code_marker = 1")
+        good = run_report("ops_dashboard", {"n": "21"}, lang="zh", **kw(folder))
         assert good.ok, good.error
-        page = Path(good.html_path).read_text()
+        assert good.html_path.endswith("2025-02-01/ops_dashboard.zh.html") and Path(good.ipynb_path).exists()
+        page = Path(good.html_path).read_text(encoding="utf-8")
         assert "value <strong>42</strong>" in page
-        assert "secret_code_marker" not in page  # no input code
-        assert "Private-domain operations dashboard" in page and "2025-02-01" in page  # header
-        assert 'href="#section-one"' in page.lower() or "Contents" in page  # table of contents
-        assert not re.search(r'(src|href)="https?://', page)  # self-contained
-        write_notebook(nbs, "ops_dashboard", "raise ValueError('boom from the notebook')")
-        bad = run_report("ops_dashboard", {"n": 1}, lang="en", **kw)
-        assert bad.status == "failed" and "boom from the notebook" in bad.error
-        assert Path(good.html_path).read_text() == page  # untouched
-        failed = Path(bad.html_path)
-        assert failed.name == "ops_dashboard.en.failed.html" and "boom from the notebook" in failed.read_text()
-        runs = json.loads((folder / "reports" / "runs.json").read_text())
-        assert [r["status"] for r in runs] == ["ok", "failed"]
-        index = (folder / "reports" / "index.html").read_text()
-        assert "ops_dashboard.en.failed.html" in index
+        assert "secret_code_marker" not in page and "operator log" not in page  # no code, no stderr
+        assert "jp-InputPrompt" not in page.replace(".jp-InputPrompt", "")  # no prompts
+        # header: catalogue title, data as-of, parameters (given and defaults), version
+        header = page[page.index('<header class="wb-header">'):page.index("</header>")]
+        assert "私域运营看板" in header and "2025-02-01" in header and "n=21" in header and "ratio=0.5" in header
+        assert "0.1" in header and "数据截至" in header and "data_dir" not in header
+        assert '<html lang="zh-CN">' in page and "<title>私域运营看板 · 2025-02-01</title>" in page
+        # table of contents: every heading, each link lands on an element of the page
+        toc = re.search(r'<nav[^>]*class="wb-toc".*?</nav>', page, re.S).group(0)
+        targets = re.findall(r'href="#([^"]+)"', toc)
+        assert [re.sub(r"<[^>]+>", "", li) for li in re.findall(r"<a [^>]*>(.*?)</a>", toc)] == \
+            ["Section one", "核心指标 21", "Part two"]
+        assert all(f'id="{t}"' in page for t in targets)
+        # self-contained and phone-friendly
+        assert 'src="data:image/png;base64,' in page
+        assert not re.search(r'<(script|link|img|iframe)\b[^>]*(src|href)="(https?:)?//', page)
+        assert not re.search(r'(import\(|url\()\s*["\']?(https?:)?//', page)
+        assert 'name="viewport"' in page and "max-width: 1100px" in page and "overflow-x: auto" in page
 
-    def test_unknown_report_and_language(self, folder):
-        kw = dict(as_of="2025-02-01", data_dir=folder / "data", out_dir=folder / "reports",
-                  notebooks_dir=folder / "notebooks")
-        with pytest.raises(ParameterError, match="unknown report"):
-            run_report("nope", **kw)
+        # a failing run (through the CLI): exit 1, failure page, the good page untouched
+        write_notebook(nbs, "ops_dashboard", "import pandas as pd\nfrom workbench import DataContractError\n"
+                                             "raise DataContractError('orders', 'amount', 'negative amount', "
+                                             "rows=pd.DataFrame({'customer_id': ['CUST' + str(40 + 2)]}), n_bad=1)")
+        code = main(["report", "ops_dashboard", "--lang", "zh", "--as-of", "2025-02-01", "--data", str(folder / "data"),
+                     "--out", str(folder / "reports"), "--notebooks", str(nbs), "-q"])
+        assert code == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "negative amount" in err[0] and "Traceback" not in err[0]
+        assert Path(good.html_path).read_text(encoding="utf-8") == page
+        failed = folder / "reports" / "2025-02-01" / "ops_dashboard.zh.failed.html"
+        text = failed.read_text(encoding="utf-8")
+        assert "报告生成失败" in text and "negative amount" in text and "raise DataContractError" in text
+        assert "CUST42" not in text  # offending rows stay in the operator's notebook
+        assert (failed.parent / "ops_dashboard.zh.failed.ipynb").exists()
+        runs = load_runs(folder / "reports")
+        assert [r["status"] for r in runs] == ["ok", "failed"]
+        index = (folder / "reports" / "index.html").read_text(encoding="utf-8")
+        assert 'href="2025-02-01/ops_dashboard.zh.failed.html"' in index
+        assert 'href="2025-02-01/ops_dashboard.zh.html"' in index  # the last good version stays reachable
+
+    def test_refused_before_running(self, folder):
+        with pytest.raises(ParameterError, match="unknown report 'nope'"):
+            run_report("nope", **kw(folder))
         write_notebook(folder / "notebooks", "ops_dashboard", "1")
         with pytest.raises(ParameterError, match="--lang"):
-            run_report("ops_dashboard", lang="fr", **kw)
-        with pytest.raises(ParameterError, match="set with its own option"):
-            run_report("ops_dashboard", {"lang": "zh"}, **kw)
+            run_report("ops_dashboard", lang="fr", **kw(folder))
+        with pytest.raises(ParameterError, match="lang are set with their own options"):
+            run_report("ops_dashboard", {"lang": "zh"}, **kw(folder))
+        with pytest.raises(ParameterError, match="--as-of"):
+            run_report("ops_dashboard", **{**kw(folder), "as_of": "yesterday"})
+        write_notebook(folder / "notebooks", "untitled_report", "1")
+        with pytest.raises(ReportError, match="untitled_report.title"):
+            run_report("untitled_report", **kw(folder))
+        write_notebook(folder / "notebooks", "clv_report", "1", params="n: int = 1")
+        with pytest.raises(ReportError, match="must define lang, as_of, data_dir"):
+            run_report("clv_report", **kw(folder))
+        assert not (folder / "reports" / "runs.json").exists()  # nothing ran, nothing recorded
 
 
-class TestCli:
-    def test_exit_codes(self, folder, capsys):
+def test_index_lists_latest_runs_newest_first(tmp_path):
+    def run(name, as_of, finished, status="ok", lang="en"):
+        path = tmp_path / as_of / f"{name}.{lang}{'' if status == 'ok' else '.failed'}.html"
+        return ReportRun(name, lang, as_of, status=status, html_path=str(path), started=finished, finished=finished,
+                         error=None if status == "ok" else "RuntimeError: x")
+
+    for r in [run("clv_report", "2025-01-01", "2025-01-01T06:00:00"),
+              run("ops_dashboard", "2025-01-02", "2025-01-02T06:00:00"),
+              run("churn_report", "2025-01-02", "2025-01-02T06:05:00", status="failed"),
+              run("ops_dashboard", "2025-01-02", "2025-01-02T07:00:00", status="failed")]:
+        record_run(r, tmp_path)
+    page = write_index(tmp_path).read_text(encoding="utf-8")
+    rows = re.findall(r"<tr><td>(.*?)</td><td><a href=\"([^\"]+)\"", page)
+    assert rows == [("2025-01-02", "2025-01-02/ops_dashboard.en.failed.html"),
+                    ("2025-01-02", "2025-01-02/churn_report.en.failed.html"),
+                    ("2025-01-01", "2025-01-01/clv_report.en.html")]
+    assert 'href="2025-01-02/ops_dashboard.en.html"' in page  # last good version of the failed dashboard
+    assert "私域运营看板 / Private-domain operations dashboard" in page
+    assert not re.search(r'(src|href)="https?://', page)
+
+
+class TestSchedules:
+    def test_load_schedule(self, tmp_path):
+        path = tmp_path / "s.yml"
+        path.write_text("defaults:\n  langs: [en]\n  parameters: {n: 1}\nreports:\n  - name: a\n"
+                        "  - name: b\n    langs: [zh, en]\n    label: X1\n    parameters: {n: 2}\n")
+        assert load_schedule(path) == [
+            {"name": "a", "lang": "en", "parameters": {"n": 1}, "label": None},
+            {"name": "b", "lang": "zh", "parameters": {"n": 2}, "label": "X1"},
+            {"name": "b", "lang": "en", "parameters": {"n": 2}, "label": "X1"}]
+
+    @pytest.mark.parametrize("text, match", [
+        ("reports: 3\n", "non-empty list"),
+        ("reports:\n  - langs: [en]\n", "needs a 'name'"),
+        ("reports:\n  - name: a\n    parameter: {n: 1}\n", "unknown key.*parameter"),
+        ("reports:\n  - name: a\n    langs: [fr]\n", "languages"),
+        ("reports: [\n", "not valid YAML"),
+    ])
+    def test_bad_schedules(self, tmp_path, text, match):
+        path = tmp_path / "s.yml"
+        path.write_text(text)
+        with pytest.raises(ParameterError, match=match):
+            load_schedule(path)
+
+    def test_shipped_schedule_lists_existing_reports(self):
+        jobs = load_schedule(ROOT / "schedules" / "daily.yml")
+        names = {j["name"] for j in jobs}
+        assert "ops_dashboard" in names
+        assert names <= {p.stem for p in (ROOT / "notebooks").glob("*.ipynb")}
+        assert {j["lang"] for j in jobs} == {"zh", "en"}
+        for job in jobs:  # every shipped parameter fits its notebook
+            check_parameters(ROOT / "notebooks" / f"{job['name']}.ipynb", job["parameters"])
+
+    def test_skips_up_to_date_reports(self, folder):
         nbs = folder / "notebooks"
         write_notebook(nbs, "ops_dashboard", "print(n)")
-        base = ["--data", str(folder / "data"), "--out", str(folder / "reports"), "--notebooks", str(nbs),
-                "--as-of", "2025-02-01"]
-        assert main(["report", "ops_dashboard", "-p", "n", "abc", *base]) == 2
-        assert "expects int" in capsys.readouterr().err
-        assert main(["report", "ops_dashboard", "-p", "bogus", "1", *base]) == 2
-        assert main(["validate", "--data", str(folder / "data"), "--as-of", "2025-01-03"]) == 3
-        assert "order_time" in capsys.readouterr().err
-        assert main(["validate", "--data", str(folder / "missing")]) == 2
-
-    def test_schedule_continues_past_failures(self, folder, capsys):
-        nbs = folder / "notebooks"
-        write_notebook(nbs, "ops_dashboard", "print(n)")
-        write_notebook(nbs, "clv_report", "raise RuntimeError('x')")
         sched = folder / "daily.yml"
-        sched.write_text("reports:\n  - name: clv_report\n    langs: [en]\n  - name: ops_dashboard\n    langs: [en]\n"
-                         "  - name: missing_report\n    langs: [en]\n")
-        code = main(["run", str(sched), "--data", str(folder / "data"), "--out", str(folder / "reports"),
-                     "--notebooks", str(nbs), "--as-of", "2025-02-01"])
-        assert code == 1
-        out = capsys.readouterr()
-        assert "1 ok, 2 failed" in out.out
-        runs = json.loads((folder / "reports" / "runs.json").read_text())
-        assert {r["name"]: r["status"] for r in runs} == {"clv_report": "failed", "ops_dashboard": "ok",
-                                                          "missing_report": "failed"}
-
-    def test_bad_schedule(self, folder):
-        sched = folder / "bad.yml"
-        sched.write_text("reports: 3\n")
-        assert main(["run", str(sched), "--data", str(folder / "data"), "--as-of", "2025-02-01"]) == 2
-
-
-def test_shipped_schedule_lists_existing_reports():
-    from workbench.reports import load_schedule
-
-    jobs = load_schedule(ROOT / "schedules" / "daily.yml")
-    names = {j["name"] for j in jobs}
-    assert names <= {p.stem for p in (ROOT / "notebooks").glob("*.ipynb")}
-    assert {j["lang"] for j in jobs} == {"zh", "en"}
-
-
-def test_schedule_skips_up_to_date_reports(folder):
-    from workbench.reports import load_runs, run_schedule
-
-    nbs = folder / "notebooks"
-    write_notebook(nbs, "ops_dashboard", "print(n)")
-    sched = folder / "daily.yml"
-    sched.write_text("reports:\n  - name: ops_dashboard\n    langs: [en]\n    parameters: {n: 4}\n")
-    kw = dict(data_dir=folder / "data", as_of="2025-02-01", out_dir=folder / "reports", notebooks_dir=nbs,
-              progress=False, skip_up_to_date=True)
-    first = run_schedule(sched, **kw)
-    second = run_schedule(sched, **kw)
-    assert first[0].ok and second[0].ok and len(load_runs(folder / "reports")) == 1
-    sched.write_text("reports:\n  - name: ops_dashboard\n    langs: [en]\n    parameters: {n: 5}\n")
-    run_schedule(sched, **kw)  # parameters changed: runs again
-    assert len(load_runs(folder / "reports")) == 2
+        sched.write_text("reports:\n  - name: ops_dashboard\n    langs: [en]\n    parameters: {n: 4}\n")
+        opts = dict(data_dir=folder / "data", as_of="2025-02-01", out_dir=folder / "reports", notebooks_dir=nbs,
+                    progress=False, skip_up_to_date=True)
+        first = run_schedule(sched, **opts)
+        second = run_schedule(sched, **opts)
+        assert first[0].ok and second[0].ok and len(load_runs(folder / "reports")) == 1
+        sched.write_text("reports:\n  - name: ops_dashboard\n    langs: [en]\n    parameters: {n: 5}\n")
+        run_schedule(sched, **opts)  # parameters changed: runs again
+        assert len(load_runs(folder / "reports")) == 2
+        assert json.loads((folder / "reports" / "runs.json").read_text())[-1]["parameters"] == {"n": 5}

@@ -1,4 +1,12 @@
-"""The ``workbench`` command: simulate, validate, report, run, index.
+"""The ``workbench`` command: simulate, validate, report, run, index, at-risk.
+
+Examples::
+
+    workbench simulate --customers 100000 --seed 7 --out data/demo
+    workbench validate --data data/demo
+    workbench report ops_dashboard -p period_days 7 --lang zh --data data/demo
+    workbench run schedules/daily.yml --data data/demo
+    workbench index
 
 Exit codes (for cron and Airflow):
 
@@ -10,11 +18,13 @@ Exit codes (for cron and Airflow):
 4     an unexpected error (a bug: run again with --debug)
 ====  ============================================================
 
-Errors print one line to stderr; ``--debug`` adds the traceback.
+Errors print one line to stderr (a data-contract error adds its first offending rows);
+``--debug`` adds the traceback. Progress is logged to stderr; results go to stdout.
 """
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import traceback
 from pathlib import Path
@@ -22,6 +32,8 @@ from pathlib import Path
 from .errors import DataContractError, ParameterError, ReportError
 
 EXIT_OK, EXIT_REPORT_FAILED, EXIT_BAD_ARGS, EXIT_BAD_DATA, EXIT_BUG = 0, 1, 2, 3, 4
+EPILOG = ("exit codes: 0 ok, 1 a report failed, 2 bad arguments or parameters, 3 bad input data,\n"
+          "            4 unexpected error (rerun with --debug)")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -31,54 +43,76 @@ class _Parser(argparse.ArgumentParser):
         sys.exit(EXIT_BAD_ARGS)
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="workbench", description="WeCom private-domain research workbench",
-                epilog="exit codes: 0 ok, 1 report failed, 2 bad arguments, 3 bad input data, 4 unexpected error",
-                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--debug", action="store_true", help="show tracebacks")
-    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+def _positive(kind: type):
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a {kind.__name__}, got {text!r}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be positive, got {text!r}")
+        return value
+    return parse
 
-    s = sub.add_parser("simulate", help="write a simulated brand (all contract tables + truth.json)")
-    s.add_argument("--customers", type=int, default=100_000)
+
+def _parser() -> argparse.ArgumentParser:
+    # --debug / --quiet are accepted before or after the subcommand
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
+    common.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                        help="log warnings and errors only")
+    p = _Parser(prog="workbench", description="WeCom private-domain research workbench", epilog=EPILOG,
+                parents=[common], formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
+
+    def add(name: str, help_: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help_, description=help_, epilog=EPILOG, parents=[common],
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    s = add("simulate", "write a simulated brand (all contract tables + truth.json)")
+    s.add_argument("--customers", type=_positive(int), default=100_000)
     s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--out", required=True)
-    s.add_argument("--stores", type=int, default=60)
-    s.add_argument("--staff", type=int, default=300)
-    s.add_argument("--months", type=int, default=12)
-    s.add_argument("--start", default="2025-01-01")
+    s.add_argument("--out", required=True, help="output directory")
+    s.add_argument("--stores", type=_positive(int), default=60)
+    s.add_argument("--staff", type=_positive(int), default=300)
+    s.add_argument("--months", type=_positive(int), default=12)
+    s.add_argument("--start", default="2025-01-01", help="first day of the simulated history")
     s.add_argument("--format", choices=["parquet", "csv"], default="parquet")
 
-    v = sub.add_parser("validate", help="check every table in a data directory against the contract")
+    v = add("validate", "check every table in a data directory against the contract")
     v.add_argument("--data", default="data/demo")
-    v.add_argument("--as-of", default=None)
+    v.add_argument("--as-of", default=None, help="YYYY-MM-DD: events on or after it are an error")
 
-    r = sub.add_parser("report", help="run one report notebook and render HTML")
-    r.add_argument("name")
-    r.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("KEY", "VALUE"), default=[])
+    r = add("report", "run one report notebook and render HTML")
+    r.add_argument("name", help="notebook name in --notebooks, e.g. ops_dashboard")
+    r.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("KEY", "VALUE"), default=[],
+                   help="a notebook parameter (repeatable); lists as YAML: -p metrics '[gmv, orders]'")
     r.add_argument("--lang", default="zh", choices=["zh", "en"])
     r.add_argument("--as-of", default=None, help="YYYY-MM-DD (default: the day after the data ends)")
     r.add_argument("--data", default="data/demo")
     r.add_argument("--out", default="reports")
     r.add_argument("--notebooks", default="notebooks")
     r.add_argument("--label", default=None, help="suffix for several runs of one report on a date")
+    r.add_argument("--timeout", type=_positive(float), default=None, help="seconds any one cell may run")
 
-    b = sub.add_parser("run", help="run a schedule of reports; continues past failures")
-    b.add_argument("schedule")
-    b.add_argument("--as-of", default=None)
+    b = add("run", "run a schedule of reports; continues past failures")
+    b.add_argument("schedule", help="YAML file, e.g. schedules/daily.yml")
+    b.add_argument("--as-of", default=None, help="YYYY-MM-DD (default: the day after the data ends)")
     b.add_argument("--data", default="data/demo")
     b.add_argument("--out", default="reports")
     b.add_argument("--notebooks", default="notebooks")
+    b.add_argument("--timeout", type=_positive(float), default=None, help="seconds any one cell may run")
     b.add_argument("--skip-up-to-date", action="store_true",
                    help="do not re-run reports whose notebook, data and parameters are unchanged since their last success")
 
-    a = sub.add_parser("at-risk", help="export the ranked list of relationships at risk of deletion (CSV, for operations)")
+    a = add("at-risk", "export the ranked list of relationships at risk of deletion (CSV, for operations)")
     a.add_argument("--data", default="data/demo")
     a.add_argument("--as-of", default=None)
     a.add_argument("--out", required=True, help="CSV path; it holds customer ids: keep it inside operations")
-    a.add_argument("--horizon-days", type=float, default=30.0)
-    a.add_argument("--top", type=int, default=None)
+    a.add_argument("--horizon-days", type=_positive(float), default=30.0)
+    a.add_argument("--top", type=_positive(int), default=None)
 
-    i = sub.add_parser("index", help="rebuild reports/index.html")
+    i = add("index", "rebuild reports/index.html from reports/runs.json")
     i.add_argument("--out", default="reports")
     return p
 
@@ -96,24 +130,45 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
+    """Validate each table on its own, so one bad table does not hide the state of the others."""
     from .engine import open_workbench
 
     wb = open_workbench(args.data, as_of=args.as_of)
-    for table, n in wb.validate_all().items():
-        print(f"ok  {table:<16} {n:>12,} rows")
+    try:
+        if not hasattr(wb, "validate"):
+            for table, n in wb.validate_all().items():
+                print(f"ok      {table:<16} {n:>12,} rows")
+            return EXIT_OK
+        bad = 0
+        for table in wb.tables:
+            try:
+                wb.validate(table)
+                n = int(wb.query(f'SELECT COUNT(*) AS n FROM "{table}"')["n"].iloc[0])
+                print(f"ok      {table:<16} {n:>12,} rows")
+            except DataContractError as err:
+                bad += 1
+                print(f"ERROR   {table:<16} {err}", file=sys.stderr)
+    finally:
+        wb.close()
+    if bad:
+        print(f"workbench: bad input data: {bad} of {len(wb.tables)} tables break the contract", file=sys.stderr)
+        return EXIT_BAD_DATA
     return EXIT_OK
 
 
 def _report(args: argparse.Namespace) -> int:
     from .reports import run_report
 
-    params = dict(args.parameter)
-    run = run_report(args.name, params, lang=args.lang, as_of=args.as_of, data_dir=args.data, out_dir=args.out,
-                     notebooks_dir=args.notebooks, label=args.label)
+    names = [k for k, _ in args.parameter]
+    repeated = sorted({k for k in names if names.count(k) > 1})
+    if repeated:
+        raise ParameterError(f"parameter(s) given twice: {', '.join(repeated)}")
+    run = run_report(args.name, dict(args.parameter), lang=args.lang, as_of=args.as_of, data_dir=args.data,
+                     out_dir=args.out, notebooks_dir=args.notebooks, label=args.label, timeout=args.timeout)
     if run.ok:
-        print(f"ok      {run.name} [{run.lang}] -> {run.html_path}")
+        print(f"ok      {run.stem} -> {run.html_path}")
         return EXIT_OK
-    print(f"FAILED  {run.name} [{run.lang}]: {run.error} (see {run.html_path})", file=sys.stderr)
+    print(f"workbench: report failed: {run.stem}: {run.error} (see {run.html_path})", file=sys.stderr)
     return EXIT_REPORT_FAILED
 
 
@@ -121,13 +176,14 @@ def _run(args: argparse.Namespace) -> int:
     from .reports import run_schedule
 
     runs = run_schedule(args.schedule, data_dir=args.data, as_of=args.as_of, out_dir=args.out,
-                        notebooks_dir=args.notebooks, skip_up_to_date=args.skip_up_to_date)
+                        notebooks_dir=args.notebooks, skip_up_to_date=args.skip_up_to_date, timeout=args.timeout)
     failed = [r for r in runs if not r.ok]
     for r in runs:
-        stream = sys.stdout if r.ok else sys.stderr
-        detail = r.html_path if r.ok else f"{r.error}"
-        print(f"{'ok    ' if r.ok else 'FAILED'}  {r.name} [{r.lang}] {detail}", file=stream)
-    print(f"{len(runs) - len(failed)} ok, {len(failed)} failed; index: {Path(args.out).resolve() / 'index.html'}")
+        if r.ok:
+            print(f"ok      {r.stem:<40} {r.html_path}")
+        else:
+            print(f"FAILED  {r.stem:<40} {r.error}" + (f" (see {r.html_path})" if r.html_path else ""))
+    print(f"{len(runs) - len(failed)} ok, {len(failed)} failed; index: {Path(args.out) / 'index.html'}")
     return EXIT_REPORT_FAILED if failed else EXIT_OK
 
 
@@ -150,27 +206,54 @@ def _index(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+HANDLERS = {"simulate": _simulate, "validate": _validate, "report": _report, "run": _run, "index": _index,
+            "at-risk": _at_risk}
+
+
+def _configure_logging(quiet: bool) -> None:
+    """Progress lines from the package go to stderr; papermill's own chatter stays quiet."""
+    logger = logging.getLogger("workbench")
+    if not any(getattr(h, "_workbench_cli", False) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(message)s", "%H:%M:%S"))
+        handler._workbench_cli = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+    logger.setLevel(logging.WARNING if quiet else logging.INFO)
+    logger.propagate = False
+    logging.getLogger("papermill").setLevel(logging.WARNING)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    handler = {"simulate": _simulate, "validate": _validate, "report": _report, "run": _run, "index": _index,
-               "at-risk": _at_risk}
+    """Entry point of the ``workbench`` command; returns the exit code (see the module docstring)."""
     try:
-        return handler[args.command](args)
-    except ParameterError as err:
-        print(f"workbench: bad parameter: {err}", file=sys.stderr)
-        code = EXIT_BAD_ARGS
-    except DataContractError as err:
-        print(f"workbench: bad input data: {err}", file=sys.stderr)
-        code = EXIT_BAD_DATA
-    except ReportError as err:
-        print(f"workbench: report error: {err}", file=sys.stderr)
-        code = EXIT_REPORT_FAILED
+        args = _parser().parse_args(argv)
+    except SystemExit as stop:  # --help (0) or a usage error (2), already printed by argparse
+        return stop.code if isinstance(stop.code, int) else EXIT_BAD_ARGS
+    debug, quiet = getattr(args, "debug", False), getattr(args, "quiet", False)
+    _configure_logging(quiet)
+    try:
+        return HANDLERS[args.command](args)
+    except KeyboardInterrupt:
+        print("workbench: interrupted", file=sys.stderr)
+        return 130
     except Exception as err:  # never die silently: one clear line, the traceback with --debug
-        print(f"workbench: unexpected error: {type(err).__name__}: {err}", file=sys.stderr)
-        code = EXIT_BUG
-    if args.debug:
-        traceback.print_exc()
-    return code
+        code, what = _classify(err)
+        hint = " (rerun with --debug for the traceback)" if code == EXIT_BUG and not debug else ""
+        print(f"workbench: {what}: {err}{hint}", file=sys.stderr)
+        if debug:
+            traceback.print_exc()
+        return code
+
+
+def _classify(err: Exception) -> tuple[int, str]:
+    """Exit code and label of an error that reached the top."""
+    if isinstance(err, ParameterError):
+        return EXIT_BAD_ARGS, "bad parameter"
+    if isinstance(err, DataContractError):
+        return EXIT_BAD_DATA, "bad input data"
+    if isinstance(err, ReportError):
+        return EXIT_REPORT_FAILED, "report error"
+    return EXIT_BUG, f"unexpected error: {type(err).__name__}"
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -38,7 +38,9 @@ def set_theme(context: str = "notebook", dpi: int = 110) -> None:
     import seaborn as sns
     from matplotlib import font_manager
 
-    font_manager.fontManager.addfont(str(cjk_font_path()))
+    path = str(cjk_font_path())
+    if not any(f.fname == path for f in font_manager.fontManager.ttflist):  # once per process
+        font_manager.fontManager.addfont(path)
     sns.set_theme(context=context, style="whitegrid", palette=PALETTE)
     matplotlib.rcParams.update({
         "font.family": "sans-serif",

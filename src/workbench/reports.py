@@ -2,126 +2,311 @@
 
 ``run_report`` checks the parameters against the notebook's typed ``parameters`` cell
 *before* anything runs (papermill alone only warns), executes the notebook with papermill
-into ``reports/<as_of>/<name>.<lang>.ipynb`` and renders
-``reports/<as_of>/<name>.<lang>.html`` with no input cells, a header (title, parameters,
-data as-of, generation time, package version), a table of contents and the workbench
-styles. Output is written to a temporary file and moved into place, so a failed run never
-overwrites a good report: it renders ``<name>.<lang>.failed.html`` instead. Every run is
-recorded in ``reports/runs.json`` and listed in ``reports/index.html``.
+into ``reports/<as_of>/<name>.<lang>.ipynb`` and renders ``reports/<as_of>/<name>.<lang>.html``
+with the nbconvert template in ``workbench/templates/report`` (JupyterLab's look, no input
+cells, no prompts, a header with title, parameters, data as-of, generation time and package
+version, a table of contents, figures embedded, no request leaving the file).
 
-Every report notebook has the standard parameters ``lang``, ``as_of`` and ``data_dir``.
+Output is written to a temporary file and moved into place, so a failed run never
+overwrites a good report: it renders ``<name>.<lang>.failed.html`` instead (the error and
+the failing cell, no data). Every run is appended to ``reports/runs.json`` and listed in
+``reports/index.html``. ``run_schedule`` runs a YAML list of reports and carries on past
+failures.
+
+Every report notebook declares the standard parameters ``lang``, ``as_of`` and
+``data_dir``; they are set by ``run_report``'s own arguments, never through ``parameters``.
+
+Examples
+--------
+>>> from workbench.reports import run_report
+>>> run = run_report("ops_dashboard", {"period_days": 7}, lang="zh",
+...                  data_dir="data/demo")                           # doctest: +SKIP
+>>> run.status, run.html_path                                      # doctest: +SKIP
+('ok', 'reports/2026-01-01/ops_dashboard.zh.html')
 """
 from __future__ import annotations
 
 import ast
+import contextlib
 import datetime as dt
 import html
 import json
+import logging
 import os
 import re
 import sys
 import tempfile
-import traceback
-from dataclasses import asdict, dataclass, field
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field, fields
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from .errors import ParameterError, ReportError
-from .i18n import LANGS, t
+from .i18n import LANGS, has_key, t
+
+log = logging.getLogger(__name__)
 
 KERNEL_NAME = "workbench"
 STANDARD_PARAMETERS = ("lang", "as_of", "data_dir")
-_TYPES = {"int": int, "float": float, "bool": bool, "str": str, "list": list, "dict": dict}
+TEMPLATES = Path(__file__).with_name("templates")
+TEMPLATE_NAME = "report"
+_TYPES: dict[str, type] = {"int": int, "float": float, "bool": bool, "str": str, "list": list, "dict": dict,
+                           "List": list, "Dict": dict, "Any": object, "object": object}
+_TRUE, _FALSE = ("true", "yes", "y", "1", "on"), ("false", "no", "n", "0", "off")
+_NULL = ("", "none", "null", "~")
+_NO_DEFAULT = object()  # a default the parser cannot evaluate (an expression, not a literal)
 
 
 # ---------------------------------------------------------------------- parameters
 @dataclass(frozen=True)
 class NotebookParameter:
-    """One assignment of a notebook's ``parameters`` cell."""
+    """One assignment of a notebook's ``parameters`` cell.
+
+    ``type`` is ``int``, ``float``, ``bool``, ``str``, ``list``, ``dict`` or ``object``
+    (anything YAML can express); ``nullable`` is true for ``T | None`` / ``Optional[T]``;
+    ``item_type`` is the element type of ``list[T]``.
+    """
 
     name: str
     type: type
     default: Any
+    nullable: bool = False
+    item_type: type | None = None
+
+
+def _parse_annotation(node: ast.expr) -> tuple[type, bool, type | None]:
+    """``(type, nullable, item_type)`` of an annotation; unknown annotations accept anything."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):  # a string annotation: "int"
+        try:
+            return _parse_annotation(ast.parse(node.value, mode="eval").body)
+        except SyntaxError:
+            return object, False, None
+    if isinstance(node, ast.Constant) and node.value is None:
+        return type(None), True, None
+    if isinstance(node, ast.Name):
+        return _TYPES.get(node.id, object), False, None
+    if isinstance(node, ast.Attribute):  # typing.List, typing.Any
+        return _TYPES.get(node.attr, object), False, None
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):  # int | None
+        members = [_parse_annotation(node.left), _parse_annotation(node.right)]
+        nullable = any(m[0] is type(None) or m[1] for m in members)
+        real = [m for m in members if m[0] is not type(None)]
+        if len(real) == 1:
+            return real[0][0], nullable, real[0][2]
+        return object, nullable, None
+    if isinstance(node, ast.Subscript):
+        base = node.value.attr if isinstance(node.value, ast.Attribute) else getattr(node.value, "id", "")
+        if base == "Optional":
+            typ, _, item = _parse_annotation(node.slice)
+            return typ, True, item
+        if base in ("list", "List"):
+            item, _, _ = _parse_annotation(node.slice)
+            return list, False, None if item in (object, type(None)) else item
+        if base in ("dict", "Dict"):
+            return dict, False, None
+    return object, False, None
+
+
+def _parameters_cell(path: Path) -> str:
+    import nbformat
+
+    try:
+        nb = nbformat.read(str(path), as_version=4)
+    except Exception as err:  # a notebook that is not valid JSON is the author's bug, reported by name
+        raise ReportError(f"{path.name}: not a readable notebook ({type(err).__name__}: {err})") from None
+    cells = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    if len(cells) != 1:
+        raise ReportError(f"{path.name}: expected exactly one cell tagged 'parameters', found {len(cells)}")
+    return cells[0].source
 
 
 def notebook_parameters(path: str | Path) -> dict[str, NotebookParameter]:
-    """Parse the cell tagged ``parameters``: ``name: type = value`` or ``name = value``."""
-    import nbformat
+    """Parse the cell tagged ``parameters`` of a notebook.
 
-    nb = nbformat.read(str(path), as_version=4)
-    cells = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
-    if len(cells) != 1:
-        raise ReportError(f"{Path(path).name}: expected exactly one cell tagged 'parameters', found {len(cells)}")
+    ``name: type = value`` gives the type explicitly (``int``, ``float``, ``bool``, ``str``,
+    ``list``, ``list[int]``, ``dict``, ``T | None``); in a plain ``name = value`` the
+    default's type is the parameter's type. The cell is parsed, never executed.
+
+    Examples
+    --------
+    >>> import nbformat, tempfile, pathlib
+    >>> nb = nbformat.v4.new_notebook()
+    >>> nb.cells = [nbformat.v4.new_code_cell("n: int = 3\\nratio = 0.5", metadata={"tags": ["parameters"]})]
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "x.ipynb"; nbformat.write(nb, str(p))
+    >>> {k: v.type.__name__ for k, v in notebook_parameters(p).items()}
+    {'n': 'int', 'ratio': 'float'}
+    """
+    path = Path(path)
+    source = _parameters_cell(path)
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as err:
+        raise ReportError(f"{path.name}: the parameters cell is not valid Python: {err}") from None
     out: dict[str, NotebookParameter] = {}
-    for node in ast.parse(cells[0].source).body:
+    for node in tree.body:
         if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
-            name, value = node.target.id, ast.literal_eval(node.value) if node.value else None
-            ann = ast.unparse(node.annotation).split("[")[0]
-            typ = _TYPES.get(ann, type(value))
+            name = node.target.id
+            default = _literal(node.value) if node.value is not None else _NO_DEFAULT
+            typ, nullable, item = _parse_annotation(node.annotation)
+            if typ is type(None):
+                typ = object
+            if typ is float and isinstance(default, int) and not isinstance(default, bool):
+                default = float(default)
         elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
-            name, value = node.targets[0].id, ast.literal_eval(node.value)
-            typ = type(value)
+            name, default = node.targets[0].id, _literal(node.value)
+            nullable, item = default is None, None
+            typ = object if default is None or default is _NO_DEFAULT else type(default)
         else:
             continue
-        out[name] = NotebookParameter(name, typ, value)
+        out[name] = NotebookParameter(name, typ, default, nullable, item)
     return out
 
 
-def coerce_parameter(param: NotebookParameter, value: Any) -> Any:
-    """Convert a CLI string (or a YAML value) to the parameter's type; ParameterError when it does not fit."""
-    typ = param.type
+def _literal(node: ast.expr) -> Any:
     try:
-        if isinstance(value, str) and typ is not str:
-            if typ is bool:
-                low = value.strip().lower()
-                if low not in ("true", "false", "1", "0", "yes", "no"):
-                    raise ValueError(value)
-                return low in ("true", "1", "yes")
-            if typ in (list, dict):
-                value = yaml.safe_load(value)
-            else:
-                return typ(value)
-        if typ is float and isinstance(value, int) and not isinstance(value, bool):
-            return float(value)
-        if typ is str and isinstance(value, (dt.date,)):
-            return value.isoformat()
-        if not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
-            raise ValueError(value)
+        return ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return _NO_DEFAULT
+
+
+def _is_date_name(name: str) -> bool:
+    return name == "as_of" or "date" in name.lower()
+
+
+def coerce_parameter(param: NotebookParameter, value: Any) -> Any:
+    """Convert a CLI string (or a YAML value) to the parameter's type.
+
+    Strings from the command line are converted (``"7"`` → 7, ``"yes"`` → True, a YAML
+    list ``"[gmv, orders]"`` → list); values from a schedule file must already have the
+    type (an int is accepted for a float). ``str`` parameters named ``*date*`` or
+    ``as_of`` must hold ``YYYY-MM-DD`` (or be empty). Raises :class:`ParameterError`.
+    """
+    typ = param.type
+
+    def bad(detail: str = "") -> ParameterError:
+        want = typ.__name__ + (f"[{param.item_type.__name__}]" if param.item_type else "") + \
+            (" or None" if param.nullable else "")
+        return ParameterError(f"parameter {param.name!r} expects {want}, got {value!r}{detail}")
+
+    if value is None or (param.nullable and isinstance(value, str) and value.strip().lower() in _NULL):
+        if param.nullable or typ is object:
+            return None
+        raise bad()
+    if typ is object:
+        return _yaml_value(value) if isinstance(value, str) else value
+    if typ is str:
+        if isinstance(value, dt.datetime):
+            value = value.isoformat(sep=" ")
+        elif isinstance(value, dt.date):
+            value = value.isoformat()
+        if not isinstance(value, str):
+            raise bad(" (quote it in YAML)")
+        if _is_date_name(param.name) and value.strip():
+            try:
+                dt.date.fromisoformat(value.strip()[:10])
+            except ValueError:
+                raise bad(" (a date YYYY-MM-DD)") from None
         return value
-    except (ValueError, TypeError, yaml.YAMLError):
-        raise ParameterError(f"parameter {param.name!r} expects {typ.__name__}, got {value!r}") from None
+    if typ is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
+            return value.strip().lower() in _TRUE
+        raise bad()
+    if typ is int:
+        if isinstance(value, str):
+            try:
+                return int(value.strip().replace("_", ""))
+            except ValueError:
+                raise bad() from None
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise bad()
+    if typ is float:
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                raise bad() from None
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise bad()
+    if typ in (list, dict):
+        if isinstance(value, str):
+            value = _yaml_value(value)
+        if typ is list and isinstance(value, tuple):
+            value = list(value)
+        if not isinstance(value, typ):
+            raise bad()
+        if typ is list and param.item_type is not None:
+            item = NotebookParameter(f"{param.name}[]", param.item_type, None)
+            return [coerce_parameter(item, v) for v in value]
+        return value
+    raise bad()
+
+
+def _yaml_value(text: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
 
 
 def check_parameters(path: str | Path, given: dict[str, Any]) -> dict[str, Any]:
-    """Validate ``given`` against the notebook's parameters cell; return typed values."""
+    """Validate ``given`` against the notebook's parameters cell; return typed values.
+
+    Raises :class:`ParameterError` naming the unknown parameter(s) or the one whose value
+    does not fit, before anything is executed.
+    """
     declared = notebook_parameters(path)
     unknown = sorted(set(given) - set(declared))
     if unknown:
+        known = [k for k in declared if k not in STANDARD_PARAMETERS]
         raise ParameterError(f"{Path(path).stem}: unknown parameter(s) {', '.join(unknown)}; "
-                             f"known: {', '.join(sorted(declared))}")
+                             f"known: {', '.join(known) or 'none'}")
     return {k: coerce_parameter(declared[k], v) for k, v in given.items()}
 
 
 # ---------------------------------------------------------------------- kernel
 def ensure_kernel() -> str:
-    """Install (once) a kernelspec named ``workbench`` for this interpreter inside ``sys.prefix``."""
-    kdir = Path(sys.prefix) / "share" / "jupyter" / "kernels" / KERNEL_NAME
+    """Make a kernelspec named ``workbench`` for this interpreter and return its name.
+
+    The spec goes into ``sys.prefix`` (the project's virtual environment), so a fresh clone
+    or a CI runner needs no ``jupyter kernelspec install``; when that directory is not
+    writable it goes into the user's Jupyter data directory instead.
+    """
     spec = {"argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}",
                      "--IPKernelApp.log_level=ERROR"],  # kernel chatter is not the operator's business
             "display_name": "workbench (project)", "language": "python", "metadata": {"debugger": True}}
-    target = kdir / "kernel.json"
-    if not target.exists() or json.loads(target.read_text()).get("argv") != spec["argv"]:
-        kdir.mkdir(parents=True, exist_ok=True)
-        target.write_text(json.dumps(spec, indent=1))
-    return KERNEL_NAME
+    from jupyter_core.paths import jupyter_data_dir
+
+    candidates = [Path(sys.prefix) / "share" / "jupyter", Path(jupyter_data_dir())]
+    for root in candidates:
+        target = root / "kernels" / KERNEL_NAME / "kernel.json"
+        try:
+            if target.exists() and json.loads(target.read_text()).get("argv") == spec["argv"]:
+                return KERNEL_NAME
+            _atomic_write(target, json.dumps(spec, indent=1))
+            return KERNEL_NAME
+        except (OSError, ValueError) as err:
+            log.debug("cannot write kernelspec under %s: %s", root, err)
+    raise ReportError(f"cannot install the '{KERNEL_NAME}' kernelspec under {' or '.join(map(str, candidates))}")
 
 
 # ---------------------------------------------------------------------- runs
 @dataclass
 class ReportRun:
-    """The outcome of one report run."""
+    """The outcome of one report run (one line of ``runs.json``).
+
+    ``status`` is ``ok`` or ``failed``; for a failed run ``html_path`` is the failure page
+    and ``error`` the one-line reason. ``parameters`` are the values given (typed), not
+    the notebook's defaults; ``started`` / ``finished`` are ISO timestamps; ``inputs``
+    fingerprints the notebook and the data files (see ``skip_up_to_date``).
+    """
 
     name: str
     lang: str
@@ -134,10 +319,21 @@ class ReportRun:
     started: str = ""
     finished: str = ""
     label: str | None = None
+    version: str = ""
+    inputs: str = ""
 
     @property
     def ok(self) -> bool:
         return self.status == "ok"
+
+    @property
+    def stem(self) -> str:
+        return f"{self.name}-{self.label}.{self.lang}" if self.label else f"{self.name}.{self.lang}"
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> ReportRun:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in record.items() if k in names})
 
 
 def default_as_of(data_dir: str | Path) -> str:
@@ -147,84 +343,145 @@ def default_as_of(data_dir: str | Path) -> str:
     from .engine import open_workbench
 
     wb = open_workbench(data_dir, validate=False)
-    end = wb.data_end()
-    wb.close()
-    if end is None:
+    try:
+        end = wb.data_end()
+    finally:
+        wb.close()
+    if end is None or pd.isna(end):
         return dt.date.today().isoformat()
     return (pd.Timestamp(end).normalize() + pd.Timedelta(days=1)).date().isoformat()
 
 
 def run_report(name: str, parameters: dict[str, Any] | None = None, lang: str = "en", as_of: str | None = None,
                data_dir: str | Path = "data/demo", out_dir: str | Path = "reports",
-               notebooks_dir: str | Path = "notebooks", record: bool = True, label: str | None = None) -> ReportRun:
-    """Execute ``notebooks/<name>.ipynb`` with papermill and render it to HTML.
+               notebooks_dir: str | Path = "notebooks", record: bool = True, label: str | None = None,
+               timeout: float | None = None) -> ReportRun:
+    """Execute ``<notebooks_dir>/<name>.ipynb`` with papermill and render it to HTML.
 
-    ``label`` distinguishes several runs of one report on the same date (e.g. one per
-    experiment): the files become ``<name>-<label>.<lang>.html``.
+    Parameters
+    ----------
+    name : str
+        Report name: the notebook's file stem and the catalogue key ``<name>.title``.
+    parameters : dict, optional
+        Values for the notebook's ``parameters`` cell; CLI strings are converted to the
+        declared types. ``lang``, ``as_of`` and ``data_dir`` are set by the arguments below.
+    lang : {"en", "zh"}
+    as_of : str, optional
+        ``YYYY-MM-DD``; default: the day after the data ends.
+    data_dir, out_dir, notebooks_dir : path
+        Contract tables; where ``<as_of>/`` folders, ``runs.json`` and ``index.html`` go;
+        where the report notebooks live.
+    record : bool, default True
+        Append the run to ``runs.json`` and rebuild ``index.html``.
+    label : str, optional
+        Distinguishes several runs of one report on one date (e.g. one per experiment):
+        the files become ``<name>-<label>.<lang>.html``.
+    timeout : float, optional
+        Seconds any one cell may run before the run fails (no limit by default).
 
-    Raises :class:`ParameterError` for an unknown report, language or parameter (nothing is
-    run); returns a :class:`ReportRun` with ``status`` ``ok`` or ``failed`` otherwise.
+    Returns
+    -------
+    ReportRun
+        ``status`` ``ok``, or ``failed`` with a failure page; the previous good report of
+        the same name, language and date is left untouched.
+
+    Raises
+    ------
+    ParameterError
+        Unknown report, language, date, label or parameter, or a value of the wrong type
+        (nothing was run).
+    ReportError
+        The notebook is not a valid report (no ``parameters`` cell, a standard parameter
+        missing, no title in the catalogue).
     """
-    import papermill as pm
-
     nb_path = Path(notebooks_dir) / f"{name}.ipynb"
     if not nb_path.exists():
         known = sorted(p.stem for p in Path(notebooks_dir).glob("*.ipynb") if not p.stem.startswith("_"))
-        raise ParameterError(f"unknown report {name!r}; available: {', '.join(known)}")
+        raise ParameterError(f"unknown report {name!r} in {notebooks_dir}; available: {', '.join(known) or 'none'}")
     if lang not in LANGS:
         raise ParameterError(f"--lang must be one of {', '.join(LANGS)}, not {lang!r}")
-    given = dict(parameters or {})
-    for reserved in STANDARD_PARAMETERS:
-        if reserved in given:
-            raise ParameterError(f"parameter {reserved!r} is set with its own option (--lang, --as-of, --data)")
-    typed = check_parameters(nb_path, given)
-    data_dir = Path(data_dir)
-    if as_of is None:
-        as_of = default_as_of(data_dir)
-    as_of = _check_date(as_of)
-    declared = notebook_parameters(nb_path)
-    for std in STANDARD_PARAMETERS:
-        if std not in declared:
-            raise ReportError(f"{nb_path.name}: the parameters cell must define {std!r}")
-    typed.update(lang=lang, as_of=as_of, data_dir=str(data_dir.resolve()))
-
-    out = Path(out_dir) / as_of
-    out.mkdir(parents=True, exist_ok=True)
     if label is not None and not re.fullmatch(r"[A-Za-z0-9_.-]+", str(label)):
         raise ParameterError(f"label {label!r} may hold only letters, digits, '_', '.' and '-'")
-    stem = f"{name}-{label}.{lang}" if label else f"{name}.{lang}"
-    run = ReportRun(name, lang, as_of, parameters={k: v for k, v in typed.items() if k != "data_dir"},
-                    started=_now(), label=label)
-    kernel = ensure_kernel()
+    given = dict(parameters or {})
+    reserved = sorted(set(given) & set(STANDARD_PARAMETERS))
+    if reserved:
+        raise ParameterError(f"parameter(s) {', '.join(reserved)} are set with their own options "
+                             "(--lang, --as-of, --data)")
+    typed = check_parameters(nb_path, given)
+    declared = notebook_parameters(nb_path)
+    missing = [p for p in STANDARD_PARAMETERS if p not in declared]
+    if missing:
+        raise ReportError(f"{nb_path.name}: the parameters cell must define {', '.join(missing)}")
+    if not has_key(f"{name}.title"):
+        raise ReportError(f"report {name!r} has no title: add '{name}.title: {{en: ..., zh: ...}}' to the "
+                          "message catalogue (workbench/i18n/messages.yml)")
+    data_dir = Path(data_dir)
+    as_of = _check_date(default_as_of(data_dir) if as_of is None else as_of)
+
+    from . import __version__
+
+    run = ReportRun(name, lang, as_of, parameters=typed, started=_now(), label=label, version=__version__,
+                    inputs=_fingerprint(nb_path, data_dir))
+    out = Path(out_dir) / as_of
+    out.mkdir(parents=True, exist_ok=True)
+    shown = {k: p.default for k, p in declared.items() if k not in STANDARD_PARAMETERS and p.default is not _NO_DEFAULT}
+    shown.update(typed)
+    log.info("running %s as of %s", run.stem, as_of)
+    clock = time.perf_counter()
     with tempfile.TemporaryDirectory(dir=out, prefix=".tmp-") as tmp:
-        executed = Path(tmp) / f"{stem}.ipynb"
+        executed = Path(tmp) / f"{run.stem}.ipynb"
         try:
-            pm.execute_notebook(str(nb_path), str(executed), parameters=typed, kernel_name=kernel,
-                                cwd=str(nb_path.parent.resolve()), progress_bar=False, log_output=False,
-                                report_mode=True)
-            page = render_html(executed, name, lang, as_of, run.parameters)
-            tmp_html = Path(tmp) / f"{stem}.html"
+            _execute(nb_path, executed, {**typed, "lang": lang, "as_of": as_of, "data_dir": str(data_dir.resolve())},
+                     timeout)
+            page = render_html(executed, name, lang, as_of, shown)
+            tmp_html = Path(tmp) / f"{run.stem}.html"
             tmp_html.write_text(page, encoding="utf-8")
-            os.replace(executed, out / f"{stem}.ipynb")
-            os.replace(tmp_html, out / f"{stem}.html")
-            stale = out / f"{stem}.failed.html"
-            if stale.exists():
-                stale.unlink()
-            run.status, run.html_path, run.ipynb_path = "ok", str(out / f"{stem}.html"), str(out / f"{stem}.ipynb")
-        except Exception as err:  # the run failed: record it, render a failure page, keep the good report
-            run.status, run.error = "failed", _error_text(err)
-            failed = out / f"{stem}.failed.html"
-            failed.write_text(failure_page(name, lang, as_of, run.parameters, err, executed), encoding="utf-8")
-            run.html_path = str(failed)
+            # the notebook first, the page last: a reader never sees a page without its notebook
+            os.replace(executed, out / f"{run.stem}.ipynb")
+            os.replace(tmp_html, out / f"{run.stem}.html")
+            for stale in (out / f"{run.stem}.failed.html", out / f"{run.stem}.failed.ipynb"):
+                stale.unlink(missing_ok=True)
+            run.status, run.html_path, run.ipynb_path = "ok", str(out / f"{run.stem}.html"), str(out / f"{run.stem}.ipynb")
+        except Exception as err:  # record it, show a failure page, keep the last good report
+            run.status, run.error = "failed", error_summary(err)
+            _atomic_write(out / f"{run.stem}.failed.html", failure_page(name, lang, as_of, shown, err, executed))
+            run.html_path = str(out / f"{run.stem}.failed.html")
+            if executed.exists():  # the operator's evidence: outputs up to the failing cell
+                os.replace(executed, out / f"{run.stem}.failed.ipynb")
+                run.ipynb_path = str(out / f"{run.stem}.failed.ipynb")
     run.finished = _now()
+    # callers report failures themselves (the CLI in one line on stderr): progress only here
+    log.info("%s %s in %.1f s%s", run.stem, run.status, time.perf_counter() - clock,
+             f": {run.error}" if run.error else "")
     if record:
         record_run(run, out_dir)
     return run
 
 
-def _check_date(value: str) -> str:
+def _execute(nb_path: Path, executed: Path, parameters: dict[str, Any], timeout: float | None) -> None:
+    import papermill as pm
+
+    kernel = ensure_kernel()
+    pm.execute_notebook(str(nb_path), str(executed), parameters=parameters, kernel_name=kernel,
+                        cwd=str(nb_path.parent.resolve()), progress_bar=False, log_output=False,
+                        report_mode=True, execution_timeout=timeout, language="python")
+
+
+def _fingerprint(nb_path: Path, data_dir: Path) -> str:
+    """Notebook content plus the name, size and modification time of every data file."""
+    import hashlib
+
+    h = hashlib.sha1(nb_path.read_bytes())
+    files = sorted(p for p in data_dir.rglob("*") if p.is_file()) if data_dir.is_dir() else []
+    for p in files:
+        st = p.stat()
+        h.update(f"{p.relative_to(data_dir).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
+def _check_date(value: Any) -> str:
     try:
-        return dt.date.fromisoformat(str(value)[:10]).isoformat()
+        return dt.date.fromisoformat(str(value).strip()[:10]).isoformat()
     except ValueError:
         raise ParameterError(f"--as-of must be a date YYYY-MM-DD, not {value!r}") from None
 
@@ -233,279 +490,404 @@ def _now() -> str:
     return dt.datetime.now().isoformat(timespec="seconds")
 
 
-def _error_text(err: Exception) -> str:
-    ename = getattr(err, "ename", type(err).__name__)
-    evalue = getattr(err, "evalue", str(err))
-    return f"{ename}: {evalue}"[:2000]
+def error_summary(err: BaseException) -> str:
+    """``ExceptionName: first line of the message`` — no data rows, no traceback.
+
+    A :class:`~workbench.errors.DataContractError` lists offending rows after its first
+    line; those stay in the operator's executed notebook and never reach a page.
+    """
+    ename = getattr(err, "ename", None) or type(err).__name__
+    evalue = getattr(err, "evalue", None)
+    evalue = str(err) if evalue is None else str(evalue)
+    first = evalue.strip().splitlines()[0] if evalue.strip() else ""
+    return f"{ename}: {first}"[:500] if first else ename
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    """Write ``text`` beside ``path`` and move it into place: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.chmod(tmp, _file_mode(path))  # mkstemp makes 0600; reports are served to readers
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _file_mode(path: Path) -> int:
+    """The mode a plain ``open(path, "w")`` would give: the existing file's, else 0666 less the umask."""
+    if path.exists():
+        return path.stat().st_mode & 0o777
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 # ---------------------------------------------------------------------- HTML
-_CSS = """
-body { max-width: 1100px; margin: 0 auto; padding: 0 12px; font-family: "Noto Sans CJK SC", "PingFang SC",
-  "Microsoft YaHei", -apple-system, "Segoe UI", Roboto, sans-serif; color: #1f2933; line-height: 1.55; }
-.wb-header { border-bottom: 3px solid #2F6B9A; margin: 16px 0 12px; padding-bottom: 8px; }
-.wb-header h1 { margin: 0 0 6px; font-size: 1.6em; }
-.wb-meta { color: #52606d; font-size: 0.88em; display: flex; flex-wrap: wrap; gap: 4px 18px; }
-.wb-meta code { background: #f2f4f7; padding: 0 4px; border-radius: 3px; }
-.wb-toc { background: #f7f9fb; border: 1px solid #e4e7eb; border-radius: 6px; padding: 8px 14px; margin: 10px 0 18px; font-size: 0.92em; }
-.wb-toc ol { margin: 4px 0; padding-left: 20px; }
-.wb-kpis { display: grid; grid-template-columns: repeat(auto-fit, minmax(150px, 1fr)); gap: 10px; margin: 8px 0 16px; }
-.wb-kpi { border: 1px solid #e4e7eb; border-radius: 8px; padding: 10px 12px; background: #fff; }
-.wb-kpi-label { color: #52606d; font-size: 0.85em; }
-.wb-kpi-value { font-size: 1.45em; font-weight: 700; }
-.wb-kpi-delta { font-size: 0.9em; font-weight: 600; }
-.wb-kpi-note { color: #7b8794; font-size: 0.78em; }
-.wb-callout { border-left: 4px solid #2F6B9A; background: #f0f6fb; padding: 8px 12px; margin: 8px 0 14px; border-radius: 4px; }
-.wb-warning { border-color: #E07B39; background: #fdf3ec; }
-.wb-danger { border-color: #C44E52; background: #fbeeee; font-weight: 600; }
-.jp-OutputArea-output, .jp-RenderedHTMLCommon { overflow-x: auto; max-width: 100%; }
-table.wb-table, .jp-RenderedHTMLCommon table { border-collapse: collapse; font-size: 0.88em; margin: 6px 0 14px; }
-.jp-RenderedHTMLCommon td, .jp-RenderedHTMLCommon th { border-bottom: 1px solid #e4e7eb; }
-img { max-width: 100%; height: auto; }
-.jp-InputPrompt, .jp-OutputPrompt { display: none !important; }
-@media (max-width: 600px) { body { padding: 0 6px; } .wb-header h1 { font-size: 1.25em; } }
-"""
+@lru_cache(maxsize=1)
+def report_css() -> str:
+    """The workbench stylesheet shared by reports, failure pages and the index."""
+    return (TEMPLATES / TEMPLATE_NAME / "static" / "workbench.css").read_text(encoding="utf-8")
 
 
-def _strip_external(page: str) -> str:
-    """Remove every external script/style request (no CDN): reports must open offline."""
-    page = re.sub(r"<script[^>]+src=\"https?://[^\"]+\"[^>]*>\s*</script>", "", page)
-    page = re.sub(r"<link[^>]+href=\"https?://[^\"]+\"[^>]*>", "", page)
-    # MathJax configuration blocks load from a CDN; reports use no LaTeX
-    page = re.sub(r"<!-- Load mathjax -->.*?<!-- End of mathjax configuration -->", "", page, flags=re.S)
-    return page
+_HEADING = re.compile(r"<h([23])\b[^>]*\bid=\"([^\"]+)\"[^>]*>(.*?)</h\1>", re.S)
 
 
-def _toc(page: str, lang: str) -> tuple[str, str]:
-    """Give h2/h3 headings ids and build a table of contents."""
-    items = []
+def _headings(nb: Any) -> list[dict[str, Any]]:
+    """Level-2 and level-3 headings of markdown cells and markdown/HTML outputs, in order.
 
-    def repl(m: re.Match) -> str:
-        level, attrs, inner = m.group(1), m.group(2), m.group(3)
-        text = re.sub(r"<[^>]+>", "", inner).replace("¶", "").strip()
-        ident = re.search(r'id="([^"]+)"', attrs)
-        hid = ident.group(1) if ident else f"s{len(items) + 1}"
-        items.append((level, hid, text))
-        attrs = attrs if ident else f'{attrs} id="{hid}"'
-        return f"<h{level}{attrs}>{inner}</h{level}>"
+    Markdown goes through nbconvert's own renderer, so the ids are the ones the page gets.
+    """
+    from nbconvert.filters.markdown_mistune import markdown2html_mistune
 
-    page = re.sub(r"<h([23])([^>]*)>(.*?)</h\1>", repl, page, flags=re.S)
-    if not items:
-        return page, ""
-    lis = "".join(f'<li style="margin-left:{(int(lv) - 2) * 14}px"><a href="#{hid}">{html.escape(text)}</a></li>'
-                  for lv, hid, text in items)
-    return page, f'<nav class="wb-toc"><strong>{t("report.contents", lang)}</strong><ol>{lis}</ol></nav>'
+    chunks: list[str] = []
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            chunks.append(markdown2html_mistune(cell.source))
+        elif cell.cell_type == "code":
+            for out in cell.get("outputs", []):
+                data = out.get("data", {})
+                if "text/markdown" in data:
+                    chunks.append(markdown2html_mistune(_text(data["text/markdown"])))
+                elif "text/html" in data:
+                    chunks.append(_text(data["text/html"]))
+    toc = []
+    for chunk in chunks:
+        for level, ident, inner in _HEADING.findall(chunk):
+            inner = re.sub(r"<a[^>]*class=\"anchor-link\"[^>]*>.*?</a>", "", inner, flags=re.S)
+            text = html.unescape(re.sub(r"<[^>]+>", "", inner)).strip()
+            if text:
+                toc.append({"level": int(level), "id": html.unescape(ident), "text": text})
+    return toc
 
 
-def _header(name: str, lang: str, as_of: str, parameters: dict[str, Any]) -> str:
-    from . import __version__
+def _text(value: Any) -> str:
+    return "".join(value) if isinstance(value, list) else str(value)
 
-    params = ", ".join(f"<code>{html.escape(str(k))}={html.escape(str(v))}</code>"
-                       for k, v in parameters.items() if k not in ("lang", "as_of")) or "–"
-    return (f'<header class="wb-header"><h1>{html.escape(t(name + ".title", lang))}</h1><div class="wb-meta">'
-            f'<span>{t("report.data_as_of", lang)}: <strong>{as_of}</strong></span>'
-            f'<span>{t("report.generated", lang)}: {dt.datetime.now():%Y-%m-%d %H:%M}</span>'
-            f'<span>{t("report.parameters", lang)}: {params}</span>'
-            f'<span>{t("report.version", lang)}: {__version__}</span></div></header>')
+
+def _html_lang(lang: str) -> str:
+    return "zh-CN" if lang == "zh" else "en"
 
 
 def render_html(executed: str | Path, name: str, lang: str, as_of: str, parameters: dict[str, Any]) -> str:
-    """Render an executed notebook to self-contained HTML with no code."""
+    """Render an executed notebook to one self-contained HTML page with no code.
+
+    Uses the ``report`` template (extends JupyterLab's): header (title from the catalogue,
+    ``parameters``, data as-of, generation time, package version), a table of contents of
+    the level-2/3 headings, figures inline as base64, and no script or stylesheet fetched
+    from anywhere. Output streams written to stderr (warnings, logs) are dropped: they are
+    for the operator, who has the executed notebook.
+    """
     import nbformat
     from nbconvert import HTMLExporter
 
+    from . import __version__
+
     nb = nbformat.read(str(executed), as_version=4)
-    for cell in nb.cells:  # logs and warnings are for the operator, not the stakeholder
+    for cell in nb.cells:
         if cell.cell_type == "code":
-            cell.outputs = [o for o in cell.get("outputs", []) if not (o.get("output_type") == "stream"
-                                                                       and o.get("name") == "stderr")]
-    exporter = HTMLExporter(template_name="lab")
+            cell.outputs = [o for o in cell.get("outputs", [])
+                            if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
+    title = t(f"{name}.title", lang)
+    nb.metadata["title"] = f"{title} · {as_of}"
+    exporter = HTMLExporter(template_name=TEMPLATE_NAME, extra_template_basedirs=[str(TEMPLATES)])
     exporter.exclude_input = True
     exporter.exclude_input_prompt = True
     exporter.exclude_output_prompt = True
     exporter.exclude_output_stdin = True
-    body, _ = exporter.from_notebook_node(nb)
-    body = _strip_external(body)
-    body = re.sub(r"<title>.*?</title>", f"<title>{html.escape(t(name + '.title', lang))} · {as_of}</title>", body,
-                  count=1, flags=re.S)
-    body = body.replace("<html>", f'<html lang="{"zh-CN" if lang == "zh" else "en"}">', 1)
-    body = body.replace("</head>", '<meta name="viewport" content="width=device-width, initial-scale=1">'
-                                   f"<style>{_CSS}</style></head>", 1)
-    body, toc = _toc(body, lang)
-    return re.sub(r"(<body[^>]*>)", lambda m: m.group(1) + _header(name, lang, as_of, parameters) + toc, body, count=1)
+    exporter.embed_images = True  # markdown images too: the page is one file
+    exporter.language_code = lang
+    labels = {k: t(f"report.{k}", lang) for k in ("data_as_of", "generated", "version", "parameters", "contents")}
+    resources = {"workbench": {
+        "title": title, "as_of": as_of, "generated": f"{dt.datetime.now():%Y-%m-%d %H:%M}",
+        "version": __version__, "parameters": {str(k): _show(v) for k, v in parameters.items()},
+        "labels": labels, "toc": _headings(nb), "css": report_css(), "footer": t("report.no_pii", lang),
+    }}
+    body, _ = exporter.from_notebook_node(nb, resources=resources)
+    # nbconvert knows ISO 639-1 codes only; browsers pick CJK glyph forms from the region
+    return re.sub(r'<html lang="[^"]*">', f'<html lang="{_html_lang(lang)}">', body, count=1)
 
 
-def failure_page(name: str, lang: str, as_of: str, parameters: dict[str, Any], err: Exception,
+def _show(value: Any) -> str:
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, ensure_ascii=False)
+    return "''" if value == "" else str(value)
+
+
+def _page(title: str, lang: str, body: str) -> str:
+    return (f'<!DOCTYPE html>\n<html lang="{_html_lang(lang)}"><head><meta charset="utf-8">'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>{html.escape(title)}</title><style>{report_css()}</style></head>"
+            f"<body><main>{body}</main></body></html>\n")
+
+
+def failure_page(name: str, lang: str, as_of: str, parameters: dict[str, Any], err: BaseException,
                  executed: Path | None = None) -> str:
-    """A visible page for a failed run: what failed and where, with no data."""
-    cell = ""
-    if executed is not None and executed.exists():
-        import nbformat
+    """A visible page for a failed run: which report, the error's first line and the failing cell.
 
+    It holds no outputs of the notebook, so no customer data; the full traceback is in
+    the executed notebook kept beside it (``<name>.<lang>.failed.ipynb``).
+    """
+    from . import __version__
+
+    cell = _failing_cell(executed)
+    title = t(f"{name}.title", lang) if has_key(f"{name}.title") else name
+    params = " ".join(f"<code>{html.escape(str(k))}={html.escape(_show(v))}</code>" for k, v in parameters.items())
+    body = (f'<header class="wb-header"><h1>{html.escape(title)}</h1><div class="wb-meta">'
+            f'<span>{t("report.data_as_of", lang)}: <strong>{html.escape(as_of)}</strong></span>'
+            f'<span>{t("report.generated", lang)}: {dt.datetime.now():%Y-%m-%d %H:%M}</span>'
+            f'<span>{t("report.version", lang)}: {html.escape(__version__)}</span>'
+            f'<span>{t("report.parameters", lang)}: {params or "–"}</span></div></header>'
+            f'<div class="wb-callout wb-danger">{t("report.failed_title", lang)}</div>'
+            f'<p>{t("report.failed_body", lang)}</p>'
+            f'<h2>{t("report.failed_error", lang)}</h2><pre>{html.escape(error_summary(err))}</pre>')
+    if cell:
+        body += f'<h2>{t("report.failed_cell", lang)}</h2><pre>{html.escape(cell)}</pre>'
+    return _page(f"{title} · {t('report.failed_title', lang)}", lang, body)
+
+
+def _failing_cell(executed: Path | None) -> str:
+    """Source of the first code cell with an error output ('' when unknown)."""
+    if executed is None or not Path(executed).exists():
+        return ""
+    import nbformat
+
+    try:
+        nb = nbformat.read(str(executed), as_version=4)
+    except Exception:  # a half-written notebook: the error line is enough
+        return ""
+    for c in nb.cells:
+        if c.cell_type == "code" and any(o.get("output_type") == "error" for o in c.get("outputs", [])):
+            return c.source
+    return ""
+
+
+# ---------------------------------------------------------------------- runs.json and the index
+@contextlib.contextmanager
+def _locked(out: Path) -> Iterator[None]:
+    """Serialise writers of ``runs.json`` (two scheduled batches may overlap)."""
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / ".runs.lock", "a+") as fh:
         try:
-            nb = nbformat.read(str(executed), as_version=4)
-            for c in nb.cells:
-                if c.cell_type == "code" and any(o.get("output_type") == "error" for o in c.get("outputs", [])):
-                    cell = c.source
-                    break
-        except Exception:  # a half-written notebook: the error text is enough
-            cell = ""
-    if not cell and not hasattr(err, "ename"):
-        cell = "".join(traceback.format_exception_only(type(err), err))
-    try:
-        title = t(name + ".title", lang)
-    except KeyError:
-        title = name
-    return (f'<!DOCTYPE html><html lang="{"zh-CN" if lang == "zh" else "en"}"><head><meta charset="utf-8">'
-            f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{html.escape(title)} · '
-            f'{t("report.failed_title", lang)}</title><style>{_CSS}</style></head><body>'
-            f'{_header(name, lang, as_of, parameters) if _has_title(name) else ""}'
-            f'<div class="wb-callout wb-danger">{t("report.failed_title", lang)}: {html.escape(title)}</div>'
-            f'<p>{t("report.failed_body", lang)}</p><h3>{t("report.failed_error", lang)}</h3>'
-            f'<pre style="white-space:pre-wrap">{html.escape(_error_text(err))}</pre>'
-            + (f'<h3>{t("report.failed_cell", lang)}</h3><pre style="white-space:pre-wrap">{html.escape(cell)}</pre>'
-               if cell else "") + "</body></html>")
+            import fcntl
+        except ImportError:  # Windows: single-writer use only
+            yield
+            return
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _has_title(name: str) -> bool:
-    try:
-        t(name + ".title", "en")
-        return True
-    except KeyError:
-        return False
-
-
-# ---------------------------------------------------------------------- index
 def record_run(run: ReportRun, out_dir: str | Path = "reports") -> None:
     """Append ``run`` to ``runs.json`` and rebuild ``index.html``."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    runs = load_runs(out)
-    runs.append(asdict(run))
-    tmp = out / ".runs.json.tmp"
-    tmp.write_text(json.dumps(runs, indent=1, ensure_ascii=False, default=str), encoding="utf-8")
-    os.replace(tmp, out / "runs.json")
-    write_index(out)
+    entry = asdict(run)
+    entry["href"] = _href(run.html_path, out)
+    with _locked(out):
+        runs = load_runs(out)
+        runs.append(entry)
+        _atomic_write(out / "runs.json", json.dumps(runs, indent=1, ensure_ascii=False, default=str))
+        write_index(out)
+
+
+def _href(path: str | None, out: Path) -> str | None:
+    if not path:
+        return None
+    return Path(os.path.relpath(Path(path).resolve(), out.resolve())).as_posix()
 
 
 def load_runs(out_dir: str | Path = "reports") -> list[dict[str, Any]]:
+    """Every recorded run, oldest first (``runs.json``; empty when there is none)."""
     path = Path(out_dir) / "runs.json"
     if not path.exists():
         return []
-    return json.loads(path.read_text(encoding="utf-8"))
+    try:
+        runs = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as err:
+        raise ReportError(f"{path} is not valid JSON ({err}); move it aside to start a new record") from None
+    if not isinstance(runs, list):
+        raise ReportError(f"{path} should hold a list of runs")
+    return runs
 
 
-def write_index(out_dir: str | Path = "reports", lang: str = "zh") -> Path:
-    """``index.html``: one row per (as-of, report, language) — its latest run — newest first."""
+def _title_both(name: str) -> str:
+    key = f"{name}.title"
+    return f"{t(key, 'zh')} / {t(key, 'en')}" if has_key(key) else name
+
+
+def write_index(out_dir: str | Path = "reports") -> Path:
+    """Rebuild ``index.html``: the latest run of each (date, report, language), newest first.
+
+    A failed run links its failure page and, when an earlier run of the same report
+    succeeded, that good report too. The page is bilingual (zh / en).
+    """
     out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
     runs = load_runs(out)
     latest: dict[tuple, dict] = {}
-    for r in runs:
-        latest[(r["as_of"], r["name"], r.get("label"), r["lang"])] = r
-    rows = sorted(latest.values(), key=lambda r: (r["as_of"], r["finished"]), reverse=True)
-    both = lambda key: f"{t(key, 'zh')} / {t(key, 'en')}"  # noqa: E731 - the index is bilingual
+    last_good: dict[tuple, dict] = {}
+    for r in runs:  # oldest first: later runs replace earlier ones
+        key = (r["as_of"], r["name"], r.get("label"), r["lang"])
+        latest[key] = r
+        if r.get("status") == "ok":
+            last_good[key] = r
+    rows = sorted(latest.items(), key=lambda kv: (kv[1]["as_of"], kv[1].get("finished", "")), reverse=True)
+
+    def both(key: str) -> str:
+        return f"{t(key, 'zh')} / {t(key, 'en')}"
+
     trs = []
-    for r in rows:
-        href = os.path.relpath(r["html_path"], out) if r.get("html_path") else ""
-        try:
-            title = f"{t(r['name'] + '.title', 'zh')} / {t(r['name'] + '.title', 'en')}"
-        except KeyError:
-            title = r["name"]
-        if r.get("label"):
-            title += f" · {r['label']}"
-        status = both("index.ok") if r["status"] == "ok" else both("index.failed")
-        color = "#3A9D6E" if r["status"] == "ok" else "#C44E52"
-        err = f'<div style="color:#7b8794;font-size:.8em">{html.escape((r.get("error") or "")[:160])}</div>' \
-            if r["status"] != "ok" else ""
-        trs.append(f'<tr><td>{r["as_of"]}</td><td><a href="{html.escape(href)}">{html.escape(title)}</a>{err}</td>'
-                   f'<td>{r["lang"]}</td><td style="color:{color};font-weight:600">{status}</td>'
-                   f'<td>{r["finished"].replace("T", " ")}</td></tr>')
-    table = (f'<div style="overflow-x:auto"><table class="wb-table"><thead><tr><th>{both("index.date")}</th>'
-             f'<th>{both("index.report")}</th><th>{both("index.lang")}</th><th>{both("index.status")}</th>'
-             f'<th>{both("index.generated")}</th></tr></thead><tbody>{"".join(trs)}</tbody></table></div>'
-             if trs else f"<p>{both('index.empty')}</p>")
-    page = (f'<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8"><meta name="viewport" '
-            f'content="width=device-width, initial-scale=1"><title>{both("index.title")}</title>'
-            f'<style>{_CSS} td, th {{ padding: 6px 10px; text-align: left; border-bottom: 1px solid #e4e7eb; }}</style>'
-            f'</head><body><header class="wb-header"><h1>{both("index.title")}</h1></header>{table}</body></html>')
-    tmp = out / ".index.html.tmp"
-    tmp.write_text(page, encoding="utf-8")
-    os.replace(tmp, out / "index.html")
+    for key, r in rows:
+        href = r.get("href") or _href(r.get("html_path"), out)
+        title = html.escape(_title_both(r["name"]) + (f" · {r['label']}" if r.get("label") else ""))
+        link = f'<a href="{html.escape(href)}">{title}</a>' if href else title
+        ok = r.get("status") == "ok"
+        extra = ""
+        if not ok:
+            extra = f'<div class="wb-note">{html.escape((r.get("error") or "")[:200])}</div>'
+            good = last_good.get(key)
+            good_href = good and (good.get("href") or _href(good.get("html_path"), out))
+            if good_href:
+                extra += (f'<div class="wb-note"><a href="{html.escape(good_href)}">{both("index.last_good")}</a> '
+                          f'({html.escape(good.get("finished", "").replace("T", " "))})</div>')
+        status = (f'<span class="wb-status-ok">{both("index.ok")}</span>' if ok
+                  else f'<span class="wb-status-failed">{both("index.failed")}</span>')
+        trs.append(f'<tr><td>{html.escape(r["as_of"])}</td><td>{link}{extra}</td><td>{html.escape(r["lang"])}</td>'
+                   f'<td>{status}</td><td>{html.escape(r.get("finished", "").replace("T", " "))}</td></tr>')
+    if trs:
+        table = (f'<div class="wb-scroll"><table class="wb-table"><thead><tr><th>{both("index.date")}</th>'
+                 f'<th>{both("index.report")}</th><th>{both("index.lang")}</th><th>{both("index.status")}</th>'
+                 f'<th>{both("index.generated")}</th></tr></thead><tbody>{"".join(trs)}</tbody></table></div>')
+    else:
+        table = f"<p>{both('index.empty')}</p>"
+    body = f'<header class="wb-header"><h1>{both("index.title")}</h1></header>{table}'
+    _atomic_write(out / "index.html", _page(both("index.title"), "zh", body))
     return out / "index.html"
 
 
 # ---------------------------------------------------------------------- schedules
+_ENTRY_KEYS = {"name", "langs", "lang", "parameters", "label"}
+
+
 def load_schedule(path: str | Path) -> list[dict[str, Any]]:
-    """Read a schedule file: ``reports: [{name, langs, parameters, label}]`` with optional ``defaults``."""
+    """Read a schedule file into jobs ``{name, lang, parameters, label}``.
+
+    The file holds ``reports:``, a list of ``{name, langs, parameters, label}``, and
+    optionally ``defaults: {langs: [zh, en], parameters: {...}}``. Unknown keys, languages
+    and malformed entries raise :class:`ParameterError` before anything runs.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "s.yml"
+    >>> _ = p.write_text("reports:\\n  - name: ops_dashboard\\n    parameters: {period_days: 7}\\n")
+    >>> [(j["name"], j["lang"]) for j in load_schedule(p)]
+    [('ops_dashboard', 'zh'), ('ops_dashboard', 'en')]
+    """
     try:
         spec = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
     except FileNotFoundError:
         raise ParameterError(f"schedule not found: {path}") from None
     except yaml.YAMLError as err:
         raise ParameterError(f"schedule {path} is not valid YAML: {err}") from None
+    if not isinstance(spec, dict):
+        raise ParameterError(f"schedule {path}: expected a mapping with a 'reports' list")
     entries = spec.get("reports")
     if not isinstance(entries, list) or not entries:
         raise ParameterError(f"schedule {path}: expected a non-empty list under 'reports'")
-    defaults = spec.get("defaults", {}) or {}
+    defaults = spec.get("defaults") or {}
+    if not isinstance(defaults, dict):
+        raise ParameterError(f"schedule {path}: 'defaults' must be a mapping")
     jobs = []
-    for i, e in enumerate(entries):
-        if not isinstance(e, dict) or "name" not in e:
-            raise ParameterError(f"schedule {path}: entry {i + 1} needs a 'name'")
-        langs = e.get("langs", defaults.get("langs", ["zh", "en"]))
-        for lang in langs if isinstance(langs, list) else [langs]:
-            jobs.append({"name": e["name"], "lang": lang, "parameters": dict(e.get("parameters", {}) or {}),
-                         "label": e.get("label")})
+    for i, e in enumerate(entries, start=1):
+        if not isinstance(e, dict) or not e.get("name"):
+            raise ParameterError(f"schedule {path}: entry {i} needs a 'name'")
+        unknown = sorted(set(e) - _ENTRY_KEYS)
+        if unknown:
+            raise ParameterError(f"schedule {path}: entry {i} ({e['name']}) has unknown key(s) {', '.join(unknown)}; "
+                                 f"allowed: {', '.join(sorted(_ENTRY_KEYS))}")
+        langs = e.get("langs", e.get("lang", defaults.get("langs", ["zh", "en"])))
+        langs = langs if isinstance(langs, list) else [langs]
+        bad = [lang for lang in langs if lang not in LANGS]
+        if bad or not langs:
+            raise ParameterError(f"schedule {path}: entry {i} ({e['name']}): languages must be among "
+                                 f"{', '.join(LANGS)}, got {langs}")
+        params = e.get("parameters") or {}
+        if not isinstance(params, dict):
+            raise ParameterError(f"schedule {path}: entry {i} ({e['name']}): 'parameters' must be a mapping")
+        merged = {**(defaults.get("parameters") or {}), **params}
+        for lang in langs:
+            jobs.append({"name": str(e["name"]), "lang": lang, "parameters": dict(merged), "label": e.get("label")})
     return jobs
 
 
 def _up_to_date(job: dict[str, Any], as_of: str, data_dir: str | Path, out_dir: str | Path,
                 notebooks_dir: str | Path) -> ReportRun | None:
     """The last successful run of ``job`` if nothing it depends on changed since."""
+    from . import __version__
+
     nb_path = Path(notebooks_dir) / f"{job['name']}.ipynb"
     for r in reversed(load_runs(out_dir)):
         if (r["name"], r["lang"], r["as_of"], r.get("label")) != (job["name"], job["lang"], as_of, job.get("label")):
             continue
         if r["status"] != "ok" or not r.get("html_path") or not Path(r["html_path"]).exists():
             return None
-        params = {k: v for k, v in r["parameters"].items() if k not in STANDARD_PARAMETERS}
-        if params != {k: v for k, v in job["parameters"].items()}:
+        if r.get("version", __version__) != __version__:
             return None
-        finished = dt.datetime.fromisoformat(r["finished"]).timestamp()
-        inputs = [nb_path, *Path(data_dir).glob("*")]
-        if any(p.stat().st_mtime > finished for p in inputs if p.exists()):
+        params = {k: v for k, v in (r.get("parameters") or {}).items() if k not in STANDARD_PARAMETERS}
+        try:
+            wanted = check_parameters(nb_path, job["parameters"])
+        except (ParameterError, ReportError):
             return None
-        return ReportRun(**r)
+        if params != wanted:
+            return None
+        if not nb_path.exists() or r.get("inputs") != _fingerprint(nb_path, Path(data_dir)):
+            return None
+        return ReportRun.from_record(r)
     return None
 
 
 def run_schedule(path: str | Path, data_dir: str | Path = "data/demo", as_of: str | None = None,
                  out_dir: str | Path = "reports", notebooks_dir: str | Path = "notebooks",
-                 progress: bool = True, skip_up_to_date: bool = False) -> list[ReportRun]:
-    """Run every report of a schedule; a failure does not stop the batch.
+                 progress: bool = True, skip_up_to_date: bool = False,
+                 timeout: float | None = None) -> list[ReportRun]:
+    """Run every report of a schedule file; one failure does not stop the batch.
 
-    With ``skip_up_to_date``, a report whose last successful run used the same as-of date
-    and parameters, and whose notebook and data have not changed since, is not run again.
+    All reports use the same ``as_of`` (default: the day after the data ends). A report
+    that cannot even start (unknown name, bad parameter) is recorded as failed like one
+    that raised. With ``skip_up_to_date``, a report whose last successful run used the
+    same date, parameters and package version, and whose notebook and data have not
+    changed since, is not run again. ``progress`` logs one line per report.
     """
     jobs = load_schedule(path)
-    if as_of is None:
-        as_of = default_as_of(data_dir)
+    as_of = _check_date(default_as_of(data_dir) if as_of is None else as_of)
     runs = []
-    iterator = jobs
-    if progress:
-        from tqdm.auto import tqdm
-
-        iterator = tqdm(jobs, desc="reports", unit="report", disable=None)
-    for job in iterator:
-        done = _up_to_date(job, str(as_of), data_dir, out_dir, notebooks_dir) if skip_up_to_date else None
+    for i, job in enumerate(jobs, start=1):
+        done = _up_to_date(job, as_of, data_dir, out_dir, notebooks_dir) if skip_up_to_date else None
         if done is not None:
+            if progress:
+                log.info("[%d/%d] %s up to date", i, len(jobs), done.stem)
             runs.append(done)
             continue
+        if progress:
+            log.info("[%d/%d] %s [%s]", i, len(jobs), job["name"] + (f"-{job['label']}" if job.get("label") else ""),
+                     job["lang"])
         try:
             run = run_report(job["name"], job["parameters"], lang=job["lang"], as_of=as_of, data_dir=data_dir,
-                             out_dir=out_dir, notebooks_dir=notebooks_dir, label=job.get("label"))
-        except (ParameterError, ReportError) as err:
-            run = ReportRun(job["name"], job["lang"], str(as_of), status="failed", error=str(err),
-                            started=_now(), finished=_now(), label=job.get("label"))
+                             out_dir=out_dir, notebooks_dir=notebooks_dir, label=job.get("label"), timeout=timeout)
+        except Exception as err:  # noqa: BLE001 - the batch goes on; the failure is recorded and shown
+            from . import __version__
+
+            run = ReportRun(job["name"], job["lang"], as_of, status="failed", error=error_summary(err),
+                            parameters=job["parameters"], started=_now(), finished=_now(), label=job.get("label"),
+                            version=__version__)
+            log.info("%s not run: %s", run.stem, run.error)
             record_run(run, out_dir)
         runs.append(run)
     return runs
@@ -522,5 +904,6 @@ def clean_outputs(notebook: str | Path) -> None:
     nbformat.write(nb, str(notebook))
 
 
-__all__ = ["run_report", "run_schedule", "check_parameters", "notebook_parameters", "ReportRun", "write_index",
-           "load_schedule", "ensure_kernel", "render_html", "default_as_of", "clean_outputs"]
+__all__ = ["run_report", "run_schedule", "check_parameters", "coerce_parameter", "notebook_parameters",
+           "NotebookParameter", "ReportRun", "write_index", "record_run", "load_runs", "load_schedule",
+           "ensure_kernel", "render_html", "failure_page", "default_as_of", "clean_outputs", "error_summary"]

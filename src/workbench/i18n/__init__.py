@@ -14,6 +14,7 @@ import yaml
 
 LANGS = ("en", "zh")
 _CATALOGUE = Path(__file__).with_name("messages.yml")
+_current = {"lang": "en"}
 
 
 @lru_cache(maxsize=1)
@@ -29,7 +30,23 @@ def check_lang(lang: str) -> str:
     return lang
 
 
-def t(key: str, lang: str = "en", **values: Any) -> str:
+def set_lang(lang: str) -> str:
+    """Set the language ``t`` uses when none is given (a notebook calls this once); return it."""
+    _current["lang"] = check_lang(lang)
+    return lang
+
+
+def get_lang() -> str:
+    """The language ``t`` uses when none is given (``en`` until :func:`set_lang`)."""
+    return _current["lang"]
+
+
+def has_key(key: str) -> bool:
+    """Whether ``key`` is in the catalogue (for optional text; ``t`` itself is strict)."""
+    return key in catalogue()
+
+
+def t(key: str, lang: str | None = None, **values: Any) -> str:
     """Translate ``key`` into ``lang`` and fill ``{placeholders}`` from ``values``.
 
     Raises ``KeyError`` for a key or language missing from the catalogue, so an
@@ -39,8 +56,10 @@ def t(key: str, lang: str = "en", **values: Any) -> str:
     --------
     >>> t("ops_dashboard.title", "zh")
     '私域运营看板'
+    >>> t("report.failed_title", "en")
+    'Report failed'
     """
-    check_lang(lang)
+    lang = check_lang(get_lang() if lang is None else lang)
     entry = catalogue().get(key)
     if entry is None:
         raise KeyError(f"message key {key!r} is not in the catalogue (src/workbench/i18n/messages.yml)")
@@ -49,6 +68,6 @@ def t(key: str, lang: str = "en", **values: Any) -> str:
     return entry[lang].format(**values) if values else entry[lang]
 
 
-def labels(keys: dict[str, str], lang: str) -> dict[str, str]:
+def labels(keys: dict[str, str], lang: str | None = None) -> dict[str, str]:
     """Translate a mapping of column name → message key (for table headers)."""
     return {col: t(key, lang) for col, key in keys.items()}

@@ -1,0 +1,142 @@
+"""The ``workbench`` command: exit codes, one-line errors, schedules that carry on past failures.
+
+Two notebooks are executed in this file (the schedule test); the rest stops before papermill.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from workbench.cli import main
+
+
+def write_notebook(folder: Path, name: str, body: str) -> None:
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell('lang: str = "en"\nas_of: str = ""\ndata_dir: str = ""\nn: int = 3')
+    cell.metadata["tags"] = ["parameters"]
+    nb.cells = [cell, nbformat.v4.new_code_cell(body)]
+    nbformat.write(nb, str(folder / f"{name}.ipynb"))
+
+
+@pytest.fixture()
+def folder(tmp_path, tiny):
+    (tmp_path / "notebooks").mkdir()
+    data = tmp_path / "data"
+    data.mkdir()
+    for name, frame in tiny.items():
+        frame.to_parquet(data / f"{name}.parquet")
+    write_notebook(tmp_path / "notebooks", "ops_dashboard", "print(n)")
+    return tmp_path
+
+
+def report_args(folder: Path, *extra: str) -> list[str]:
+    return ["report", "ops_dashboard", *extra, "--data", str(folder / "data"), "--out", str(folder / "reports"),
+            "--notebooks", str(folder / "notebooks"), "--as-of", "2025-02-01"]
+
+
+class TestExitCodes:
+    @pytest.mark.parametrize("extra, message", [
+        (["-p", "n", "abc"], "'n' expects int"),
+        (["-p", "bogus", "1"], "unknown parameter(s) bogus"),
+        (["-p", "n", "1", "-p", "n", "2"], "given twice"),
+        (["-p", "lang", "zh"], "--lang"),
+        (["--lang", "fr"], "invalid choice"),
+        (["--timeout", "-1"], "must be positive"),
+    ])
+    def test_bad_parameters_exit_2_before_running(self, folder, capsys, extra, message):
+        assert main(report_args(folder, *extra)) == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err
+        assert not (folder / "reports").exists()  # nothing ran
+
+    def test_unknown_report_exit_2(self, folder, capsys):
+        args = report_args(folder)
+        args[1] = "no_such_report"
+        assert main(args) == 2
+        assert "unknown report 'no_such_report'; available: ops_dashboard" in capsys.readouterr().err.replace(
+            f" in {folder / 'notebooks'}", "")
+
+    def test_validate(self, folder, capsys):
+        assert main(["validate", "--data", str(folder / "data")]) == 0
+        out = capsys.readouterr().out
+        assert "ok      orders" in out and "ok      contact_events" in out
+        # events on/after as-of are data from the future: exit 3, the table and column named
+        assert main(["validate", "--data", str(folder / "data"), "--as-of", "2025-01-03"]) == 3
+        captured = capsys.readouterr()
+        assert "order_time" in captured.err and "ok      stores" in captured.out
+        assert main(["validate", "--data", str(folder / "missing")]) == 2
+        assert "data directory not found" in capsys.readouterr().err
+
+    def test_debug_shows_the_traceback(self, folder, capsys):
+        assert main(["validate", "--data", str(folder / "missing"), "--debug"]) == 2
+        assert "Traceback" in capsys.readouterr().err
+
+    def test_help_documents_exit_codes(self, capsys):
+        assert main(["--help"]) == 0
+        out = capsys.readouterr().out
+        assert "exit codes: 0 ok, 1 a report failed, 2 bad arguments" in out and "3 bad input data" in out
+        for command in ("simulate", "validate", "report", "run", "index"):
+            assert command in out
+
+    def test_no_command_exit_2(self, capsys):
+        assert main([]) == 2
+        assert "required" in capsys.readouterr().err
+
+
+def test_simulate_passes_options(monkeypatch, tmp_path, capsys):
+    import workbench.simulate as sim
+
+    seen = {}
+
+    class Brand:
+        tables = {"orders": None}
+        truth = {"counts": {"customers": 10, "orders": 20}}
+
+    def fake(**kwargs):
+        seen.update(kwargs)
+        return Brand()
+
+    monkeypatch.setattr(sim, "simulate_brand", fake)
+    assert main(["simulate", "--customers", "10", "--seed", "3", "--out", str(tmp_path), "--stores", "2",
+                 "--staff", "5", "--months", "3"]) == 0
+    assert {k: seen[k] for k in ("n_customers", "seed", "n_stores", "n_staff", "months", "progress")} == \
+        {"n_customers": 10, "seed": 3, "n_stores": 2, "n_staff": 5, "months": 3, "progress": True}
+    assert Path(seen["out"]) == tmp_path and "customers 10" in capsys.readouterr().out
+    assert main(["simulate", "--customers", "0", "--out", str(tmp_path)]) == 2
+
+
+class TestRun:
+    def test_schedule_continues_past_failures(self, folder, capsys):
+        nbs = folder / "notebooks"
+        write_notebook(nbs, "clv_report", "raise RuntimeError('boom in the clv notebook')")
+        sched = folder / "daily.yml"
+        sched.write_text("reports:\n  - name: clv_report\n    langs: [en]\n  - name: ops_dashboard\n    langs: [en]\n"
+                         "    parameters: {n: 4}\n  - name: missing_report\n    langs: [en]\n"
+                         "  - name: ops_dashboard\n    label: bad\n    langs: [en]\n    parameters: {n: four}\n")
+        code = main(["run", str(sched), "--data", str(folder / "data"), "--out", str(folder / "reports"),
+                     "--notebooks", str(nbs), "--as-of", "2025-02-01"])
+        assert code == 1
+        out = capsys.readouterr().out
+        assert "1 ok, 3 failed" in out and "boom in the clv notebook" in out and "ops_dashboard.en" in out
+        runs = json.loads((folder / "reports" / "runs.json").read_text())
+        assert [(r["name"], r["status"]) for r in runs] == [
+            ("clv_report", "failed"), ("ops_dashboard", "ok"), ("missing_report", "failed"), ("ops_dashboard", "failed")]
+        assert "expects int" in runs[3]["error"]
+        assert (folder / "reports" / "2025-02-01" / "clv_report.en.failed.html").exists()
+        index = (folder / "reports" / "index.html").read_text(encoding="utf-8")
+        assert "clv_report.en.failed.html" in index and "ops_dashboard.en.html" in index
+        assert main(["index", "--out", str(folder / "reports")]) == 0  # rebuilt from runs.json alone
+
+    @pytest.mark.parametrize("text", ["reports: 3\n", "reports:\n  - name: a\n    parameter: {n: 1}\n"])
+    def test_bad_schedule_exit_2(self, folder, text, capsys):
+        sched = folder / "bad.yml"
+        sched.write_text(text)
+        assert main(["run", str(sched), "--data", str(folder / "data"), "--as-of", "2025-02-01"]) == 2
+        assert "schedule" in capsys.readouterr().err
+
+    def test_missing_schedule_exit_2(self, folder, capsys):
+        assert main(["run", str(folder / "nope.yml"), "--as-of", "2025-02-01"]) == 2
+        assert "schedule not found" in capsys.readouterr().err
