@@ -1,0 +1,109 @@
+"""A 20-million-customer brand on one machine: the CLV pipeline out of core.
+
+1. Generates ``orders`` for N customers (default 20,000,000) from a BG/NBD process, one
+   Parquet file per chunk of 1M customers, so generation itself stays within memory.
+2. Times the pipeline a user runs: ``rfm_summary`` over the contract ``orders`` in DuckDB
+   (one query, spilling to disk past ``--memory-limit``) → BG/NBD + Gamma-Gamma fits on
+   the collapsed rows → 12-month CLV for every customer. Prints wall time per step and the
+   process's peak RSS.
+
+    python benchmarks/bench_scale.py --customers 20000000 --out /path/with/space
+"""
+from __future__ import annotations
+
+import argparse
+import resource
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+
+def generate(out: Path, n_customers: int, chunk: int = 1_000_000, seed: int = 0) -> int:
+    """Write ``out/orders/part-*.parquet``; returns the number of orders."""
+    (out / "orders").mkdir(parents=True, exist_ok=True)
+    start = np.datetime64("2024-01-01T00:00:00", "s")
+    span_weeks = 104.0
+    total = 0
+    for k, lo in enumerate(range(0, n_customers, chunk)):
+        rng = np.random.default_rng(seed + k)
+        n = min(chunk, n_customers - lo)
+        birth = rng.random(n) * span_weeks * 0.5  # first purchase within the first year
+        T = span_weeks - birth
+        lam = rng.gamma(0.9, 1 / 8.0, n)
+        drop = rng.beta(0.4, 4.0, n)
+        k_rep = rng.geometric(drop)
+        m = rng.poisson(lam * T)
+        rep = np.repeat(np.arange(n), m)
+        u = rng.random(len(rep)) * T[rep]
+        order = np.lexsort((u, rep))
+        rep, u = rep[order], u[order]
+        rank = np.arange(len(rep)) - np.repeat(np.cumsum(m) - m, m)
+        keep = rank < k_rep[rep]
+        cust = np.concatenate([np.arange(n), rep[keep]])
+        weeks = np.concatenate([birth, birth[rep[keep]] + u[keep]])
+        nu = rng.gamma(4.0, 1 / 150.0, n)
+        amount = np.round(rng.gamma(6.0, 1 / nu[cust]), 2)
+        ids = np.char.add("C", np.char.zfill((cust + lo + 1).astype(str), 9))
+        table = pa.table({
+            "order_id": pa.array(np.char.add("O", np.char.zfill((np.arange(len(cust)) + total).astype(str), 11))),
+            "customer_id": pa.array(ids),
+            "order_time": pa.array(start + (weeks * 7 * 86400).astype("timedelta64[s]"), pa.timestamp("us")),
+            "amount": pa.array(amount),
+            "order_channel": pa.array(np.full(len(cust), "pos")),
+        })
+        pq.write_table(table, out / "orders" / f"part-{k:04d}.parquet")
+        total += len(cust)
+    return total
+
+
+def main() -> None:
+    from workbench import open as open_workbench
+    from workbench.clv import BetaGeoFitter, GammaGammaFitter, rfm_summary
+    from workbench.clv.value import customer_lifetime_value
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--customers", type=int, default=20_000_000)
+    parser.add_argument("--out", default=None, help="working directory (default: a temporary one)")
+    parser.add_argument("--memory-limit", default="6GB")
+    parser.add_argument("--keep", action="store_true")
+    args = parser.parse_args()
+    out = Path(args.out or tempfile.mkdtemp(prefix="wb-scale-"))
+    t0 = time.perf_counter()
+    n_orders = generate(out, args.customers)
+    t1 = time.perf_counter()
+    size = sum(p.stat().st_size for p in (out / "orders").glob("*.parquet")) / 1e9
+    print(f"generated {args.customers:,} customers, {n_orders:,} orders ({size:.1f} GB Parquet) in {t1 - t0:.0f} s",
+          flush=True)
+    wb = open_workbench(out, as_of="2026-01-01", validate=False, memory_limit=args.memory_limit)
+    wb.con.execute(f"SET temp_directory = '{out / 'spill'}'")
+    t2 = time.perf_counter()
+    s = rfm_summary(wb, observation_end="2025-12-31")
+    t3 = time.perf_counter()
+    print(f"rfm_summary in DuckDB: {len(s):,} customers in {t3 - t2:.0f} s", flush=True)
+    bg = BetaGeoFitter().fit(s["frequency"], s["recency"], s["T"])
+    rep = s[(s["frequency"] > 0) & (s["monetary_value"] > 0)]
+    gg = GammaGammaFitter().fit(rep["frequency"], rep["monetary_value"])
+    t4 = time.perf_counter()
+    clv = customer_lifetime_value(bg, gg, s["frequency"], s["recency"], s["T"], s["monetary_value"])
+    t5 = time.perf_counter()
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+    print(f"fits {t4 - t3:.0f} s, CLV for all {t5 - t4:.0f} s; pipeline (summary + fits + CLV) {t5 - t2:.0f} s; "
+          f"peak RSS {rss:.1f} GB; total CLV {clv.sum():,.0f}")
+    print("BG/NBD", bg.params_.round(4).to_dict(), "GG", gg.params_.round(4).to_dict())
+    t6 = time.perf_counter()
+    wb_valid = open_workbench(out, as_of="2026-01-01", memory_limit=args.memory_limit)
+    wb_valid.con.execute(f"SET temp_directory = '{out / 'spill'}'")
+    wb_valid.validate("orders")
+    print(f"contract validation of orders (types, nulls, enums, duplicate order ids): {time.perf_counter() - t6:.0f} s")
+    if not args.keep and args.out is None:
+        shutil.rmtree(out, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
