@@ -4,13 +4,23 @@
   indirect / not attributed), Belle's 7-day rule, holdout incrementality;
 * :mod:`~workbench.attribution.channels` — channel-code ROI;
 * :mod:`~workbench.attribution.journeys` — journeys built in the engine;
-* multi-touch attribution on journeys or path strings: :func:`heuristic_attribution`,
-  :func:`markov_attribution` (exact removal effects), :func:`shapley_attribution` (exact).
+* multi-touch attribution on path strings or journey frames:
+  :func:`heuristic_attribution` (first, last, linear, time decay, position based),
+  :func:`markov_attribution` (exact removal effects, orders 1–3) and
+  :func:`shapley_attribution` (exact over all coalitions, optionally ordered);
+  :func:`parse_paths`, :func:`parse_journeys` and :func:`paths_from_journeys` read the inputs.
 """
 from .heuristics import heuristic_attribution
 from .markov import markov_attribution
-from .paths import PathData, parse_paths, paths_from_journeys
+from .paths import PathData, parse_journeys, parse_paths, paths_from_journeys
 from .shapley import shapley_attribution
 
-__all__ = ["heuristic_attribution", "markov_attribution", "shapley_attribution", "parse_paths", "paths_from_journeys",
-           "PathData"]
+__all__ = [
+    "heuristic_attribution",
+    "markov_attribution",
+    "shapley_attribution",
+    "parse_paths",
+    "parse_journeys",
+    "paths_from_journeys",
+    "PathData",
+]
