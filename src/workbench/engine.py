@@ -454,6 +454,23 @@ def _check_interval_sequence(wb: Workbench, table: str) -> None:
         raise DataContractError(table, "event_type", f"a {verb} with no earlier {first} of the same {pair}", rows, int(n))
 
 
+def table_sources(source: str | Path | Mapping[str, Any]) -> dict[str, Any]:
+    """Contract tables found in a data directory (``<table>.parquet``, ``<table>.csv`` or a
+    folder ``<table>/``), or the mapping itself."""
+    if isinstance(source, Mapping):
+        return dict(source)
+    root = Path(source)
+    if not root.is_dir():
+        raise ParameterError(f"data directory not found: {root}")
+    sources: dict[str, Any] = {}
+    for name in contract.TABLES:
+        for candidate in (root / f"{name}.parquet", root / f"{name}.csv", root / name):
+            if candidate.exists():
+                sources[name] = candidate
+                break
+    return sources
+
+
 def open_workbench(
     source: str | Path | Mapping[str, Any],
     as_of: Any = None,
@@ -485,18 +502,9 @@ def open_workbench(
     >>> wb = workbench.open("data/demo", as_of="2026-01-01")   # doctest: +SKIP
     >>> wb.query("SELECT order_channel, SUM(amount) FROM orders GROUP BY 1")  # doctest: +SKIP
     """
-    if isinstance(source, Mapping):
-        sources = dict(source)
-    else:
+    sources = table_sources(source)
+    if not isinstance(source, Mapping):
         root = Path(source)
-        if not root.is_dir():
-            raise ParameterError(f"data directory not found: {root}")
-        sources = {}
-        for name in contract.TABLES:
-            for candidate in (root / f"{name}.parquet", root / f"{name}.csv", root / name):
-                if candidate.exists():
-                    sources[name] = candidate
-                    break
         if not sources:
             raise DataContractError(
                 "*", None, f"no contract table found in {root}: expected files such as orders.parquet or "

@@ -25,7 +25,7 @@ import sqlglot
 from sqlglot import exp
 
 from . import contract
-from .engine import Workbench
+from .engine import Workbench, table_sources
 from .errors import ParameterError
 
 _SPARK_TYPES = {
@@ -165,16 +165,7 @@ def open_spark(source: str | Path | Mapping[str, Any], as_of: Any = None, spark:
 
     Mapping values may be DataFrames, paths or catalogue table names (``"db.orders"``).
     """
-    if isinstance(source, Mapping):
-        sources = dict(source)
-    else:
-        root = Path(source)
-        if not root.is_dir():
-            raise ParameterError(f"data directory not found: {root}")
-        sources = {}
-        for name in contract.TABLES:
-            for candidate in (root / f"{name}.parquet", root / f"{name}.csv", root / name):
-                if candidate.exists():
-                    sources[name] = str(candidate)
-                    break
+    sources = table_sources(source)
+    if not isinstance(source, Mapping):
+        sources = {k: str(v) for k, v in sources.items()}
     return SparkWorkbench(sources, as_of=as_of, spark=spark, validate=validate)
