@@ -1,9 +1,23 @@
-"""Customer lifetime value: RFM summaries, BG/NBD, Pareto/NBD, Gamma-Gamma, BG/BB and CLV."""
+"""Customer lifetime value: RFM summaries, BG/NBD, Pareto/NBD, Gamma-Gamma, BG/BB, CLV and checks.
+
+Typical use::
+
+    s = rfm_summary(wb, calibration_end="2025-09-30", observation_end="2025-12-31")
+    bg = BetaGeoFitter().fit(s["frequency"], s["recency"], s["T"])
+    rep = s[s["frequency"] > 0]
+    gg = GammaGammaFitter().fit(rep["frequency"], rep["monetary_value"])
+    clv = customer_lifetime_value(bg, gg, s["frequency"], s["recency"], s["T"], s["monetary_value"])
+"""
 from .beta_geo import BetaGeoFitter
 from .beta_geo_beta_binom import BetaGeoBetaBinomFitter
 from .gamma_gamma import GammaGammaFitter
 from .pareto_nbd import ParetoNBDFitter
 from .rfm import collapse_rfm, rfm_summary
+from .validation import (calibration_holdout_comparison, expected_vs_actual_cumulative, period_transactions,
+                         plot_calibration_holdout, plot_cumulative_transactions, plot_period_transactions)
+from .value import clv_interval, customer_lifetime_value
 
 __all__ = ["BetaGeoFitter", "ParetoNBDFitter", "GammaGammaFitter", "BetaGeoBetaBinomFitter", "rfm_summary",
-           "collapse_rfm"]
+           "collapse_rfm", "customer_lifetime_value", "clv_interval", "calibration_holdout_comparison",
+           "period_transactions", "expected_vs_actual_cumulative", "plot_period_transactions",
+           "plot_calibration_holdout", "plot_cumulative_transactions"]

@@ -1,16 +1,27 @@
 """BG/BB: the beta-geometric / beta-binomial model for discrete opportunities
-(Fader, Hardie & Shang 2010): each period an alive customer transacts with probability
-p ~ Beta(α, β) and dies with probability θ ~ Beta(γ, δ)."""
+(Fader, Hardie & Shang 2010, "Customer-base analysis in a discrete-time noncontractual setting").
+
+At each of ``n`` opportunities (periods) an alive customer transacts with probability
+p ~ Beta(α, β) and, at the end of the period, dies with probability θ ~ Beta(γ, δ).
+A history is summarised by frequency x (periods with a transaction), recency t_x (the
+last such period, 0 if none) and n. Everything is computed in log space with ``betaln``
+and ``logsumexp``.
+"""
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.special import betaln, logsumexp
+from scipy.special import betaln, gammaln, logsumexp
 
-from ._base import BaseFitter, as_array, collapse
+from ._base import BaseFitter, as_array, check_lengths, check_nonnegative, check_weights
 from ..errors import DataContractError
+
+
+def _log_choose(n: Any, k: Any) -> np.ndarray:
+    return gammaln(np.asarray(n, float) + 1) - gammaln(np.asarray(k, float) + 1) - gammaln(
+        np.asarray(n, float) - np.asarray(k, float) + 1)
 
 
 class BetaGeoBetaBinomFitter(BaseFitter):
@@ -19,8 +30,8 @@ class BetaGeoBetaBinomFitter(BaseFitter):
     Examples
     --------
     >>> import numpy as np
-    >>> m = BetaGeoBetaBinomFitter().fit(np.array([0, 1, 3, 6]), np.array([0, 1, 4, 6]), np.array([6, 6, 6, 6]),
-    ...                                  weights=np.array([50, 20, 10, 5]))
+    >>> m = BetaGeoBetaBinomFitter().fit([0, 1, 2, 3, 6, 2], [0, 1, 4, 5, 6, 2], [6] * 6,
+    ...                                  weights=[50, 20, 10, 8, 5, 6])
     >>> list(m.params_.index)
     ['alpha', 'beta', 'gamma', 'delta']
     """
@@ -29,62 +40,114 @@ class BetaGeoBetaBinomFitter(BaseFitter):
 
     def fit(self, frequency: Any, recency: Any, n_periods: Any, weights: Any = None,
             initial_params: Any = None) -> "BetaGeoBetaBinomFitter":
-        x, tx, n = as_array(frequency, "frequency"), as_array(recency, "recency"), as_array(n_periods, "n_periods")
-        frame = pd.DataFrame({"frequency": x, "recency": tx, "n_periods": n})
-        for mask, col, problem in ((x > tx, "frequency", "frequency larger than recency"),
+        """Maximum-likelihood fit; returns ``self``.
+
+        Raises
+        ------
+        DataContractError
+            NaN, negative or fractional values; frequency > recency; recency > n_periods;
+            recency 0 with purchases or recency > 0 without.
+        """
+        x, tx, n = (as_array(v, name) for v, name in ((frequency, "frequency"), (recency, "recency"),
+                                                       (n_periods, "n_periods")))
+        check_lengths(frequency=x, recency=tx, n_periods=n)
+        for arr, name in ((x, "frequency"), (tx, "recency"), (n, "n_periods")):
+            check_nonnegative(arr, name, "bgbb summary")
+        frame = pd.DataFrame({"frequency": x, "recency": tx, "n_periods": n}).rename_axis("row").reset_index()
+        whole = (x == np.round(x)) & (tx == np.round(tx)) & (n == np.round(n))
+        for mask, col, problem in ((~whole, "frequency", "frequency, recency and n_periods must be whole numbers"),
+                                   (x > tx, "frequency", "frequency larger than recency"),
                                    (tx > n, "recency", "recency larger than n_periods"),
                                    ((x > 0) & (tx == 0), "recency", "recency 0 with purchases"),
-                                   (x != np.round(x), "frequency", "must be whole numbers")):
+                                   ((x == 0) & (tx > 0), "recency", "recency > 0 with frequency 0")):
             if mask.any():
                 raise DataContractError("bgbb summary", col, problem, frame[mask].head(5), int(mask.sum()))
-        cols, w = collapse({"x": x, "tx": tx, "n": n}, None if weights is None else as_array(weights, "weights"))
-        self._x, self._tx, self._n, self._w = cols["x"], cols["tx"], cols["n"], w
-        self.n_customers_ = float(w.sum())
+        w = check_weights(weights, len(x))
+        cols = self._set_data(w, x=x, tx=tx, n=n)
+        self._x, self._tx, self._n = cols["x"], cols["tx"], cols["n"]
         self._optimise(self._initial(initial_params, (1.0, 1.0, 1.0, 1.0)))
         return self
 
+    # ------------------------------------------------------------------ likelihood
     @staticmethod
-    def _log_likelihood(params: np.ndarray, x: np.ndarray, tx: np.ndarray, n: np.ndarray) -> np.ndarray:
+    def _log_alive_part(params: np.ndarray, x: np.ndarray, n: np.ndarray, extra: Any = 0) -> np.ndarray:
+        """log P(x transactions in n periods and alive after n + extra)."""
         alpha, beta, gamma, delta = params
-        alive = betaln(alpha + x, beta + n - x) - betaln(alpha, beta) + betaln(gamma, delta + n) - betaln(gamma, delta)
-        max_i = int(np.max(n - tx)) if len(n) else 0
-        i = np.arange(max_i)[None, :]
-        terms = (betaln(alpha + x[:, None], beta + tx[:, None] - x[:, None] + i) - betaln(alpha, beta)
-                 + betaln(gamma + 1, delta + tx[:, None] + i) - betaln(gamma, delta))
-        terms = np.where(i < (n - tx)[:, None], terms, -np.inf)
-        return logsumexp(np.hstack([alive[:, None], terms]), axis=1)
+        return (betaln(alpha + x, beta + n - x) - betaln(alpha, beta) + betaln(gamma, delta + n + extra)
+                - betaln(gamma, delta))
+
+    @classmethod
+    def _log_likelihood(cls, params: np.ndarray, x: np.ndarray, tx: np.ndarray, n: np.ndarray) -> np.ndarray:
+        alpha, beta, gamma, delta = params
+        x, tx, n = (np.atleast_1d(np.asarray(v, float)) for v in (x, tx, n))
+        alive = cls._log_alive_part(params, x, n)
+        width = int(np.max(n - tx)) if len(n) else 0
+        if width == 0:
+            return alive
+        i = np.arange(width)[None, :]
+        # died after period t_x + i + 1 (i = 0 .. n − t_x − 1), having bought x times by t_x
+        died = (betaln(alpha + x[:, None], beta + tx[:, None] - x[:, None] + i) - betaln(alpha, beta)
+                + betaln(gamma + 1, delta + tx[:, None] + i) - betaln(gamma, delta))
+        died = np.where(i < (n - tx)[:, None], died, -np.inf)
+        return logsumexp(np.hstack([alive[:, None], died]), axis=1)
 
     def _negative_ll(self, params: np.ndarray) -> float:
         return -float(np.sum(self._w * self._log_likelihood(params, self._x, self._tx, self._n)))
 
-    def conditional_probability_alive(self, m_periods_in_future: int, frequency: Any, recency: Any,
-                                      n_periods: Any) -> np.ndarray:
-        """P(alive at period n + m | x, t_x, n)."""
+    def log_likelihood_rows(self, frequency: Any, recency: Any, n_periods: Any) -> np.ndarray:
+        """Per-customer log-likelihood at the fitted parameters."""
         self._check_fitted()
-        alpha, beta, gamma, delta = self.params_.to_numpy()
-        x, tx, n = (np.asarray(v, float) for v in (frequency, recency, n_periods))
-        log_p = (betaln(alpha + x, beta + n - x) - betaln(alpha, beta) + betaln(gamma, delta + n + m_periods_in_future)
-                 - betaln(gamma, delta) - self._log_likelihood(self.params_.to_numpy(), np.atleast_1d(x),
-                                                               np.atleast_1d(tx), np.atleast_1d(n)))
-        return np.clip(np.exp(log_p), 0.0, 1.0)
+        x, tx, n = np.broadcast_arrays(*(np.asarray(v, float) for v in (frequency, recency, n_periods)))
+        return self._log_likelihood(self.params_.to_numpy(), x.ravel(), tx.ravel(), n.ravel()).reshape(x.shape)
 
-    def conditional_expected_number_of_purchases_up_to_time(self, m_periods_in_future: int, frequency: Any,
+    # ------------------------------------------------------------------ predictions
+    def conditional_probability_alive(self, frequency: Any, recency: Any, n_periods: Any,
+                                      m_periods_in_future: int = 0) -> np.ndarray:
+        """P(alive after period n + m | x, t_x, n); m = 0 is "alive at the end of the data"."""
+        self._check_fitted()
+        p = self.params_.to_numpy()
+        x, tx, n = np.broadcast_arrays(*(np.asarray(v, float) for v in (frequency, recency, n_periods)))
+        log_p = self._log_alive_part(p, x.ravel(), n.ravel(), m_periods_in_future) - self._log_likelihood(
+            p, x.ravel(), tx.ravel(), n.ravel())
+        return np.clip(np.exp(log_p), 0.0, 1.0).reshape(x.shape)
+
+    def _future_rate(self, n: np.ndarray, m: Any) -> np.ndarray:
+        """δ/(γ−1) · Γ(γ+δ)/Γ(1+δ) · [Γ(1+δ+n)/Γ(γ+δ+n) − Γ(1+δ+n+m)/Γ(γ+δ+n+m)], in log space."""
+        _, _, gamma, delta = self.params_.to_numpy()
+        g1 = gamma - 1 if abs(gamma - 1) > 1e-10 else 1e-10
+        lead = gammaln(1 + delta + n) - gammaln(gamma + delta + n)
+        later = gammaln(1 + delta + n + m) - gammaln(gamma + delta + n + m)
+        return delta / g1 * np.exp(gammaln(gamma + delta) - gammaln(1 + delta) + lead) * -np.expm1(later - lead)
+
+    def conditional_expected_number_of_purchases_up_to_time(self, m_periods_in_future: Any, frequency: Any,
                                                             recency: Any, n_periods: Any) -> np.ndarray:
-        """E[X(n, n + m) | x, t_x, n] (Fader, Hardie & Shang 2010, eq. 13)."""
+        """E[X(n, n + m) | x, t_x, n]: transactions in the next m periods (FHS 2010, eq. 13)."""
+        self._check_fitted()
+        alpha, beta, gamma, delta = p = self.params_.to_numpy()
+        m, x, tx, n = np.broadcast_arrays(*(np.asarray(v, float) for v in
+                                            (m_periods_in_future, frequency, recency, n_periods)))
+        shape = x.shape
+        m, x, tx, n = m.ravel(), x.ravel(), tx.ravel(), n.ravel()
+        lead = np.exp(betaln(alpha + x + 1, beta + n - x) - betaln(alpha, beta) - self._log_likelihood(p, x, tx, n))
+        return (lead * self._future_rate(n, m)).reshape(shape)
+
+    def expected_number_of_purchases_up_to_time(self, n_periods: Any) -> np.ndarray:
+        """E[X(n)]: expected transactions of a new customer in the first n periods (FHS 2010, eq. 9)."""
+        self._check_fitted()
+        alpha, beta, _, _ = self.params_.to_numpy()
+        n = np.asarray(n_periods, float)
+        return alpha / (alpha + beta) * self._future_rate(np.zeros(n.shape), n)
+
+    def probability_of_n_purchases_up_to_time(self, n_periods: int, n: int) -> float:
+        """P(X(n_periods) = n) for a new customer (FHS 2010, eq. 7)."""
         self._check_fitted()
         alpha, beta, gamma, delta = self.params_.to_numpy()
-        x, tx, n = (np.atleast_1d(np.asarray(v, float)) for v in (frequency, recency, n_periods))
-        m = m_periods_in_future
-        log_l = self._log_likelihood(self.params_.to_numpy(), x, tx, n)
-        first = np.exp(betaln(alpha + x + 1, beta + n - x) - betaln(alpha, beta) - log_l)
-        scale = np.exp(gammaln_ratio(gamma + delta, 1 + delta))
-        term = scale * (np.exp(gammaln_ratio(1 + delta + n, gamma + delta + n))
-                        - np.exp(gammaln_ratio(1 + delta + n + m, gamma + delta + n + m)))
-        return first * delta / (gamma - 1) * term
-
-
-def gammaln_ratio(a: Any, b: Any) -> np.ndarray:
-    """log Γ(a) − log Γ(b)."""
-    from scipy.special import gammaln
-
-    return gammaln(a) - gammaln(b)
+        periods, x = int(n_periods), int(n)
+        if x < 0 or x > periods:
+            return 0.0
+        first = (_log_choose(periods, x) + betaln(alpha + x, beta + periods - x) - betaln(alpha, beta)
+                 + betaln(gamma, delta + periods) - betaln(gamma, delta))
+        i = np.arange(x, periods)
+        rest = (_log_choose(i, x) + betaln(alpha + x, beta + i - x) - betaln(alpha, beta)
+                + betaln(gamma + 1, delta + i) - betaln(gamma, delta))
+        return float(np.exp(logsumexp(np.r_[first, rest])))

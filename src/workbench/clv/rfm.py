@@ -59,16 +59,23 @@ def _rfm_sql(source: str, customer_col: str, time_col: str, value_expr: str, cal
 
 
 def rfm_summary(transactions: Any, customer_col: str = "customer_id", time_col: str = "order_time",
-                value_col: str | None = "amount", calibration_end: Any = None, observation_end: Any = None,
+                value_col: str | None = None, calibration_end: Any = None, observation_end: Any = None,
                 time_unit: str = "W") -> pd.DataFrame:
     """One row per customer: frequency, recency, T, monetary value (and holdout columns).
 
     Parameters
     ----------
     transactions : DataFrame or Workbench
-        A frame of transactions, or a :class:`~workbench.Workbench` whose contract ``orders``
-        are summarised in the engine (then the column arguments are ignored and the value is
-        the net amount).
+        A frame of transactions (summarised by DuckDB, no Python loops), or a
+        :class:`~workbench.Workbench` (anything with ``.query(sql)`` that is not a frame)
+        whose contract ``orders`` are summarised by one SQL query in the engine: then the
+        column arguments are ignored, the value is the net amount
+        ``amount − COALESCE(refunded_amount, 0)`` and only the per-customer summary becomes
+        pandas.
+    customer_col, time_col : str
+        Columns of a transaction frame.
+    value_col : str, optional
+        Column of transaction values; without it the monetary columns are left out.
     calibration_end, observation_end : date-like, inclusive
         Without ``calibration_end`` everything up to ``observation_end`` (default: the last
         transaction day) is calibration.
@@ -86,17 +93,19 @@ def rfm_summary(transactions: Any, customer_col: str = "customer_id", time_col: 
     >>> import pandas as pd
     >>> tx = pd.DataFrame({"customer_id": ["a", "a", "b"], "order_time": pd.to_datetime(
     ...     ["2025-01-01", "2025-01-15", "2025-01-08"]), "amount": [10.0, 30.0, 5.0]})
-    >>> rfm_summary(tx, observation_end="2025-01-29")[["frequency", "recency", "T", "monetary_value"]].to_numpy().tolist()
+    >>> s = rfm_summary(tx, value_col="amount", observation_end="2025-01-29")
+    >>> s[["frequency", "recency", "T", "monetary_value"]].to_numpy().tolist()
     [[1.0, 2.0, 4.0, 30.0], [0.0, 0.0, 3.0, 0.0]]
     """
     if time_unit not in UNITS:
         raise ParameterError(f"time_unit must be one of {', '.join(UNITS)}, not {time_unit!r}")
     unit = UNITS[time_unit]
-    if hasattr(transactions, "query") and hasattr(transactions, "require"):
+    if is_workbench(transactions):
         wb = transactions
-        wb.require("orders")
+        if hasattr(wb, "require"):
+            wb.require("orders")
         obs = to_timestamp(observation_end, "observation_end") if observation_end is not None else \
-            pd.Timestamp(wb.scalar("SELECT MAX(order_time) FROM orders"))
+            _last_time(wb.query("SELECT MAX(order_time) AS last_time FROM orders"))
         cal = to_timestamp(calibration_end, "calibration_end") if calibration_end is not None else obs
         _check_ends(cal, obs)
         sql = _rfm_sql("orders", "customer_id", "order_time", "amount - COALESCE(refunded_amount, 0)", cal, obs, unit,
@@ -106,7 +115,7 @@ def rfm_summary(transactions: Any, customer_col: str = "customer_id", time_col: 
     con = duckdb.connect()
     con.register("transactions_input", frame)
     obs = to_timestamp(observation_end, "observation_end") if observation_end is not None else \
-        pd.Timestamp(frame[time_col].max())
+        _last_time(frame[[time_col]].max().to_frame().T)
     cal = to_timestamp(calibration_end, "calibration_end") if calibration_end is not None else obs
     _check_ends(cal, obs)
     value = quote(value_col) if value_col else "0.0"
@@ -119,11 +128,23 @@ def rfm_summary(transactions: Any, customer_col: str = "customer_id", time_col: 
     return out
 
 
+def is_workbench(obj: Any) -> bool:
+    """A workbench (DuckDB or Spark engine) answers ``.query(sql)``; a DataFrame's ``query`` is not SQL."""
+    return not isinstance(obj, pd.DataFrame) and callable(getattr(obj, "query", None))
+
+
 def _finish(df: pd.DataFrame, customer_col: str) -> pd.DataFrame:
     for c in ("frequency", "frequency_holdout"):
         if c in df:
             df[c] = df[c].astype(float)
     return df.rename(columns={"customer_id": customer_col})
+
+
+def _last_time(one_cell: pd.DataFrame) -> pd.Timestamp:
+    last = pd.Timestamp(one_cell.iloc[0, 0]) if len(one_cell) else pd.NaT
+    if pd.isna(last):
+        raise ParameterError("there are no transactions to summarise")
+    return last
 
 
 def _check_ends(cal: pd.Timestamp, obs: pd.Timestamp) -> None:

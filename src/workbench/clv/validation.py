@@ -1,89 +1,223 @@
-"""Calibration / holdout validation of a transaction model, with a naive baseline beside it."""
+"""Model checks: calibration / holdout comparison with a naive baseline, the calibration
+histogram of repeat purchases, and actual vs expected cumulative repeat transactions,
+with small matplotlib helpers that draw them on a given axes and return it."""
 from __future__ import annotations
 
 from typing import Any
 
+import duckdb
 import numpy as np
 import pandas as pd
 
+from ..engine import literal, quote, to_timestamp
+from ..errors import DataContractError, ParameterError
+from .rfm import UNITS, is_workbench
 
-def calibration_holdout_comparison(model: Any, summary: pd.DataFrame, max_frequency: int = 7) -> tuple[pd.DataFrame,
-                                                                                                      dict[str, float]]:
-    """Predicted vs actual holdout purchases by calibration frequency.
 
-    ``summary`` is an :func:`~workbench.clv.rfm_summary` with a calibration end (it has
-    ``frequency_holdout`` and ``duration_holdout``). The naive baseline assumes each
-    customer keeps buying at their calibration rate, x / T.
+def calibration_holdout_comparison(model: Any, summary: pd.DataFrame,
+                                   max_frequency: int = 7) -> tuple[pd.DataFrame, dict[str, float]]:
+    """Predicted vs actual holdout purchases by calibration frequency, beside a naive baseline.
+
+    Parameters
+    ----------
+    model : fitted BetaGeoFitter or ParetoNBDFitter
+    summary : DataFrame
+        An :func:`~workbench.clv.rfm_summary` with a calibration end (it has
+        ``frequency_holdout`` and ``duration_holdout``).
+    max_frequency : int
+        Calibration frequencies from this value up are pooled into one row ("7+").
 
     Returns
     -------
     (DataFrame, dict)
-        Per calibration frequency (capped at ``max_frequency``+): customers, mean actual,
-        mean predicted, mean naive; and aggregate numbers: totals, MAE per customer of the
-        model and of the baseline, and the relative error of the total.
+        Per calibration frequency: ``customers``, mean ``actual``, mean ``predicted`` and mean
+        ``naive`` holdout purchases. The naive baseline assumes every customer keeps buying
+        at their calibration rate x/T. The dict holds ``actual_total``,
+        ``predicted_total``, ``naive_total``, ``model_mae`` and ``naive_mae`` (per customer),
+        ``model_total_error`` and ``naive_total_error`` (relative error of the total) and
+        ``holdout_duration``.
     """
+    missing = [c for c in ("frequency", "recency", "T", "frequency_holdout", "duration_holdout")
+               if c not in summary.columns]
+    if missing:
+        raise DataContractError("rfm summary", missing[0], "required column is missing; call rfm_summary with a "
+                                "calibration_end")
     t = float(summary["duration_holdout"].iloc[0])
-    pred = model.conditional_expected_number_of_purchases_up_to_time(t, summary["frequency"].to_numpy(),
-                                                                     summary["recency"].to_numpy(),
-                                                                     summary["T"].to_numpy())
-    naive = summary["frequency"].to_numpy() / np.maximum(summary["T"].to_numpy(), 1e-9) * t
-    actual = summary["frequency_holdout"].to_numpy()
-    bucket = np.minimum(summary["frequency"].to_numpy(), max_frequency).astype(int)
+    x, tx, T = (summary[c].to_numpy(float) for c in ("frequency", "recency", "T"))
+    pred = model.conditional_expected_number_of_purchases_up_to_time(t, x, tx, T)
+    naive = x / np.maximum(T, 1e-9) * t
+    actual = summary["frequency_holdout"].to_numpy(float)
+    bucket = np.minimum(x, max_frequency).astype(int)
     table = pd.DataFrame({"frequency": bucket, "actual": actual, "predicted": pred, "naive": naive}) \
         .groupby("frequency").agg(customers=("actual", "size"), actual=("actual", "mean"),
                                   predicted=("predicted", "mean"), naive=("naive", "mean")).reset_index()
-    table["frequency"] = table["frequency"].astype(str).where(table["frequency"] < max_frequency, f"{max_frequency}+")
+    table["frequency"] = [str(f) if f < max_frequency else f"{max_frequency}+" for f in table["frequency"]]
+    total = actual.sum()
     metrics = {
-        "actual_total": float(actual.sum()), "predicted_total": float(pred.sum()), "naive_total": float(naive.sum()),
+        "actual_total": float(total), "predicted_total": float(pred.sum()), "naive_total": float(naive.sum()),
         "model_mae": float(np.mean(np.abs(pred - actual))), "naive_mae": float(np.mean(np.abs(naive - actual))),
-        "model_total_error": float(pred.sum() / actual.sum() - 1) if actual.sum() else float("nan"),
-        "naive_total_error": float(naive.sum() / actual.sum() - 1) if actual.sum() else float("nan"),
+        "model_total_error": float(pred.sum() / total - 1) if total else float("nan"),
+        "naive_total_error": float(naive.sum() / total - 1) if total else float("nan"),
         "holdout_duration": t,
     }
     return table, metrics
 
 
-def cumulative_repeat_transactions(model: Any, transactions: pd.DataFrame, customer_col: str, time_col: str,
-                                   time_unit: str = "W", periods: int | None = None) -> pd.DataFrame:
-    """Actual vs expected cumulative repeat transactions by period since the first cohort date.
-
-    Expected: Σ over customers of E[X(t − first_i)] (unconditional, from each customer's
-    first purchase). Returns ``period``, ``actual``, ``expected``.
-    """
-    from .rfm import UNITS
-
-    unit = UNITS[time_unit]
-    days = transactions[[customer_col, time_col]].copy()
-    days["day"] = pd.to_datetime(days[time_col]).dt.normalize()
-    days = days.drop_duplicates([customer_col, "day"])
-    first = days.groupby(customer_col)["day"].transform("min")
-    start = days["day"].min()
-    days["age"] = (days["day"] - start).dt.days / unit
-    repeat = days[days["day"] > first]
-    end = float(days["age"].max()) if periods is None else float(periods)
-    grid = np.arange(1, int(np.floor(end)) + 1, dtype=float)
-    actual = np.searchsorted(np.sort(repeat["age"].to_numpy()), grid, side="right")
-    births = (days.groupby(customer_col)["day"].min() - start).dt.days.to_numpy() / unit
-    counts = pd.Series(births).value_counts()
-    expected = np.array([float(np.sum(counts.to_numpy() * model.expected_number_of_purchases_up_to_time(
-        np.clip(g - counts.index.to_numpy(), 0, None)))) for g in grid])
-    return pd.DataFrame({"period": grid, "actual": actual, "expected": expected})
-
-
 def period_transactions(model: Any, summary: pd.DataFrame, max_frequency: int = 7) -> pd.DataFrame:
     """Customers by number of repeat purchases in calibration: actual vs the model's expectation.
 
-    The expected number of customers with n repeat purchases is Σ_i P(X(T_i) = n) over the
-    customers, each at their own age T_i (BG/NBD's ``probability_of_n_purchases_up_to_time``).
-    The last row pools ``max_frequency`` and more.
+    The expected number of customers with n repeat purchases is Σ_i P(X(T_i) = n), each
+    customer at their own age T_i. The last row pools ``max_frequency`` and more.
     """
-    T_counts = summary["T"].round(6).value_counts()
-    expected = np.zeros(max_frequency + 1)
-    for T, count in T_counts.items():
-        probs = np.array([model.probability_of_n_purchases_up_to_time(float(T), n) for n in range(max_frequency)])
-        expected[:max_frequency] += count * probs
-        expected[max_frequency] += count * max(0.0, 1 - probs.sum())
+    T_counts = summary["T"].round(9).value_counts()
+    ages, counts = T_counts.index.to_numpy(float), T_counts.to_numpy(float)
+    probs = np.array([np.asarray(model.probability_of_n_purchases_up_to_time(ages, n), float) * np.ones_like(ages)
+                      for n in range(max_frequency)])
+    expected = np.r_[probs @ counts, counts @ np.clip(1 - probs.sum(axis=0), 0.0, None)]
     actual = np.bincount(np.minimum(summary["frequency"].to_numpy().astype(int), max_frequency),
                          minlength=max_frequency + 1)
     labels = [str(n) for n in range(max_frequency)] + [f"{max_frequency}+"]
     return pd.DataFrame({"frequency": labels, "actual": actual, "expected": expected})
+
+
+def _cumulative_sql(source: str, customer_col: str, time_col: str, obs: pd.Timestamp) -> str:
+    c, t = quote(customer_col), quote(time_col)
+    return f"""
+        WITH days AS (
+            SELECT {c} AS customer_id, CAST({t} AS DATE) AS d
+            FROM {source}
+            WHERE {c} IS NOT NULL AND CAST({t} AS DATE) <= CAST({literal(obs.normalize())} AS DATE)
+            GROUP BY 1, 2
+        ),
+        firsts AS (SELECT customer_id, MIN(d) AS first_day FROM days GROUP BY 1)
+        SELECT 'birth' AS kind, first_day AS d, COUNT(*) AS n FROM firsts GROUP BY first_day
+        UNION ALL
+        SELECT 'repeat' AS kind, days.d, COUNT(*) AS n
+        FROM days JOIN firsts ON firsts.customer_id = days.customer_id
+        WHERE days.d > firsts.first_day
+        GROUP BY days.d
+    """
+
+
+def expected_vs_actual_cumulative(model: Any, transactions: Any, customer_col: str = "customer_id",
+                                  time_col: str = "order_time", time_unit: str = "W",
+                                  calibration_end: Any = None, observation_end: Any = None,
+                                  periods: int | None = None) -> pd.DataFrame:
+    """Actual vs expected cumulative repeat transactions, by period since the first purchase day.
+
+    Purchases are one per customer per day, as in :func:`~workbench.clv.rfm_summary`.
+    Expected: Σ over customers of E[X(t − b_i)] (the unconditional expectation from each
+    customer's first purchase b_i). Only two small aggregates leave the engine: first
+    purchases per day and repeat purchases per day.
+
+    Parameters
+    ----------
+    transactions : DataFrame or Workbench
+        Transactions (``customer_col``, ``time_col``), or a workbench whose contract
+        ``orders`` are used.
+    calibration_end : date-like, optional
+        Marks the end of calibration (kept in ``attrs["calibration_period"]``, in periods).
+    periods : int, optional
+        Number of periods on the grid (default: up to the last transaction).
+
+    Returns
+    -------
+    DataFrame
+        ``period`` (1, 2, …, and the observation end when it falls within a period),
+        cumulative ``actual`` and ``expected`` repeat transactions.
+    """
+    if time_unit not in UNITS:
+        raise ParameterError(f"time_unit must be one of {', '.join(UNITS)}, not {time_unit!r}")
+    unit = UNITS[time_unit]
+    if is_workbench(transactions):
+        obs = to_timestamp(observation_end, "observation_end") if observation_end is not None else \
+            pd.Timestamp(transactions.query("SELECT MAX(order_time) AS m FROM orders").iloc[0, 0])
+        agg = transactions.query(_cumulative_sql("orders", "customer_id", "order_time", obs))
+    else:
+        missing = [col for col in (customer_col, time_col) if col not in transactions.columns]
+        if missing:
+            raise DataContractError("transactions", missing[0], "required column is missing")
+        frame = transactions[[customer_col, time_col]]
+        obs = to_timestamp(observation_end, "observation_end") if observation_end is not None else \
+            pd.Timestamp(frame[time_col].max())
+        con = duckdb.connect()
+        con.register("transactions_input", frame)
+        agg = con.sql(_cumulative_sql("transactions_input", customer_col, time_col, obs)).df()
+        con.close()
+    if agg.empty:
+        raise ParameterError("there are no transactions to compare")
+    agg["d"] = pd.to_datetime(agg["d"])
+    start = agg["d"].min()
+    agg["age"] = (agg["d"] - start).dt.days.to_numpy() / unit
+    births, repeats = agg[agg["kind"] == "birth"], agg[agg["kind"] == "repeat"].sort_values("age")
+    end = (obs.normalize() - start).days / unit if periods is None else float(periods)
+    grid = np.arange(1, int(np.floor(end)) + 1, dtype=float)
+    if periods is None and end > (grid[-1] if len(grid) else 0) + 1e-9:
+        grid = np.r_[grid, end]  # close on the observation end itself
+    cum_repeats = np.r_[0, np.cumsum(repeats["n"].to_numpy(float))]
+    actual = cum_repeats[np.searchsorted(repeats["age"].to_numpy(), grid, side="right")]
+    ages = np.clip(grid[:, None] - births["age"].to_numpy()[None, :], 0.0, None)
+    expected = np.asarray(model.expected_number_of_purchases_up_to_time(ages), float) @ births["n"].to_numpy(float)
+    out = pd.DataFrame({"period": grid, "actual": actual, "expected": expected})
+    if calibration_end is not None:
+        out.attrs["calibration_period"] = (to_timestamp(calibration_end, "calibration_end").normalize()
+                                           - start).days / unit
+    return out
+
+
+#: the name used by earlier notebooks
+def cumulative_repeat_transactions(model: Any, transactions: Any, customer_col: str = "customer_id",
+                                   time_col: str = "order_time", time_unit: str = "W",
+                                   periods: int | None = None) -> pd.DataFrame:
+    """Alias of :func:`expected_vs_actual_cumulative` (without a calibration marker)."""
+    return expected_vs_actual_cumulative(model, transactions, customer_col, time_col, time_unit, periods=periods)
+
+
+# ------------------------------------------------------------------------------ plots
+def _axes(ax: Any) -> Any:
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        _, ax = plt.subplots()
+    return ax
+
+
+def plot_period_transactions(model: Any, summary: pd.DataFrame, max_frequency: int = 7, ax: Any = None) -> Any:
+    """Bars of customers by calibration repeat purchases: actual vs model. Returns ``ax``."""
+    ax = _axes(ax)
+    table = period_transactions(model, summary, max_frequency)
+    pos = np.arange(len(table))
+    ax.bar(pos - 0.2, table["actual"], width=0.4, label="actual")
+    ax.bar(pos + 0.2, table["expected"], width=0.4, label="model")
+    ax.set_xticks(pos)
+    ax.set_xticklabels(table["frequency"])
+    ax.set_xlabel("repeat purchases in calibration")
+    ax.set_ylabel("customers")
+    ax.legend()
+    return ax
+
+
+def plot_calibration_holdout(model: Any, summary: pd.DataFrame, max_frequency: int = 7, ax: Any = None) -> Any:
+    """Mean holdout purchases by calibration frequency: actual, model and naive. Returns ``ax``."""
+    ax = _axes(ax)
+    table, metrics = calibration_holdout_comparison(model, summary, max_frequency)
+    ax.plot(table["frequency"], table["actual"], marker="o", label="actual")
+    ax.plot(table["frequency"], table["predicted"], marker="o", label="model")
+    ax.plot(table["frequency"], table["naive"], linestyle=":", label="naive (x/T)")
+    ax.set_xlabel("repeat purchases in calibration")
+    ax.set_ylabel(f"mean purchases in the {metrics['holdout_duration']:g}-period holdout")
+    ax.legend()
+    return ax
+
+
+def plot_cumulative_transactions(cumulative: pd.DataFrame, ax: Any = None) -> Any:
+    """Lines of an :func:`expected_vs_actual_cumulative` table; a dotted line at calibration end."""
+    ax = _axes(ax)
+    ax.plot(cumulative["period"], cumulative["actual"], label="actual")
+    ax.plot(cumulative["period"], cumulative["expected"], linestyle="--", label="model")
+    if "calibration_period" in cumulative.attrs:
+        ax.axvline(cumulative.attrs["calibration_period"], color="grey", linestyle=":")
+    ax.set_xlabel("period since the first purchase day")
+    ax.set_ylabel("cumulative repeat transactions")
+    ax.legend()
+    return ax

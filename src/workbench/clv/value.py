@@ -1,13 +1,17 @@
 """Customer lifetime value over a horizon, discounted monthly, with intervals.
 
-CLV = Σ_{m=1..H} (E[Y(m)] − E[Y(m−1)]) · E[spend] / (1 + d)^m, where E[Y(m)] is the
-transaction model's conditional expected number of purchases by the end of month m and
-E[spend] the Gamma-Gamma conditional expected average spend. Computed on de-duplicated
-(frequency, recency, T, monetary value) rows, so millions of customers cost little.
+    CLV = Σ_{m=1..H} (E[Y(m)] − E[Y(m−1)]) · E[spend] / (1 + d)^m
 
-Intervals come from a parametric bootstrap: parameters are drawn from the normal
-approximation of their log-scale sampling distribution (delta method from the fitted
-covariance) and CLV recomputed for each draw.
+where E[Y(m)] is the transaction model's conditional expected number of purchases by the
+end of month m (a month is 30.4375 days), E[spend] the Gamma-Gamma conditional expected
+average spend and d the monthly discount rate. Purchases are valued at the end of the
+month they fall in. Everything is computed once per distinct (frequency, recency, T,
+monetary value) row and mapped back, so millions of customers cost little.
+
+Intervals come from a parametric bootstrap: both models' parameters are drawn from the
+normal approximation of their log-scale sampling distribution (the fitted covariance by
+the delta method — the scale the likelihood was maximised on, which keeps draws positive)
+and CLV is recomputed for every draw.
 """
 from __future__ import annotations
 
@@ -20,25 +24,43 @@ import pandas as pd
 from ..errors import ParameterError
 from .rfm import UNITS
 
-WEEKS_PER_MONTH = 30.4375 / 7
+DAYS_PER_MONTH = 30.4375
 
 
 def _months_in_unit(time_unit: str) -> float:
     if time_unit not in UNITS:
-        raise ParameterError(f"time_unit must be one of {', '.join(UNITS)}")
-    return 30.4375 / UNITS[time_unit]
+        raise ParameterError(f"time_unit must be one of {', '.join(UNITS)}, not {time_unit!r}")
+    return DAYS_PER_MONTH / UNITS[time_unit]
 
 
-def _clv_rows(transaction_model: Any, spend: np.ndarray, x: np.ndarray, tx: np.ndarray, T: np.ndarray,
-              horizon_months: int, discount_rate: float, time_unit: str) -> np.ndarray:
+def _check_value_args(horizon_months: int, discount_rate: float) -> None:
+    if int(horizon_months) != horizon_months or horizon_months < 1:
+        raise ParameterError(f"horizon_months must be a whole number >= 1, got {horizon_months!r}")
+    if not np.isfinite(discount_rate) or discount_rate < 0:
+        raise ParameterError(f"discount_rate must be >= 0 (monthly), got {discount_rate!r}")
+
+
+def discounted_purchases(transaction_model: Any, frequency: np.ndarray, recency: np.ndarray, T: np.ndarray,
+                         horizon_months: int = 12, discount_rate: float = 0.01, time_unit: str = "W") -> np.ndarray:
+    """Σ_m (E[Y(m)] − E[Y(m−1)]) / (1+d)^m per row: discounted expected purchases."""
+    _check_value_args(horizon_months, discount_rate)
     step = _months_in_unit(time_unit)
-    total = np.zeros(len(x))
-    previous = np.zeros(len(x))
-    for m in range(1, int(horizon_months) + 1):
-        expected = transaction_model.conditional_expected_number_of_purchases_up_to_time(m * step, x, tx, T)
-        total += (expected - previous) / (1 + discount_rate) ** m
+    x, tx, T_ = (np.asarray(v, float) for v in (frequency, recency, T))
+    total, previous = np.zeros(len(x)), np.zeros(len(x))
+    for month in range(1, int(horizon_months) + 1):  # a dozen vectorised calls, one per month
+        expected = transaction_model.conditional_expected_number_of_purchases_up_to_time(month * step, x, tx, T_)
+        total += (expected - previous) / (1 + discount_rate) ** month
         previous = expected
-    return total * spend
+    return total
+
+
+def _rows(frequency: Any, recency: Any, T: Any, monetary_value: Any) -> pd.DataFrame:
+    frame = pd.DataFrame({"x": np.asarray(frequency, float), "tx": np.asarray(recency, float),
+                          "T": np.asarray(T, float), "m": np.asarray(monetary_value, float)})
+    if frame.isna().any().any():
+        col = frame.columns[frame.isna().any()][0]
+        raise ParameterError(f"missing values in {dict(x='frequency', tx='recency', T='T', m='monetary_value')[col]}")
+    return frame
 
 
 def customer_lifetime_value(transaction_model: Any, monetary_model: Any, frequency: Any, recency: Any, T: Any,
@@ -48,40 +70,55 @@ def customer_lifetime_value(transaction_model: Any, monetary_model: Any, frequen
 
     Parameters
     ----------
-    transaction_model : BetaGeoFitter or ParetoNBDFitter (fitted)
-    monetary_model : GammaGammaFitter (fitted)
+    transaction_model : BetaGeoFitter or ParetoNBDFitter, fitted
+    monetary_model : GammaGammaFitter, fitted
+    frequency, recency, T, monetary_value : array-like
+        The RFM summary columns, with ``recency`` and ``T`` in ``time_unit``.
+    horizon_months : int
+        Months ahead to value.
     discount_rate : float
         Monthly discount rate (0.01 ≈ 12.7% a year).
-    time_unit : str
-        The unit the RFM columns are in.
+    time_unit : {"W", "D", "M"}
+        The unit the RFM columns (and the transaction model) are in.
+
+    Returns
+    -------
+    numpy.ndarray
+        One value per input row.
 
     Examples
     --------
-    >>> clv = customer_lifetime_value(bg, gg, s.frequency, s.recency, s["T"], s.monetary_value)  # doctest: +SKIP
+    >>> from workbench.clv import BetaGeoFitter, GammaGammaFitter
+    >>> from workbench.clv.beta_geo import simulate_beta_geo
+    >>> from workbench.clv.gamma_gamma import simulate_gamma_gamma
+    >>> d = simulate_beta_geo(5000, r=0.25, alpha=4.0, a=0.8, b=2.5, T=39.0, seed=1)
+    >>> d["monetary_value"] = simulate_gamma_gamma(d["frequency"], p=6.0, q=4.0, v=15.0, seed=2)
+    >>> bg = BetaGeoFitter().fit(d["frequency"], d["recency"], d["T"])
+    >>> rep = d[d["frequency"] > 0]
+    >>> gg = GammaGammaFitter().fit(rep["frequency"], rep["monetary_value"])
+    >>> clv = customer_lifetime_value(bg, gg, d["frequency"], d["recency"], d["T"], d["monetary_value"])
+    >>> bool((clv > 0).all())
+    True
     """
-    if horizon_months < 1 or discount_rate < 0:
-        raise ParameterError("horizon_months must be >= 1 and discount_rate >= 0")
-    frame = pd.DataFrame({"x": np.asarray(frequency, float), "tx": np.asarray(recency, float),
-                          "T": np.asarray(T, float), "m": np.asarray(monetary_value, float)})
+    frame = _rows(frequency, recency, T, monetary_value)
     unique = frame.drop_duplicates().reset_index(drop=True)
     spend = monetary_model.conditional_expected_average_profit(unique["x"].to_numpy(), unique["m"].to_numpy())
-    unique["clv"] = _clv_rows(transaction_model, spend, unique["x"].to_numpy(), unique["tx"].to_numpy(),
-                              unique["T"].to_numpy(), horizon_months, discount_rate, time_unit)
+    unique["clv"] = spend * discounted_purchases(transaction_model, unique["x"].to_numpy(), unique["tx"].to_numpy(),
+                                                 unique["T"].to_numpy(), horizon_months, discount_rate, time_unit)
     return frame.merge(unique, on=["x", "tx", "T", "m"], how="left")["clv"].to_numpy()
 
 
-def _draw_models(model: Any, n_draws: int, rng: np.random.Generator) -> list[Any]:
+def draw_models(model: Any, n_draws: int, rng: np.random.Generator) -> list[Any]:
+    """Copies of a fitted model with parameters drawn from their log-scale normal approximation."""
     params = model.params_.to_numpy()
-    cov = model.variance_matrix_.to_numpy()
-    # delta method: covariance of log-parameters = D^-1 Σ D^-1 with D = diag(params)
-    log_cov = cov / np.outer(params, params)
+    log_cov = model.variance_matrix_.to_numpy() / np.outer(params, params)  # delta method, D⁻¹ Σ D⁻¹
     if not np.all(np.isfinite(log_cov)):
-        raise ParameterError(f"{type(model).__name__} has no finite parameter covariance for intervals")
-    draws = rng.multivariate_normal(np.log(params), log_cov, size=n_draws, method="eigh")
+        raise ParameterError(f"{type(model).__name__} has no finite parameter covariance to draw from")
+    draws = np.exp(rng.multivariate_normal(np.log(params), log_cov, size=n_draws, method="eigh"))
     models = []
     for d in draws:
         m = copy.copy(model)
-        m.params_ = pd.Series(np.exp(d), index=model.params_.index)
+        m.params_ = pd.Series(d, index=model.params_.index, name="coef")
         models.append(m)
     return models
 
@@ -91,29 +128,62 @@ def clv_interval(transaction_model: Any, monetary_model: Any, frequency: Any, re
                  n_draws: int = 200, level: float = 0.9, seed: int = 0, progress: bool = False) -> pd.DataFrame:
     """CLV with a parametric-bootstrap interval per customer and for the total.
 
-    Returns a frame with ``clv`` (at the fitted parameters), ``clv_low`` and ``clv_high``
-    per customer; ``attrs["total"]`` holds (estimate, low, high) for the sum over customers.
+    Parameters
+    ----------
+    n_draws : int
+        Parameter draws (each refits nothing: it re-evaluates CLV on the distinct rows).
+    level : float
+        Central interval level, e.g. 0.9 for the 5%–95% quantiles.
+    seed : int
+        Seed of the random generator, for reproducible intervals.
+    progress : bool
+        Show a progress bar over the draws (silent when not in a terminal or notebook).
+
+    Returns
+    -------
+    DataFrame
+        ``clv`` (at the fitted parameters), ``clv_low`` and ``clv_high`` per input row;
+        ``attrs["total"]`` = (estimate, low, high) of the sum over customers and
+        ``attrs["n_draws_used"]``. Draws whose Gamma-Gamma ``q <= 1`` (infinite mean spend)
+        are discarded and counted out.
     """
+    if not 0 < level < 1:
+        raise ParameterError(f"level must be between 0 and 1, got {level!r}")
+    if n_draws < 10:
+        raise ParameterError("n_draws must be at least 10")
+    _check_value_args(horizon_months, discount_rate)
     rng = np.random.default_rng(seed)
-    frame = pd.DataFrame({"x": np.asarray(frequency, float), "tx": np.asarray(recency, float),
-                          "T": np.asarray(T, float), "m": np.asarray(monetary_value, float)})
+    frame = _rows(frequency, recency, T, monetary_value)
     unique = frame.groupby(["x", "tx", "T", "m"], as_index=False).size()
-    args = [unique[c].to_numpy() for c in ("x", "tx", "T")]
-    point_spend = monetary_model.conditional_expected_average_profit(unique["x"].to_numpy(), unique["m"].to_numpy())
-    point = _clv_rows(transaction_model, point_spend, *args, horizon_months, discount_rate, time_unit)
-    sims = np.empty((n_draws, len(unique)))
-    draws = zip(_draw_models(transaction_model, n_draws, rng), _draw_models(monetary_model, n_draws, rng))
+    x, tx, T_, m = (unique[c].to_numpy() for c in ("x", "tx", "T", "m"))
+    size = unique["size"].to_numpy(float)
+
+    def value(tm: Any, mm: Any) -> np.ndarray:
+        spend = mm.conditional_expected_average_profit(x, m)
+        return spend * discounted_purchases(tm, x, tx, T_, horizon_months, discount_rate, time_unit)
+
+    point = value(transaction_model, monetary_model)
+    sims = []
+    draws: Any = zip(draw_models(transaction_model, n_draws, rng), draw_models(monetary_model, n_draws, rng))
     if progress:
         from tqdm.auto import tqdm
 
         draws = tqdm(draws, total=n_draws, desc="CLV bootstrap", disable=None)  # silent when not a terminal
-    for i, (tm, mm) in enumerate(draws):
-        spend = mm.conditional_expected_average_profit(unique["x"].to_numpy(), unique["m"].to_numpy())
-        sims[i] = _clv_rows(tm, spend, *args, horizon_months, discount_rate, time_unit)
+    for tm, mm in draws:
+        if "q" in mm.params_ and mm.params_["q"] <= 1:
+            continue
+        sims.append(value(tm, mm))
+    sims_arr = np.array(sims)
+    sims_arr = sims_arr[np.all(np.isfinite(sims_arr), axis=1)]
+    if len(sims_arr) < max(10, n_draws // 2):
+        raise ParameterError(f"only {len(sims_arr)} of {n_draws} parameter draws gave a finite CLV: the models' "
+                             "parameters are too uncertain for an interval")
     lo, hi = (1 - level) / 2, 1 - (1 - level) / 2
-    unique["clv"], unique["clv_low"], unique["clv_high"] = point, np.quantile(sims, lo, 0), np.quantile(sims, hi, 0)
-    totals = sims @ unique["size"].to_numpy()
-    out = frame.merge(unique.drop(columns="size"), on=["x", "tx", "T", "m"], how="left")[["clv", "clv_low", "clv_high"]]
-    out.attrs["total"] = (float(point @ unique["size"].to_numpy()), float(np.quantile(totals, lo)),
-                          float(np.quantile(totals, hi)))
+    unique["clv"], unique["clv_low"], unique["clv_high"] = point, np.quantile(sims_arr, lo, 0), np.quantile(
+        sims_arr, hi, 0)
+    totals = np.sum(sims_arr * size, axis=1)
+    out = frame.merge(unique.drop(columns="size"), on=["x", "tx", "T", "m"], how="left")[["clv", "clv_low",
+                                                                                           "clv_high"]]
+    out.attrs["total"] = (float(np.sum(point * size)), float(np.quantile(totals, lo)), float(np.quantile(totals, hi)))
+    out.attrs["n_draws_used"] = int(len(sims_arr))
     return out
