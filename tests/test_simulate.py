@@ -1,91 +1,366 @@
-"""The simulator: a valid, consistent, deterministic brand whose processes match its truth."""
+"""The simulator: contract-valid, consistent, deterministic, and its processes match its truth.
+
+Tolerances of the recovery checks follow from sampling error (binomial or sample standard
+errors, four of them), except where the truth is a fixed design number.
+"""
 from __future__ import annotations
 
 import json
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 import workbench
 from workbench import contract
-from workbench.simulate import _bgnbd_expected, simulate_brand
+from workbench.errors import ParameterError
+from workbench.relationships import contact_intervals_sql
+from workbench.simulate import SimulationParams, expected_repeat_purchases, simulate_brand
+
+N = 20_000
+TASK_TOUCHES = ("task_push", "mass_send", "coupon_issue", "live_invite")
+#: Documented extra columns; anything else would be a leak of latent truth.
+EXTRA_COLUMNS = {
+    "customers": {"gender", "birth_year", "member_level", "home_store_id", "member_id"},
+    "stores": {"uses_retention_tool"},
+    "tasks": {"delivery"},
+}
 
 
 @pytest.fixture(scope="module")
 def brand():
-    return simulate_brand(20_000, seed=11)
+    return simulate_brand(N, seed=11)
 
 
-class TestSimulator:
-    def test_every_contract_table_validates(self, brand):
+@pytest.fixture(scope="module")
+def wb(brand):
+    return workbench.open(brand.tables, as_of=brand.truth["as_of"])
+
+
+def _holdout(brand) -> pd.Series:
+    a = brand.tables["assignments"]
+    return a[a["experiment_id"] == "HOLDOUT"].set_index("unit_id")["variant"]
+
+
+def _is_str_column(s: pd.Series) -> bool:
+    values = s.dropna()
+    return bool(values.map(type).eq(str).all())
+
+
+class TestContract:
+    def test_every_table_and_column_with_contract_types(self, brand):
         assert set(brand.tables) == set(contract.TABLES)
-        wb = workbench.open(brand.tables, as_of=brand.truth["as_of"])
-        counts = wb.validate_all()
-        assert counts["customers"] == 20_000 and counts["orders"] > 20_000
+        for name, spec in contract.TABLES.items():
+            frame = brand.tables[name]
+            assert set(spec.column_names) <= set(frame.columns), name
+            assert set(frame.columns) - set(spec.column_names) == EXTRA_COLUMNS.get(name, set()), name
+            for col in spec.columns:
+                s = frame[col.name]
+                if col.dtype == contract.TIMESTAMP:
+                    assert s.dtype == np.dtype("datetime64[us]"), (name, col.name, s.dtype)
+                elif col.dtype == contract.DOUBLE:
+                    assert s.dtype == np.float64, (name, col.name)
+                else:
+                    assert _is_str_column(s), (name, col.name)
+                if not col.nullable:
+                    assert s.notna().all(), (name, col.name)
+                if col.values:
+                    assert set(s.dropna().unique()) <= set(col.values), (name, col.name)
 
+    def test_engine_validates_every_table(self, brand, wb):
+        counts = wb.validate_all()
+        assert counts["customers"] == N and counts["orders"] == len(brand.tables["orders"])
+
+    def test_keys_unique_and_id_formats(self, brand):
+        for name, spec in contract.TABLES.items():
+            if spec.key:
+                assert not brand.tables[name].duplicated(list(spec.key)).any(), name
+        t = brand.tables
+        assert t["customers"]["customer_id"].str.fullmatch(r"C\d{7}").all()
+        assert t["stores"]["store_id"].str.fullmatch(r"S\d{3}").all()
+        assert t["staff"]["staff_id"].str.fullmatch(r"E\d{4}").all()
+        assert t["orders"]["order_id"].str.fullmatch(r"O\d+").all()
+        regular = t["tasks"][t["tasks"]["experiment_id"].isna()]
+        assert regular["task_id"].str.fullmatch(r"T\d{4}").all()
+
+    def test_no_event_at_or_after_as_of(self, brand):
+        as_of = pd.Timestamp(brand.truth["as_of"])
+        assert as_of == pd.Timestamp(brand.truth["start"]) + pd.DateOffset(months=12)
+        for name, spec in contract.TABLES.items():
+            for col in spec.time_columns:
+                assert not (brand.tables[name][col] >= as_of).any(), (name, col)
+
+    def test_money_is_rounded_and_refunds_bounded(self, brand):
+        o = brand.tables["orders"]
+        cents = o["amount"].to_numpy() * 100
+        assert np.allclose(cents, np.round(cents)) and (o["amount"] > 0).all()
+        r = o.dropna(subset=["refunded_amount"])
+        assert (r["refunded_amount"] <= r["amount"]).all() and (r["refunded_amount"] > 0).all()
+        assert abs(len(r) / len(o) - 0.03) < 4 * np.sqrt(0.03 * 0.97 / len(o))
+
+    def test_references_resolve(self, brand):
+        t = brand.tables
+        customers = set(t["customers"]["customer_id"])
+        for name in ("orders", "touches", "contact_events", "group_events", "scans", "coupons"):
+            assert set(t[name]["customer_id"].dropna()) <= customers, name
+        stores, staff = set(t["stores"]["store_id"]), set(t["staff"]["staff_id"])
+        assert set(t["orders"]["store_id"].dropna()) <= stores
+        assert set(t["orders"]["share_staff_id"].dropna()) <= staff
+        assert set(t["orders"]["task_id"].dropna()) <= set(t["tasks"]["task_id"])
+        assert set(t["orders"]["coupon_id"].dropna()) <= set(t["coupons"]["coupon_id"])
+        assert set(t["contact_events"]["channel_code"].dropna()) <= set(t["channels"]["channel_code"])
+        groups = t["groups"].merge(t["staff"], left_on="owner_staff_id", right_on="staff_id", suffixes=("", "_owner"))
+        assert (groups["store_id"] == groups["store_id_owner"]).all()  # owners guide that store
+
+    def test_staff_roles_and_channels(self, brand):
+        s = brand.tables["staff"]
+        assert (s.loc[s["role"] == "hq", "store_id"].isna()).all() and (s["role"] == "hq").sum() == 10
+        assert (s.loc[s["role"] == "guide", "store_id"].notna()).all()
+        assert s["left_at"].isna().mean() > 0.9 and (s["left_at"].dropna() < pd.Timestamp(brand.truth["start"])).all()
+        ch = brand.tables["channels"]
+        assert set(ch["channel_group"]) == set(contract.CHANNEL_GROUPS)
+        assert ch.loc[ch["channel_group"] == "ads", "cost"].notna().all()
+        assert ch.loc[ch["channel_group"] == "offline_store", "store_id"].notna().all()
+
+
+class TestConsistency:
+    def test_contact_events_alternate_per_pair(self, brand):
+        ce = brand.tables["contact_events"]
+        assert ce["event_time"].is_monotonic_increasing
+        ce = ce.assign(is_add=ce["event_type"].eq("add"))
+        ce = ce.sort_values(["customer_id", "staff_id", "event_time", "is_add"],
+                            ascending=[True, True, True, False], kind="stable")
+        g = ce.groupby(["customer_id", "staff_id"], sort=False)["is_add"]
+        assert g.first().all()  # every pair starts with an add
+        prev = g.shift()
+        assert not (ce["is_add"] & prev.eq(True)).any()  # no add while open
+        assert not (~ce["is_add"] & prev.eq(False)).any()  # every delete closes an open add
+        assert ce.loc[ce["is_add"], "channel_code"].notna().all()
+
+    def test_person_times_readds_and_second_guides(self, brand):
+        ce = brand.tables["contact_events"]
+        adds = ce[ce["event_type"] == "add"]
+        assert len(adds) > 1.05 * adds["customer_id"].nunique()
+        pairs = adds.groupby(["customer_id", "staff_id"]).size()
+        assert (pairs > 1).any()  # re-adds of the same staff member
+        assert (adds.groupby("customer_id")["staff_id"].nunique() > 1).any()
+        share_staff = (ce["event_type"] == "delete_by_staff").sum() / (ce["event_type"] != "add").sum()
+        assert 0.06 < share_staff < 0.14
+        # a delete and a re-add of the same pair within one day
+        d = ce[ce["event_type"] != "add"][["customer_id", "staff_id", "event_time"]]
+        back = d.merge(adds[["customer_id", "staff_id", "event_time"]], on=["customer_id", "staff_id"],
+                       suffixes=("_del", "_add"))
+        gap = back["event_time_add"] - back["event_time_del"]
+        assert ((gap > pd.Timedelta(0)) & (gap < pd.Timedelta(days=1))).any()
+
+    def test_group_events_follow_joins(self, brand):
+        ge = brand.tables["group_events"]
+        j = ge[ge["event_type"] == "join"]
+        assert not j.duplicated(["customer_id", "group_id"]).any()
+        lv = ge[ge["event_type"] == "leave"].merge(j, on=["customer_id", "group_id"], suffixes=("", "_join"))
+        assert len(lv) == (ge["event_type"] == "leave").sum() and (lv["event_time"] >= lv["event_time_join"]).all()
+
+    def test_orders_channels_stores_and_links(self, brand):
+        o = brand.tables["orders"]
+        assert set(o["order_channel"]) == set(contract.ORDER_CHANNELS)
+        assert o.loc[o["order_channel"] == "ecommerce", "store_id"].isna().all()
+        assert o.loc[o["order_channel"].isin(["pos", "mini_program"]), "store_id"].notna().all()
+        assert o.loc[o["order_channel"].isin(["wecom_transfer", "proxy_order"]), "share_staff_id"].notna().all()
+        linked = o[o["task_id"].notna()]
+        assert set(linked["order_channel"]) <= {"mini_program", "channels_live"}
+        assert linked["share_staff_id"].notna().all()
+
+    def test_coupon_redemptions_match_orders(self, brand):
+        o, c = brand.tables["orders"], brand.tables["coupons"]
+        red = c.dropna(subset=["redeemed_order_id"]).merge(o, left_on="redeemed_order_id", right_on="order_id",
+                                                           suffixes=("", "_order"))
+        assert len(red) == o["coupon_id"].notna().sum() > 0
+        assert (red["coupon_id"] == red["coupon_id_order"]).all()
+        assert (red["customer_id"] == red["customer_id_order"]).all()
+        assert (red["redeemed_at"] == red["order_time"]).all() and (red["issued_at"] < red["redeemed_at"]).all()
+        assert (red["order_channel"] == "pos").all()
+        assert set(c["issue_source"]) == {"wecom", "other"}
+
+    def test_identity_links_resolve_to_one_component_per_customer(self, brand):
+        links = brand.tables["identity_links"]
+        assert set(links["id_type"]) | set(links["linked_type"]) == set(contract.ID_TYPES)
+        res = workbench.resolve_identities(links)
+        assert res["customer_id"].nunique() == N == brand.truth["identity"]["n_components"]
+        member = res[res["id_type"] == "member_id"]
+        assert set(member["id_value"]) == set(brand.tables["customers"]["member_id"])
+        phone = links.loc[links["linked_type"] == "phone_hash", "linked_value"]
+        assert phone.str.fullmatch(r"[0-9a-f]{64}").all()
+        openids = links[(links["id_type"] == "unionid") & (links["linked_type"] == "openid")]
+        assert (openids.groupby("id_value").size() == 2).sum() == brand.truth["identity"]["two_openid_customers"] > 0
+
+
+class TestDeterminismAndOutput:
     def test_deterministic_for_a_seed(self):
         a, b = simulate_brand(1_000, seed=3), simulate_brand(1_000, seed=3)
         for name in a.tables:
             pd.testing.assert_frame_equal(a.tables[name], b.tables[name])
-        assert simulate_brand(1_000, seed=4).tables["orders"]["amount"].sum() != a.tables["orders"]["amount"].sum()
-
-    def test_contact_events_alternate_per_pair(self, brand):
-        ce = brand.tables["contact_events"].copy()
-        ce["is_add"] = ce["event_type"].eq("add")
-        ce = ce.sort_values(["customer_id", "staff_id", "event_time", "is_add"], ascending=[True, True, True, False])
-        prev = ce.groupby(["customer_id", "staff_id"])["is_add"].shift()
-        assert ce.groupby(["customer_id", "staff_id"])["is_add"].first().all()
-        assert not (ce["is_add"] & prev.eq(True)).any() and not (~ce["is_add"] & prev.eq(False)).any()
-
-    def test_person_times_differ_from_persons(self, brand):
-        adds = brand.tables["contact_events"].query("event_type == 'add'")
-        assert len(adds) > adds["customer_id"].nunique()  # re-adds and second guides
-
-    def test_repeat_purchases_follow_bgnbd(self, brand):
-        t = brand.truth
-        c = brand.tables["customers"].set_index("customer_id")
-        asg = brand.tables["assignments"].query("experiment_id == 'HOLDOUT'").set_index("unit_id")["variant"]
-        o = brand.tables["orders"]
-        base = o[~o["task_id"].fillna("").str.startswith("TX")]
-        n = base.groupby("customer_id").size()
-        T = (pd.Timestamp(t["as_of"]) - c.loc[n.index, "registered_at"]).dt.total_seconds() / 86400 / 7
-        reached = asg.loc[n.index].eq("reached").to_numpy()
-        alpha = np.where(reached, t["bgnbd_reached"]["alpha"], t["bgnbd"]["alpha"])
-        expected = 1 + _bgnbd_expected(T.to_numpy(), t["bgnbd"]["r"], alpha, t["bgnbd"]["a"], t["bgnbd"]["b"])
-        se = n.std() / np.sqrt(len(n))
-        assert abs(n.mean() - expected.mean()) < 4 * se
-
-    def test_spend_mean_matches_gamma_gamma(self, brand):
-        amounts = brand.tables["orders"]["amount"]
-        assert abs(amounts.mean() - brand.truth["mean_spend"]) < 4 * amounts.std() / np.sqrt(len(amounts))
-
-    def test_holdout_gets_no_task_touches(self, brand):
-        asg = brand.tables["assignments"].query("experiment_id == 'HOLDOUT'")
-        hold = set(asg.loc[asg["variant"] == "holdout", "unit_id"])
-        assert 0.08 < len(hold) / 20_000 < 0.12
-        touches = brand.tables["touches"]
-        task_kinds = touches[touches["touch_type"].isin(["task_push", "mass_send", "coupon_issue", "live_invite"])]
-        assert not task_kinds["customer_id"].isin(hold).any()
-        assert touches.loc[touches["touch_type"] == "chat", "customer_id"].isin(hold).any()
-
-    def test_funnel_near_truth(self, brand):
-        wb = workbench.open(brand.tables, as_of=brand.truth["as_of"])
-        f = workbench.metrics.funnel(wb, brand.truth["start"], brand.truth["as_of"], by="brand").iloc[0]
-        assert abs(f["add_rate"] - brand.truth["funnel"]["add_prob_mean"]) < 0.05
-        assert abs(f["join_rate"] - brand.truth["funnel"]["join_prob_mean"]) < 0.05
-
-    def test_no_event_at_or_after_as_of(self, brand):
-        as_of = pd.Timestamp(brand.truth["as_of"])
-        for name, spec in contract.TABLES.items():
-            for col in spec.time_columns:
-                if col in brand.tables[name]:
-                    assert not (brand.tables[name][col] >= as_of).any(), (name, col)
+        assert a.truth == b.truth
+        c = simulate_brand(1_000, seed=4)
+        assert not c.tables["orders"]["amount"].equals(a.tables["orders"]["amount"])
 
     def test_writes_parquet_and_truth(self, tmp_path):
-        simulate_brand(500, seed=2, out=tmp_path)
-        assert (tmp_path / "orders.parquet").exists()
-        truth = json.loads((tmp_path / "truth.json").read_text())
-        for key in ("bgnbd", "gamma_gamma", "churn", "holdout", "experiments", "funnel", "seven_day_rule"):
-            assert key in truth
-        assert set(truth["experiments"]) == {"EXP_CUST", "EXP_STORE"}
+        b = simulate_brand(500, seed=2, out=tmp_path, n_stores=6, n_staff=18)
+        for name in contract.TABLES:
+            schema = pq.read_schema(tmp_path / f"{name}.parquet")
+            for col in contract.TABLES[name].time_columns:
+                assert str(schema.field(col).type) == "timestamp[us]", (name, col)
+        back = pd.read_parquet(tmp_path / "orders.parquet")
+        assert back["order_id"].tolist() == b.tables["orders"]["order_id"].tolist()
+        truth = json.loads((tmp_path / "truth.json").read_text(encoding="utf-8"))
+        assert truth == json.loads(json.dumps(b.truth))
+        wb = workbench.open(tmp_path, as_of=truth["as_of"])
+        assert wb.validate_all()["customers"] == 500
+
+    def test_writes_csv(self, tmp_path):
+        simulate_brand(300, seed=2, out=tmp_path, n_stores=4, n_staff=8, fmt="csv")
+        assert (tmp_path / "touches.csv").exists() and not list(tmp_path.glob("*.parquet"))
+
+    def test_truth_keys(self, brand):
+        t = brand.truth
+        for key in ("seed", "n_customers", "start", "as_of", "params", "bgnbd", "bgnbd_reached", "task_rate_multiplier",
+                    "gamma_gamma", "mean_spend", "holdout", "churn", "seven_day_rule", "order_channels", "funnel",
+                    "experiments", "identity", "refunds", "counts"):
+            assert key in t, key
+        assert set(t["bgnbd"]) >= {"r", "alpha", "a", "b"} and set(t["gamma_gamma"]) >= {"p", "q", "gamma"}
+        assert t["bgnbd_reached"]["alpha"] == pytest.approx(t["bgnbd"]["alpha"] / t["task_rate_multiplier"])
+        gg = t["gamma_gamma"]
+        assert t["mean_spend"] == pytest.approx(gg["p"] * gg["gamma"] / (gg["q"] - 1))
+        for key in ("incremental_gmv_per_reached_customer", "incremental_gmv_total", "realised_gmv_difference"):
+            assert np.isfinite(t["holdout"][key])
+        for key in ("weibull_shape", "weibull_scale_days", "log_hr_channel_group", "hr_channel_group",
+                    "log_hr_per_early_chat", "hr_per_early_chat", "log_hr_retention_tool", "landmark_days",
+                    "early_chats_definition"):
+            assert key in t["churn"], key
+        assert t["churn"]["hr_channel_group"]["ads"] == pytest.approx(np.exp(0.7))
+        assert set(t["funnel"]["stores"]) == set(brand.tables["stores"]["store_id"])
+        for exp in ("EXP_CUST", "EXP_STORE"):
+            e = t["experiments"][exp]
+            assert {"unit", "variants", "start", "end", "window_days", "n_units", "true_abs_lift"} <= set(e)
+            assert {"orders_per_unit", "gmv_per_unit"} <= set(e["true_abs_lift"])
+        assert 0.02 <= t["experiments"]["EXP_STORE"]["icc_extra_order"] <= 0.05
+        assert t["counts"]["orders"] == len(brand.tables["orders"])
+
+    @pytest.mark.parametrize("kwargs", [
+        {"fmt": "xlsx"}, {"n_customers": 10}, {"n_stores": 1}, {"n_staff": 3, "n_stores": 4}, {"months": 1},
+        {"start": "not a date"}, {"params": SimulationParams(holdout_share=1.5)},
+        {"params": SimulationParams(channel_probs_contact=(0.5, 0.5, 0.1, 0, 0, 0))},
+        {"params": SimulationParams(gg_q=0.5)}, {"seed": -1},
+    ])
+    def test_bad_arguments_raise_parameter_error(self, kwargs):
+        with pytest.raises(ParameterError):
+            simulate_brand(**({"n_customers": 200} | kwargs))
+
+
+class TestTruthRecovery:
+    def test_repeat_purchases_follow_bgnbd(self, brand):
+        t = brand.truth
+        o = brand.tables["orders"]
+        base = o[~o["task_id"].fillna("").str.startswith("TX_")]  # experiment orders are outside BG/NBD
+        n = base.groupby("customer_id").size()
+        reg = brand.tables["customers"].set_index("customer_id")["registered_at"]
+        weeks = ((pd.Timestamp(t["as_of"]) - reg.loc[n.index]).dt.total_seconds() / 86400 / 7).to_numpy()
+        reached = _holdout(brand).loc[n.index].eq("reached").to_numpy()
+        assert 0.73 < len(n) / N < 0.77  # buyers; the rest never buy
+        for group, mask in (("bgnbd", ~reached), ("bgnbd_reached", reached)):
+            g = t[group]
+            expected = 1 + expected_repeat_purchases(weeks[mask], g["r"], g["alpha"], g["a"], g["b"])
+            realised = n.to_numpy()[mask]
+            assert abs(realised.mean() - expected.mean()) < 4 * realised.std() / np.sqrt(mask.sum()), group
+        assert 1.5 < n.mean() < 3.0
+
+    def test_spend_mean_matches_gamma_gamma(self, brand):
+        a = brand.tables["orders"]["amount"]
+        assert abs(a.mean() - brand.truth["mean_spend"]) < 4 * a.std() / np.sqrt(len(a))
+
+    def test_holdout_share_and_no_task_touches(self, brand):
+        v = _holdout(brand)
+        assert len(v) == N and set(v) == {"holdout", "reached"}
+        share = (v == "holdout").mean()
+        assert abs(share - 0.10) < 4 * np.sqrt(0.09 / N) and share == brand.truth["holdout"]["realised_share"]
+        hold = set(v.index[v == "holdout"])
+        touches = brand.tables["touches"]
+        assert not touches.loc[touches["touch_type"].isin(TASK_TOUCHES), "customer_id"].isin(hold).any()
+        assert not touches.loc[touches["task_id"].notna(), "customer_id"].isin(hold).any()
+        assert touches.loc[touches["touch_type"] == "chat", "customer_id"].isin(hold).any()  # 1:1 chats go on
+        c = brand.tables["coupons"]
+        hook_or_other = c[c["customer_id"].isin(hold)]
+        assert len(hook_or_other) > 0  # hook coupons belong to the funnel, not to tasks
+        o = brand.tables["orders"]
+        assert o.loc[o["customer_id"].isin(hold), "task_id"].isna().all()
+        exp = brand.tables["experiments"].set_index("experiment_id")
+        assert exp.loc["HOLDOUT", "start_at"] == pd.Timestamp(brand.truth["start"])
+        assert pd.isna(exp.loc["HOLDOUT", "end_at"])
+
+    def test_funnel_steps_near_truth(self, brand, wb):
+        t = brand.truth["funnel"]
+        end = pd.Timestamp(brand.truth["as_of"]) - pd.Timedelta(days=31)  # every step can complete in 30 days
+        f = workbench.metrics.funnel(wb, brand.truth["start"], end, by="brand").iloc[0]
+        for rate, prob, n in (("add_rate", "add_prob", f["scanned"]), ("join_rate", "join_prob", f["added"]),
+                              ("claim_rate", "claim_prob", f["joined"])):
+            assert abs(f[rate] - t[prob]) < 4 * np.sqrt(t[prob] * (1 - t[prob]) / n), rate
+        assert f["median_hours_scan_add"] * 60 == pytest.approx(t["median_minutes_scan_to_add"], rel=0.1)
+        assert f["median_hours_add_join"] == pytest.approx(t["median_hours_add_to_join"], rel=0.1)
+        assert f["median_hours_join_claim"] == pytest.approx(t["median_hours_join_to_claim"], rel=0.1)
+        stores = workbench.metrics.funnel(wb, brand.truth["start"], end, by="store").dropna(subset=["store_id"])
+        true_add = stores["store_id"].map(lambda s: t["stores"][s]["add_prob"])
+        assert np.corrcoef(stores["add_rate"], true_add)[0, 1] > 0.6  # stores differ as the truth says
+
+    def test_seven_day_rule_pos_shares(self, brand, wb):
+        rule = brand.truth["seven_day_rule"]
+        df = wb.query(f"""
+            WITH o AS (
+                SELECT order_id, customer_id, order_time, order_channel FROM orders
+                WHERE task_id IS NULL OR task_id NOT LIKE 'TX_%'),
+            contact AS (
+                SELECT DISTINCT o.order_id FROM o JOIN ({contact_intervals_sql()}) iv
+                  ON iv.customer_id = o.customer_id AND iv.start_time <= o.order_time
+                 AND (iv.end_time IS NULL OR iv.end_time > o.order_time)),
+            recent AS (
+                SELECT o.order_id,
+                       MAX(CASE WHEN t.touch_type = 'chat' THEN 1 ELSE 0 END) AS chat,
+                       MAX(CASE WHEN t.touch_type = 'live_invite'
+                                 AND t.event_time >= o.order_time - INTERVAL '3 days' THEN 1 ELSE 0 END) AS invite
+                FROM o JOIN touches t ON t.customer_id = o.customer_id AND t.event_time < o.order_time
+                 AND t.event_time >= o.order_time - INTERVAL '{int(rule["window_days"])} days'
+                GROUP BY o.order_id)
+            SELECT COALESCE(r.chat, 0) AS chat, COUNT(*) AS n,
+                   AVG(CASE WHEN o.order_channel = 'pos' THEN 1.0 ELSE 0.0 END) AS pos_share
+            FROM o JOIN contact c USING (order_id) LEFT JOIN recent r USING (order_id)
+            WHERE COALESCE(r.invite, 0) = 0
+            GROUP BY 1 ORDER BY 1""").set_index("chat")
+        for chat, key in ((0, "pos_share_with_contact"), (1, "pos_share_after_chat")):
+            p, n = rule[key], df.loc[chat, "n"]
+            assert abs(df.loc[chat, "pos_share"] - p) < 4 * np.sqrt(p * (1 - p) / n), key
+
+    def test_experiments_designed_as_documented(self, brand):
+        t = brand.truth["experiments"]
+        a = brand.tables["assignments"]
+        cust = a[a["experiment_id"] == "EXP_CUST"]
+        assert len(cust) == t["EXP_CUST"]["n_units"]
+        assert abs((cust["variant"] == "treatment").mean() - 0.5) < 4 * np.sqrt(0.25 / len(cust))
+        assert not cust["unit_id"].isin(set(_holdout(brand).pipe(lambda v: v.index[v == "holdout"]))).any()
+        stores = a[a["experiment_id"] == "EXP_STORE"]
+        assert stores["variant"].value_counts().to_dict() == {"control": 30, "treatment": 30}
+        tasks = brand.tables["tasks"].dropna(subset=["experiment_id"])
+        assert set(zip(tasks["experiment_id"], tasks["variant"])) == {
+            (e, v) for e in ("EXP_CUST", "EXP_STORE") for v in ("control", "treatment")}
+        o = brand.tables["orders"]
+        extra = o[o["task_id"].fillna("").str.startswith("TX_")]
+        assert (extra["order_channel"] == "mini_program").all() and extra["share_staff_id"].notna().all()
+        lift = t["EXP_CUST"]["true_abs_lift"]
+        assert lift["orders_per_unit"] == pytest.approx(0.01)
+        net = brand.truth["refunds"]["net_spend_factor"]
+        assert lift["gmv_per_unit"] == pytest.approx(0.01 * brand.truth["mean_spend"] * net)
+        # extra orders per unit in each arm match the design probabilities
+        cust_extra = extra[extra["task_id"].isin(set(t["EXP_CUST"]["task_ids"].values()))]
+        joined = cust.merge(cust_extra, left_on="unit_id", right_on="customer_id", how="left")
+        per_arm = joined.groupby("variant")["order_id"].count()
+        n_arm = cust["variant"].value_counts()
+        for v, prob in t["EXP_CUST"]["extra_order_prob"].items():
+            assert abs(per_arm[v] / n_arm[v] - prob) < 4 * np.sqrt(prob * (1 - prob) / n_arm[v]), v

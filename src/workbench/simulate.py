@@ -1,75 +1,226 @@
 """A simulated brand with known ground truth: the demo data and the test oracle.
 
-``simulate_brand`` writes every contract table (GUIDE §5), mutually consistent, plus
-``truth.json`` holding the parameters later analyses must recover. Everything is
-vectorised numpy/pandas and deterministic for a seed.
+:func:`simulate_brand` produces every contract table of GUIDE §5, mutually consistent, plus
+``truth`` (written as ``truth.json``): the parameters and expected values later analyses
+must recover. Everything is vectorised numpy (loops run over months, tasks and spell
+rounds only, never over customers or events) and deterministic for a seed.
 
-Processes (defaults in :class:`SimulationParams`):
+Processes (defaults and their meaning: :class:`SimulationParams`)
+-----------------------------------------------------------------
+1. **Purchases.** Each customer is born (``registered_at``) uniformly inside the window.
+   Buyers (75%) make their first order at birth; the rest register and never buy (潜力粉).
+   Repeat purchases follow BG/NBD in weeks from birth: ``λ ~ Gamma(r, α)``, dropout
+   ``p ~ Beta(a, b)`` after each repeat purchase, exponential gaps. Spend per order is
+   Gamma-Gamma in CNY. A randomised 10% **task holdout** (experiment ``HOLDOUT``) never
+   receives task touches (``task_push``, ``mass_send``, ``coupon_issue``, ``live_invite``)
+   nor task coupons; for the reached 90% tasks multiply ``λ`` by ``m`` from birth, which is
+   BG/NBD with ``α/m``.
+2. **Order channels** shift with the WeCom relationship, never the volume, so BG/NBD stays
+   exact: an open contact at order time opens the transfer, proxy and live channels; a staff
+   ``chat`` in the 7 days before raises the POS share (Belle's 7-day rule) and sends the
+   order to that guide's store; task pushes and mass sends put link parameters
+   (``task_id``, ``share_staff_id``) on mini-program orders in the next 3 days; live
+   invitations raise the Channels-live share; POS orders redeem open coupons; 3% of orders
+   are refunded.
+3. **Acquisition funnel**: scan (channel code, store) just before birth → add a guide of
+   the home store (store-level probability) minutes later → join a store group (store-level
+   probability) hours later → claim the hook coupon days later. Some customers add a second
+   guide of the same store or a guide of another store (after a new scan there), so
+   person-times exceed persons.
+4. **Contact lifetimes** per customer–staff spell: hazard
+   ``h0(t)·exp(β_group + β_tool·tool + β_early·early_chats·1[t > 14 days])``, Weibull ``h0``,
+   drawn by inverting the piecewise cumulative hazard. ``early_chats`` is the number of
+   ``chat`` touches from that staff member to that customer in the first 14 days after the
+   add that opened the spell. 10% of deletes are by staff; 15% of deleted relationships are
+   re-added later (some within the day) as a new spell from the same model. Group members
+   leave with a Weibull hazard.
+5. **Touches**: chats (all contacts, holdout included), Moments, group messages, and the
+   touches of 2–4 HQ tasks a month (pushes or mass sends, live invitations, coupons).
+6. **Experiments** ``EXP_CUST`` (customer-randomised, 50/50) and ``EXP_STORE``
+   (store-randomised, half the stores each way, store random effect with a known ICC) add
+   one extra task-link mini-program order with a known probability per arm within 14 days
+   of the push: the only orders outside BG/NBD, only for reached customers. Their task ids
+   start with ``TX_``; regular task ids are ``T0001``… .
 
-* **Purchases** follow BG/NBD in weeks from each buyer's birth (registration = first
-  order): ``λ ~ Gamma(r, α)``, dropout ``p ~ Beta(a, b)`` after each repeat purchase.
-  Spend per order follows Gamma-Gamma (``ν ~ Gamma(q, γ)``, ``z ~ Gamma(p, ν)``, in CNY).
-  A quarter of customers register and never buy (潜力粉).
-* **Task holdout.** 10% of customers are a randomised holdout that WeCom tasks never
-  reach. For the reached 90%, tasks multiply the purchase rate by ``m``: BG/NBD with
-  ``α/m``. The holdout is experiment ``HOLDOUT`` (variants ``holdout`` / ``reached``).
-* **Order channels** shift with the WeCom relationship, never the volume (so BG/NBD stays
-  exact): an open contact at order time opens mini-program, transfer, proxy and live
-  channels; a staff ``chat`` in the 7 days before raises the POS share (Belle's rule) and
-  sends the order to that guide's store; recent task pushes put link parameters on
-  mini-program orders; live invitations lead to Channels-live orders; open WeCom coupons
-  are redeemed at POS.
-* **Acquisition funnel** scan → add → join the store group → claim the hook coupon, with
-  store-level add and join probabilities; some customers add two guides of one store or a
-  guide of another store.
-* **Contact lifetimes** (per customer–staff relationship) have hazard
-  ``h0(t)·exp(β_channel + β_tool + β_early·early_chats·1[t > 14 days])`` with a Weibull
-  ``h0``; ``early_chats`` is the number of ``chat`` touches from that staff member to that
-  customer in the first 14 days after the add. 10% of deletes are by staff; 15% of deleted
-  relationships are re-added later (a new spell from the same model).
-* **Experiments** ``EXP_CUST`` (by customer) and ``EXP_STORE`` (by store, with a
-  store-level random effect of known ICC) add extra task-link mini-program orders in a
-  14-day window — the only orders outside BG/NBD.
+Tables carry no latent quantity (rates, dropout, "incremental" flags). Extra columns:
+``stores.uses_retention_tool``, ``customers.gender/birth_year/member_level/home_store_id/
+member_id`` (``member_id`` is the identifier that ties ``identity_links`` to the customer),
+``tasks.delivery``.
 
-``truth.json`` keys: ``seed``, ``n_customers``, ``start``, ``as_of``, ``time_unit``,
-``bgnbd`` (holdout group), ``bgnbd_reached``, ``task_rate_multiplier``, ``gamma_gamma``
-(``p``, ``q``, ``gamma`` for spend in CNY), ``mean_spend``, ``holdout`` (share,
-analytic and realised incremental GMV), ``churn`` (Weibull baseline, log hazard ratios
-and hazard ratios), ``seven_day_rule``, ``funnel``, ``experiments``, ``counts``.
+``truth.json`` schema (stable keys)
+-----------------------------------
+``seed``, ``n_customers``, ``n_stores``, ``n_staff``, ``months``, ``start``, ``as_of`` (end of
+data, exclusive), ``time_unit`` (``"W"``: BG/NBD times in weeks), ``params`` (every
+:class:`SimulationParams` field).
+
+``bgnbd``: ``{r, alpha, a, b, group}``, true for the holdout group; ``bgnbd_reached``: the
+same with ``alpha/m``; ``task_rate_multiplier``: ``m``; ``buyer_share``;
+``expected_orders_per_buyer``: ``{holdout, reached}`` means of ``1 + E[X(T)]`` over the
+realised buyers. ``gamma_gamma``: ``{p, q, gamma, currency}`` for the ``amount`` column in
+CNY; ``mean_spend``: ``p·γ/(q−1)``.
+
+``holdout``: ``experiment_id``, ``share`` (parameter), ``realised_share``, ``n_reached``,
+``n_holdout``, ``window``, ``incremental_gmv_per_reached_customer`` (expected GMV difference
+per reached customer over the window = ``..._from_rate`` + ``..._from_experiments``),
+``incremental_gmv_total``, ``incremental_gmv_per_reached_customer_from_rate`` (BG/NBD
+``E[X(T)]`` with ``α/m`` minus with ``α`` at each buyer's own ``T``, times ``mean_spend``,
+averaged over the reached customers), ``incremental_gmv_per_reached_customer_from_experiments``
+(expected gross GMV of the experiments' extra orders per reached customer),
+``realised_mean_gmv_reached``, ``realised_mean_gmv_holdout``, ``realised_gmv_difference``
+(gross ``amount``, whole window).
+
+``churn``: ``level`` (``customer_staff``), ``weibull_shape``, ``weibull_scale_days`` (also as
+``baseline``), ``reference_channel_group``, ``log_hr_channel_group``, ``hr_channel_group``,
+``log_hr_per_early_chat``, ``hr_per_early_chat``, ``log_hr_retention_tool``,
+``hr_retention_tool``, ``landmark_days``, ``early_chats_definition``,
+``staff_delete_share``, ``readd_prob``, ``readd_gap_mean_days``, ``group_leave``
+(``{weibull_shape, weibull_scale_days}``).
+
+``seven_day_rule``: ``window_days``, ``pos_share_with_contact`` (no chat),
+``pos_share_after_chat``, ``pos_share_without_contact``, ``note``. ``order_channels``:
+channel probabilities with and without contact, ``live_share_after_invite``,
+``link_window_days``, ``link_prob``. ``refunds``: ``share``, ``full_share``,
+``mean_fraction``, ``net_spend_factor``.
+
+``funnel``: ``add_prob``, ``join_prob``, ``claim_prob`` (expected brand-level step
+conversions: store probabilities weighted by customers, resp. expected adders),
+``add_prob_mean``, ``join_prob_mean`` (means of the store-level Beta distributions),
+``median_minutes_scan_to_add``, ``median_hours_add_to_join``, ``median_hours_join_to_claim``,
+``second_guide_share``, ``other_store_share``, ``group_only_share``, ``stores``
+(``{store_id: {add_prob, join_prob, claim_prob}}`` by the store of the scan) and ``note``.
+
+``experiments``: ``EXP_CUST`` and ``EXP_STORE``, each with ``unit``, ``variants``,
+``control``, ``start``, ``end``, ``window_days``, ``n_units`` (analysis units, as
+``experiment_frame`` builds them), ``n_clusters``, ``task_ids``, ``extra_order_prob``
+(per variant), ``true_abs_lift`` (``orders_per_unit``, ``gmv_per_unit`` net of refunds as
+``experiment_frame`` measures GMV, ``gross_gmv_per_unit``); ``EXP_STORE`` also
+``icc_extra_order``, ``reached_share_of_units`` and ``store_extra_order_prob``.
+
+``identity``: ``n_components`` (one per customer), ``linked_types``, ``two_openid_customers``.
+``counts``: rows per table plus ``contacts_added``.
 """
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+import math
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from .errors import ParameterError
 
-DAY = np.timedelta64(1, "D")
-REGIONS = ("East", "North", "South", "West", "Central")
-BRAND_CHANNELS = (
-    # code, group, name, cost per add (CNY)
-    ("MP_BANNER", "online_mall", "Mini-program banner", None),
-    ("PAY_SUCCESS", "online_mall", "Pay-success page", None),
-    ("OFFICIAL_ACCOUNT", "wechat_ecosystem", "Official account menu", None),
-    ("LIVE_ROOM", "wechat_ecosystem", "Channels live room", None),
-    ("MOMENTS_AD", "ads", "Moments ad", 12.0),
-    ("ELEVATOR_AD", "ads", "Elevator ad", 25.0),
-    ("OTHER", "other", "Other", None),
-)
-STORE_CODES = (("CASHIER", "Cashier QR"), ("RECEIPT", "Receipt QR"), ("POSTER", "In-store poster"))
+__all__ = ["Brand", "SimulationParams", "expected_repeat_purchases", "simulate_brand"]
+
+MINUTE = 60
+HOUR = 3_600
+DAY = 86_400
+WEEK = 7 * DAY
+MONTH_DAYS = 365.25 / 12
+NEVER = np.iinfo(np.int64).max  # end of a spell or membership still open at as_of
+_NAT = np.iinfo(np.int64).min
+_SHIFT = 36  # times (seconds, < 2**36) packed under the customer index in one sortable key
+
+#: Order channels in the column order of the channel-probability tuples.
 ORDER_CHANNELS = ("pos", "mini_program", "wecom_transfer", "proxy_order", "channels_live", "ecommerce")
+CHANNEL_GROUPS = ("offline_store", "online_mall", "wechat_ecosystem", "ads", "other")
+TOUCH_TYPES = ("chat", "group_message", "moments", "mass_send", "task_push", "coupon_issue", "live_invite", "other")
+_T = {name: i for i, name in enumerate(TOUCH_TYPES)}
+_O = {name: i for i, name in enumerate(ORDER_CHANNELS)}
+REGIONS = {
+    "East": ("Shanghai", "Hangzhou", "Nanjing", "Suzhou"),
+    "North": ("Beijing", "Tianjin", "Jinan"),
+    "South": ("Guangzhou", "Shenzhen", "Xiamen"),
+    "Southwest": ("Chengdu", "Chongqing", "Kunming"),
+    "Central": ("Wuhan", "Changsha", "Zhengzhou"),
+}
+_REGION_WEIGHTS = (0.32, 0.22, 0.2, 0.13, 0.13)
+#: Store-level QR codes (one of each per store): code prefix, name, share of store scans.
+STORE_CODES = (("CASHIER", "Cashier QR", 0.5), ("RECEIPT", "Receipt QR", 0.3), ("POSTER", "In-store poster", 0.2))
+#: Brand-level codes: code, group, name, cost per add (CNY) or None, share of brand scans.
+BRAND_CODES = (
+    ("MP_BANNER", "online_mall", "Mini-program home banner", None, 0.20),
+    ("PAY_SUCCESS", "online_mall", "Mini-program pay-success page", None, 0.20),
+    ("OFFICIAL_ACCOUNT", "wechat_ecosystem", "Official account menu", None, 0.15),
+    ("CHANNELS_LIVE", "wechat_ecosystem", "Channels live room", None, 0.10),
+    ("MOMENTS_AD", "ads", "Moments ad", 12.0, 0.15),
+    ("ELEVATOR_AD", "ads", "Elevator ad", 25.0, 0.08),
+    ("REFERRAL", "other", "Member referral reward", 5.0, 0.07),
+    ("OTHER", "other", "Other / unknown", None, 0.05),
+)
+TASK_TYPES = (("new_arrival", "New arrivals", 0.35), ("promotion", "Promotion", 0.30),
+              ("holiday", "Holiday greetings", 0.15), ("live", "Live stream", 0.20))
+GROUPS_PER_STORE = 2
+_B64 = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+_HEX = b"0123456789abcdef"
 
 
+# =============================================================================== parameters
 @dataclass(frozen=True)
 class SimulationParams:
-    """Every true parameter of the simulated brand."""
+    """Every true parameter of the simulated brand (the numbers ``truth.json`` reports).
 
-    # BG/NBD (weeks) and Gamma-Gamma (spend in CNY)
+    Purchases are in weeks, other durations in days or hours as named; money is CNY.
+
+    Purchases
+        ``r=0.25``, ``alpha=4.0``: purchase rate ``λ ~ Gamma(shape r, rate alpha)`` per week;
+        ``a=0.8``, ``b=2.5``: dropout probability ``p ~ Beta(a, b)`` after each repeat
+        purchase. Spend per order ``z ~ Gamma(shape gg_p, rate ν)``, ``ν ~ Gamma(shape gg_q,
+        rate gg_gamma)`` with ``gg_p=6``, ``gg_q=4``, ``gg_gamma=150`` (the textbook 15 times
+        10, so amounts are CNY and the mean order is ``p·γ/(q−1) = 300``).
+        ``buyer_share=0.75`` buy at registration; ``holdout_share=0.10`` are the task holdout;
+        ``task_rate_multiplier=1.15`` multiplies the reached customers' ``λ``.
+    Acquisition funnel
+        ``store_code_share=0.6`` of first scans are store codes (cashier / receipt / poster).
+        Store-level step probabilities are Beta with means ``add_prob=0.75``,
+        ``join_prob=0.45`` and concentration ``store_prob_concentration=30``;
+        ``claim_prob=0.6`` of joiners claim the hook coupon. Step times are lognormal with
+        medians ``scan_to_add_median_minutes=5``, ``add_to_join_median_hours=2``,
+        ``join_to_claim_median_hours=36`` and log-sds ``*_sigma``. ``group_only_share=0`` of
+        non-adders join a store group without ever adding a guide (off by default: such
+        customers have no acquisition channel); ``second_guide_share=0.05`` of adders add a
+        second guide of the store (after ``Exp(second_guide_gap_mean_days=5)``),
+        ``other_store_share=0.03`` a guide of another store (``Exp(30)`` days later).
+    Contact lifetimes
+        Weibull baseline ``weibull_shape=0.8``, ``weibull_scale_days=400``; log hazard
+        ratios ``log_hr_online_mall=0.25``, ``log_hr_wechat_ecosystem=0.4``,
+        ``log_hr_ads=0.7``, ``log_hr_other=0.3`` (reference ``offline_store``),
+        ``log_hr_early_chat=-0.15`` per early chat after ``landmark_days=14``,
+        ``log_hr_tool=-0.2`` for the ``retention_tool_share=0.5`` of stores using a
+        retention tool. ``early_chats ~ Poisson(μ_store)``, ``μ_store ~ U(0.5, 3)``
+        (``early_chat_mean_low/high``). ``staff_delete_share=0.1``; ``readd_prob=0.15``
+        after ``Exp(readd_gap_mean_days=20)`` days, ``readd_same_day_share=0.1`` within six
+        hours. Group leaves: Weibull ``group_leave_shape=0.9``, ``group_leave_scale_days=300``.
+    Touches and tasks
+        ``later_chat_rate_per_month=0.6`` chats per open month after the landmark,
+        ``moments_rate_per_month=0.8``, ``group_message_rate_per_month=1.5``;
+        ``tasks_per_month_min/max=2/4`` HQ tasks reaching ``task_reach_share=0.5`` of the
+        reached open contacts (``mass_send_task_share=0.3`` of them as mass sends); live
+        tasks invite ``live_invite_share=0.3``; promotion tasks give coupons to
+        ``coupon_issue_share=0.5`` of those reached who registered at least
+        ``coupon_min_age_days=30`` days before (so the funnel's claim step sees hook coupons).
+    Order channels
+        ``channel_probs_contact`` (0.45, 0.30, 0.05, 0.04, 0.04, 0.12) and
+        ``channel_probs_no_contact`` (0.60, 0.15, 0, 0, 0, 0.25) over :data:`ORDER_CHANNELS`;
+        ``pos_share_after_chat=0.70`` after a chat in the last ``seven_day_window_days=7``;
+        ``live_share_after_invite=0.25`` after a live invitation in the last
+        ``link_window_days=3``, when mini-program orders carry the latest push's link with
+        ``link_prob=0.6``. POS orders redeem the latest open coupon issued in the last
+        ``coupon_valid_days=30`` with ``coupon_redeem_prob=0.5``; ``other_coupon_share=0.03``
+        of customers get a non-WeCom coupon; ``refund_share=0.03`` of orders are refunded,
+        ``full_refund_share=0.4`` of them fully, the rest a uniform 10–90%.
+    Experiments
+        Probability of one extra task-link order within ``exp_window_days=14``, (control,
+        treatment): ``exp_cust_probs=(0.03, 0.04)``, ``exp_store_probs=(0.03, 0.04)``; store
+        probabilities are Beta with intra-store correlation ``exp_store_icc=0.03``.
+    """
+
+    # purchases
     r: float = 0.25
     alpha: float = 4.0
     a: float = 0.8
@@ -80,705 +231,1434 @@ class SimulationParams:
     buyer_share: float = 0.75
     holdout_share: float = 0.10
     task_rate_multiplier: float = 1.15
-    # funnel
+    # acquisition funnel
+    store_code_share: float = 0.6
     add_prob: float = 0.75
     join_prob: float = 0.45
     claim_prob: float = 0.60
-    store_code_share: float = 0.6
+    store_prob_concentration: float = 30.0
+    scan_to_add_median_minutes: float = 5.0
+    scan_to_add_sigma: float = 0.8
+    add_to_join_median_hours: float = 2.0
+    add_to_join_sigma: float = 1.0
+    join_to_claim_median_hours: float = 36.0
+    join_to_claim_sigma: float = 0.8
+    group_only_share: float = 0.0
     second_guide_share: float = 0.05
+    second_guide_gap_mean_days: float = 5.0
     other_store_share: float = 0.03
+    other_store_gap_mean_days: float = 30.0
     # contact lifetimes
     weibull_shape: float = 0.8
     weibull_scale_days: float = 400.0
-    log_hr_channel: dict = field(default_factory=lambda: {
-        "offline_store": 0.0, "online_mall": 0.25, "wechat_ecosystem": 0.4, "ads": 0.7, "other": 0.3})
+    log_hr_online_mall: float = 0.25
+    log_hr_wechat_ecosystem: float = 0.4
+    log_hr_ads: float = 0.7
+    log_hr_other: float = 0.3
     log_hr_early_chat: float = -0.15
     log_hr_tool: float = -0.2
+    retention_tool_share: float = 0.5
     landmark_days: float = 14.0
+    early_chat_mean_low: float = 0.5
+    early_chat_mean_high: float = 3.0
     staff_delete_share: float = 0.10
     readd_prob: float = 0.15
-    readd_gap_days: float = 20.0
+    readd_gap_mean_days: float = 20.0
+    readd_same_day_share: float = 0.10
     group_leave_shape: float = 0.9
     group_leave_scale_days: float = 300.0
-    # touches
-    chat_rate_per_month: float = 0.6
-    tasks_per_month: int = 3
+    # touches and tasks
+    later_chat_rate_per_month: float = 0.6
+    moments_rate_per_month: float = 0.8
+    group_message_rate_per_month: float = 1.5
+    tasks_per_month_min: int = 2
+    tasks_per_month_max: int = 4
     task_reach_share: float = 0.5
-    mass_send_share: float = 0.2
-    live_invite_share: float = 0.2
+    mass_send_task_share: float = 0.3
+    live_invite_share: float = 0.3
+    coupon_issue_share: float = 0.5
+    coupon_min_age_days: float = 30.0
     # order channels
-    channel_probs_contact: tuple = (0.40, 0.35, 0.05, 0.04, 0.04, 0.12)
-    channel_probs_no_contact: tuple = (0.60, 0.15, 0.0, 0.0, 0.0, 0.25)
+    channel_probs_contact: tuple[float, ...] = (0.45, 0.30, 0.05, 0.04, 0.04, 0.12)
+    channel_probs_no_contact: tuple[float, ...] = (0.60, 0.15, 0.0, 0.0, 0.0, 0.25)
     pos_share_after_chat: float = 0.70
+    seven_day_window_days: float = 7.0
     live_share_after_invite: float = 0.25
-    link_prob_after_push: float = 0.8
-    link_window_days: int = 7
+    link_window_days: float = 3.0
+    link_prob: float = 0.6
     coupon_redeem_prob: float = 0.5
+    coupon_valid_days: float = 30.0
+    other_coupon_share: float = 0.03
     refund_share: float = 0.03
+    full_refund_share: float = 0.4
     # experiments
-    exp_cust_probs: tuple = (0.03, 0.045)
-    exp_store_probs: tuple = (0.03, 0.045)
+    exp_cust_probs: tuple[float, float] = (0.03, 0.04)
+    exp_store_probs: tuple[float, float] = (0.03, 0.04)
     exp_store_icc: float = 0.03
     exp_window_days: int = 14
 
+    @property
+    def log_hr_channel(self) -> dict[str, float]:
+        """Log hazard ratio of each channel group against ``offline_store``."""
+        return {"offline_store": 0.0, "online_mall": self.log_hr_online_mall,
+                "wechat_ecosystem": self.log_hr_wechat_ecosystem, "ads": self.log_hr_ads,
+                "other": self.log_hr_other}
 
-@dataclass
+    @property
+    def mean_spend(self) -> float:
+        """Expected amount of one order, ``p·γ/(q−1)`` (CNY)."""
+        return self.gg_p * self.gg_gamma / (self.gg_q - 1)
+
+    @property
+    def mean_refund_fraction(self) -> float:
+        """Expected refunded share of a refunded order."""
+        return self.full_refund_share + (1 - self.full_refund_share) * 0.5
+
+    @property
+    def net_spend_factor(self) -> float:
+        """Expected net-of-refund share of an order's amount."""
+        return 1 - self.refund_share * self.mean_refund_fraction
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON form (tuples become lists)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+
+_PROBABILITIES = (
+    "buyer_share", "holdout_share", "store_code_share", "add_prob", "join_prob", "claim_prob", "group_only_share",
+    "second_guide_share", "other_store_share", "retention_tool_share", "staff_delete_share", "readd_prob",
+    "readd_same_day_share", "task_reach_share", "mass_send_task_share", "live_invite_share", "coupon_issue_share",
+    "pos_share_after_chat", "live_share_after_invite", "link_prob", "coupon_redeem_prob", "other_coupon_share",
+    "refund_share", "full_refund_share",
+)
+_POSITIVE = (
+    "r", "alpha", "a", "b", "gg_p", "gg_gamma", "task_rate_multiplier", "store_prob_concentration",
+    "scan_to_add_median_minutes", "scan_to_add_sigma", "add_to_join_median_hours", "add_to_join_sigma",
+    "join_to_claim_median_hours", "join_to_claim_sigma", "second_guide_gap_mean_days", "other_store_gap_mean_days",
+    "weibull_shape", "weibull_scale_days", "landmark_days", "early_chat_mean_low", "readd_gap_mean_days",
+    "group_leave_shape", "group_leave_scale_days", "seven_day_window_days", "link_window_days", "coupon_valid_days",
+)
+
+
+def _validate_params(p: Any) -> None:
+    """Raise :class:`ParameterError` naming the first parameter out of range."""
+    if not isinstance(p, SimulationParams):
+        raise ParameterError(f"params must be a SimulationParams, not {type(p).__name__}")
+    for f in fields(p):
+        v = getattr(p, f.name)
+        vals = v if isinstance(v, tuple) else (v,)
+        if not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in vals):
+            raise ParameterError(f"SimulationParams.{f.name} must be finite numbers, got {v!r}")
+    for name in _PROBABILITIES:
+        if not 0.0 <= getattr(p, name) <= 1.0:
+            raise ParameterError(f"SimulationParams.{name} is a probability, got {getattr(p, name)!r}")
+    for name in _POSITIVE:
+        if getattr(p, name) <= 0:
+            raise ParameterError(f"SimulationParams.{name} must be positive, got {getattr(p, name)!r}")
+    if p.gg_q <= 1:
+        raise ParameterError(f"SimulationParams.gg_q must exceed 1 for a finite mean spend, got {p.gg_q!r}")
+    if p.a == 1:
+        raise ParameterError("SimulationParams.a = 1 is a removable singularity of E[X(t)]; use e.g. 0.999")
+    if not 0 < p.add_prob < 1 or not 0 < p.join_prob < 1:
+        raise ParameterError("SimulationParams.add_prob and join_prob must lie strictly between 0 and 1")
+    if p.early_chat_mean_high < p.early_chat_mean_low:
+        raise ParameterError("SimulationParams.early_chat_mean_high must be at least early_chat_mean_low")
+    if not 1 <= p.tasks_per_month_min <= p.tasks_per_month_max:
+        raise ParameterError("need 1 <= tasks_per_month_min <= tasks_per_month_max")
+    for name in ("channel_probs_contact", "channel_probs_no_contact"):
+        probs = getattr(p, name)
+        if len(probs) != len(ORDER_CHANNELS) or min(probs) < 0 or abs(sum(probs) - 1) > 1e-9:
+            raise ParameterError(f"SimulationParams.{name} must be {len(ORDER_CHANNELS)} probabilities over "
+                                 f"{ORDER_CHANNELS} summing to 1, got {probs!r}")
+    for name in ("exp_cust_probs", "exp_store_probs"):
+        probs = getattr(p, name)
+        if len(probs) != 2 or not all(0 < x < 1 for x in probs):
+            raise ParameterError(f"SimulationParams.{name} must be (control, treatment) probabilities in (0, 1)")
+    if not 0 < p.exp_store_icc < 1:
+        raise ParameterError("SimulationParams.exp_store_icc must lie strictly between 0 and 1")
+    if p.exp_window_days < 1:
+        raise ParameterError("SimulationParams.exp_window_days must be at least 1")
+
+
+# =============================================================================== result
+@dataclass(frozen=True)
 class Brand:
-    """A simulated brand: contract tables and ground truth."""
+    """A simulated brand: contract tables (pandas) and their ground truth.
+
+    Attributes
+    ----------
+    tables : dict of str to DataFrame
+        Every contract table of GUIDE §5, keyed by its contract name.
+    truth : dict
+        Ground truth, JSON-ready (schema in the :mod:`workbench.simulate` docstring).
+    """
 
     tables: dict[str, pd.DataFrame]
     truth: dict[str, Any]
 
+    @property
+    def as_of(self) -> pd.Timestamp:
+        """End of the data (exclusive): no event at or after it."""
+        return pd.Timestamp(self.truth["as_of"])
+
     def write(self, out: str | Path, fmt: str = "parquet") -> Path:
-        """Write ``<out>/<table>.parquet`` (or .csv) for every table and ``truth.json``."""
+        """Write ``<out>/<table>.parquet`` (or ``.csv``) for every table, and ``truth.json``."""
+        _check_format(fmt)
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         for name, frame in self.tables.items():
             if fmt == "parquet":
-                frame.to_parquet(out / f"{name}.parquet", index=False)
-            elif fmt == "csv":
-                frame.to_csv(out / f"{name}.csv", index=False)
+                _write_parquet(frame, out / f"{name}.parquet")
             else:
-                raise ParameterError(f"fmt must be 'parquet' or 'csv', not {fmt!r}")
-        (out / "truth.json").write_text(json.dumps(self.truth, indent=2, ensure_ascii=False, default=str))
+                frame.to_csv(out / f"{name}.csv", index=False)
+        (out / "truth.json").write_text(json.dumps(self.truth, indent=2, ensure_ascii=False) + "\n",
+                                         encoding="utf-8")
         return out
 
-
-# ---------------------------------------------------------------------- helpers
-def _hex_ids(rng: np.random.Generator, n: int, width: int = 16) -> np.ndarray:
-    hi = rng.integers(0, 2**62, n, dtype=np.int64)
-    return np.char.zfill(np.char.mod("%x", hi), width)
+    def __repr__(self) -> str:
+        rows = ", ".join(f"{k}={len(v):,}" for k, v in self.tables.items())
+        return f"Brand(n_customers={self.truth['n_customers']:,}, as_of={self.truth['as_of']!r}, rows: {rows})"
 
 
-def _ids(prefix: str, n: int, width: int) -> np.ndarray:
-    return np.char.add(prefix, np.char.zfill(np.arange(1, n + 1).astype(str), width))
+def _check_format(fmt: str) -> None:
+    if fmt not in ("parquet", "csv"):
+        raise ParameterError(f"fmt must be 'parquet' or 'csv', not {fmt!r}")
 
 
-def _weibull_times(u: np.ndarray, shape: float, scale: float, eta0: np.ndarray, eta1: np.ndarray,
-                   landmark: float) -> np.ndarray:
+def _arrow_type(series: pd.Series) -> pa.DataType:
+    kind = series.dtype.kind
+    if kind == "M":
+        return pa.timestamp("us")
+    if kind == "f":
+        return pa.float64()
+    if kind in "iu":
+        return pa.int64()
+    if kind == "b":
+        return pa.bool_()
+    return pa.string()
+
+
+def _write_parquet(frame: pd.DataFrame, path: Path, chunk_rows: int = 2_000_000) -> None:
+    """Write in row chunks so a 15M-row table never holds a second full copy in Arrow."""
+    schema = pa.schema([(c, _arrow_type(frame[c])) for c in frame.columns])
+    with pq.ParquetWriter(path, schema) as writer:
+        for lo in range(0, max(len(frame), 1), chunk_rows):
+            part = frame.iloc[lo:lo + chunk_rows]
+            writer.write_table(pa.Table.from_pandas(part, schema=schema, preserve_index=False))
+
+
+# =============================================================================== helpers
+@dataclass(frozen=True)
+class _Clock:
+    """The window ``[t0, as_of)``; event times are int64 seconds since ``t0``."""
+
+    t0: pd.Timestamp
+    months: int
+
+    @property
+    def as_of(self) -> pd.Timestamp:
+        return self.t0 + pd.DateOffset(months=self.months)
+
+    @property
+    def span(self) -> int:
+        return int((self.as_of - self.t0) // pd.Timedelta(seconds=1))
+
+    def month_start(self, k: int) -> int:
+        return int((self.t0 + pd.DateOffset(months=k) - self.t0) // pd.Timedelta(seconds=1))
+
+    def stamp(self, secs: int) -> pd.Timestamp:
+        return self.t0 + pd.Timedelta(seconds=int(secs))
+
+    def dt(self, secs: np.ndarray) -> np.ndarray:
+        """Seconds since t0 → naive ``datetime64[us]`` (``NEVER`` → NaT)."""
+        secs = np.asarray(secs, dtype=np.int64)
+        never = secs == NEVER
+        us = self.t0.value // 1000 + np.where(never, 0, secs) * 1_000_000
+        us[never] = _NAT
+        return us.view("datetime64[us]")
+
+
+def _seq_ids(prefix: str, n: int, width: int, first: int = 1) -> np.ndarray:
+    """``prefix`` + zero-padded ``first``…``first + n − 1``, as an object array of str."""
+    width = max(width, len(str(first + n - 1)))
+    nums = pc.utf8_lpad(pa.array(np.arange(first, first + n, dtype=np.int64)).cast(pa.string()), width, "0")
+    return np.asarray(pc.binary_join_element_wise(prefix, nums, "").to_numpy(zero_copy_only=False), dtype=object)
+
+
+def _tokens(rng: np.random.Generator, n: int, length: int, alphabet: bytes, prefix: str = "") -> np.ndarray:
+    """``n`` random identifiers (``prefix`` + ``length`` characters of ``alphabet``), object array of str."""
+    alpha = np.frombuffer(alphabet, dtype=np.uint8)
+    body = alpha[rng.integers(0, len(alpha), (n, length), dtype=np.uint8)]
+    pre = np.frombuffer(prefix.encode(), dtype=np.uint8)
+    mat = np.ascontiguousarray(np.concatenate([np.broadcast_to(pre, (n, len(pre))), body], axis=1))
+    width = mat.shape[1]
+    offsets = np.arange(n + 1, dtype=np.int64) * width
+    arr = pa.Array.from_buffers(pa.large_string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(mat)])
+    return np.asarray(arr.to_numpy(zero_copy_only=False), dtype=object)
+
+
+def _frame(columns: dict[str, np.ndarray]) -> pd.DataFrame:
+    """A DataFrame over the column arrays as they are: no consolidation copy of 15M-row tables."""
+    return pd.DataFrame(columns, copy=False)
+
+
+def _nullable(ids: np.ndarray) -> np.ndarray:
+    """Object array with a trailing None, so that index -1 means NULL."""
+    return np.append(np.asarray(ids, dtype=object), None)
+
+
+def _secs(rng: np.random.Generator, upper: np.ndarray | float, size: int | None = None) -> np.ndarray:
+    """Uniform whole seconds in ``[0, upper)``."""
+    return (rng.random(size if size is not None else np.shape(upper)) * upper).astype(np.int64)
+
+
+def _lognormal_secs(rng: np.random.Generator, median_s: float, sigma: float, size: int) -> np.ndarray:
+    return np.maximum(rng.lognormal(np.log(median_s), sigma, size), 1.0).astype(np.int64)
+
+
+def _poisson_times(rng: np.random.Generator, start: np.ndarray, stop: np.ndarray,
+                   rate_per_day: float | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Homogeneous Poisson events on each interval ``[start, stop)``: (interval index, time)."""
+    length = np.maximum(stop - start, 0)
+    k = rng.poisson(rate_per_day * length / DAY)
+    rep = np.repeat(np.arange(len(start)), k)
+    t = start[rep] + _secs(rng, length[rep])
+    return rep, t
+
+
+def _draw_categorical(rng: np.random.Generator, probs: np.ndarray, size: int) -> np.ndarray:
+    cum = np.cumsum(probs) / np.sum(probs)
+    return np.minimum(np.searchsorted(cum, rng.random(size), side="right"), len(probs) - 1)
+
+
+def _first_per_group(keys: np.ndarray) -> np.ndarray:
+    """Mask of the first row of each run of equal ``keys`` (keys sorted)."""
+    m = np.ones(len(keys), dtype=bool)
+    m[1:] = keys[1:] != keys[:-1]
+    return m
+
+
+def _last_per_group(keys: np.ndarray) -> np.ndarray:
+    m = np.ones(len(keys), dtype=bool)
+    m[:-1] = keys[1:] != keys[:-1]
+    return m
+
+
+class _Latest:
+    """Events of customers indexed for "latest event strictly before t" look-ups."""
+
+    def __init__(self, cust: np.ndarray, t: np.ndarray) -> None:
+        self.cust = np.asarray(cust, dtype=np.int64)
+        self.t = np.asarray(t, dtype=np.int64)
+        key = (self.cust << _SHIFT) + self.t
+        self.order = np.argsort(key, kind="stable")
+        self.key = key[self.order]
+
+    def before(self, cust: np.ndarray, t: np.ndarray, window_s: float) -> np.ndarray:
+        """Index of each query's latest event in ``(t − window, t)`` of the same customer, else -1."""
+        if len(self.key) == 0:
+            return np.full(len(cust), -1, dtype=np.int64)
+        q = (np.asarray(cust, dtype=np.int64) << _SHIFT) + t
+        pos = np.searchsorted(self.key, q, side="left") - 1
+        j = self.order[np.maximum(pos, 0)]
+        ok = (pos >= 0) & (self.cust[j] == cust) & (t - self.t[j] <= window_s)
+        return np.where(ok, j, -1)
+
+
+def _weibull_ph_times(u: np.ndarray, shape: float, scale: float, eta0: np.ndarray, eta1: np.ndarray,
+                      landmark: float) -> np.ndarray:
     """Invert a piecewise proportional-hazards Weibull cumulative hazard at Exp(1) draws ``u``.
 
-    H(t) = (t/scale)^shape·e^eta0 for t ≤ landmark, and continues with e^eta1 after it.
+    ``H(t) = (t/scale)^shape · e^eta0`` up to ``landmark``; after it the hazard is multiplied
+    by ``e^eta1`` instead: ``H(t) = H(L) + ((t/scale)^shape − (L/scale)^shape) · e^eta1``.
     """
-    h_l = (landmark / scale) ** shape * np.exp(eta0)
+    base_l = (landmark / scale) ** shape
+    h_l = base_l * np.exp(eta0)
     early = u <= h_l
     t = np.empty_like(u)
-    t[early] = scale * (u[early] / np.exp(eta0[early])) ** (1 / shape)
+    t[early] = scale * (u[early] * np.exp(-eta0[early])) ** (1 / shape)
     late = ~early
-    t[late] = scale * ((u[late] - h_l[late]) / np.exp(eta1[late]) + (landmark / scale) ** shape) ** (1 / shape)
+    t[late] = scale * ((u[late] - h_l[late]) * np.exp(-eta1[late]) + base_l) ** (1 / shape)
     return t
 
 
-def _bgnbd_expected(t: np.ndarray, r: float, alpha: float, a: float, b: float) -> np.ndarray:
-    """E[X(t)]: expected repeat purchases in (0, t] for a new customer (Fader et al. 2005, eq. 7)."""
+def expected_repeat_purchases(t: np.ndarray | float, r: float, alpha: float, a: float, b: float) -> np.ndarray:
+    """BG/NBD ``E[X(t)]``: expected repeat purchases in ``(0, t]`` of a new customer.
+
+    Fader, Hardie & Lee (2005), eq. 7; ``t`` in the time unit of ``alpha`` (weeks here).
+
+    Examples
+    --------
+    >>> round(float(expected_repeat_purchases(52.0, 0.25, 4.0, 0.8, 2.5)), 4)
+    1.5879
+    """
     from scipy.special import hyp2f1
 
+    t = np.asarray(t, dtype=float)
     z = t / (alpha + t)
     return (a + b - 1) / (a - 1) * (1 - (alpha / (alpha + t)) ** r * hyp2f1(r, b, a + b - 1, z))
 
 
-def _asof_last(events: pd.DataFrame, targets: pd.DataFrame, by: str, time_col: str, tol: pd.Timedelta,
-               cols: list[str], event_time: str = "event_time") -> pd.DataFrame:
-    """For each target row, the latest event of the same ``by`` strictly before it, within ``tol``."""
-    ev = events.sort_values(event_time)[[by, event_time] + cols].rename(columns={event_time: "_t"})
-    tg = targets.reset_index()[["index", by, time_col]].sort_values(time_col)
-    out = pd.merge_asof(tg, ev, left_on=time_col, right_on="_t", by=by, direction="backward",
-                        tolerance=tol, allow_exact_matches=False)
-    return out.set_index("index").reindex(targets.index)
+# =============================================================================== the brand's fixed world
+@dataclass
+class _World:
+    """Stores, staff, channels and groups, with the index arrays the processes use."""
+
+    store_ids: np.ndarray
+    store_weight: np.ndarray      # share of customers whose home store it is
+    tool: np.ndarray              # store uses a retention tool
+    staff_ids: np.ndarray         # active guides first (sorted by store), then former guides, then HQ
+    guide_store: np.ndarray       # store index of each active guide
+    guide_offset: np.ndarray      # first guide index of each store
+    guide_count: np.ndarray       # guides per store
+    code_ids: np.ndarray          # channel codes: store codes (3 per store) first, then brand codes
+    code_group: np.ndarray        # channel group index of each code
+    group_store: np.ndarray       # store index of each WeCom group
+    group_owner: np.ndarray       # staff index of each group's owner
+    group_ids: np.ndarray
+    tables: dict[str, pd.DataFrame]
+
+    @property
+    def n_stores(self) -> int:
+        return len(self.store_ids)
+
+    def staff_store(self, staff: np.ndarray) -> np.ndarray:
+        """Store index of staff members (all contacts are with active guides)."""
+        return self.guide_store[staff]
+
+    def pick_guide(self, rng: np.random.Generator, store: np.ndarray) -> np.ndarray:
+        return self.guide_offset[store] + (rng.random(len(store)) * self.guide_count[store]).astype(np.int64)
+
+    def pick_other_guide(self, rng: np.random.Generator, store: np.ndarray, guide: np.ndarray) -> np.ndarray:
+        """Another guide of the same store (the same one when the store has a single guide)."""
+        cnt = self.guide_count[store]
+        local = guide - self.guide_offset[store]
+        step = 1 + (rng.random(len(store)) * np.maximum(cnt - 1, 1)).astype(np.int64)
+        return self.guide_offset[store] + (local + step) % cnt
+
+    def store_code(self, store: np.ndarray, kind: np.ndarray) -> np.ndarray:
+        return store * len(STORE_CODES) + kind
 
 
-# ---------------------------------------------------------------------- simulation
+def _build_world(rng: np.random.Generator, clock: _Clock, n_stores: int, n_staff: int, p: SimulationParams) -> _World:
+    store_ids = _seq_ids("S", n_stores, 3)
+    region_names = list(REGIONS)
+    region = _draw_categorical(rng, np.array(_REGION_WEIGHTS), n_stores)
+    names, seen = [], {}
+    for s in range(n_stores):  # a loop over stores: small and fixed
+        cities = REGIONS[region_names[region[s]]]
+        city = cities[int(rng.integers(len(cities)))]
+        seen[city] = seen.get(city, 0) + 1
+        names.append(f"{city} #{seen[city]}")
+    size = rng.lognormal(0.0, 0.5, n_stores)
+    opened_days = rng.uniform(180, 2500, n_stores)
+    opened = -(opened_days * DAY).astype(np.int64) + 10 * HOUR
+    tool = rng.random(n_stores) < p.retention_tool_share
+    stores = _frame({
+        "store_id": store_ids, "store_name": np.array(names, dtype=object),
+        "region": np.array(region_names, dtype=object)[region], "opened_at": clock.dt(opened),
+        "uses_retention_tool": tool,
+    })
+
+    # guides: one per store, the rest in proportion to store size; ids follow store order
+    extra = _draw_categorical(rng, size, n_staff - n_stores) if n_staff > n_stores else np.array([], np.int64)
+    guide_store = np.sort(np.concatenate([np.arange(n_stores), extra])).astype(np.int64)
+    guide_count = np.bincount(guide_store, minlength=n_stores)
+    guide_offset = np.concatenate([[0], np.cumsum(guide_count)[:-1]])
+    n_former = max(1, n_staff // 50)
+    n_hq = 10
+    staff_ids = _seq_ids("E", n_staff + n_former + n_hq, 4)
+    # former guides left before the window: they hold no contacts, so they never bias churn
+    former_store = rng.integers(0, n_stores, n_former)
+    former_hired = opened[former_store] + _secs(rng, -opened[former_store] * 0.5)
+    hired = np.concatenate([
+        opened[guide_store] + _secs(rng, -opened[guide_store] - 30 * DAY),
+        former_hired,
+        -(rng.uniform(60, 2000, n_hq) * DAY).astype(np.int64),
+    ])
+    left = np.full(n_staff + n_former + n_hq, NEVER)
+    stay = (rng.uniform(0.5, 0.95, n_former) * -former_hired).astype(np.int64)
+    left[n_staff:n_staff + n_former] = former_hired + stay
+    store_of_staff = np.concatenate([guide_store, former_store, np.full(n_hq, -1)])
+    staff = _frame({
+        "staff_id": staff_ids,
+        "store_id": _nullable(store_ids)[store_of_staff],
+        "role": np.array(["guide"] * (n_staff + n_former) + ["hq"] * n_hq, dtype=object),
+        "hired_at": clock.dt(hired),
+        "left_at": clock.dt(left),
+    })
+
+    # channel codes: three store-level codes per store, then brand-level codes
+    k = len(STORE_CODES)
+    code_prefix = np.array([c for c, _, _ in STORE_CODES], dtype=object)
+    code_name = np.array([nm for _, nm, _ in STORE_CODES], dtype=object)
+    rep_store = np.repeat(np.arange(n_stores), k)
+    rep_kind = np.tile(np.arange(k), n_stores)
+    store_code_ids = code_prefix[rep_kind] + "_" + store_ids[rep_store]
+    brand = BRAND_CODES
+    code_ids = np.concatenate([store_code_ids, np.array([c[0] for c in brand], dtype=object)])
+    code_group = np.concatenate([np.zeros(n_stores * k, np.int64),
+                                 np.array([CHANNEL_GROUPS.index(c[1]) for c in brand], np.int64)])
+    channels = _frame({
+        "channel_code": code_ids,
+        "channel_group": np.array(CHANNEL_GROUPS, dtype=object)[code_group],
+        "channel_name": np.concatenate([code_name[rep_kind] + " " + store_ids[rep_store],
+                                        np.array([c[2] for c in brand], dtype=object)]),
+        "store_id": np.concatenate([store_ids[rep_store], np.full(len(brand), None, dtype=object)]),
+        "cost": np.array([np.nan] * (n_stores * k) + [np.nan if c[3] is None else c[3] for c in brand]),
+    })
+
+    # customer groups of each store, each owned by one of its guides
+    group_store = np.repeat(np.arange(n_stores), GROUPS_PER_STORE)
+    group_owner = guide_offset[group_store] + (rng.random(len(group_store)) * guide_count[group_store]).astype(np.int64)
+    group_ids = _seq_ids("G", len(group_store), 4)
+    created = opened[group_store] + _secs(rng, np.minimum(-opened[group_store], 400 * DAY) - DAY)
+    groups = _frame({"group_id": group_ids, "store_id": store_ids[group_store],
+                     "owner_staff_id": staff_ids[group_owner], "created_at": clock.dt(created)})
+    return _World(store_ids, size / size.sum(), tool, staff_ids, guide_store, guide_offset, guide_count, code_ids,
+                  code_group, group_store, group_owner, group_ids,
+                  {"stores": stores, "staff": staff, "channels": channels, "groups": groups})
+
+
+# =============================================================================== customers
+@dataclass
+class _Customers:
+    ids: np.ndarray
+    birth: np.ndarray      # seconds since t0 (registration = first order of buyers)
+    home: np.ndarray       # home store index
+    holdout: np.ndarray
+    buyer: np.ndarray
+    lam: np.ndarray        # purchase rate per week (multiplier included)
+    drop_p: np.ndarray
+    nu: np.ndarray         # Gamma-Gamma spend rate
+    member_ids: np.ndarray
+    frame: pd.DataFrame
+
+    @property
+    def n(self) -> int:
+        return len(self.ids)
+
+
+def _build_customers(rng: np.random.Generator, clock: _Clock, world: _World, n: int,
+                     p: SimulationParams) -> _Customers:
+    # customer ids follow registration order, as a membership system numbers them
+    birth = np.sort(_secs(rng, clock.span, n))
+    home = _draw_categorical(rng, world.store_weight, n)
+    holdout = rng.random(n) < p.holdout_share
+    buyer = rng.random(n) < p.buyer_share
+    lam = rng.gamma(p.r, 1.0 / p.alpha, n) * np.where(holdout, 1.0, p.task_rate_multiplier)
+    drop_p = rng.beta(p.a, p.b, n)
+    nu = rng.gamma(p.gg_q, 1.0 / p.gg_gamma, n)
+    ids = _seq_ids("C", n, 7)
+    member_ids = _seq_ids("M", n, 8, first=10_000_001)
+    frame = _frame({
+        "customer_id": ids,
+        "registered_at": clock.dt(birth),
+        "gender": np.array(["F", "M"], dtype=object)[(rng.random(n) < 0.3).astype(np.int64)],
+        "birth_year": rng.integers(1965, 2007, n).astype(np.int64),
+        "member_level": np.array(["basic", "silver", "gold"], dtype=object)[
+            _draw_categorical(rng, np.array([0.6, 0.3, 0.1]), n)],
+        "home_store_id": world.store_ids[home],
+        "member_id": member_ids,
+    })
+    return _Customers(ids, birth, home, holdout, buyer, lam, drop_p, nu, member_ids, frame)
+
+
+# =============================================================================== funnel and relationships
+@dataclass
+class _Spells:
+    """Customer–staff contact spells, sorted by (customer, start)."""
+
+    cust: np.ndarray
+    staff: np.ndarray
+    code: np.ndarray
+    start: np.ndarray
+    end: np.ndarray        # NEVER while open at as_of
+    by_staff: np.ndarray
+    number: np.ndarray     # 1 for the first add of the pair, 2 after a re-add, …
+
+    def open_at(self, t: int, customers: np.ndarray | None = None) -> np.ndarray:
+        """One open spell per customer at ``t`` (the latest started), optionally only ``customers``."""
+        m = (self.start <= t) & (self.end > t)
+        if customers is not None:
+            m &= customers[self.cust]
+        idx = np.flatnonzero(m)
+        return idx[_last_per_group(self.cust[idx])]
+
+    def open_for(self, cust: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """For each (customer, time): the open spell started last, else -1."""
+        lo = np.searchsorted(self.cust, cust, side="left")
+        cnt = np.searchsorted(self.cust, cust, side="right") - lo
+        rep = np.repeat(np.arange(len(cust)), cnt)
+        idx = lo[rep] + (np.arange(len(rep)) - np.repeat(np.cumsum(cnt) - cnt, cnt))
+        ok = (self.start[idx] <= t[rep]) & (t[rep] < self.end[idx])
+        rep, idx = rep[ok], idx[ok]
+        last = _last_per_group(rep)  # spells are in start order within a customer
+        out = np.full(len(cust), -1, dtype=np.int64)
+        out[rep[last]] = idx[last]
+        return out
+
+
+@dataclass
+class _Relationships:
+    spells: _Spells
+    scan_cust: np.ndarray
+    scan_t: np.ndarray
+    scan_code: np.ndarray
+    scan_store: np.ndarray
+    mem_cust: np.ndarray
+    mem_group: np.ndarray
+    mem_join: np.ndarray
+    mem_leave: np.ndarray
+    hook_cust: np.ndarray
+    hook_t: np.ndarray
+    hook_staff: np.ndarray
+    chat_cust: np.ndarray
+    chat_staff: np.ndarray
+    chat_t: np.ndarray
+    store_add_p: np.ndarray
+    store_join_p: np.ndarray
+    ever_added: np.ndarray
+
+
+def _build_relationships(rng: np.random.Generator, clock: _Clock, world: _World, cust: _Customers,
+                         p: SimulationParams) -> _Relationships:
+    n, span, home = cust.n, clock.span, cust.home
+    # scan → add → join → claim
+    store_scan = rng.random(n) < p.store_code_share
+    kind = _draw_categorical(rng, np.array([c[2] for c in STORE_CODES]), n)
+    brand = _draw_categorical(rng, np.array([c[4] for c in BRAND_CODES]), n)
+    code = np.where(store_scan, world.store_code(home, kind), world.n_stores * len(STORE_CODES) + brand)
+    scan_t = np.maximum(cust.birth - _secs(rng, 120.0, n), 0)
+    kappa = p.store_prob_concentration
+    add_p = rng.beta(kappa * p.add_prob, kappa * (1 - p.add_prob), world.n_stores)
+    join_p = rng.beta(kappa * p.join_prob, kappa * (1 - p.join_prob), world.n_stores)
+    add_t = scan_t + _lognormal_secs(rng, p.scan_to_add_median_minutes * MINUTE, p.scan_to_add_sigma, n)
+    added = (rng.random(n) < add_p[home]) & (add_t < span)
+    guide = world.pick_guide(rng, home)
+    join_t = add_t + _lognormal_secs(rng, p.add_to_join_median_hours * HOUR, p.add_to_join_sigma, n)
+    joined = added & (rng.random(n) < join_p[home]) & (join_t < span)
+    claim_t = join_t + _lognormal_secs(rng, p.join_to_claim_median_hours * HOUR, p.join_to_claim_sigma, n)
+    claimed = joined & (rng.random(n) < p.claim_prob) & (claim_t < span)
+    solo_t = scan_t + _lognormal_secs(rng, 10 * MINUTE, 1.0, n)
+    solo = ~added & (rng.random(n) < p.group_only_share) & (solo_t < span)
+
+    # person-times ≠ persons: a second guide of the same store, a guide of another store
+    second_t = add_t + 10 * MINUTE + (rng.exponential(p.second_guide_gap_mean_days, n) * DAY).astype(np.int64)
+    second = added & (rng.random(n) < p.second_guide_share) & (world.guide_count[home] > 1) & (second_t < span)
+    second_guide = world.pick_other_guide(rng, home, guide)
+    far = (home + rng.integers(1, world.n_stores, n)) % world.n_stores
+    far_t = add_t + HOUR + (rng.exponential(p.other_store_gap_mean_days, n) * DAY).astype(np.int64)
+    far_scan_t = far_t - _secs(rng, 120.0, n)
+    other = added & (rng.random(n) < p.other_store_share) & (far_t < span)
+    far_guide = world.pick_guide(rng, far)
+    far_code = world.store_code(far, np.zeros(n, np.int64))
+
+    i1, i2, i3 = np.flatnonzero(added), np.flatnonzero(second), np.flatnonzero(other)
+    first_round = (np.concatenate([i1, i2, i3]),
+                   np.concatenate([guide[i1], second_guide[i2], far_guide[i3]]),
+                   np.concatenate([code[i1], code[i2], far_code[i3]]),
+                   np.concatenate([add_t[i1], second_t[i2], far_t[i3]]))
+    spells, chats = _contact_spells(rng, clock, world, p, *first_round)
+
+    # group memberships: adders who join, plus (optionally) some who join without adding
+    members = np.flatnonzero(joined | solo)
+    mem_join = np.where(joined, join_t, solo_t)[members]
+    mem_group = GROUPS_PER_STORE * home[members] + rng.integers(0, GROUPS_PER_STORE, len(members))
+    life = p.group_leave_scale_days * DAY * rng.weibull(p.group_leave_shape, len(members))
+    mem_leave = mem_join + np.minimum(life, 4e9).astype(np.int64)
+    mem_leave = np.where(mem_leave < span, mem_leave, NEVER)
+
+    hooks = np.flatnonzero(claimed)
+    ever_added = np.zeros(n, dtype=bool)
+    ever_added[spells.cust] = True
+    return _Relationships(
+        spells=spells,
+        scan_cust=np.concatenate([np.arange(n), i3]), scan_t=np.concatenate([scan_t, far_scan_t[i3]]),
+        scan_code=np.concatenate([code, far_code[i3]]),
+        scan_store=np.concatenate([np.where(store_scan, home, -1), far[i3]]),
+        mem_cust=members, mem_group=mem_group, mem_join=mem_join, mem_leave=mem_leave,
+        hook_cust=hooks, hook_t=claim_t[hooks], hook_staff=guide[hooks],
+        chat_cust=chats[0], chat_staff=chats[1], chat_t=chats[2],
+        store_add_p=add_p, store_join_p=join_p, ever_added=ever_added)
+
+
+def _contact_spells(rng: np.random.Generator, clock: _Clock, world: _World, p: SimulationParams,
+                    cust: np.ndarray, staff: np.ndarray, code: np.ndarray,
+                    start: np.ndarray) -> tuple[_Spells, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Spell lifetimes from the proportional-hazards Weibull model, early chats, and re-adds.
+
+    One loop iteration per re-add round (a handful), each vectorised over all spells.
+    """
+    span = clock.span
+    landmark = int(p.landmark_days * DAY)
+    beta_group = np.array([p.log_hr_channel[g] for g in CHANNEL_GROUPS])
+    chat_mean = rng.uniform(p.early_chat_mean_low, p.early_chat_mean_high, world.n_stores)
+    spell_parts: list[tuple[np.ndarray, ...]] = []
+    chat_parts: list[tuple[np.ndarray, ...]] = []
+    number = 1
+    while len(cust):
+        m = len(cust)
+        store = world.staff_store(staff)
+        eta0 = beta_group[world.code_group[code]] + p.log_hr_tool * world.tool[store]
+        early = rng.poisson(chat_mean[store])
+        eta1 = eta0 + p.log_hr_early_chat * early
+        dur = _weibull_ph_times(rng.exponential(1.0, m), p.weibull_shape, p.weibull_scale_days * DAY, eta0, eta1,
+                                landmark)
+        end = start + np.minimum(dur, 4e9).astype(np.int64)
+        ended = end < span
+        end = np.where(ended, end, NEVER)
+        by_staff = ended & (rng.random(m) < p.staff_delete_share)
+        spell_parts.append((cust, staff, code, start, end, by_staff, np.full(m, number, np.int64)))
+        # early chats: uniform over the first `landmark` seconds, sent only while the spell is open
+        rep = np.repeat(np.arange(m), early)
+        t = start[rep] + _secs(rng, float(landmark), len(rep))
+        ok = (t < end[rep]) & (t < span)
+        chat_parts.append((cust[rep[ok]], staff[rep[ok]], t[ok]))
+        # later chats at a low rate while open
+        rep, t = _poisson_times(rng, start + landmark, np.minimum(end, span), p.later_chat_rate_per_month / MONTH_DAYS)
+        chat_parts.append((cust[rep], staff[rep], t))
+        # re-adds of the same staff member; some within the same day
+        same_day = rng.random(m) < p.readd_same_day_share
+        gap = MINUTE + np.where(same_day, _secs(rng, 6.0 * HOUR - MINUTE, m),
+                                (rng.exponential(p.readd_gap_mean_days, m) * DAY).astype(np.int64))
+        nxt = np.where(ended, end, 0) + gap
+        back = ended & (rng.random(m) < p.readd_prob) & (nxt < span)
+        cust, staff, code, start = cust[back], staff[back], code[back], nxt[back]
+        number += 1
+    cols = [np.concatenate(c) for c in zip(*spell_parts)]
+    order = np.lexsort((cols[3], cols[0]))
+    spells = _Spells(*(c[order] for c in cols))
+    chats = tuple(np.concatenate(c) for c in zip(*chat_parts))
+    return spells, chats  # type: ignore[return-value]
+
+
+# =============================================================================== touches and tasks
+class _TouchLog:
+    """Touches collected as integer arrays; staff and task -1 mean NULL."""
+
+    def __init__(self) -> None:
+        self.parts: list[tuple[np.ndarray, ...]] = []
+
+    def add(self, t: np.ndarray, cust: np.ndarray, staff: np.ndarray | int, kind: str,
+            task: np.ndarray | int = -1) -> None:
+        k = len(t)
+        self.parts.append((np.asarray(t, np.int64), np.asarray(cust, np.int32),
+                           np.broadcast_to(np.asarray(staff, np.int32), (k,)),
+                           np.full(k, _T[kind], np.int8), np.broadcast_to(np.asarray(task, np.int32), (k,))))
+
+    def select(self, kinds: tuple[str, ...]) -> tuple[np.ndarray, ...]:
+        """(time, customer, staff, task) of the touches of ``kinds`` that belong to a task."""
+        codes = {_T[k] for k in kinds}
+        parts = [x for x in self.parts if len(x[0]) and int(x[3][0]) in codes]
+        if not parts:
+            return tuple(np.array([], np.int64) for _ in range(4))
+        t, c, s, _, task = (np.concatenate(col) for col in zip(*parts))
+        keep = task >= 0
+        return t[keep], c[keep].astype(np.int64), s[keep].astype(np.int64), task[keep].astype(np.int64)
+
+    def arrays(self) -> tuple[np.ndarray, ...]:
+        if not self.parts:
+            return tuple(np.array([], d) for d in (np.int64, np.int32, np.int32, np.int8, np.int32))
+        return tuple(np.concatenate(c) for c in zip(*self.parts))
+
+
+class _CouponLog:
+    """Coupons collected as integer arrays: customer, issue time, issuing staff (-1: none), source."""
+
+    def __init__(self) -> None:
+        self.parts: list[tuple[np.ndarray, ...]] = []
+
+    def add(self, cust: np.ndarray, t: np.ndarray, staff: np.ndarray | int, source: str) -> None:
+        k = len(cust)
+        self.parts.append((np.asarray(cust, np.int64), np.asarray(t, np.int64),
+                           np.broadcast_to(np.asarray(staff, np.int64), (k,)),
+                           np.full(k, 0 if source == "wecom" else 1, np.int8)))
+
+    def arrays(self) -> tuple[np.ndarray, ...]:
+        return tuple(np.concatenate(c) for c in zip(*self.parts))
+
+
+def _background_touches(rng: np.random.Generator, clock: _Clock, world: _World, rel: _Relationships,
+                        p: SimulationParams, log: _TouchLog) -> None:
+    """Chats (all contacts, holdout included), Moments views and group messages."""
+    span, sp = clock.span, rel.spells
+    log.add(rel.chat_t, rel.chat_cust, rel.chat_staff, "chat")
+    rep, t = _poisson_times(rng, sp.start, np.minimum(sp.end, span), p.moments_rate_per_month / MONTH_DAYS)
+    log.add(t, sp.cust[rep], sp.staff[rep], "moments")
+    rep, t = _poisson_times(rng, rel.mem_join, np.minimum(rel.mem_leave, span),
+                            p.group_message_rate_per_month / MONTH_DAYS)
+    log.add(t, rel.mem_cust[rep], world.group_owner[rel.mem_group[rep]], "group_message")
+
+
+def _hq_tasks(rng: np.random.Generator, clock: _Clock, cust: _Customers, rel: _Relationships, p: SimulationParams,
+              log: _TouchLog, coupons: _CouponLog) -> list[tuple]:
+    """2–4 HQ tasks a month, delivered to reached open contacts only (the holdout never sees them)."""
+    span, sp = clock.span, rel.spells
+    reached = ~cust.holdout
+    rows: list[tuple] = []
+    type_p = np.array([w for *_, w in TASK_TYPES])
+    for month in range(clock.months):  # a loop over months and tasks, each vectorised over contacts
+        m0, m1 = clock.month_start(month), clock.month_start(month + 1)
+        k = int(rng.integers(p.tasks_per_month_min, p.tasks_per_month_max + 1))
+        n_days = max((m1 - m0) // DAY - 3, k)
+        days = np.sort(rng.choice(n_days, size=k, replace=False))
+        for j in range(k):
+            ttype, label, _ = TASK_TYPES[int(_draw_categorical(rng, type_p, 1)[0])]
+            created = m0 + int(days[j]) * DAY + 10 * HOUR + int(rng.integers(0, 2 * HOUR))
+            task = len(rows)
+            idx = sp.open_at(created, reached)
+            if ttype == "live":
+                delivery, share, lag = "live_invite", p.live_invite_share, 6 * HOUR
+            elif rng.random() < p.mass_send_task_share:
+                delivery, share, lag = "mass_send", p.task_reach_share, HOUR
+            else:
+                delivery, share, lag = "task_push", p.task_reach_share, 10 * HOUR
+            sel = idx[rng.random(len(idx)) < share]
+            t = created + _secs(rng, float(lag), len(sel))
+            ok = t < span
+            sel, t = sel[ok], t[ok]
+            log.add(t, sp.cust[sel], sp.staff[sel], delivery, task)
+            if ttype == "promotion":
+                c = sp.cust[sel]
+                old_enough = cust.birth[c] <= created - p.coupon_min_age_days * DAY
+                give = old_enough & (rng.random(len(sel)) < p.coupon_issue_share)
+                ct = t[give] + MINUTE
+                ok = ct < span
+                log.add(ct[ok], c[give][ok], sp.staff[sel][give][ok], "coupon_issue", task)
+                coupons.add(c[give][ok], ct[ok], sp.staff[sel][give][ok], "wecom")
+            month_label = clock.stamp(m0).strftime("%Y-%m")
+            rows.append((f"T{task + 1:04d}", created, ttype, f"{label} {month_label} #{j + 1}", None, None, delivery))
+    return rows
+
+
+# =============================================================================== orders
+def _bgnbd_orders(rng: np.random.Generator, clock: _Clock, cust: _Customers,
+                  p: SimulationParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """First order at birth, then BG/NBD repeat purchases up to as_of; Gamma-Gamma amounts.
+
+    Given ``λ``, repeat purchases are a Poisson process on ``(birth, as_of)``; the customer
+    drops out right after their K-th repeat purchase, ``K ~ Geometric(p)``, so the first K
+    Poisson events are kept. This is BG/NBD exactly (no dropout before the first repeat).
+    """
+    b = np.flatnonzero(cust.buyer)
+    weeks = (clock.span - cust.birth[b]) / WEEK
+    k_max = rng.geometric(np.clip(cust.drop_p[b], 1e-12, 1.0))
+    n_events = rng.poisson(cust.lam[b] * weeks)
+    rep = np.repeat(np.arange(len(b)), n_events)
+    u = rng.random(len(rep)) * weeks[rep]
+    order = np.lexsort((u, rep))
+    rep, u = rep[order], u[order]
+    rank = np.arange(len(rep)) - np.repeat(np.cumsum(n_events) - n_events, n_events)
+    keep = rank < k_max[rep]
+    o_cust = np.concatenate([b, b[rep[keep]]])
+    o_t = np.concatenate([cust.birth[b], cust.birth[b[rep[keep]]] + (u[keep] * WEEK).astype(np.int64)])
+    return o_cust, o_t, _amounts(rng, cust.nu[o_cust], p)
+
+
+def _amounts(rng: np.random.Generator, nu: np.ndarray, p: SimulationParams) -> np.ndarray:
+    return np.maximum(np.round(rng.gamma(p.gg_p, 1.0 / nu), 2), 0.01)
+
+
+def _channel_probs(p: SimulationParams, contact: bool, chat: bool, invite: bool) -> np.ndarray:
+    """Order-channel probabilities given the customer's WeCom state at order time."""
+    if not contact:
+        return np.array(p.channel_probs_no_contact, dtype=float)
+    q = np.array(p.channel_probs_contact, dtype=float)
+    if chat:  # Belle's 7-day rule: a recent 1:1 chat pulls the purchase into the store
+        rest = q[1:] * (1 - p.pos_share_after_chat) / q[1:].sum()
+        q = np.concatenate([[p.pos_share_after_chat], rest])
+    if invite:
+        live = _O["channels_live"]
+        others = q.copy()
+        others[live] = 0.0
+        q = others * (1 - p.live_share_after_invite) / others.sum()
+        q[live] = p.live_share_after_invite
+    return q
+
+
+def _assign_channels(rng: np.random.Generator, world: _World, cust: _Customers, rel: _Relationships,
+                     log: _TouchLog, o_cust: np.ndarray, o_t: np.ndarray,
+                     p: SimulationParams) -> tuple[np.ndarray, ...]:
+    """Channel, store, task link and sharing staff of each BG/NBD order (volume unchanged)."""
+    m = len(o_cust)
+    sp = rel.spells
+    open_sp = sp.open_for(o_cust, o_t)
+    contact = open_sp >= 0
+    guide = np.where(contact, sp.staff[np.maximum(open_sp, 0)], -1)
+    chat_j = _Latest(rel.chat_cust, rel.chat_t).before(o_cust, o_t, p.seven_day_window_days * DAY)
+    chat_staff = np.where(contact & (chat_j >= 0), rel.chat_staff[np.maximum(chat_j, 0)], -1)
+    link_window = p.link_window_days * DAY
+    push_t, push_c, push_s, push_task = log.select(("task_push", "mass_send"))
+    push_j = _Latest(push_c, push_t).before(o_cust, o_t, link_window)
+    inv_t, inv_c, inv_s, inv_task = log.select(("live_invite",))
+    inv_j = _Latest(inv_c, inv_t).before(o_cust, o_t, link_window)
+    invited = contact & (inv_j >= 0)
+
+    state = np.where(contact, 1 + (chat_staff >= 0) + 2 * invited, 0)
+    u = rng.random(m)
+    channel = np.zeros(m, dtype=np.int8)
+    for s in range(5):  # five WeCom states, each a vectorised categorical draw
+        probs = _channel_probs(p, s > 0, bool((s - 1) & 1) if s else False, bool((s - 1) & 2) if s else False)
+        cum = np.cumsum(probs) / probs.sum()
+        sel = state == s
+        channel[sel] = np.minimum(np.searchsorted(cum, u[sel], side="right"), len(probs) - 1)
+
+    home = cust.home[o_cust]
+    chat_store = world.staff_store(np.maximum(chat_staff, 0))
+    store = np.full(m, -1, dtype=np.int64)
+    in_store = (channel == _O["pos"]) | (channel == _O["proxy_order"])
+    store[in_store] = np.where(chat_staff >= 0, chat_store, home)[in_store]
+    store[channel == _O["mini_program"]] = home[channel == _O["mini_program"]]
+    transfer = channel == _O["wecom_transfer"]
+    store[transfer] = world.staff_store(guide[transfer])
+    share = np.full(m, -1, dtype=np.int64)
+    share[transfer] = guide[transfer]
+    proxy = channel == _O["proxy_order"]
+    share[proxy] = np.where(chat_staff >= 0, chat_staff, guide)[proxy]
+    task = np.full(m, -1, dtype=np.int64)
+    link = (channel == _O["mini_program"]) & (push_j >= 0) & (rng.random(m) < p.link_prob)
+    task[link], share[link] = push_task[push_j[link]], push_s[push_j[link]]
+    live = (channel == _O["channels_live"]) & (inv_j >= 0)
+    task[live], share[live] = inv_task[inv_j[live]], inv_s[inv_j[live]]
+    return channel, store, task, share
+
+
+def _redeem(rng: np.random.Generator, o_cust: np.ndarray, o_t: np.ndarray, channel: np.ndarray,
+            c_cust: np.ndarray, c_t: np.ndarray, p: SimulationParams) -> tuple[np.ndarray, np.ndarray]:
+    """POS orders redeem the customer's latest coupon issued in the validity window, once each.
+
+    Orders must be in time order; returns (coupon of each order or -1, redeeming order of
+    each coupon or -1).
+    """
+    pos = np.flatnonzero(channel == _O["pos"])
+    j = _Latest(c_cust, c_t).before(o_cust[pos], o_t[pos], p.coupon_valid_days * DAY)
+    accept = (j >= 0) & (rng.random(len(pos)) < p.coupon_redeem_prob)
+    pos, j = pos[accept], j[accept]
+    _, first = np.unique(j, return_index=True)  # the earliest order wins a coupon
+    pos, j = pos[first], j[first]
+    order_coupon = np.full(len(o_cust), -1, dtype=np.int64)
+    order_coupon[pos] = j
+    coupon_order = np.full(len(c_cust), -1, dtype=np.int64)
+    coupon_order[j] = pos
+    return order_coupon, coupon_order
+
+
+# =============================================================================== experiments
+@dataclass
+class _Experiments:
+    rows: list[tuple]
+    task_rows: list[tuple]
+    assignments: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]]
+    extra: tuple[np.ndarray, ...]        # cust, t, task, share staff
+    expected_extra_orders: float          # given the realised units and store probabilities
+    truth: dict[str, Any]
+
+
+def _experiments(rng: np.random.Generator, clock: _Clock, world: _World, cust: _Customers, rel: _Relationships,
+                 p: SimulationParams, first_task: int, log: _TouchLog) -> _Experiments:
+    span, sp = clock.span, rel.spells
+    w = int(p.exp_window_days * DAY)
+    s1 = clock.month_start(max(0, clock.months - 4)) + 5 * DAY + 10 * HOUR
+    s2 = clock.month_start(max(1, clock.months - 3)) + 5 * DAY + 10 * HOUR
+    if max(s1, s2) + w >= span:
+        raise ParameterError(f"exp_window_days={p.exp_window_days} does not fit before as_of "
+                             f"with months={clock.months}")
+    reached = ~cust.holdout
+    pc_, pt_ = p.exp_cust_probs
+    variants = np.array(["control", "treatment"], dtype=object)
+
+    # EXP_CUST: reached customers with an open contact at the start, 50/50
+    idx = sp.open_at(s1, reached)
+    units, staff = sp.cust[idx], sp.staff[idx]
+    treat = rng.random(len(idx)) < 0.5
+    task = np.where(treat, first_task + 1, first_task)
+    log.add(np.full(len(idx), s1), units, staff, "task_push", task)
+    prob = np.where(treat, pt_, pc_)
+    hit = rng.random(len(idx)) < prob
+    extra_c = (units[hit], s1 + 1 + _secs(rng, float(w - 1), int(hit.sum())), task[hit], staff[hit])
+    dp = pt_ - pc_
+    t_cust = _experiment_truth("customer", clock, s1, p, len(idx), len(idx), ("TX_CUST_C", "TX_CUST_T"),
+                               (pc_, pt_), dp, 1.0)
+
+    # EXP_STORE: half the stores each way; units are customers with an open contact at the start,
+    # clustered in the first (by id) store among their open guides, as experiment_frame does
+    pcs, pts = p.exp_store_probs
+    store_treat = np.zeros(world.n_stores, dtype=bool)
+    store_treat[rng.permutation(world.n_stores)[: world.n_stores // 2]] = True
+    mu = np.where(store_treat, pts, pcs)
+    rho = p.exp_store_icc
+    store_p = rng.beta(mu * (1 - rho) / rho, (1 - mu) * (1 - rho) / rho)
+    idx = np.flatnonzero((sp.start <= s2) & (sp.end > s2))
+    st = world.staff_store(sp.staff[idx])
+    order = np.lexsort((st, sp.cust[idx]))
+    idx, st = idx[order], st[order]
+    first = _first_per_group(sp.cust[idx])
+    idx, st = idx[first], st[first]
+    units2, staff2 = sp.cust[idx], sp.staff[idx]
+    r2 = reached[units2]
+    task2 = np.where(store_treat[st], first_task + 3, first_task + 2)
+    log.add(np.full(int(r2.sum()), s2), units2[r2], staff2[r2], "task_push", task2[r2])
+    hit2 = r2 & (rng.random(len(idx)) < store_p[st])
+    extra_s = (units2[hit2], s2 + 1 + _secs(rng, float(w - 1), int(hit2.sum())), task2[hit2], staff2[hit2])
+    share_reached = float(r2.mean()) if len(r2) else 0.0
+    t_store = _experiment_truth("store", clock, s2, p, len(idx), int(len(np.unique(st))),
+                                ("TX_STORE_C", "TX_STORE_T"), (pcs, pts), pts - pcs, share_reached)
+    t_store.update({
+        "icc_extra_order": rho,
+        "reached_share_of_units": share_reached,
+        "n_stores_per_variant": {"control": int((~store_treat).sum()), "treatment": int(store_treat.sum())},
+        "store_extra_order_prob": {str(s): round(float(v), 6) for s, v in zip(world.store_ids, store_p)},
+        "note": "Extra orders only for reached (non-holdout) units; the per-unit lift is the difference in mean "
+                "store probability times the reached share of units. store_extra_order_prob are the realised "
+                "store-level probabilities (Beta with this ICC).",
+    })
+
+    rows = [
+        ("HOLDOUT", "customer", 0, NEVER, "Global task holdout", "gmv"),
+        ("EXP_CUST", "customer", s1, s1 + w, "New-arrival script test (customer-randomised)", "gmv"),
+        ("EXP_STORE", "store", s2, s2 + w, "Promotion script test (store-randomised)", "gmv"),
+    ]
+    task_rows = [
+        ("TX_CUST_C", s1 - 2 * HOUR, "new_arrival", "Script test: control", "EXP_CUST", "control", "task_push"),
+        ("TX_CUST_T", s1 - 2 * HOUR, "new_arrival", "Script test: treatment", "EXP_CUST", "treatment", "task_push"),
+        ("TX_STORE_C", s2 - 2 * HOUR, "promotion", "Store test: control", "EXP_STORE", "control", "task_push"),
+        ("TX_STORE_T", s2 - 2 * HOUR, "promotion", "Store test: treatment", "EXP_STORE", "treatment", "task_push"),
+    ]
+    assignments = [
+        ("HOLDOUT", cust.ids, np.array(["reached", "holdout"], dtype=object)[cust.holdout.astype(np.int64)],
+         cust.birth),
+        ("EXP_CUST", cust.ids[units], variants[treat.astype(np.int64)], np.full(len(units), s1)),
+        ("EXP_STORE", world.store_ids, variants[store_treat.astype(np.int64)], np.full(world.n_stores, s2)),
+    ]
+    extra = tuple(np.concatenate([a, b]) for a, b in zip(extra_c, extra_s))
+    expected = float(prob.sum() + store_p[st][r2].sum())
+    return _Experiments(rows, task_rows, assignments, extra, expected, {"EXP_CUST": t_cust, "EXP_STORE": t_store})
+
+
+def _experiment_truth(unit: str, clock: _Clock, s: int, p: SimulationParams, n_units: int, n_clusters: int,
+                      tasks: tuple[str, str], probs: tuple[float, float], dp: float, share: float) -> dict[str, Any]:
+    w = p.exp_window_days
+    return {
+        "unit": unit, "variants": ["control", "treatment"], "control": "control",
+        "start": str(clock.stamp(s)), "end": str(clock.stamp(s + w * DAY)), "window_days": w,
+        "n_units": int(n_units), "n_clusters": int(n_clusters),
+        "task_ids": {"control": tasks[0], "treatment": tasks[1]},
+        "extra_order_prob": {"control": probs[0], "treatment": probs[1]},
+        "true_abs_lift": {
+            "orders_per_unit": dp * share,
+            "gmv_per_unit": dp * share * p.mean_spend * p.net_spend_factor,
+            "gross_gmv_per_unit": dp * share * p.mean_spend,
+        },
+    }
+
+
+# =============================================================================== identity
+def _identity_links(rng: np.random.Generator, cust: _Customers, ever_added: np.ndarray) -> tuple[pd.DataFrame, int]:
+    """Identifier pairs: every customer is one connected component of the links."""
+    n = cust.n
+    phone = _tokens(rng, n, 64, _HEX)
+    union = _tokens(rng, n, 27, _B64, "o")
+    openid = _tokens(rng, n, 27, _B64, "o")
+    two = np.flatnonzero(rng.random(n) < 0.05)  # mini-program and official-account openids
+    openid2 = _tokens(rng, len(two), 27, _B64, "o")
+    added = np.flatnonzero(ever_added)
+    ext = _tokens(rng, len(added), 30, _B64, "wm")
+    buyers = np.flatnonzero(cust.buyer)
+    erp = _tokens(rng, len(buyers), 10, b"0123456789", "ERP")
+    parts = [
+        ("member_id", cust.member_ids, "phone_hash", phone),
+        ("phone_hash", phone, "unionid", union),
+        ("unionid", union, "openid", openid),
+        ("unionid", union[two], "openid", openid2),
+        ("external_userid", ext, "unionid", union[added]),
+        ("erp_id", erp, "phone_hash", phone[buyers]),
+    ]
+    frame = _frame({
+        "id_type": np.concatenate([np.full(len(v), a, dtype=object) for a, v, _, _ in parts]),
+        "id_value": np.concatenate([v for _, v, _, _ in parts]),
+        "linked_type": np.concatenate([np.full(len(v), b, dtype=object) for _, v, b, _ in parts]),
+        "linked_value": np.concatenate([lv for _, _, _, lv in parts]),
+    })
+    return frame, len(two)
+
+
+# =============================================================================== the simulation
 def simulate_brand(n_customers: int = 100_000, seed: int = 0, out: str | Path | None = None, n_stores: int = 60,
                    n_staff: int = 300, start: str = "2025-01-01", months: int = 12, fmt: str = "parquet",
                    params: SimulationParams | None = None, progress: bool = False) -> Brand:
-    """Simulate a brand's contract tables and ground truth.
+    """Simulate a brand's contract tables and their ground truth.
 
     Parameters
     ----------
-    n_customers : int
-        Customers registered during the window.
-    seed : int
+    n_customers : int, default 100,000
+        Customers registering inside the window (at least 100).
+    seed : int, default 0
         Everything is deterministic for a seed.
     out : path, optional
-        Write the tables and ``truth.json`` there.
-    n_stores, n_staff : int
-        Stores and store guides (plus ten HQ staff).
-    start, months :
-        The data window ``[start, start + months)``; ``as_of`` is its end.
+        When given, write ``<out>/<table>.<fmt>`` for every contract table and
+        ``<out>/truth.json``.
+    n_stores : int, default 60
+        Stores (at least 2: the store experiment needs both arms).
+    n_staff : int, default 300
+        Active store guides (at least one per store), spread over stores by store size; a
+        few former guides (``left_at`` before the window) and ten HQ staff are added.
+    start : str, default "2025-01-01"
+        First day of the window (Asia/Shanghai local time).
+    months : int, default 12
+        Window length (at least 2); ``as_of = start + months`` ends the data, exclusive.
+    fmt : {"parquet", "csv"}
+        File format when writing.
     params : SimulationParams, optional
-        True parameters; defaults documented on the class.
+        True parameters; defaults documented on :class:`SimulationParams`.
+    progress : bool, default False
+        Show a progress bar.
 
     Returns
     -------
     Brand
+        ``tables`` (dict of DataFrames keyed by contract table) and ``truth``.
 
     Examples
     --------
-    >>> brand = simulate_brand(2_000, seed=1)
+    >>> brand = simulate_brand(2_000, seed=1, n_stores=8, n_staff=24)
     >>> sorted(brand.tables)[:3]
     ['assignments', 'channels', 'contact_events']
+    >>> brand.truth["bgnbd"]["r"], brand.truth["gamma_gamma"]["gamma"]
+    (0.25, 150.0)
     """
-    if n_customers < 100 or n_stores < 2 or n_staff < n_stores:
-        raise ParameterError("need at least 100 customers, 2 stores and one guide per store")
-    p = params or SimulationParams()
-    rng = np.random.default_rng(seed)
-    t0 = np.datetime64(pd.Timestamp(start).to_datetime64(), "s")
-    as_of = np.datetime64((pd.Timestamp(start) + pd.DateOffset(months=months)).to_datetime64(), "s")
-    span_days = (as_of - t0) / DAY
-    steps = ["stores", "customers", "contacts", "touches", "orders", "experiments"]
-    bar = _progress(progress, len(steps))
+    p = SimulationParams() if params is None else params
+    _validate_params(p)
+    _check_format(fmt)
+    clock = _check_arguments(n_customers, seed, n_stores, n_staff, start, months)
+    rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(8)]
+    step = _progress(progress, 7)
 
-    # ---------------- stores, staff, channels, groups
-    store_ids = _ids("S", n_stores, 3)
-    stores = pd.DataFrame({
-        "store_id": store_ids,
-        "store_name": [f"Store {i:03d}" for i in range(1, n_stores + 1)],
-        "region": rng.choice(REGIONS, n_stores),
-        "opened_at": t0 - (rng.integers(180, 2500, n_stores) * DAY),
-        "uses_retention_tool": rng.random(n_stores) < 0.5,
-    })
-    guide_store = np.arange(n_staff) % n_stores
-    staff_ids = _ids("E", n_staff + 10, 4)
-    staff = pd.DataFrame({
-        "staff_id": staff_ids,
-        "store_id": np.concatenate([store_ids[guide_store], np.full(10, None, dtype=object)]),
-        "role": ["guide"] * n_staff + ["hq"] * 10,
-        "hired_at": t0 - rng.integers(30, 1500, n_staff + 10) * DAY,
-        "left_at": pd.NaT,
-    })
-    store_guides = [np.flatnonzero(guide_store == s) for s in range(n_stores)]
-    ch_rows = [(f"{code}_{sid}", "offline_store", f"{name} {sid}", sid, None)
-               for sid in store_ids for code, name in STORE_CODES]
-    ch_rows += [(c, g, n, None, cost) for c, g, n, cost in BRAND_CHANNELS]
-    channels = pd.DataFrame(ch_rows, columns=["channel_code", "channel_group", "channel_name", "store_id", "cost"])
-    groups = pd.DataFrame({
-        "group_id": np.char.add("G", np.char.zfill(np.arange(1, 2 * n_stores + 1).astype(str), 4)),
-        "store_id": np.repeat(store_ids, 2),
-        "owner_staff_id": staff_ids[[store_guides[s][0] for s in np.repeat(np.arange(n_stores), 2)]],
-        "created_at": np.repeat(stores["opened_at"].to_numpy(), 2),
-    })
-    bar(1)
+    world = _build_world(rngs[0], clock, n_stores, n_staff, p)
+    cust = _build_customers(rngs[1], clock, world, n_customers, p)
+    step("relationships")
+    rel = _build_relationships(rngs[2], clock, world, cust, p)
+    step("touches")
+    log, coupons = _TouchLog(), _CouponLog()
+    _background_touches(rngs[3], clock, world, rel, p, log)
+    task_rows = _hq_tasks(rngs[4], clock, cust, rel, p, log, coupons)
+    step("orders")
+    o_cust, o_t, amount = _bgnbd_orders(rngs[5], clock, cust, p)
+    channel, store, task, share = _assign_channels(rngs[5], world, cust, rel, log, o_cust, o_t, p)
+    step("experiments")
+    exp = _experiments(rngs[6], clock, world, cust, rel, p, len(task_rows), log)
+    x_cust, x_t, x_task, x_share = exp.extra
+    task_rows += exp.task_rows
+    o_cust = np.concatenate([o_cust, x_cust])
+    o_t = np.concatenate([o_t, x_t])
+    amount = np.concatenate([amount, _amounts(rngs[6], cust.nu[x_cust], p)])
+    channel = np.concatenate([channel, np.full(len(x_cust), _O["mini_program"], np.int8)])
+    store = np.concatenate([store, cust.home[x_cust]])
+    task = np.concatenate([task, x_task])
+    share = np.concatenate([share, x_share])
+    order = np.lexsort((o_cust, o_t))
+    o_cust, o_t, amount, channel, store, task, share = (
+        a[order] for a in (o_cust, o_t, amount, channel, store, task, share))
 
-    # ---------------- customers and their latent traits
-    n = n_customers
-    store_size = rng.lognormal(0, 0.5, n_stores)
-    home = rng.choice(n_stores, n, p=store_size / store_size.sum())
-    birth = t0 + (rng.random(n) * span_days * 86400).astype("timedelta64[s]")
-    holdout = rng.random(n) < p.holdout_share
-    buyer = rng.random(n) < p.buyer_share
-    lam = rng.gamma(p.r, 1 / p.alpha, n) * np.where(holdout, 1.0, p.task_rate_multiplier)  # per week
-    drop_p = rng.beta(p.a, p.b, n)
-    nu = rng.gamma(p.gg_q, 1 / p.gg_gamma, n)
-    cust_ids = _ids("C", n, 7)
-    customers = pd.DataFrame({
-        "customer_id": cust_ids,
-        "registered_at": birth,
-        "gender": rng.choice(["F", "M"], n, p=[0.7, 0.3]),
-        "birth_year": rng.integers(1965, 2006, n),
-        "member_level": rng.choice(["basic", "silver", "gold"], n, p=[0.6, 0.3, 0.1]),
-        "home_store_id": store_ids[home],
-    })
-    bar(1)
+    step("coupons and refunds")
+    rng = rngs[7]
+    coupons.add(rel.hook_cust, rel.hook_t, rel.hook_staff, "wecom")
+    other = np.flatnonzero(rng.random(cust.n) < p.other_coupon_share)
+    coupons.add(other, cust.birth[other] + _secs(rng, (clock.span - cust.birth[other]).astype(float)), -1, "other")
+    c_cust, c_t, c_staff, c_source = coupons.arrays()
+    c_order = np.lexsort((c_cust, c_t))
+    c_cust, c_t, c_staff, c_source = c_cust[c_order], c_t[c_order], c_staff[c_order], c_source[c_order]
+    order_coupon, coupon_order = _redeem(rng, o_cust, o_t, channel, c_cust, c_t, p)
+    refunded = rng.random(len(o_cust)) < p.refund_share
+    fraction = np.where(rng.random(len(o_cust)) < p.full_refund_share, 1.0, rng.uniform(0.1, 0.9, len(o_cust)))
+    refund = np.where(refunded, np.minimum(np.round(amount * fraction, 2), amount), np.nan)
 
-    # ---------------- acquisition: scan → add → join → claim
-    store_add_p = rng.beta(p.add_prob * 20, (1 - p.add_prob) * 20, n_stores)
-    store_join_p = rng.beta(p.join_prob * 20, (1 - p.join_prob) * 20, n_stores)
-    store_code = rng.random(n) < p.store_code_share
-    brand_codes = np.array([c[0] for c in BRAND_CHANNELS])
-    code = np.where(store_code,
-                    np.char.add(np.char.add(rng.choice([c for c, _ in STORE_CODES], n), "_"), store_ids[home]),
-                    rng.choice(brand_codes, n, p=[0.2, 0.2, 0.2, 0.1, 0.15, 0.1, 0.05]))
-    code_group = channels.set_index("channel_code")["channel_group"].reindex(code).to_numpy()
-    scans = pd.DataFrame({"event_time": birth, "customer_id": cust_ids, "channel_code": code,
-                          "store_id": np.where(store_code, store_ids[home], None)})
-    added = rng.random(n) < store_add_p[home]
-    add_time = birth + (rng.lognormal(np.log(300), 0.8, n)).astype("timedelta64[s]")
-    added &= add_time < as_of
-    guide = _pick_guides(rng, store_guides, home)
-    rel = [pd.DataFrame({"cust": np.flatnonzero(added), "staff": guide[added], "t": add_time[added],
-                         "code": code[added]})]
-    second = added & (rng.random(n) < p.second_guide_share)
-    other_guide = _pick_guides(rng, store_guides, home, exclude=guide)
-    rel.append(pd.DataFrame({"cust": np.flatnonzero(second), "staff": other_guide[second],
-                             "t": add_time[second] + (rng.exponential(3, second.sum()) * 86400).astype("timedelta64[s]"),
-                             "code": code[second]}))
-    other = added & (rng.random(n) < p.other_store_share)
-    far_store = (home + rng.integers(1, n_stores, n)) % n_stores
-    far_guide = _pick_guides(rng, store_guides, far_store)
-    rel.append(pd.DataFrame({"cust": np.flatnonzero(other), "staff": far_guide[other],
-                             "t": add_time[other] + (rng.exponential(30, other.sum()) * 86400).astype("timedelta64[s]"),
-                             "code": code[other]}))
-    rel = pd.concat(rel, ignore_index=True)
-    rel = rel[rel["t"] < as_of].drop_duplicates(["cust", "staff"]).reset_index(drop=True)
-    joined = added & (rng.random(n) < store_join_p[home])
-    join_time = add_time + rng.lognormal(np.log(2 * 3600), 1.0, n).astype("timedelta64[s]")
-    joined &= join_time < as_of
-    claimed = joined & (rng.random(n) < p.claim_prob)
-    claim_time = join_time + rng.lognormal(np.log(86400), 1.0, n).astype("timedelta64[s]")
-    claimed &= claim_time < as_of
-
-    # ---------------- contact spells (two rounds: first add, one possible re-add)
-    mu_chat = rng.uniform(0.5, 3.0, n_stores)
-    tool = stores["uses_retention_tool"].to_numpy()
-    events, chats, spells_all = [], [], []
-    round_rel = rel.assign(spell=1)
-    for spell in (1, 2):
-        m = len(round_rel)
-        if m == 0:
-            break
-        st_idx = np.searchsorted(staff_ids, round_rel["staff"].to_numpy())
-        st_store = guide_store[st_idx]
-        grp = pd.Series(code_group[round_rel["cust"].to_numpy()])
-        eta0 = grp.map(p.log_hr_channel).to_numpy() + np.where(tool[st_store], p.log_hr_tool, 0.0)
-        early = rng.poisson(mu_chat[st_store])
-        eta1 = eta0 + p.log_hr_early_chat * early
-        dur = _weibull_times(rng.exponential(1.0, m), p.weibull_shape, p.weibull_scale_days, eta0, eta1,
-                             p.landmark_days)
-        start_t = round_rel["t"].to_numpy()
-        end_t = start_t + (dur * 86400).astype("timedelta64[s]")
-        ended = end_t < as_of
-        by_staff = rng.random(m) < p.staff_delete_share
-        events.append(pd.DataFrame({"event_time": start_t, "customer_id": cust_ids[round_rel["cust"]],
-                                    "staff_id": round_rel["staff"].to_numpy(), "event_type": "add",
-                                    "channel_code": round_rel["code"].to_numpy()}))
-        events.append(pd.DataFrame({"event_time": end_t[ended], "customer_id": cust_ids[round_rel["cust"][ended]],
-                                    "staff_id": round_rel["staff"].to_numpy()[ended],
-                                    "event_type": np.where(by_staff[ended], "delete_by_staff", "delete_by_customer"),
-                                    "channel_code": None}))
-        # early chats: uniform over the first 14 days, emitted only while the relationship is open
-        rep = np.repeat(np.arange(m), early)
-        offs = rng.random(len(rep)) * p.landmark_days * 86400
-        ct = start_t[rep] + offs.astype("timedelta64[s]")
-        ok = (ct < end_t[rep]) & (ct < as_of)
-        chats.append(pd.DataFrame({"event_time": ct[ok], "cust": round_rel["cust"].to_numpy()[rep][ok],
-                                   "staff_id": round_rel["staff"].to_numpy()[rep][ok]}))
-        # later chats at a low rate while open
-        open_end = np.minimum(end_t, as_of)
-        later = np.maximum((open_end - start_t) / DAY - p.landmark_days, 0)
-        k = rng.poisson(later / 30.4 * p.chat_rate_per_month)
-        rep = np.repeat(np.arange(m), k)
-        ct = start_t[rep] + ((p.landmark_days + rng.random(len(rep)) * later[rep]) * 86400).astype("timedelta64[s]")
-        chats.append(pd.DataFrame({"event_time": ct, "cust": round_rel["cust"].to_numpy()[rep],
-                                   "staff_id": round_rel["staff"].to_numpy()[rep]}))
-        spells_all.append(pd.DataFrame({"cust": round_rel["cust"].to_numpy(), "staff": round_rel["staff"].to_numpy(),
-                                        "start": start_t, "end": np.where(ended, end_t, np.datetime64("NaT")),
-                                        "spell": spell}))
-        # re-adds: a share of ended relationships come back after a gap (some within the day)
-        back = ended & (rng.random(m) < p.readd_prob)
-        gap = np.where(rng.random(m) < 0.1, rng.random(m) * 6 * 3600, rng.exponential(p.readd_gap_days, m) * 86400)
-        round_rel = pd.DataFrame({"cust": round_rel["cust"].to_numpy()[back], "staff": round_rel["staff"].to_numpy()[back],
-                                  "t": (end_t + gap.astype("timedelta64[s]"))[back], "code": round_rel["code"].to_numpy()[back]})
-        round_rel = round_rel[round_rel["t"] < as_of]
-    contact_events = pd.concat(events, ignore_index=True)
-    spells = pd.concat(spells_all, ignore_index=True)
-    chat_df = pd.concat(chats, ignore_index=True)
-    chat_df = chat_df[chat_df["event_time"] < as_of]
-
-    # groups: join the home store's first group; leave with a Weibull hazard
-    j_idx = np.flatnonzero(joined)
-    j_group = groups["group_id"].to_numpy()[2 * home[j_idx]]
-    leave_t = join_time[j_idx] + (p.group_leave_scale_days * rng.weibull(p.group_leave_shape, len(j_idx))
-                                  * 86400).astype("timedelta64[s]")
-    left = leave_t < as_of
-    group_events = pd.concat([
-        pd.DataFrame({"event_time": join_time[j_idx], "customer_id": cust_ids[j_idx], "group_id": j_group,
-                      "event_type": "join"}),
-        pd.DataFrame({"event_time": leave_t[left], "customer_id": cust_ids[j_idx][left], "group_id": j_group[left],
-                      "event_type": "leave"}),
-    ], ignore_index=True)
-    hook = np.flatnonzero(claimed)
-    bar(1)
-
-    # ---------------- tasks and the touches they send
-    n_months = months
-    task_rows, touch_frames, coupon_frames = [], [], []
-    open_rel = spells.assign(end=spells["end"].fillna(pd.Timestamp(as_of)))
-    reached_rel = open_rel[~holdout[open_rel["cust"].to_numpy()]]
-    task_types = np.array(["new_arrival", "promotion", "holiday"])
-    k = 0
-    for mth in range(n_months):
-        month_start = pd.Timestamp(t0) + pd.DateOffset(months=mth)
-        for j in range(p.tasks_per_month):
-            k += 1
-            created = month_start + pd.Timedelta(days=int(rng.integers(0, 27)), hours=10)
-            ttype = task_types[j % 3]
-            tid = f"T{k:04d}"
-            task_rows.append((tid, created, ttype, f"{ttype.replace('_', ' ').title()} {month_start:%Y-%m} #{j + 1}", None, None))
-            tt = np.datetime64(created.to_datetime64(), "s")
-            live = reached_rel[(reached_rel["start"] <= tt) & (reached_rel["end"] > tt)].drop_duplicates("cust")
-            live = live[rng.random(len(live)) < p.task_reach_share]
-            push_t = tt + (rng.random(len(live)) * 8 * 3600).astype("timedelta64[s]")
-            touch_frames.append(pd.DataFrame({"event_time": push_t, "cust": live["cust"].to_numpy(),
-                                              "staff_id": live["staff"].to_numpy(), "touch_type": "task_push",
-                                              "task_id": tid}))
-            if ttype == "promotion":
-                c = live[rng.random(len(live)) < 0.5]
-                ct = tt + (rng.random(len(c)) * 8 * 3600).astype("timedelta64[s]")
-                touch_frames.append(pd.DataFrame({"event_time": ct, "cust": c["cust"].to_numpy(),
-                                                  "staff_id": c["staff"].to_numpy(), "touch_type": "coupon_issue",
-                                                  "task_id": tid}))
-                coupon_frames.append(pd.DataFrame({"customer_id": cust_ids[c["cust"].to_numpy()], "issued_at": ct,
-                                                   "issue_source": "wecom", "issued_by_staff_id": c["staff"].to_numpy()}))
-        # a monthly mass send and a live stream with invitations
-        for kind, share, day in (("mass_send", p.mass_send_share, 15), ("live_invite", p.live_invite_share, 20)):
-            tt = np.datetime64((month_start + pd.Timedelta(days=day, hours=19)).to_datetime64(), "s")
-            live = reached_rel[(reached_rel["start"] <= tt) & (reached_rel["end"] > tt)].drop_duplicates("cust")
-            live = live[rng.random(len(live)) < share]
-            touch_frames.append(pd.DataFrame({"event_time": np.full(len(live), tt), "cust": live["cust"].to_numpy(),
-                                              "staff_id": live["staff"].to_numpy(), "touch_type": kind, "task_id": None}))
-    tasks = pd.DataFrame(task_rows, columns=["task_id", "created_at", "task_type", "title", "experiment_id", "variant"])
-    # group messages and Moments: light background touches (group messages come from the group owner)
-    gm = group_events[group_events["event_type"] == "join"]
-    kk = rng.poisson(2, len(gm))
-    rep = np.repeat(np.arange(len(gm)), kk)
-    gm_t = gm["event_time"].to_numpy()[rep] + (rng.random(len(rep)) * 120 * 86400).astype("timedelta64[s]")
-    owner = groups.set_index("group_id")["owner_staff_id"].reindex(gm["group_id"].to_numpy()[rep]).to_numpy()
-    touch_frames.append(pd.DataFrame({"event_time": gm_t, "cust": np.searchsorted(cust_ids, gm["customer_id"].to_numpy()[rep]),
-                                      "staff_id": owner, "touch_type": "group_message", "task_id": None}))
-    chat_df = chat_df.assign(touch_type="chat", task_id=None)
-    touches = pd.concat([chat_df] + touch_frames, ignore_index=True)
-    touches = touches[touches["event_time"] < as_of]
-    bar(1)
-
-    # ---------------- orders: BG/NBD purchase times, then channels
-    b_idx = np.flatnonzero(buyer)
-    T_weeks = (as_of - birth[b_idx]) / DAY / 7
-    k_repeat = rng.geometric(drop_p[b_idx])  # repeat purchases until dropout (inclusive)
-    n_pois = rng.poisson(lam[b_idx] * T_weeks)
-    rep = np.repeat(np.arange(len(b_idx)), n_pois)
-    u = rng.random(len(rep)) * T_weeks[rep]
-    order = np.lexsort((u, rep))
-    rep, u = rep[order], u[order]
-    rank = np.arange(len(rep)) - np.repeat(np.cumsum(n_pois) - n_pois, n_pois)
-    keep = rank < k_repeat[rep]
-    o_cust = np.concatenate([b_idx, b_idx[rep[keep]]])
-    o_time = np.concatenate([birth[b_idx], birth[b_idx[rep[keep]]] + (u[keep] * 7 * 86400).astype("timedelta64[s]")])
-    o_amt = rng.gamma(p.gg_p, 1 / nu[o_cust])
-    orders = pd.DataFrame({"cust": o_cust, "order_time": o_time, "amount": np.round(o_amt, 2)})
-    orders = orders[orders["order_time"] < as_of].reset_index(drop=True)
-    orders = _assign_channels(orders, spells, chat_df, touches, store_ids, home, staff, rng, p, as_of)
-    bar(1)
-
-    # ---------------- experiments
-    exp_tables, extra_orders, exp_truth, exp_tasks = _experiments(
-        rng, p, t0, spells, holdout, cust_ids, store_ids, staff, nu, as_of, n_stores, birth)
-    tasks = pd.concat([tasks, exp_tasks], ignore_index=True)
-    touches = pd.concat([touches, exp_tables.pop("touches")], ignore_index=True)
-    orders = pd.concat([orders, extra_orders], ignore_index=True)
-    orders["refunded_amount"] = np.where(
-        (rng.random(len(orders)) < p.refund_share) & orders["task_id"].fillna("").str.startswith("TX").eq(False),
-        np.round(orders["amount"] * rng.uniform(0.2, 1.0, len(orders)), 2), np.nan)
-    orders = orders.sort_values(["order_time", "cust"]).reset_index(drop=True)
-    orders.insert(0, "order_id", _ids("O", len(orders), 8))
-    orders["customer_id"] = cust_ids[orders.pop("cust").to_numpy()]
-
-    # coupons: hook coupons, task coupons, a few non-WeCom coupons; redemption from orders
-    hook_staff = guide[hook]
-    coupons = pd.concat([
-        pd.DataFrame({"customer_id": cust_ids[hook], "issued_at": claim_time[hook], "issue_source": "wecom",
-                      "issued_by_staff_id": hook_staff}),
-        *coupon_frames,
-        pd.DataFrame({"customer_id": cust_ids[b_idx[: max(1, len(b_idx) // 50)]],
-                      "issued_at": birth[b_idx[: max(1, len(b_idx) // 50)]], "issue_source": "other",
-                      "issued_by_staff_id": None}),
-    ], ignore_index=True)
-    coupons = coupons[coupons["issued_at"] < as_of].sort_values(["issued_at", "customer_id"]).reset_index(drop=True)
-    coupons.insert(0, "coupon_id", _ids("CP", len(coupons), 8))
-    orders, coupons = _redeem_coupons(orders, coupons, rng, p)
-
-    touches = touches.sort_values(["event_time", "cust"]).reset_index(drop=True)
-    touches["customer_id"] = cust_ids[touches.pop("cust").to_numpy()]
-    identity_links = _identity_links(rng, cust_ids, added)
-    contact_events = contact_events.sort_values(["event_time", "customer_id", "event_type"]).reset_index(drop=True)
-    group_events = group_events.sort_values(["event_time", "customer_id"]).reset_index(drop=True)
-    bar(1)
-
-    tables = {
-        "customers": customers, "identity_links": identity_links, "stores": stores, "staff": staff,
-        "channels": channels, "contact_events": contact_events, "groups": groups, "group_events": group_events,
-        "scans": scans, "touches": touches[["event_time", "customer_id", "staff_id", "touch_type", "task_id"]],
-        "tasks": tasks,
-        "orders": orders[["order_id", "customer_id", "order_time", "amount", "order_channel", "store_id", "task_id",
-                          "share_staff_id", "coupon_id", "refunded_amount"]],
-        "coupons": coupons, **exp_tables,
+    step("tables")
+    links, n_two_openids = _identity_links(rng, cust, rel.ever_added)
+    order_ids = _seq_ids("O", len(o_cust), 9)
+    coupon_ids = _seq_ids("CP", len(c_cust), 8)
+    task_ids = np.array([r[0] for r in task_rows], dtype=object)
+    tables: dict[str, pd.DataFrame] = {
+        "customers": cust.frame,
+        "identity_links": links,
+        **{k: world.tables[k] for k in ("stores", "staff", "channels")},
+        "contact_events": _contact_events(clock, world, cust, rel.spells),
+        "groups": world.tables["groups"],
+        "group_events": _group_events(clock, world, cust, rel),
+        "scans": _scans(clock, world, cust, rel),
+        "touches": _touches(clock, world, cust, log, task_ids),
+        "tasks": _frame({
+            "task_id": task_ids,
+            "created_at": clock.dt(np.array([r[1] for r in task_rows], dtype=np.int64)),
+            "task_type": np.array([r[2] for r in task_rows], dtype=object),
+            "title": np.array([r[3] for r in task_rows], dtype=object),
+            "experiment_id": np.array([r[4] for r in task_rows], dtype=object),
+            "variant": np.array([r[5] for r in task_rows], dtype=object),
+            "delivery": np.array([r[6] for r in task_rows], dtype=object),
+        }),
+        "orders": _frame({
+            "order_id": order_ids,
+            "customer_id": cust.ids[o_cust],
+            "order_time": clock.dt(o_t),
+            "amount": amount,
+            "order_channel": np.array(ORDER_CHANNELS, dtype=object)[channel],
+            "store_id": _nullable(world.store_ids)[store],
+            "task_id": _nullable(task_ids)[task],
+            "share_staff_id": _nullable(world.staff_ids)[share],
+            "coupon_id": _nullable(coupon_ids)[order_coupon],
+            "refunded_amount": refund,
+        }),
+        "coupons": _frame({
+            "coupon_id": coupon_ids,
+            "customer_id": cust.ids[c_cust],
+            "issued_at": clock.dt(c_t),
+            "issue_source": np.array(["wecom", "other"], dtype=object)[c_source],
+            "issued_by_staff_id": _nullable(world.staff_ids)[c_staff],
+            "redeemed_at": clock.dt(np.where(coupon_order >= 0, o_t[np.maximum(coupon_order, 0)], NEVER)),
+            "redeemed_order_id": _nullable(order_ids)[coupon_order],
+        }),
+        "experiments": _frame({
+            "experiment_id": np.array([r[0] for r in exp.rows], dtype=object),
+            "unit": np.array([r[1] for r in exp.rows], dtype=object),
+            "start_at": clock.dt(np.array([r[2] for r in exp.rows], dtype=np.int64)),
+            "end_at": clock.dt(np.array([r[3] for r in exp.rows], dtype=np.int64)),
+            "name": np.array([r[4] for r in exp.rows], dtype=object),
+            "primary_metric": np.array([r[5] for r in exp.rows], dtype=object),
+        }),
+        "assignments": _frame({
+            "experiment_id": np.concatenate([np.full(len(u), e, dtype=object) for e, u, _, _ in exp.assignments]),
+            "unit_id": np.concatenate([u for _, u, _, _ in exp.assignments]),
+            "variant": np.concatenate([v for _, _, v, _ in exp.assignments]),
+            "assigned_at": clock.dt(np.concatenate([t for _, _, _, t in exp.assignments]).astype(np.int64)),
+        }),
     }
-    tables = {k: _normalise(v) for k, v in tables.items()}
-    truth = _truth(p, seed, n, t0, as_of, birth, buyer, holdout, orders, exp_truth, store_add_p, store_join_p,
-                   store_ids, tables)
+    truth = _truth(p, seed, clock, world, cust, rel, exp, o_cust, amount, tables, n_two_openids)
+    step(None)
     brand = Brand(tables, truth)
     if out is not None:
         brand.write(out, fmt)
     return brand
 
 
-def _pick_guides(rng: np.random.Generator, store_guides: list[np.ndarray], store: np.ndarray,
-                 exclude: np.ndarray | None = None) -> np.ndarray:
-    """A random guide of each customer's store (another one than ``exclude`` when possible)."""
-    sizes = np.array([len(g) for g in store_guides])
-    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    flat = np.concatenate(store_guides)
-    pick = rng.integers(0, sizes[store])
-    if exclude is not None:
-        same = _guide_ids(flat[offsets[store] + pick]) == exclude
-        pick = np.where(same & (sizes[store] > 1), (pick + 1) % sizes[store], pick)
-    return _guide_ids(flat[offsets[store] + pick])
+def _check_arguments(n_customers: Any, seed: Any, n_stores: Any, n_staff: Any, start: Any, months: Any) -> _Clock:
+    for name, v in (("n_customers", n_customers), ("seed", seed), ("n_stores", n_stores), ("n_staff", n_staff),
+                    ("months", months)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+            raise ParameterError(f"{name} must be an integer, got {v!r}")
+    if n_customers < 100:
+        raise ParameterError(f"n_customers must be at least 100, got {n_customers}")
+    if seed < 0:
+        raise ParameterError(f"seed must be non-negative, got {seed}")
+    if n_stores < 2:
+        raise ParameterError(f"n_stores must be at least 2 (the store experiment needs two arms), got {n_stores}")
+    if n_staff < n_stores:
+        raise ParameterError(f"n_staff must be at least n_stores (one guide per store), got {n_staff} < {n_stores}")
+    if months < 2:
+        raise ParameterError(f"months must be at least 2, got {months}")
+    try:
+        t0 = pd.Timestamp(start)
+    except (ValueError, TypeError) as e:
+        raise ParameterError(f"start must be a date such as '2025-01-01', got {start!r}") from e
+    if t0.tzinfo is not None:  # contract times are naive Asia/Shanghai local time
+        t0 = t0.tz_convert("Asia/Shanghai").tz_localize(None)
+    return _Clock(t0.as_unit("ns"), int(months))
 
 
-def _guide_ids(index: np.ndarray) -> np.ndarray:
-    return np.char.add("E", np.char.zfill((index + 1).astype(str), 4))
-
-
-def _assign_channels(orders: pd.DataFrame, spells: pd.DataFrame, chats: pd.DataFrame, touches: pd.DataFrame,
-                     store_ids: np.ndarray, home: np.ndarray, staff: pd.DataFrame, rng: np.random.Generator,
-                     p: SimulationParams, as_of: np.datetime64) -> pd.DataFrame:
-    """Channel, store, link parameters of each order given the customer's WeCom state."""
-    m = len(orders)
-    # open contact at order time: any spell with start <= t < end; its staff is the share staff
-    sp = spells.assign(end=spells["end"].fillna(pd.Timestamp(as_of)))
-    j = orders.reset_index().merge(sp, on="cust", how="inner")
-    j = j[(j["start"] <= j["order_time"]) & (j["end"] > j["order_time"])]
-    j = j.sort_values("start").drop_duplicates("index", keep="last").set_index("index")
-    has_contact = np.zeros(m, bool)
-    has_contact[j.index.to_numpy()] = True
-    guide = pd.Series(j["staff"]).reindex(range(m)).to_numpy()
-    staff_store = staff.set_index("staff_id")["store_id"]
-
-    chat = _asof_last(chats.rename(columns={"staff_id": "chat_staff"}), orders, "cust", "order_time",
-                      pd.Timedelta(days=7), ["chat_staff"])["chat_staff"].to_numpy()
-    pushes = touches[touches["touch_type"].isin(["task_push", "mass_send"])]
-    push = _asof_last(pushes.rename(columns={"staff_id": "push_staff"}), orders, "cust", "order_time",
-                      pd.Timedelta(days=p.link_window_days), ["push_staff", "task_id"])
-    invites = touches[touches["touch_type"] == "live_invite"]
-    invite = _asof_last(invites.rename(columns={"staff_id": "inv_staff"}), orders, "cust", "order_time",
-                        pd.Timedelta(days=3), ["inv_staff"])["inv_staff"].notna().to_numpy()
-
-    probs = np.tile(np.array(p.channel_probs_no_contact, float), (m, 1))
-    probs[has_contact] = p.channel_probs_contact
-    chatted = has_contact & pd.notna(chat)
-    rest = probs[chatted, 1:] / probs[chatted, 1:].sum(axis=1, keepdims=True) * (1 - p.pos_share_after_chat)
-    probs[chatted, 0], probs[chatted, 1:] = p.pos_share_after_chat, rest
-    invited = has_contact & invite
-    live_col = ORDER_CHANNELS.index("channels_live")
-    others = np.delete(np.arange(6), live_col)
-    probs[np.ix_(invited, others)] *= (1 - p.live_share_after_invite) / probs[np.ix_(invited, others)].sum(1, keepdims=True)
-    probs[invited, live_col] = p.live_share_after_invite
-    cum = probs.cumsum(axis=1)
-    choice = (rng.random(m)[:, None] > cum).sum(axis=1).clip(max=5)
-    ch = np.array(ORDER_CHANNELS)[choice]
-    cust = orders["cust"].to_numpy()
-    home_store = store_ids[home[cust]]
-    chat_store = staff_store.reindex(pd.Series(chat).fillna("")).to_numpy()
-    store = np.where(np.isin(ch, ["pos", "proxy_order"]) & chatted, chat_store, home_store)
-    store = np.where(np.isin(ch, ["channels_live", "ecommerce"]), None, store)
-    link = (ch == "mini_program") & has_contact & push["push_staff"].notna().to_numpy() & (rng.random(m) < p.link_prob_after_push)
-    share_staff = np.where(link, push["push_staff"].to_numpy(), None)
-    share_staff = np.where(np.isin(ch, ["wecom_transfer", "proxy_order"]), guide, share_staff)
-    task_id = np.where(link, push["task_id"].to_numpy(), None)
-    return orders.assign(order_channel=ch, store_id=store, task_id=task_id, share_staff_id=share_staff)
-
-
-def _redeem_coupons(orders: pd.DataFrame, coupons: pd.DataFrame, rng: np.random.Generator,
-                    p: SimulationParams) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """POS orders redeem the customer's latest open WeCom coupon (issued within 30 days)."""
-    pos = orders[orders["order_channel"] == "pos"]
-    wc = coupons[coupons["issue_source"] == "wecom"]
-    m = _asof_last(wc, pos, "customer_id", "order_time", pd.Timedelta(days=30), ["coupon_id"], "issued_at") \
-        if len(wc) else pd.DataFrame({"coupon_id": [None] * len(pos)}, index=pos.index)
-    cand = m["coupon_id"].dropna()
-    cand = cand[rng.random(len(cand)) < p.coupon_redeem_prob]
-    cand = cand[~cand.duplicated()]
-    orders["coupon_id"] = None
-    orders.loc[cand.index, "coupon_id"] = cand.to_numpy()
-    red = orders.loc[cand.index, ["order_id", "order_time", "coupon_id"]]
-    coupons = coupons.merge(red.rename(columns={"order_id": "redeemed_order_id", "order_time": "redeemed_at"}),
-                            on="coupon_id", how="left")
-    return orders, coupons
-
-
-def _experiments(rng, p, t0, spells, holdout, cust_ids, store_ids, staff, nu, as_of, n_stores, birth):
-    """EXP_CUST (customers) and EXP_STORE (stores) with their extra orders, plus the HOLDOUT."""
-    sp = spells.assign(end=spells["end"].fillna(pd.Timestamp(as_of)))
-    staff_store = staff.set_index("staff_id")["store_id"]
-    w = p.exp_window_days
-    mean_spend = p.gg_p * p.gg_gamma / (p.gg_q - 1)
-    asg = [pd.DataFrame({"experiment_id": "HOLDOUT", "unit_id": cust_ids,
-                         "variant": np.where(holdout, "holdout", "reached"), "assigned_at": birth})]
-    exps = [("HOLDOUT", "customer", np.datetime64(t0), None, "Global task holdout", "gmv")]
-    tasks, touches, extra, truth = [], [], [], {}
-
-    # EXP_CUST: reached customers with an open contact at the start, 50/50
-    s1 = np.datetime64((pd.Timestamp(t0) + pd.DateOffset(months=8) + pd.Timedelta(days=5, hours=10)).to_datetime64(), "s")
-    live = sp[(sp["start"] <= s1) & (sp["end"] > s1)].sort_values("start").drop_duplicates("cust", keep="last")
-    live = live[~holdout[live["cust"].to_numpy()]]
-    treat = rng.random(len(live)) < 0.5
-    variant = np.where(treat, "treatment", "control")
-    asg.append(pd.DataFrame({"experiment_id": "EXP_CUST", "unit_id": cust_ids[live["cust"].to_numpy()],
-                             "variant": variant, "assigned_at": s1}))
-    exps.append(("EXP_CUST", "customer", s1, s1 + w * DAY, "New-arrival script test (customer-randomised)", "gmv"))
-    for v in ("control", "treatment"):
-        tasks.append((f"TX_CUST_{v[0].upper()}", pd.Timestamp(s1), "new_arrival", f"Script test: {v}", "EXP_CUST", v))
-    touches.append(pd.DataFrame({"event_time": np.full(len(live), s1), "cust": live["cust"].to_numpy(),
-                                 "staff_id": live["staff"].to_numpy(), "touch_type": "task_push",
-                                 "task_id": np.where(treat, "TX_CUST_T", "TX_CUST_C")}))
-    prob = np.where(treat, p.exp_cust_probs[1], p.exp_cust_probs[0])
-    hit = rng.random(len(live)) < prob
-    extra.append(_extra_orders(rng, live[hit], s1, w, nu, np.where(treat, "TX_CUST_T", "TX_CUST_C")[hit],
-                               staff_store, p))
-    dp = p.exp_cust_probs[1] - p.exp_cust_probs[0]
-    truth["EXP_CUST"] = {"unit": "customer", "variants": ["control", "treatment"], "control": "control",
-                         "start": str(pd.Timestamp(s1)), "window_days": w, "n_units": int(len(live)),
-                         "extra_order_prob": dict(zip(["control", "treatment"], p.exp_cust_probs)),
-                         "true_abs_lift": {"orders_per_unit": dp, "gmv_per_unit": dp * mean_spend,
-                                           "converted": None}}
-
-    # EXP_STORE: stores randomised 50/50; analysis units are customers with an open contact at the start
-    s2 = np.datetime64((pd.Timestamp(t0) + pd.DateOffset(months=9) + pd.Timedelta(days=3, hours=10)).to_datetime64(), "s")
-    store_treat = rng.permutation(np.arange(n_stores) < n_stores // 2)
-    sv = np.where(store_treat, "treatment", "control")
-    asg.append(pd.DataFrame({"experiment_id": "EXP_STORE", "unit_id": store_ids, "variant": sv, "assigned_at": s2}))
-    exps.append(("EXP_STORE", "store", s2, s2 + w * DAY, "Coupon push by store (store-randomised)", "gmv"))
-    for v in ("control", "treatment"):
-        tasks.append((f"TX_STORE_{v[0].upper()}", pd.Timestamp(s2), "promotion", f"Store test: {v}", "EXP_STORE", v))
-    live = sp[(sp["start"] <= s2) & (sp["end"] > s2)].copy()
-    live["store"] = staff_store.reindex(live["staff"]).to_numpy()
-    # one cluster per customer: the first store id among their open guides (as experiment_frame does)
-    live = live.sort_values(["cust", "store"]).drop_duplicates("cust", keep="first")
-    s_idx = np.searchsorted(store_ids, live["store"].to_numpy())
-    mu = np.where(store_treat, p.exp_store_probs[1], p.exp_store_probs[0])
-    rho = p.exp_store_icc
-    p_store = rng.beta(mu * (1 - rho) / rho, (1 - mu) * (1 - rho) / rho)
-    reached = ~holdout[live["cust"].to_numpy()]
-    task = np.where(store_treat[s_idx], "TX_STORE_T", "TX_STORE_C")
-    touches.append(pd.DataFrame({"event_time": np.full(reached.sum(), s2), "cust": live["cust"].to_numpy()[reached],
-                                 "staff_id": live["staff"].to_numpy()[reached], "touch_type": "task_push",
-                                 "task_id": task[reached]}))
-    hit = reached & (rng.random(len(live)) < p_store[s_idx])
-    extra.append(_extra_orders(rng, live[hit], s2, w, nu, task[hit], staff_store, p))
-    share_reached = float(reached.mean()) if len(live) else 0.0
-    expected_extra = (float(np.where(np.isin(variant, "treatment"), p.exp_cust_probs[1], p.exp_cust_probs[0]).sum())
-                      + float(p_store[s_idx][reached].sum())) * mean_spend
-    truth["_expected_extra_gmv"] = expected_extra
-    dp2 = p.exp_store_probs[1] - p.exp_store_probs[0]
-    truth["EXP_STORE"] = {"unit": "store", "variants": ["control", "treatment"], "control": "control",
-                          "start": str(pd.Timestamp(s2)), "window_days": w, "n_units": int(len(live)),
-                          "n_clusters": int(n_stores), "icc_extra_order": rho, "reached_share_of_units": share_reached,
-                          "extra_order_prob": dict(zip(["control", "treatment"], p.exp_store_probs)),
-                          "true_abs_lift": {"orders_per_unit": dp2 * share_reached,
-                                            "gmv_per_unit": dp2 * share_reached * mean_spend, "converted": None}}
-    tables = {
-        "experiments": pd.DataFrame(exps, columns=["experiment_id", "unit", "start_at", "end_at", "name", "primary_metric"]),
-        "assignments": pd.concat(asg, ignore_index=True),
-        "touches": pd.concat(touches, ignore_index=True),
-    }
-    task_df = pd.DataFrame(tasks, columns=["task_id", "created_at", "task_type", "title", "experiment_id", "variant"])
-    return tables, pd.concat(extra, ignore_index=True), truth, task_df
-
-
-def _extra_orders(rng, units: pd.DataFrame, start: np.datetime64, w: int, nu: np.ndarray, task: np.ndarray,
-                  staff_store: pd.Series, p: SimulationParams) -> pd.DataFrame:
-    k = len(units)
-    cust = units["cust"].to_numpy()
-    return pd.DataFrame({
-        "cust": cust,
-        "order_time": start + (rng.random(k) * w * 86400).astype("timedelta64[s]"),
-        "amount": np.round(rng.gamma(p.gg_p, 1 / nu[cust]), 2),
-        "order_channel": "mini_program",
-        "store_id": staff_store.reindex(units["staff"]).to_numpy(),
-        "task_id": task,
-        "share_staff_id": units["staff"].to_numpy(),
-    })
-
-
-def _identity_links(rng: np.random.Generator, cust_ids: np.ndarray, added: np.ndarray) -> pd.DataFrame:
-    n = len(cust_ids)
-    phone, union, openid = _hex_ids(rng, n, 16), _hex_ids(rng, n, 16), _hex_ids(rng, n, 16)
-    member = np.char.add("M", cust_ids.astype(str))
-    ext = np.char.add("wm", _hex_ids(rng, n, 16))
-    two = rng.random(n) < 0.05
-    frames = [
-        pd.DataFrame({"id_type": "member_id", "id_value": member, "linked_type": "phone_hash", "linked_value": phone}),
-        pd.DataFrame({"id_type": "phone_hash", "id_value": phone, "linked_type": "unionid", "linked_value": union}),
-        pd.DataFrame({"id_type": "unionid", "id_value": union, "linked_type": "openid", "linked_value": openid}),
-        pd.DataFrame({"id_type": "unionid", "id_value": union[added], "linked_type": "external_userid",
-                      "linked_value": ext[added]}),
-        pd.DataFrame({"id_type": "unionid", "id_value": union[two], "linked_type": "openid",
-                      "linked_value": np.char.add(openid[two], "b")}),
-    ]
-    return pd.concat(frames, ignore_index=True)
-
-
-def _normalise(frame: pd.DataFrame) -> pd.DataFrame:
-    """Contract dtypes: timestamps at microsecond precision, ids as object strings."""
-    out = frame.copy()
-    for c in out.columns:
-        if pd.api.types.is_datetime64_any_dtype(out[c]):
-            out[c] = out[c].astype("datetime64[us]")
-        elif out[c].dtype.kind in ("U", "S"):
-            out[c] = out[c].astype(object)
-    return out.reset_index(drop=True)
-
-
-def _truth(p, seed, n, t0, as_of, birth, buyer, holdout, orders, exp_truth, store_add_p, store_join_p, store_ids,
-           tables) -> dict[str, Any]:
-    mean_spend = p.gg_p * p.gg_gamma / (p.gg_q - 1)
-    T = (as_of - birth) / DAY / 7
-    ex_reached = 1 + _bgnbd_expected(T, p.r, p.alpha / p.task_rate_multiplier, p.a, p.b)
-    ex_hold = 1 + _bgnbd_expected(T, p.r, p.alpha, p.a, p.b)
-    incr = np.where(buyer, (ex_reached - ex_hold) * mean_spend, 0.0)
-    exp_extra = exp_truth.pop("_expected_extra_gmv") / max(int((~holdout).sum()), 1)
-    cust_gmv = orders.groupby("customer_id")["amount"].sum()
-    gmv = cust_gmv.reindex(tables["customers"]["customer_id"]).fillna(0).to_numpy()
-    hr = {k: float(np.exp(v)) for k, v in p.log_hr_channel.items()}
-    ce = tables["contact_events"]
-    return {
-        "seed": seed, "n_customers": n, "start": str(pd.Timestamp(t0)), "as_of": str(pd.Timestamp(as_of)),
-        "time_unit": "W",
-        "bgnbd": {"r": p.r, "alpha": p.alpha, "a": p.a, "b": p.b, "group": "holdout customers (variant 'holdout')"},
-        "bgnbd_reached": {"r": p.r, "alpha": p.alpha / p.task_rate_multiplier, "a": p.a, "b": p.b},
-        "task_rate_multiplier": p.task_rate_multiplier,
-        "buyer_share": p.buyer_share,
-        "gamma_gamma": {"p": p.gg_p, "q": p.gg_q, "gamma": p.gg_gamma, "currency": "CNY"},
-        "mean_spend": mean_spend,
-        "holdout": {
-            "experiment_id": "HOLDOUT", "share": p.holdout_share, "window": [str(pd.Timestamp(t0)), str(pd.Timestamp(as_of))],
-            "incremental_gmv_per_reached_customer": float(incr[~holdout].mean()) + exp_extra,
-            "incremental_gmv_total": float(incr[~holdout].sum()) + exp_extra * int((~holdout).sum()),
-            "incremental_gmv_per_reached_customer_from_rate": float(incr[~holdout].mean()),
-            "incremental_gmv_per_reached_customer_from_experiments": exp_extra,
-            "realised_mean_gmv_reached": float(gmv[~holdout].mean()),
-            "realised_mean_gmv_holdout": float(gmv[holdout].mean()),
-            "note": "Expected GMV difference over the whole window, from the BG/NBD expectation at each customer's "
-                    "own T with and without the task rate multiplier, plus the expected GMV of the experiments' extra "
-                    "orders (they happen only to reached customers), per reached customer.",
-        },
-        "churn": {
-            "level": "customer_staff", "baseline": {"weibull_shape": p.weibull_shape,
-                                                    "weibull_scale_days": p.weibull_scale_days},
-            "log_hr_channel_group": dict(p.log_hr_channel), "hr_channel_group": hr, "reference_channel_group": "offline_store",
-            "log_hr_per_early_chat": p.log_hr_early_chat, "hr_per_early_chat": float(np.exp(p.log_hr_early_chat)),
-            "log_hr_retention_tool": p.log_hr_tool, "hr_retention_tool": float(np.exp(p.log_hr_tool)),
-            "landmark_days": p.landmark_days,
-            "early_chats_definition": "number of touches of type 'chat' from the staff member to the customer in "
-                                      "the first 14 days after the add that opened the relationship; it acts on the "
-                                      "hazard only after day 14 (analyse with a 14-day landmark)",
-            "staff_delete_share": p.staff_delete_share, "readd_prob": p.readd_prob,
-        },
-        "seven_day_rule": {"pos_share_with_contact": p.channel_probs_contact[0],
-                           "pos_share_after_chat": p.pos_share_after_chat, "window_days": 7},
-        "funnel": {"add_prob_mean": p.add_prob, "join_prob_mean": p.join_prob, "claim_prob": p.claim_prob,
-                   "median_minutes_scan_to_add": 5.0, "median_hours_add_to_join": 2.0,
-                   "median_hours_join_to_claim": 24.0,
-                   "store_add_prob": dict(zip(store_ids.tolist(), np.round(store_add_p, 6).tolist())),
-                   "store_join_prob": dict(zip(store_ids.tolist(), np.round(store_join_p, 6).tolist()))},
-        "experiments": exp_truth,
-        "counts": {k: int(len(v)) for k, v in tables.items()} | {"contacts_added": int(ce["event_type"].eq("add").sum())},
-    }
-
-
-def _progress(enabled: bool, total: int):
+def _progress(enabled: bool, total: int) -> Callable[[str | None], None]:
     if not enabled:
-        return lambda k: None
+        return lambda label: None
     from tqdm.auto import tqdm
 
     bar = tqdm(total=total, desc="simulate", unit="step")
-    return bar.update
+
+    def step(label: str | None) -> None:
+        bar.update(1)
+        if label is None:
+            bar.close()
+        else:
+            bar.set_postfix_str(label)
+
+    return step
+
+
+# =============================================================================== tables
+def _contact_events(clock: _Clock, world: _World, cust: _Customers, sp: _Spells) -> pd.DataFrame:
+    ended = sp.end != NEVER
+    t = np.concatenate([sp.start, sp.end[ended]])
+    c = np.concatenate([sp.cust, sp.cust[ended]])
+    s = np.concatenate([sp.staff, sp.staff[ended]])
+    kind = np.concatenate([np.zeros(len(sp.start), np.int64), np.where(sp.by_staff[ended], 2, 1)])
+    code = np.concatenate([sp.code, np.full(int(ended.sum()), -1)])
+    o = np.lexsort((kind, s, c, t))  # time order; an add sorts before a same-second delete
+    return _frame({
+        "event_time": clock.dt(t[o]),
+        "customer_id": cust.ids[c[o]],
+        "staff_id": world.staff_ids[s[o]],
+        "event_type": np.array(["add", "delete_by_customer", "delete_by_staff"], dtype=object)[kind[o]],
+        "channel_code": _nullable(world.code_ids)[code[o]],
+    })
+
+
+def _group_events(clock: _Clock, world: _World, cust: _Customers, rel: _Relationships) -> pd.DataFrame:
+    left = rel.mem_leave != NEVER
+    t = np.concatenate([rel.mem_join, rel.mem_leave[left]])
+    c = np.concatenate([rel.mem_cust, rel.mem_cust[left]])
+    g = np.concatenate([rel.mem_group, rel.mem_group[left]])
+    kind = np.concatenate([np.zeros(len(rel.mem_join), np.int64), np.ones(int(left.sum()), np.int64)])
+    o = np.lexsort((kind, g, c, t))
+    return _frame({
+        "event_time": clock.dt(t[o]),
+        "customer_id": cust.ids[c[o]],
+        "group_id": world.group_ids[g[o]],
+        "event_type": np.array(["join", "leave"], dtype=object)[kind[o]],
+    })
+
+
+def _scans(clock: _Clock, world: _World, cust: _Customers, rel: _Relationships) -> pd.DataFrame:
+    o = np.lexsort((rel.scan_cust, rel.scan_t))
+    return _frame({
+        "event_time": clock.dt(rel.scan_t[o]),
+        "customer_id": cust.ids[rel.scan_cust[o]],
+        "channel_code": world.code_ids[rel.scan_code[o]],
+        "store_id": _nullable(world.store_ids)[rel.scan_store[o]],
+    })
+
+
+def _touches(clock: _Clock, world: _World, cust: _Customers, log: _TouchLog, task_ids: np.ndarray) -> pd.DataFrame:
+    t, c, s, kind, task = log.arrays()
+    log.parts.clear()  # the arrays above are the only copy from here on
+    o = np.lexsort((c, t))
+    # build column by column, dropping each integer array once used: the largest table stays lean
+    cols = {"event_time": clock.dt(t[o])}
+    del t
+    cols["customer_id"] = cust.ids[c[o]]
+    del c
+    cols["staff_id"] = _nullable(world.staff_ids)[s[o]]
+    del s
+    cols["touch_type"] = np.array(TOUCH_TYPES, dtype=object)[kind[o]]
+    cols["task_id"] = _nullable(task_ids)[task[o]]
+    return _frame(cols)
+
+
+# =============================================================================== truth
+def _truth(p: SimulationParams, seed: int, clock: _Clock, world: _World, cust: _Customers, rel: _Relationships,
+           exp: _Experiments, o_cust: np.ndarray, amount: np.ndarray, tables: dict[str, pd.DataFrame],
+           n_two_openids: int) -> dict[str, Any]:
+    n, spend = cust.n, p.mean_spend
+    reached = ~cust.holdout
+    weeks = (clock.span - cust.birth) / WEEK
+    alpha_r = p.alpha / p.task_rate_multiplier
+    ex_hold = expected_repeat_purchases(weeks, p.r, p.alpha, p.a, p.b)
+    ex_reach = expected_repeat_purchases(weeks, p.r, alpha_r, p.a, p.b)
+    incr = np.where(cust.buyer, (ex_reach - ex_hold) * spend, 0.0)
+    n_r, n_h = int(reached.sum()), int(cust.holdout.sum())
+    from_rate = float(incr[reached].mean()) if n_r else 0.0
+    from_exp = exp.expected_extra_orders * spend / max(n_r, 1)
+    gmv = np.bincount(o_cust, weights=amount, minlength=n)
+    mean_r = float(gmv[reached].mean()) if n_r else float("nan")
+    mean_h = float(gmv[cust.holdout].mean()) if n_h else float("nan")
+    hr = {g: math.exp(v) for g, v in p.log_hr_channel.items()}
+
+    add_w = rel.store_add_p[cust.home]
+    store_truth = {
+        str(s): {"add_prob": round(float(a), 6), "join_prob": round(float(j), 6), "claim_prob": p.claim_prob}
+        for s, a, j in zip(world.store_ids, rel.store_add_p, rel.store_join_p)
+    }
+    ce = tables["contact_events"]
+    contact_shares = dict(zip(ORDER_CHANNELS, p.channel_probs_contact))
+    return {
+        "seed": int(seed), "n_customers": int(n), "n_stores": int(world.n_stores),
+        "n_staff": int(len(world.guide_store)), "months": clock.months,
+        "start": str(clock.t0), "as_of": str(clock.as_of), "time_unit": "W",
+        "params": p.to_dict(),
+        "bgnbd": {"r": p.r, "alpha": p.alpha, "a": p.a, "b": p.b,
+                  "group": "holdout customers (HOLDOUT variant 'holdout'); time unit weeks from registration"},
+        "bgnbd_reached": {"r": p.r, "alpha": alpha_r, "a": p.a, "b": p.b,
+                          "group": "reached customers (HOLDOUT variant 'reached'), excluding experiment orders"},
+        "task_rate_multiplier": p.task_rate_multiplier,
+        "buyer_share": p.buyer_share,
+        "expected_orders_per_buyer": {
+            "holdout": float(1 + ex_hold[cust.buyer & cust.holdout].mean()) if n_h else None,
+            "reached": float(1 + ex_reach[cust.buyer & reached].mean()) if n_r else None,
+        },
+        "gamma_gamma": {"p": p.gg_p, "q": p.gg_q, "gamma": p.gg_gamma, "currency": "CNY"},
+        "mean_spend": spend,
+        "holdout": {
+            "experiment_id": "HOLDOUT", "share": p.holdout_share, "realised_share": n_h / n,
+            "n_reached": n_r, "n_holdout": n_h,
+            "window": [str(clock.t0), str(clock.as_of)],
+            "incremental_gmv_per_reached_customer": from_rate + from_exp,
+            "incremental_gmv_total": (from_rate + from_exp) * n_r,
+            "incremental_gmv_per_reached_customer_from_rate": from_rate,
+            "incremental_gmv_per_reached_customer_from_experiments": from_exp,
+            "realised_mean_gmv_reached": mean_r,
+            "realised_mean_gmv_holdout": mean_h,
+            "realised_gmv_difference": mean_r - mean_h,
+            "note": "Expected difference in gross GMV per customer over the whole window, reached minus holdout: "
+                    "BG/NBD E[X(T)] with alpha/m minus with alpha at each buyer's own T (weeks from registration "
+                    "to as_of) times mean_spend, averaged over the realised reached customers (non-buyers count "
+                    "0), plus the expected GMV of the experiments' extra orders per reached customer.",
+        },
+        "churn": {
+            "level": "customer_staff",
+            "weibull_shape": p.weibull_shape, "weibull_scale_days": p.weibull_scale_days,
+            "baseline": {"weibull_shape": p.weibull_shape, "weibull_scale_days": p.weibull_scale_days},
+            "reference_channel_group": "offline_store",
+            "log_hr_channel_group": p.log_hr_channel, "hr_channel_group": hr,
+            "log_hr_per_early_chat": p.log_hr_early_chat, "hr_per_early_chat": math.exp(p.log_hr_early_chat),
+            "log_hr_retention_tool": p.log_hr_tool, "hr_retention_tool": math.exp(p.log_hr_tool),
+            "landmark_days": p.landmark_days,
+            "early_chats_definition": (
+                f"number of touches of type 'chat' from the staff member to the customer with event_time in "
+                f"[add, add + {p.landmark_days:g} days) of the add that opened the spell; it multiplies the "
+                f"hazard only after day {p.landmark_days:g} (fit on spells still open at that landmark, time "
+                f"measured from the add), while channel group and retention tool act from the add"),
+            "channel_group_definition": "channel_group of the channel_code on the add that opened the spell",
+            "retention_tool_definition": "stores.uses_retention_tool of the staff member's store",
+            "staff_delete_share": p.staff_delete_share, "readd_prob": p.readd_prob,
+            "readd_gap_mean_days": p.readd_gap_mean_days,
+            "group_leave": {"weibull_shape": p.group_leave_shape, "weibull_scale_days": p.group_leave_scale_days},
+        },
+        "seven_day_rule": {
+            "window_days": p.seven_day_window_days,
+            "pos_share_with_contact": p.channel_probs_contact[0],
+            "pos_share_after_chat": p.pos_share_after_chat,
+            "pos_share_without_contact": p.channel_probs_no_contact[0],
+            "note": "Among orders of customers with an open contact and no live invitation in the last "
+                    f"{p.link_window_days:g} days: POS share without / with a staff 'chat' touch in the "
+                    f"{p.seven_day_window_days:g} days before the order. After a chat, POS and proxy orders go "
+                    "to the chatting staff member's store. Purchase volume is unaffected (channel shift only).",
+        },
+        "order_channels": {
+            "with_contact": contact_shares,
+            "without_contact": dict(zip(ORDER_CHANNELS, p.channel_probs_no_contact)),
+            "live_share_after_invite": p.live_share_after_invite,
+            "link_window_days": p.link_window_days, "link_prob": p.link_prob,
+        },
+        "refunds": {"share": p.refund_share, "full_share": p.full_refund_share,
+                    "mean_fraction": p.mean_refund_fraction, "net_spend_factor": p.net_spend_factor},
+        "funnel": {
+            "add_prob": float(add_w.mean()),
+            "join_prob": float((add_w * rel.store_join_p[cust.home]).sum() / add_w.sum()),
+            "claim_prob": p.claim_prob,
+            "add_prob_mean": p.add_prob, "join_prob_mean": p.join_prob,
+            "median_minutes_scan_to_add": p.scan_to_add_median_minutes,
+            "median_hours_add_to_join": p.add_to_join_median_hours,
+            "median_hours_join_to_claim": p.join_to_claim_median_hours,
+            "second_guide_share": p.second_guide_share, "other_store_share": p.other_store_share,
+            "group_only_share": p.group_only_share,
+            "stores": store_truth,
+            "note": "Step probabilities of each customer's first scan: add (any guide of the home store), join "
+                    "(a store group, after the add), claim (the hook coupon, a WeCom coupon after the join). "
+                    "Store codes carry the home store; brand codes have no store. add_prob and join_prob are "
+                    "the expected brand-level conversions (store probabilities weighted by customers, resp. "
+                    "expected adders); window-end censoring lowers realised rates for the last scans.",
+        },
+        "experiments": exp.truth,
+        "identity": {"n_components": int(n), "linked_types": ["member_id", "phone_hash", "unionid", "openid",
+                                                                "external_userid", "erp_id"],
+                     "two_openid_customers": int(n_two_openids),
+                     "note": "each customer is exactly one connected component; customers.member_id names it"},
+        "counts": {k: int(len(v)) for k, v in tables.items()}
+        | {"contacts_added": int((ce["event_type"] == "add").sum())},
+    }
