@@ -135,19 +135,26 @@ class Workbench:
             self._attach(name, source)
 
     # ------------------------------------------------------------------ sources
-    def _attach(self, name: str, source: Any) -> None:
+    def _load_raw(self, name: str, source: Any) -> None:
+        """Expose ``source`` unchanged as ``__raw_<name>`` (the engine-specific part of attaching)."""
         raw = f"__raw_{name}"
         if isinstance(source, pd.DataFrame):
             self.con.register(raw, source)
         else:
             self.con.execute(f"CREATE OR REPLACE VIEW {quote(raw)} AS SELECT * FROM {_reader(Path(source))}")
+
+    def _create_plain_view(self, name: str) -> None:
+        self.con.execute(f"CREATE OR REPLACE VIEW {quote(name)} AS SELECT * FROM {quote('__raw_' + name)}")
+
+    def _attach(self, name: str, source: Any) -> None:
+        self._load_raw(name, source)
         self._sources[name] = source
         self._validated.discard(name)
         if name in contract.TABLES:
             self._create_contract_view(name)
         else:
             self._user_tables.add(name)
-            self.con.execute(f"CREATE OR REPLACE VIEW {quote(name)} AS SELECT * FROM {quote(raw)}")
+            self._create_plain_view(name)
 
     def register(self, name: str, frame: pd.DataFrame | duckdb.DuckDBPyRelation) -> None:
         """Expose a derived table (a DataFrame or relation) to later queries under ``name``."""

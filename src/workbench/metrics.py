@@ -83,6 +83,13 @@ def _first_add_sql(wb: Workbench) -> str:
     """
 
 
+def _channel_group_join(wb: Workbench, alias: str) -> tuple[str, str]:
+    """(join clause, channel_group expression) for rows of ``alias`` carrying a channel_code."""
+    if not wb.has_table("channels"):
+        return "", "CAST(NULL AS VARCHAR)"
+    return f"LEFT JOIN channels ch ON ch.channel_code = {alias}.channel_code", "ch.channel_group"
+
+
 def _staff_dims_sql(wb: Workbench) -> str:
     """staff_id → store_id, region (empty-safe when tables are absent)."""
     if not wb.has_table("staff"):
@@ -138,8 +145,7 @@ def acquisition(wb: Workbench, start: Any, end: Any, grain: str | None = "day", 
     s, e = _window(start, end)
     wb.require("contact_events")
     sel, grp = _select_cut(by)
-    chan_join = "LEFT JOIN channels ch ON ch.channel_code = ce.channel_code" if wb.has_table("channels") else ""
-    chan_group = "ch.channel_group" if wb.has_table("channels") else "CAST(NULL AS VARCHAR)"
+    chan_join, chan_group = _channel_group_join(wb, "ce")
     adds = wb.query(f"""
         WITH ev AS (
             SELECT ce.customer_id, ce.staff_id, ce.channel_code, {chan_group} AS channel_group, sd.store_id, sd.region,
@@ -195,8 +201,7 @@ def losses(wb: Workbench, start: Any, end: Any, grain: str | None = "day", by: s
     s, e = _window(start, end)
     wb.require("contact_events")
     sel, grp = _select_cut(by)
-    chan_join = "LEFT JOIN channels ch ON ch.channel_code = iv.channel_code" if wb.has_table("channels") else ""
-    chan_group = "ch.channel_group" if wb.has_table("channels") else "CAST(NULL AS VARCHAR)"
+    chan_join, chan_group = _channel_group_join(wb, "iv")
     # Deletes inherit the channel code of the add they close.
     dels = wb.query(f"""
         WITH iv AS ({contact_intervals_sql()}),

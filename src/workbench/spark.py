@@ -107,15 +107,11 @@ class SparkWorkbench(Workbench):
             return self.spark.read.option("header", "true").option("inferSchema", "true").csv(str(path))
         raise ParameterError(f"cannot read {source}: expected Parquet, CSV, a folder of Parquet or a catalogue table")
 
-    def _attach(self, name: str, source: Any) -> None:
+    def _load_raw(self, name: str, source: Any) -> None:
         self._read(source).createOrReplaceTempView(f"__raw_{name}")
-        self._sources[name] = source
-        self._validated.discard(name)
-        if name in contract.TABLES:
-            self._create_contract_view(name)
-        else:
-            self._user_tables.add(name)
-            self.spark.table(f"__raw_{name}").createOrReplaceTempView(name)
+
+    def _create_plain_view(self, name: str) -> None:
+        self.spark.table(f"__raw_{name}").createOrReplaceTempView(name)
 
     def register(self, name: str, frame: Any) -> None:
         if isinstance(frame, pd.DataFrame):
