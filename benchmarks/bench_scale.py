@@ -2,12 +2,14 @@
 
 1. Generates ``orders`` for N customers (default 20,000,000) from a BG/NBD process, one
    Parquet file per chunk of 1M customers, so generation itself stays within memory.
-2. Times the pipeline a user runs: ``rfm_summary`` over the contract ``orders`` in DuckDB
-   (one query, spilling to disk past ``--memory-limit``) → BG/NBD + Gamma-Gamma fits on
-   the collapsed rows → 12-month CLV for every customer. Prints wall time per step and the
-   process's peak RSS.
+2. Times the pipeline of :mod:`workbench.clv.pipeline`, everything per customer in the
+   engine: the per-customer summary over the contract ``orders`` (DuckDB, spilling to disk
+   past ``--memory-limit``) → distinct (frequency, recency, age) rows with counts → BG/NBD +
+   Gamma-Gamma fits on those → 12-month CLV for every customer as an engine table, written
+   to Parquet. Prints wall time per step and the process's peak RSS.
 
     python benchmarks/bench_scale.py --customers 20000000 --out /path/with/space
+    python benchmarks/bench_scale.py --out /path/with/space --reuse   # orders already generated
 """
 from __future__ import annotations
 
@@ -19,7 +21,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -64,38 +65,53 @@ def generate(out: Path, n_customers: int, chunk: int = 1_000_000, seed: int = 0)
 
 def main() -> None:
     from workbench import open as open_workbench
-    from workbench.clv import BetaGeoFitter, GammaGammaFitter, rfm_summary
-    from workbench.clv.value import customer_lifetime_value
+    from workbench.clv.pipeline import (VALUE_TABLE, buyer_rows, fit_value_models, summarise_buyers,
+                                        value_customers)
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--customers", type=int, default=20_000_000)
     parser.add_argument("--out", default=None, help="working directory (default: a temporary one)")
-    parser.add_argument("--memory-limit", default="6GB")
+    parser.add_argument("--memory-limit", default="5GB", help="DuckDB memory limit; beyond it, it spills to disk")
+    parser.add_argument("--reuse", action="store_true", help="keep orders already generated in --out")
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
     out = Path(args.out or tempfile.mkdtemp(prefix="wb-scale-"))
     t0 = time.perf_counter()
-    n_orders = generate(out, args.customers)
+    if args.reuse and (out / "orders").is_dir():
+        n_orders = None
+    else:
+        n_orders = generate(out, args.customers)
     t1 = time.perf_counter()
     size = sum(p.stat().st_size for p in (out / "orders").glob("*.parquet")) / 1e9
-    print(f"generated {args.customers:,} customers, {n_orders:,} orders ({size:.1f} GB Parquet) in {t1 - t0:.0f} s",
-          flush=True)
+    if n_orders is not None:
+        print(f"generated {args.customers:,} customers, {n_orders:,} orders ({size:.1f} GB Parquet) in "
+              f"{t1 - t0:.0f} s", flush=True)
     wb = open_workbench(out, as_of="2026-01-01", validate=False, memory_limit=args.memory_limit)
     wb.con.execute(f"SET temp_directory = '{out / 'spill'}'")
-    t2 = time.perf_counter()
-    s = rfm_summary(wb, observation_end="2025-12-31")
-    t3 = time.perf_counter()
-    print(f"rfm_summary in DuckDB: {len(s):,} customers in {t3 - t2:.0f} s", flush=True)
-    bg = BetaGeoFitter().fit(s["frequency"], s["recency"], s["T"])
-    rep = s[(s["frequency"] > 0) & (s["monetary_value"] > 0)]
-    gg = GammaGammaFitter().fit(rep["frequency"], rep["monetary_value"])
-    t4 = time.perf_counter()
-    clv = customer_lifetime_value(bg, gg, s["frequency"], s["recency"], s["T"], s["monetary_value"])
-    t5 = time.perf_counter()
+    steps: dict[str, float] = {}
+    t = time.perf_counter()
+    n_buyers = summarise_buyers(wb, "2026-01-01")
+    steps["per-customer summary (engine)"] = time.perf_counter() - t
+    t = time.perf_counter()
+    rows = buyer_rows(wb)
+    steps["collapse to distinct rows (engine)"] = time.perf_counter() - t
+    t = time.perf_counter()
+    bg, gg = fit_value_models(wb, rows=rows)
+    steps["BG/NBD + Gamma-Gamma fits"] = time.perf_counter() - t
+    t = time.perf_counter()
+    value_customers(wb, bg, gg)
+    steps["CLV for every customer (engine table)"] = time.perf_counter() - t
+    t = time.perf_counter()
+    wb.con.execute(f"COPY {VALUE_TABLE} TO '{out / 'customer_clv.parquet'}' (FORMAT parquet)")
+    steps["write customer_clv.parquet"] = time.perf_counter() - t
+    total_clv = wb.scalar(f"SELECT SUM(clv) FROM {VALUE_TABLE}")
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
-    print(f"fits {t4 - t3:.0f} s, CLV for all {t5 - t4:.0f} s; pipeline (summary + fits + CLV) {t5 - t2:.0f} s; "
-          f"peak RSS {rss:.1f} GB; total CLV {clv.sum():,.0f}")
+    for k, v in steps.items():
+        print(f"  {k}: {v:.1f} s", flush=True)
+    print(f"pipeline {sum(steps.values()):.0f} s for {n_buyers:,} buyers ({len(rows):,} distinct rows); "
+          f"peak RSS {rss:.2f} GB; total CLV {total_clv:,.0f}")
     print("BG/NBD", bg.params_.round(4).to_dict(), "GG", gg.params_.round(4).to_dict())
+    wb.close()  # one engine at a time: each DuckDB database has its own memory limit
     t6 = time.perf_counter()
     wb_valid = open_workbench(out, as_of="2026-01-01", memory_limit=args.memory_limit)
     wb_valid.con.execute(f"SET temp_directory = '{out / 'spill'}'")

@@ -162,3 +162,17 @@ class TestMoreTransformsAgree:
         d, s = engines
         same(spell_covariates(d, "2025-01-07"), spell_covariates(s, "2025-01-07"))
         same(channel_roi(d, *W), channel_roi(s, *W))
+
+    def test_clv_pipeline(self, spark):
+        from workbench.clv.pipeline import VALUE_TABLE, buyer_rows, fit_value_models, summarise_buyers, value_customers
+        from workbench.simulate import simulate_brand
+
+        brand = simulate_brand(3_000, seed=5, n_stores=6, n_staff=18)
+        d, s = both(spark, {"orders": brand.tables["orders"]}, as_of=brand.as_of)
+        assert summarise_buyers(d, brand.as_of) == summarise_buyers(s, brand.as_of)
+        same(buyer_rows(d), buyer_rows(s))
+        bg, gg = fit_value_models(d)
+        for wb in (d, s):
+            value_customers(wb, bg, gg)
+        cols = "customer_id, frequency, recency_days, age_days, monetary_value, p_alive, expected_purchases_90d, clv"
+        same(d.query(f"SELECT {cols} FROM {VALUE_TABLE}"), s.query(f"SELECT {cols} FROM {VALUE_TABLE}"))

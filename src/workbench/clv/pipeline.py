@@ -1,9 +1,21 @@
 """From contract tables to a per-customer value table: the CLV report's engine.
 
-``customer_value`` summarises orders in the engine (one row per customer), fits BG/NBD and
-Gamma-Gamma on collapsed rows, and predicts P(alive), expected purchases and CLV. The
-per-customer table holds ``customer_id``: use it for exports and joins, show only
-aggregates to stakeholders.
+Everything per customer stays in the engine; only collapsed rows reach Python:
+
+1. :func:`summarise_buyers` — one aggregate over orders: frequency, recency and age in
+   whole days, mean repeat spend (a temporary engine table, one row per buyer).
+2. :func:`fit_value_models` — BG/NBD on the distinct (frequency, recency, age) rows with
+   counts, Gamma-Gamma on the distinct (frequency, mean spend) rows of repeat buyers.
+3. :func:`value_customers` — CLV = E[spend | x, m̄] · P(alive | x, t_x, T) · D(x, T), where
+   D, the discounted purchases of a customer known to be alive, needs the hypergeometric
+   function once per distinct (frequency, age) and the other two factors are closed form, so
+   the engine computes them row by row in SQL and joins D back.
+4. :func:`total_value_interval` — a parametric-bootstrap interval of the total, on the
+   collapsed rows (the sum of the linear spend term only needs per-row counts and sums).
+
+:func:`customer_value` runs the four steps for the CLV report and returns a per-customer
+frame with tiers. The per-customer tables hold ``customer_id``: use them for exports and
+joins, show only aggregates to stakeholders.
 """
 from __future__ import annotations
 
@@ -13,13 +25,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..engine import Workbench, literal, to_timestamp
+from ..engine import Workbench, literal, quote, to_timestamp
 from ..errors import ParameterError
 from ..segments import fan_tiers, value_tiers
 from .beta_geo import BetaGeoFitter
 from .gamma_gamma import GammaGammaFitter
-from .rfm import rfm_summary
-from .value import clv_interval, customer_lifetime_value
+from .rfm import customer_days_sql
+from .value import alive_purchase_growth, draw_models
+
+#: engine tables the pipeline leaves behind (per buyer; per customer with value)
+RFM_TABLE = "clv_buyers"
+VALUE_TABLE = "customer_clv"
+_GROWTH_TABLE = "clv_growth"
+_DAYS_PER_WEEK = 7.0
+_NET_AMOUNT = "amount - COALESCE(refunded_amount, 0)"
 
 
 @dataclass
@@ -46,6 +65,156 @@ def main_store_sql(as_of: pd.Timestamp) -> str:
         ) x WHERE rn = 1"""
 
 
+def summarise_buyers(wb: Workbench, as_of: Any, name: str = RFM_TABLE) -> int:
+    """Keep one row per buyer with orders before ``as_of`` as engine table ``name``; returns the count.
+
+    Columns: ``customer_id``, ``frequency`` (repeat purchase days), ``recency_days``,
+    ``age_days`` (first purchase day to the day before ``as_of``, inclusive),
+    ``monetary_value`` (mean net value of the repeat days), ``first_day``. Purchases are
+    collapsed to days and valued net of refunds, as in :func:`~workbench.clv.rfm_summary`.
+    """
+    as_of = to_timestamp(as_of, "as_of")
+    wb.require("orders")
+    end = (as_of - pd.Timedelta(days=1)).normalize()
+    wb.materialize(name, customer_days_sql("orders", "customer_id", "order_time", _NET_AMOUNT, end, end, False))
+    return int(wb.scalar(f"SELECT COUNT(*) FROM {quote(name)}"))
+
+
+def buyer_rows(wb: Workbench, table: str = RFM_TABLE) -> pd.DataFrame:
+    """Distinct (frequency, recency_days, age_days) rows with ``weight`` (buyers) and ``spend_sum``.
+
+    ``spend_sum`` sums the buyers' mean repeat spend: with the counts it is all the
+    Gamma-Gamma conditional expectation needs to total a row's value.
+    """
+    return wb.query(f"""
+        SELECT frequency, recency_days, age_days, COUNT(*) AS weight, SUM(monetary_value) AS spend_sum
+        FROM {quote(table)} GROUP BY frequency, recency_days, age_days
+        ORDER BY frequency, recency_days, age_days""")
+
+
+def fit_value_models(wb: Workbench, table: str = RFM_TABLE,
+                     rows: pd.DataFrame | None = None) -> tuple[BetaGeoFitter, GammaGammaFitter]:
+    """Fit BG/NBD (weeks) and Gamma-Gamma on collapsed rows of the buyer table.
+
+    The fits equal those on the per-customer :func:`~workbench.clv.rfm_summary` (same
+    values, summed as weights); ``rows`` reuses a :func:`buyer_rows` result.
+    """
+    rows = buyer_rows(wb, table) if rows is None else rows
+    if rows.empty:
+        raise ParameterError("no buyers to fit: there are no orders before as_of")
+    bg = BetaGeoFitter().fit(rows["frequency"], rows["recency_days"] / _DAYS_PER_WEEK,
+                             rows["age_days"] / _DAYS_PER_WEEK, weights=rows["weight"])
+    spend = wb.query(f"""
+        SELECT frequency, monetary_value, COUNT(*) AS weight FROM {quote(table)}
+        WHERE frequency > 0 AND monetary_value > 0 GROUP BY frequency, monetary_value""")
+    if spend.empty:
+        raise ParameterError("no repeat buyers with a positive spend: the Gamma-Gamma model cannot be fitted")
+    gg = GammaGammaFitter().fit(spend["frequency"], spend["monetary_value"], weights=spend["weight"])
+    return bg, gg
+
+
+def _population_spend(gg: GammaGammaFitter) -> float:
+    p, q, v = gg.params_.to_numpy()
+    if q <= 1:
+        raise ParameterError(f"Gamma-Gamma q = {q:.3g} <= 1: the mean spend is infinite, so CLV is undefined")
+    return p * v / (q - 1)
+
+
+def _growth_frame(bg: BetaGeoFitter, pairs: pd.DataFrame, horizon_months: int, discount_rate: float) -> pd.DataFrame:
+    g = alive_purchase_growth(bg, pairs["frequency"].to_numpy(float), pairs["age_days"].to_numpy(float) / 7,
+                              horizon_months, discount_rate, extra_times=(90 / 7,))
+    return pd.DataFrame({"frequency": pairs["frequency"].to_numpy(), "age_days": pairs["age_days"].to_numpy(),
+                         "alive_discounted": g["discounted"], "alive_90d": g[90 / 7]})
+
+
+def _num(value: float) -> str:
+    return f"CAST({float(value)!r} AS DOUBLE)"
+
+
+def p_alive_sql(bg: BetaGeoFitter, x: str = "frequency", recency_days: str = "recency_days",
+                age_days: str = "age_days") -> str:
+    """SQL for BG/NBD P(alive | x, t_x, T) with the fitted parameters (T and t_x in days, model in weeks).
+
+    1 / (1 + 1{x>0} · a/(b+x−1) · ((α+T)/(α+t_x))^(r+x)), the odds taken in log space and
+    capped so that no engine overflows ``EXP``.
+    """
+    r, alpha, a, b = (_num(v) for v in bg.params_.to_numpy())
+    log_odds = (f"LN({a}) - LN({b} + {x} - 1) + ({r} + {x}) * (LN({alpha} + {age_days} / 7.0) "
+                f"- LN({alpha} + {recency_days} / 7.0))")
+    return f"CASE WHEN {x} > 0 THEN 1.0 / (1.0 + EXP(LEAST({log_odds}, 700.0))) ELSE 1.0 END"
+
+
+def expected_spend_sql(gg: GammaGammaFitter, x: str = "frequency", m: str = "monetary_value") -> str:
+    """SQL for the Gamma-Gamma E[mean spend | x, m̄]: (1 − w)·p·v/(q−1) + w·m̄, w = p·x/(p·x+q−1)."""
+    p, q, _ = gg.params_.to_numpy()
+    pop = _num(_population_spend(gg))
+    weight = f"({_num(p)} * {x} / ({_num(p)} * {x} + {_num(q)} - 1))"
+    return f"CASE WHEN {x} > 0 THEN (1 - {weight}) * {pop} + {weight} * {m} ELSE {pop} END"
+
+
+def value_customers(wb: Workbench, bg: BetaGeoFitter, gg: GammaGammaFitter, horizon_months: int = 12,
+                    discount_rate: float = 0.01, table: str = RFM_TABLE, name: str = VALUE_TABLE) -> None:
+    """Keep every buyer's ``p_alive``, ``expected_purchases_90d``, ``expected_spend`` and ``clv`` as table ``name``.
+
+    The table has the buyer table's columns plus those four; ``clv`` is the expected value
+    of the next ``horizon_months`` months, discounted monthly at ``discount_rate``. Equal to
+    :func:`~workbench.clv.customer_lifetime_value` on the per-customer arrays.
+    """
+    _population_spend(gg)  # fail before any work when CLV is undefined
+    pairs = wb.query(f"SELECT DISTINCT frequency, age_days FROM {quote(table)}")
+    wb.register(_GROWTH_TABLE, _growth_frame(bg, pairs, horizon_months, discount_rate))
+    alive, spend = p_alive_sql(bg, "b.frequency", "b.recency_days", "b.age_days"), \
+        expected_spend_sql(gg, "b.frequency", "b.monetary_value")
+    wb.materialize(name, f"""
+        SELECT b.*, {alive} AS p_alive, g.alive_90d * ({alive}) AS expected_purchases_90d,
+               {spend} AS expected_spend, ({spend}) * g.alive_discounted * ({alive}) AS clv
+        FROM {quote(table)} b
+        JOIN {_GROWTH_TABLE} g ON g.frequency = b.frequency AND g.age_days = b.age_days""")
+
+
+def total_value_interval(bg: BetaGeoFitter, gg: GammaGammaFitter, rows: pd.DataFrame, horizon_months: int = 12,
+                         discount_rate: float = 0.01, n_draws: int = 200, level: float = 0.9,
+                         seed: int = 0) -> tuple[float, float, float]:
+    """Total CLV and a parametric-bootstrap interval from :func:`buyer_rows` (collapsed rows).
+
+    Parameters are drawn as in :func:`~workbench.clv.clv_interval` (log-scale normal
+    approximation); draws with Gamma-Gamma q ≤ 1 are discarded. Within a row the expected
+    spend is linear in each buyer's mean spend, so the row's total needs only its count
+    (``weight``) and ``spend_sum``.
+    """
+    if not 0 < level < 1:
+        raise ParameterError(f"level must be between 0 and 1, got {level!r}")
+    if n_draws < 10:
+        raise ParameterError("n_draws must be at least 10")
+    x, tx, T = (rows[c].to_numpy(float) for c in ("frequency", "recency_days", "age_days"))
+    n, m_sum = rows["weight"].to_numpy(float), rows["spend_sum"].to_numpy(float)
+    pairs, index = np.unique(np.column_stack([x, T]), axis=0, return_inverse=True)
+    pair_frame = pd.DataFrame({"frequency": pairs[:, 0], "age_days": pairs[:, 1]})
+
+    def total(tm: BetaGeoFitter, mm: GammaGammaFitter) -> float:
+        r, alpha, a, b = tm.params_.to_numpy()
+        p, q, v = mm.params_.to_numpy()
+        discounted = _growth_frame(tm, pair_frame, horizon_months, discount_rate)["alive_discounted"].to_numpy()
+        with np.errstate(over="ignore"):
+            odds = np.where(x > 0, a / (b + np.maximum(x, 1) - 1)
+                            * np.exp((r + x) * (np.log(alpha + T / 7) - np.log(alpha + tx / 7))), 0.0)
+        alive = 1 / (1 + odds)
+        weight = p * x / (p * x + q - 1)
+        spend = np.where(x > 0, n * (1 - weight) * p * v / (q - 1) + weight * m_sum, n * p * v / (q - 1))
+        return float(np.sum(spend * alive * discounted[index.ravel()]))
+
+    point = total(bg, gg)
+    rng = np.random.default_rng(seed)
+    sims = [total(tm, mm) for tm, mm in zip(draw_models(bg, n_draws, rng), draw_models(gg, n_draws, rng))
+            if mm.params_["q"] > 1]
+    sims_arr = np.array([s for s in sims if np.isfinite(s)])
+    if len(sims_arr) < max(10, n_draws // 2):
+        raise ParameterError(f"only {len(sims_arr)} of {n_draws} parameter draws gave a finite CLV: the models' "
+                             "parameters are too uncertain for an interval")
+    lo, hi = (1 - level) / 2, 1 - (1 - level) / 2
+    return point, float(np.quantile(sims_arr, lo)), float(np.quantile(sims_arr, hi))
+
+
 def customer_value(wb: Workbench, as_of: Any, horizon_months: int = 12, discount_rate: float = 0.01,
                    lookback_days: int = 365, interval_draws: int = 0, seed: int = 0) -> CustomerValue:
     """Fit BG/NBD + Gamma-Gamma on all orders before ``as_of`` and value every buyer.
@@ -54,46 +223,48 @@ def customer_value(wb: Workbench, as_of: Any, horizon_months: int = 12, discount
     ``frequency``, ``recency``, ``T`` (weeks), ``monetary_value``, ``p_alive``,
     ``expected_purchases_90d``, ``expected_spend``, ``clv``, ``value_tier``, ``spend`` and
     ``orders`` over the look-back, ``fan_tier``, ``store_id`` (main store). Customers who
-    never bought have CLV 0 here and fan tier ``potential``.
+    never bought have CLV 0 here and fan tier ``potential``. With ``interval_draws`` the
+    ``total_interval`` is (total, 5%, 95%) of the total CLV from that many parameter draws.
+
+    The engine keeps the per-buyer tables ``clv_buyers`` and ``customer_clv`` afterwards.
     """
     as_of = to_timestamp(as_of, "as_of")
     if horizon_months < 1:
         raise ParameterError("horizon_months must be at least 1")
-    obs_end = (as_of - pd.Timedelta(days=1)).normalize()
-    summary = rfm_summary(wb, observation_end=obs_end, time_unit="W")
-    if summary.empty:
+    if summarise_buyers(wb, as_of) == 0:
         raise ParameterError(f"no orders before {as_of.date()}")
-    bg = BetaGeoFitter().fit(summary["frequency"], summary["recency"], summary["T"])
-    rep = summary[(summary["frequency"] > 0) & (summary["monetary_value"] > 0)]
-    gg = GammaGammaFitter().fit(rep["frequency"], rep["monetary_value"])
-    x, tx, T, m = (summary[c].to_numpy() for c in ("frequency", "recency", "T", "monetary_value"))
-    summary["p_alive"] = bg.conditional_probability_alive(x, tx, T)
-    summary["expected_purchases_90d"] = bg.conditional_expected_number_of_purchases_up_to_time(90 / 7, x, tx, T)
-    summary["expected_spend"] = gg.conditional_expected_average_profit(x, m)
-    total = None
-    if interval_draws:
-        iv = clv_interval(bg, gg, x, tx, T, m, horizon_months, discount_rate, n_draws=interval_draws, seed=seed)
-        summary["clv"], summary["clv_low"], summary["clv_high"] = iv["clv"].to_numpy(), iv["clv_low"].to_numpy(), \
-            iv["clv_high"].to_numpy()
-        total = iv.attrs["total"]
-    else:
-        summary["clv"] = customer_lifetime_value(bg, gg, x, tx, T, m, horizon_months, discount_rate)
-    summary["value_tier"] = value_tiers(summary["clv"])
+    rows = buyer_rows(wb)
+    bg, gg = fit_value_models(wb, rows=rows)
+    value_customers(wb, bg, gg, horizon_months, discount_rate)
+    total = total_value_interval(bg, gg, rows, horizon_months, discount_rate, interval_draws, seed=seed) \
+        if interval_draws else None
     start = as_of - pd.Timedelta(days=lookback_days)
-    recent = wb.query(f"""
-        SELECT c.customer_id, COALESCE(SUM(o.amount - COALESCE(o.refunded_amount, 0)), 0) AS spend,
-               COUNT(o.order_id) AS orders
-        FROM customers c LEFT JOIN orders o ON o.customer_id = c.customer_id
-             AND o.order_time >= {literal(start)} AND o.order_time < {literal(as_of)}
-        WHERE c.registered_at IS NULL OR c.registered_at < {literal(as_of)}
-        GROUP BY c.customer_id""") if wb.has_table("customers") else \
-        summary[["customer_id"]].assign(spend=0.0, orders=0)
-    stores = wb.query(main_store_sql(as_of))
-    out = recent.merge(summary.drop(columns=["first_day"]), on="customer_id", how="left") \
-        .merge(stores, on="customer_id", how="left")
+    if wb.has_table("customers"):
+        population = f"""
+            SELECT c.customer_id, COALESCE(SUM(o.amount - COALESCE(o.refunded_amount, 0)), 0) AS spend,
+                   COUNT(o.order_id) AS orders
+            FROM customers c LEFT JOIN orders o ON o.customer_id = c.customer_id
+                 AND o.order_time >= {literal(start)} AND o.order_time < {literal(as_of)}
+            WHERE c.registered_at IS NULL OR c.registered_at < {literal(as_of)}
+            GROUP BY c.customer_id"""
+    else:
+        population = f"SELECT customer_id, 0.0 AS spend, 0 AS orders FROM {VALUE_TABLE}"
+    out = wb.query(f"""
+        SELECT p.customer_id, p.spend, p.orders, v.frequency, v.recency_days / 7.0 AS recency,
+               v.age_days / 7.0 AS T, v.monetary_value, v.p_alive, v.expected_purchases_90d, v.expected_spend,
+               v.clv, s.store_id
+        FROM ({population}) p
+        LEFT JOIN {VALUE_TABLE} v ON v.customer_id = p.customer_id
+        LEFT JOIN ({main_store_sql(as_of)}) s ON s.customer_id = p.customer_id
+        ORDER BY p.customer_id""")
+    out["frequency"] = out["frequency"].astype(float)
+    buyers = out["clv"].notna()
+    tiers = pd.Series("activate", index=out.index, dtype=object)
+    if buyers.any():
+        tiers[buyers] = value_tiers(out.loc[buyers, "clv"]).astype(object)
+    out["value_tier"] = tiers
     out = fan_tiers(out, "spend", "orders")
     out["clv"] = out["clv"].fillna(0.0)
-    out["value_tier"] = out["value_tier"].astype(object).fillna("activate")
     return CustomerValue(out, bg, gg, as_of, horizon_months, discount_rate, total)
 
 

@@ -29,38 +29,71 @@ from ..errors import DataContractError, ParameterError
 UNITS = {"D": 1.0, "W": 7.0, "M": 30.4375}
 
 
-def _rfm_sql(source: str, customer_col: str, time_col: str, value_expr: str, cal_end: pd.Timestamp,
-             obs_end: pd.Timestamp, unit_days: float, holdout: bool, where: str = "TRUE") -> str:
+def customer_days_sql(source: str, customer_col: str, time_col: str, value_expr: str, cal_end: pd.Timestamp,
+                      obs_end: pd.Timestamp, holdout: bool, where: str = "TRUE") -> str:
+    """Per-customer summary in whole days: one aggregate over purchase days, no self-join.
+
+    Columns: ``customer_id``, ``frequency``, ``recency_days``, ``age_days`` (first purchase
+    day to ``cal_end``, inclusive dates), ``monetary_value``, ``first_day`` (plus
+    ``frequency_holdout`` and ``monetary_value_holdout`` with ``holdout``). Customers whose
+    first purchase falls after ``cal_end`` are left out.
+
+    The mean value of the repeat days is (value of all calibration days − value of the
+    first day) / frequency, with the first day's value picked by ``ARG_MIN`` — so the
+    purchase days are aggregated once, which at 100M+ orders is what the query costs.
+    """
     c, t = quote(customer_col), quote(time_col)
     cal, obs = literal(cal_end.normalize()), literal(obs_end.normalize())
+    cal_day = f"CAST({cal} AS DATE)"
+    n_cal = f"SUM(CASE WHEN d <= {cal_day} THEN 1 ELSE 0 END)"
     holdout_cols = f""",
-            SUM(CASE WHEN d > {cal} THEN 1 ELSE 0 END) AS frequency_holdout,
-            COALESCE(AVG(CASE WHEN d > {cal} THEN v END), 0) AS monetary_value_holdout,
-            {(obs_end.normalize() - cal_end.normalize()).days / unit_days!r} AS duration_holdout""" if holdout else ""
+            SUM(CASE WHEN d > {cal_day} THEN 1 ELSE 0 END) AS frequency_holdout,
+            COALESCE(AVG(CASE WHEN d > {cal_day} THEN v END), 0) AS monetary_value_holdout""" if holdout else ""
     return f"""
         WITH days AS (
-            SELECT {c} AS customer_id, CAST(CAST({t} AS DATE) AS TIMESTAMP) AS d, SUM({value_expr}) AS v
+            SELECT {c} AS customer_id, CAST({t} AS DATE) AS d, SUM({value_expr}) AS v
             FROM {source}
             WHERE {c} IS NOT NULL AND CAST({t} AS DATE) <= CAST({obs} AS DATE) AND {where}
             GROUP BY 1, 2
-        ),
-        firsts AS (SELECT customer_id, MIN(d) AS first_day FROM days GROUP BY 1)
-        SELECT days.customer_id,
-               SUM(CASE WHEN d <= {cal} THEN 1 ELSE 0 END) - 1 AS frequency,
-               date_diff('day', first_day, MAX(CASE WHEN d <= {cal} THEN d END)) / {unit_days!r} AS recency,
-               date_diff('day', first_day, {cal}) / {unit_days!r} AS T,
-               COALESCE(AVG(CASE WHEN d <= {cal} AND d > first_day THEN v END), 0) AS monetary_value,
-               first_day{holdout_cols}
-        FROM days JOIN firsts ON firsts.customer_id = days.customer_id
-        WHERE first_day <= {cal}
-        GROUP BY days.customer_id, first_day
-        ORDER BY days.customer_id
+        )
+        SELECT customer_id,
+               {n_cal} - 1 AS frequency,
+               date_diff('day', MIN(d), MAX(CASE WHEN d <= {cal_day} THEN d END)) AS recency_days,
+               date_diff('day', MIN(d), {cal_day}) AS age_days,
+               CASE WHEN {n_cal} > 1
+                    THEN (SUM(CASE WHEN d <= {cal_day} THEN v ELSE 0 END) - ARG_MIN(v, d)) / ({n_cal} - 1)
+                    ELSE 0 END AS monetary_value,
+               CAST(MIN(d) AS TIMESTAMP) AS first_day{holdout_cols}
+        FROM days
+        GROUP BY customer_id
+        HAVING MIN(d) <= {cal_day}
+    """
+
+
+def _rfm_sql(source: str, customer_col: str, time_col: str, value_expr: str, cal_end: pd.Timestamp,
+             obs_end: pd.Timestamp, unit_days: float, holdout: bool, where: str = "TRUE", collapsed: bool = False) -> str:
+    holdout_cols = f""", frequency_holdout, monetary_value_holdout,
+               {(obs_end.normalize() - cal_end.normalize()).days / unit_days!r} AS duration_holdout""" \
+        if holdout else ""
+    inner = customer_days_sql(source, customer_col, time_col, value_expr, cal_end, obs_end, holdout, where)
+    if collapsed:  # distinct rows with customer counts; the spend is per customer, so it is left out
+        keys = "frequency, recency, T" + (", frequency_holdout, duration_holdout" if holdout else "")
+        return f"""
+            SELECT {keys}, COUNT(*) AS weight FROM (
+                SELECT frequency, recency_days / {unit_days!r} AS recency, age_days / {unit_days!r} AS T{holdout_cols}
+                FROM ({inner}) per_customer
+            ) rows GROUP BY {keys} ORDER BY {keys}"""
+    return f"""
+        SELECT customer_id, frequency, recency_days / {unit_days!r} AS recency, age_days / {unit_days!r} AS T,
+               monetary_value, first_day{holdout_cols}
+        FROM ({inner}) per_customer
+        ORDER BY customer_id
     """
 
 
 def rfm_summary(transactions: Any, customer_col: str = "customer_id", time_col: str = "order_time",
                 value_col: str | None = None, calibration_end: Any = None, observation_end: Any = None,
-                time_unit: str = "W") -> pd.DataFrame:
+                time_unit: str = "W", collapsed: bool = False) -> pd.DataFrame:
     """One row per customer: frequency, recency, T, monetary value (and holdout columns).
 
     Parameters
@@ -80,6 +113,11 @@ def rfm_summary(transactions: Any, customer_col: str = "customer_id", time_col: 
         Without ``calibration_end`` everything up to ``observation_end`` (default: the last
         transaction day) is calibration.
     time_unit : {"W", "D", "M"}
+    collapsed : bool, default False
+        Return the distinct (``frequency``, ``recency``, ``T``, and with a calibration end
+        ``frequency_holdout``, ``duration_holdout``) rows with a ``weight`` column counting
+        their customers, instead of one row per customer: what the transaction models and
+        the holdout checks need, without per-customer rows leaving the engine.
 
     Returns
     -------
@@ -109,7 +147,7 @@ def rfm_summary(transactions: Any, customer_col: str = "customer_id", time_col: 
         cal = to_timestamp(calibration_end, "calibration_end") if calibration_end is not None else obs
         _check_ends(cal, obs)
         sql = _rfm_sql("orders", "customer_id", "order_time", "amount - COALESCE(refunded_amount, 0)", cal, obs, unit,
-                       calibration_end is not None)
+                       calibration_end is not None, collapsed=collapsed)
         return _finish(wb.query(sql), "customer_id")
     frame = _check_frame(transactions, customer_col, time_col, value_col)
     con = duckdb.connect()
@@ -119,11 +157,12 @@ def rfm_summary(transactions: Any, customer_col: str = "customer_id", time_col: 
     cal = to_timestamp(calibration_end, "calibration_end") if calibration_end is not None else obs
     _check_ends(cal, obs)
     value = quote(value_col) if value_col else "0.0"
-    out = con.sql(_rfm_sql("transactions_input", customer_col, time_col, f"CAST({value} AS DOUBLE)", cal, obs, unit,
-                           calibration_end is not None)).df()
+    sql = _rfm_sql("transactions_input", customer_col, time_col, f"CAST({value} AS DOUBLE)", cal, obs, unit,
+                   calibration_end is not None, collapsed=collapsed)
+    out = con.sql(sql).df()
     con.close()
     out = _finish(out, customer_col)
-    if not value_col:
+    if not value_col and not collapsed:
         out = out.drop(columns=[c for c in out.columns if c.startswith("monetary_value")])
     return out
 
@@ -134,7 +173,7 @@ def is_workbench(obj: Any) -> bool:
 
 
 def _finish(df: pd.DataFrame, customer_col: str) -> pd.DataFrame:
-    for c in ("frequency", "frequency_holdout"):
+    for c in ("frequency", "frequency_holdout", "weight"):
         if c in df:
             df[c] = df[c].astype(float)
     return df.rename(columns={"customer_id": customer_col})

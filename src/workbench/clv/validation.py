@@ -23,7 +23,8 @@ def calibration_holdout_comparison(model: Any, summary: pd.DataFrame,
     model : fitted BetaGeoFitter or ParetoNBDFitter
     summary : DataFrame
         An :func:`~workbench.clv.rfm_summary` with a calibration end (it has
-        ``frequency_holdout`` and ``duration_holdout``).
+        ``frequency_holdout`` and ``duration_holdout``), per customer or collapsed (a
+        ``weight`` column counts the customers of each row).
     max_frequency : int
         Calibration frequencies from this value up are pooled into one row ("7+").
 
@@ -44,37 +45,50 @@ def calibration_holdout_comparison(model: Any, summary: pd.DataFrame,
                                 "calibration_end")
     t = float(summary["duration_holdout"].iloc[0])
     x, tx, T = (summary[c].to_numpy(float) for c in ("frequency", "recency", "T"))
+    w = _weights(summary)
     pred = model.conditional_expected_number_of_purchases_up_to_time(t, x, tx, T)
     naive = x / np.maximum(T, 1e-9) * t
     actual = summary["frequency_holdout"].to_numpy(float)
     bucket = np.minimum(x, max_frequency).astype(int)
-    table = pd.DataFrame({"frequency": bucket, "actual": actual, "predicted": pred, "naive": naive}) \
-        .groupby("frequency").agg(customers=("actual", "size"), actual=("actual", "mean"),
-                                  predicted=("predicted", "mean"), naive=("naive", "mean")).reset_index()
+    table = pd.DataFrame({"frequency": bucket, "customers": w, "actual": actual * w, "predicted": pred * w,
+                          "naive": naive * w}).groupby("frequency").sum().reset_index()
+    for col in ("actual", "predicted", "naive"):
+        table[col] = table[col] / table["customers"]
     table["frequency"] = [str(f) if f < max_frequency else f"{max_frequency}+" for f in table["frequency"]]
-    total = actual.sum()
+    total, n = float(np.sum(w * actual)), float(np.sum(w))
+    pred_total, naive_total = float(np.sum(w * pred)), float(np.sum(w * naive))
     metrics = {
-        "actual_total": float(total), "predicted_total": float(pred.sum()), "naive_total": float(naive.sum()),
-        "model_mae": float(np.mean(np.abs(pred - actual))), "naive_mae": float(np.mean(np.abs(naive - actual))),
-        "model_total_error": float(pred.sum() / total - 1) if total else float("nan"),
-        "naive_total_error": float(naive.sum() / total - 1) if total else float("nan"),
+        "actual_total": total, "predicted_total": pred_total, "naive_total": naive_total,
+        "model_mae": float(np.sum(w * np.abs(pred - actual)) / n),
+        "naive_mae": float(np.sum(w * np.abs(naive - actual)) / n),
+        "model_total_error": pred_total / total - 1 if total else float("nan"),
+        "naive_total_error": naive_total / total - 1 if total else float("nan"),
         "holdout_duration": t,
     }
     return table, metrics
+
+
+def _weights(summary: pd.DataFrame) -> np.ndarray:
+    """Customers per row: the ``weight`` column of a collapsed summary, else one each."""
+    if "weight" not in summary.columns:
+        return np.ones(len(summary))
+    return summary["weight"].to_numpy(float)
 
 
 def period_transactions(model: Any, summary: pd.DataFrame, max_frequency: int = 7) -> pd.DataFrame:
     """Customers by number of repeat purchases in calibration: actual vs the model's expectation.
 
     The expected number of customers with n repeat purchases is Σ_i P(X(T_i) = n), each
-    customer at their own age T_i. The last row pools ``max_frequency`` and more.
+    customer at their own age T_i. The last row pools ``max_frequency`` and more. A
+    ``weight`` column (a collapsed summary) counts the customers of each row.
     """
-    T_counts = summary["T"].round(9).value_counts()
+    w = _weights(summary)
+    T_counts = pd.Series(w).groupby(summary["T"].round(9).to_numpy()).sum()
     ages, counts = T_counts.index.to_numpy(float), T_counts.to_numpy(float)
     probs = np.array([np.asarray(model.probability_of_n_purchases_up_to_time(ages, n), float) * np.ones_like(ages)
                       for n in range(max_frequency)])
     expected = np.r_[probs @ counts, counts @ np.clip(1 - probs.sum(axis=0), 0.0, None)]
-    actual = np.bincount(np.minimum(summary["frequency"].to_numpy().astype(int), max_frequency),
+    actual = np.bincount(np.minimum(summary["frequency"].to_numpy().astype(int), max_frequency), weights=w,
                          minlength=max_frequency + 1)
     labels = [str(n) for n in range(max_frequency)] + [f"{max_frequency}+"]
     return pd.DataFrame({"frequency": labels, "actual": actual, "expected": expected})

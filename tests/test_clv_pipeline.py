@@ -1,0 +1,123 @@
+"""The engine CLV pipeline (per-customer work in SQL, fits on collapsed rows) equals the array path."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import workbench
+from workbench.clv import BetaGeoFitter, GammaGammaFitter, clv_interval, customer_lifetime_value, rfm_summary
+from workbench.clv.pipeline import (VALUE_TABLE, buyer_rows, customer_value, fit_value_models, summarise_buyers,
+                                    total_value_interval, value_customers)
+from workbench.errors import ParameterError
+from workbench.simulate import simulate_brand
+
+
+@pytest.fixture(scope="module")
+def brand():
+    return simulate_brand(20_000, seed=3, n_stores=10, n_staff=40)
+
+
+@pytest.fixture(scope="module")
+def reference(brand):
+    """The array path: rfm_summary → fits on per-customer rows → customer_lifetime_value."""
+    wb = workbench.open(brand.tables)
+    as_of = brand.as_of
+    s = rfm_summary(wb, observation_end=as_of - pd.Timedelta(days=1))
+    bg = BetaGeoFitter().fit(s["frequency"], s["recency"], s["T"])
+    rep = s[(s["frequency"] > 0) & (s["monetary_value"] > 0)]
+    gg = GammaGammaFitter().fit(rep["frequency"], rep["monetary_value"])
+    s["clv"] = customer_lifetime_value(bg, gg, s["frequency"], s["recency"], s["T"], s["monetary_value"])
+    s["p_alive"] = bg.conditional_probability_alive(s["frequency"], s["recency"], s["T"])
+    s["e90"] = bg.conditional_expected_number_of_purchases_up_to_time(90 / 7, s["frequency"], s["recency"], s["T"])
+    return s, bg, gg
+
+
+class TestEnginePipeline:
+    def test_fits_equal_per_customer_fits(self, brand, reference):
+        _, bg_ref, gg_ref = reference
+        wb = workbench.open(brand.tables)
+        n = summarise_buyers(wb, brand.as_of)
+        rows = buyer_rows(wb)
+        assert rows["weight"].sum() == n == len(reference[0])
+        assert len(rows) < n  # collapsing pays
+        bg, gg = fit_value_models(wb, rows=rows)
+        # the same values with counts as weights: the same likelihood, so the same optimum
+        np.testing.assert_allclose(bg.params_, bg_ref.params_, rtol=1e-7)
+        np.testing.assert_allclose(gg.params_, gg_ref.params_, rtol=1e-7)
+
+    def test_clv_equals_array_path(self, brand, reference):
+        s, bg, gg = reference
+        wb = workbench.open(brand.tables)
+        summarise_buyers(wb, brand.as_of)
+        value_customers(wb, bg, gg)
+        got = wb.query(f"SELECT customer_id, p_alive, expected_purchases_90d, clv FROM {VALUE_TABLE}")
+        m = s.merge(got, on="customer_id", suffixes=("_ref", ""))
+        assert len(m) == len(s)
+        np.testing.assert_allclose(m["clv"], m["clv_ref"], rtol=1e-10, atol=1e-9)
+        np.testing.assert_allclose(m["p_alive"], m["p_alive_ref"], rtol=1e-12)
+        np.testing.assert_allclose(m["expected_purchases_90d"], m["e90"], rtol=1e-10)
+
+    def test_total_interval_equals_per_customer_bootstrap(self, brand, reference):
+        s, bg, gg = reference
+        wb = workbench.open(brand.tables)
+        summarise_buyers(wb, brand.as_of)
+        got = total_value_interval(bg, gg, buyer_rows(wb), n_draws=50, seed=4)
+        want = clv_interval(bg, gg, s["frequency"], s["recency"], s["T"], s["monetary_value"], n_draws=50,
+                            seed=4).attrs["total"]
+        np.testing.assert_allclose(got, want, rtol=1e-9)
+
+    def test_customer_value_frame(self, brand, reference):
+        s = reference[0]
+        cv = customer_value(workbench.open(brand.tables), brand.as_of, interval_draws=20)
+        c = cv.customers
+        buyers = c[c["frequency"].notna()]
+        np.testing.assert_allclose(buyers["clv"].sum(), s["clv"].sum(), rtol=1e-10)
+        assert cv.total_interval[1] < cv.total_interval[0] < cv.total_interval[2]
+        share = buyers["value_tier"].value_counts(normalize=True)
+        assert share["super_vip"] == pytest.approx(0.05, abs=0.002)
+        assert share["cultivate"] == pytest.approx(0.15, abs=0.002)
+        assert (c.loc[c["frequency"].isna(), "value_tier"] == "activate").all()
+        assert (c.loc[c["frequency"].isna(), "clv"] == 0).all()
+
+    def test_infinite_mean_spend_is_an_error(self, brand, reference):
+        _, bg, gg = reference
+        bad = GammaGammaFitter()
+        bad.params_ = pd.Series([gg.params_["p"], 0.9, gg.params_["v"]], index=["p", "q", "v"])
+        wb = workbench.open(brand.tables)
+        summarise_buyers(wb, brand.as_of)
+        with pytest.raises(ParameterError, match="mean spend is infinite"):
+            value_customers(wb, bg, bad)
+
+    def test_no_orders(self, brand):
+        with pytest.raises(ParameterError, match="no orders before"):
+            customer_value(workbench.open(brand.tables), "2020-01-01")
+
+
+class TestCollapsedSummary:
+    def test_collapsed_rows_give_the_same_fit_and_checks(self, brand):
+        from workbench.clv import calibration_holdout_comparison, period_transactions
+
+        wb = workbench.open(brand.tables)
+        end = brand.as_of - pd.Timedelta(days=1)
+        cal_end = end - pd.Timedelta(weeks=13)
+        full = rfm_summary(wb, calibration_end=cal_end, observation_end=end)
+        rows = rfm_summary(wb, calibration_end=cal_end, observation_end=end, collapsed=True)
+        assert list(rows.columns) == ["frequency", "recency", "T", "frequency_holdout", "duration_holdout", "weight"]
+        assert rows["weight"].sum() == len(full) and len(rows) < len(full)
+        model = BetaGeoFitter().fit(full["frequency"], full["recency"], full["T"])
+        weighted = BetaGeoFitter().fit(rows["frequency"], rows["recency"], rows["T"], weights=rows["weight"])
+        np.testing.assert_allclose(weighted.params_, model.params_, rtol=1e-7)
+        table, fit = calibration_holdout_comparison(model, full)
+        table_w, fit_w = calibration_holdout_comparison(model, rows)
+        pd.testing.assert_frame_equal(table, table_w, check_dtype=False, rtol=1e-10)
+        assert fit_w == pytest.approx(fit, rel=1e-10)
+        pd.testing.assert_frame_equal(period_transactions(model, full), period_transactions(model, rows),
+                                      check_dtype=False, rtol=1e-10)
+
+    def test_frame_input(self):
+        tx = pd.DataFrame({"customer_id": ["a", "a", "b", "c"], "order_time": pd.to_datetime(
+            ["2025-01-01", "2025-01-15", "2025-01-08", "2025-01-08"])})
+        rows = rfm_summary(tx, observation_end="2025-01-29", collapsed=True)
+        assert rows.to_dict("records") == [{"frequency": 0.0, "recency": 0.0, "T": 3.0, "weight": 2.0},
+                                           {"frequency": 1.0, "recency": 2.0, "T": 4.0, "weight": 1.0}]
