@@ -109,6 +109,10 @@ class MarkovChain:
         return x[-1]
 
 
+#: state-code spaces up to this size are indexed by a lookup table instead of a sort
+_DENSE_STATE_CODES = 1 << 24
+
+
 def _state_codes(data: PathData, order: int) -> tuple[np.ndarray, np.ndarray]:
     """Code of every token's state (its last ``order`` channels) and the (S × order) digits of each
     distinct state: digits[i, s] is the channel s steps back, -1 where the path is shorter."""
@@ -121,7 +125,13 @@ def _state_codes(data: PathData, order: int) -> tuple[np.ndarray, np.ndarray]:
         back = np.zeros(len(data.tokens), dtype=np.int64)
         back[s:] = data.tokens[: len(data.tokens) - s].astype(np.int64) + 1
         code += np.where(pos >= s, back, 0) * base**s
-    uniq, inverse = np.unique(code, return_inverse=True)
+    if base**order <= _DENSE_STATE_CODES:  # a lookup table: linear time, no sort of every token
+        present = np.zeros(base**order, bool)
+        present[code] = True
+        uniq = np.flatnonzero(present)
+        inverse = (np.cumsum(present) - 1)[code]
+    else:
+        uniq, inverse = np.unique(code, return_inverse=True)
     digits = np.stack([(uniq // base**s) % base - 1 for s in range(order)], axis=1)
     return inverse.astype(np.int64), digits
 
@@ -141,6 +151,10 @@ def build_chain(data: PathData, order: int = 1) -> MarkovChain:
     src = np.concatenate([np.full(len(first), start), ids[inner_idx]])
     dst = np.concatenate([ids[first], ids[inner_idx + 1]])
     w = np.concatenate([weight, weight[data.path_index[inner_idx]]])
+    if (n + 1) ** 2 <= _DENSE_STATE_CODES:  # add up repeated transitions by key before building the matrix
+        summed = np.bincount(src * (n + 1) + dst, weights=w, minlength=(n + 1) ** 2)
+        nz = np.flatnonzero(summed)
+        src, dst, w = nz // (n + 1), nz % (n + 1), summed[nz]
     counts = sparse.coo_matrix((w, (src, dst)), shape=(n + 1, n + 1)).tocsr()
     counts.eliminate_zeros()
     absorbed = lambda a: np.bincount(ids[last], weights=a, minlength=n + 1)  # noqa: E731

@@ -21,6 +21,7 @@ integer arrays with numpy and never loop over paths in Python.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -230,25 +231,32 @@ def parse_paths(paths: pd.DataFrame, path_col: str = "path", conversions_col: st
     missing = paths[path_col].isna().to_numpy()
     if missing.any():
         raise DataContractError("paths", path_col, "missing path", bad_rows(paths, missing), int(missing.sum()))
-    text = paths[path_col].astype(str).to_numpy(dtype=object)
-
-    # exact duplicates first (cheap, and usually most rows), then the string work on the distinct ones
-    agg = pd.DataFrame({"_path": text, **nums}).groupby("_path", sort=False).sum()
-    lists = pc.split_pattern(pa.array(agg.index.to_numpy(dtype=object), pa.string()), pattern=sep)
-    flat = pc.utf8_trim_whitespace(lists.flatten())
+    text = pa.array(paths[path_col].astype(str).to_numpy(dtype=object), pa.string())
+    # one canonical spelling per path (tokens trimmed, joined by the bare separator), so that
+    # grouping the strings once adds up every row of a path, however it was spaced
+    split = pc.split_pattern(text, pattern=sep)
+    trimmed = pc.utf8_trim_whitespace(split.flatten())
+    canonical = pc.binary_join(pa.ListArray.from_arrays(split.offsets, trimmed), sep)
+    encoded = pc.dictionary_encode(canonical)
+    row_path = encoded.indices.to_numpy(zero_copy_only=False)
+    n = len(encoded.dictionary)
+    if n == len(text):  # every row is its own path, in row order: the split above is the answer
+        lists, flat = split, trimmed
+    else:
+        lists = pc.split_pattern(encoded.dictionary, pattern=sep)
+        flat = lists.flatten()
     lengths = pc.list_value_length(lists).to_numpy(zero_copy_only=False).astype(np.int64)
     empty = pc.equal(flat, "").to_numpy(zero_copy_only=False)
     if empty.any():
-        owner = np.repeat(np.arange(len(lengths)), lengths)
-        mask = np.isin(text, agg.index.to_numpy(dtype=object)[np.unique(owner[empty])])
+        owner = np.repeat(np.arange(n), lengths)
+        mask = np.isin(row_path, np.unique(owner[empty]))
         raise DataContractError("paths", path_col, f"empty path or empty step (nothing between two '{sep}')",
                                 bad_rows(paths, mask), int(mask.sum()))
     channels, tokens = _encode_channels(flat)
-    data = PathData(channels=channels, tokens=tokens, offsets=_offsets(lengths),
-                    conversions=agg[conversions_col].to_numpy(float),
-                    value=agg[value_col].to_numpy(float) if value_col else None,
-                    nulls=agg[null_col].to_numpy(float) if null_col else np.zeros(len(agg)))
-    return data.aggregate()  # merges paths that differed only in spacing
+    add = lambda a: np.bincount(row_path, weights=a, minlength=n)  # noqa: E731
+    return PathData(channels=channels, tokens=tokens, offsets=_offsets(lengths), conversions=add(nums[conversions_col]),
+                    value=add(nums[value_col]) if value_col else None,
+                    nulls=add(nums[null_col]) if null_col else np.zeros(n))
 
 
 def _journey_order(jid: np.ndarray, times: np.ndarray, chan: np.ndarray) -> np.ndarray:
