@@ -49,8 +49,11 @@ def to_spark_sql(query: str) -> str:
     return tree.sql(dialect="spark")
 
 
-def local_session(app_name: str = "workbench", cores: int = 2) -> Any:
-    """A local Spark session tuned for tests and laptops (Asia/Shanghai session time zone)."""
+def local_session(app_name: str = "workbench", cores: int = 2, driver_memory: str = "2g") -> Any:
+    """A local Spark session tuned for tests and laptops (Asia/Shanghai session time zone).
+
+    No console progress bars: they would interleave with notebook and CLI output.
+    """
     from pyspark.sql import SparkSession
 
     return (
@@ -58,8 +61,9 @@ def local_session(app_name: str = "workbench", cores: int = 2) -> Any:
         .config("spark.sql.session.timeZone", "Asia/Shanghai")
         .config("spark.sql.shuffle.partitions", "4")
         .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.ansi.enabled", "false")
-        .config("spark.driver.memory", "2g")
+        .config("spark.driver.memory", driver_memory)
         .getOrCreate()
     )
 
