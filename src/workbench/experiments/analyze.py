@@ -33,6 +33,7 @@ from .frequentist import _check_alpha, cuped_test, two_sample_test, winsorize
 from .multiple import SCOPES, _method, adjust_frame
 from .sequential import sequential_test
 from .srm import srm_test
+from .unit_sums import group_codes, unit_sums
 from .stats import ProportionStatistic, RatioStatistic, RegressionAdjustedStatistic, SampleMeanStatistic
 
 RESULT_COLUMNS = [
@@ -137,42 +138,54 @@ def sufficient_statistics(df: pd.DataFrame, variant_col: str, metrics: Any, cova
     """
     specs = parse_metrics(metrics)
     cov = _covariates(covariates, specs)
-    base: list[str] = []
-    for col in [c for s in specs for c in s.columns] + list(cov.values()):
-        if col not in base:
-            base.append(col)
-    work: dict[str, np.ndarray] = {}
-    meaning: dict[str, tuple[str, ...]] = {}
-    values = {c: df[c].to_numpy(dtype=float) for c in base}
+    keys = [variant_col] + ([cluster_col] if cluster_col else [])
+    codes = [group_codes(df[k]) for k in keys]
+    columns = {c: df[c].to_numpy(dtype=float) for c in _base_columns(specs, cov)}
+    products = _products(specs, cov)
+    return _sums_frame(unit_sums([c for c, _ in codes], columns, products), keys, [lab for _, lab in codes], columns,
+                       products)
 
-    def put(key: str, what: tuple[str, ...], value: np.ndarray) -> None:
-        # e.g. a column named "gmv_orders" and the ratio gmv/orders would both write
-        # "gmv_orders_sum"; refuse rather than overwrite one with the other.
+
+def _base_columns(specs: Sequence[MetricSpec], cov: Mapping[str, str]) -> list[str]:
+    return list(dict.fromkeys([c for s in specs for c in s.columns] + list(cov.values())))
+
+
+def _products(specs: Sequence[MetricSpec], cov: Mapping[str, str]) -> list[tuple[str, str]]:
+    """Cross products the statistics need; refuses names that would clash in the sums frame.
+
+    E.g. a column named "gmv_orders" and the ratio gmv/orders would both write
+    "gmv_orders_sum"; refuse rather than overwrite one with the other.
+    """
+    meaning: dict[str, tuple[str, ...]] = {}
+
+    def put(key: str, what: tuple[str, ...]) -> None:
         if key in meaning and meaning[key] != what:
             raise ParameterError(f"column names clash in the sums frame: {key!r} would hold both {meaning[key]} and "
                                  f"{what}; rename a column")
         meaning[key] = what
-        work[key] = value
 
-    for c in base:
-        put(f"{c}_sum", ("sum", c), values[c])
-        put(f"{c}_sum_squares", ("sum_squares", c), values[c] * values[c])
-    for s in specs:
-        if s.is_ratio:
-            put(_cross(s.column, s.denominator), ("product", s.column, s.denominator),
-                values[s.column] * values[s.denominator])
+    for c in _base_columns(specs, cov):
+        put(f"{c}_sum", ("sum", c))
+        put(f"{c}_sum_squares", ("sum_squares", c))
     by_name = {s.name: s for s in specs}
-    for metric, pre in cov.items():
-        col = by_name[metric].column
-        put(_cross(col, pre), ("product", col, pre), values[col] * values[pre])
-    keys = [variant_col] + ([cluster_col] if cluster_col else [])
-    frame = pd.DataFrame(work, index=df.index)
-    for k in keys:
-        frame[k] = df[k].to_numpy()
-    grouped = frame.groupby(keys, sort=True, observed=True)
-    sums = grouped[list(work)].sum()
-    sums.insert(0, "n", grouped.size().astype("int64"))
-    return sums.reset_index()
+    pairs = [(s.column, s.denominator) for s in specs if s.is_ratio]
+    pairs += [(by_name[metric].column, pre) for metric, pre in cov.items()]
+    for x, y in pairs:
+        put(_cross(x, y), ("product", x, y))
+    return list(dict.fromkeys(pairs))
+
+
+def _sums_frame(sums: pd.DataFrame, keys: Sequence[str], labels: Sequence[np.ndarray], columns: Iterable[str],
+                products: Sequence[tuple[str, str]]) -> pd.DataFrame:
+    """The wide sums frame (module docstring) from :func:`unit_sums` output, key labels restored."""
+    out = pd.DataFrame({k: lab[sums[f"k{i}"].to_numpy()] for i, (k, lab) in enumerate(zip(keys, labels))})
+    out["n"] = sums["n"].astype("int64")
+    for c in columns:
+        out[f"{c}_sum"] = sums[f"{c}_sum"].to_numpy(float)
+        out[f"{c}_sum_squares"] = sums[f"{c}_sum_squares"].to_numpy(float)
+    for x, y in products:
+        out[_cross(x, y)] = sums[_cross(x, y)].to_numpy(float)
+    return out.sort_values(list(keys), kind="stable").reset_index(drop=True)
 
 
 def _has(frame: pd.DataFrame, cols: Iterable[str], table: str) -> None:
@@ -430,9 +443,11 @@ def analyze_statistics(stats_by_variant: Mapping[str, Mapping[str, Any]] | pd.Da
 # --------------------------------------------------------------------------- per-unit frames
 
 
-def _is_binary(x: pd.Series) -> bool:
-    v = x.to_numpy(dtype=float)
-    return bool(np.all((v == 0) | (v == 1)))
+def _is_binary(values: np.ndarray, sums: pd.DataFrame, column: str) -> bool:
+    """Every value 0 or 1: only columns within [0, 1] are scanned (x·(1 − x) is 0 exactly for 0 and 1)."""
+    if sums[f"{column}_min"].min() < 0 or sums[f"{column}_max"].max() > 1:
+        return False
+    return not np.count_nonzero(values * (1.0 - values))
 
 
 def _variants(df: pd.DataFrame, table: str, variant_col: str, control: str,
@@ -464,10 +479,6 @@ def _check_frame(df: pd.DataFrame, table: str, variant_col: str, specs: Sequence
         if not (pd.api.types.is_numeric_dtype(df[c]) or pd.api.types.is_bool_dtype(df[c])):
             raise DataContractError(table, c, f"metric column must be numeric, not {df[c].dtype}",
                                     rows=df[[variant_col, c]].head(5))
-        bad = df[c].isna() | ~np.isfinite(df[c].to_numpy(dtype=float, na_value=np.nan))
-        if bad.any():
-            raise DataContractError(table, c, "metric values are missing or infinite; drop or fill those units "
-                                    "before the analysis", rows=bad_rows(df, bad), n_bad=int(bad.sum()))
     if unit_col:
         dup = df[unit_col].duplicated(keep=False)
         if dup.any():
@@ -488,16 +499,20 @@ def _check_frame(df: pd.DataFrame, table: str, variant_col: str, specs: Sequence
                                     "must be the unit of randomisation", rows=rows.head(6), n_bad=len(mixed))
 
 
-def _check_constant(df: pd.DataFrame, table: str, variant_col: str, specs: Sequence[MetricSpec], control: str,
-                    variants: Sequence[str], note: str = "") -> None:
-    keys = df[variant_col].astype(str)
+def _check_constant(df: pd.DataFrame, sums: pd.DataFrame, variant_codes: np.ndarray, labels: np.ndarray, table: str,
+                    variant_col: str, specs: Sequence[MetricSpec], control: str, variants: Sequence[str],
+                    note: str = "") -> None:
+    """Refuse a metric that is constant within the control and a treatment: no test is possible."""
+    by_variant = sums.groupby("k0")
     for s in specs:
         if s.is_ratio:
             continue
-        spread = df[s.column].groupby(keys).agg(lambda x: x.max() - x.min())
+        spread = pd.Series((by_variant[f"{s.column}_max"].max() - by_variant[f"{s.column}_min"].min()).to_numpy(),
+                           index=labels[by_variant.size().index.to_numpy()])
         for v in variants:
             if v != control and spread.get(control, 0) == 0 and spread.get(v, 0) == 0:
-                mask = keys.isin([control, v])
+                pair = np.flatnonzero(np.isin(labels, [control, v]))
+                mask = np.isin(variant_codes, pair)
                 raise DataContractError(table, s.column, f"metric {s.name!r} has zero variance in both {control!r} "
                                         f"and {v!r}; no test is possible{note}",
                                         rows=df.loc[mask, [variant_col, s.column]].head(5))
@@ -563,29 +578,51 @@ def analyze(df: pd.DataFrame, variant_col: str, metrics: Any, control: str,
     variants = _variants(df, table, variant_col, control, expected_weights)
     if len(df) == 0:
         raise DataContractError(table, variant_col, "the frame has no units")
-    work = df.copy()
-    work[variant_col] = work[variant_col].astype(str).astype(object)
-    binary = {c for c in dict.fromkeys(c for s in specs for c in s.columns) if _is_binary(work[c])}
+    # variants are compared as strings (as given in ``control``); codes of equal strings merge
+    codes, uniques = group_codes(df[variant_col])
+    labels, remap = np.unique(np.array([str(u) for u in uniques], dtype=object), return_inverse=True)
+    keys = [remap.ravel()[codes]]
+    if cluster_col:
+        cluster_codes, cluster_labels = group_codes(df[cluster_col])
+        keys.append(cluster_codes)
+    base = _base_columns(specs, cov)
+    columns = {c: df[c].to_numpy(dtype=float) for c in base}
+    products = _products(specs, cov)
+    sums = unit_sums(keys, columns, products)
+    for c in base:  # a non-finite value makes the column's sums non-finite: only then look for rows
+        if not np.isfinite(sums[[f"{c}_sum", f"{c}_sum_squares"]].to_numpy()).all():
+            bad = df[c].isna() | ~np.isfinite(df[c].to_numpy(dtype=float, na_value=np.nan))
+            if not bad.any():
+                raise DataContractError(table, c, "metric values are too large to sum in floating point; rescale "
+                                        "the column (e.g. to thousands)")
+            raise DataContractError(table, c, "metric values are missing or infinite; drop or fill those units "
+                                    "before the analysis", rows=bad_rows(df, bad), n_bad=int(bad.sum()))
+    binary = {c for c in dict.fromkeys(c for s in specs for c in s.columns) if _is_binary(columns[c], sums, c)}
+    caps: dict[str, tuple[float, float]] = {}
     if cap_quantile is not None:
         to_cap = [s.column for s in specs if s.column not in binary] + [c for c in cov.values() if c not in binary]
-        work = winsorize(work, list(dict.fromkeys(to_cap)), upper=cap_quantile, ignore_zeros=cap_ignore_zeros,
-                         frame_name=table)
-    _check_constant(work, table, variant_col, specs, control, variants,
+        to_cap = list(dict.fromkeys(to_cap))
+        if to_cap:
+            capped = winsorize(pd.DataFrame({c: columns[c] for c in to_cap}), to_cap, upper=cap_quantile,
+                               ignore_zeros=cap_ignore_zeros, frame_name=table)
+            caps = capped.attrs.get("caps", {})
+            columns.update({c: capped[c].to_numpy(float) for c in to_cap})
+            sums = unit_sums(keys, columns, products)
+    _check_constant(df, sums, keys[0], labels, table, variant_col, specs, control, variants,
                     note="" if cap_quantile is None else f" after capping at quantile {cap_quantile} "
-                    f"(caps {work.attrs.get('caps')}; try cap_ignore_zeros=True)")
-    sums = sufficient_statistics(work, variant_col, specs, cov, cluster_col)
+                    f"(caps {caps}; try cap_ignore_zeros=True)")
+    frame = _sums_frame(sums, [variant_col] + ([cluster_col] if cluster_col else []),
+                        [labels] + ([cluster_labels] if cluster_col else []), base, products)
     proportions = [s.name for s in specs if not s.is_ratio and s.name not in cov and s.column in binary]
-    stats = statistics_from_frame(sums, specs, cov, cluster_col, variant_col, proportions=proportions, table=table)
-    if cluster_col:
-        counts = work.groupby(variant_col)[cluster_col].nunique()
-    else:
-        counts = work.groupby(variant_col).size()
+    stats = statistics_from_frame(frame, specs, cov, cluster_col, variant_col, proportions=proportions, table=table)
+    per_variant = frame.groupby(variant_col, sort=True)
+    counts = per_variant.size() if cluster_col else per_variant["n"].sum()
     srm = srm_test(counts, expected_weights, unit="clusters" if cluster_col else "units")
     ordered = {v: stats[v] for v in variants}
     out = _analyze(ordered, control, alpha, correction, correction_scope, sequential, planned_n, srm, table,
                    columns={s.name: s.column for s in specs})
     if cap_quantile is not None:
-        out.attrs["caps"] = work.attrs.get("caps", {})
+        out.attrs["caps"] = caps
     return out
 
 
