@@ -172,6 +172,14 @@ def value_customers(wb: Workbench, bg: BetaGeoFitter, gg: GammaGammaFitter, hori
         JOIN {_GROWTH_TABLE} g ON g.frequency = b.frequency AND g.age_days = b.age_days""")
 
 
+def _first_of_groups(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Group index of every row and the first row of each group (hash-based, no sort)."""
+    codes, uniques = pd.factorize(keys)
+    first = np.full(len(uniques), len(keys), dtype=np.int64)
+    np.minimum.at(first, codes, np.arange(len(keys)))
+    return codes, first
+
+
 def total_value_interval(bg: BetaGeoFitter, gg: GammaGammaFitter, rows: pd.DataFrame, horizon_months: int = 12,
                          discount_rate: float = 0.01, n_draws: int = 200, level: float = 0.9,
                          seed: int = 0) -> tuple[float, float, float]:
@@ -188,20 +196,24 @@ def total_value_interval(bg: BetaGeoFitter, gg: GammaGammaFitter, rows: pd.DataF
         raise ParameterError("n_draws must be at least 10")
     x, tx, T = (rows[c].to_numpy(float) for c in ("frequency", "recency_days", "age_days"))
     n, m_sum = rows["weight"].to_numpy(float), rows["spend_sum"].to_numpy(float)
-    pairs, index = np.unique(np.column_stack([x, T]), axis=0, return_inverse=True)
-    pair_frame = pd.DataFrame({"frequency": pairs[:, 0], "age_days": pairs[:, 1]})
+    # the hypergeometric part per distinct (frequency, age); the logs per distinct day count
+    pair, pair_first = _first_of_groups(x * 1e6 + T)
+    pair_frame = pd.DataFrame({"frequency": x[pair_first], "age_days": T[pair_first]})
+    t_days, t_index = np.unique(T, return_inverse=True)
+    r_days, r_index = np.unique(tx, return_inverse=True)
+    repeat = x > 0
 
     def total(tm: BetaGeoFitter, mm: GammaGammaFitter) -> float:
         r, alpha, a, b = tm.params_.to_numpy()
         p, q, v = mm.params_.to_numpy()
         discounted = _growth_frame(tm, pair_frame, horizon_months, discount_rate)["alive_discounted"].to_numpy()
+        log_ratio = np.log(alpha + t_days / 7)[t_index] - np.log(alpha + r_days / 7)[r_index]
         with np.errstate(over="ignore"):
-            odds = np.where(x > 0, a / (b + np.maximum(x, 1) - 1)
-                            * np.exp((r + x) * (np.log(alpha + T / 7) - np.log(alpha + tx / 7))), 0.0)
-        alive = 1 / (1 + odds)
+            odds = np.where(repeat, a / (b + np.maximum(x, 1) - 1) * np.exp((r + x) * log_ratio), 0.0)
         weight = p * x / (p * x + q - 1)
-        spend = np.where(x > 0, n * (1 - weight) * p * v / (q - 1) + weight * m_sum, n * p * v / (q - 1))
-        return float(np.sum(spend * alive * discounted[index.ravel()]))
+        population = p * v / (q - 1)
+        spend = np.where(repeat, n * (1 - weight) * population + weight * m_sum, n * population)
+        return float(np.sum(spend / (1 + odds) * discounted[pair]))
 
     point = total(bg, gg)
     rng = np.random.default_rng(seed)
