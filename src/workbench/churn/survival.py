@@ -192,7 +192,7 @@ class CoxResult:
 def fit_cox(spells: pd.DataFrame, categorical: Sequence[str] = (), numeric: Sequence[str] = (),
             duration_col: str = "duration_days", event_col: str = "churned", collapse: str | bool = "auto",
             cluster_col: str | None = None, entry_col: str | None = None, reference: dict[str, Any] | None = None,
-            check_ph: bool = True, penalizer: float = 0.0) -> CoxResult:
+            check_ph: bool = True, penalizer: float = 0.0, duration_resolution: float | None = None) -> CoxResult:
     """Cox proportional hazards on spells; hazard ratios with CIs and the PH check.
 
     Parameters
@@ -206,10 +206,20 @@ def fit_cox(spells: pd.DataFrame, categorical: Sequence[str] = (), numeric: Sequ
         exact: same coefficients as raw rows).
     cluster_col : str, optional
         Recurrent spells of one customer: cluster-robust (sandwich) standard errors.
+    duration_resolution : float, optional
+        Round durations up to a multiple of this (``1.0``: whole days, the grain operations
+        act on). :func:`contact_spells` measures durations to the second, so nearly every
+        spell is unique; on a daily grain millions of spells collapse to a few thousand
+        rows. Ties then follow Efron's method, exactly as on the raw rounded rows.
     """
     from lifelines import CoxPHFitter
 
     _check(spells, [duration_col, event_col, *categorical, *numeric] + ([cluster_col] if cluster_col else []))
+    if duration_resolution is not None:
+        if not duration_resolution > 0:
+            raise ParameterError(f"duration_resolution must be positive, got {duration_resolution!r}")
+        spells = spells.copy(deep=False)
+        spells[duration_col] = np.ceil(spells[duration_col].to_numpy(float) / duration_resolution) * duration_resolution
     if len(spells) == 0 or spells[event_col].sum() == 0:
         raise ParameterError("Cox needs spells with at least one event")
     refs = {c: (reference or {}).get(c, spells[c].astype(object).where(spells[c].notna(), "missing")
