@@ -15,10 +15,21 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.special import betaln, digamma, expit, gammaln, hyp2f1, logsumexp
+from scipy.special import betaln, digamma, expit, gammaln, hyp2f1, logsumexp, zeta
 
-from ._base import BaseFitter, as_array, check_rfm, check_weights
-from ..errors import ParameterError
+from ._base import SUBSAMPLE_ROWS, BaseFitter, as_array, check_rfm, check_weights
+from ..errors import ConvergenceError, ParameterError
+
+
+def _dot(a: np.ndarray, b: np.ndarray) -> float:
+    """Σ a·b without BLAS: BLAS threads woken for a long vector product contend for the cores
+    of a small shared machine (several times slower under load)."""
+    return float(np.einsum("i,i->", a, b))
+
+
+def _trigamma(x: Any) -> Any:
+    """ψ'(x) as the Hurwitz zeta ζ(2, x): the ufunc itself, without ``polygamma``'s Python wrapper."""
+    return zeta(2.0, x)
 
 
 def _broadcast(*values: Any) -> list[np.ndarray]:
@@ -85,24 +96,52 @@ class BetaGeoFitter(BaseFitter):
         w = check_weights(weights, len(x))
         cols = self._set_data(w, x=x, tx=tx, T=T_)
         self._x, self._tx, self._T = cols["x"], cols["tx"], cols["T"]
+        self._prepare_terms()
         scale = max(float(np.average(self._T, weights=self._w)), 1.0)
-        self._optimise(self._initial(initial_params, (0.5, scale / 4, 1.0, 1.0)))
+        start = self._sample_start() if initial_params is None else None
+        self._optimise(self._initial(initial_params, (0.5, scale / 4, 1.0, 1.0) if start is None else start))
         return self
+
+    def _sample_start(self) -> np.ndarray | None:
+        """Parameters fitted on a systematic sample of the rows with x > 0 (all x = 0 rows kept).
+
+        ``None`` when there are too few rows for the detour to pay, or the sample fit fails.
+        Rows come sorted by (x, t_x, T), so every k-th row is a stratified sample; its weights
+        are scaled so that each x keeps its total weight.
+        """
+        pos = np.flatnonzero(self._x > 0)
+        if len(pos) < 4 * SUBSAMPLE_ROWS:
+            return None
+        k = len(pos) // SUBSAMPLE_ROWS
+        firsts = pos[self._run_starts]
+        take = np.zeros(len(pos), bool)
+        take[::k] = True
+        take[self._run_starts] = True  # every x keeps at least one row
+        sample = pos[take]
+        run = np.searchsorted(firsts, sample, side="right") - 1
+        w = self._w[sample]
+        w = w * (np.add.reduceat(self._pos_w, self._run_starts) / np.bincount(run, w, minlength=len(firsts)))[run]
+        rows = np.r_[np.flatnonzero(self._x == 0), sample]
+        try:
+            sub = BetaGeoFitter(self.penalizer_coef).fit(self._x[rows], self._tx[rows], self._T[rows],
+                                                        weights=np.r_[self._w[self._x == 0], w])
+        except ConvergenceError:
+            return None
+        return sub.params_.to_numpy()
 
     # ------------------------------------------------------------------ likelihood
     @staticmethod
     def _log_likelihood(params: np.ndarray, x: np.ndarray, tx: np.ndarray, T: np.ndarray) -> np.ndarray:
+        """Per-row log-likelihood, evaluated directly (the reference for the fitting fast path)."""
         r, alpha, a, b = params
         head = gammaln(r + x) - gammaln(r) + r * np.log(alpha) + betaln(a, b + x) - betaln(a, b)
         first = -(r + x) * np.log(alpha + T)
         return head + np.logaddexp(first, _log_second_term(a, b, r, x, tx, alpha))
 
-    def _negative_ll(self, params: np.ndarray) -> float:
-        return -float(np.sum(self._w * self._log_likelihood(params, self._x, self._tx, self._T)))
-
-    def _gradient(self, params: np.ndarray) -> np.ndarray:
+    @staticmethod
+    def _gradient_rows(params: np.ndarray, x: np.ndarray, tx: np.ndarray, T: np.ndarray) -> np.ndarray:
+        """Per-row gradient of the log-likelihood, shape (4, rows), evaluated directly (reference)."""
         r, alpha, a, b = params
-        x, tx, T, w = self._x, self._tx, self._T, self._w
         first = -(r + x) * np.log(alpha + T)
         second = _log_second_term(a, b, r, x, tx, alpha)
         lse = np.logaddexp(first, second)
@@ -113,8 +152,114 @@ class BetaGeoFitter(BaseFitter):
         d_alpha = r / alpha - w1 * (r + x) / (alpha + T) - w2 * (r + x) / (alpha + tx)
         d_a = digamma(a + b) - digamma(a + b + x) + w2 / a
         d_b = digamma(b + x) - digamma(b) + digamma(a + b) - digamma(a + b + x) - w2 * inv_bx1
-        # plain sums, not BLAS dot products: BLAS threads contend on small shared machines
-        return -np.array([np.sum(w * d) for d in (d_r, d_alpha, d_a, d_b)])
+        return np.array([d_r, d_alpha, d_a, d_b])
+
+    def _prepare_terms(self) -> None:
+        """Index the collapsed rows for :meth:`_terms`.
+
+        The log-likelihood of a row is
+
+            H_x(r, a, b) + r·log α − (r+x)·log(α+T) + [x > 0]·softplus(z),
+            z = (r+x)·[log(α+T) − log(α+t_x)] − log((b+x−1)/a),
+
+        (``softplus(z) = log(1 + e^z)``: the bracket (α+T)^-(r+x) + a/(b+x−1)·(α+t_x)^-(r+x)
+        taken relative to its first term). ``H_x`` — the gamma and beta functions — depends on
+        x alone, so it is summed once per distinct x with the x's total weight; the log(α+T)
+        term is summed once per distinct T. Only the softplus needs a pass over the rows with
+        x > 0, whose logs and reciprocals of α+T and α+t_x are gathered from tables over the
+        distinct T and t_x (whole days in weeks: a few hundred values).
+        """
+        (cx, ux), (ctx, utx), (cT, uT) = self._levels["x"], self._levels["tx"], self._levels["T"]
+        w = self._w
+        self._ux, self._uT, self._utx = ux, uT, utx
+        self._w_by_x = np.bincount(cx, w, minlength=len(ux))
+        self._w_by_T = np.bincount(cT, w, minlength=len(uT))
+        self._wx_by_T = np.bincount(cT, w * self._x, minlength=len(uT))
+        self._w_total = float(w.sum())
+        pos = np.flatnonzero(self._x > 0)
+        # rows come sorted by x, so each distinct x > 0 is a contiguous run: np.add.reduceat
+        # sums a run far faster than np.bincount gathers by code
+        cx_pos = cx[pos]
+        starts = np.flatnonzero(np.r_[True, cx_pos[1:] != cx_pos[:-1]]) if len(pos) else np.zeros(0, np.intp)
+        self._run_starts = starts
+        self._run_x = ux[cx_pos[starts]]
+        self._row_run = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(pos)]))
+        self._pos_w, self._pos_x = w[pos], self._x[pos]
+        self._pos_cT, self._pos_ctx = cT[pos], ctx[pos]
+
+    def _terms(self, params: np.ndarray, order: int) -> tuple[float, np.ndarray | None, np.ndarray | None]:
+        """Negative log-likelihood (``order`` 0), with gradient (1) and Hessian (2), natural parameters.
+
+        Derivatives of the softplus term use ``∂ softplus(z) = σ(z)·∂z`` and
+        ``∂² softplus(z) = σ(1−σ)·∂z ∂z' + σ·∂²z``; the special-function terms are
+        differentiated once per distinct x.
+        """
+        r, alpha, a, b = (float(v) for v in params)
+        ux, w_x = self._ux, self._w_by_x
+        w_T, wx_T, W = self._w_by_T, self._wx_by_T, self._w_total
+        log_aT, log_atx = np.log(alpha + self._uT), np.log(alpha + self._utx)
+        # the part without a row pass
+        ll = _dot(w_x, gammaln(r + ux) - gammaln(r) + betaln(a, b + ux) - betaln(a, b))
+        ll += W * r * np.log(alpha) - _dot(log_aT, r * w_T + wx_T)
+        # the softplus over rows with x > 0
+        wp, xp, starts = self._pos_w, self._pos_x, self._run_starts
+        k = 1.0 / (b + self._run_x - 1)  # 1/(b+x−1) per run of equal x
+        rx = r + xp
+        d = log_aT[self._pos_cT] - log_atx[self._pos_ctx]  # log(α+T) − log(α+t_x) >= 0
+        z = rx * d + (np.log(a) + np.log(k))[self._row_run]
+        e = np.exp(-np.abs(z))
+        ll += _dot(wp, np.maximum(z, 0.0) + np.log1p(e))
+        if order == 0:
+            return -ll, None, None
+        sig = np.where(z >= 0, 1.0, e) / (1.0 + e)  # share of the drop-out term of the bracket
+        ws = wp * sig
+        q_T, q_tx = 1.0 / (alpha + self._uT), 1.0 / (alpha + self._utx)
+        gq = q_T[self._pos_cT] - q_tx[self._pos_ctx]  # ∂d/∂α
+        rxg = rx * gq  # ∂z/∂α
+        s_run = np.add.reduceat(ws, starts) if len(starts) else np.zeros(0)
+        dg_rx, dg_r = digamma(r + ux), digamma(r)
+        dg_abx, dg_ab = digamma(a + b + ux), digamma(a + b)
+        g = np.array([
+            _dot(w_x, dg_rx - dg_r) + W * np.log(alpha) - _dot(log_aT, w_T)
+            + _dot(ws, d),
+            W * r / alpha - _dot(q_T, r * w_T + wx_T) + _dot(ws, rxg),
+            _dot(w_x, dg_ab - dg_abx) + float(s_run.sum()) / a,
+            _dot(w_x, digamma(b + ux) - digamma(b) + dg_ab - dg_abx) - _dot(s_run, k),
+        ])
+        if order == 1:
+            return -ll, -g, None
+        v = ws * (1.0 - sig)  # weight × σ(1−σ)
+        vd, vg = v * d, v * rxg
+        v_run = np.add.reduceat(v, starts) if len(starts) else np.zeros(0)
+        vd_run = np.add.reduceat(vd, starts) if len(starts) else np.zeros(0)
+        vg_run = np.add.reduceat(vg, starts) if len(starts) else np.zeros(0)
+        tg_ab = _dot(w_x, _trigamma(a + b) - _trigamma(a + b + ux))
+        q2_T, q2_tx = q_T * q_T, q_tx * q_tx
+        h = np.empty((4, 4))
+        h[0, 0] = _dot(w_x, _trigamma(r + ux) - _trigamma(r)) + _dot(vd, d)
+        h[0, 1] = (W / alpha - _dot(q_T, w_T) + _dot(vd, rxg)
+                   + _dot(ws, gq))
+        h[0, 2] = float(vd_run.sum()) / a
+        h[0, 3] = -_dot(vd_run, k)
+        h[1, 1] = (-W * r / alpha**2 + _dot(q2_T, r * w_T + wx_T) + _dot(vg, rxg)
+                   - _dot(ws * rx, q2_T[self._pos_cT] - q2_tx[self._pos_ctx]))
+        h[1, 2] = float(vg_run.sum()) / a
+        h[1, 3] = -_dot(vg_run, k)
+        h[2, 2] = tg_ab + float(v_run.sum() - s_run.sum()) / a**2
+        h[2, 3] = tg_ab - _dot(v_run, k) / a
+        h[3, 3] = (_dot(w_x, _trigamma(b + ux) - _trigamma(b)) + tg_ab
+                   + _dot(v_run + s_run, k * k))
+        h = np.triu(h) + np.triu(h, 1).T
+        return -ll, -g, -h
+
+    def _negative_ll(self, params: np.ndarray) -> float:
+        return self._terms(params, 0)[0]
+
+    def _gradient(self, params: np.ndarray) -> np.ndarray:
+        return self._terms(params, 1)[1]
+
+    def _value_grad_hess(self, params: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        return self._terms(params, 2)
 
     def log_likelihood_rows(self, frequency: Any, recency: Any, T: Any) -> np.ndarray:
         """Per-customer log-likelihood at the fitted parameters."""

@@ -213,5 +213,14 @@ def _check_frame(frame: pd.DataFrame, customer_col: str, time_col: str, value_co
 
 
 def collapse_rfm(summary: pd.DataFrame, columns: tuple[str, ...] = ("frequency", "recency", "T")) -> pd.DataFrame:
-    """Unique (frequency, recency, T) rows with a ``weight`` column: what the fitters need."""
-    return summary.groupby(list(columns), as_index=False).size().rename(columns={"size": "weight"})
+    """Unique (frequency, recency, T) rows, sorted, with a ``weight`` column: what the fitters need.
+
+    For a workbench, ``rfm_summary(wb, ..., collapsed=True)`` does this in the engine.
+    """
+    from ._base import collapse
+
+    missing = [c for c in columns if c not in summary.columns]
+    if missing:
+        raise DataContractError("rfm summary", missing[0], "required column is missing")
+    rows, weight = collapse({c: summary[c].to_numpy(float) for c in columns}, None)
+    return pd.DataFrame({**rows, "weight": weight})
