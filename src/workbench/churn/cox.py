@@ -7,21 +7,183 @@ where a weight-w row contributes w tied events. This fitter evaluates the Efron 
 likelihood of the *replicated* rows from the collapsed ones, so its coefficients equal
 those of lifelines on the raw rows (to optimiser precision), at a fraction of the cost.
 
-Newton-Raphson on the exact gradient and Hessian; the sums over the tied events of each
-time are reduced to five scalars per time, so memory grows with the number of events, not
-events × covariates².
+Efron's term for a time with d tied events, risk-set sum S0 and tied-events sum T0 is
+Σ_{l<d} log(S0 − (l/d)·T0). Since S0 − (l/d)·T0 = (T0/d)·(c − l) with c = d·S0/T0, the sum
+is d·log(T0/d) + lgamma(c+1) − lgamma(c−d+1): a closed form, differentiated with digamma
+and trigamma, so each event time costs O(p²) however many events are tied there (the
+explicit loop costs O(d)). The gamma-function differences are evaluated without
+cancellation (Stirling series in log1p form when the arguments are large), and the
+Hessian's risk-set parts are accumulated as ``X.T @ (weights * X)``: memory grows with
+rows × covariates, never rows × covariates².
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special, stats
 
 from ..errors import ConvergenceError, DataContractError
+
+# Above this argument the asymptotic (Stirling) series below are exact to double precision
+# with the terms kept; below it scipy's functions have no cancellation to lose.
+_ASYMPTOTIC_FROM = 30.0
+
+
+def _stirling_correction(z: np.ndarray) -> np.ndarray:
+    """lgamma(z) − [(z − ½)·log z − z + ½·log 2π] for z ≥ 30 (error < 1e-21)."""
+    v = 1.0 / z
+    u = v * v  # not 1/(z*z): z*z overflows for z > 1e154
+    return (1 / 12 - u * (1 / 360 - u * (1 / 1260 - u * (1 / 1680 - u * (1 / 1188 - u * 691 / 360360))))) * v
+
+
+def _trigamma_tail(z: np.ndarray) -> np.ndarray:
+    """trigamma(z) − 1/z − 1/(2z²) for z ≥ 30 (asymptotic series, error < 1e-20)."""
+    v = 1.0 / z
+    u = v * v
+    return u * v * (1 / 6 - u * (1 / 30 - u * (1 / 42 - u * (1 / 30 - u * 5 / 66))))
+
+
+def _digamma_tail(z: np.ndarray) -> np.ndarray:
+    """digamma(z) − log z + 1/(2z) for z ≥ 30 (asymptotic series, error < 1e-20)."""
+    v = 1.0 / z
+    u = v * v
+    return -u * (1 / 12 - u * (1 / 120 - u * (1 / 252 - u * (1 / 240 - u / 132))))
+
+
+def efron_tie_terms(y: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sums over the d tied events of a time, in closed form: Σ log, Σ 1/·, Σ 1/·² of (y + j).
+
+    With c = d·S0/T0, the Efron factors are (T0/d)·(c − l), l = 0..d−1, i.e. (T0/d)·(y + j)
+    with y = c − d + 1 ≥ 1 and j = 0..d−1. Hence
+
+    * ``log_sum``  = Σ_j log(y + j)   = lgamma(y + d) − lgamma(y)
+    * ``inv_sum``  = Σ_j 1/(y + j)    = digamma(y + d) − digamma(y)
+    * ``inv2_sum`` = Σ_j 1/(y + j)²   = trigamma(y) − trigamma(y + d)
+
+    For large y these are differences of nearly equal numbers (lgamma(1e7) ≈ 1.5e8 while the
+    difference for d = 1 is 16), so there the Stirling series are differenced analytically
+    (``log1p``, d/(xy)) and only small remainders are subtracted; below 30 scipy's functions
+    are used directly, where there is nothing to cancel.
+
+    Parameters
+    ----------
+    y : ndarray
+        c − d + 1 = 1 + d·(risk-set sum without the tied events)/T0, at least 1.
+    d : ndarray
+        Number of tied events (frequency-weighted), at least 1.
+
+    Returns
+    -------
+    log_sum, inv_sum, inv2_sum : ndarray
+    """
+    y = np.asarray(y, float)
+    d = np.asarray(d, float)
+    x = y + d
+    # one event (untied, the usual case for continuous times): the sums are single terms
+    log_sum, inv_sum = np.log(y), 1.0 / y
+    inv2_sum = inv_sum * inv_sum
+    tied = d != 1
+    if not tied.any():
+        return log_sum, inv_sum, inv2_sum
+    small = tied & (y < _ASYMPTOTIC_FROM)
+    big = tied & ~small
+    ys, xs = y[small], x[small]
+    log_sum[small] = special.gammaln(xs) - special.gammaln(ys)
+    inv_sum[small] = special.digamma(xs) - special.digamma(ys)
+    inv2_sum[small] = special.polygamma(1, ys) - special.polygamma(1, xs)
+    yb, xb, db = y[big], x[big], d[big]
+    lr = np.log1p(db / yb)  # log(x/y) without cancellation
+    log_sum[big] = (xb - 0.5) * lr + db * (np.log(yb) - 1.0) + (_stirling_correction(xb) - _stirling_correction(yb))
+    dxy = db / xb / yb  # d/(xy), the leading difference, divided in turn so nothing overflows
+    inv_sum[big] = lr + dxy / 2 + (_digamma_tail(xb) - _digamma_tail(yb))
+    inv2_sum[big] = dxy + dxy * (1 / xb + 1 / yb) / 2 + (_trigamma_tail(yb) - _trigamma_tail(xb))
+    return log_sum, inv_sum, inv2_sum
+
+
+def _codes(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """Integer codes 0..k−1 of a column and the k values they stand for, in sorted order.
+
+    Small-range integers and booleans are offset, not hashed (the common case for levels and
+    flags, and ~10× faster); anything else goes through ``pd.factorize``. Missing values get
+    the last code.
+    """
+    v = values.to_numpy()
+    if v.dtype.kind in "biu" and len(v):
+        lo, hi = int(v.min()), int(v.max())
+        if hi - lo < (1 << 20):
+            levels = pd.Index(np.arange(lo, hi + 1).astype(v.dtype))
+            return v.astype(np.int64) - lo, levels
+    codes, uniques = pd.factorize(values, sort=True)
+    codes = codes.astype(np.int64)
+    if (codes < 0).any():  # missing values form a level of their own, as in GROUP BY
+        codes[codes < 0] = len(uniques)
+        uniques = uniques.insert(len(uniques), np.nan) if isinstance(uniques, pd.Index) else \
+            pd.Index(uniques.astype(object)).insert(len(uniques), np.nan)
+    return codes, pd.Index(uniques)
+
+
+def collapse_rows(frame: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
+    """Unique rows of ``keys`` with their count as ``weight``, sorted by ``keys``.
+
+    Each column becomes integer codes, the codes are combined into one int64 key (mixed
+    radix, so sorting the key sorts the rows), and the key is counted with ``np.bincount``
+    when the key space is small, else ``np.unique``: no hashing of row tuples, no Python
+    objects per row. Five million spells with categorical covariates and whole-day
+    durations collapse in well under a second.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        Raw rows (spells).
+    keys : sequence of str
+        Columns that define a unique row.
+
+    Returns
+    -------
+    DataFrame
+        One row per distinct combination present: the ``keys`` columns (original values and
+        dtypes, missing values kept as a level) and an int64 ``weight``.
+    """
+    keys = list(keys)
+    parts = [_codes(frame[k]) for k in keys]
+    sizes = [max(len(levels), 1) for _, levels in parts]
+    if float(np.prod(np.asarray(sizes, float))) >= 2.0**62:
+        raise ValueError("too many distinct key combinations to pack into one int64 key")
+    key = np.zeros(len(frame), np.int64)
+    for (codes, _), size in zip(parts, sizes):
+        key *= size
+        key += codes
+    space = int(np.prod(np.asarray(sizes, np.int64)))
+    if space <= max(4 * len(frame), 1 << 22):
+        counts = np.bincount(key, minlength=space)
+        present = np.flatnonzero(counts)
+        weight = counts[present]
+    else:
+        present, weight = np.unique(key, return_counts=True)
+    columns: dict[str, np.ndarray] = {}
+    rest = present
+    for k, size, (_, levels) in zip(keys[::-1], sizes[::-1], parts[::-1]):
+        columns[k] = levels.take(rest % size)
+        rest = rest // size
+    result = pd.DataFrame({k: np.asarray(columns[k]) for k in keys})
+    for k in keys:
+        if result[k].dtype != frame[k].dtype:
+            result[k] = result[k].astype(frame[k].dtype)
+    result["weight"] = weight.astype(np.int64)
+    return result
 
 
 class CollapsedCoxFitter:
     """Cox model (Efron ties) on rows with integer frequency weights.
+
+    Parameters
+    ----------
+    tol : float
+        Convergence tolerance on the Newton step (max abs) or the relative log-likelihood change.
+    max_iter : int
+        Newton-Raphson iterations before :class:`~workbench.ConvergenceError`.
 
     Examples
     --------
@@ -36,41 +198,67 @@ class CollapsedCoxFitter:
         self.tol = tol
         self.max_iter = max_iter
 
-    def fit(self, X: pd.DataFrame, durations, events, weights=None) -> "CollapsedCoxFitter":
+    def fit(self, X: pd.DataFrame, durations: Sequence[float] | np.ndarray | pd.Series,
+            events: Sequence[bool] | np.ndarray | pd.Series,
+            weights: Sequence[float] | np.ndarray | pd.Series | None = None) -> "CollapsedCoxFitter":
+        """Maximise the Efron partial likelihood of the rows replicated by their weights.
+
+        Parameters
+        ----------
+        X : DataFrame
+            Covariates, one row per (collapsed) row.
+        durations, events : array-like
+            Time and event indicator of each row.
+        weights : array-like, optional
+            Non-negative whole numbers: how many identical raw rows each row stands for.
+
+        Returns
+        -------
+        CollapsedCoxFitter
+            Fitted: ``params_``, ``standard_errors_``, ``variance_matrix_``, ``log_likelihood_``,
+            ``baseline_cumulative_hazard_``.
+        """
         X = pd.DataFrame(X).astype(float)
         t = np.asarray(durations, float)
         e = np.asarray(events, bool)
         w = np.ones(len(t)) if weights is None else np.asarray(weights, float)
         if np.any(w < 0) or np.any(w != np.round(w)):
             raise DataContractError("spells", "weight", "frequency weights must be non-negative whole numbers")
-        if not e.any():
+        if not (e & (w > 0)).any():
             raise DataContractError("spells", "churned", "no events: the Cox model is not identified")
-        order = np.argsort(-t, kind="stable")
-        self._X, self._t, self._e, self._w = X.to_numpy()[order], t[order], e[order], w[order]
+        keep = w > 0  # zero-weight rows stand for no raw rows
+        x, t, e, w = X.to_numpy()[keep], t[keep], e[keep], w[keep]
+        # descending time; within a time, censored rows before events, so that "at risk but
+        # not failing at t" is a prefix of the rows and the tied events a contiguous block
+        order = np.lexsort((e, -t))
+        self._X, self._t, self._e, self._w = x[order], t[order], e[order], w[order]
         self._prepare()
         beta = np.zeros(X.shape[1])
-        ll = self._loglik(beta)[0]
         for _ in range(self.max_iter):
             ll, grad, hess = self._loglik(beta, derivatives=True)
             try:
                 step = np.linalg.solve(-hess, grad)
             except np.linalg.LinAlgError as err:
                 raise ConvergenceError("Cox Hessian is singular: a covariate level has no events or no variation") from err
-            new = beta + step
-            new_ll = self._loglik(new)[0]
+            new, new_ll = self._trial(beta, step)
             halvings = 0
-            while new_ll < ll - 1e-12 and halvings < 30:
+            # step-halving; the tolerance is relative because ll sums millions of terms
+            while not new_ll >= ll - 1e-12 * max(1.0, abs(ll)) and halvings < 30:
                 step /= 2
-                new = beta + step
-                new_ll = self._loglik(new)[0]
+                new, new_ll = self._trial(beta, step)
                 halvings += 1
             beta = new
-            if np.max(np.abs(step)) < self.tol or abs(new_ll - ll) < self.tol * max(1.0, abs(ll)):
+            if np.max(np.abs(step), initial=0.0) < self.tol or abs(new_ll - ll) < self.tol * max(1.0, abs(ll)):
                 break
         else:
             raise ConvergenceError("Cox Newton-Raphson did not converge")
         ll, grad, hess = self._loglik(beta, derivatives=True)
-        cov = np.linalg.inv(-hess)
+        if not (np.isfinite(ll) and np.isfinite(hess).all()):
+            raise ConvergenceError("Cox log-likelihood is not finite at the estimate")
+        try:
+            cov = np.linalg.inv(-hess)
+        except np.linalg.LinAlgError as err:
+            raise ConvergenceError("Cox Hessian is singular at the optimum") from err
         self.params_ = pd.Series(beta, index=X.columns, name="coef")
         self.variance_matrix_ = pd.DataFrame(cov, index=X.columns, columns=X.columns)
         self.standard_errors_ = pd.Series(np.sqrt(np.diag(cov)), index=X.columns, name="se(coef)")
@@ -81,59 +269,101 @@ class CollapsedCoxFitter:
     # ------------------------------------------------------------------ internals
     def _prepare(self) -> None:
         t, e, w = self._t, self._e, self._w
-        # distinct event times in descending order; risk set at time s = rows with t >= s
-        times = np.unique(t[e])[::-1]
-        self._times = times
-        # last row index (in the descending order) with t >= s: risk-set cumulative sums end there
-        self._risk_end = np.searchsorted(-t, -times, side="right") - 1
-        ev_idx = np.flatnonzero(e)
-        self._ev_time = np.searchsorted(-times, -t[ev_idx])  # time slot of each event row
-        self._ev_idx = ev_idx
-        d = np.bincount(self._ev_time, weights=w[ev_idx], minlength=len(times))
-        self._d = d
-        counts = d.astype(np.int64)
-        # Efron fractions l/d for l = 0..d-1 of every event time, flattened
-        self._pair_time = np.repeat(np.arange(len(times)), counts)
-        starts = np.cumsum(counts) - counts
-        self._pair_frac = (np.arange(counts.sum()) - np.repeat(starts, counts)) / np.repeat(d, counts)
+        ev = np.flatnonzero(e)
+        # distinct event times, descending: slot k of each event row (event rows are sorted by slot)
+        new_time = np.r_[True, t[ev][1:] != t[ev][:-1]]
+        self._times = t[ev][new_time]
+        self._ev_idx = ev
+        self._ev_slot = np.cumsum(new_time) - 1
+        self._ev_start = np.flatnonzero(new_time)  # first event-row position of each slot
+        # rows [0, first event row of slot k) are at risk at time k but do not fail there
+        self._u_end = ev[self._ev_start]
+        # row j is in that set for slots k >= _u_from[j] (len(times): never)
+        self._u_from = np.searchsorted(self._u_end, np.arange(len(t)), side="right")
+        self._d = np.add.reduceat(w[ev], self._ev_start)
+        self._w_x_events = w[ev] @ self._X[ev]
 
-    def _loglik(self, beta: np.ndarray, derivatives: bool = False):
-        X, w = self._X, self._w
+    def _trial(self, beta: np.ndarray, step: np.ndarray) -> tuple[np.ndarray, float]:
+        """A candidate point and its log-likelihood (−inf if it under/overflows).
+
+        A long Newton step can push a tie group's sum to underflow (y = inf); the line search
+        just halves such a step, so those floating-point warnings are expected and silenced.
+        """
+        new = beta + step
+        with np.errstate(divide="ignore", over="ignore", invalid="ignore", under="ignore"):
+            ll = self._loglik(new)[0]
+        return new, (ll if np.isfinite(ll) else -np.inf)
+
+    def _sums(self, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per event time: U0 (at risk, not failing) and T0 (tied events) sums of ``r``."""
+        U0 = np.concatenate([[0.0], np.cumsum(r)])[self._u_end]
+        T0 = np.add.reduceat(r[self._ev_idx], self._ev_start)  # positive terms only: no cancellation
+        return U0, T0
+
+    def _loglik(self, beta: np.ndarray, derivatives: bool = False) -> tuple:
+        """Efron log partial likelihood of the replicated rows (and gradient, Hessian).
+
+        Per event time, with r = w·exp(xβ): T0, T1 = Σ r, Σ r·x over the tied events; U0, U1
+        the same over the rest of the risk set (so S0 = U0 + T0 without a cancelling
+        subtraction); d tied events; y = 1 + d·U0/T0. The time contributes
+        Σ w·xβ (events) − d·log(T0/d) − [lgamma(y + d) − lgamma(y)]
+        to the log-likelihood, and its derivatives follow from ∂y = (d/T0)·U1 − (y − 1)·T1/T0
+        with digamma and trigamma differences (see :func:`efron_tie_terms`).
+
+        Parameters
+        ----------
+        beta : ndarray
+            Coefficients.
+        derivatives : bool
+            Also return the gradient and the Hessian.
+
+        Returns
+        -------
+        tuple
+            ``(ll,)`` or ``(ll, gradient, hessian)``.
+        """
+        X, w, d = self._X, self._w, self._d
         eta = X @ beta
-        r = w * np.exp(eta)
-        R = np.cumsum(r)[self._risk_end]
-        ev, slot = self._ev_idx, self._ev_time
-        S = np.bincount(slot, weights=r[ev], minlength=len(self._times))
-        f, pt = self._pair_frac, self._pair_time
-        denom = R[pt] - f * S[pt]
-        ll = float(np.sum(w[ev] * eta[ev]) - np.sum(np.log(denom)))
+        shift = float(eta.max())  # exp(eta - shift) <= 1: no overflow; only log T0 needs it back
+        r = w * np.exp(eta - shift)
+        U0, T0 = self._sums(r)
+        y = 1.0 + d * U0 / T0
+        log_sum, inv_sum, inv2_sum = efron_tie_terms(y, d)
+        ll = float(self._w_x_events @ beta - np.sum(d * (np.log(T0 / d) + shift)) - np.sum(log_sum))
         if not derivatives:
             return (ll,)
-        p = X.shape[1]
-        R1 = np.cumsum(r[:, None] * X, axis=0)[self._risk_end]
-        S1 = np.stack([np.bincount(slot, weights=r[ev] * X[ev, k], minlength=len(self._times)) for k in range(p)], 1)
-        n = len(self._times)
-        a = np.bincount(pt, weights=1 / denom, minlength=n)
-        b = np.bincount(pt, weights=f / denom, minlength=n)
-        c = np.bincount(pt, weights=1 / denom**2, minlength=n)
-        g2 = np.bincount(pt, weights=f / denom**2, minlength=n)
-        h = np.bincount(pt, weights=f**2 / denom**2, minlength=n)
-        grad = (w[ev, None] * X[ev]).sum(0) - (R1 * a[:, None]).sum(0) + (S1 * b[:, None]).sum(0)
-        XR = r[:, None, None] * X[:, :, None] * X[:, None, :]
-        R2 = np.cumsum(XR, axis=0)[self._risk_end]
-        S2 = np.zeros((n, p, p))
-        np.add.at(S2, slot, XR[ev])
-        outer = lambda u, v: u[:, :, None] * v[:, None, :]  # noqa: E731
-        hess = -(np.einsum("t,tij->ij", a, R2) - np.einsum("t,tij->ij", b, S2)
-                 - np.einsum("t,tij->ij", c, outer(R1, R1))
-                 + np.einsum("t,tij->ij", g2, outer(R1, S1) + outer(S1, R1))
-                 - np.einsum("t,tij->ij", h, outer(S1, S1)))
+        ev, starts = self._ev_idx, self._ev_start
+        rX = r[:, None] * X
+        T1 = np.add.reduceat(rX[ev], starts, axis=0)
+        np.cumsum(rX, axis=0, out=rX)  # in place: rows × covariates is the largest array here
+        u_end = self._u_end
+        U1 = np.where((u_end > 0)[:, None], rX[np.maximum(u_end - 1, 0)], 0.0)
+        m = T1 / T0[:, None]
+        q = d / T0
+        dy = q[:, None] * U1 - (y - 1.0)[:, None] * m  # gradient of y
+        grad = self._w_x_events - (d[:, None] * m + inv_sum[:, None] * dy).sum(0)
+        # Hessian of the per-time term d·log T0 + lgamma(y + d) − lgamma(y), with T2, U2 the
+        # Σ r·x·xᵀ analogues and m = T1/T0, collected by parts:
+        #   a·T2 + b·U2 + g·m·mᵀ − inv2_sum·∂y·∂yᵀ − b·(U1·mᵀ + m·U1ᵀ).
+        # Summed over times, Σ a·T2 + Σ b·U2 is Xᵀ·diag(row weight)·X, each row weighted by
+        # the coefficients of the times whose sets it belongs to, and the outer-product terms
+        # are (times × p)ᵀ(times × p) products: no per-time (or per-row) p×p array is built.
+        a = (d - inv_sum * (y - 1.0)) / T0
+        b = inv_sum * q
+        g = 2.0 * inv_sum * (y - 1.0) - d
+        b_from = np.concatenate([np.cumsum(b[::-1])[::-1], [0.0]])[self._u_from]  # Σ_{k ≥ entry} b_k
+        row = r * b_from
+        row[ev] += r[ev] * a[self._ev_slot]
+        bU1 = b[:, None] * U1
+        part = (X.T @ (row[:, None] * X) + (g[:, None] * m).T @ m - (inv2_sum[:, None] * dy).T @ dy
+                - bU1.T @ m - m.T @ bU1)
+        hess = -(part + part.T) / 2  # symmetric up to rounding; make it exactly so
         return ll, grad, hess
 
     def _baseline(self, beta: np.ndarray) -> None:
         r = self._w * np.exp(self._X @ beta)
-        R = np.cumsum(r)[self._risk_end]
-        hazard = self._d / R
+        U0, T0 = self._sums(r)
+        hazard = self._d / (U0 + T0)  # Breslow, as lifelines
         times = self._times[::-1]
         self.baseline_cumulative_hazard_ = pd.DataFrame({"baseline cumulative hazard": np.cumsum(hazard[::-1])},
                                                         index=pd.Index(times, name="timeline"))
@@ -146,6 +376,7 @@ class CollapsedCoxFitter:
 
     @property
     def summary(self) -> pd.DataFrame:
+        """Coefficients, hazard ratios with 95% intervals, z and p (lifelines' column names)."""
         z = self.params_ / self.standard_errors_
         q = stats.norm.ppf(0.975)
         return pd.DataFrame({

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataContractError, ParameterError
-from .cox import CollapsedCoxFitter
+from .cox import CollapsedCoxFitter, collapse_rows
 
 AT_DAYS = (7, 30, 90, 180)
 
@@ -154,23 +154,21 @@ def design_matrix(spells: pd.DataFrame, categorical: Sequence[str] = (), numeric
     return (pd.concat(parts, axis=1) if parts else pd.DataFrame(index=spells.index)), cols
 
 
-def _count_rows(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """Unique rows of ``keys`` with their count as ``weight`` (DuckDB: fast on millions of rows)."""
-    import duckdb
-
-    con = duckdb.connect()
-    con.register("spell_rows", frame)
-    cols = ", ".join(f'"{k}"' for k in keys)
-    out = con.sql(f"SELECT {cols}, COUNT(*) AS weight FROM spell_rows GROUP BY ALL ORDER BY {cols}").df()
-    con.close()
-    return out
+def _most_frequent(values: pd.Series, weights: pd.Series | None = None) -> Any:
+    """The most frequent level (missing values count as the level "missing"), rows weighted."""
+    levels = values.astype(object).where(values.notna(), "missing")
+    if weights is None:
+        return levels.value_counts().index[0]
+    return pd.Series(weights.to_numpy(float)).groupby(levels.to_numpy()).sum().idxmax()
 
 
 def collapse_spells(frame: pd.DataFrame, columns: Sequence[str], duration_col: str = "duration_days",
                     event_col: str = "churned") -> pd.DataFrame:
-    """Unique (columns, duration, event) rows with a ``weight`` column (frequency weights)."""
-    keys = list(columns) + [duration_col, event_col]
-    return frame.groupby(keys, as_index=False, observed=True).size().rename(columns={"size": "weight"})
+    """Unique (columns, duration, event) rows with a ``weight`` column (frequency weights).
+
+    Missing values form a level of their own: no spell is dropped.
+    """
+    return collapse_rows(frame, list(columns) + [duration_col, event_col])
 
 
 @dataclass
@@ -222,12 +220,15 @@ def fit_cox(spells: pd.DataFrame, categorical: Sequence[str] = (), numeric: Sequ
         spells[duration_col] = np.ceil(spells[duration_col].to_numpy(float) / duration_resolution) * duration_resolution
     if len(spells) == 0 or spells[event_col].sum() == 0:
         raise ParameterError("Cox needs spells with at least one event")
-    refs = {c: (reference or {}).get(c, spells[c].astype(object).where(spells[c].notna(), "missing")
-                                        .value_counts().index[0]) for c in categorical}
     do_collapse = collapse is True or (collapse == "auto" and not numeric and not cluster_col and not entry_col)
     if do_collapse and (entry_col or cluster_col or penalizer or numeric):
         raise ParameterError("collapsed fits take categorical covariates only, and no entry times, clusters or "
                              "penalizer: use collapse=False")
+    # collapse the raw columns first (one pass over integer codes), then work on the unique rows only
+    grouped = collapse_rows(spells, list(categorical) + [duration_col, event_col]) if do_collapse else None
+    counted = spells if grouped is None else grouped
+    refs = {c: (reference or {})[c] if c in (reference or {}) else
+            _most_frequent(counted[c], None if grouped is None else grouped["weight"]) for c in categorical}
 
     def with_outcome(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
         X, cols = design_matrix(frame, categorical, numeric, refs)
@@ -237,12 +238,7 @@ def fit_cox(spells: pd.DataFrame, categorical: Sequence[str] = (), numeric: Sequ
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # lifelines' notes on convergence are reflected in the result
-        if do_collapse:
-            # collapse the raw columns first (one aggregation), then encode only the unique rows
-            keys = list(categorical) + [duration_col, event_col]
-            raw = spells[keys].copy()
-            raw[event_col] = raw[event_col].astype(int)
-            grouped = _count_rows(raw, keys)
+        if grouped is not None:
             fit_data, cols = with_outcome(grouped)
             fit_data["weight"] = grouped["weight"].to_numpy()
             cph = CollapsedCoxFitter().fit(fit_data[cols], fit_data[duration_col], fit_data[event_col],
