@@ -451,13 +451,19 @@ def _is_binary(values: np.ndarray, sums: pd.DataFrame, column: str) -> bool:
 
 
 def _variants(df: pd.DataFrame, table: str, variant_col: str, control: str,
-              expected_weights: Mapping[str, float] | None) -> list[str]:
+              expected_weights: Mapping[str, float] | None,
+              coded: tuple[np.ndarray, np.ndarray] | None = None) -> list[str]:
+    """The variants present (as strings), checked against the control and the declared ones.
+
+    ``coded`` reuses a :func:`group_codes` result of the variant column (−1 = missing).
+    """
     col = df[variant_col]
-    missing = col.isna()
+    codes, uniques = coded if coded is not None else group_codes(col)
+    missing = codes < 0
     if missing.any():
         raise DataContractError(table, variant_col, "variant is missing", rows=bad_rows(df, missing),
                                 n_bad=int(missing.sum()))
-    present = sorted({str(v) for v in pd.unique(col)})
+    present = sorted({str(v) for v in uniques})
     declared = [str(v) for v in col.cat.categories] if isinstance(col.dtype, pd.CategoricalDtype) else []
     declared += [str(k) for k, w in (expected_weights or {}).items() if w > 0]
     if control not in present and control not in declared:
@@ -575,11 +581,11 @@ def analyze(df: pd.DataFrame, variant_col: str, metrics: Any, control: str,
                              "without covariates")
     _check_frame(df, table, variant_col, specs, cov, cluster_col, unit_col)
     control = str(control)
-    variants = _variants(df, table, variant_col, control, expected_weights)
+    codes, uniques = group_codes(df[variant_col])
+    variants = _variants(df, table, variant_col, control, expected_weights, (codes, uniques))
     if len(df) == 0:
         raise DataContractError(table, variant_col, "the frame has no units")
     # variants are compared as strings (as given in ``control``); codes of equal strings merge
-    codes, uniques = group_codes(df[variant_col])
     labels, remap = np.unique(np.array([str(u) for u in uniques], dtype=object), return_inverse=True)
     keys = [remap.ravel()[codes]]
     if cluster_col:

@@ -1,22 +1,23 @@
-"""Per-unit frame → per-variant sums in one multi-threaded pass (DuckDB over zero-copy Arrow).
+"""Per-unit frame → per-group sums in one pass over each column (numpy, no per-metric groupby).
 
 The per-unit frame of an experiment can hold ten million rows × twenty metrics. Grouping it
-with pandas costs a factorisation of the variant column per call and a copy of every
-derived column; here the variant (and cluster) is factorised once, the metric columns are
-handed to DuckDB as Arrow arrays without a copy, and one ``GROUP BY`` returns everything
-the analysis needs: the counts, sums, sums of squares and cross products, and per column
-its minimum and maximum (zero-variance check, and which columns can be 0/1) — so the rows
-are read once. A non-finite value makes its column's sums non-finite, which is how the
-caller learns that it must look for bad rows.
+with pandas factorises the variant column again for every call and copies every derived
+column. Here the group (variant, and cluster for cluster designs) is factorised once, the
+rows are ordered by group once (a radix sort of small integer codes), and each column is
+gathered in that order and reduced over the contiguous groups: sums, sums of squares and
+cross products (pairwise summation for a handful of groups, as ``numpy.sum``), minimum and
+maximum (the zero-variance check, and which columns can be 0/1). A non-finite value makes
+its column's sums non-finite, which is how the caller learns that it must look for rows.
 """
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-import duckdb
 import numpy as np
 import pandas as pd
-import pyarrow as pa
+
+#: up to this many groups the sums run per group slice (pairwise summation); beyond, ``reduceat``
+_SLICED_GROUPS = 256
 
 
 def group_codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -25,32 +26,60 @@ def group_codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return codes.astype(np.int64), np.asarray(uniques, dtype=object)
 
 
+def _sort_dtype(n_keys: int) -> type:
+    for dtype in (np.int8, np.int16, np.int32):
+        if n_keys < np.iinfo(dtype).max:
+            return dtype
+    return np.int64
+
+
 def unit_sums(keys: Sequence[np.ndarray], columns: Mapping[str, np.ndarray],
               products: Sequence[tuple[str, str]] = ()) -> pd.DataFrame:
     """One row per combination of ``keys`` (integer codes ``k0``, ``k1``…) with ``n`` and, per column ``c``:
-    ``c_sum``, ``c_sum_squares``, ``c_min``, ``c_max``; per
-    product ``(a, b)``: ``a_b_sum``. Rows with a missing key (code −1) are left out, as
-    pandas' ``groupby`` does; rows are sorted by the keys.
+    ``c_sum``, ``c_sum_squares``, ``c_min``, ``c_max``; per product ``(a, b)``: ``a_b_sum``.
+
+    Rows with a missing key (code −1) are left out, as pandas' ``groupby`` does; groups
+    without rows do not appear; rows are sorted by the keys.
     """
-    arrays: dict[str, pa.Array] = {f"k{i}": pa.array(np.ascontiguousarray(k)) for i, k in enumerate(keys)}
-    alias = {c: f"c{i}" for i, c in enumerate(columns)}
-    for c, a in alias.items():
-        arrays[a] = pa.array(np.ascontiguousarray(columns[c], dtype=float))
-    exprs = ["COUNT(*) AS n"]
-    for c, a in alias.items():
-        exprs += [f"SUM({a}) AS {a}_sum", f"SUM({a} * {a}) AS {a}_sum_squares", f"MIN({a}) AS {a}_min",
-                  f"MAX({a}) AS {a}_max"]
-    exprs += [f"SUM({alias[x]} * {alias[y]}) AS p{i}" for i, (x, y) in enumerate(products)]
-    key_cols = ", ".join(f"k{i}" for i in range(len(keys)))
-    con = duckdb.connect()
-    try:
-        con.register("units", pa.table(arrays))
-        present = " AND ".join(f"k{i} >= 0" for i in range(len(keys))) or "TRUE"
-        out = con.execute(f"SELECT {key_cols}, {', '.join(exprs)} FROM units WHERE {present} "
-                          f"GROUP BY {key_cols} ORDER BY {key_cols}").df()
-    finally:
-        con.close()
-    names = {f"{a}_{stat}": f"{c}_{stat}" for c, a in alias.items()
-             for stat in ("sum", "sum_squares", "min", "max")}
-    names.update({f"p{i}": f"{x}_{y}_sum" for i, (x, y) in enumerate(products)})
-    return out.rename(columns=names)
+    sizes = [max(int(k.max()) + 1, 1) if len(k) else 1 for k in keys]
+    key = np.zeros(len(keys[0]), np.int64)
+    valid = np.ones(len(key), bool)
+    for k, size in zip(keys, sizes):
+        key = key * size + np.maximum(k, 0)
+        valid &= k >= 0
+    key[~valid] = -1  # sorts first, then skipped
+    order = np.argsort(key.astype(_sort_dtype(int(np.prod(sizes, dtype=float)))), kind="stable")
+    sorted_key = key[order]
+    first = int(np.searchsorted(sorted_key, 0))
+    order, sorted_key = order[first:], sorted_key[first:]
+    starts = np.flatnonzero(np.r_[True, sorted_key[1:] != sorted_key[:-1]]) if len(sorted_key) else \
+        np.zeros(0, np.int64)
+    ends = np.r_[starts[1:], len(sorted_key)].astype(np.int64)
+    out: dict[str, np.ndarray] = {}
+    rest = sorted_key[starts]
+    for i in reversed(range(len(keys))):
+        rest, out[f"k{i}"] = np.divmod(rest, sizes[i])
+    out = {f"k{i}": out[f"k{i}"] for i in range(len(keys))}
+    out["n"] = ends - starts
+    identity = len(order) == len(key) and bool(np.all(order[1:] > order[:-1]))
+
+    def ordered(x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=float)
+        return x if identity else x[order]
+
+    def sums(x: np.ndarray) -> np.ndarray:
+        if not len(starts):
+            return np.zeros(0)
+        if len(starts) <= _SLICED_GROUPS:
+            return np.array([x[a:b].sum() for a, b in zip(starts, ends)])
+        return np.add.reduceat(x, starts)
+
+    for c, values in columns.items():
+        x = ordered(values)
+        out[f"{c}_sum"] = sums(x)
+        out[f"{c}_sum_squares"] = sums(x * x)
+        out[f"{c}_min"] = np.minimum.reduceat(x, starts) if len(starts) else np.zeros(0)
+        out[f"{c}_max"] = np.maximum.reduceat(x, starts) if len(starts) else np.zeros(0)
+    for a, b in products:
+        out[f"{a}_{b}_sum"] = sums(ordered(columns[a]) * ordered(columns[b]))
+    return pd.DataFrame(out)
