@@ -203,3 +203,22 @@ class TestValidation:
     def test_validate_all_counts(self, tiny):
         counts = workbench.open(tiny, as_of="2025-02-01").validate_all()
         assert counts["orders"] == 7 and counts["contact_events"] == 7
+
+
+class TestEngineResources:
+    def test_memory_limit_and_spill_directory(self, monkeypatch, tmp_path):
+        import workbench
+        from workbench.engine import default_memory_limit
+
+        orders = pd.DataFrame({"order_id": ["o1"], "customer_id": ["c1"], "amount": [1.0], "order_channel": ["pos"],
+                               "order_time": pd.to_datetime(["2025-01-01"])})
+        monkeypatch.setenv("WORKBENCH_MEMORY_LIMIT", "3GB")
+        monkeypatch.setenv("WORKBENCH_SPILL_DIR", str(tmp_path / "spill"))
+        wb = workbench.open({"orders": orders}, as_of="2025-02-01")
+        limit, spill = wb.con.execute("SELECT current_setting('memory_limit'), "
+                                      "current_setting('temp_directory')").fetchone()
+        assert limit == "2.7 GiB" and spill == str(tmp_path / "spill")  # DuckDB reports GiB
+        assert workbench.open({"orders": orders}, memory_limit="2GB").con.execute(
+            "SELECT current_setting('memory_limit')").fetchone()[0] == "1.8 GiB"
+        monkeypatch.delenv("WORKBENCH_MEMORY_LIMIT")
+        assert default_memory_limit().endswith("MB")  # half the machine, not DuckDB's 80%

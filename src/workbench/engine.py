@@ -21,7 +21,9 @@ transpiled with SQLGlot for other engines.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
+import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -80,6 +82,24 @@ def to_timestamp(value: Any, name: str = "timestamp") -> pd.Timestamp:
     return ts
 
 
+def default_memory_limit() -> str:
+    """``WORKBENCH_MEMORY_LIMIT``, else half the physical memory (in MB)."""
+    configured = os.environ.get("WORKBENCH_MEMORY_LIMIT", "").strip()
+    if configured:
+        return configured
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # not POSIX: DuckDB's own default
+        return "80%"
+    return f"{max(total // 2 // 2**20, 1024)}MB"
+
+
+def spill_directory() -> Path:
+    """Where DuckDB spills past its memory limit: ``WORKBENCH_SPILL_DIR`` or the temporary directory."""
+    configured = os.environ.get("WORKBENCH_SPILL_DIR", "").strip()
+    return Path(configured) if configured else Path(tempfile.gettempdir()) / "workbench-spill"
+
+
 class Workbench:
     """Contract tables of one brand, exposed to SQL through an embedded engine.
 
@@ -95,7 +115,12 @@ class Workbench:
     validate : bool, default True
         Validate each contract table the first time a query uses it.
     threads, memory_limit : optional
-        DuckDB settings for large brands.
+        DuckDB settings for large brands. Without ``memory_limit`` the engine takes
+        ``WORKBENCH_MEMORY_LIMIT`` (e.g. ``"6GB"``) or half the machine's memory, leaving
+        the other half to the pandas frames of the analysis in the same process (DuckDB's
+        own default, 80%, leaves too little). Past the limit it spills to
+        ``WORKBENCH_SPILL_DIR`` (default: a ``workbench-spill`` folder in the system's
+        temporary directory).
 
     Examples
     --------
@@ -122,7 +147,10 @@ class Workbench:
         self.con = connection or duckdb.connect()
         if threads:
             self.con.execute(f"SET threads = {int(threads)}")
-        if memory_limit:
+        if connection is None:
+            self.con.execute(f"SET memory_limit = {literal(memory_limit or default_memory_limit())}")
+            self.con.execute(f"SET temp_directory = {literal(str(spill_directory()))}")
+        elif memory_limit:
             self.con.execute(f"SET memory_limit = {literal(memory_limit)}")
         self.as_of = to_timestamp(as_of, "as_of") if as_of is not None else None
         # Without an analysis date, nothing may lie in the future of the moment of opening.
