@@ -105,8 +105,9 @@ def efron_tie_terms(y: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarra
 def _codes(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
     """Integer codes 0..k−1 of a column and the k values they stand for, in sorted order.
 
-    Small-range integers and booleans are offset, not hashed (the common case for levels and
-    flags, and ~10× faster); anything else goes through ``pd.factorize``. Missing values get
+    Small-range integers, booleans and whole-number floats (durations in days) are offset,
+    not hashed (the common case for levels, flags and durations, and ~10× faster); anything
+    else goes through ``pd.factorize``. Missing values get
     the last code.
     """
     v = values.to_numpy()
@@ -115,6 +116,11 @@ def _codes(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
         if hi - lo < (1 << 20):
             levels = pd.Index(np.arange(lo, hi + 1).astype(v.dtype))
             return v.astype(np.int64) - lo, levels
+    if v.dtype.kind == "f" and len(v):  # whole-day durations: offset too, once they prove whole
+        lo, hi = float(np.min(v)), float(np.max(v))
+        if np.isfinite(lo) and np.isfinite(hi) and hi - lo < (1 << 20) and bool(np.all(v == np.floor(v))):
+            levels = pd.Index(np.arange(lo, hi + 1).astype(v.dtype))
+            return (v - lo).astype(np.int64), levels
     codes, uniques = pd.factorize(values, sort=True)
     codes = codes.astype(np.int64)
     if (codes < 0).any():  # missing values form a level of their own, as in GROUP BY
