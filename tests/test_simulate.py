@@ -364,3 +364,131 @@ class TestTruthRecovery:
         n_arm = cust["variant"].value_counts()
         for v, prob in t["EXP_CUST"]["extra_order_prob"].items():
             assert abs(per_arm[v] / n_arm[v] - prob) < 4 * np.sqrt(prob * (1 - prob) / n_arm[v]), v
+
+
+# =============================================================================== chunked simulation
+CHUNK = 6_667  # N customers in three chunks
+
+
+def _read_table(path) -> pd.DataFrame:
+    """A table as written: one Parquet file, or a folder of parts read as one table."""
+    return pq.read_table(path).to_pandas() if path.is_file() else pq.ParquetDataset(path).read().to_pandas()
+
+
+@pytest.fixture(scope="module")
+def chunked_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("chunked")
+    simulate_brand(N, seed=11, out=out, chunk_customers=CHUNK)
+    return out
+
+
+@pytest.fixture(scope="module")
+def chunked(chunked_dir):
+    """The chunked brand read back from disk, as a Brand the unchunked checks take."""
+    from workbench.simulate import Brand
+
+    truth = json.loads((chunked_dir / "truth.json").read_text(encoding="utf-8"))
+    tables = {}
+    for name, spec in contract.TABLES.items():
+        path = chunked_dir / f"{name}.parquet"
+        frame = _read_table(path if path.exists() else chunked_dir / name)
+        if spec.time_columns and name.endswith(("events", "touches", "scans")):
+            # parts are each in time order; the checks of the unchunked brand read the events in time order
+            frame = frame.sort_values(spec.time_columns[0], kind="stable", ignore_index=True)
+        tables[name] = frame
+    return Brand(tables, truth)
+
+
+class TestChunked:
+    def test_layout_dimensions_once_facts_in_parts(self, chunked_dir, chunked):
+        truth = chunked.truth
+        assert truth["chunks"] == {"n_chunks": 3, "chunk_customers": CHUNK, "customers_per_chunk": [6667, 6667, 6666]}
+        for name in contract.TABLES:
+            single, folder = chunked_dir / f"{name}.parquet", chunked_dir / name
+            if name in ("stores", "staff", "channels", "groups", "tasks", "experiments"):
+                assert single.is_file() and not folder.exists(), name
+            else:
+                assert not single.exists() and len(list(folder.glob("part-*.parquet"))) == 3, name
+            assert truth["counts"][name] == len(chunked.tables[name]), name
+        assert truth["n_customers"] == N == truth["identity"]["n_components"]
+
+    def test_engine_validates_the_folders(self, chunked_dir, chunked):
+        wb = workbench.open(chunked_dir, as_of=chunked.truth["as_of"])
+        counts = wb.validate_all()
+        assert counts == {k: v for k, v in chunked.truth["counts"].items() if k in contract.TABLES}
+
+    def test_ids_run_across_chunks(self, chunked):
+        t = chunked.tables
+        ids = t["customers"]["customer_id"]
+        assert sorted(ids) == [f"C{i:07d}" for i in range(1, N + 1)]
+        assert t["customers"]["member_id"].is_unique
+        for name, col, prefix in (("orders", "order_id", "O"), ("coupons", "coupon_id", "CP")):
+            nums = t[name][col].str.slice(len(prefix)).astype(int)
+            assert sorted(nums) == list(range(1, len(nums) + 1)), name
+
+    def test_one_world_and_one_truth(self, chunked):
+        world = simulate_brand(1_000, seed=11)  # the world (stores, staff, channels, groups) is the seed's
+        for name in ("stores", "staff", "channels", "groups"):
+            pd.testing.assert_frame_equal(chunked.tables[name], world.tables[name], check_dtype=False)
+        a = chunked.tables["assignments"]
+        assert (a["experiment_id"] == "EXP_STORE").sum() == 60  # written once, not per chunk
+        t = chunked.truth
+        assert t["params"] == SimulationParams().to_dict() and t["bgnbd"]["r"] == 0.25
+        assert t["holdout"]["n_reached"] + t["holdout"]["n_holdout"] == N
+        assert t["experiments"]["EXP_STORE"]["n_clusters"] == 60
+        assert t["experiments"]["EXP_CUST"]["n_units"] == (a["experiment_id"] == "EXP_CUST").sum()
+        per_customer = t["holdout"]["realised_mean_gmv_reached"] * t["holdout"]["n_reached"] + \
+            t["holdout"]["realised_mean_gmv_holdout"] * t["holdout"]["n_holdout"]
+        assert per_customer == pytest.approx(chunked.tables["orders"]["amount"].sum())
+
+    def test_deterministic_and_refuses_bad_arguments(self, tmp_path):
+        a = simulate_brand(600, seed=5, out=tmp_path / "a", chunk_customers=200, n_stores=6, n_staff=18)
+        b = simulate_brand(600, seed=5, out=tmp_path / "b", chunk_customers=200, n_stores=6, n_staff=18)
+        assert a.truth == b.truth
+        pd.testing.assert_frame_equal(_read_table(tmp_path / "a" / "orders"), _read_table(tmp_path / "b" / "orders"))
+        for kwargs in ({"out": None}, {"fmt": "csv"}, {"chunk_customers": 50}, {"chunk_customers": 2.5}):
+            with pytest.raises(ParameterError):
+                simulate_brand(**({"n_customers": 600, "out": tmp_path / "c", "chunk_customers": 200} | kwargs))
+
+    def test_rewrite_replaces_an_unchunked_brand(self, tmp_path):
+        simulate_brand(300, seed=1, out=tmp_path, n_stores=4, n_staff=8)
+        simulate_brand(400, seed=1, out=tmp_path, n_stores=4, n_staff=8, chunk_customers=200)
+        assert not (tmp_path / "orders.parquet").exists()
+        assert workbench.open(tmp_path).validate_all()["customers"] == 400
+
+
+@pytest.fixture(scope="module")
+def chunked_wb(chunked_dir, chunked):
+    return workbench.open(chunked_dir, as_of=chunked.truth["as_of"])
+
+
+class _OnChunked:
+    """Run a class of checks of the unchunked brand on the chunked one (read from its folders)."""
+
+    @pytest.fixture
+    def brand(self, chunked):
+        return chunked
+
+    @pytest.fixture
+    def wb(self, chunked_wb):
+        return chunked_wb
+
+
+class TestChunkedContract(_OnChunked, TestContract):
+    """Every contract check of the unchunked brand, on the chunked one: keys unique across chunks."""
+
+
+class TestChunkedConsistency(_OnChunked, TestConsistency):
+    pass
+
+
+class TestChunkedTruthRecovery(_OnChunked, TestTruthRecovery):
+    """The chunks' data agree with the one truth as the unchunked brand's do."""
+
+    def test_holdout_incrementality_covers_truth(self, chunked, chunked_wb):
+        from workbench.attribution.buckets import holdout_incrementality
+
+        inc = holdout_incrementality(chunked_wb, chunked.truth["start"], chunked.truth["as_of"])
+        truth = chunked.truth["holdout"]["incremental_gmv_per_reached_customer"]
+        assert inc.ci_low <= truth <= inc.ci_high, (inc, truth)
+        assert inc.reached_n + inc.holdout_n == N

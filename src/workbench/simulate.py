@@ -42,6 +42,14 @@ Processes (defaults and their meaning: :class:`SimulationParams`)
    of the push: the only orders outside BG/NBD, only for reached customers. Their task ids
    start with ``TX_``; regular task ids are ``T0001``… .
 
+**Chunked mode** (``chunk_customers``, ``workbench simulate --chunk-customers``): a brand too
+big for memory (20M customers) is simulated a chunk of customers at a time, each chunk written
+as one Parquet part per table before the next starts, so memory stays at one chunk's. The
+world (stores, staff, channels, groups), the store-level draws (funnel and chat rates,
+store arms and probabilities of ``EXP_STORE``) and the HQ task calendar come from
+brand-level generators that every chunk re-seeds identically; per-customer draws come from
+per-chunk generators. Ids run across chunks. The truth is merged from additive statistics.
+
 Tables carry no latent quantity (rates, dropout, "incremental" flags). Extra columns:
 ``stores.uses_retention_tool``, ``customers.gender/birth_year/member_level/home_store_id/
 member_id`` (``member_id`` is the identifier that ties ``identity_links`` to the customer),
@@ -97,7 +105,8 @@ conversions: store probabilities weighted by customers, resp. expected adders),
 ``icc_extra_order``, ``reached_share_of_units`` and ``store_extra_order_prob``.
 
 ``identity``: ``n_components`` (one per customer), ``linked_types``, ``two_openid_customers``.
-``counts``: rows per table plus ``contacts_added``.
+``counts``: rows per table plus ``contacts_added``. Chunked brands add ``chunks``:
+``{n_chunks, chunk_customers, customers_per_chunk}``.
 """
 from __future__ import annotations
 
@@ -740,7 +749,8 @@ class _Customers:
 
 
 def _build_customers(rng: np.random.Generator, clock: _Clock, world: _World, n: int,
-                     p: SimulationParams) -> _Customers:
+                     p: SimulationParams, first: int = 0, id_width: int = 7) -> _Customers:
+    """``n`` customers numbered from ``first + 1`` (a chunk of a chunked brand starts past the others)."""
     # customer ids follow registration order, as a membership system numbers them
     birth = np.sort(_secs(rng, clock.span, n))
     home = _draw_categorical(rng, world.store_weight, n)
@@ -749,8 +759,8 @@ def _build_customers(rng: np.random.Generator, clock: _Clock, world: _World, n: 
     lam = rng.gamma(p.r, 1.0 / p.alpha, n) * np.where(holdout, 1.0, p.task_rate_multiplier)
     drop_p = rng.beta(p.a, p.b, n)
     nu = rng.gamma(p.gg_q, 1.0 / p.gg_gamma, n)
-    ids = _seq_ids("C", n, 7)
-    member_ids = _seq_ids("M", n, 8, first=10_000_001)
+    ids = _seq_ids("C", n, id_width, first=first + 1)
+    member_ids = _seq_ids("M", n, 8, first=10_000_001 + first)
     frame = _frame({
         "customer_id": ids,
         "registered_at": clock.dt(birth),
@@ -822,7 +832,10 @@ class _Relationships:
 
 
 def _build_relationships(rng: np.random.Generator, clock: _Clock, world: _World, cust: _Customers,
-                         p: SimulationParams) -> _Relationships:
+                         p: SimulationParams, brand_rng: np.random.Generator | None = None) -> _Relationships:
+    """Funnel, spells and memberships; store-level probabilities come from ``brand_rng``
+    (default ``rng``), so that every chunk of a chunked brand draws the same stores."""
+    brng = rng if brand_rng is None else brand_rng
     n, span, home = cust.n, clock.span, cust.home
     # scan → add → join → claim
     store_scan = rng.random(n) < p.store_code_share
@@ -831,8 +844,8 @@ def _build_relationships(rng: np.random.Generator, clock: _Clock, world: _World,
     code = np.where(store_scan, world.store_code(home, kind), world.n_stores * len(STORE_CODES) + brand)
     scan_t = np.maximum(cust.birth - _secs(rng, 120.0, n), 0)
     kappa = p.store_prob_concentration
-    add_p = rng.beta(kappa * p.add_prob, kappa * (1 - p.add_prob), world.n_stores)
-    join_p = rng.beta(kappa * p.join_prob, kappa * (1 - p.join_prob), world.n_stores)
+    add_p = brng.beta(kappa * p.add_prob, kappa * (1 - p.add_prob), world.n_stores)
+    join_p = brng.beta(kappa * p.join_prob, kappa * (1 - p.join_prob), world.n_stores)
     add_t = scan_t + _lognormal_secs(rng, p.scan_to_add_median_minutes * MINUTE, p.scan_to_add_sigma, n)
     added = (rng.random(n) < add_p[home]) & (add_t < span)
     guide = world.pick_guide(rng, home)
@@ -859,7 +872,7 @@ def _build_relationships(rng: np.random.Generator, clock: _Clock, world: _World,
                    np.concatenate([guide[i1], second_guide[i2], far_guide[i3]]),
                    np.concatenate([code[i1], code[i2], far_code[i3]]),
                    np.concatenate([add_t[i1], second_t[i2], far_t[i3]]))
-    spells, chats = _contact_spells(rng, clock, world, p, *first_round)
+    spells, chats = _contact_spells(rng, clock, world, p, *first_round, brand_rng=brng)
 
     # group memberships: adders who join, plus (optionally) some who join without adding
     members = np.flatnonzero(joined | solo)
@@ -884,8 +897,9 @@ def _build_relationships(rng: np.random.Generator, clock: _Clock, world: _World,
 
 
 def _contact_spells(rng: np.random.Generator, clock: _Clock, world: _World, p: SimulationParams,
-                    cust: np.ndarray, staff: np.ndarray, code: np.ndarray,
-                    start: np.ndarray) -> tuple[_Spells, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+                    cust: np.ndarray, staff: np.ndarray, code: np.ndarray, start: np.ndarray,
+                    brand_rng: np.random.Generator | None = None,
+                    ) -> tuple[_Spells, tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Spell lifetimes from the proportional-hazards Weibull model, early chats, and re-adds.
 
     One loop iteration per re-add round (a handful), each vectorised over all spells.
@@ -893,7 +907,8 @@ def _contact_spells(rng: np.random.Generator, clock: _Clock, world: _World, p: S
     span = clock.span
     landmark = int(p.landmark_days * DAY)
     beta_group = np.array([p.log_hr_channel[g] for g in CHANNEL_GROUPS])
-    chat_mean = rng.uniform(p.early_chat_mean_low, p.early_chat_mean_high, world.n_stores)
+    chat_mean = (rng if brand_rng is None else brand_rng).uniform(p.early_chat_mean_low, p.early_chat_mean_high,
+                                                                  world.n_stores)
     spell_parts: list[tuple[np.ndarray, ...]] = []
     chat_parts: list[tuple[np.ndarray, ...]] = []
     number = 1
@@ -992,25 +1007,30 @@ def _background_touches(rng: np.random.Generator, clock: _Clock, world: _World, 
 
 
 def _hq_tasks(rng: np.random.Generator, clock: _Clock, cust: _Customers, rel: _Relationships, p: SimulationParams,
-              log: _TouchLog, coupons: _CouponLog) -> list[tuple]:
-    """2–4 HQ tasks a month, delivered to reached open contacts only (the holdout never sees them)."""
+              log: _TouchLog, coupons: _CouponLog, brand_rng: np.random.Generator | None = None) -> list[tuple]:
+    """2–4 HQ tasks a month, delivered to reached open contacts only (the holdout never sees them).
+
+    The task definitions (count, day, type, delivery) come from ``brand_rng`` (default ``rng``):
+    brand-level draws that every chunk of a chunked brand repeats identically.
+    """
+    brng = rng if brand_rng is None else brand_rng
     span, sp = clock.span, rel.spells
     reached = ~cust.holdout
     rows: list[tuple] = []
     type_p = np.array([w for *_, w in TASK_TYPES])
     for month in range(clock.months):  # a loop over months and tasks, each vectorised over contacts
         m0, m1 = clock.month_start(month), clock.month_start(month + 1)
-        k = int(rng.integers(p.tasks_per_month_min, p.tasks_per_month_max + 1))
+        k = int(brng.integers(p.tasks_per_month_min, p.tasks_per_month_max + 1))
         n_days = max((m1 - m0) // DAY - 3, k)
-        days = np.sort(rng.choice(n_days, size=k, replace=False))
+        days = np.sort(brng.choice(n_days, size=k, replace=False))
         for j in range(k):
-            ttype, label, _ = TASK_TYPES[int(_draw_categorical(rng, type_p, 1)[0])]
-            created = m0 + int(days[j]) * DAY + 10 * HOUR + int(rng.integers(0, 2 * HOUR))
+            ttype, label, _ = TASK_TYPES[int(_draw_categorical(brng, type_p, 1)[0])]
+            created = m0 + int(days[j]) * DAY + 10 * HOUR + int(brng.integers(0, 2 * HOUR))
             task = len(rows)
             idx = sp.open_at(created, reached)
             if ttype == "live":
                 delivery, share, lag = "live_invite", p.live_invite_share, 6 * HOUR
-            elif rng.random() < p.mass_send_task_share:
+            elif brng.random() < p.mass_send_task_share:
                 delivery, share, lag = "mass_send", p.task_reach_share, HOUR
             else:
                 delivery, share, lag = "task_push", p.task_reach_share, 10 * HOUR
@@ -1153,10 +1173,14 @@ class _Experiments:
     extra: tuple[np.ndarray, ...]        # cust, t, task, share staff
     expected_extra_orders: float          # given the realised units and store probabilities
     truth: dict[str, Any]
+    stats: dict[str, Any]                 # additive design counts, to merge the truth of chunks
 
 
 def _experiments(rng: np.random.Generator, clock: _Clock, world: _World, cust: _Customers, rel: _Relationships,
-                 p: SimulationParams, first_task: int, log: _TouchLog) -> _Experiments:
+                 p: SimulationParams, first_task: int, log: _TouchLog,
+                 brand_rng: np.random.Generator | None = None) -> _Experiments:
+    """EXP_CUST and EXP_STORE; store arms and store probabilities come from ``brand_rng`` (default ``rng``)."""
+    brng = rng if brand_rng is None else brand_rng
     span, sp = clock.span, rel.spells
     w = int(p.exp_window_days * DAY)
     s1 = clock.month_start(max(0, clock.months - 4)) + 5 * DAY + 10 * HOUR
@@ -1177,18 +1201,15 @@ def _experiments(rng: np.random.Generator, clock: _Clock, world: _World, cust: _
     prob = np.where(treat, pt_, pc_)
     hit = rng.random(len(idx)) < prob
     extra_c = (units[hit], s1 + 1 + _secs(rng, float(w - 1), int(hit.sum())), task[hit], staff[hit])
-    dp = pt_ - pc_
-    t_cust = _experiment_truth("customer", clock, s1, p, len(idx), len(idx), ("TX_CUST_C", "TX_CUST_T"),
-                               (pc_, pt_), dp, 1.0)
 
     # EXP_STORE: half the stores each way; units are customers with an open contact at the start,
     # clustered in the first (by id) store among their open guides, as experiment_frame does
     pcs, pts = p.exp_store_probs
     store_treat = np.zeros(world.n_stores, dtype=bool)
-    store_treat[rng.permutation(world.n_stores)[: world.n_stores // 2]] = True
+    store_treat[brng.permutation(world.n_stores)[: world.n_stores // 2]] = True
     mu = np.where(store_treat, pts, pcs)
     rho = p.exp_store_icc
-    store_p = rng.beta(mu * (1 - rho) / rho, (1 - mu) * (1 - rho) / rho)
+    store_p = brng.beta(mu * (1 - rho) / rho, (1 - mu) * (1 - rho) / rho)
     idx = np.flatnonzero((sp.start <= s2) & (sp.end > s2))
     st = world.staff_store(sp.staff[idx])
     order = np.lexsort((st, sp.cust[idx]))
@@ -1201,18 +1222,11 @@ def _experiments(rng: np.random.Generator, clock: _Clock, world: _World, cust: _
     log.add(np.full(int(r2.sum()), s2), units2[r2], staff2[r2], "task_push", task2[r2])
     hit2 = r2 & (rng.random(len(idx)) < store_p[st])
     extra_s = (units2[hit2], s2 + 1 + _secs(rng, float(w - 1), int(hit2.sum())), task2[hit2], staff2[hit2])
-    share_reached = float(r2.mean()) if len(r2) else 0.0
-    t_store = _experiment_truth("store", clock, s2, p, len(idx), int(len(np.unique(st))),
-                                ("TX_STORE_C", "TX_STORE_T"), (pcs, pts), pts - pcs, share_reached)
-    t_store.update({
-        "icc_extra_order": rho,
-        "reached_share_of_units": share_reached,
-        "n_stores_per_variant": {"control": int((~store_treat).sum()), "treatment": int(store_treat.sum())},
-        "store_extra_order_prob": {str(s): round(float(v), 6) for s, v in zip(world.store_ids, store_p)},
-        "note": "Extra orders only for reached (non-holdout) units; the per-unit lift is the difference in mean "
-                "store probability times the reached share of units. store_extra_order_prob are the realised "
-                "store-level probabilities (Beta with this ICC).",
-    })
+    store_seen = np.zeros(world.n_stores, dtype=bool)
+    store_seen[st] = True
+    stats = {"s1": s1, "s2": s2, "n_cust_units": len(units), "n_store_units": len(idx),
+             "n_store_reached": int(r2.sum()), "store_seen": store_seen, "store_treat": store_treat,
+             "store_p": store_p}
 
     rows = [
         ("HOLDOUT", "customer", 0, NEVER, "Global task holdout", "gmv"),
@@ -1233,7 +1247,31 @@ def _experiments(rng: np.random.Generator, clock: _Clock, world: _World, cust: _
     ]
     extra = tuple(np.concatenate([a, b]) for a, b in zip(extra_c, extra_s))
     expected = float(prob.sum() + store_p[st][r2].sum())
-    return _Experiments(rows, task_rows, assignments, extra, expected, {"EXP_CUST": t_cust, "EXP_STORE": t_store})
+    return _Experiments(rows, task_rows, assignments, extra, expected, _experiments_truth(clock, world, p, stats),
+                        stats)
+
+
+def _experiments_truth(clock: _Clock, world: _World, p: SimulationParams, stats: dict[str, Any]) -> dict[str, Any]:
+    """Truth of EXP_CUST and EXP_STORE from the design counts (summed over chunks when chunked)."""
+    pc_, pt_ = p.exp_cust_probs
+    pcs, pts = p.exp_store_probs
+    store_treat, store_p = stats["store_treat"], stats["store_p"]
+    t_cust = _experiment_truth("customer", clock, stats["s1"], p, stats["n_cust_units"], stats["n_cust_units"],
+                               ("TX_CUST_C", "TX_CUST_T"), (pc_, pt_), pt_ - pc_, 1.0)
+    n_units = stats["n_store_units"]
+    share_reached = stats["n_store_reached"] / n_units if n_units else 0.0
+    t_store = _experiment_truth("store", clock, stats["s2"], p, n_units, int(stats["store_seen"].sum()),
+                                ("TX_STORE_C", "TX_STORE_T"), (pcs, pts), pts - pcs, share_reached)
+    t_store.update({
+        "icc_extra_order": p.exp_store_icc,
+        "reached_share_of_units": share_reached,
+        "n_stores_per_variant": {"control": int((~store_treat).sum()), "treatment": int(store_treat.sum())},
+        "store_extra_order_prob": {str(s): round(float(v), 6) for s, v in zip(world.store_ids, store_p)},
+        "note": "Extra orders only for reached (non-holdout) units; the per-unit lift is the difference in mean "
+                "store probability times the reached share of units. store_extra_order_prob are the realised "
+                "store-level probabilities (Beta with this ICC).",
+    })
+    return {"EXP_CUST": t_cust, "EXP_STORE": t_store}
 
 
 def _experiment_truth(unit: str, clock: _Clock, s: int, p: SimulationParams, n_units: int, n_clusters: int,
@@ -1286,7 +1324,8 @@ def _identity_links(rng: np.random.Generator, cust: _Customers, ever_added: np.n
 # =============================================================================== the simulation
 def simulate_brand(n_customers: int = 100_000, seed: int = 0, out: str | Path | None = None, n_stores: int = 60,
                    n_staff: int = 300, start: str = "2025-01-01", months: int = 12, fmt: str = "parquet",
-                   params: SimulationParams | None = None, progress: bool = False) -> Brand:
+                   params: SimulationParams | None = None, progress: bool = False,
+                   chunk_customers: int | None = None) -> Brand:
     """Simulate a brand's contract tables and their ground truth.
 
     Parameters
@@ -1312,12 +1351,27 @@ def simulate_brand(n_customers: int = 100_000, seed: int = 0, out: str | Path | 
     params : SimulationParams, optional
         True parameters; defaults documented on :class:`SimulationParams`.
     progress : bool, default False
-        Show a progress bar.
+        Show a progress bar (over chunks when chunked; quiet when stderr is not a terminal).
+    chunk_customers : int, optional
+        Simulate at most this many customers at a time and write each chunk as it is done,
+        so memory stays at about one chunk's peak (1M customers ≈ 3.5 GB) whatever
+        ``n_customers`` is. Needs ``out`` and Parquet. The chunks share one world: stores,
+        staff, channels, groups, the store-level funnel and chat rates, the HQ task
+        calendar, the experiments with their store arms and store probabilities. Customer,
+        member, order and coupon ids are numbered across chunks, so keys are unique.
+        Dimension tables (stores, staff, channels, groups, tasks, experiments) are written
+        once as ``<out>/<table>.parquet``; per-customer tables as folders of parts
+        ``<out>/<table>/part-00000.parquet`` …, which :func:`workbench.open` reads as one
+        table. ``truth.json`` is one truth: the same parameters, counts summed, realised
+        means weighted over chunks. The data differ from the unchunked brand of the same
+        seed (other random streams), not in distribution. ``None`` (default): one chunk, in
+        memory, exactly as before.
 
     Returns
     -------
     Brand
-        ``tables`` (dict of DataFrames keyed by contract table) and ``truth``.
+        ``tables`` (dict of DataFrames keyed by contract table) and ``truth``. When chunked,
+        ``tables`` holds only the dimension tables (the rest is on disk).
 
     Examples
     --------
@@ -1331,22 +1385,46 @@ def simulate_brand(n_customers: int = 100_000, seed: int = 0, out: str | Path | 
     _validate_params(p)
     _check_format(fmt)
     clock = _check_arguments(n_customers, seed, n_stores, n_staff, start, months)
+    if chunk_customers is not None:
+        return _simulate_chunked(n_customers, seed, out, n_stores, n_staff, clock, fmt, p, progress,
+                                 chunk_customers)
     rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(8)]
     step = _progress(progress, 7)
-
     world = _build_world(rngs[0], clock, n_stores, n_staff, p)
-    cust = _build_customers(rngs[1], clock, world, n_customers, p)
+    tables, stats, exp = _simulate_part(rngs, (None, None, None), clock, world, p, n_customers, step)
+    truth = _truth(p, seed, clock, world, stats, exp.truth, {k: int(len(v)) for k, v in tables.items()})
+    step(None)
+    brand = Brand(tables, truth)
+    if out is not None:
+        brand.write(out, fmt)
+    return brand
+
+
+#: Tables written once by a chunked simulation (the brand's world, its tasks and experiments).
+_DIMENSIONS = ("stores", "staff", "channels", "groups", "tasks", "experiments")
+
+
+def _simulate_part(rngs: list[np.random.Generator], brngs: tuple, clock: _Clock, world: _World,
+                   p: SimulationParams, n: int, step: Callable[[str | None], None], first_customer: int = 0,
+                   first_order: int = 0, first_coupon: int = 0,
+                   id_width: int = 7) -> tuple[dict[str, pd.DataFrame], dict[str, Any], _Experiments]:
+    """Every table of ``n`` customers in ``world``: (tables, additive truth statistics, experiments).
+
+    ``brngs`` are the generators of the brand-level draws (store probabilities, task calendar,
+    store arms); ``None`` draws them from the process's own generator, as an unchunked brand does.
+    """
+    cust = _build_customers(rngs[1], clock, world, n, p, first=first_customer, id_width=id_width)
     step("relationships")
-    rel = _build_relationships(rngs[2], clock, world, cust, p)
+    rel = _build_relationships(rngs[2], clock, world, cust, p, brand_rng=brngs[0])
     step("touches")
     log, coupons = _TouchLog(), _CouponLog()
     _background_touches(rngs[3], clock, world, rel, p, log)
-    task_rows = _hq_tasks(rngs[4], clock, cust, rel, p, log, coupons)
+    task_rows = _hq_tasks(rngs[4], clock, cust, rel, p, log, coupons, brand_rng=brngs[1])
     step("orders")
     o_cust, o_t, amount = _bgnbd_orders(rngs[5], clock, cust, p)
     channel, store, task, share = _assign_channels(rngs[5], world, cust, rel, log, o_cust, o_t, p)
     step("experiments")
-    exp = _experiments(rngs[6], clock, world, cust, rel, p, len(task_rows), log)
+    exp = _experiments(rngs[6], clock, world, cust, rel, p, len(task_rows), log, brand_rng=brngs[2])
     x_cust, x_t, x_task, x_share = exp.extra
     task_rows += exp.task_rows
     o_cust = np.concatenate([o_cust, x_cust])
@@ -1375,8 +1453,8 @@ def simulate_brand(n_customers: int = 100_000, seed: int = 0, out: str | Path | 
 
     step("tables")
     links, n_two_openids = _identity_links(rng, cust, rel.ever_added)
-    order_ids = _seq_ids("O", len(o_cust), 9)
-    coupon_ids = _seq_ids("CP", len(c_cust), 8)
+    order_ids = _seq_ids("O", len(o_cust), 9, first=first_order + 1)
+    coupon_ids = _seq_ids("CP", len(c_cust), 8, first=first_coupon + 1)
     task_ids = np.array([r[0] for r in task_rows], dtype=object)
     tables: dict[str, pd.DataFrame] = {
         "customers": cust.frame,
@@ -1432,12 +1510,114 @@ def simulate_brand(n_customers: int = 100_000, seed: int = 0, out: str | Path | 
             "assigned_at": clock.dt(np.concatenate([t for _, _, _, t in exp.assignments]).astype(np.int64)),
         }),
     }
-    truth = _truth(p, seed, clock, world, cust, rel, exp, o_cust, amount, tables, n_two_openids)
-    step(None)
-    brand = Brand(tables, truth)
-    if out is not None:
-        brand.write(out, fmt)
-    return brand
+    stats = _truth_stats(p, clock, cust, rel, exp, o_cust, amount, tables, n_two_openids)
+    return tables, stats, exp
+
+
+def _simulate_chunked(n_customers: int, seed: int, out: str | Path | None, n_stores: int, n_staff: int,
+                      clock: _Clock, fmt: str, p: SimulationParams, progress: bool, chunk_customers: Any) -> Brand:
+    """Simulate and write ``n_customers`` in chunks of at most ``chunk_customers`` sharing one world."""
+    if isinstance(chunk_customers, bool) or not isinstance(chunk_customers, (int, np.integer)) \
+            or chunk_customers < 100:
+        raise ParameterError(f"chunk_customers must be an integer of at least 100, got {chunk_customers!r}")
+    if out is None:
+        raise ParameterError("chunk_customers needs out: chunks are written to disk as they are made")
+    if fmt != "parquet":
+        raise ParameterError("chunk_customers writes folders of Parquet parts; fmt must be 'parquet'")
+    import gc
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    n_chunks = -(-n_customers // chunk_customers)
+    sizes = np.full(n_chunks, n_customers // n_chunks, dtype=np.int64)
+    sizes[: n_customers % n_chunks] += 1  # balanced: no tiny last chunk
+    world = _build_world(np.random.default_rng(np.random.SeedSequence(seed).spawn(8)[0]), clock, n_stores, n_staff, p)
+    id_width = max(7, len(str(n_customers)))
+    for name in _contract_tables():  # stale files of an earlier brand in `out` would shadow or mix in
+        _remove_table(out, name)
+
+    totals: dict[str, Any] = {}
+    counts: dict[str, int] = {}
+    exp_stats: dict[str, Any] | None = None
+    dims: dict[str, pd.DataFrame] = {}
+    first_customer = first_order = first_coupon = 0
+    bar = _chunk_bar(progress, n_chunks)
+    try:
+        for i, n in enumerate(int(x) for x in sizes):
+            rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(seed, spawn_key=(2_000 + i,)).spawn(8)]
+            # brand-level draws: fresh generators of one brand seed in every chunk, hence identical draws
+            brngs = tuple(np.random.default_rng(s) for s in np.random.SeedSequence(seed, spawn_key=(1_000,)).spawn(3))
+            tables, stats, exp = _simulate_part(rngs, brngs, clock, world, p, n, lambda label: None,
+                                                first_customer, first_order, first_coupon, id_width)
+            if i == 0:
+                dims = {k: tables[k] for k in _DIMENSIONS}
+                for k, frame in dims.items():
+                    _write_parquet(frame, out / f"{k}.parquet")
+            elif not tables["tasks"].equals(dims["tasks"]):  # the shared calendar is the chunks' contract
+                raise AssertionError("chunks drew different task calendars")
+            a = tables["assignments"]
+            if i > 0:  # store-level assignments belong to the world: written with the first chunk only
+                tables["assignments"] = a[a["experiment_id"] != "EXP_STORE"].reset_index(drop=True)
+            for k, frame in tables.items():
+                if k in _DIMENSIONS:
+                    counts[k] = len(frame)
+                    continue
+                folder = out / k
+                folder.mkdir(exist_ok=True)
+                _write_parquet(frame, folder / f"part-{i:05d}.parquet")
+                counts[k] = counts.get(k, 0) + len(frame)
+            first_customer += n
+            first_order += len(tables["orders"])
+            first_coupon += len(tables["coupons"])
+            for k, v in stats.items():  # sums; the store-level arrays are the same in every chunk
+                totals[k] = v if isinstance(v, np.ndarray) and k in totals else totals.get(k, 0) + v
+            if exp_stats is None:
+                exp_stats = dict(exp.stats)
+            else:
+                for k in ("n_cust_units", "n_store_units", "n_store_reached"):
+                    exp_stats[k] += exp.stats[k]
+                exp_stats["store_seen"] = exp_stats["store_seen"] | exp.stats["store_seen"]
+            del tables, stats, exp, a
+            gc.collect()
+            bar.update(1)
+    finally:
+        bar.close()
+    assert exp_stats is not None
+    counts = {k: counts[k] for k in _contract_tables() if k in counts}
+    truth = _truth(p, seed, clock, world, totals, _experiments_truth(clock, world, p, exp_stats), counts)
+    truth["chunks"] = {"n_chunks": int(n_chunks), "chunk_customers": int(chunk_customers),
+                       "customers_per_chunk": [int(x) for x in sizes]}
+    (out / "truth.json").write_text(json.dumps(truth, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return Brand(dims, truth)
+
+
+def _contract_tables() -> tuple[str, ...]:
+    """Contract table names, in the order of GUIDE §5."""
+    from . import contract
+
+    return tuple(contract.TABLES)
+
+
+def _remove_table(out: Path, name: str) -> None:
+    """Delete ``<out>/<name>.parquet``/``.csv`` and the Parquet parts of ``<out>/<name>/``."""
+    for f in (out / f"{name}.parquet", out / f"{name}.csv"):
+        if f.is_file():
+            f.unlink()
+    folder = out / name
+    if folder.is_dir():
+        for f in folder.glob("part-*.parquet"):
+            f.unlink()
+
+
+def _chunk_bar(enabled: bool, total: int) -> Any:
+    """tqdm over chunks; silent unless asked for and stderr is a terminal outside CI."""
+    import os
+    import sys
+
+    from tqdm.auto import tqdm
+
+    quiet = not enabled or bool(os.environ.get("CI")) or not sys.stderr.isatty()
+    return tqdm(total=total, desc="simulate", unit="chunk", disable=quiet)
 
 
 def _check_arguments(n_customers: Any, seed: Any, n_stores: Any, n_staff: Any, start: Any, months: Any) -> _Clock:
@@ -1541,30 +1721,53 @@ def _touches(clock: _Clock, world: _World, cust: _Customers, log: _TouchLog, tas
 
 
 # =============================================================================== truth
-def _truth(p: SimulationParams, seed: int, clock: _Clock, world: _World, cust: _Customers, rel: _Relationships,
-           exp: _Experiments, o_cust: np.ndarray, amount: np.ndarray, tables: dict[str, pd.DataFrame],
-           n_two_openids: int) -> dict[str, Any]:
-    n, spend = cust.n, p.mean_spend
-    reached = ~cust.holdout
+def _truth_stats(p: SimulationParams, clock: _Clock, cust: _Customers, rel: _Relationships, exp: _Experiments,
+                 o_cust: np.ndarray, amount: np.ndarray, tables: dict[str, pd.DataFrame],
+                 n_two_openids: int) -> dict[str, Any]:
+    """Additive statistics of a group of customers from which :func:`_truth` builds the truth.
+
+    Sums and counts only, so the truth of a chunked brand is the sum over its chunks; the
+    store-level arrays (``store_add_p``, ``store_join_p``) are the same in every chunk.
+    """
+    reached, hold = ~cust.holdout, cust.holdout
     weeks = (clock.span - cust.birth) / WEEK
     alpha_r = p.alpha / p.task_rate_multiplier
     ex_hold = expected_repeat_purchases(weeks, p.r, p.alpha, p.a, p.b)
     ex_reach = expected_repeat_purchases(weeks, p.r, alpha_r, p.a, p.b)
-    incr = np.where(cust.buyer, (ex_reach - ex_hold) * spend, 0.0)
-    n_r, n_h = int(reached.sum()), int(cust.holdout.sum())
-    from_rate = float(incr[reached].mean()) if n_r else 0.0
-    from_exp = exp.expected_extra_orders * spend / max(n_r, 1)
-    gmv = np.bincount(o_cust, weights=amount, minlength=n)
-    mean_r = float(gmv[reached].mean()) if n_r else float("nan")
-    mean_h = float(gmv[cust.holdout].mean()) if n_h else float("nan")
-    hr = {g: math.exp(v) for g, v in p.log_hr_channel.items()}
-
+    incr = np.where(cust.buyer, (ex_reach - ex_hold) * p.mean_spend, 0.0)
+    gmv = np.bincount(o_cust, weights=amount, minlength=cust.n)
     add_w = rel.store_add_p[cust.home]
+    ce = tables["contact_events"]
+    return {
+        "n": int(cust.n), "n_reached": int(reached.sum()), "n_holdout": int(hold.sum()),
+        "n_buyers_holdout": int((cust.buyer & hold).sum()), "n_buyers_reached": int((cust.buyer & reached).sum()),
+        "sum_ex_holdout": float(ex_hold[cust.buyer & hold].sum()),
+        "sum_ex_reached": float(ex_reach[cust.buyer & reached].sum()),
+        "sum_incr_reached": float(incr[reached].sum()),
+        "expected_extra_orders": float(exp.expected_extra_orders),
+        "sum_gmv_reached": float(gmv[reached].sum()), "sum_gmv_holdout": float(gmv[hold].sum()),
+        "sum_add_w": float(add_w.sum()), "sum_add_join_w": float((add_w * rel.store_join_p[cust.home]).sum()),
+        "store_add_p": rel.store_add_p, "store_join_p": rel.store_join_p,
+        "two_openid_customers": int(n_two_openids),
+        "contacts_added": int((ce["event_type"] == "add").sum()),
+    }
+
+
+def _truth(p: SimulationParams, seed: int, clock: _Clock, world: _World, st: dict[str, Any],
+           exp_truth: dict[str, Any], counts: dict[str, int]) -> dict[str, Any]:
+    n, spend = st["n"], p.mean_spend
+    alpha_r = p.alpha / p.task_rate_multiplier
+    n_r, n_h = st["n_reached"], st["n_holdout"]
+    from_rate = st["sum_incr_reached"] / n_r if n_r else 0.0
+    from_exp = st["expected_extra_orders"] * spend / max(n_r, 1)
+    mean_r = st["sum_gmv_reached"] / n_r if n_r else float("nan")
+    mean_h = st["sum_gmv_holdout"] / n_h if n_h else float("nan")
+    hr = {g: math.exp(v) for g, v in p.log_hr_channel.items()}
+    store_add_p, store_join_p = st["store_add_p"], st["store_join_p"]
     store_truth = {
         str(s): {"add_prob": round(float(a), 6), "join_prob": round(float(j), 6), "claim_prob": p.claim_prob}
-        for s, a, j in zip(world.store_ids, rel.store_add_p, rel.store_join_p)
+        for s, a, j in zip(world.store_ids, store_add_p, store_join_p)
     }
-    ce = tables["contact_events"]
     contact_shares = dict(zip(ORDER_CHANNELS, p.channel_probs_contact))
     return {
         "seed": int(seed), "n_customers": int(n), "n_stores": int(world.n_stores),
@@ -1578,8 +1781,8 @@ def _truth(p: SimulationParams, seed: int, clock: _Clock, world: _World, cust: _
         "task_rate_multiplier": p.task_rate_multiplier,
         "buyer_share": p.buyer_share,
         "expected_orders_per_buyer": {
-            "holdout": float(1 + ex_hold[cust.buyer & cust.holdout].mean()) if n_h else None,
-            "reached": float(1 + ex_reach[cust.buyer & reached].mean()) if n_r else None,
+            "holdout": float(1 + st["sum_ex_holdout"] / st["n_buyers_holdout"]) if st["n_buyers_holdout"] else None,
+            "reached": float(1 + st["sum_ex_reached"] / st["n_buyers_reached"]) if st["n_buyers_reached"] else None,
         },
         "gamma_gamma": {"p": p.gg_p, "q": p.gg_q, "gamma": p.gg_gamma, "currency": "CNY"},
         "mean_spend": spend,
@@ -1638,8 +1841,8 @@ def _truth(p: SimulationParams, seed: int, clock: _Clock, world: _World, cust: _
         "refunds": {"share": p.refund_share, "full_share": p.full_refund_share,
                     "mean_fraction": p.mean_refund_fraction, "net_spend_factor": p.net_spend_factor},
         "funnel": {
-            "add_prob": float(add_w.mean()),
-            "join_prob": float((add_w * rel.store_join_p[cust.home]).sum() / add_w.sum()),
+            "add_prob": float(st["sum_add_w"] / n),
+            "join_prob": float(st["sum_add_join_w"] / st["sum_add_w"]),
             "claim_prob": p.claim_prob,
             "add_prob_mean": p.add_prob, "join_prob_mean": p.join_prob,
             "median_minutes_scan_to_add": p.scan_to_add_median_minutes,
@@ -1654,11 +1857,10 @@ def _truth(p: SimulationParams, seed: int, clock: _Clock, world: _World, cust: _
                     "the expected brand-level conversions (store probabilities weighted by customers, resp. "
                     "expected adders); window-end censoring lowers realised rates for the last scans.",
         },
-        "experiments": exp.truth,
+        "experiments": exp_truth,
         "identity": {"n_components": int(n), "linked_types": ["member_id", "phone_hash", "unionid", "openid",
                                                                 "external_userid", "erp_id"],
-                     "two_openid_customers": int(n_two_openids),
+                     "two_openid_customers": int(st["two_openid_customers"]),
                      "note": "each customer is exactly one connected component; customers.member_id names it"},
-        "counts": {k: int(len(v)) for k, v in tables.items()}
-        | {"contacts_added": int((ce["event_type"] == "add").sum())},
+        "counts": dict(counts) | {"contacts_added": int(st["contacts_added"])},
     }
