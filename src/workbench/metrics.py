@@ -70,17 +70,46 @@ def _select_cut(by: str) -> tuple[str, str]:
     return f", {col}", f", {col}"
 
 
+def derived_table(wb: Workbench, name: str, sql: str, reads: tuple[str, ...]) -> str:
+    """``SELECT * FROM name``, with ``sql`` materialised once per workbench as temp table ``name``.
+
+    Derived relations that many queries of a report read (contact intervals, first adds) are
+    built once instead of once per query: each rebuild is a sort of a whole event table. The
+    table is rebuilt when a contract table in ``reads`` is attached again (a new source).
+    """
+    sources = getattr(wb, "_sources", None)
+    if sources is None or not hasattr(wb, "materialize"):
+        return sql
+    key = tuple(sources.get(t) for t in reads)
+    cache = wb.__dict__.setdefault("_derived_tables", {})
+    seen = cache.get(name)
+    if seen is None or any(a is not b for a, b in zip(seen, key)):
+        wb.materialize(name, sql)
+        cache[name] = key
+    return f"SELECT * FROM {name}"
+
+
+def contact_intervals(wb: Workbench) -> str:
+    """:func:`~workbench.relationships.contact_intervals_sql`, materialised once per workbench."""
+    return derived_table(wb, "__wb_contact_intervals", contact_intervals_sql(), ("contact_events",))
+
+
+def group_intervals(wb: Workbench) -> str:
+    """:func:`~workbench.relationships.group_intervals_sql`, materialised once per workbench."""
+    return derived_table(wb, "__wb_group_intervals", group_intervals_sql(), ("group_events",))
+
+
 def _first_add_sql(wb: Workbench) -> str:
     """Each customer's first add in the brand and its channel (the acquisition channel)."""
     chan = ("LEFT JOIN channels ch ON ch.channel_code = f.channel_code" if wb.has_table("channels") else "")
     group = "ch.channel_group" if wb.has_table("channels") else "CAST(NULL AS VARCHAR)"
-    return f"""
+    return derived_table(wb, "__wb_first_adds", f"""
     SELECT f.customer_id, f.first_add_time, f.channel_code, {group} AS channel_group FROM (
         SELECT customer_id, event_time AS first_add_time, channel_code,
                ROW_NUMBER() OVER (PARTITION BY customer_id ORDER BY event_time, staff_id) AS rn
         FROM contact_events WHERE event_type = 'add'
     ) f {chan} WHERE f.rn = 1
-    """
+    """, ("contact_events", "channels"))
 
 
 def _channel_group_join(wb: Workbench, alias: str) -> tuple[str, str]:
@@ -204,7 +233,7 @@ def losses(wb: Workbench, start: Any, end: Any, grain: str | None = "day", by: s
     chan_join, chan_group = _channel_group_join(wb, "iv")
     # Deletes inherit the channel code of the add they close.
     dels = wb.query(f"""
-        WITH iv AS ({contact_intervals_sql()}),
+        WITH iv AS ({contact_intervals(wb)}),
         ev AS (
             SELECT iv.customer_id, iv.staff_id, iv.channel_code, {chan_group} AS channel_group, sd.store_id, sd.region,
                    iv.end_type, {_period(grain, 'iv.end_time', s)} AS period
@@ -240,14 +269,14 @@ def current_contacts(wb: Workbench, at: Any, by: str = "store") -> pd.DataFrame:
     cut = f"{col}" if col else "'brand'"
     contacts = f"""
         SELECT iv.customer_id, iv.staff_id, sd.store_id, sd.region
-        FROM ({contact_intervals_sql()}) iv LEFT JOIN ({_staff_dims_sql(wb)}) sd ON sd.staff_id = iv.staff_id
+        FROM ({contact_intervals(wb)}) iv LEFT JOIN ({_staff_dims_sql(wb)}) sd ON sd.staff_id = iv.staff_id
         WHERE {open_at_sql('iv', t)}"""
     if wb.has_table("group_events"):
         g = wb.has_table("groups")
         members = f"""
             SELECT gv.customer_id, {'g.owner_staff_id' if g else 'CAST(NULL AS VARCHAR)'} AS staff_id,
                    {'g.store_id' if g else 'CAST(NULL AS VARCHAR)'} AS store_id, sr.region
-            FROM ({group_intervals_sql()}) gv
+            FROM ({group_intervals(wb)}) gv
             {'LEFT JOIN groups g ON g.group_id = gv.group_id' if g else ''}
             LEFT JOIN ({_store_region_sql(wb)}) sr ON sr.store_id = {'g.store_id' if g else 'NULL'}
             WHERE {open_at_sql('gv', t)}"""
@@ -358,7 +387,7 @@ def _order_flags_sql(wb: Workbench, s: pd.Timestamp, e: pd.Timestamp) -> str:
             SELECT o.order_id,
                    MAX(CASE WHEN {open_at_sql('iv', 'o.order_time')} THEN 1 ELSE 0 END) AS user_active,
                    MAX(CASE WHEN iv.start_time <= o.order_time THEN 1 ELSE 0 END) AS user_ever
-            FROM orders o LEFT JOIN ({contact_intervals_sql()}) iv ON iv.customer_id = o.customer_id
+            FROM orders o LEFT JOIN ({contact_intervals(wb)}) iv ON iv.customer_id = o.customer_id
             WHERE o.order_time >= {literal(s)} AND o.order_time < {literal(e)}
             GROUP BY o.order_id"""
         acq = f"LEFT JOIN ({_first_add_sql(wb)}) fa ON fa.customer_id = o.customer_id"
@@ -454,7 +483,7 @@ def pos_buyers_not_added(wb: Workbench, start: Any, end: Any, by: str = "store")
               AND o.order_time >= {literal(s)} AND o.order_time < {literal(e)}
         ),
         open_now AS (
-            SELECT DISTINCT customer_id FROM ({contact_intervals_sql()}) iv WHERE {open_at_sql('iv', literal(e))}
+            SELECT DISTINCT customer_id FROM ({contact_intervals(wb)}) iv WHERE {open_at_sql('iv', literal(e))}
         )
         SELECT {cut} AS cut, COUNT(DISTINCT b.customer_id) AS pos_buyers,
                COUNT(DISTINCT CASE WHEN n.customer_id IS NULL THEN b.customer_id END) AS not_added
@@ -509,7 +538,7 @@ def store_churn(wb: Workbench, start: Any, end: Any) -> pd.DataFrame:
                if wb.has_table("touches") else "LEFT JOIN (SELECT NULL AS customer_id WHERE FALSE) tt ON FALSE")
     return wb.query(f"""
         WITH x AS (
-            SELECT iv.*, sd.store_id FROM ({contact_intervals_sql()}) iv
+            SELECT iv.*, sd.store_id FROM ({contact_intervals(wb)}) iv
             LEFT JOIN ({_staff_dims_sql(wb)}) sd ON sd.staff_id = iv.staff_id
             WHERE iv.start_time < {literal(e)} AND (iv.end_time IS NULL OR iv.end_time >= {literal(s)})
         )
@@ -611,7 +640,7 @@ def task_performance(wb: Workbench, start: Any, end: Any, window_days: int = 7, 
         raise ParameterError(f"variant must be 'active' or 'ever', not {variant!r}")
     wb.require("tasks", "touches", "orders")
     w = f"INTERVAL '{int(window_days)} days'"
-    open_cond = (f"AND EXISTS (SELECT 1 FROM ({contact_intervals_sql()}) iv WHERE iv.customer_id = o.customer_id "
+    open_cond = (f"AND EXISTS (SELECT 1 FROM ({contact_intervals(wb)}) iv WHERE iv.customer_id = o.customer_id "
                  f"AND {open_at_sql('iv', 'o.order_time')})" if variant == "active" and wb.has_table("contact_events")
                  else "")
     df = wb.query(f"""

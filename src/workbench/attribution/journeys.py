@@ -23,15 +23,20 @@ from ..engine import Workbench, literal, to_timestamp
 from ..errors import ParameterError
 
 
-def _touchpoints_sql(wb: Workbench, include_adds: bool) -> str:
+def _touchpoints_sql(wb: Workbench, include_adds: bool, since: str = "", until: str = "") -> str:
+    """Touchpoints (customer_id, event_time, channel), optionally only in ``[since, until)`` (SQL
+    timestamp expressions): a journey needs only the touches of its look-back, not the whole history."""
+    bounds = "".join([f" AND {{t}}event_time >= {since}" if since else "",
+                      f" AND {{t}}event_time < {until}" if until else ""])
     parts = []
     if wb.has_table("touches"):
-        parts.append("SELECT customer_id, event_time, touch_type AS channel FROM touches")
+        parts.append("SELECT customer_id, event_time, touch_type AS channel FROM touches WHERE TRUE"
+                     + bounds.format(t=""))
     if include_adds and wb.has_table("contact_events"):
         group = "COALESCE('add_' || ch.channel_group, 'add_unknown')" if wb.has_table("channels") else "'add'"
         join = "LEFT JOIN channels ch ON ch.channel_code = ce.channel_code" if wb.has_table("channels") else ""
         parts.append(f"SELECT ce.customer_id, ce.event_time, {group} AS channel FROM contact_events ce {join} "
-                     f"WHERE ce.event_type = 'add'")
+                     f"WHERE ce.event_type = 'add'" + bounds.format(t="ce."))
     if not parts:
         raise ParameterError("journeys need touches or contact_events")
     return " UNION ALL ".join(parts)
@@ -49,7 +54,8 @@ def journeys_sql(wb: Workbench, start: Any, end: Any, lookback_days: int = 30, i
     if order_channels:
         chan_filter = " AND order_channel IN (" + ", ".join(literal(c) for c in order_channels) + ")"
     return f"""
-        WITH tp AS ({_touchpoints_sql(wb, include_adds)}),
+        WITH tp AS ({_touchpoints_sql(wb, include_adds, literal(s - pd.Timedelta(days=int(lookback_days))),
+                                      literal(e))}),
         conv AS (
             SELECT order_id AS journey_id, customer_id, order_time AS journey_end, amount AS value, 1 AS converted
             FROM orders WHERE customer_id IS NOT NULL AND order_time >= {literal(s)} AND order_time < {literal(e)}

@@ -24,7 +24,7 @@ import pandas as pd
 
 from ..engine import Workbench, literal, to_timestamp
 from ..errors import DataContractError, ParameterError
-from ..relationships import contact_intervals_sql, group_intervals_sql
+from ..metrics import contact_intervals, group_intervals
 
 LEVELS = ("customer", "customer_staff")
 END_REASONS = ("deleted_by_customer", "deleted_by_staff", "left_group", "censored")
@@ -56,7 +56,7 @@ def contact_spells_sql(wb: Workbench, as_of: Any, level: str = "customer", windo
     contact_cols = "customer_id, staff_id, channel_code" if level == "customer_staff" else "customer_id"
     parts = [f"""SELECT {contact_cols}, start_time, CASE WHEN end_time IS NULL OR end_time > {a} THEN {a} ELSE end_time END
                         AS end_time, {_reason('end_time', 'end_type', a)} AS end_reason
-                 FROM ({contact_intervals_sql()}) c WHERE start_time <= {a}"""]
+                 FROM ({contact_intervals(wb)}) c WHERE start_time <= {a}"""]
     if level == "customer_staff":
         spells = f"""
             SELECT customer_id, staff_id, channel_code,
@@ -69,7 +69,7 @@ def contact_spells_sql(wb: Workbench, as_of: Any, level: str = "customer", windo
                                     CASE WHEN end_time IS NULL OR end_time > {a} THEN {a} ELSE end_time END AS end_time,
                                     CASE WHEN end_time IS NULL OR end_time > {a} THEN 'censored' ELSE 'left_group' END
                                     AS end_reason
-                             FROM ({group_intervals_sql()}) g WHERE start_time <= {a}""")
+                             FROM ({group_intervals(wb)}) g WHERE start_time <= {a}""")
         spells = f"""
             WITH iv AS ({' UNION ALL '.join(parts)}),
             ordered AS (
@@ -148,6 +148,9 @@ def spell_covariates(wb: Workbench, as_of: Any, landmark_days: float = 14.0) -> 
     """
     at = to_timestamp(as_of, "as_of")
     base = contact_spells_sql(wb, at, "customer_staff")
+    if hasattr(wb, "materialize"):  # the spells are read four times below: build them once
+        wb.materialize("__wb_spell_base", base)
+        base = "SELECT * FROM __wb_spell_base"
     lm = f"INTERVAL '{int(landmark_days * 86400)} seconds'"
     tool = ""
     if wb.has_table("stores") and "uses_retention_tool" in wb.columns("stores"):
@@ -159,7 +162,7 @@ def spell_covariates(wb: Workbench, as_of: Any, landmark_days: float = 14.0) -> 
                   GROUP BY 1, 2, 3) ch ON ch.customer_id = sp.customer_id AND ch.staff_id = sp.staff_id
                                       AND ch.start = sp.start""" if wb.has_table("touches") else "")
     groups = (f"""LEFT JOIN (SELECT DISTINCT s.customer_id, s.start FROM ({base}) s
-                   JOIN ({group_intervals_sql()}) g ON g.customer_id = s.customer_id
+                   JOIN ({group_intervals(wb)}) g ON g.customer_id = s.customer_id
                     AND g.start_time <= s.start + {lm} AND (g.end_time IS NULL OR g.end_time > s.start + {lm})
                   ) gm ON gm.customer_id = sp.customer_id AND gm.start = sp.start"""
               if wb.has_table("group_events") else "")
