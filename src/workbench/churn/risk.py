@@ -33,7 +33,7 @@ def relationship_risk(wb: Workbench, as_of: Any, horizon_days: float = 30.0, val
     categorical = [c for c in COVARIATES if c in s.columns]
     if "uses_retention_tool" in s.columns:
         categorical.append("uses_retention_tool")
-    cox = fit_cox(s, categorical=categorical, check_ph=False)
+    cox = fit_cox(s, categorical=categorical, check_ph=False, duration_resolution=1.0)  # a daily grain collapses
     open_now = s[~s["churned"]].assign(age_days=lambda d: d["duration_days"])
     values = None
     if value == "clv":

@@ -199,9 +199,10 @@ def fit_cox(spells: pd.DataFrame, categorical: Sequence[str] = (), numeric: Sequ
         Categorical columns are one-hot encoded against ``reference`` (default: the most
         frequent level). Binary 0/1 columns may go in either list.
     collapse : "auto", True or False
-        Fit on unique covariate patterns with frequency weights. ``"auto"`` collapses when
-        there are no numeric covariates, no cluster column and no entry times (then it is
-        exact: same coefficients as raw rows).
+        Fit on unique (covariates, duration, event) rows with frequency weights, by the exact
+        Efron fitter: the same coefficients as on the raw rows. ``"auto"`` collapses unless
+        there is a cluster column, entry times or a penalizer (lifelines fits those). Numeric
+        covariates collapse too when they repeat (counts such as ``early_chats``).
     cluster_col : str, optional
         Recurrent spells of one customer: cluster-robust (sandwich) standard errors.
     duration_resolution : float, optional
@@ -220,12 +221,12 @@ def fit_cox(spells: pd.DataFrame, categorical: Sequence[str] = (), numeric: Sequ
         spells[duration_col] = np.ceil(spells[duration_col].to_numpy(float) / duration_resolution) * duration_resolution
     if len(spells) == 0 or spells[event_col].sum() == 0:
         raise ParameterError("Cox needs spells with at least one event")
-    do_collapse = collapse is True or (collapse == "auto" and not numeric and not cluster_col and not entry_col)
-    if do_collapse and (entry_col or cluster_col or penalizer or numeric):
-        raise ParameterError("collapsed fits take categorical covariates only, and no entry times, clusters or "
-                             "penalizer: use collapse=False")
+    do_collapse = collapse is True or (collapse == "auto" and not cluster_col and not entry_col and not penalizer)
+    if do_collapse and (entry_col or cluster_col or penalizer):
+        raise ParameterError("collapsed fits take no entry times, clusters or penalizer: use collapse=False")
     # collapse the raw columns first (one pass over integer codes), then work on the unique rows only
-    grouped = collapse_rows(spells, list(categorical) + [duration_col, event_col]) if do_collapse else None
+    keys = list(dict.fromkeys([*categorical, *numeric, duration_col, event_col]))
+    grouped = collapse_rows(spells, keys) if do_collapse else None
     counted = spells if grouped is None else grouped
     refs = {c: (reference or {})[c] if c in (reference or {}) else
             _most_frequent(counted[c], None if grouped is None else grouped["weight"]) for c in categorical}
