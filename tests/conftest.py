@@ -9,6 +9,14 @@ import pytest
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_caches(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Validation markers of the test run go to a temporary folder, not the user's cache."""
+    import os
+
+    os.environ["WORKBENCH_CACHE_DIR"] = str(tmp_path_factory.mktemp("workbench-cache"))
+
+
 @pytest.fixture(scope="session")
 def shared_datasets() -> Path:
     """``../shared/datasets``; tests using it skip when the reference data is absent."""

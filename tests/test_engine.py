@@ -222,3 +222,45 @@ class TestEngineResources:
             "SELECT current_setting('memory_limit')").fetchone()[0] == "1.8 GiB"
         monkeypatch.delenv("WORKBENCH_MEMORY_LIMIT")
         assert default_memory_limit().endswith("MB")  # half the machine, not DuckDB's 80%
+
+
+class TestValidationOncePerSnapshot:
+    def test_a_pass_is_remembered_until_a_file_changes(self, tmp_path, monkeypatch):
+        import time
+
+        import workbench
+        from workbench import engine
+        from conftest import tiny_brand
+
+        monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(tmp_path / "cache"))
+        data = tmp_path / "brand"
+        data.mkdir()
+        for name, frame in tiny_brand().items():
+            frame.to_parquet(data / f"{name}.parquet", index=False)
+        workbench.open(data, as_of="2025-02-01").validate("orders")
+        assert list((tmp_path / "cache" / "validated").glob("*.ok"))  # orders and the tables it references
+
+        calls = []
+        real = engine._validate_table
+        monkeypatch.setattr(engine, "_validate_table", lambda wb, spec: calls.append(spec.name) or real(wb, spec))
+        workbench.open(data, as_of="2025-02-01").validate("orders")
+        assert calls == []  # the same snapshot: validated once
+        workbench.open(data, as_of="2025-01-20").validate("orders")
+        assert calls[0] == "orders"  # another analysis date is another check (with its references)
+
+        time.sleep(0.01)
+        orders = pd.read_parquet(data / "orders.parquet")
+        orders.loc[0, "amount"] = -5.0
+        orders.to_parquet(data / "orders.parquet", index=False)
+        with pytest.raises(workbench.DataContractError, match="below 0"):
+            workbench.open(data, as_of="2025-02-01").validate("orders")
+        with pytest.raises(workbench.DataContractError):  # a failure is never remembered
+            workbench.open(data, as_of="2025-02-01").validate("orders")
+
+    def test_frames_and_opt_out_are_not_cached(self, monkeypatch, tmp_path):
+        from workbench.engine import validation_marker
+
+        assert validation_marker({"orders": pd.DataFrame()}, "orders", None) is None
+        monkeypatch.setenv("WORKBENCH_VALIDATION_CACHE", "0")
+        (tmp_path / "orders.parquet").write_bytes(b"x")
+        assert validation_marker({"orders": tmp_path / "orders.parquet"}, "orders", None) is None

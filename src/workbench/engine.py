@@ -21,6 +21,7 @@ transpiled with SQLGlot for other engines.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import os
 import re
 import tempfile
@@ -92,6 +93,34 @@ def default_memory_limit() -> str:
     except (AttributeError, ValueError, OSError):  # not POSIX: DuckDB's own default
         return "80%"
     return f"{max(total // 2 // 2**20, 1024)}MB"
+
+
+def validation_marker(sources: Mapping[str, Any], name: str, as_of: pd.Timestamp | None) -> Path | None:
+    """The file that records a passed validation of table ``name`` for this snapshot of the data.
+
+    The key hashes the package version, the table, the analysis date and every source file's
+    path, size and modification time — any change to any table (references cross tables)
+    makes a new key. Without an analysis date the check is against the time of opening, and
+    a pass then stays a pass later. ``None`` (no caching) when a source is not a local file
+    (a DataFrame, a catalogue table) or when ``WORKBENCH_VALIDATION_CACHE=0``.
+    """
+    if os.environ.get("WORKBENCH_VALIDATION_CACHE", "1").strip() == "0":
+        return None
+    from . import __version__
+
+    digest = hashlib.sha256(f"{__version__}|{name}|{as_of}".encode())
+    for table in sorted(sources):
+        src = sources[table]
+        if not isinstance(src, (str, Path)) or not Path(src).exists():
+            return None
+        root = Path(src).resolve()
+        for f in sorted(root.rglob("*")) if root.is_dir() else [root]:
+            if f.is_file():
+                st = f.stat()
+                digest.update(f"{table}|{f}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+    base = os.environ.get("WORKBENCH_CACHE_DIR", "").strip()
+    cache = Path(base) if base else Path.home() / ".cache" / "workbench"
+    return cache / "validated" / f"{digest.hexdigest()}.ok"
 
 
 def spill_directory() -> Path:
@@ -306,16 +335,30 @@ class Workbench:
 
     # ------------------------------------------------------------------ validation
     def validate(self, name: str) -> None:
-        """Validate contract table ``name`` (once); raise :class:`DataContractError`."""
+        """Validate contract table ``name`` (once); raise :class:`DataContractError`.
+
+        A pass on files is remembered for that snapshot of the data (see
+        :func:`validation_marker`), so a batch of reports on the same files validates once.
+        """
         if name in self._validated or name not in contract.TABLES:
             return
         self.require(name)
+        marker = validation_marker(self._sources, name, self.as_of)
+        if marker is not None and marker.exists():
+            self._validated.add(name)
+            return
         self._validated.add(name)  # referenced tables are validated while checking this one
         try:
             _validate_table(self, contract.TABLES[name])
         except Exception:
             self._validated.discard(name)
             raise
+        if marker is not None:
+            try:
+                marker.parent.mkdir(parents=True, exist_ok=True)
+                marker.touch()
+            except OSError:  # a read-only cache only costs a re-validation next time
+                pass
 
     def validate_all(self) -> dict[str, int]:
         """Validate every contract table present; return row counts per table."""
