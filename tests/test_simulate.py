@@ -125,6 +125,13 @@ class TestContract:
 
 
 class TestConsistency:
+    def test_identifiers_are_unique_per_type(self, brand):
+        # each identifier belongs to one customer, or identity resolution would merge two of them
+        links = brand.tables["identity_links"]
+        firsts = links.drop_duplicates(["id_type", "id_value", "linked_type", "linked_value"])
+        erp = firsts[firsts["id_type"] == "erp_id"]
+        assert erp["id_value"].is_unique and erp["id_value"].str.fullmatch(r"ERP\d{10}").all()
+
     def test_contact_events_alternate_per_pair(self, brand):
         ce = brand.tables["contact_events"]
         assert ce["event_time"].is_monotonic_increasing

@@ -1303,7 +1303,12 @@ def _identity_links(rng: np.random.Generator, cust: _Customers, ever_added: np.n
     added = np.flatnonzero(ever_added)
     ext = _tokens(rng, len(added), 30, _B64, "wm")
     buyers = np.flatnonzero(cust.buyer)
-    erp = _tokens(rng, len(buyers), 10, b"0123456789", "ERP")
+    _tokens(rng, len(buyers), 10, b"0123456789", "ERP")  # drawn only to keep the random stream as it was
+    # ERP numbers must be unique (random 10-digit draws collide by the thousand at 20M buyers):
+    # a bijection of the customer number onto 10 digits, unique across chunks too
+    number = pd.Series(cust.ids[buyers]).str[1:].astype(np.int64).to_numpy()
+    erp = np.asarray(pd.Series((number * 7_919_187_561 + 1_234_567) % 10**10).astype(str).str.zfill(10).radd("ERP"),
+                     dtype=object)
     parts = [
         ("member_id", cust.member_ids, "phone_hash", phone),
         ("phone_hash", phone, "unionid", union),
