@@ -63,8 +63,14 @@ def agree(a: Any, b: Any) -> str:
         keys = list(a.columns)
         x = a.sort_values(keys).reset_index(drop=True)
         y = b[keys].sort_values(keys).reset_index(drop=True)
-        diff = max((float(np.nanmax(np.abs(x[c].astype(float) - y[c].astype(float)) / np.maximum(
-                    np.abs(x[c].astype(float)), 1.0), initial=0.0)) for c in num), default=0.0)
+        diff = 0.0
+        for c in num:
+            u, v = x[c].to_numpy(float), y[c].to_numpy(float)
+            both = np.isfinite(u) & np.isfinite(v)
+            if (np.isfinite(u) != np.isfinite(v)).any():
+                return f"column {c}: missing values differ"
+            if both.any():
+                diff = max(diff, float(np.max(np.abs(u[both] - v[both]) / np.maximum(np.abs(u[both]), 1.0))))
         return f"same shape, max relative difference {diff:.1e}"
     if isinstance(a, float):
         return f"relative difference {abs(a - b) / max(abs(a), 1e-300):.1e}"
