@@ -501,3 +501,24 @@ class BaseFitter:
             ps = ", ".join(f"{k}={v:.4g}" for k, v in self.params_.items())
             return f"<{type(self).__name__}: fitted with {self.n_customers_:,.0f} customers, {ps}>"
         return f"<{type(self).__name__}: not fitted>"
+
+
+class ExactDerivativesFitter(BaseFitter):
+    """A fitter whose likelihood, gradient and Hessian come from one ``_terms(params, order)``.
+
+    ``_terms`` returns (−log L, −gradient or ``None``, −Hessian or ``None``) up to
+    ``order`` (0, 1 or 2) in the natural parameters, sharing the per-level work between
+    them; such models are fitted by Newton's method from the start.
+    """
+
+    def _terms(self, params: np.ndarray, order: int) -> tuple[float, np.ndarray | None, np.ndarray | None]:
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def _negative_ll(self, params: np.ndarray) -> float:
+        return self._terms(params, 0)[0]
+
+    def _gradient(self, params: np.ndarray) -> np.ndarray:
+        return self._terms(params, 1)[1]
+
+    def _value_grad_hess(self, params: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        return self._terms(params, 2)

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import betaln, digamma, expit, gammaln, hyp2f1, logsumexp, zeta
 
-from ._base import SUBSAMPLE_ROWS, BaseFitter, as_array, check_rfm, check_weights
+from ._base import SUBSAMPLE_ROWS, ExactDerivativesFitter, as_array, check_rfm, check_weights
 from ..errors import ConvergenceError, ParameterError
 
 
@@ -61,7 +61,7 @@ def _growth(a: float, b: float, r: float, c: np.ndarray, z: np.ndarray) -> np.nd
     return c / (a - 1) * bracket
 
 
-class BetaGeoFitter(BaseFitter):
+class BetaGeoFitter(ExactDerivativesFitter):
     """BG/NBD model (r, alpha, a, b) on frequency (repeat purchases), recency and T.
 
     ``fit`` collapses identical (frequency, recency, T) rows into weights, so millions of
@@ -251,15 +251,6 @@ class BetaGeoFitter(BaseFitter):
                    + _dot(v_run + s_run, k * k))
         h = np.triu(h) + np.triu(h, 1).T
         return -ll, -g, -h
-
-    def _negative_ll(self, params: np.ndarray) -> float:
-        return self._terms(params, 0)[0]
-
-    def _gradient(self, params: np.ndarray) -> np.ndarray:
-        return self._terms(params, 1)[1]
-
-    def _value_grad_hess(self, params: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-        return self._terms(params, 2)
 
     def log_likelihood_rows(self, frequency: Any, recency: Any, T: Any) -> np.ndarray:
         """Per-customer log-likelihood at the fitted parameters."""

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import digamma, gammaln, zeta
 
-from ._base import SUBSAMPLE_ROWS, BaseFitter, as_array, check_lengths, check_weights, level_codes
+from ._base import SUBSAMPLE_ROWS, ExactDerivativesFitter, as_array, check_lengths, check_weights, level_codes
 from ..errors import ConvergenceError, DataContractError, ParameterError
 
 
@@ -29,7 +29,7 @@ def _trigamma(x: Any) -> Any:
     return zeta(2.0, x)
 
 
-class GammaGammaFitter(BaseFitter):
+class GammaGammaFitter(ExactDerivativesFitter):
     """Gamma-Gamma model with parameters p, q and v (γ in the papers).
 
     Examples
@@ -164,15 +164,6 @@ class GammaGammaFitter(BaseFitter):
             [0.0, 0.0, -W * q / v**2 + p * c1 + q * c0]])
         h = np.triu(h) + np.triu(h, 1).T
         return -ll, -g, -h
-
-    def _negative_ll(self, params: np.ndarray) -> float:
-        return self._terms(params, 0)[0]
-
-    def _gradient(self, params: np.ndarray) -> np.ndarray:
-        return self._terms(params, 1)[1]
-
-    def _value_grad_hess(self, params: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-        return self._terms(params, 2)
 
     def conditional_expected_average_profit(self, frequency: Any, monetary_value: Any) -> np.ndarray:
         """E[mean spend | x, m̄] = (1 − w)·p·v/(q−1) + w·m̄ with w = p·x/(p·x + q − 1).
