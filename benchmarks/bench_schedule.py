@@ -14,7 +14,7 @@ psutil (sum of RSS over the tree), and ``ru_maxrss`` of the largest single child
 JSON (``--json``).
 
     python benchmarks/bench_schedule.py --customers 1000000
-    python benchmarks/bench_schedule.py --customers 20000000 --data /tmp/wb-brand/20m --reuse
+    python benchmarks/bench_schedule.py --customers 20000000 --data DIR --reuse
 """
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ import resource
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -112,7 +113,7 @@ def main() -> None:
     ap.add_argument("--customers", type=int, default=1_000_000)
     ap.add_argument("--chunk-customers", type=int, default=1_000_000)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--data", type=Path, default=None, help="brand directory (default /tmp/wb-brand/<N>)")
+    ap.add_argument("--data", type=Path, default=None, help="brand directory (default <temp dir>/wb-brand/<N>)")
     ap.add_argument("--reports", type=Path, default=None, help="report directory (default <data>-reports)")
     ap.add_argument("--schedule", default="schedules/daily.yml")
     ap.add_argument("--reuse", action="store_true", help="keep an existing brand of the same size")
@@ -121,7 +122,7 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=None, help="write results here (default <reports>/bench.json)")
     args = ap.parse_args()
 
-    data = args.data or Path(f"/tmp/wb-brand/{args.customers}")
+    data = args.data or Path(tempfile.gettempdir()) / "wb-brand" / str(args.customers)
     reports = args.reports or data.with_name(data.name + "-reports")
     result: dict = {"customers": args.customers, "chunk_customers": args.chunk_customers, "data": str(data),
                     "reports": str(reports), "cpus": os.cpu_count(),
