@@ -31,15 +31,13 @@ def transforms(as_of: pd.Timestamp) -> dict[str, Callable[[Any], Any]]:
     from workbench.attribution.channels import channel_roi
     from workbench.churn.spells import contact_spells
     from workbench.clv import rfm_summary
-    from workbench.clv.pipeline import VALUE_TABLE, buyer_rows, fit_value_models, summarise_buyers, value_customers
+    from workbench.clv.pipeline import VALUE_TABLE, value_buyers
     from workbench.experiments.frame import experiment_statistics
 
     month = (as_of - pd.Timedelta(days=30), as_of)
 
     def clv(wb: Any) -> float:
-        summarise_buyers(wb, as_of)
-        bg, gg = fit_value_models(wb, rows=buyer_rows(wb))
-        value_customers(wb, bg, gg)
+        value_buyers(wb, as_of)
         return float(wb.scalar(f"SELECT SUM(clv) FROM {VALUE_TABLE}"))
 
     return {

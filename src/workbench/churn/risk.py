@@ -38,11 +38,10 @@ def relationship_risk(wb: Workbench, as_of: Any, horizon_days: float = 30.0, val
     values = None
     if value == "clv":
         try:
-            from ..clv.pipeline import VALUE_TABLE, buyer_rows, fit_value_models, summarise_buyers, value_customers
+            from ..clv.pipeline import VALUE_TABLE, value_buyers
 
             # only (customer, value) leaves the engine: no per-customer frame of tiers at brand scale
-            summarise_buyers(wb, at)
-            value_customers(wb, *fit_value_models(wb, rows=buyer_rows(wb)))
+            value_buyers(wb, at)
             values = wb.query(f"SELECT customer_id, clv AS value FROM {VALUE_TABLE}")
         except Exception:  # too few buyers to fit: fall back to trailing GMV
             values = None

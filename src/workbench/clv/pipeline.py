@@ -31,7 +31,7 @@ from ..segments import fan_tiers, value_tiers
 from .beta_geo import BetaGeoFitter
 from .gamma_gamma import GammaGammaFitter
 from .rfm import customer_days_sql
-from .value import alive_purchase_growth, draw_models
+from .value import alive_purchase_growth, bootstrap_bounds, draw_models
 
 #: engine tables the pipeline leaves behind (per buyer; per customer with value)
 RFM_TABLE = "clv_buyers"
@@ -196,35 +196,36 @@ def total_value_interval(bg: BetaGeoFitter, gg: GammaGammaFitter, rows: pd.DataF
         raise ParameterError("n_draws must be at least 10")
     x, tx, T = (rows[c].to_numpy(float) for c in ("frequency", "recency_days", "age_days"))
     n, m_sum = rows["weight"].to_numpy(float), rows["spend_sum"].to_numpy(float)
-    # the hypergeometric part per distinct (frequency, age); the logs per distinct day count
+    # the hypergeometric part once per distinct (frequency, age)
     pair, pair_first = _first_of_groups(x * 1e6 + T)
     pair_frame = pd.DataFrame({"frequency": x[pair_first], "age_days": T[pair_first]})
-    t_days, t_index = np.unique(T, return_inverse=True)
-    r_days, r_index = np.unique(tx, return_inverse=True)
-    repeat = x > 0
 
     def total(tm: BetaGeoFitter, mm: GammaGammaFitter) -> float:
-        r, alpha, a, b = tm.params_.to_numpy()
-        p, q, v = mm.params_.to_numpy()
         discounted = _growth_frame(tm, pair_frame, horizon_months, discount_rate)["alive_discounted"].to_numpy()
-        log_ratio = np.log(alpha + t_days / 7)[t_index] - np.log(alpha + r_days / 7)[r_index]
-        with np.errstate(over="ignore"):
-            odds = np.where(repeat, a / (b + np.maximum(x, 1) - 1) * np.exp((r + x) * log_ratio), 0.0)
-        weight = p * x / (p * x + q - 1)
-        population = p * v / (q - 1)
-        spend = np.where(repeat, n * (1 - weight) * population + weight * m_sum, n * population)
-        return float(np.sum(spend / (1 + odds) * discounted[pair]))
+        alive = tm.conditional_probability_alive(x, tx / _DAYS_PER_WEEK, T / _DAYS_PER_WEEK)
+        spend = n * mm.conditional_expected_average_profit(x, m_sum / n)  # linear in the mean spend
+        return float(np.sum(spend * alive * discounted[pair]))
 
-    point = total(bg, gg)
     rng = np.random.default_rng(seed)
     sims = [total(tm, mm) for tm, mm in zip(draw_models(bg, n_draws, rng), draw_models(gg, n_draws, rng))
             if mm.params_["q"] > 1]
-    sims_arr = np.array([s for s in sims if np.isfinite(s)])
-    if len(sims_arr) < max(10, n_draws // 2):
-        raise ParameterError(f"only {len(sims_arr)} of {n_draws} parameter draws gave a finite CLV: the models' "
-                             "parameters are too uncertain for an interval")
-    lo, hi = (1 - level) / 2, 1 - (1 - level) / 2
-    return point, float(np.quantile(sims_arr, lo)), float(np.quantile(sims_arr, hi))
+    return (total(bg, gg), *bootstrap_bounds(np.array(sims), n_draws, level))
+
+
+def value_buyers(wb: Workbench, as_of: Any, horizon_months: int = 12,
+                 discount_rate: float = 0.01) -> tuple[BetaGeoFitter, GammaGammaFitter, pd.DataFrame]:
+    """Steps 1–3 above: the buyer table, the fitted models and the per-buyer value table.
+
+    Returns the BG/NBD and Gamma-Gamma models and the :func:`buyer_rows` they were fitted on;
+    the engine keeps ``clv_buyers`` and ``customer_clv``.
+    """
+    as_of = to_timestamp(as_of, "as_of")
+    if summarise_buyers(wb, as_of) == 0:
+        raise ParameterError(f"no orders before {as_of.date()}")
+    rows = buyer_rows(wb)
+    bg, gg = fit_value_models(wb, rows=rows)
+    value_customers(wb, bg, gg, horizon_months, discount_rate)
+    return bg, gg, rows
 
 
 def customer_value(wb: Workbench, as_of: Any, horizon_months: int = 12, discount_rate: float = 0.01,
@@ -243,11 +244,7 @@ def customer_value(wb: Workbench, as_of: Any, horizon_months: int = 12, discount
     as_of = to_timestamp(as_of, "as_of")
     if horizon_months < 1:
         raise ParameterError("horizon_months must be at least 1")
-    if summarise_buyers(wb, as_of) == 0:
-        raise ParameterError(f"no orders before {as_of.date()}")
-    rows = buyer_rows(wb)
-    bg, gg = fit_value_models(wb, rows=rows)
-    value_customers(wb, bg, gg, horizon_months, discount_rate)
+    bg, gg, rows = value_buyers(wb, as_of, horizon_months, discount_rate)
     total = total_value_interval(bg, gg, rows, horizon_months, discount_rate, interval_draws, seed=seed) \
         if interval_draws else None
     start = as_of - pd.Timedelta(days=lookback_days)

@@ -43,14 +43,22 @@ def _check_value_args(horizon_months: int, discount_rate: float) -> None:
 def discounted_purchases(transaction_model: Any, frequency: np.ndarray, recency: np.ndarray, T: np.ndarray,
                          horizon_months: int = 12, discount_rate: float = 0.01, time_unit: str = "W") -> np.ndarray:
     """Σ_m (E[Y(m)] − E[Y(m−1)]) / (1+d)^m per row: discounted expected purchases."""
+    x, tx, T_ = (np.asarray(v, float) for v in (frequency, recency, T))
+    return _discounted_increments(
+        lambda t: transaction_model.conditional_expected_number_of_purchases_up_to_time(t, x, tx, T_), len(x),
+        horizon_months, discount_rate, time_unit)
+
+
+def _discounted_increments(cumulative: Any, n: int, horizon_months: int, discount_rate: float,
+                           time_unit: str) -> np.ndarray:
+    """Σ_m (F(m) − F(m−1)) / (1+d)^m for a cumulative curve F of time: a dozen vectorised calls."""
     _check_value_args(horizon_months, discount_rate)
     step = _months_in_unit(time_unit)
-    x, tx, T_ = (np.asarray(v, float) for v in (frequency, recency, T))
-    total, previous = np.zeros(len(x)), np.zeros(len(x))
-    for month in range(1, int(horizon_months) + 1):  # a dozen vectorised calls, one per month
-        expected = transaction_model.conditional_expected_number_of_purchases_up_to_time(month * step, x, tx, T_)
-        total += (expected - previous) / (1 + discount_rate) ** month
-        previous = expected
+    total, previous = np.zeros(n), np.zeros(n)
+    for month in range(1, int(horizon_months) + 1):
+        current = cumulative(month * step)
+        total += (current - previous) / (1 + discount_rate) ** month
+        previous = current
     return total
 
 
@@ -123,6 +131,22 @@ def draw_models(model: Any, n_draws: int, rng: np.random.Generator) -> list[Any]
     return models
 
 
+def bootstrap_bounds(sims: np.ndarray, n_draws: int, level: float) -> tuple[Any, Any]:
+    """Central ``level`` quantiles over the draws (axis 0) of finite simulated values.
+
+    Rows with a non-finite value are dropped; fewer than half the draws left (or ten) is an
+    error rather than an interval from a handful of draws.
+    """
+    sims = np.asarray(sims, float)
+    finite = np.isfinite(sims).reshape(len(sims), -1).all(axis=1) if len(sims) else np.zeros(0, bool)
+    sims = sims[finite]
+    if len(sims) < max(10, n_draws // 2):
+        raise ParameterError(f"only {len(sims)} of {n_draws} parameter draws gave a finite CLV: the models' "
+                             "parameters are too uncertain for an interval")
+    lo, hi = np.quantile(sims, [(1 - level) / 2, 1 - (1 - level) / 2], axis=0)
+    return (float(lo), float(hi)) if np.ndim(lo) == 0 else (lo, hi)
+
+
 def clv_interval(transaction_model: Any, monetary_model: Any, frequency: Any, recency: Any, T: Any,
                  monetary_value: Any, horizon_months: int = 12, discount_rate: float = 0.01, time_unit: str = "W",
                  n_draws: int = 200, level: float = 0.9, seed: int = 0, progress: bool = False) -> pd.DataFrame:
@@ -175,16 +199,12 @@ def clv_interval(transaction_model: Any, monetary_model: Any, frequency: Any, re
         sims.append(value(tm, mm))
     sims_arr = np.array(sims)
     sims_arr = sims_arr[np.all(np.isfinite(sims_arr), axis=1)]
-    if len(sims_arr) < max(10, n_draws // 2):
-        raise ParameterError(f"only {len(sims_arr)} of {n_draws} parameter draws gave a finite CLV: the models' "
-                             "parameters are too uncertain for an interval")
-    lo, hi = (1 - level) / 2, 1 - (1 - level) / 2
-    unique["clv"], unique["clv_low"], unique["clv_high"] = point, np.quantile(sims_arr, lo, 0), np.quantile(
-        sims_arr, hi, 0)
+    unique["clv"] = point
+    unique["clv_low"], unique["clv_high"] = bootstrap_bounds(sims_arr, n_draws, level)
     totals = np.sum(sims_arr * size, axis=1)
     out = frame.merge(unique.drop(columns="size"), on=["x", "tx", "T", "m"], how="left")[["clv", "clv_low",
                                                                                            "clv_high"]]
-    out.attrs["total"] = (float(np.sum(point * size)), float(np.quantile(totals, lo)), float(np.quantile(totals, hi)))
+    out.attrs["total"] = (float(np.sum(point * size)), *bootstrap_bounds(totals, n_draws, level))
     out.attrs["n_draws_used"] = int(len(sims_arr))
     return out
 
@@ -210,7 +230,6 @@ def alive_purchase_growth(transaction_model: Any, frequency: np.ndarray, T: np.n
     if not isinstance(transaction_model, BetaGeoFitter):
         raise ParameterError("the engine CLV path factorises BG/NBD only; use customer_lifetime_value for "
                              f"{type(transaction_model).__name__}")
-    _check_value_args(horizon_months, discount_rate)
     r, alpha, a, b = transaction_model.params_.to_numpy()
     x, T_ = np.asarray(frequency, float), np.asarray(T, float)
     c = a + b + x - 1
@@ -218,13 +237,7 @@ def alive_purchase_growth(transaction_model: Any, frequency: np.ndarray, T: np.n
     def growth(t: float) -> np.ndarray:
         return _growth(a, b, r, c, t / (alpha + T_ + t))
 
-    step = _months_in_unit(time_unit)
-    total, previous = np.zeros(len(x)), np.zeros(len(x))
-    for month in range(1, int(horizon_months) + 1):
-        current = growth(month * step)
-        total += (current - previous) / (1 + discount_rate) ** month
-        previous = current
-    out = {"discounted": total}
+    out = {"discounted": _discounted_increments(growth, len(x), horizon_months, discount_rate, time_unit)}
     for t in extra_times:
         out[t] = growth(float(t))
     return out
