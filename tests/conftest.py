@@ -25,6 +25,18 @@ def shared_datasets() -> Path:
     return SHARED
 
 
+@pytest.fixture(scope="session")
+def cdnow_transactions(shared_datasets: Path) -> pd.DataFrame:
+    """CDNOW_sample.txt: one row per purchase (customer, sample, date, cds, dollars), dates parsed.
+
+    Session-scoped: tests must not modify it.
+    """
+    raw = pd.read_csv(shared_datasets / "CDNOW_sample.txt", sep=r"\s+", header=None,
+                      names=["customer", "sample", "date", "cds", "dollars"], dtype={"customer": str})
+    raw["date"] = pd.to_datetime(raw["date"].astype(str), format="%Y%m%d")
+    return raw
+
+
 def ts(value: str) -> pd.Timestamp:
     return pd.Timestamp(value)
 

@@ -21,10 +21,8 @@ def sig3(x: float) -> float:
 
 
 @pytest.fixture(scope="module")
-def cdnow(shared_datasets):
-    raw = pd.read_csv(shared_datasets / "CDNOW_sample.txt", sep=r"\s+", header=None,
-                      names=["customer", "sample", "date", "cds", "dollars"], dtype={"customer": str})
-    raw["date"] = pd.to_datetime(raw["date"].astype(str))
+def cdnow(cdnow_transactions):
+    raw = cdnow_transactions
     summary = rfm_summary(raw, "customer", "date", "dollars", calibration_end="1997-09-30",
                           observation_end="1998-06-30")
     return raw, summary

@@ -10,16 +10,9 @@ from workbench import DataContractError, ParameterError
 from workbench.clv import collapse_rfm, rfm_summary
 
 
-def read_cdnow(folder) -> pd.DataFrame:
-    raw = pd.read_csv(folder / "CDNOW_sample.txt", sep=r"\s+", header=None,
-                      names=["customer", "sample", "date", "cds", "dollars"], dtype={"customer": str})
-    raw["date"] = pd.to_datetime(raw["date"].astype(str), format="%Y%m%d")
-    return raw
-
-
 @pytest.fixture(scope="module")
-def cdnow(shared_datasets):
-    raw = read_cdnow(shared_datasets)
+def cdnow(cdnow_transactions):
+    raw = cdnow_transactions
     return raw, rfm_summary(raw, "customer", "date", "dollars", calibration_end="1997-09-30",
                             observation_end="1998-06-30")
 

@@ -23,11 +23,8 @@ WEEKS_PER_MONTH = 30.4375 / 7
 
 
 @pytest.fixture(scope="module")
-def raw(shared_datasets) -> pd.DataFrame:
-    raw = pd.read_csv(shared_datasets / "CDNOW_sample.txt", sep=r"\s+", header=None,
-                      names=["customer", "sample", "date", "cds", "dollars"], dtype={"customer": str})
-    raw["date"] = pd.to_datetime(raw["date"].astype(str), format="%Y%m%d")
-    return raw
+def raw(cdnow_transactions) -> pd.DataFrame:
+    return cdnow_transactions
 
 
 @pytest.fixture(scope="module")

@@ -79,12 +79,10 @@ class TestRfmScores:
         assert out["f_score"].tolist() == [1, 1, 2, 2, 3, 3, 4, 4, 5, 5]
         assert out["rfm_score"].iloc[0] == "511"
 
-    def test_rfm_summary_input(self, shared_datasets):
+    def test_rfm_summary_input(self, cdnow_transactions):
         from workbench.clv import rfm_summary
 
-        raw = pd.read_csv(shared_datasets / "CDNOW_sample.txt", sep=r"\s+", header=None,
-                          names=["customer", "sample", "date", "cds", "dollars"], dtype={"customer": str})
-        raw["date"] = pd.to_datetime(raw["date"].astype(str), format="%Y%m%d")
+        raw = cdnow_transactions
         s = rfm_summary(raw, "customer", "date", "dollars", observation_end="1998-06-30")
         out = rfm_scores(s)
         # equal-size quintiles of 2,357 customers
