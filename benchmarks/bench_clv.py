@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from purchases import repeat_purchases
 from workbench.clv import BetaGeoFitter, GammaGammaFitter, collapse_rfm, rfm_summary
 from workbench.clv.value import customer_lifetime_value
 
@@ -92,17 +93,10 @@ def simulate_transactions(n: int, seed: int = 0) -> pd.DataFrame:
     T = (363 - first_day) / 7.0
     lam = rng.gamma(TRUTH_BG["r"], 1 / TRUTH_BG["alpha"], n)
     drop = rng.beta(TRUTH_BG["a"], TRUTH_BG["b"], n)
-    n_events = rng.poisson(lam * T)
-    k = rng.geometric(drop)  # the customer drops out right after the k-th repeat purchase
-    who = np.repeat(np.arange(n), n_events)
-    when = rng.random(len(who)) * T[who]
-    order = np.lexsort((when, who))
-    who, when = who[order], when[order]
-    rank = np.arange(len(who)) - np.repeat(np.cumsum(n_events) - n_events, n_events)
-    keep = rank < k[who]
-    who = np.r_[np.arange(n), who[keep]]
+    repeat, weeks = repeat_purchases(rng, T, lam, drop)
+    who = np.r_[np.arange(n), repeat]
     # a purchase at continuous time u is recorded on the nearest day (a same-day repeat merges)
-    day = np.r_[first_day, first_day[who[n:]] + np.rint(when[keep] * 7).astype(int)]
+    day = np.r_[first_day, first_day[repeat] + np.rint(weeks * 7).astype(int)]
     nu = rng.gamma(TRUTH_GG["q"], 1 / TRUTH_GG["v"], n)
     amount = np.round(rng.gamma(TRUTH_GG["p"], 1 / nu[who]), 2)
     return pd.DataFrame({"customer_id": who, "order_time": START + pd.to_timedelta(day, unit="D"),

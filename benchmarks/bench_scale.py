@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from purchases import repeat_purchases
 
 
 def generate(out: Path, n_customers: int, chunk: int = 1_000_000, seed: int = 0) -> int:
@@ -38,16 +39,9 @@ def generate(out: Path, n_customers: int, chunk: int = 1_000_000, seed: int = 0)
         T = span_weeks - birth
         lam = rng.gamma(0.9, 1 / 8.0, n)
         drop = rng.beta(0.4, 4.0, n)
-        k_rep = rng.geometric(drop)
-        m = rng.poisson(lam * T)
-        rep = np.repeat(np.arange(n), m)
-        u = rng.random(len(rep)) * T[rep]
-        order = np.lexsort((u, rep))
-        rep, u = rep[order], u[order]
-        rank = np.arange(len(rep)) - np.repeat(np.cumsum(m) - m, m)
-        keep = rank < k_rep[rep]
-        cust = np.concatenate([np.arange(n), rep[keep]])
-        weeks = np.concatenate([birth, birth[rep[keep]] + u[keep]])
+        repeat, weeks_after = repeat_purchases(rng, T, lam, drop)
+        cust = np.concatenate([np.arange(n), repeat])
+        weeks = np.concatenate([birth, birth[repeat] + weeks_after])
         nu = rng.gamma(4.0, 1 / 150.0, n)
         amount = np.round(rng.gamma(6.0, 1 / nu[cust]), 2)
         ids = np.char.add("C", np.char.zfill((cust + lo + 1).astype(str), 9))
