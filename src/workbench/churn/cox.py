@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
+from ..clv._base import level_codes
 from ..errors import ConvergenceError, DataContractError
 
 # Above this argument the asymptotic (Stirling) series below are exact to double precision
@@ -116,11 +117,9 @@ def _codes(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
         if hi - lo < (1 << 20):
             levels = pd.Index(np.arange(lo, hi + 1).astype(v.dtype))
             return v.astype(np.int64) - lo, levels
-    if v.dtype.kind == "f" and len(v):  # whole-day durations: offset too, once they prove whole
-        lo, hi = float(np.min(v)), float(np.max(v))
-        if np.isfinite(lo) and np.isfinite(hi) and hi - lo < (1 << 20) and bool(np.all(v == np.floor(v))):
-            levels = pd.Index(np.arange(lo, hi + 1).astype(v.dtype))
-            return (v - lo).astype(np.int64), levels
+    if v.dtype.kind == "f" and len(v) and np.isfinite(v).all():  # e.g. whole-day durations: coded on their grid
+        codes, levels = level_codes(v.astype(float, copy=False))
+        return codes.astype(np.int64), pd.Index(levels.astype(v.dtype))
     codes, uniques = pd.factorize(values, sort=True)
     codes = codes.astype(np.int64)
     if (codes < 0).any():  # missing values form a level of their own, as in GROUP BY
