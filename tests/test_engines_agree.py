@@ -157,11 +157,25 @@ class TestMoreTransformsAgree:
 
     def test_spell_covariates_and_channel_roi(self, engines):
         from workbench.attribution.channels import channel_roi
-        from workbench.churn.spells import spell_covariates
+        from workbench.churn.spells import spell_counts, spell_covariates
 
         d, s = engines
         same(spell_covariates(d, "2025-01-07"), spell_covariates(s, "2025-01-07"))
+        same(spell_counts(d, "2025-01-07", by=["channel_group", "cohort", "store_id"]),
+             spell_counts(s, "2025-01-07", by=["channel_group", "cohort", "store_id"]))
         same(channel_roi(d, *W), channel_roi(s, *W))
+
+    def test_at_risk_scoring(self, spark):
+        from workbench.churn.risk import at_risk_by, relationship_risk_sql
+        from workbench.simulate import simulate_brand
+
+        brand = simulate_brand(3_000, seed=5, n_stores=6, n_staff=18)
+        d, s = both(spark, brand.tables, as_of=brand.as_of)
+        scored = [wb.query(f"SELECT customer_id, staff_id, store_id, risk, value_at_risk FROM ({sql}) r")
+                  for wb in (d, s) for sql in [relationship_risk_sql(wb, brand.as_of, 30, "gmv")[0]]]
+        assert len(scored[0]) > 1000
+        same(*scored)
+        same(at_risk_by(d, brand.as_of, value="gmv"), at_risk_by(s, brand.as_of, value="gmv"))
 
     def test_clv_pipeline(self, spark):
         from workbench.clv.pipeline import VALUE_TABLE, buyer_rows, fit_value_models, summarise_buyers, value_customers

@@ -70,12 +70,13 @@ def _select_cut(by: str) -> tuple[str, str]:
     return f", {col}", f", {col}"
 
 
-def derived_table(wb: Workbench, name: str, sql: str, reads: tuple[str, ...]) -> str:
+def derived_table(wb: Workbench, name: str, sql: str, reads: tuple[str, ...], params: tuple = ()) -> str:
     """``SELECT * FROM name``, with ``sql`` materialised once per workbench as temp table ``name``.
 
     Derived relations that many queries of a report read (contact intervals, first adds) are
     built once instead of once per query: each rebuild is a sort of a whole event table. The
-    table is rebuilt when a contract table in ``reads`` is attached again (a new source).
+    table is rebuilt when a contract table in ``reads`` is attached again (a new source) or
+    when ``params`` (the arguments ``sql`` was built from, such as an as-of date) change.
     """
     sources = getattr(wb, "_sources", None)
     if sources is None or not hasattr(wb, "materialize"):
@@ -83,9 +84,9 @@ def derived_table(wb: Workbench, name: str, sql: str, reads: tuple[str, ...]) ->
     key = tuple(sources.get(t) for t in reads)
     cache = wb.__dict__.setdefault("_derived_tables", {})
     seen = cache.get(name)
-    if seen is None or any(a is not b for a, b in zip(seen, key)):
+    if seen is None or seen[1] != params or any(a is not b for a, b in zip(seen[0], key)):
         wb.materialize(name, sql)
-        cache[name] = key
+        cache[name] = (key, params)
     return f"SELECT * FROM {name}"
 
 

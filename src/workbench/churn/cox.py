@@ -129,8 +129,8 @@ def _codes(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
     return codes, pd.Index(uniques)
 
 
-def collapse_rows(frame: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
-    """Unique rows of ``keys`` with their count as ``weight``, sorted by ``keys``.
+def collapse_rows(frame: pd.DataFrame, keys: Sequence[str], weights: np.ndarray | None = None) -> pd.DataFrame:
+    """Unique rows of ``keys`` with their count (or summed ``weights``) as ``weight``, sorted by ``keys``.
 
     Each column becomes integer codes, the codes are combined into one int64 key (mixed
     radix, so sorting the key sorts the rows), and the key is counted with ``np.bincount``
@@ -144,6 +144,9 @@ def collapse_rows(frame: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
         Raw rows (spells).
     keys : sequence of str
         Columns that define a unique row.
+    weights : ndarray, optional
+        Frequency weights of already collapsed rows (for example counts from the engine):
+        rows that become identical add their weights.
 
     Returns
     -------
@@ -164,9 +167,12 @@ def collapse_rows(frame: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
     if space <= max(4 * len(frame), 1 << 22):
         counts = np.bincount(key, minlength=space)
         present = np.flatnonzero(counts)
-        weight = counts[present]
-    else:
+        weight = counts[present] if weights is None else np.bincount(key, weights, space)[present]
+    elif weights is None:
         present, weight = np.unique(key, return_counts=True)
+    else:
+        present, inverse = np.unique(key, return_inverse=True)
+        weight = np.bincount(inverse, weights, len(present))
     columns: dict[str, np.ndarray] = {}
     rest = present
     for k, size, (_, levels) in zip(keys[::-1], sizes[::-1], parts[::-1]):
@@ -176,7 +182,8 @@ def collapse_rows(frame: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
     for k in keys:
         if result[k].dtype != frame[k].dtype:
             result[k] = result[k].astype(frame[k].dtype)
-    result["weight"] = weight.astype(np.int64)
+    integral = weights is None or np.issubdtype(np.asarray(weights).dtype, np.integer)
+    result["weight"] = weight.astype(np.int64) if integral else weight
     return result
 
 

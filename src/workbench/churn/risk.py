@@ -1,68 +1,176 @@
 """The churn-risk pipeline from contract tables: model, open relationships, value, risk.
 
-:func:`relationship_risk` fits the Cox model on customer–staff spells, scores every open
-relationship's deletion risk over a horizon and weighs it by the customer's expected value
-(CLV from :mod:`workbench.clv`, or trailing 12-month GMV when CLV cannot be fitted).
-:func:`export_at_risk` writes the ranked list for operations — with real customer ids,
-since guides must act on it; reports only ever show the counts by store.
+:func:`relationship_risk_sql` fits the Cox model on customer–staff spells collapsed in the
+engine, then scores every open relationship's deletion risk over a horizon *in the engine*
+and weighs it by the customer's expected value (CLV from :mod:`workbench.clv`, or trailing
+12-month GMV when CLV cannot be fitted). Only the model's coefficients and a baseline
+table of one row per day of age go in; no per-relationship frame is built in Python, so a
+brand with 15 million open relationships is scored like one with fifteen thousand.
+
+* :func:`at_risk_by` — counts and value at risk per store (or any spell column): what
+  reports show.
+* :func:`relationship_risk` — the ranked relationships as a DataFrame, with raw ids.
+* :func:`export_at_risk` — the ranked list as CSV for operations, with real customer ids,
+  since guides must act on it.
 """
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from ..engine import Workbench, literal, to_timestamp
-from .at_risk import at_risk_list
-from .spells import spell_covariates
+from ..engine import Workbench, literal, quote, to_timestamp
+from ..errors import ParameterError
+from .spells import spell_columns, spell_counts, spell_table
 from .survival import CoxResult, fit_cox
 
-COVARIATES = ["channel_group", "group_member", "bought_by_landmark"]
+COVARIATES = ["channel_group", "group_member", "bought_by_landmark", "uses_retention_tool"]
+_BASELINE = "__wb_risk_baseline"
 
 
-def relationship_risk(wb: Workbench, as_of: Any, horizon_days: float = 30.0, value: str = "clv",
-                      spells: pd.DataFrame | None = None) -> tuple[pd.DataFrame, CoxResult]:
-    """Open relationships with ``risk`` of deletion within ``horizon_days`` and ``value_at_risk``.
+def _model_covariates(wb: Workbench, at: pd.Timestamp, landmark_days: float) -> list[str]:
+    available = spell_columns(wb, at, landmark_days)
+    return [c for c in COVARIATES if c in available]
 
-    ``value``: ``"clv"`` (expected 12-month value) or ``"gmv"`` (trailing 12 months).
-    Returns (ranked frame with raw ``customer_id``, fitted Cox result).
+
+def partial_hazard_sql(cox: CoxResult) -> str:
+    """The Cox model's partial hazard as an SQL expression over the spell columns.
+
+    The design matrix of :func:`~workbench.churn.survival.design_matrix` written as CASE
+    expressions (a missing value is the level ``"missing"``), scaled so that it equals the
+    model's own ``predict_partial_hazard``, which pairs with its baseline hazard.
     """
-    at = to_timestamp(as_of, "as_of")
-    s = spells if spells is not None else spell_covariates(wb, at)
-    categorical = [c for c in COVARIATES if c in s.columns]
-    if "uses_retention_tool" in s.columns:
-        categorical.append("uses_retention_tool")
-    cox = fit_cox(s, categorical=categorical, check_ph=False, duration_resolution=1.0)  # a daily grain collapses
-    open_now = s[~s["churned"]].assign(age_days=lambda d: d["duration_days"])
-    values = None
+    params = cox.model.params_
+    zero = pd.DataFrame(np.zeros((1, len(cox.covariates))), columns=cox.covariates)
+    scale = float(np.asarray(cox.model.predict_partial_hazard(zero)).ravel()[0])
+    terms = []
+    for name in cox.covariates:
+        coef = float(params[name])
+        column, _, level = name.partition("=")
+        if column in cox.categorical:
+            match = next(v for v in cox.levels[column] if str(v) == level)
+            match = match.item() if isinstance(match, np.generic) else match
+            test = f"{quote(column)} IS NULL" if match == "missing" else f"{quote(column)} = {literal(match)}"
+            terms.append(f"CASE WHEN {test} THEN {coef!r} ELSE 0.0 END")
+        else:
+            terms.append(f"{coef!r} * CAST({quote(name)} AS DOUBLE)")
+    return f"{scale!r} * EXP({' + '.join(terms) or '0.0'})"
+
+
+def baseline_by_day(cox: CoxResult, last_day: int) -> pd.DataFrame:
+    """The baseline cumulative hazard at whole days 0..``last_day``: ``day``, ``h0``.
+
+    Fitted on whole-day durations the baseline only steps at whole days, so H0 at any age
+    equals H0 at its floor: an equi-join on ``FLOOR(age)`` reads it exactly.
+    """
+    base = cox.model.baseline_cumulative_hazard_
+    times, h0 = base.index.to_numpy(float), base.iloc[:, 0].to_numpy(float)
+    if len(times) and not np.allclose(times, np.round(times)):
+        raise ParameterError("baseline_by_day needs a Cox model fitted on whole days (duration_resolution=1.0)")
+    days = np.arange(int(last_day) + 1, dtype=np.int64)
+    idx = np.searchsorted(times, days, side="right") - 1
+    return pd.DataFrame({"day": days, "h0": np.where(idx >= 0, h0[np.clip(idx, 0, None)], 0.0)})
+
+
+def _value_sql(wb: Workbench, at: pd.Timestamp, value: str) -> str:
+    if value not in ("clv", "gmv"):
+        raise ParameterError(f"value must be 'clv' or 'gmv', not {value!r}")
     if value == "clv":
         try:
             from ..clv.pipeline import VALUE_TABLE, value_buyers
 
-            # only (customer, value) leaves the engine: no per-customer frame of tiers at brand scale
-            value_buyers(wb, at)
-            values = wb.query(f"SELECT customer_id, clv AS value FROM {VALUE_TABLE}")
+            value_buyers(wb, at)  # the per-customer value stays in the engine
+            return f"SELECT customer_id, clv AS value FROM {VALUE_TABLE}"
         except Exception:  # too few buyers to fit: fall back to trailing GMV
-            values = None
-    if values is None:
-        values = wb.query(f"""SELECT customer_id, SUM(amount - COALESCE(refunded_amount, 0)) AS value FROM orders
-                              WHERE customer_id IS NOT NULL AND order_time >= {literal(at - pd.Timedelta(days=365))}
-                                AND order_time < {literal(at)} GROUP BY customer_id""")
-    open_now = open_now.merge(values, on="customer_id", how="left").assign(value=lambda d: d["value"].fillna(0.0))
-    ranked = at_risk_list(cox, open_now, "value", horizon_days=horizon_days, id_cols=())
+            pass
+    return f"""SELECT customer_id, SUM(amount - COALESCE(refunded_amount, 0)) AS value FROM orders
+               WHERE customer_id IS NOT NULL AND order_time >= {literal(at - pd.Timedelta(days=365))}
+                 AND order_time < {literal(at)} GROUP BY customer_id"""
+
+
+def relationship_risk_sql(wb: Workbench, as_of: Any, horizon_days: float = 30.0, value: str = "clv",
+                          landmark_days: float = 14.0) -> tuple[str, CoxResult]:
+    """SQL of the open relationships with ``risk`` and ``value_at_risk``, and the fitted Cox model.
+
+    Columns: ``customer_id``, ``staff_id``, ``store_id``, ``channel_group``, ``age_days``,
+    ``risk`` = P(deleted within ``horizon_days`` | open at its age) = 1 − S(age + h | x) /
+    S(age | x), ``value`` (``"clv"``: expected 12-month value; ``"gmv"``: trailing 12
+    months) and ``value_at_risk`` = risk × value.
+    """
+    if not horizon_days > 0:
+        raise ParameterError(f"horizon_days must be positive, got {horizon_days!r}")
+    at = to_timestamp(as_of, "as_of")
+    covariates = _model_covariates(wb, at, landmark_days)
+    rows = spell_counts(wb, at, by=covariates, landmark_days=landmark_days)
+    cox = fit_cox(rows, categorical=covariates, check_ph=False, duration_resolution=1.0, weights_col="weight")
+    spells = spell_table(wb, at, landmark_days)
+    oldest = float(rows.loc[~rows["churned"].astype(bool), "duration_days"].max()) if len(rows) else 0.0
+    wb.register(_BASELINE, baseline_by_day(cox, int(np.ceil(np.nan_to_num(oldest) + horizon_days)) + 1))
+    h = float(horizon_days)
+    values = _value_sql(wb, at, value)
+    sql = f"""
+        WITH open_now AS (
+            SELECT customer_id, staff_id, store_id, channel_group, duration_days AS age_days,
+                   {partial_hazard_sql(cox)} AS partial_hazard
+            FROM ({spells}) s WHERE NOT churned
+        ), scored AS (
+            SELECT o.customer_id, o.staff_id, o.store_id, o.channel_group, o.age_days,
+                   1 - EXP(-(b1.h0 - b0.h0) * o.partial_hazard) AS risk, COALESCE(v.value, 0.0) AS value
+            FROM open_now o
+            JOIN {_BASELINE} b0 ON b0.day = CAST(FLOOR(o.age_days) AS BIGINT)
+            JOIN {_BASELINE} b1 ON b1.day = CAST(FLOOR(o.age_days + {h!r}) AS BIGINT)
+            LEFT JOIN ({values}) v ON v.customer_id = o.customer_id
+        )
+        SELECT *, risk * value AS value_at_risk FROM scored"""
+    return sql, cox
+
+
+def relationship_risk(wb: Workbench, as_of: Any, horizon_days: float = 30.0, value: str = "clv",
+                      landmark_days: float = 14.0, top: int | None = None) -> tuple[pd.DataFrame, CoxResult]:
+    """Open relationships ranked by ``value_at_risk`` (``rank`` 1 first), and the fitted Cox model.
+
+    The frame carries raw ``customer_id``: it is for operations (:func:`export_at_risk`),
+    never for reports. ``top`` keeps the first rows (ranked in the engine). See
+    :func:`relationship_risk_sql` for the columns.
+
+    Examples
+    --------
+    >>> ranked, cox = relationship_risk(wb, "2026-01-01", horizon_days=30, top=1000)   # doctest: +SKIP
+    """
+    sql, cox = relationship_risk_sql(wb, as_of, horizon_days, value, landmark_days)
+    limit = f" LIMIT {int(top)}" if top else ""
+    ranked = wb.query(f"SELECT * FROM ({sql}) r ORDER BY value_at_risk DESC, risk DESC, customer_id, staff_id{limit}")
+    ranked.insert(0, "rank", np.arange(1, len(ranked) + 1))
     return ranked, cox
+
+
+def at_risk_by(wb: Workbench, as_of: Any, by: str = "store_id", horizon_days: float = 30.0,
+               risk_threshold: float = 0.1, value: str = "clv", landmark_days: float = 14.0) -> pd.DataFrame:
+    """Per ``by`` (a spell column such as ``store_id`` or ``channel_group``): ``open_relationships``,
+    ``at_risk`` (risk ≥ ``risk_threshold``), ``expected_deletions`` (sum of risks) and
+    ``value_at_risk``, sorted by value at risk — computed in the engine.
+
+    The same numbers as :func:`~workbench.churn.at_risk.at_risk_counts_by` on
+    :func:`relationship_risk`'s frame, without building it.
+    """
+    if by not in ("store_id", "staff_id", "channel_group"):
+        raise ParameterError(f"at_risk_by groups by store_id, staff_id or channel_group, not {by!r}")
+    sql, _ = relationship_risk_sql(wb, as_of, horizon_days, value, landmark_days)
+    return wb.query(f"""
+        SELECT {quote(by)}, COUNT(*) AS open_relationships,
+               SUM(CASE WHEN risk >= {float(risk_threshold)!r} THEN 1 ELSE 0 END) AS at_risk,
+               SUM(risk) AS expected_deletions, SUM(value_at_risk) AS value_at_risk
+        FROM ({sql}) r GROUP BY {quote(by)} ORDER BY value_at_risk DESC, {quote(by)}""")
 
 
 def export_at_risk(wb: Workbench, as_of: Any, path: str | Path, horizon_days: float = 30.0, top: int | None = None,
                    value: str = "clv") -> Path:
     """Write the ranked at-risk list (customer id, staff, store, risk, value) to CSV for operations."""
-    ranked, _ = relationship_risk(wb, as_of, horizon_days, value)
+    ranked, _ = relationship_risk(wb, as_of, horizon_days, value, top=top)
     cols = ["rank", "customer_id", "staff_id", "store_id", "channel_group", "age_days", "risk", "value", "value_at_risk"]
-    out = ranked[[c for c in cols if c in ranked.columns]]
-    if top:
-        out = out.head(top)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    out.to_csv(path, index=False, float_format="%.6g")
+    ranked[cols].to_csv(path, index=False, float_format="%.6g")
     return path

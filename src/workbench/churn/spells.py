@@ -18,13 +18,14 @@ enters at 0.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
 
-from ..engine import Workbench, literal, to_timestamp
+from ..engine import Workbench, literal, quote, to_timestamp
 from ..errors import DataContractError, ParameterError
-from ..metrics import contact_intervals, group_intervals
+from ..metrics import contact_intervals, derived_table, group_intervals
 
 LEVELS = ("customer", "customer_staff")
 END_REASONS = ("deleted_by_customer", "deleted_by_staff", "left_group", "censored")
@@ -135,26 +136,18 @@ def contact_spells(source: Any, as_of: Any, level: str = "customer", window_star
     return df
 
 
-def spell_covariates(wb: Workbench, as_of: Any, landmark_days: float = 14.0) -> pd.DataFrame:
-    """Customer–staff spells with the covariates of the churn models.
+def _has_retention_tool(wb: Workbench) -> bool:
+    return wb.has_table("stores") and "uses_retention_tool" in wb.columns("stores")
 
-    Adds to :func:`contact_spells` at level ``customer_staff``: ``channel_group`` (of the add's
-    channel code), ``store_id`` (the staff member's store) and, when the stores table has it,
-    ``uses_retention_tool``; measured over the first ``landmark_days`` of the spell:
-    ``early_chats`` (1:1 chats from that staff member), ``group_member`` (in any group at the
-    landmark) and ``bought_by_landmark`` (any order before the landmark, including before the
-    add). Spells are kept whole; use :func:`workbench.churn.survival.landmark` to keep those
-    still open at the landmark (the covariates are only known then).
-    """
+
+def spell_covariates_sql(wb: Workbench, as_of: Any, landmark_days: float = 14.0) -> str:
+    """The SQL behind :func:`spell_covariates` (unordered, for use inside the engine)."""
     at = to_timestamp(as_of, "as_of")
-    base = contact_spells_sql(wb, at, "customer_staff")
-    if hasattr(wb, "materialize"):  # the spells are read four times below: build them once
-        wb.materialize("__wb_spell_base", base)
-        base = "SELECT * FROM __wb_spell_base"
+    # the spells are read four times below: build them once per workbench and as-of date
+    base = derived_table(wb, "__wb_spell_base", contact_spells_sql(wb, at, "customer_staff"), ("contact_events",),
+                         params=(at,))
     lm = f"INTERVAL '{int(landmark_days * 86400)} seconds'"
-    tool = ""
-    if wb.has_table("stores") and "uses_retention_tool" in wb.columns("stores"):
-        tool = ", CAST(st.uses_retention_tool AS INTEGER) AS uses_retention_tool"
+    tool = ", CAST(st.uses_retention_tool AS INTEGER) AS uses_retention_tool" if _has_retention_tool(wb) else ""
     chans = wb.has_table("channels")
     chats = (f"""LEFT JOIN (SELECT s.customer_id, s.staff_id, s.start, COUNT(*) AS n FROM ({base}) s
                   JOIN touches t ON t.customer_id = s.customer_id AND t.staff_id = s.staff_id AND t.touch_type = 'chat'
@@ -169,7 +162,7 @@ def spell_covariates(wb: Workbench, as_of: Any, landmark_days: float = 14.0) -> 
     bought = (f"""LEFT JOIN (SELECT DISTINCT s.customer_id, s.start FROM ({base}) s
                    JOIN orders o ON o.customer_id = s.customer_id AND o.order_time < s.start + {lm}
                   ) b ON b.customer_id = sp.customer_id AND b.start = sp.start""" if wb.has_table("orders") else "")
-    return wb.query(f"""
+    return f"""
         SELECT sp.*, {'c.channel_group' if chans else 'CAST(NULL AS VARCHAR)'} AS channel_group, sf.store_id{tool},
                {'COALESCE(ch.n, 0)' if chats else '0'} AS early_chats,
                {'CASE WHEN gm.customer_id IS NOT NULL THEN 1 ELSE 0 END' if groups else '0'} AS group_member,
@@ -178,5 +171,91 @@ def spell_covariates(wb: Workbench, as_of: Any, landmark_days: float = 14.0) -> 
         {'LEFT JOIN channels c ON c.channel_code = sp.channel_code' if chans else ''}
         LEFT JOIN staff sf ON sf.staff_id = sp.staff_id
         {'LEFT JOIN stores st ON st.store_id = sf.store_id' if tool else ''}
-        {chats} {groups} {bought}
-        ORDER BY sp.customer_id, sp.staff_id, sp.spell_number""")
+        {chats} {groups} {bought}"""
+
+
+def spell_covariates(wb: Workbench, as_of: Any, landmark_days: float = 14.0) -> pd.DataFrame:
+    """Customer–staff spells with the covariates of the churn models.
+
+    Adds to :func:`contact_spells` at level ``customer_staff``: ``channel_group`` (of the add's
+    channel code), ``store_id`` (the staff member's store) and, when the stores table has it,
+    ``uses_retention_tool``; measured over the first ``landmark_days`` of the spell:
+    ``early_chats`` (1:1 chats from that staff member), ``group_member`` (in any group at the
+    landmark) and ``bought_by_landmark`` (any order before the landmark, including before the
+    add). Spells are kept whole; use :func:`workbench.churn.survival.landmark` to keep those
+    still open at the landmark (the covariates are only known then).
+
+    One row per spell in pandas: at brand scale use :func:`spell_counts`, which collapses the
+    spells in the engine.
+    """
+    return wb.query(spell_covariates_sql(wb, as_of, landmark_days) + " ORDER BY customer_id, staff_id, spell_number")
+
+
+SPELL_TABLE = "__wb_spell_covariates"
+SPELL_READS = ("contact_events", "touches", "group_events", "orders", "channels", "staff", "stores")
+
+
+def spell_table(wb: Workbench, as_of: Any, landmark_days: float = 14.0) -> str:
+    """``SELECT`` over :func:`spell_covariates`, materialised in the engine once per workbench,
+    as-of date and landmark (the churn report reads it for every table and model)."""
+    at = to_timestamp(as_of, "as_of")
+    return derived_table(wb, SPELL_TABLE, spell_covariates_sql(wb, at, landmark_days), SPELL_READS,
+                         params=(at, float(landmark_days)))
+
+
+def spell_counts(wb: Workbench, as_of: Any, by: Sequence[str] = (), landmark_days: float = 14.0,
+                 duration_resolution: float | None = 1.0) -> pd.DataFrame:
+    """Customer–staff spells collapsed in the engine: distinct (``by``…, duration, churned) with a count.
+
+    What the survival statistics need from millions of spells is a few thousand rows: the
+    Kaplan–Meier curves and tables, log-rank tests, cohort tables and Cox fits of
+    :mod:`workbench.churn.survival` and :mod:`workbench.churn.cohorts` all take these rows
+    with ``weights_col="weight"`` and give the results of the replicated spells.
+
+    Parameters
+    ----------
+    wb : Workbench
+    as_of : date-like
+        Censoring time.
+    by : sequence of str
+        Columns of :func:`spell_covariates` to keep (``channel_group``, ``store_id``,
+        ``early_chats``, ``group_member``, ``bought_by_landmark``, ``uses_retention_tool``,
+        …), and ``cohort``: the month the spell started, as ``YYYY-MM``.
+    landmark_days : float
+        Window of the early-interaction covariates.
+    duration_resolution : float or None
+        Durations are rounded up to a multiple of this (``1.0``: whole days, the grain the
+        Cox fits of the reports use; a spell of 2.3 days counts as day 3). Survival at whole
+        days is then that of the exact durations up to the order of events within a day.
+        ``None`` keeps durations to the second: hardly anything collapses.
+
+    Returns
+    -------
+    DataFrame
+        ``by`` columns, ``duration_days``, ``churned`` and ``weight`` (number of spells),
+        sorted by all of them.
+
+    Examples
+    --------
+    >>> rows = spell_counts(wb, "2026-01-01", by=["channel_group"])          # doctest: +SKIP
+    >>> kaplan_meier_table(rows, "channel_group", weights_col="weight")      # doctest: +SKIP
+    """
+    if duration_resolution is not None and not duration_resolution > 0:
+        raise ParameterError(f"duration_resolution must be positive, got {duration_resolution!r}")
+    source = spell_table(wb, as_of, landmark_days)
+    available = spell_columns(wb, as_of, landmark_days)
+    unknown = [c for c in by if c not in available]
+    if unknown:
+        raise ParameterError(f"spell_counts cannot group by {unknown[0]!r}; spells have {', '.join(available)}")
+    keys = [("strftime(start, '%Y-%m')" if c == "cohort" else quote(c)) + f" AS {quote(c)}" for c in by]
+    duration = ("duration_days" if duration_resolution is None else
+                f"CEIL(duration_days / {float(duration_resolution)!r}) * {float(duration_resolution)!r}")
+    select = ", ".join([*keys, f"{duration} AS duration_days", "churned"])
+    order = ", ".join(str(i + 1) for i in range(len(by) + 2))
+    return wb.query(f"SELECT {select}, COUNT(*) AS weight FROM ({source}) s GROUP BY {order} ORDER BY {order}")
+
+
+def spell_columns(wb: Workbench, as_of: Any, landmark_days: float = 14.0) -> list[str]:
+    """The columns :func:`spell_counts` can group by (including ``cohort``)."""
+    cols = list(wb.query(f"SELECT * FROM ({spell_table(wb, as_of, landmark_days)}) s LIMIT 0").columns)
+    return [*cols, "cohort"]

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -54,7 +54,7 @@ def kaplan_meier_table(spells: pd.DataFrame, group_col: str | None = None, durat
     from lifelines import KaplanMeierFitter
     from lifelines.utils import median_survival_times
 
-    _check(spells, [duration_col, event_col] + ([group_col] if group_col else []))
+    _check(spells, [duration_col, event_col, *([group_col] if group_col else []), *([weights_col] if weights_col else [])])
     rows = []
     for key, g in _groups(spells, group_col):
         kmf = KaplanMeierFitter(alpha=alpha).fit(
@@ -80,15 +80,20 @@ def kaplan_meier_table(spells: pd.DataFrame, group_col: str | None = None, durat
 
 def kaplan_meier_curves(spells: pd.DataFrame, group_col: str | None = None, duration_col: str = "duration_days",
                         event_col: str = "churned", entry_col: str | None = None, max_days: float | None = None,
-                        alpha: float = 0.05) -> pd.DataFrame:
-    """Tidy Kaplan-Meier curves for plotting: group, day, survival, ci_low, ci_high."""
+                        alpha: float = 0.05, weights_col: str | None = None) -> pd.DataFrame:
+    """Tidy Kaplan-Meier curves for plotting: group, day, survival, ci_low, ci_high.
+
+    ``weights_col``: frequency weights, for rows collapsed in the engine
+    (:func:`~workbench.churn.spells.spell_counts`); the curves equal those of the replicated rows.
+    """
     from lifelines import KaplanMeierFitter
 
-    _check(spells, [duration_col, event_col])
+    _check(spells, [duration_col, event_col] + ([weights_col] if weights_col else []))
     frames = []
     for key, g in _groups(spells, group_col):
         kmf = KaplanMeierFitter(alpha=alpha).fit(g[duration_col], g[event_col],
-                                                  entry=g[entry_col] if entry_col else None)
+                                                  entry=g[entry_col] if entry_col else None,
+                                                  weights=g[weights_col] if weights_col else None)
         ci = kmf.confidence_interval_survival_function_
         f = pd.DataFrame({"group": key, "day": kmf.timeline, "survival": kmf.survival_function_.iloc[:, 0].to_numpy(),
                           "ci_low": ci.iloc[:, 0].to_numpy(), "ci_high": ci.iloc[:, 1].to_numpy()})
@@ -115,12 +120,13 @@ def plot_survival_curves(curves: pd.DataFrame, ax: Any = None, title: str | None
 
 
 def logrank_table(spells: pd.DataFrame, group_col: str, duration_col: str = "duration_days",
-                  event_col: str = "churned") -> pd.DataFrame:
-    """Multivariate log-rank test across the groups of ``group_col``."""
+                  event_col: str = "churned", weights_col: str | None = None) -> pd.DataFrame:
+    """Multivariate log-rank test across the groups of ``group_col`` (rows weighted by ``weights_col``)."""
     from lifelines.statistics import multivariate_logrank_test
 
-    _check(spells, [duration_col, event_col, group_col])
-    res = multivariate_logrank_test(spells[duration_col], spells[group_col], spells[event_col])
+    _check(spells, [duration_col, event_col, group_col] + ([weights_col] if weights_col else []))
+    res = multivariate_logrank_test(spells[duration_col], spells[group_col], spells[event_col],
+                                    weights=spells[weights_col] if weights_col else None)
     return pd.DataFrame({"test_statistic": [float(res.test_statistic)], "degrees_of_freedom": [res.degrees_of_freedom],
                          "p_value": [float(res.p_value)], "groups": [spells[group_col].nunique()]})
 
@@ -144,7 +150,7 @@ def design_matrix(spells: pd.DataFrame, categorical: Sequence[str] = (), numeric
     for c in categorical:
         values = spells[c].astype(object).where(spells[c].notna(), "missing")
         ref = reference.get(c, values.value_counts().index[0])
-        for level in sorted(set(values) - {ref}, key=str):
+        for level in category_levels(values, ref):
             name = f"{c}={level}"
             parts.append(pd.Series((values == level).astype(float).to_numpy(), name=name, index=spells.index))
             cols.append(name)
@@ -152,6 +158,12 @@ def design_matrix(spells: pd.DataFrame, categorical: Sequence[str] = (), numeric
         parts.append(spells[c].astype(float).rename(c))
         cols.append(c)
     return (pd.concat(parts, axis=1) if parts else pd.DataFrame(index=spells.index)), cols
+
+
+def category_levels(values: pd.Series, reference: Any) -> list[Any]:
+    """The non-reference levels of a categorical column in design order (missing is ``"missing"``)."""
+    values = values.astype(object).where(values.notna(), "missing")
+    return sorted(set(values) - {reference}, key=str)
 
 
 def _most_frequent(values: pd.Series, weights: pd.Series | None = None) -> Any:
@@ -185,12 +197,15 @@ class CoxResult:
     categorical: list[str]
     numeric: list[str]
     reference: dict[str, Any]
+    levels: dict[str, list[Any]] = field(default_factory=dict)
+    """Per categorical covariate, its non-reference levels: design column ``f"{c}={level}"``."""
 
 
 def fit_cox(spells: pd.DataFrame, categorical: Sequence[str] = (), numeric: Sequence[str] = (),
             duration_col: str = "duration_days", event_col: str = "churned", collapse: str | bool = "auto",
             cluster_col: str | None = None, entry_col: str | None = None, reference: dict[str, Any] | None = None,
-            check_ph: bool = True, penalizer: float = 0.0, duration_resolution: float | None = None) -> CoxResult:
+            check_ph: bool = True, penalizer: float = 0.0, duration_resolution: float | None = None,
+            weights_col: str | None = None) -> CoxResult:
     """Cox proportional hazards on spells; hazard ratios with CIs and the PH check.
 
     Parameters
@@ -210,26 +225,45 @@ def fit_cox(spells: pd.DataFrame, categorical: Sequence[str] = (), numeric: Sequ
         act on). :func:`contact_spells` measures durations to the second, so nearly every
         spell is unique; on a daily grain millions of spells collapse to a few thousand
         rows. Ties then follow Efron's method, exactly as on the raw rounded rows.
+    weights_col : str, optional
+        Whole-number frequency weights: each row stands for that many spells (the rows of
+        :func:`~workbench.churn.spells.spell_counts`, collapsed in the engine). The fit is
+        the one on the replicated rows.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> rows = pd.DataFrame({"duration_days": [3, 3, 9, 9], "churned": [1, 1, 1, 0],
+    ...                      "channel": ["a", "b", "a", "b"], "weight": [30, 20, 10, 15]})
+    >>> res = fit_cox(rows, categorical=["channel"], weights_col="weight", check_ph=False)
+    >>> res.n_spells
+    75
     """
     from lifelines import CoxPHFitter
 
-    _check(spells, [duration_col, event_col, *categorical, *numeric] + ([cluster_col] if cluster_col else []))
+    _check(spells, [duration_col, event_col, *categorical, *numeric] + ([cluster_col] if cluster_col else [])
+           + ([weights_col] if weights_col else []))
     if duration_resolution is not None:
         if not duration_resolution > 0:
             raise ParameterError(f"duration_resolution must be positive, got {duration_resolution!r}")
         spells = spells.copy(deep=False)
         spells[duration_col] = np.ceil(spells[duration_col].to_numpy(float) / duration_resolution) * duration_resolution
-    if len(spells) == 0 or spells[event_col].sum() == 0:
+    n_spells = int(spells[weights_col].sum()) if weights_col else len(spells)
+    if n_spells == 0 or spells[event_col].sum() == 0:
         raise ParameterError("Cox needs spells with at least one event")
     do_collapse = collapse is True or (collapse == "auto" and not cluster_col and not entry_col and not penalizer)
     if do_collapse and (entry_col or cluster_col or penalizer):
         raise ParameterError("collapsed fits take no entry times, clusters or penalizer: use collapse=False")
     # collapse the raw columns first (one pass over integer codes), then work on the unique rows only
     keys = list(dict.fromkeys([*categorical, *numeric, duration_col, event_col]))
-    grouped = collapse_rows(spells, keys) if do_collapse else None
+    weights = spells[weights_col].to_numpy() if weights_col else None
+    grouped = collapse_rows(spells, keys, weights) if do_collapse else None
     counted = spells if grouped is None else grouped
-    refs = {c: (reference or {})[c] if c in (reference or {}) else
-            _most_frequent(counted[c], None if grouped is None else grouped["weight"]) for c in categorical}
+    counts = None if grouped is None else grouped["weight"]
+    if grouped is None and weights_col:
+        counts = spells[weights_col]
+    refs = {c: (reference or {})[c] if c in (reference or {}) else _most_frequent(counted[c], counts)
+            for c in categorical}
 
     def with_outcome(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
         X, cols = design_matrix(frame, categorical, numeric, refs)
@@ -251,10 +285,12 @@ def fit_cox(spells: pd.DataFrame, categorical: Sequence[str] = (), numeric: Sequ
                 data[entry_col] = spells[entry_col].to_numpy()
             if cluster_col:
                 data[cluster_col] = spells[cluster_col].to_numpy()
+            if weights_col:
+                data[weights_col] = spells[weights_col].to_numpy()
             fit_data = data
             cph = CoxPHFitter(penalizer=penalizer)
             cph.fit(fit_data, duration_col, event_col, cluster_col=cluster_col, entry_col=entry_col,
-                    robust=bool(cluster_col))
+                    robust=bool(cluster_col), weights_col=weights_col)
     s = cph.summary
     hr = pd.DataFrame({"covariate": s.index, "coef": s["coef"].to_numpy(), "se": s["se(coef)"].to_numpy(),
                        "hr": s["exp(coef)"].to_numpy(), "hr_low": s["exp(coef) lower 95%"].to_numpy(),
@@ -265,7 +301,10 @@ def fit_cox(spells: pd.DataFrame, categorical: Sequence[str] = (), numeric: Sequ
             from lifelines.statistics import proportional_hazard_test
 
             # the check needs lifelines' residuals: refit on (at most) 20,000 raw spells
-            rows = spells.sample(min(len(spells), 20_000), random_state=0)
+            if weights_col:  # weighted rows: draw spells, i.e. rows in proportion to their weight
+                rows = spells.sample(min(n_spells, 20_000), replace=True, weights=spells[weights_col], random_state=0)
+            else:
+                rows = spells.sample(min(len(spells), 20_000), random_state=0)
             sample = with_outcome(rows)[0]
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -275,7 +314,9 @@ def fit_cox(spells: pd.DataFrame, categorical: Sequence[str] = (), numeric: Sequ
         except Exception as err:  # the check is informative; a failure is reported, not hidden
             ph = pd.DataFrame({"covariate": ["(check failed)"], "test_statistic": [np.nan], "p": [np.nan],
                                "note": [str(err)[:200]]})
-    return CoxResult(cph, hr, ph, len(spells), len(fit_data), do_collapse, cols, list(categorical), list(numeric), refs)
+    levels = {c: category_levels(counted[c], refs[c]) for c in categorical}
+    return CoxResult(cph, hr, ph, n_spells, len(fit_data), do_collapse, cols, list(categorical), list(numeric), refs,
+                     levels)
 
 
 def hazard_ratio_forest(table: pd.DataFrame, ax: Any = None, title: str | None = None,
