@@ -61,6 +61,8 @@ class TestFormats:
         assert plotting.format_pct(0.1234) == "12.3%"
         assert plotting.format_pct(0.05, signed=True) == "+5.0%"
         assert plotting.format_int(float("nan")) == "–"
+        assert plotting.format_p(0.0321) == "p = 0.032" and plotting.format_p(0.0) == "p < 0.0001"
+        assert plotting.format_p(float("nan")) == "–"
         assert plotting.format_cny(-1234.4) == "-¥1,234" and plotting.format_cny(None) == "–"
         assert plotting.format_int(pd.NA) == "–" and plotting.format_pct(0.5, digits=0) == "50%"
 

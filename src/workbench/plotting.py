@@ -91,6 +91,14 @@ def format_pct(x: Any, digits: int = 1, signed: bool = False) -> str:
     return f"{float(x) * 100:{'+' if signed else ''}.{digits}f}%"
 
 
+def format_p(p: Any, floor: float = 1e-4) -> str:
+    """A p-value for prose: 'p = 0.032'; below ``floor`` 'p < 0.0001' (at millions of rows p
+    underflows to 0, and digits beyond the floor say nothing); NaN → '–'."""
+    if _missing(p):
+        return "–"
+    return f"p < {floor:g}" if float(p) < floor else f"p = {float(p):.2g}"
+
+
 def _missing(x: Any) -> bool:
     return x is None or (isinstance(x, (float, np.floating)) and np.isnan(x)) or x is pd.NA
 
