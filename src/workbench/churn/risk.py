@@ -154,6 +154,11 @@ def at_risk_by(wb: Workbench, as_of: Any, by: str = "store_id", horizon_days: fl
 
     The same numbers as :func:`~workbench.churn.at_risk.at_risk_counts_by` on
     :func:`relationship_risk`'s frame, without building it.
+
+    Examples
+    --------
+    >>> by_store = at_risk_by(wb, "2026-01-01", "store_id", horizon_days=30)           # doctest: +SKIP
+    >>> by_store[["store_id", "open_relationships", "expected_deletions"]].head()      # doctest: +SKIP
     """
     if by not in ("store_id", "staff_id", "channel_group"):
         raise ParameterError(f"at_risk_by groups by store_id, staff_id or channel_group, not {by!r}")
