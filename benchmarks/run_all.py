@@ -18,6 +18,7 @@ RUNS = [
     ["bench_scale.py", "--customers", "2000000"],
     ["bench_schedule.py", "--customers", "200000", "--data", BRAND, "--reuse"],
     ["bench_churn_scale.py", "--data", BRAND],
+    ["bench_value_buckets.py", "--data", BRAND, "--peer"],
     ["bench_spark.py", "--data", BRAND],
 ]
 
