@@ -223,6 +223,15 @@ class TestEngineResources:
         monkeypatch.delenv("WORKBENCH_MEMORY_LIMIT")
         assert default_memory_limit().endswith("MB")  # half the machine, not DuckDB's 80%
 
+    def test_progress_bar_is_quiet_in_ci(self, monkeypatch):
+        import workbench
+
+        orders = pd.DataFrame({"order_id": ["o1"], "customer_id": ["c1"], "amount": [1.0], "order_channel": ["pos"],
+                               "order_time": pd.to_datetime(["2025-01-01"])})
+        monkeypatch.setenv("CI", "true")
+        wb = workbench.open({"orders": orders}, as_of="2025-02-01")
+        assert wb.con.execute("SELECT current_setting('enable_progress_bar')").fetchone()[0] is False
+
 
 class TestValidationOncePerSnapshot:
     def test_a_pass_is_remembered_until_a_file_changes(self, tmp_path, monkeypatch):

@@ -129,6 +129,16 @@ def spill_directory() -> Path:
     return Path(configured) if configured else Path(tempfile.gettempdir()) / "workbench-spill"
 
 
+def progress_wanted() -> bool:
+    """Whether the engine may draw its progress bar for long queries: in a terminal or a
+    notebook a user watches, never in CI or in a scheduled run's log files."""
+    if os.environ.get("CI"):
+        return False
+    import sys
+
+    return "ipykernel" in sys.modules or sys.stderr.isatty()
+
+
 class Workbench:
     """Contract tables of one brand, exposed to SQL through an embedded engine.
 
@@ -179,6 +189,8 @@ class Workbench:
         if connection is None:
             self.con.execute(f"SET memory_limit = {literal(memory_limit or default_memory_limit())}")
             self.con.execute(f"SET temp_directory = {literal(str(spill_directory()))}")
+            if not progress_wanted():
+                self.con.execute("SET enable_progress_bar = false")
         elif memory_limit:
             self.con.execute(f"SET memory_limit = {literal(memory_limit)}")
         self.as_of = to_timestamp(as_of, "as_of") if as_of is not None else None
