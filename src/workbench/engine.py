@@ -129,14 +129,18 @@ def spill_directory() -> Path:
     return Path(configured) if configured else Path(tempfile.gettempdir()) / "workbench-spill"
 
 
-def progress_wanted() -> bool:
-    """Whether the engine may draw its progress bar for long queries: in a terminal or a
-    notebook a user watches, never in CI or in a scheduled run's log files."""
-    if os.environ.get("CI"):
-        return False
+def quiet_progress(con: duckdb.DuckDBPyConnection) -> None:
+    """Turn DuckDB's text progress bar off outside a terminal: in CI and in a scheduled run's log
+    files it is noise. In a notebook kernel DuckDB draws it as a widget (only when ipywidgets is
+    installed, and it refuses the setting otherwise), so kernels keep DuckDB's own behaviour."""
     import sys
 
-    return "ipykernel" in sys.modules or sys.stderr.isatty()
+    if "ipykernel" in sys.modules or (sys.stderr.isatty() and not os.environ.get("CI")):
+        return
+    try:
+        con.execute("SET enable_progress_bar = false")
+    except duckdb.Error:  # a cosmetic setting: never a reason to fail opening the data
+        pass
 
 
 class Workbench:
@@ -189,8 +193,7 @@ class Workbench:
         if connection is None:
             self.con.execute(f"SET memory_limit = {literal(memory_limit or default_memory_limit())}")
             self.con.execute(f"SET temp_directory = {literal(str(spill_directory()))}")
-            if not progress_wanted():
-                self.con.execute("SET enable_progress_bar = false")
+            quiet_progress(self.con)
         elif memory_limit:
             self.con.execute(f"SET memory_limit = {literal(memory_limit)}")
         self.as_of = to_timestamp(as_of, "as_of") if as_of is not None else None
