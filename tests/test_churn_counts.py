@@ -168,6 +168,16 @@ class TestRelationshipRisk:
         assert len(df) == 10 and df["value_at_risk"].is_monotonic_decreasing
 
 
+def test_negative_weights_are_named():
+    from workbench.errors import DataContractError
+
+    rows = pd.DataFrame({"duration_days": [3.0, 5.0], "churned": [True, False], "weight": [4, -1]})
+    with pytest.raises(DataContractError, match="weight.*negative"):
+        kaplan_meier_table(rows, weights_col="weight")
+    with pytest.raises(DataContractError, match="weight.*negative"):
+        fit_cox(rows, weights_col="weight", check_ph=False)
+
+
 class TestPartialHazardSql:
     def test_matches_the_design_matrix_including_missing_levels(self):
         rng = np.random.default_rng(1)

@@ -35,7 +35,7 @@ def _check(spells: pd.DataFrame, cols: Sequence[str], name: str = "spells") -> N
         raise DataContractError(name, missing[0], f"required column is missing (found: {list(spells.columns)})")
     for c in cols:
         if pd.api.types.is_numeric_dtype(spells[c]) and (spells[c] < 0).any():
-            raise DataContractError(name, c, "negative durations", spells[spells[c] < 0].head(),
+            raise DataContractError(name, c, "negative values (durations and weights cannot be negative)", spells[spells[c] < 0].head(),
                                     int((spells[c] < 0).sum()))
 
 
