@@ -43,9 +43,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from purchases import repeat_purchases
 from workbench.clv import BetaGeoFitter, GammaGammaFitter, collapse_rfm, rfm_summary
 from workbench.clv.value import customer_lifetime_value
+from workbench.simulate import repeat_purchases
 
 TRUTH_BG = {"r": 0.25, "alpha": 4.0, "a": 0.8, "b": 2.5}  # weekly purchase rate, drop-out
 TRUTH_GG = {"p": 6.0, "q": 4.0, "v": 15.0}

@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-from purchases import repeat_purchases
+
+from workbench.simulate import repeat_purchases
 
 
 def generate(out: Path, n_customers: int, chunk: int = 1_000_000, seed: int = 0) -> int:

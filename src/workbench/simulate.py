@@ -1063,17 +1063,35 @@ def _bgnbd_orders(rng: np.random.Generator, clock: _Clock, cust: _Customers,
     """
     b = np.flatnonzero(cust.buyer)
     weeks = (clock.span - cust.birth[b]) / WEEK
-    k_max = rng.geometric(np.clip(cust.drop_p[b], 1e-12, 1.0))
-    n_events = rng.poisson(cust.lam[b] * weeks)
-    rep = np.repeat(np.arange(len(b)), n_events)
-    u = rng.random(len(rep)) * weeks[rep]
-    order = np.lexsort((u, rep))
-    rep, u = rep[order], u[order]
-    rank = np.arange(len(rep)) - np.repeat(np.cumsum(n_events) - n_events, n_events)
-    keep = rank < k_max[rep]
-    o_cust = np.concatenate([b, b[rep[keep]]])
-    o_t = np.concatenate([cust.birth[b], cust.birth[b[rep[keep]]] + (u[keep] * WEEK).astype(np.int64)])
+    rep, u = repeat_purchases(rng, weeks, cust.lam[b], cust.drop_p[b])
+    o_cust = np.concatenate([b, b[rep]])
+    o_t = np.concatenate([cust.birth[b], cust.birth[b[rep]] + (u * WEEK).astype(np.int64)])
     return o_cust, o_t, _amounts(rng, cust.nu[o_cust], p)
+
+
+def repeat_purchases(rng: np.random.Generator, T: np.ndarray, lam: np.ndarray,
+                     drop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """BG/NBD repeat purchases of customers observed for ``T`` weeks after their first purchase.
+
+    While alive a customer buys as a Poisson process with rate ``lam``; after each repeat
+    purchase they drop out with probability ``drop``. Drawn exactly and without a loop: the
+    customer drops out right after their K-th repeat purchase, K ~ Geometric(drop), so the
+    first K events of the Poisson process on (0, T) are kept.
+
+    Returns
+    -------
+    (customer index, weeks after the first purchase) of every repeat purchase, sorted by
+    customer and time.
+    """
+    k_max = rng.geometric(np.clip(drop, 1e-12, 1.0))
+    n_events = rng.poisson(lam * T)
+    who = np.repeat(np.arange(len(T)), n_events)
+    when = rng.random(len(who)) * T[who]
+    order = np.lexsort((when, who))
+    who, when = who[order], when[order]
+    rank = np.arange(len(who)) - np.repeat(np.cumsum(n_events) - n_events, n_events)
+    keep = rank < k_max[who]
+    return who[keep], when[keep]
 
 
 def _amounts(rng: np.random.Generator, nu: np.ndarray, p: SimulationParams) -> np.ndarray:
