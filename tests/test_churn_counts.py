@@ -178,6 +178,15 @@ def test_negative_weights_are_named():
         fit_cox(rows, weights_col="weight", check_ph=False)
 
 
+def test_negative_covariates_are_data_not_errors():
+    # only durations, entry times and weights must be non-negative; a centred covariate is not
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=500)
+    rows = pd.DataFrame({"duration_days": np.ceil(rng.exponential(30 / np.exp(0.5 * x))), "churned": True, "x": x})
+    res = fit_cox(rows, numeric=["x"], check_ph=False)
+    assert 0.3 < res.hazard_ratios["coef"].iloc[0] < 0.7
+
+
 class TestPartialHazardSql:
     def test_matches_the_design_matrix_including_missing_levels(self):
         rng = np.random.default_rng(1)

@@ -29,14 +29,19 @@ from .cox import CollapsedCoxFitter, collapse_rows
 AT_DAYS = (7, 30, 90, 180)
 
 
-def _check(spells: pd.DataFrame, cols: Sequence[str], name: str = "spells") -> None:
+def _check(spells: pd.DataFrame, cols: Sequence[str | None], nonnegative: Sequence[str | None] = (),
+           name: str = "spells") -> None:
+    """Every named column exists (``None`` entries are options not given); durations and
+    weights in ``nonnegative`` have no negative value. Covariates may be negative."""
+    cols = [c for c in (*cols, *nonnegative) if c]
     missing = [c for c in cols if c not in spells.columns]
     if missing:
         raise DataContractError(name, missing[0], f"required column is missing (found: {list(spells.columns)})")
-    for c in cols:
-        if pd.api.types.is_numeric_dtype(spells[c]) and (spells[c] < 0).any():
-            raise DataContractError(name, c, "negative values (durations and weights cannot be negative)", spells[spells[c] < 0].head(),
-                                    int((spells[c] < 0).sum()))
+    for c in filter(None, nonnegative):
+        bad = spells[c] < 0 if pd.api.types.is_numeric_dtype(spells[c]) else None
+        if bad is not None and bad.any():
+            raise DataContractError(name, c, "negative values (durations and weights cannot be negative)",
+                                    spells[bad].head(), int(bad.sum()))
 
 
 def _groups(spells: pd.DataFrame, group_col: str | None):
@@ -54,7 +59,7 @@ def kaplan_meier_table(spells: pd.DataFrame, group_col: str | None = None, durat
     from lifelines import KaplanMeierFitter
     from lifelines.utils import median_survival_times
 
-    _check(spells, [duration_col, event_col, *([group_col] if group_col else []), *([weights_col] if weights_col else [])])
+    _check(spells, [event_col, group_col], nonnegative=[duration_col, entry_col, weights_col])
     rows = []
     for key, g in _groups(spells, group_col):
         kmf = KaplanMeierFitter(alpha=alpha).fit(
@@ -88,7 +93,7 @@ def kaplan_meier_curves(spells: pd.DataFrame, group_col: str | None = None, dura
     """
     from lifelines import KaplanMeierFitter
 
-    _check(spells, [duration_col, event_col] + ([weights_col] if weights_col else []))
+    _check(spells, [event_col, group_col], nonnegative=[duration_col, entry_col, weights_col])
     frames = []
     for key, g in _groups(spells, group_col):
         kmf = KaplanMeierFitter(alpha=alpha).fit(g[duration_col], g[event_col],
@@ -124,7 +129,7 @@ def logrank_table(spells: pd.DataFrame, group_col: str, duration_col: str = "dur
     """Multivariate log-rank test across the groups of ``group_col`` (rows weighted by ``weights_col``)."""
     from lifelines.statistics import multivariate_logrank_test
 
-    _check(spells, [duration_col, event_col, group_col] + ([weights_col] if weights_col else []))
+    _check(spells, [event_col, group_col], nonnegative=[duration_col, weights_col])
     res = multivariate_logrank_test(spells[duration_col], spells[group_col], spells[event_col],
                                     weights=spells[weights_col] if weights_col else None)
     return pd.DataFrame({"test_statistic": [float(res.test_statistic)], "degrees_of_freedom": [res.degrees_of_freedom],
@@ -134,7 +139,7 @@ def logrank_table(spells: pd.DataFrame, group_col: str, duration_col: str = "dur
 def landmark(spells: pd.DataFrame, landmark_days: float = 14.0, duration_col: str = "duration_days",
              entry_col: str | None = None) -> pd.DataFrame:
     """Spells still open at ``landmark_days``, with time measured from the landmark."""
-    _check(spells, [duration_col])
+    _check(spells, [], nonnegative=[duration_col])
     out = spells[spells[duration_col] > landmark_days].copy()
     out[duration_col] = out[duration_col] - landmark_days
     if entry_col and entry_col in out:
@@ -241,8 +246,7 @@ def fit_cox(spells: pd.DataFrame, categorical: Sequence[str] = (), numeric: Sequ
     """
     from lifelines import CoxPHFitter
 
-    _check(spells, [duration_col, event_col, *categorical, *numeric] + ([cluster_col] if cluster_col else [])
-           + ([weights_col] if weights_col else []))
+    _check(spells, [event_col, *categorical, *numeric, cluster_col], nonnegative=[duration_col, entry_col, weights_col])
     if duration_resolution is not None:
         if not duration_resolution > 0:
             raise ParameterError(f"duration_resolution must be positive, got {duration_resolution!r}")
