@@ -6,7 +6,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "datasets"
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -15,6 +16,40 @@ def _private_caches(tmp_path_factory: pytest.TempPathFactory) -> None:
     import os
 
     os.environ["WORKBENCH_CACHE_DIR"] = str(tmp_path_factory.mktemp("workbench-cache"))
+
+
+@pytest.fixture(scope="session")
+def report_brand(tmp_path_factory: pytest.TempPathFactory):
+    """A small simulated brand (4,000 customers, 12 stores) for rendering reports: ``(folder, Brand)``.
+
+    Session-scoped (per test worker): tests must not modify it.
+    """
+    from workbench.simulate import simulate_brand
+
+    out = tmp_path_factory.mktemp("report-brand")
+    brand = simulate_brand(4_000, seed=5, out=out / "data", n_stores=12, n_staff=48)
+    return out, brand
+
+
+@pytest.fixture(scope="session")
+def render(report_brand):
+    """``render(name, lang="en", label=None, **params)`` runs a report notebook on ``report_brand``
+    (as of the brand's truth date) once per worker and returns the ``ReportRun``; repeated calls
+    with the same arguments reuse the run. Read the executed notebook from ``run.ipynb_path``
+    and the page from ``run.html_path``."""
+    from workbench.reports import run_report
+
+    out, brand = report_brand
+    cache: dict = {}
+
+    def _render(name: str, lang: str = "en", label: str | None = None, **params):
+        key = (name, lang, label, tuple(sorted((k, repr(v)) for k, v in params.items())))
+        if key not in cache:
+            cache[key] = run_report(name, params, lang=lang, as_of=brand.truth["as_of"][:10], data_dir=out / "data",
+                                    out_dir=out / "reports", notebooks_dir=ROOT / "notebooks", label=label)
+        return cache[key]
+
+    return _render
 
 
 @pytest.fixture(scope="session")

@@ -10,8 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from workbench.reports import run_report
-from workbench.simulate import simulate_brand
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb") if not p.stem.startswith("_"))
@@ -19,21 +17,16 @@ LANGS = ("zh", "en")
 
 
 @pytest.fixture(scope="module")
-def small_brand(tmp_path_factory):
-    out = tmp_path_factory.mktemp("brand")
-    brand = simulate_brand(4_000, seed=5, out=out / "data", n_stores=12, n_staff=48)
-    return out, brand
+def small_brand(report_brand):
+    return report_brand
 
 
 @pytest.fixture(scope="module")
-def rendered(small_brand):
+def rendered(render):
     """Every report in both languages (plus the store-randomised experiment), rendered once."""
-    out, brand = small_brand
-    kw = dict(as_of=brand.truth["as_of"][:10], data_dir=out / "data", out_dir=out / "reports",
-              notebooks_dir=ROOT / "notebooks")
-    runs = {(name, lang): run_report(name, {}, lang=lang, **kw) for name in NOTEBOOKS for lang in LANGS}
-    runs[("experiment_report-EXP_STORE", "en")] = run_report("experiment_report", {"experiment_id": "EXP_STORE"},
-                                                             lang="en", label="EXP_STORE", **kw)
+    runs = {(name, lang): render(name, lang) for name in NOTEBOOKS for lang in LANGS}
+    runs[("experiment_report-EXP_STORE", "en")] = render("experiment_report", "en", label="EXP_STORE",
+                                                         experiment_id="EXP_STORE")
     return runs
 
 

@@ -7,7 +7,9 @@ warnings.
 """
 from __future__ import annotations
 
+import html
 import importlib.util
+import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -111,13 +113,22 @@ def styled_table(df: pd.DataFrame, formats: Mapping[str, str] | None = None, hea
                  index: bool = False) -> Any:
     """A pandas Styler with the workbench formats: ``formats`` maps column → int/cny/pct/float.
 
-    ``headers`` renames columns for display (translated headers). Numbers are right-aligned
-    and the table scrolls horizontally on a narrow screen.
+    ``headers`` renames columns for display (translated headers). Numbers are right-aligned,
+    text left-aligned, and the table scrolls horizontally on a narrow screen. Every cell,
+    header and index label is HTML-escaped: values come from brand data and parameters.
+
+    Examples
+    --------
+    >>> html = styled_table(pd.DataFrame({"store": ["<b>S1</b>"], "gmv": [1234.5]}), {"gmv": "cny"}).to_html()
+    >>> "&lt;b&gt;S1&lt;/b&gt;" in html and "<b>S1" not in html and "¥1,234" in html
+    True
     """
     formats = dict(formats or {})
     shown = df.rename(columns=dict(headers or {}))
     fmt = {(headers or {}).get(c, c): FORMATS[f] for c, f in formats.items() if c in df.columns}
-    styler = shown.style.format(fmt, na_rep="–")
+    styler = shown.style.format(na_rep="–", escape="html")
+    styler = styler.format(fmt, na_rep="–", escape="html") if fmt else styler
+    styler = styler.format_index(escape="html", axis=0).format_index(escape="html", axis=1)
     text_cols = [c for c in shown.columns if not pd.api.types.is_numeric_dtype(shown[c])]
     if text_cols:
         styler = styler.set_properties(subset=text_cols, **{"text-align": "left"})
@@ -129,8 +140,73 @@ def styled_table(df: pd.DataFrame, formats: Mapping[str, str] | None = None, hea
     ])
 
 
+# ---------------------------------------------------------------------- text on the page
+# Report text is a catalogue sentence with values from data or parameters filled in. Nothing
+# of it is trusted as markup: every output path escapes the whole text, then applies the few
+# marks the catalogue uses (**bold**, `code`, "- " list items), so a value can never open a tag.
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
+
+
+def escape_markdown(text: Any) -> str:
+    r"""Text safe to place in Markdown: HTML-escaped, Markdown punctuation backslash-escaped.
+
+    >>> escape_markdown("<img src=x onerror=alert(1)> [a](javascript:x)")
+    '&lt;img src=x onerror=alert\\(1\\)&gt; \\[a\\]\\(javascript:x\\)'
+    """
+    return _MD_SPECIAL.sub(r"\\\1", html.escape(str(text), quote=False))
+
+
+def _marked(text: Any) -> str:
+    """Escape ``text`` for HTML, then render the catalogue's marks: **bold**, `code`."""
+    out = html.escape(str(text), quote=True)
+    out = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", out)
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", out)
+
+
+def _blocks(text: str) -> str:
+    """Paragraphs (blank-line separated) and "- " bullet lists, each line escaped."""
+    parts = []
+    for block in re.split(r"\n\s*\n", str(text).strip()):
+        lines = block.splitlines()
+        if lines and all(line.lstrip().startswith("- ") for line in lines):
+            items = "".join(f"<li>{_marked(line.lstrip()[2:])}</li>" for line in lines)
+            parts.append(f"<ul>{items}</ul>")
+        else:
+            parts.append(f"<p>{'<br>'.join(_marked(line) for line in lines)}</p>")
+    return "".join(parts)
+
+
+def heading(text: Any, level: int = 2) -> Any:
+    """A section heading (Markdown, so the page's table of contents lists it); ``text`` is escaped.
+
+    >>> heading("Stores <script>", 2).data
+    '## Stores &lt;script&gt;'
+    """
+    from IPython.display import Markdown
+
+    return Markdown("#" * int(level) + " " + escape_markdown(text))
+
+
+def note(text: Any) -> Any:
+    """A paragraph of report text (replaces ``display(Markdown(...))``): escaped, then **bold**,
+    `code` and "- " lists rendered.
+
+    >>> note("**Tip**: see <b>x</b>").data
+    '<div class="wb-note"><p><strong>Tip</strong>: see &lt;b&gt;x&lt;/b&gt;</p></div>'
+    """
+    from IPython.display import HTML
+
+    return HTML(f'<div class="wb-note">{_blocks(text)}</div>')
+
+
 def kpi_cards(cards: list[dict[str, Any]]) -> Any:
-    """Headline KPI cards as HTML: each card has ``label``, ``value`` (formatted) and ``change`` (a share or None)."""
+    """Headline KPI cards as HTML: each card has ``label``, ``value`` (formatted), optionally
+    ``change`` (a number) with ``change_text`` (its formatted form, default a signed percentage),
+    ``lower_is_better`` and ``note``. Every text is escaped.
+
+    >>> "&lt;i&gt;" in kpi_cards([{"label": "<i>x</i>", "value": "1"}]).data
+    True
+    """
     from IPython.display import HTML
 
     items = []
@@ -141,15 +217,26 @@ def kpi_cards(cards: list[dict[str, Any]]) -> Any:
         else:
             good = change >= 0 if not c.get("lower_is_better") else change <= 0
             color = GOOD if good else BAD
-            delta = f'<div class="wb-kpi-delta" style="color:{color}">{format_pct(change, signed=True)}</div>'
-        note = f'<div class="wb-kpi-note">{c["note"]}</div>' if c.get("note") else ""
-        items.append(f'<div class="wb-kpi"><div class="wb-kpi-label">{c["label"]}</div>'
-                     f'<div class="wb-kpi-value">{c["value"]}</div>{delta}{note}</div>')
+            shown = c.get("change_text") or format_pct(change, signed=True)
+            delta = f'<div class="wb-kpi-delta" style="color:{color}">{_marked(shown)}</div>'
+        note_html = f'<div class="wb-kpi-note">{_marked(c["note"])}</div>' if c.get("note") else ""
+        items.append(f'<div class="wb-kpi"><div class="wb-kpi-label">{_marked(c["label"])}</div>'
+                     f'<div class="wb-kpi-value">{_marked(c["value"])}</div>{delta}{note_html}</div>')
     return HTML('<div class="wb-kpis">' + "".join(items) + "</div>")
 
 
-def callout(text: str, kind: str = "info") -> Any:
-    """A highlighted sentence (``kind``: info, warning, danger) for findings and banners."""
+_CALLOUT_KINDS = ("info", "warning", "danger", "success")
+
+
+def callout(text: Any, kind: str = "info") -> Any:
+    """A highlighted sentence (``kind``: info, warning, danger, success) for findings and banners;
+    ``text`` is escaped (then **bold** and `code` rendered).
+
+    >>> callout("<img src=x onerror=alert(1)>").data
+    '<div class="wb-callout wb-info"><p>&lt;img src=x onerror=alert(1)&gt;</p></div>'
+    """
     from IPython.display import HTML
 
-    return HTML(f'<div class="wb-callout wb-{kind}">{text}</div>')
+    if kind not in _CALLOUT_KINDS:
+        raise ValueError(f"callout kind must be one of {', '.join(_CALLOUT_KINDS)}, not {kind!r}")
+    return HTML(f'<div class="wb-callout wb-{kind}">{_blocks(text)}</div>')

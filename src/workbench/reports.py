@@ -414,7 +414,7 @@ def run_report(name: str, parameters: dict[str, Any] | None = None, lang: str = 
         raise ReportError(f"{nb_path.name}: the parameters cell must define {', '.join(missing)}")
     if not has_key(f"{name}.title"):
         raise ReportError(f"report {name!r} has no title: add '{name}.title: {{en: ..., zh: ...}}' to the "
-                          "message catalogue (workbench/i18n/messages.yml)")
+                          "message catalogue (workbench/i18n/*.yml)")
     data_dir = Path(data_dir)
     as_of = _check_date(default_as_of(data_dir) if as_of is None else as_of)
 

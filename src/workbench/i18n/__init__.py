@@ -1,8 +1,11 @@
 """One message catalogue for every report: ``t(key, lang, **values)``.
 
 All report text — titles, headings, axis labels, legends, table headers and narrative
-sentences — lives in ``messages.yml`` as ``key: {en: ..., zh: ...}``. Notebooks never hold
-display strings of their own, so a report is complete in both languages or a test fails.
+sentences — lives in the YAML files beside this module as ``key: {en: ..., zh: ...}``:
+``messages.yml`` for the shared text (pipeline, index, channel groups, touch types) and one
+file per report family (``ops.yml``, ``experiment.yml``, ``value.yml``, ``churn.yml``,
+``clv.yml``). A key defined in two files is an error. Notebooks never hold display strings of
+their own, so a report is complete in both languages or a test fails.
 """
 from __future__ import annotations
 
@@ -13,15 +16,24 @@ from typing import Any
 import yaml
 
 LANGS = ("en", "zh")
-_CATALOGUE = Path(__file__).with_name("messages.yml")
+_CATALOGUE_DIR = Path(__file__).parent
 _current = {"lang": "en"}
 
 
 @lru_cache(maxsize=1)
 def catalogue() -> dict[str, dict[str, str]]:
     """The message catalogue, ``{key: {"en": ..., "zh": ...}}``."""
-    data = yaml.safe_load(_CATALOGUE.read_text(encoding="utf-8")) or {}
-    return {str(k): {str(lang): str(text) for lang, text in v.items()} for k, v in data.items()}
+    merged: dict[str, dict[str, str]] = {}
+    where: dict[str, str] = {}
+    for path in sorted(_CATALOGUE_DIR.glob("*.yml")):
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        for k, v in data.items():
+            key = str(k)
+            if key in merged:
+                raise ValueError(f"message key {key!r} is defined in both {where[key]} and {path.name}")
+            merged[key] = {str(lang): str(text) for lang, text in v.items()}
+            where[key] = path.name
+    return merged
 
 
 def check_lang(lang: str) -> str:
@@ -62,7 +74,7 @@ def t(key: str, lang: str | None = None, **values: Any) -> str:
     lang = check_lang(get_lang() if lang is None else lang)
     entry = catalogue().get(key)
     if entry is None:
-        raise KeyError(f"message key {key!r} is not in the catalogue (src/workbench/i18n/messages.yml)")
+        raise KeyError(f"message key {key!r} is not in the catalogue (src/workbench/i18n/*.yml)")
     if lang not in entry:
         raise KeyError(f"message key {key!r} has no {lang!r} text")
     return entry[lang].format(**values) if values else entry[lang]

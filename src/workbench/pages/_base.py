@@ -1,0 +1,130 @@
+"""Shared pieces of the page statements: a stated number with its unit and period, verdict
+words chosen from an interval, and period arithmetic ("last month" is the last complete month)."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+import pandas as pd
+
+from ..plotting import format_cny, format_float, format_int, format_pct
+
+# unit → how a value of it is written. Persons and person-times are never mixed in one statement.
+UNITS: dict[str, Any] = {
+    "persons": format_int,            # deduplicated people (人数)
+    "person_times": format_int,       # events, not deduplicated (人次)
+    "count": format_int,              # orders, stores, spells …
+    "cny": format_cny,                # money, CNY
+    "cny_per_unit": lambda v: format_cny(v, 2),   # money per customer / per experiment unit
+    "share": format_pct,              # a share of a whole, 0–1
+    "pp": lambda v: "–" if _missing(v) else f"{float(v) * 100:+.1f} pp",   # difference of two shares
+    "relative": lambda v: format_pct(v, signed=True),   # a relative change
+    "days": lambda v: format_float(v, 0),
+    "ratio": lambda v: format_float(v, 2),    # hazard ratio, multiplier
+    "number": lambda v: format_float(v, 2),
+}
+
+
+def _missing(v: Any) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v))
+
+
+@dataclass(frozen=True)
+class Stated:
+    """One number a page states.
+
+    ``value`` in ``unit`` (a key of :data:`UNITS`), over the period ``[start, end)`` (None for a
+    point in time or no period), defined by ``definition`` (one English sentence: what is
+    counted, from which table, with which rule); ``ci_low``/``ci_high`` when it is an estimate.
+
+    Examples
+    --------
+    >>> s = Stated(1234.0, "persons", "people who added a guide", pd.Timestamp("2025-12-01"),
+    ...            pd.Timestamp("2026-01-01"))
+    >>> s.text(), s.period_text()
+    ('1,234', '2025-12-01 – 2025-12-31')
+    """
+
+    value: float
+    unit: str
+    definition: str
+    start: pd.Timestamp | None = None
+    end: pd.Timestamp | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.unit not in UNITS:
+            raise ValueError(f"unknown unit {self.unit!r}; one of {', '.join(UNITS)}")
+
+    def text(self) -> str:
+        """The value written in its unit."""
+        return UNITS[self.unit](self.value)
+
+    def ci_text(self) -> str:
+        """The interval written in the unit, '–' when there is none."""
+        if self.ci_low is None or self.ci_high is None:
+            return "–"
+        return f"{UNITS[self.unit](self.ci_low)} – {UNITS[self.unit](self.ci_high)}"
+
+    def period_text(self) -> str:
+        """``start – last day`` of the period (the end is exclusive)."""
+        if self.start is None or self.end is None:
+            return "–"
+        return f"{self.start:%Y-%m-%d} – {self.end - pd.Timedelta(days=1):%Y-%m-%d}"
+
+    @property
+    def covers_zero(self) -> bool | None:
+        """Whether the interval covers 0 (None without an interval)."""
+        if self.ci_low is None or self.ci_high is None:
+            return None
+        return self.ci_low <= 0 <= self.ci_high
+
+
+class Verdict(str, Enum):
+    """What an estimate with an interval lets a page say."""
+
+    POSITIVE = "positive"                  # the interval lies above zero
+    NEGATIVE = "negative"                  # the interval lies below zero
+    NOT_DISTINGUISHABLE = "not_distinguishable"   # covers zero, and the test could have seen a relevant effect
+    UNDERPOWERED = "underpowered"          # covers zero, and the test had too little power to tell
+
+
+def effect_verdict(ci_low: float, ci_high: float, power: float | None = None, min_power: float = 0.8) -> Verdict:
+    """The verdict an interval supports; ``power`` is the design's power for the effect that matters
+    (never "observed power"). Below ``min_power`` a null result is called under-powered.
+
+    >>> effect_verdict(0.5, 2.0).value, effect_verdict(-1, 2, power=0.3).value
+    ('positive', 'underpowered')
+    """
+    if ci_low > 0:
+        return Verdict.POSITIVE
+    if ci_high < 0:
+        return Verdict.NEGATIVE
+    if power is not None and power < min_power:
+        return Verdict.UNDERPOWERED
+    return Verdict.NOT_DISTINGUISHABLE
+
+
+def last_complete_month(as_of: Any) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """``[start, end)`` of the last calendar month that ended on or before ``as_of`` (exclusive).
+
+    >>> [f"{d:%Y-%m-%d}" for d in last_complete_month("2026-01-01")]
+    ['2025-12-01', '2026-01-01']
+    >>> [f"{d:%Y-%m-%d}" for d in last_complete_month("2026-01-15")]
+    ['2025-12-01', '2026-01-01']
+    """
+    end = pd.Timestamp(as_of).normalize().replace(day=1)
+    return end - pd.DateOffset(months=1), end
+
+
+def complete_periods(start: Any, end: Any, follow_up_days: int) -> pd.Timestamp:
+    """The last cohort start whose ``follow_up_days`` window closes before ``end``: cohorts after it
+    are right-censored (a funnel rate over them is biased low).
+
+    >>> f"{complete_periods('2025-11-01', '2026-01-01', 14):%Y-%m-%d}"
+    '2025-12-18'
+    """
+    return pd.Timestamp(end) - pd.Timedelta(days=int(follow_up_days))
