@@ -7,24 +7,45 @@ counts by store.
 """
 from __future__ import annotations
 
-import hashlib
-import os
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from ..errors import DataContractError
+from ..masking import mask_key, mask_tokens
 from .survival import CoxResult, design_matrix
 
 
-def mask_ids(ids: pd.Series, salt: str | None = None, prefix: str = "C-") -> pd.Series:
-    """Stable short tokens in place of raw ids (same id and salt → same token); missing stays missing.
+def mask_ids(ids: pd.Series, key: str | bytes | None = None, prefix: str = "C-",
+             data_dir: str | Path | None = None) -> pd.Series:
+    """Keyed tokens in place of raw ids: the same id and key give the same token; missing stays missing.
 
-    The salt defaults to the environment variable ``WORKBENCH_MASK_SALT``: set a secret one per
-    brand, or anyone who can guess ids could recompute the tokens.
+    A token is ``prefix`` + 20 hex digits (80 bits) of HMAC-SHA256(key, id): without the key it
+    cannot be recomputed from a guessed id, and two brands' tokens of the same id differ.
+
+    Parameters
+    ----------
+    ids : pandas.Series
+        Raw ids (any type; masked as ``str(id)``).
+    key : str or bytes, optional
+        The secret. By default ``WORKBENCH_MASK_KEY``, else the brand's own key, generated on
+        first use and kept with mode 0600 in the workbench cache directory (see
+        :mod:`workbench.masking` for where, and for rotation: a new key changes every token).
+    prefix : str
+        Put before every token.
+    data_dir : str or Path, optional
+        The brand's data directory, which selects its key file. Without it (and without a key)
+        one per-user key is used for every brand.
+
+    Examples
+    --------
+    >>> t = mask_ids(pd.Series(["C1", "C2", "C1"]), key="k" * 32)
+    >>> t.iloc[0] == t.iloc[2] != t.iloc[1], len(t.iloc[0])
+    (True, 22)
     """
-    salt = salt if salt is not None else os.environ.get("WORKBENCH_MASK_SALT", "workbench")
-    return ids.map(lambda v: None if pd.isna(v) else prefix + hashlib.sha256(f"{salt}:{v}".encode()).hexdigest()[:10])
+    secret = mask_key(data_dir) if key is None else (key.encode() if isinstance(key, str) else key)
+    return mask_tokens(ids, secret, prefix)
 
 
 def deletion_risk(cox: CoxResult, relationships: pd.DataFrame, age_col: str = "age_days",
