@@ -129,7 +129,8 @@ class TestClusterDesignAA:
         fpr_naive, fpr_cluster = np.mean(naive.p_value < 0.05), np.mean(robust.p_value < 0.05)
         assert fpr_naive > 0.08, fpr_naive  # about 0.48: seven-fold variance inflation ignored
         assert 0.04 <= fpr_cluster <= 0.06, fpr_cluster
-        assert np.all(robust.dof == 58)
+        # CR2 Satterthwaite dof: at most G_c + G_t − 2, less with unequal store sizes
+        assert np.all(robust.dof <= 58 + 1e-9) and np.all(robust.dof > 40)
         assert np.mean(robust.design_effect) == pytest.approx(7.2, abs=0.2)
 
     def test_coverage_of_known_effect(self):

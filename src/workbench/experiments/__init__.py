@@ -74,6 +74,7 @@ from .sequential import (
     rho_for_planned_n,
     sequential_frame,
     sequential_test,
+    window_band,
 )
 from .srm import SRMResult, srm_test
 from .stats import (
@@ -106,7 +107,7 @@ __all__ = [
     "TestResult", "cuped_test", "proportion_ztest", "ratio_test", "two_sample_test", "welch_ttest", "winsorize",
     "adjust_frame", "adjust_pvalues", "benjamini_hochberg", "bonferroni", "holm",
     "SequentialResult", "always_valid_p", "cs_multiplier", "rho_for_planned_n", "sequential_frame",
-    "sequential_test",
+    "sequential_test", "window_band",
     "SRMResult", "srm_test",
     "ProportionStatistic", "RatioStatistic", "RegressionAdjustedStatistic", "SampleMeanStatistic", "pooled_theta",
     *_FRAME_API,

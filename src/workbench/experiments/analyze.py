@@ -40,7 +40,7 @@ RESULT_COLUMNS = [
     "metric", "variant", "n", "mean", "control_n", "control_mean", "abs_effect", "rel_effect", "ci_low", "ci_high",
     "rel_ci_low", "rel_ci_high", "p_value", "p_value_adjusted", "significant", "chance_to_beat_control",
     "expected_loss", "method", "se", "dof", "theta", "variance_reduction", "icc", "design_effect", "n_clusters",
-    "control_n_clusters",
+    "control_n_clusters", "fieller_rel_ci_low", "fieller_rel_ci_high",
 ]
 
 
@@ -314,7 +314,8 @@ def _pair(name: str, c: Any, t: Any, variant: str, alpha: float, sequential: boo
         "control_mean": float(c.mean), "abs_effect": res.effect, "rel_effect": res.rel_effect, "ci_low": res.ci_low,
         "ci_high": res.ci_high, "rel_ci_low": res.rel_ci_low, "rel_ci_high": res.rel_ci_high, "p_value": res.p_value,
         "method": res.method, "se": res.se, "dof": res.dof, "theta": res.theta,
-        "variance_reduction": res.variance_reduction, "icc": np.nan, "design_effect": np.nan, "n_clusters": np.nan,
+        "variance_reduction": res.variance_reduction, "fieller_rel_ci_low": res.fieller_rel_ci_low,
+        "fieller_rel_ci_high": res.fieller_rel_ci_high, "icc": np.nan, "design_effect": np.nan, "n_clusters": np.nan,
         "control_n_clusters": np.nan}
     if isinstance(res, ClusterTestResult):
         row.update(icc=res.icc, design_effect=res.design_effect, n_clusters=int(res.n_clusters_treatment),
@@ -323,8 +324,10 @@ def _pair(name: str, c: Any, t: Any, variant: str, alpha: float, sequential: boo
     row.update(chance_to_beat_control=bayes.chance_to_beat_control, expected_loss=bayes.expected_loss)
     if sequential:
         seq = sequential_test(c, t, alpha, planned_n=planned_n)
+        # The fixed-horizon Fieller interval does not hold at every look: none is shown then.
         row.update(ci_low=seq.cs_low, ci_high=seq.cs_high, rel_ci_low=seq.rel_cs_low, rel_ci_high=seq.rel_cs_high,
-                   p_value=seq.always_valid_p, method=res.method + "+always_valid")
+                   p_value=seq.always_valid_p, method=res.method + "+always_valid", fieller_rel_ci_low=np.nan,
+                   fieller_rel_ci_high=np.nan)
     return row
 
 

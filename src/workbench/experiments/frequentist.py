@@ -65,6 +65,8 @@ class TestResult:
     method: str
     theta: ArrayLike = float("nan")
     variance_reduction: ArrayLike = float("nan")
+    fieller_rel_ci_low: ArrayLike = float("nan")
+    fieller_rel_ci_high: ArrayLike = float("nan")
 
     @property
     def significant(self) -> ArrayLike:
@@ -110,6 +112,36 @@ def relative_delta(mean_c: ArrayLike, v_c: ArrayLike, mean_t: ArrayLike, v_t: Ar
     return _scalar(np.where(undefined, np.nan, rel)), _scalar(np.where(undefined, np.nan, var))
 
 
+def fieller_relative_interval(mean_c: ArrayLike, v_c: ArrayLike, mean_t: ArrayLike, v_t: ArrayLike,
+                              crit: ArrayLike) -> tuple[Any, Any]:
+    """Fieller (1954) interval for the relative effect ``m_t / m_c − 1`` (independent arms).
+
+    The set of ratios ``ρ`` with ``(m_t − ρ m_c)² ≤ q² (v_t + ρ² v_c)``, i.e. the ratios a test of
+    ``μ_t − ρ μ_c = 0`` with critical value ``q`` does not reject. At ``ρ = 1`` this is exactly the
+    test of the difference with the interval ``effect ± q·sqrt(v_c + v_t)``, so the relative
+    interval excludes 0 exactly when the absolute interval does (the delta-method interval can
+    disagree). Bounded only when the control mean is itself clearly non-zero
+    (``m_c² > q² v_c``); otherwise NaN (the interval is unbounded).
+
+    Examples
+    --------
+    >>> lo, hi = fieller_relative_interval(10.0, 1.0, 12.0, 1.0, 1.96)
+    >>> round(float(lo), 4), round(float(hi), 4)
+    (-0.0679, 0.5638)
+    """
+    m_c, m_t = np.asarray(mean_c, dtype=float), np.asarray(mean_t, dtype=float)
+    q2 = np.asarray(crit, dtype=float) ** 2
+    a = m_c ** 2 - q2 * np.asarray(v_c, dtype=float)
+    b = m_t * m_c
+    c = m_t ** 2 - q2 * np.asarray(v_t, dtype=float)
+    disc = b * b - a * c
+    bounded = (a > 0) & (disc >= 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        root = np.sqrt(np.where(bounded, disc, np.nan))
+        low, high = (b - root) / a - 1.0, (b + root) / a - 1.0
+    return _scalar(np.where(bounded, low, np.nan)), _scalar(np.where(bounded, high, np.nan))
+
+
 def result_from_moments(mean_c: ArrayLike, v_c: ArrayLike, mean_t: ArrayLike, v_t: ArrayLike, dof: ArrayLike,
                         alpha: float, method: str, p_variance: ArrayLike | None = None,
                         **extra: Any) -> TestResult:
@@ -128,6 +160,9 @@ def result_from_moments(mean_c: ArrayLike, v_c: ArrayLike, mean_t: ArrayLike, v_
         z = effect / (se if p_variance is None else np.sqrt(np.asarray(p_variance, dtype=float)))
     rel, rel_var = relative_delta(m_c, v_c, m_t, v_t)
     rel_se = np.sqrt(rel_var)
+    f_low, f_high = fieller_relative_interval(m_c, v_c, m_t, v_t, q)
+    extra.setdefault("fieller_rel_ci_low", f_low)
+    extra.setdefault("fieller_rel_ci_high", f_high)
     return TestResult(
         effect=_scalar(effect), se=_scalar(se), dof=_scalar(np.asarray(dof, dtype=float)),
         ci_low=_scalar(effect - q * se), ci_high=_scalar(effect + q * se), p_value=two_sided_p(z, dof),

@@ -18,7 +18,17 @@ smallest α whose sequence excludes 0) is the mixture SPRT's
 over time one reports its running minimum and the running intersection of the intervals.
 
 The guarantee is for units that keep entering the experiment (each look covers the
-units so far). It is asymptotic: it needs a few hundred units before the first look.
+units so far) with a **fixed** outcome per unit. It is asymptotic: it needs a few hundred
+units before the first look.
+
+It does not hold for the usual daily report of one experiment whose units were all exposed
+at the start: day ``d`` measures the *same* units over a window ``[t0, t0 + d)`` that grows,
+so each day estimates a different quantity (the effect on the first ``d`` days' outcome),
+and a running intersection of the sequences is not a confidence set for any of them (on the
+demo's EXP_CUST it stayed at −0.30…1.76 while the day-14 estimate was 1.99 and the true lift
+2.94). :func:`window_band` is the band for that design: one interval per planned look, each
+at level ``α / K`` (Bonferroni over the ``K`` looks), so that with probability at least
+``1 − α`` every day's interval covers that day's effect, whenever one looks.
 """
 from __future__ import annotations
 
@@ -138,6 +148,9 @@ def sequential_frame(daily: pd.DataFrame, control: str, alpha: float = 0.05, pla
     proportion : bool
         Treat the metric as 0/1 (binomial variance).
 
+    Only for units that keep entering, each with a fixed outcome (see the module docstring);
+    for the same units over a growing window use :func:`window_band`.
+
     Returns
     -------
     DataFrame
@@ -186,4 +199,90 @@ def sequential_frame(daily: pd.DataFrame, control: str, alpha: float = 0.05, pla
             "cs_high": np.minimum.accumulate(np.nan_to_num(res.cs_high, nan=np.inf)),
             "always_valid_p": np.minimum.accumulate(np.nan_to_num(res.always_valid_p, nan=1.0)),
             "p_value": np.asarray(res.fixed.p_value)}))
+    return pd.concat(out, ignore_index=True)
+
+
+def _daily_statistics(daily: pd.DataFrame, control: str, proportion: bool, variant_col: str, day_col: str,
+                      frame_name: str) -> tuple[np.ndarray, list[str], Any]:
+    needed = [day_col, variant_col, "n", "sum"] + ([] if proportion else ["sum_squares"])
+    missing = [c for c in needed if c not in daily.columns]
+    if missing:
+        raise DataContractError(frame_name, missing[0], f"missing column(s) {missing}")
+    variants = list(pd.unique(daily[variant_col]))
+    if control not in variants:
+        raise ParameterError(f"unknown control variant {control!r}; variants: {variants}")
+    dup = daily.duplicated([day_col, variant_col], keep=False)
+    if dup.any():
+        raise DataContractError(frame_name, day_col, "more than one row per day and variant",
+                                rows=daily.loc[dup].head(5), n_bad=int(dup.sum()))
+    wide = daily.pivot(index=day_col, columns=variant_col).sort_index()
+
+    def stat(v: str) -> Any:
+        n = wide[("n", v)].to_numpy(dtype=float)
+        s = wide[("sum", v)].to_numpy(dtype=float)
+        if np.isnan(n).any():
+            raise DataContractError(frame_name, "n", f"variant {v!r} is missing on some days")
+        if proportion:
+            return ProportionStatistic(n, s)
+        return SampleMeanStatistic(n, s, wide[("sum_squares", v)].to_numpy(dtype=float))
+
+    return wide.index.to_numpy(), [str(v) for v in variants], stat
+
+
+def window_band(daily: pd.DataFrame, control: str, alpha: float = 0.05, looks: int | None = None,
+                proportion: bool = False, variant_col: str = "variant", day_col: str = "day",
+                frame_name: str = "daily") -> pd.DataFrame:
+    """Simultaneous daily band for the same units over a growing outcome window.
+
+    Day ``d`` estimates the effect on the outcome of the first ``d`` days after exposure, a
+    different quantity each day. Each day's interval is the fixed-horizon interval at level
+    ``α / K`` (``K`` planned looks, default the number of days): by Bonferroni, with
+    probability at least ``1 − α`` all ``K`` intervals cover their day's effect together, so
+    looking every day and acting on the first interval that excludes zero keeps the
+    false-positive rate at or below ``α``. The intervals are *not* intersected (each belongs to
+    its own day); the last day's interval contains the last day's estimate.
+
+    Parameters
+    ----------
+    daily : DataFrame
+        Cumulative ``n``, ``sum``, ``sum_squares`` per ``day`` and variant
+        (:func:`~workbench.experiments.frame.experiment_daily`).
+    looks : int, optional
+        Planned number of looks ``K`` (fixed before the start); default the days in ``daily``.
+
+    Returns
+    -------
+    DataFrame
+        ``variant``, ``day``, ``n``, ``control_n``, ``effect``, ``band_low``, ``band_high``
+        (the day's interval at level ``α/K``), ``p_value`` (that day's fixed-horizon p, for
+        comparison), ``p_simultaneous`` (running minimum of ``min(1, K·p)``: the p-value of
+        "no effect on any day's window" after looking up to that day) and ``looks``.
+
+    Examples
+    --------
+    >>> daily = pd.DataFrame({"day": [1, 1, 2, 2], "variant": ["c", "t"] * 2, "n": [500, 500, 500, 500],
+    ...                       "sum": [500.0, 560.0, 1000.0, 1130.0], "sum_squares": [1500.0, 1600.0, 3000.0, 3400.0]})
+    >>> band = window_band(daily, "c")
+    >>> band[["day", "effect"]].round(3).to_dict("list")
+    {'day': [1, 2], 'effect': [0.12, 0.26]}
+    >>> bool((band["band_low"] <= band["effect"]).all() and (band["effect"] <= band["band_high"]).all())
+    True
+    """
+    _check_alpha(alpha)
+    days, variants, stat = _daily_statistics(daily, control, proportion, variant_col, day_col, frame_name)
+    k = len(days) if looks is None else int(looks)
+    if k < len(days):
+        raise ParameterError(f"looks must be at least the number of days shown ({len(days)}), got {looks!r}")
+    out = []
+    c = stat(control)
+    for variant in [v for v in variants if v != control]:
+        t = stat(variant)
+        band = two_sample_test(c, t, alpha / k)
+        fixed_p = np.asarray(two_sample_test(c, t, alpha).p_value, dtype=float)
+        out.append(pd.DataFrame({
+            "variant": variant, "day": days, "n": np.asarray(t.n), "control_n": np.asarray(c.n),
+            "effect": np.asarray(band.effect), "band_low": np.asarray(band.ci_low),
+            "band_high": np.asarray(band.ci_high), "p_value": fixed_p,
+            "p_simultaneous": np.minimum.accumulate(np.minimum(1.0, np.nan_to_num(fixed_p, nan=1.0) * k)),
+            "looks": k}))
     return pd.concat(out, ignore_index=True)
