@@ -157,8 +157,14 @@ def _merge(frames: list[pd.DataFrame], by: str) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------------- acquisition
-def acquisition(wb: Workbench, start: Any, end: Any, grain: str | None = "day", by: str = "brand") -> pd.DataFrame:
+def acquisition(wb: Workbench, start: Any, end: Any, grain: str | None = "day", by: str = "brand",
+                store_id: str | None = None) -> pd.DataFrame:
     """Adds and group joins per period, in person-times and persons (拉新).
+
+    ``store_id`` keeps only that store's acquisition: adds to its staff and joins of its groups,
+    whatever the channel (a store's adds through a brand-wide online code are the store's adds;
+    other stores' adds through that code are not). Cut by channel, the rows then sum to the
+    store's own adds.
 
     Returns
     -------
@@ -176,6 +182,7 @@ def acquisition(wb: Workbench, start: Any, end: Any, grain: str | None = "day", 
     wb.require("contact_events")
     sel, grp = _select_cut(by)
     chan_join, chan_group = _channel_group_join(wb, "ce")
+    store_cond = f"AND sd.store_id = {literal(store_id)}" if store_id is not None else ""
     adds = wb.query(f"""
         WITH ev AS (
             SELECT ce.customer_id, ce.staff_id, ce.channel_code, {chan_group} AS channel_group, sd.store_id, sd.region,
@@ -186,6 +193,7 @@ def acquisition(wb: Workbench, start: Any, end: Any, grain: str | None = "day", 
             {chan_join}
             LEFT JOIN ({_first_add_sql(wb)}) fa ON fa.customer_id = ce.customer_id
             WHERE ce.event_type = 'add' AND ce.event_time >= {literal(s)} AND ce.event_time < {literal(e)}
+              {store_cond}
         )
         SELECT period{sel}, COUNT(*) AS adds, COUNT(DISTINCT customer_id) AS add_persons,
                COUNT(DISTINCT CASE WHEN is_first = 1 THEN customer_id END) AS new_persons
@@ -193,12 +201,13 @@ def acquisition(wb: Workbench, start: Any, end: Any, grain: str | None = "day", 
     """)
     frames = [adds]
     if wb.has_table("group_events"):
-        frames.append(_group_event_counts(wb, s, e, grain, by, "join", "group_joins", "group_join_persons"))
+        frames.append(_group_event_counts(wb, s, e, grain, by, "join", "group_joins", "group_join_persons",
+                                          store_id=store_id))
     return _finish(_merge(frames, by), by, grain)
 
 
 def _group_event_counts(wb: Workbench, s: pd.Timestamp, e: pd.Timestamp, grain: str | None, by: str,
-                        event_type: str, n_name: str, p_name: str) -> pd.DataFrame:
+                        event_type: str, n_name: str, p_name: str, store_id: str | None = None) -> pd.DataFrame:
     sel, grp = _select_cut(by)
     groups = wb.has_table("groups")
     gjoin = "LEFT JOIN groups g ON g.group_id = ge.group_id" if groups else ""
@@ -214,6 +223,7 @@ def _group_event_counts(wb: Workbench, s: pd.Timestamp, e: pd.Timestamp, grain: 
             LEFT JOIN ({_store_region_sql(wb)}) sr ON sr.store_id = {store}
             {chan_join}
             WHERE ge.event_type = '{event_type}' AND ge.event_time >= {literal(s)} AND ge.event_time < {literal(e)}
+              {f"AND {store} = {literal(store_id)}" if store_id is not None else ""}
         )
         SELECT period{sel}, COUNT(*) AS {n_name}, COUNT(DISTINCT customer_id) AS {p_name}
         FROM ev GROUP BY period{grp}
