@@ -30,7 +30,7 @@ from ..errors import ParameterError
 from ..segments import fan_tiers, value_tiers
 from .beta_geo import BetaGeoFitter
 from .gamma_gamma import GammaGammaFitter
-from .rfm import customer_days_sql
+from .rfm import customer_days_sql, model_orders_sql
 from .value import alive_purchase_growth, bootstrap_bounds, draw_models
 
 #: engine tables the pipeline leaves behind (per buyer; per customer with value)
@@ -39,6 +39,8 @@ VALUE_TABLE = "customer_clv"
 _GROWTH_TABLE = "clv_growth"
 _DAYS_PER_WEEK = 7.0
 _NET_AMOUNT = "amount - COALESCE(refunded_amount, 0)"
+#: how an order's value is counted: net of refunds (what the brand keeps, the default) or gross
+SPEND_VALUES = {"net": _NET_AMOUNT, "gross": "amount"}
 
 
 @dataclass
@@ -52,6 +54,48 @@ class CustomerValue:
     horizon_months: int
     discount_rate: float
     total_interval: tuple[float, float, float] | None = None
+    orders_seen: "ModelOrders | None" = None
+
+
+@dataclass(frozen=True)
+class ModelOrders:
+    """Which identified orders before ``as_of`` the models saw.
+
+    ``orders_total`` identified orders before as_of; ``experiment_orders`` of them belong to an
+    experiment task; ``orders_excluded`` were left out (the experiment orders when
+    ``exclude_experiment_orders``, else none); ``buyers_excluded_only`` customers whose only
+    orders were left out (so not modelled as buyers).
+    """
+
+    orders_total: int
+    experiment_orders: int
+    orders_excluded: int
+    buyers_excluded_only: int
+    exclude_experiment_orders: bool
+
+    @property
+    def orders_used(self) -> int:
+        return self.orders_total - self.orders_excluded
+
+
+def count_model_orders(wb: Workbench, as_of: Any, exclude_experiment_orders: bool = False) -> ModelOrders:
+    """Count the identified orders before ``as_of``, the experiment-task orders among them and
+    those the models leave out (:func:`~workbench.clv.rfm.model_orders_sql`): what the CLV page
+    says the model saw."""
+    as_of = to_timestamp(as_of, "as_of")
+    wb.require("orders")
+    before = f"customer_id IS NOT NULL AND order_time < {literal(as_of)}"
+    total = int(wb.scalar(f"SELECT COUNT(*) FROM orders WHERE {before}"))
+    regular = model_orders_sql(wb, True)
+    if regular == "orders":  # no tasks table: nothing is known to be an experiment order
+        return ModelOrders(total, 0, 0, 0, exclude_experiment_orders)
+    experiment = total - int(wb.scalar(f"SELECT COUNT(*) FROM {regular} WHERE {before}"))
+    if not exclude_experiment_orders:
+        return ModelOrders(total, experiment, 0, 0, False)
+    lost = int(wb.scalar(f"""
+        SELECT COUNT(*) FROM (SELECT DISTINCT customer_id FROM orders WHERE {before}) a
+        WHERE customer_id NOT IN (SELECT customer_id FROM {regular} WHERE {before})"""))
+    return ModelOrders(total, experiment, experiment, lost, True)
 
 
 def main_store_sql(as_of: pd.Timestamp) -> str:
@@ -65,18 +109,24 @@ def main_store_sql(as_of: pd.Timestamp) -> str:
         ) x WHERE rn = 1"""
 
 
-def summarise_buyers(wb: Workbench, as_of: Any, name: str = RFM_TABLE) -> int:
+def summarise_buyers(wb: Workbench, as_of: Any, name: str = RFM_TABLE, exclude_experiment_orders: bool = False,
+                     spend: str = "net") -> int:
     """Keep one row per buyer with orders before ``as_of`` as engine table ``name``; returns the count.
 
     Columns: ``customer_id``, ``frequency`` (repeat purchase days), ``recency_days``,
     ``age_days`` (first purchase day to the day before ``as_of``, inclusive),
-    ``monetary_value`` (mean net value of the repeat days), ``first_day``. Purchases are
-    collapsed to days and valued net of refunds, as in :func:`~workbench.clv.rfm_summary`.
+    ``monetary_value`` (mean value of the repeat days), ``first_day``. Purchases are
+    collapsed to days and valued net of refunds (``spend="gross"``: the ``amount`` as
+    ordered), as in :func:`~workbench.clv.rfm_summary`. ``exclude_experiment_orders``
+    leaves out experiment-task orders (:func:`~workbench.clv.rfm.model_orders_sql`).
     """
     as_of = to_timestamp(as_of, "as_of")
     wb.require("orders")
+    if spend not in SPEND_VALUES:
+        raise ParameterError(f"spend must be one of {', '.join(SPEND_VALUES)}, not {spend!r}")
     end = (as_of - pd.Timedelta(days=1)).normalize()
-    wb.materialize(name, customer_days_sql("orders", "customer_id", "order_time", _NET_AMOUNT, end, end, False))
+    source = model_orders_sql(wb, exclude_experiment_orders)
+    wb.materialize(name, customer_days_sql(source, "customer_id", "order_time", SPEND_VALUES[spend], end, end, False))
     return int(wb.scalar(f"SELECT COUNT(*) FROM {quote(name)}"))
 
 
@@ -212,15 +262,15 @@ def total_value_interval(bg: BetaGeoFitter, gg: GammaGammaFitter, rows: pd.DataF
     return (total(bg, gg), *bootstrap_bounds(np.array(sims), n_draws, level))
 
 
-def value_buyers(wb: Workbench, as_of: Any, horizon_months: int = 12,
-                 discount_rate: float = 0.01) -> tuple[BetaGeoFitter, GammaGammaFitter, pd.DataFrame]:
+def value_buyers(wb: Workbench, as_of: Any, horizon_months: int = 12, discount_rate: float = 0.01,
+                 exclude_experiment_orders: bool = False) -> tuple[BetaGeoFitter, GammaGammaFitter, pd.DataFrame]:
     """Steps 1–3 above: the buyer table, the fitted models and the per-buyer value table.
 
     Returns the BG/NBD and Gamma-Gamma models and the :func:`buyer_rows` they were fitted on;
     the engine keeps ``clv_buyers`` and ``customer_clv``.
     """
     as_of = to_timestamp(as_of, "as_of")
-    if summarise_buyers(wb, as_of) == 0:
+    if summarise_buyers(wb, as_of, exclude_experiment_orders=exclude_experiment_orders) == 0:
         raise ParameterError(f"no orders before {as_of.date()}")
     rows = buyer_rows(wb)
     bg, gg = fit_value_models(wb, rows=rows)
@@ -229,8 +279,13 @@ def value_buyers(wb: Workbench, as_of: Any, horizon_months: int = 12,
 
 
 def customer_value(wb: Workbench, as_of: Any, horizon_months: int = 12, discount_rate: float = 0.01,
-                   lookback_days: int = 365, interval_draws: int = 0, seed: int = 0) -> CustomerValue:
-    """Fit BG/NBD + Gamma-Gamma on all orders before ``as_of`` and value every buyer.
+                   lookback_days: int = 365, interval_draws: int = 0, seed: int = 0,
+                   exclude_experiment_orders: bool = False) -> CustomerValue:
+    """Fit BG/NBD + Gamma-Gamma on the orders before ``as_of`` and value every buyer.
+
+    ``exclude_experiment_orders=True`` fits and values on the orders outside experiment
+    tasks (an A/B test's extra one-off orders are not repeat purchasing; with them BG/NBD's
+    purchase rate is biased up). ``orders_seen`` counts what the models saw.
 
     Returns a :class:`CustomerValue` whose ``customers`` frame has, per registered customer:
     ``frequency``, ``recency``, ``T`` (weeks), ``monetary_value``, ``p_alive``,
@@ -244,7 +299,8 @@ def customer_value(wb: Workbench, as_of: Any, horizon_months: int = 12, discount
     as_of = to_timestamp(as_of, "as_of")
     if horizon_months < 1:
         raise ParameterError("horizon_months must be at least 1")
-    bg, gg, rows = value_buyers(wb, as_of, horizon_months, discount_rate)
+    seen = count_model_orders(wb, as_of, exclude_experiment_orders)
+    bg, gg, rows = value_buyers(wb, as_of, horizon_months, discount_rate, exclude_experiment_orders)
     total = total_value_interval(bg, gg, rows, horizon_months, discount_rate, interval_draws, seed=seed) \
         if interval_draws else None
     start = as_of - pd.Timedelta(days=lookback_days)
@@ -274,7 +330,7 @@ def customer_value(wb: Workbench, as_of: Any, horizon_months: int = 12, discount
     out["value_tier"] = tiers
     out = fan_tiers(out, "spend", "orders")
     out["clv"] = out["clv"].fillna(0.0)
-    return CustomerValue(out, bg, gg, as_of, horizon_months, discount_rate, total)
+    return CustomerValue(out, bg, gg, as_of, horizon_months, discount_rate, total, seen)
 
 
 def probability_alive_matrix(model: BetaGeoFitter, T: float, max_frequency: int = 20, n_recency: int = 20) -> pd.DataFrame:

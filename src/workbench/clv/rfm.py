@@ -13,7 +13,9 @@ Conventions (those of the CLV literature and its published fits):
   (days / 30.4375).
 
 For contract ``orders`` the value is the net amount (``amount - refunded_amount``) and
-only identified customers count.
+only identified customers count. ``exclude_experiment_orders=True`` leaves out the orders of
+experiment tasks (:func:`model_orders_sql`): one-off campaign orders that are not part of a
+customer's repeat-purchase process and would bias the BG/NBD rate upwards.
 """
 from __future__ import annotations
 
@@ -27,6 +29,24 @@ from ..engine import literal, quote, to_timestamp
 from ..errors import DataContractError, ParameterError
 
 UNITS = {"D": 1.0, "W": 7.0, "M": 30.4375}
+
+
+def model_orders_sql(wb: Any = None, exclude_experiment_orders: bool = False) -> str:
+    """The contract ``orders`` a purchase model sees, as a FROM-clause source.
+
+    With ``exclude_experiment_orders`` an order is left out when its ``task_id`` belongs to a
+    task with an ``experiment_id`` (the extra orders an A/B test's pushes caused: one-off
+    campaign orders outside the customer's own buying process). Orders without a task, and
+    orders of regular tasks, stay. Without a ``tasks`` table nothing can be told apart, so
+    every order stays.
+
+    >>> model_orders_sql()
+    'orders'
+    """
+    if not exclude_experiment_orders or (wb is not None and hasattr(wb, "has_table") and not wb.has_table("tasks")):
+        return "orders"
+    return """(SELECT * FROM orders WHERE task_id IS NULL OR task_id NOT IN (
+        SELECT task_id FROM tasks WHERE experiment_id IS NOT NULL AND task_id IS NOT NULL)) model_orders"""
 
 
 def customer_days_sql(source: str, customer_col: str, time_col: str, value_expr: str, cal_end: pd.Timestamp,
@@ -93,7 +113,8 @@ def _rfm_sql(source: str, customer_col: str, time_col: str, value_expr: str, cal
 
 def rfm_summary(transactions: Any, customer_col: str = "customer_id", time_col: str = "order_time",
                 value_col: str | None = None, calibration_end: Any = None, observation_end: Any = None,
-                time_unit: str = "W", collapsed: bool = False) -> pd.DataFrame:
+                time_unit: str = "W", collapsed: bool = False,
+                exclude_experiment_orders: bool = False) -> pd.DataFrame:
     """One row per customer: frequency, recency, T, monetary value (and holdout columns).
 
     Parameters
@@ -118,6 +139,8 @@ def rfm_summary(transactions: Any, customer_col: str = "customer_id", time_col: 
         ``frequency_holdout``, ``duration_holdout``) rows with a ``weight`` column counting
         their customers, instead of one row per customer: what the transaction models and
         the holdout checks need, without per-customer rows leaving the engine.
+    exclude_experiment_orders : bool, default False
+        For a workbench: leave out the orders of experiment tasks (:func:`model_orders_sql`).
 
     Returns
     -------
@@ -146,7 +169,8 @@ def rfm_summary(transactions: Any, customer_col: str = "customer_id", time_col: 
             _last_time(wb.query("SELECT MAX(order_time) AS last_time FROM orders"))
         cal = to_timestamp(calibration_end, "calibration_end") if calibration_end is not None else obs
         _check_ends(cal, obs)
-        sql = _rfm_sql("orders", "customer_id", "order_time", "amount - COALESCE(refunded_amount, 0)", cal, obs, unit,
+        sql = _rfm_sql(model_orders_sql(wb, exclude_experiment_orders), "customer_id", "order_time",
+                       "amount - COALESCE(refunded_amount, 0)", cal, obs, unit,
                        calibration_end is not None, collapsed=collapsed)
         return _finish(wb.query(sql), "customer_id")
     frame = _check_frame(transactions, customer_col, time_col, value_col)

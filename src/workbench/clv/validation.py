@@ -11,7 +11,7 @@ import pandas as pd
 
 from ..engine import literal, quote, to_timestamp
 from ..errors import DataContractError, ParameterError
-from .rfm import UNITS, is_workbench
+from .rfm import UNITS, is_workbench, model_orders_sql
 
 
 def calibration_holdout_comparison(model: Any, summary: pd.DataFrame,
@@ -116,7 +116,8 @@ def _cumulative_sql(source: str, customer_col: str, time_col: str, obs: pd.Times
 def expected_vs_actual_cumulative(model: Any, transactions: Any, customer_col: str = "customer_id",
                                   time_col: str = "order_time", time_unit: str = "W",
                                   calibration_end: Any = None, observation_end: Any = None,
-                                  periods: int | None = None) -> pd.DataFrame:
+                                  periods: int | None = None,
+                                  exclude_experiment_orders: bool = False) -> pd.DataFrame:
     """Actual vs expected cumulative repeat transactions, by period since the first purchase day.
 
     Purchases are one per customer per day, as in :func:`~workbench.clv.rfm_summary`.
@@ -133,6 +134,9 @@ def expected_vs_actual_cumulative(model: Any, transactions: Any, customer_col: s
         Marks the end of calibration (kept in ``attrs["calibration_period"]``, in periods).
     periods : int, optional
         Number of periods on the grid (default: up to the last transaction).
+    exclude_experiment_orders : bool, default False
+        For a workbench: leave out experiment-task orders, as the model being checked did
+        (:func:`~workbench.clv.rfm.model_orders_sql`).
 
     Returns
     -------
@@ -146,7 +150,8 @@ def expected_vs_actual_cumulative(model: Any, transactions: Any, customer_col: s
     if is_workbench(transactions):
         obs = to_timestamp(observation_end, "observation_end") if observation_end is not None else \
             pd.Timestamp(transactions.query("SELECT MAX(order_time) AS m FROM orders").iloc[0, 0])
-        agg = transactions.query(_cumulative_sql("orders", "customer_id", "order_time", obs))
+        source = model_orders_sql(transactions, exclude_experiment_orders)
+        agg = transactions.query(_cumulative_sql(source, "customer_id", "order_time", obs))
     else:
         missing = [col for col in (customer_col, time_col) if col not in transactions.columns]
         if missing:

@@ -1,0 +1,217 @@
+"""What the churn report states: every number with its unit, period and definition, and the
+sentences chosen from those numbers.
+
+The notebook ``churn_report.ipynb`` only lays these out. "Last month" is the last complete
+calendar month before as-of (:func:`~workbench.pages.last_complete_month`): the callout and
+the chart under it read the same row of :attr:`MonthlyLosses.monthly`.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from ..engine import Workbench, to_timestamp
+from ..i18n import t
+from ._base import Stated, Verdict, effect_verdict, last_complete_month
+
+_LOSS_COLUMNS = {
+    "deletes_by_customer": "relationships ended by the customer deleting the guide (contact_events "
+                           "delete_by_customer), person-times",
+    "deletes_by_staff": "relationships ended by the guide deleting the customer (contact_events delete_by_staff), "
+                        "person-times",
+    "group_leaves": "group leaves (group_events leave), person-times",
+}
+
+
+@dataclass(frozen=True)
+class MonthlyLosses:
+    """Losses of the last complete month and the complete months before it (the chart).
+
+    ``monthly`` has one row per complete calendar month (``period`` = first day), oldest first,
+    ending with the month the three ``Stated`` values describe.
+    """
+
+    deletes_by_customer: Stated
+    deletes_by_staff: Stated
+    group_leaves: Stated
+    monthly: pd.DataFrame
+
+    @property
+    def month_start(self) -> pd.Timestamp:
+        return self.deletes_by_customer.start
+
+    def month_label(self) -> str:
+        """``YYYY-MM`` of the month stated (the month a "last month" sentence means)."""
+        return f"{self.month_start:%Y-%m}"
+
+
+def monthly_losses(wb: Workbench, as_of: Any, months: int = 12) -> MonthlyLosses:
+    """Deletes by reason and group leaves per complete calendar month before ``as_of``.
+
+    The last row is the last complete month (as-of 2026-01-01 or 2026-01-15 → December 2025);
+    a month still running at as-of is left out of the chart as well, so the bars and the
+    sentence about "last month" show the same numbers.
+    """
+    from .. import metrics  # the metric definitions live there; the page only picks periods
+
+    as_of = to_timestamp(as_of, "as_of")
+    if months < 1:
+        raise ValueError("months must be at least 1")
+    start, end = last_complete_month(as_of)
+    first = start - pd.DateOffset(months=months - 1)
+    los = metrics.losses(wb, first, end, grain="month")
+    los["period"] = pd.to_datetime(los["period"])
+    grid = pd.DataFrame({"period": pd.date_range(first, start, freq="MS")})
+    los = grid.merge(los, on="period", how="left")
+    for col in ("deletes", *_LOSS_COLUMNS):
+        los[col] = (los[col] if col in los else pd.Series(0, index=los.index)).fillna(0).astype(int)
+    last = los.iloc[-1]
+    stated = {col: Stated(float(last[col]), "person_times", definition, start, end)
+              for col, definition in _LOSS_COLUMNS.items()}
+    return MonthlyLosses(monthly=los.reset_index(drop=True), **stated)
+
+
+def losses_sentence(losses: MonthlyLosses, lang: str) -> str:
+    """The "last month" callout, naming the month it means."""
+    return t("churn.finding_reasons", lang, month=losses.month_label(), cust=losses.deletes_by_customer.text(),
+             staff=losses.deletes_by_staff.text(), leaves=losses.group_leaves.text())
+
+
+# --------------------------------------------------------------------------- headline numbers
+@dataclass(frozen=True)
+class SurvivalKpis:
+    """Headline numbers of the contact-lifetime curves (all relationships, Kaplan–Meier)."""
+
+    open_relationships: Stated
+    median_days: Stated          # NaN when half of the relationships have not ended yet
+    longest_days: Stated         # the longest follow-up, for "beyond N days"
+    still_connected_30d: Stated
+    still_connected_90d: Stated
+
+
+def survival_kpis(spells: pd.DataFrame, km_row: pd.Series, as_of: Any) -> SurvivalKpis:
+    """KPI statements from :func:`~workbench.churn.spells.spell_counts` rows (``weight``) and the
+    brand row of :func:`~workbench.churn.kaplan_meier_table`."""
+    as_of = to_timestamp(as_of, "as_of")
+    open_n = float(spells.loc[~spells["churned"].astype(bool), "weight"].sum())
+    km = "Kaplan–Meier estimate over all customer–guide relationships, deletes by either side as events, " \
+         "open relationships censored at as-of"
+    return SurvivalKpis(
+        open_relationships=Stated(open_n, "count", "customer–guide relationships open at as-of", None, as_of),
+        median_days=Stated(float(km_row["median_days"]), "days", "median relationship lifetime; " + km),
+        longest_days=Stated(float(spells["duration_days"].max()), "days", "longest observed relationship"),
+        still_connected_30d=Stated(float(km_row["s30"]), "share", "share still connected 30 days after the add; " + km,
+                                   ci_low=_opt(km_row, "s30_low"), ci_high=_opt(km_row, "s30_high")),
+        still_connected_90d=Stated(float(km_row["s90"]), "share", "share still connected 90 days after the add; " + km,
+                                   ci_low=_opt(km_row, "s90_low"), ci_high=_opt(km_row, "s90_high")),
+    )
+
+
+def _opt(row: pd.Series, key: str) -> float | None:
+    return float(row[key]) if key in row and pd.notna(row[key]) else None
+
+
+def median_text(kpis: SurvivalKpis, lang: str) -> str:
+    """"285 days", or "beyond 365 days" when the median is not reached."""
+    if math.isfinite(kpis.median_days.value):
+        return t("churn.days", lang, n=kpis.median_days.text())
+    return t("churn.beyond", lang, n=kpis.longest_days.text())
+
+
+# --------------------------------------------------------------------------- tests and models
+@dataclass(frozen=True)
+class GroupDifference:
+    """A log-rank test across groups: the sentence depends on ``p_value`` against ``alpha``."""
+
+    statistic: float
+    degrees_of_freedom: int
+    p_value: float
+    alpha: float = 0.05
+
+    @property
+    def differs(self) -> bool:
+        return self.p_value < self.alpha
+
+
+def group_difference(logrank: pd.DataFrame, alpha: float = 0.05) -> GroupDifference:
+    """From the one-row :func:`~workbench.churn.logrank_table` result."""
+    row = logrank.iloc[0]
+    return GroupDifference(float(row["test_statistic"]), int(row["degrees_of_freedom"]), float(row["p_value"]), alpha)
+
+
+def group_difference_sentence(test: GroupDifference, lang: str) -> str:
+    from ..plotting import format_p
+
+    return t("churn.logrank" if test.differs else "churn.logrank_same", lang, p=format_p(test.p_value))
+
+
+@dataclass(frozen=True)
+class HazardRatio:
+    """One Cox hazard ratio with its 95% interval and the verdict the interval supports
+    (an interval covering 1 is "not distinguishable" from no effect)."""
+
+    covariate: str
+    hazard_ratio: Stated
+    verdict: Verdict
+
+    @property
+    def change_text(self) -> str:
+        """The hazard change in percent, signed ("-12.4%")."""
+        return _pct_change(self.hazard_ratio.value)
+
+
+def _pct_change(hr: float) -> str:
+    from ..plotting import format_pct
+
+    return format_pct(hr - 1, signed=True)
+
+
+def hazard_ratios(cox: Any, landmark_days: int) -> dict[str, HazardRatio]:
+    """Every hazard ratio of a fitted Cox model (``cox.hazard_ratios``), keyed by covariate name."""
+    out = {}
+    for _, row in cox.hazard_ratios.iterrows():
+        lo, hi = float(row["hr_low"]), float(row["hr_high"])
+        verdict = effect_verdict(math.log(lo), math.log(hi))
+        out[str(row["covariate"])] = HazardRatio(
+            str(row["covariate"]),
+            Stated(float(row["hr"]), "ratio", f"Cox hazard ratio of deletion for {row['covariate']}, relationships "
+                   f"still open at day {landmark_days}, from that day on (landmark)", ci_low=lo, ci_high=hi),
+            verdict)
+    return out
+
+
+def hazard_sentence(hr: HazardRatio, label: str, lang: str) -> str:
+    """"<label> lowers / raises the deletion hazard by x% (95% CI …)", or "is not distinguishable
+    from no effect", chosen from the interval."""
+    key = {Verdict.NEGATIVE: "churn.hr_lower", Verdict.POSITIVE: "churn.hr_higher"}.get(
+        hr.verdict, "churn.hr_not_distinguishable")
+    s = hr.hazard_ratio
+    return t(key, lang, label=label, change=hr.change_text, low=_pct_change(s.ci_low), high=_pct_change(s.ci_high))
+
+
+
+@dataclass(frozen=True)
+class ToolLossRates:
+    """Share of exposed relationships deleted by customers, in stores using a retention tool on
+    more than half of their days vs the others, over ``[start, end)``."""
+
+    with_tool: Stated
+    without_tool: Stated
+
+
+def tool_loss_rates(per_store: pd.DataFrame, start: Any, end: Any) -> ToolLossRates:
+    """From :func:`~workbench.metrics.retention_tools_vs_churn` per-store rows (``usage``,
+    ``customer_deletes``, ``exposed``)."""
+    start, end = to_timestamp(start, "start"), to_timestamp(end, "end")
+    uses = per_store["usage"] > 0.5
+
+    def rate(rows: pd.DataFrame) -> float:
+        exposed = float(rows["exposed"].sum())
+        return float(rows["customer_deletes"].sum()) / exposed if exposed > 0 else float("nan")
+
+    definition = "relationships deleted by the customer / relationships exposed, stores {} a retention tool"
+    return ToolLossRates(Stated(rate(per_store[uses]), "share", definition.format("using"), start, end),
+                         Stated(rate(per_store[~uses]), "share", definition.format("not using"), start, end))

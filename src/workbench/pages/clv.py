@@ -1,0 +1,215 @@
+"""What the CLV report states: every number with its unit, period and definition, and the
+sentences chosen from those numbers.
+
+What BG/NBD can and cannot say about one-time buyers: in the model a customer can only drop
+out right after a repeat purchase, so a buyer with no repeat purchase has P(alive) = 1 by
+construction. That is a model artefact, not evidence that they are active. The page therefore
+never adds one-time buyers into an "expected active" count: it states the expected active
+among repeat buyers, and one-time buyers separately with their expected future purchases.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..clv.pipeline import CustomerValue, ModelOrders, probability_alive_matrix, value_concentration
+from ..i18n import t
+from ._base import Stated
+
+#: value tiers considered high value (super-VIP and cultivate)
+HIGH_VALUE_TIERS = ("super_vip", "cultivate")
+
+
+@dataclass(frozen=True)
+class ModelParameter:
+    """A fitted model parameter with its 95% interval (``model``: ``bgnbd`` or ``gamma_gamma``)."""
+
+    model: str
+    name: str
+    estimate: Stated
+
+
+@dataclass(frozen=True)
+class ClvStatements:
+    """The headline statements of the CLV page."""
+
+    buyers: Stated
+    repeat_buyers: Stated
+    one_time_buyers: Stated
+    expected_active_repeat_buyers: Stated
+    one_time_expected_purchases_90d: Stated
+    total_value: Stated
+    top_decile_share: Stated
+    top_percentile_share: Stated
+    median_value: Stated
+    high_value_at_risk: Stated
+    high_value_repeat_buyers: Stated
+    value_at_risk: Stated
+    orders_used: Stated
+    orders_excluded: Stated
+    experiment_orders: Stated
+    exclude_experiment_orders: bool
+    parameters: tuple[ModelParameter, ...]
+
+    def parameter(self, model: str, name: str) -> Stated:
+        """The estimate of one parameter, e.g. ``parameter("bgnbd", "r")``."""
+        for p in self.parameters:
+            if p.model == model and p.name == name:
+                return p.estimate
+        raise KeyError(f"{model}.{name}")
+
+
+def _buyers(cv: CustomerValue) -> pd.DataFrame:
+    return cv.customers[cv.customers["frequency"].notna()]
+
+
+def at_risk_mask(customers: pd.DataFrame, threshold: float) -> pd.Series:
+    """High-value repeat buyers whose P(alive) is below ``threshold``.
+
+    One-time buyers are never "at risk" here: their P(alive) = 1 is the model's assumption, so
+    the model has no evidence either way about them.
+    """
+    high = customers["value_tier"].isin(HIGH_VALUE_TIERS) & (customers["frequency"] > 0)
+    return high & (customers["p_alive"] < threshold)
+
+
+def clv_statements(cv: CustomerValue, at_risk_threshold: float = 0.5) -> ClvStatements:
+    """Every headline number of the CLV page, from a :func:`~workbench.clv.pipeline.customer_value` result
+    (fitted with ``interval_draws`` for the total's interval)."""
+    as_of = cv.as_of
+    horizon_end = as_of + pd.DateOffset(months=cv.horizon_months)
+    d90 = as_of + pd.Timedelta(days=90)
+    buyers = _buyers(cv)
+    repeat, once = buyers[buyers["frequency"] > 0], buyers[buyers["frequency"] == 0]
+    total, low, high = cv.total_interval if cv.total_interval is not None else (float(buyers["clv"].sum()), None, None)
+    conc = value_concentration(buyers["clv"])
+    cust = cv.customers
+    risky = at_risk_mask(cust, at_risk_threshold)
+    high_repeat = cust["value_tier"].isin(HIGH_VALUE_TIERS) & (cust["frequency"] > 0)
+    seen: ModelOrders | None = cv.orders_seen
+    used = seen.orders_used if seen else float("nan")
+    params = tuple(
+        ModelParameter(model, str(name), Stated(float(row["coef"]), "number", f"{model} parameter {name}, "
+                       "maximum likelihood on the buyers the model saw; 95% Wald interval",
+                       ci_low=float(row["lower 95% bound"]), ci_high=float(row["upper 95% bound"])))
+        for model, fitted in (("bgnbd", cv.transaction_model), ("gamma_gamma", cv.monetary_model))
+        for name, row in fitted.summary.iterrows())
+    return ClvStatements(
+        buyers=Stated(float(len(buyers)), "persons", "customers with at least one modelled order before as-of",
+                      None, as_of),
+        repeat_buyers=Stated(float(len(repeat)), "persons", "buyers with at least one repeat purchase day", None, as_of),
+        one_time_buyers=Stated(float(len(once)), "persons", "buyers with a single purchase day", None, as_of),
+        expected_active_repeat_buyers=Stated(
+            float(repeat["p_alive"].sum()), "persons",
+            "sum of BG/NBD P(alive) over repeat buyers (the expected number still active); one-time buyers "
+            "are left out because P(alive) = 1 for them by the model's construction", None, as_of),
+        one_time_expected_purchases_90d=Stated(
+            float(once["expected_purchases_90d"].sum()), "count",
+            "BG/NBD expected purchases of one-time buyers in the next 90 days", as_of, d90),
+        total_value=Stated(float(total), "cny", f"expected spend of all buyers over the next {cv.horizon_months} "
+                           f"months, discounted at {cv.discount_rate:.2%} a month; 90% parametric-bootstrap "
+                           "interval", as_of, horizon_end, low, high),
+        top_decile_share=Stated(float(conc["share"].iloc[0]), "share",
+                                "share of the expected value held by the top 10% of buyers", as_of, horizon_end),
+        top_percentile_share=Stated(_top_share(buyers["clv"], 0.01), "share",
+                                    "share of the expected value held by the top 1% of buyers", as_of, horizon_end),
+        median_value=Stated(float(buyers["clv"].median()), "cny", "median expected value per buyer over the horizon",
+                            as_of, horizon_end),
+        high_value_at_risk=Stated(float(risky.sum()), "persons",
+                                  f"super-VIP and cultivate-tier repeat buyers with P(alive) < {at_risk_threshold:g}",
+                                  None, as_of),
+        high_value_repeat_buyers=Stated(float(high_repeat.sum()), "persons",
+                                        "super-VIP and cultivate-tier repeat buyers", None, as_of),
+        value_at_risk=Stated(float(cust.loc[risky, "clv"].sum()), "cny",
+                             "expected value of the high-value repeat buyers at risk", as_of, horizon_end),
+        orders_used=Stated(float(used), "count", "identified orders before as-of the models were fitted on",
+                           None, as_of),
+        orders_excluded=Stated(float(seen.orders_excluded if seen else 0), "count",
+                               "orders of experiment tasks left out of the fit", None, as_of),
+        experiment_orders=Stated(float(seen.experiment_orders if seen else 0), "count",
+                                 "identified orders before as-of carrying the task id of an experiment task",
+                                 None, as_of),
+        exclude_experiment_orders=bool(seen.exclude_experiment_orders if seen else False),
+        parameters=params,
+    )
+
+
+def _top_share(clv: pd.Series, fraction: float) -> float:
+    values = np.sort(clv.to_numpy(float))[::-1]
+    return float(values[: max(1, int(len(values) * fraction))].sum() / values.sum())
+
+
+def orders_sentence(s: ClvStatements, lang: str) -> str:
+    """Which orders the model saw: chosen by whether experiment orders were left out."""
+    if s.exclude_experiment_orders:
+        return t("clv.orders_excluded", lang, used=s.orders_used.text(), excluded=s.orders_excluded.text())
+    if s.experiment_orders.value > 0:
+        return t("clv.orders_included", lang, used=s.orders_used.text(), experiment=s.experiment_orders.text())
+    return t("clv.orders_all", lang, used=s.orders_used.text())
+
+
+def one_time_sentence(s: ClvStatements, lang: str) -> str:
+    """What the model can and cannot say about one-time buyers."""
+    n = s.one_time_buyers.value
+    per = s.one_time_expected_purchases_90d.value / n if n else float("nan")
+    from ..plotting import format_float
+
+    return t("clv.one_time", lang, n=s.one_time_buyers.text(), purchases=s.one_time_expected_purchases_90d.text(),
+             per=format_float(per, 2))
+
+
+def alive_sentence(s: ClvStatements, lang: str) -> str:
+    return t("clv.finding_alive", lang, expected=s.expected_active_repeat_buyers.text(),
+             repeat=s.repeat_buyers.text())
+
+
+def at_risk_sentence(s: ClvStatements, lang: str) -> str:
+    from ..plotting import format_pct
+
+    n, of = s.high_value_at_risk.value, s.high_value_repeat_buyers.value
+    return t("clv.finding_at_risk", lang, n=s.high_value_at_risk.text(), share=format_pct(n / of if of else np.nan),
+             value=s.value_at_risk.text())
+
+
+def alive_matrix(model: Any, weeks: float, max_frequency: int = 12, n_recency: int = 13) -> pd.DataFrame:
+    """P(alive) by repeat purchases (rows) × weeks from first to last purchase, for customers whose
+    first purchase was ``weeks`` ago; the zero-repeat row is NaN (drawn grey): P(alive) = 1 there
+    is the model's assumption, not an estimate."""
+    matrix = probability_alive_matrix(model, weeks, max_frequency=max_frequency, n_recency=n_recency)
+    matrix.loc[0] = np.nan
+    return matrix
+
+
+def tier_table(cv: CustomerValue) -> pd.DataFrame:
+    """Value tiers (super-VIP, cultivate, activate): customers, expected value, share, mean, spend."""
+    cust = cv.customers
+    vt = cust.groupby("value_tier", observed=True).agg(n=("clv", "size"), value=("clv", "sum"), spend=("spend", "sum"))
+    vt = vt.reindex(["super_vip", "cultivate", "activate"]).fillna(0).reset_index()
+    vt["share"] = vt["value"] / vt["value"].sum()
+    vt["mean"] = vt["value"] / vt["n"].where(vt["n"] > 0)
+    return vt
+
+
+def fan_tier_table(cv: CustomerValue) -> pd.DataFrame:
+    """Fan tiers (RFM): customers, spend over the look-back, expected value and its share."""
+    cust = cv.customers
+    ft = cust.groupby("fan_tier", observed=False).agg(n=("clv", "size"), value=("clv", "sum"),
+                                                      spend=("spend", "sum")).reset_index()
+    ft["share"] = ft["value"] / ft["value"].sum()
+    return ft
+
+
+def at_risk_by_store(cv: CustomerValue, threshold: float) -> pd.DataFrame:
+    """High-value repeat buyers and those at risk (P(alive) < ``threshold``) per main store."""
+    cust = cv.customers
+    high = cust[cust["value_tier"].isin(HIGH_VALUE_TIERS) & (cust["frequency"] > 0)]
+    risky = high["p_alive"] < threshold
+    frame = high.assign(risk=risky, value_at_risk=np.where(risky, high["clv"], 0.0),
+                        store_id=high["store_id"].fillna("–"))
+    out = frame.groupby("store_id").agg(high_value=("clv", "size"), at_risk=("risk", "sum"),
+                                        value_at_risk=("value_at_risk", "sum")).reset_index()
+    out["share"] = out["at_risk"] / out["high_value"]
+    return out.sort_values(["at_risk", "store_id"], ascending=[False, True]).reset_index(drop=True)
