@@ -227,6 +227,9 @@ class Incrementality:
     total: float
     total_ci_low: float
     total_ci_high: float
+    #: per-customer GMV standard deviation in each arm (what a power calculation needs)
+    reached_sd: float = float("nan")
+    holdout_sd: float = float("nan")
 
 
 def holdout_incrementality(wb: Workbench, start: Any, end: Any, experiment_id: str = "HOLDOUT",
@@ -263,4 +266,5 @@ def holdout_incrementality(wb: Workbench, start: Any, end: Any, experiment_id: s
     n_r = int(n["reached"])
     return Incrementality(n_r, int(n["holdout"]), float(mean["reached"]), float(mean["holdout"]), float(diff),
                           float(diff - q * se), float(diff + q * se), float(p), float(diff * n_r),
-                          float((diff - q * se) * n_r), float((diff + q * se) * n_r))
+                          float((diff - q * se) * n_r), float((diff + q * se) * n_r),
+                          float(np.sqrt(var["reached"])), float(np.sqrt(var["holdout"])))

@@ -15,6 +15,7 @@ mass_send, task_push, coupon_issue, live_invite, other) or an add (channel =
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -86,11 +87,27 @@ def journeys(wb: Workbench, start: Any, end: Any, **kwargs: Any) -> pd.DataFrame
     return wb.query(journeys_sql(wb, start, end, **kwargs) + " ORDER BY journey_id, step")
 
 
-def journey_paths(wb: Workbench, start: Any, end: Any, sep: str = " > ", **kwargs: Any) -> pd.DataFrame:
-    """Journeys aggregated to distinct paths in the path-string format (see module docstring).
+@dataclass(frozen=True)
+class JourneyPaths:
+    """Distinct journey paths of a window and the orders no channel can take credit for.
 
-    Orders with no touchpoint in their look-back are counted in ``attrs["unattributed_conversions"]``
-    and ``attrs["unattributed_value"]``: no channel can take credit for them.
+    ``paths`` has ``path``, ``total_conversions``, ``total_conversion_value`` and ``total_null``;
+    ``unattributed_conversions`` / ``unattributed_value`` count the orders (and their GMV) of the
+    window with no touchpoint in their look-back.
+    """
+
+    paths: pd.DataFrame
+    unattributed_conversions: int
+    unattributed_value: float
+    start: pd.Timestamp
+    end: pd.Timestamp
+
+
+def journey_path_summary(wb: Workbench, start: Any, end: Any, sep: str = " > ", **kwargs: Any) -> JourneyPaths:
+    """Journeys aggregated to distinct paths (see module docstring), with the orders left out.
+
+    Orders with no touchpoint in their look-back are counted in ``unattributed_conversions`` and
+    ``unattributed_value``: no channel can take credit for them.
     """
     sql = journeys_sql(wb, start, end, **kwargs)
     paths = wb.query(f"""
@@ -106,6 +123,18 @@ def journey_paths(wb: Workbench, start: Any, end: Any, sep: str = " > ", **kwarg
     s, e = to_timestamp(start, "start"), to_timestamp(end, "end")
     total = wb.query(f"SELECT COUNT(*) AS n, COALESCE(SUM(amount), 0) AS v FROM orders WHERE customer_id IS NOT NULL "
                      f"AND order_time >= {literal(s)} AND order_time < {literal(e)}").iloc[0]
-    paths.attrs["unattributed_conversions"] = int(total["n"] - paths["total_conversions"].sum())
-    paths.attrs["unattributed_value"] = float(total["v"] - paths["total_conversion_value"].sum())
+    return JourneyPaths(paths, int(total["n"] - paths["total_conversions"].sum()),
+                        float(total["v"] - paths["total_conversion_value"].sum()), s, e)
+
+
+def journey_paths(wb: Workbench, start: Any, end: Any, sep: str = " > ", **kwargs: Any) -> pd.DataFrame:
+    """Journeys aggregated to distinct paths in the path-string format (see module docstring).
+
+    The frame alone, for the attribution models; :func:`journey_path_summary` also returns the
+    orders left out (kept in ``attrs`` here for older callers).
+    """
+    summary = journey_path_summary(wb, start, end, sep=sep, **kwargs)
+    paths = summary.paths
+    paths.attrs["unattributed_conversions"] = summary.unattributed_conversions
+    paths.attrs["unattributed_value"] = summary.unattributed_value
     return paths
