@@ -18,6 +18,8 @@ from ..i18n import t
 from ._base import Stated, Verdict, effect_verdict, last_complete_month
 
 _LOSS_COLUMNS = {
+    "deletes": "relationships ended by a delete of either side (contact_events delete_by_customer or "
+               "delete_by_staff), person-times",
     "deletes_by_customer": "relationships ended by the customer deleting the guide (contact_events "
                            "delete_by_customer), person-times",
     "deletes_by_staff": "relationships ended by the guide deleting the customer (contact_events delete_by_staff), "
@@ -34,6 +36,7 @@ class MonthlyLosses:
     ending with the month the three ``Stated`` values describe.
     """
 
+    deletes: Stated
     deletes_by_customer: Stated
     deletes_by_staff: Stated
     group_leaves: Stated
@@ -66,7 +69,7 @@ def monthly_losses(wb: Workbench, as_of: Any, months: int = 12) -> MonthlyLosses
     los["period"] = pd.to_datetime(los["period"])
     grid = pd.DataFrame({"period": pd.date_range(first, start, freq="MS")})
     los = grid.merge(los, on="period", how="left")
-    for col in ("deletes", *_LOSS_COLUMNS):
+    for col in _LOSS_COLUMNS:
         los[col] = (los[col] if col in los else pd.Series(0, index=los.index)).fillna(0).astype(int)
     last = los.iloc[-1]
     stated = {col: Stated(float(last[col]), "person_times", definition, start, end)
@@ -215,3 +218,92 @@ def tool_loss_rates(per_store: pd.DataFrame, start: Any, end: Any) -> ToolLossRa
     definition = "relationships deleted by the customer / relationships exposed, stores {} a retention tool"
     return ToolLossRates(Stated(rate(per_store[uses]), "share", definition.format("using"), start, end),
                          Stated(rate(per_store[~uses]), "share", definition.format("not using"), start, end))
+
+
+#: reference levels of the deletion Cox model (hazard ratios are against these)
+COX_REFERENCE = {"channel_group": "offline_store", "group_member": 0, "bought_by_landmark": 0, "uses_retention_tool": 0}
+
+
+def fit_deletion_cox(wb: Workbench, as_of: Any, landmark_days: int) -> tuple[Any, dict[str, HazardRatio]]:
+    """The report's Cox model of deletion: relationships still open at ``landmark_days``, from that
+    day on, by channel group, group membership and purchase by the landmark, the store's retention
+    tool (when ``stores.uses_retention_tool`` exists) and early 1:1 chats. Returns the fitted model
+    and its :func:`hazard_ratios`."""
+    from ..churn import fit_cox, landmark
+    from ..churn.spells import spell_columns, spell_counts
+
+    as_of = to_timestamp(as_of, "as_of")
+    categorical = ["channel_group", "group_member", "bought_by_landmark"] + \
+        (["uses_retention_tool"] if "uses_retention_tool" in spell_columns(wb, as_of, landmark_days) else [])
+    rows = landmark(spell_counts(wb, as_of, by=[*categorical, "early_chats"], landmark_days=landmark_days),
+                    landmark_days)
+    cox = fit_cox(rows, categorical=categorical, numeric=["early_chats"], duration_resolution=1.0,
+                  weights_col="weight", reference=COX_REFERENCE)
+    return cox, hazard_ratios(cox, landmark_days)
+
+
+@dataclass(frozen=True)
+class CohortComparison:
+    """30-day retention of the newest and the oldest complete monthly cohort shown."""
+
+    newest: str
+    newest_s30: Stated
+    oldest: str
+    oldest_s30: Stated
+
+
+def cohort_comparison(km_by_cohort: pd.DataFrame, as_of: Any) -> CohortComparison | None:
+    """From :func:`~workbench.churn.kaplan_meier_table` by ``cohort`` (``YYYY-MM``): a cohort is
+    complete when all its adds have had 30 days of follow-up before ``as_of``; None with fewer
+    than two complete cohorts."""
+    as_of = to_timestamp(as_of, "as_of")
+    ck = km_by_cohort.sort_values("cohort")
+    starts = pd.to_datetime(ck["cohort"])
+    full = ck[starts + pd.DateOffset(months=1) + pd.Timedelta(days=30) <= as_of]
+    if len(full) < 2:
+        return None
+
+    def s30(row: pd.Series) -> Stated:
+        start = pd.Timestamp(row["cohort"])
+        return Stated(float(row["s30"]), "share", "share of the cohort's relationships still connected 30 days "
+                      "after the add (Kaplan–Meier)", start, start + pd.DateOffset(months=1),
+                      _opt(row, "s30_low"), _opt(row, "s30_high"))
+
+    return CohortComparison(str(full["cohort"].iloc[-1]), s30(full.iloc[-1]), str(full["cohort"].iloc[0]),
+                            s30(full.iloc[0]))
+
+
+def recent_cohorts(cohorts: Any, as_of: Any, n: int) -> list[str]:
+    """The last ``n`` monthly cohorts (``YYYY-MM``) of complete calendar months before ``as_of``
+    (a month still running at as-of is not a cohort yet).
+
+    >>> recent_cohorts(["2025-10", "2025-11", "2025-12", "2026-01"], "2026-01-15", 2)
+    ['2025-11', '2025-12']
+    >>> recent_cohorts(["2025-10", "2025-11", "2025-12"], "2026-01-01", 2)
+    ['2025-11', '2025-12']
+    """
+    _, end = last_complete_month(as_of)
+    done = sorted(str(c) for c in set(cohorts) if pd.notna(c) and pd.Timestamp(str(c)) < end)
+    return done[-int(n):] if n > 0 else []
+
+
+@dataclass(frozen=True)
+class AtRiskTotals:
+    """Brand totals of the at-risk table (:func:`~workbench.churn.risk.at_risk_by`) over the next ``days``."""
+
+    open_relationships: Stated
+    expected_deletions: Stated
+    value_at_risk: Stated
+
+
+def at_risk_totals(counts: pd.DataFrame, as_of: Any, days: int) -> AtRiskTotals:
+    """Sum the per-store at-risk rows (every store, not only the rows shown)."""
+    as_of = to_timestamp(as_of, "as_of")
+    until = as_of + pd.Timedelta(days=int(days))
+    return AtRiskTotals(
+        Stated(float(counts["open_relationships"].sum()), "count", "customer–guide relationships open at as-of",
+               None, as_of),
+        Stated(float(counts["expected_deletions"].sum()), "count", "sum over open relationships of the Cox "
+               f"probability of a delete within {days} days", as_of, until),
+        Stated(float(counts["value_at_risk"].sum()), "cny", "expected customer value times the probability of a "
+               f"delete within {days} days, summed", as_of, until))
