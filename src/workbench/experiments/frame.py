@@ -46,6 +46,7 @@ class ExperimentInfo:
     start_at: pd.Timestamp
     end_at: pd.Timestamp | None
     variants: dict[str, int]
+    name: str | None = None   # the experiments row's display name, when the table has one
 
 
 def experiment_info(wb: Workbench, experiment_id: str) -> ExperimentInfo:
@@ -61,8 +62,10 @@ def experiment_info(wb: Workbench, experiment_id: str) -> ExperimentInfo:
         raise DataContractError("assignments", "experiment_id", f"no assignments for experiment {experiment_id!r}")
     r = row.iloc[0]
     end = r["end_at"] if pd.notna(r["end_at"]) else None
+    name = r.get("name")
     return ExperimentInfo(experiment_id, r["unit"], pd.Timestamp(r["start_at"]), end,
-                          dict(zip(counts["variant"], counts["n"].astype(int))))
+                          dict(zip(counts["variant"], counts["n"].astype(int))),
+                          str(name) if name is not None and pd.notna(name) and str(name) else None)
 
 
 def _units_sql(wb: Workbench, info: ExperimentInfo) -> str:

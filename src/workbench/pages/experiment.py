@@ -1,0 +1,241 @@
+"""What the experiment report states: the decision on the primary metric, every metric's
+comparison, which multiple-testing correction applied, and the daily band.
+
+Every number comes back typed (:class:`ExperimentPage`), so the notebook only lays it out and
+the tests check what the page says against the simulator's truth:
+
+* the decision's absolute interval and the **Fieller** interval of the relative lift come from
+  the same test, so they never disagree on significance; "significant" always means that test
+  (two-sided, at ``alpha``, after the correction when one applied);
+* the design's **power** for a stated relevant lift (never "observed power"), and when a
+  significant result comes from an under-powered design, the **exaggeration ratio** it implies
+  (Gelman & Carlin 2014, "Beyond power calculations: assessing Type S and Type M errors"): the
+  expected ``|estimate| / true effect`` among estimates that pass the test;
+* the correction is named only when it changed something (more than one comparison in a family);
+* the daily band is :func:`~workbench.experiments.sequential.window_band` (one interval per
+  planned look, Bonferroni over the looks), valid for each day's growing outcome window.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+from ._base import Stated, Verdict, effect_verdict
+
+# metric → unit of its absolute difference (a key of UNITS)
+METRIC_UNITS = {"gmv": "cny_per_unit", "orders": "number", "converted": "pp", "aov": "cny_per_unit",
+                "retained": "pp"}
+METRIC_DEFINITIONS = {
+    "gmv": "GMV per analysis unit (order amount net of refunds) over the outcome window",
+    "orders": "orders per analysis unit over the outcome window",
+    "converted": "share of analysis units with at least one order in the outcome window",
+    "aov": "GMV divided by orders over the outcome window (a ratio metric)",
+    "retained": "share of analysis units whose contacts were all still open at the window end",
+}
+MIN_POWER = 0.8   # below this a design is called under-powered (effect_verdict's default)
+
+
+@dataclass(frozen=True)
+class Correction:
+    """The multiple-testing correction as it applied: ``applied`` only when a family had more
+    than one comparison (with one treatment arm and a per-metric family nothing is corrected)."""
+
+    method: str | None
+    family_size: int
+    applied: bool
+
+
+@dataclass(frozen=True)
+class DesignPower:
+    """Power of the test, as designed, for a stated relevant lift; and what a significant result
+    from this design is expected to overstate (Gelman & Carlin's Type M and Type S errors)."""
+
+    relevant_lift: float         # relative to the control mean, e.g. 0.10
+    relevant_effect: float       # the same in the metric's unit
+    power: float
+    exaggeration: float          # E[|estimate| / effect | significant]
+    type_s: float                # P(wrong sign | significant)
+
+    @property
+    def underpowered(self) -> bool:
+        return self.power < MIN_POWER
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The comparison of one treatment variant with control on one metric."""
+
+    metric: str
+    variant: str
+    difference: Stated           # absolute, with the test's interval
+    lift: Stated                 # relative, with the Fieller interval
+    p_value: float               # the p the decision uses (adjusted when a correction applied)
+    significant: bool
+    verdict: Verdict
+    design: DesignPower
+    chance_to_beat_control: float
+
+    @property
+    def winners_curse(self) -> bool:
+        """A significant estimate from an under-powered design: it probably overstates the effect."""
+        return self.significant and self.design.underpowered
+
+
+@dataclass(frozen=True)
+class DailyBand:
+    """The daily band of the primary metric (customer-randomised designs)."""
+
+    metric: str
+    unit: str
+    variant: str
+    days: tuple[int, ...]
+    effect: tuple[float, ...]
+    low: tuple[float, ...]
+    high: tuple[float, ...]
+    looks: int
+    alpha: float
+
+    @property
+    def final(self) -> Stated:
+        return Stated(self.effect[-1], self.unit, f"difference in cumulative {self.metric} per unit after "
+                      f"{self.days[-1]} days", ci_low=self.low[-1], ci_high=self.high[-1])
+
+
+@dataclass(frozen=True)
+class ExperimentPage:
+    experiment_id: str
+    name: str
+    unit: str
+    n_units: int
+    control: str
+    alpha: float
+    correction: Correction
+    decisions: tuple[Decision, ...]      # primary metric, one per treatment variant
+    metrics: tuple[Decision, ...]        # every metric × variant
+    band: DailyBand | None
+    srm: Any                             # the sample-ratio check (SRMResult)
+    n_variants: int
+
+
+def design_power(se: float, relevant_effect: float, alpha: float = 0.05, dof: float = math.inf) -> DesignPower:
+    """Power of a two-sided test with standard error ``se`` for a true effect ``relevant_effect``,
+    and the Type M (exaggeration) and Type S errors of its significant results.
+
+    Uses the normal approximation of Gelman & Carlin's ``retrodesign`` with the test's critical
+    value. The standard error is the design's (it does not depend on the observed effect).
+
+    Examples
+    --------
+    >>> d = design_power(1.0, 1.0)                 # a true effect of one standard error
+    >>> round(d.power, 3), round(d.exaggeration, 2)
+    (0.17, 2.49)
+    """
+    q = float(sps.t.isf(alpha / 2, dof)) if math.isfinite(dof) else float(sps.norm.isf(alpha / 2))
+    d = abs(float(relevant_effect)) / float(se)
+    upper, lower = sps.norm.sf(q - d), sps.norm.cdf(-q - d)
+    power = float(upper + lower)
+    # E[|Z|; |Z| > q] for Z ~ N(d, 1), in standard errors
+    tail = (d * upper + sps.norm.pdf(q - d)) + (-d * lower + sps.norm.pdf(-q - d))
+    exaggeration = float(tail / power / d) if d > 0 else math.inf
+    return DesignPower(float("nan"), float(relevant_effect), power, exaggeration, float(lower / power))
+
+
+def _decision(row: pd.Series, alpha: float, applied: bool, relevant_lift: float) -> Decision:
+    metric = str(row["metric"])
+    unit = METRIC_UNITS.get(metric, "number")
+    definition = METRIC_DEFINITIONS.get(metric, metric)
+    difference = Stated(float(row["abs_effect"]), unit, "difference from control in " + definition,
+                        ci_low=float(row["ci_low"]), ci_high=float(row["ci_high"]))
+    lift = Stated(float(row["rel_effect"]), "relative", "relative lift over the control mean in " + definition
+                  + " (Fieller interval)", ci_low=_finite(row["fieller_rel_ci_low"]),
+                  ci_high=_finite(row["fieller_rel_ci_high"]))
+    p = float(row["p_value_adjusted"] if applied else row["p_value"])
+    relevant = relevant_lift * float(row["control_mean"])
+    dp = design_power(float(row["se"]), relevant, alpha, float(row["dof"]))
+    dp = DesignPower(relevant_lift, dp.relevant_effect, dp.power, dp.exaggeration, dp.type_s)
+    # Without a correction, "significant" is the interval excluding zero: the same test as the Fieller
+    # interval (for conversion rates the pooled p-value could differ in the last digit).
+    significant = p < alpha if applied else not difference.covers_zero
+    if significant:
+        verdict = effect_verdict(float(row["ci_low"]), float(row["ci_high"]))
+    else:   # covers zero (or not significant after the correction)
+        verdict = effect_verdict(-1.0, 1.0, dp.power, MIN_POWER)
+    return Decision(metric, str(row["variant"]), difference, lift, p, significant, verdict, dp,
+                    float(row["chance_to_beat_control"]))
+
+
+def bounds(stated: Stated) -> tuple[str, str]:
+    """The interval's two ends written in the stated unit ('–' when there is none).
+
+    >>> bounds(Stated(0.1, "relative", "lift", ci_low=-0.02, ci_high=0.2))
+    ('-2.0%', '+20.0%')
+    """
+    from ._base import UNITS
+
+    if stated.ci_low is None or stated.ci_high is None:
+        return "–", "–"
+    return UNITS[stated.unit](stated.ci_low), UNITS[stated.unit](stated.ci_high)
+
+
+def _finite(v: Any) -> float | None:
+    return float(v) if v is not None and np.isfinite(float(v)) else None
+
+
+def correction_used(method: str | None, n_treatments: int, scope: str = "metric", n_metrics: int = 1) -> Correction:
+    """Which correction changed anything: families are per metric (across treatment variants)
+    or, with ``scope="all"``, every comparison.
+
+    >>> correction_used("holm", 1).applied, correction_used("holm", 2).applied
+    (False, True)
+    """
+    size = n_treatments * (n_metrics if scope == "all" else 1)
+    return Correction(method, size, bool(method) and size > 1)
+
+
+def experiment_page(wb: Any, experiment_id: str, metrics: list[str], primary_metric: str = "gmv",
+                    alpha: float = 0.05, window_days: int = 14, pre_days: int = 28,
+                    correction: str | None = "holm", relevant_lift: float = 0.10,
+                    sequential: bool = False) -> tuple[ExperimentPage, pd.DataFrame]:
+    """Everything the experiment page states, and the per-unit frame (for the segment section).
+
+    Customer designs use CUPED on GMV and orders; store/staff designs the CR2 cluster-robust
+    test. The band is shown for customer designs only (clusters are not independent units).
+    """
+    from ..experiments import analyze, window_band
+    from ..experiments.frame import experiment_daily, experiment_frame, experiment_info, experiment_segments
+    from ..errors import ParameterError
+
+    if primary_metric not in metrics:
+        raise ParameterError(f"primary_metric {primary_metric!r} must be one of metrics {metrics}")
+    if not relevant_lift > 0:
+        raise ParameterError(f"relevant_lift must be positive (a relative lift such as 0.10), got {relevant_lift!r}")
+    info = experiment_info(wb, experiment_id)
+    frame = experiment_segments(wb, experiment_frame(wb, experiment_id, window_days=window_days, pre_days=pre_days))
+    control = "control" if "control" in info.variants else sorted(info.variants)[0]
+    clustered = info.unit != "customer"
+    spec = {m: ("gmv", "orders") if m == "aov" else m for m in metrics}
+    covariates = None if clustered else {m: c for m, c in (("gmv", "pre_gmv"), ("orders", "pre_orders")) if m in spec}
+    res = analyze(frame, "variant", spec, control=control, covariates=covariates,
+                  cluster_col="cluster_id" if clustered else None, alpha=alpha, correction=correction,
+                  sequential=sequential)
+    corr = correction_used(correction, len(info.variants) - 1)
+    rows = tuple(_decision(r, alpha, corr.applied, relevant_lift) for _, r in res.iterrows())
+    band = None
+    if not clustered:
+        metric_daily = primary_metric if primary_metric in ("gmv", "orders", "converted") else "gmv"
+        daily = experiment_daily(wb, experiment_id, metric=metric_daily, days=window_days)
+        wb_band = window_band(daily, control, alpha=alpha, looks=window_days, proportion=metric_daily == "converted")
+        first = wb_band[wb_band["variant"] == wb_band["variant"].iloc[0]]
+        band = DailyBand(metric_daily, METRIC_UNITS[metric_daily], str(first["variant"].iloc[0]),
+                         tuple(int(d) for d in first["day"]), tuple(map(float, first["effect"])),
+                         tuple(map(float, first["band_low"])), tuple(map(float, first["band_high"])),
+                         int(first["looks"].iloc[0]), float(alpha))
+    page = ExperimentPage(experiment_id, info.name or experiment_id, info.unit, len(frame), control, float(alpha),
+                          corr, tuple(d for d in rows if d.metric == primary_metric), rows, band, res.attrs["srm"],
+                          len(info.variants))
+    return page, frame
