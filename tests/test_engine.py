@@ -170,8 +170,8 @@ class TestValidation:
         with pytest.raises(DataContractError, match="group_events', column 'event_type': a leave with no earlier join"):
             open_with(group_events=ge).query("SELECT * FROM group_events")
 
-    def test_future_timestamp(self, tiny):
-        wb = workbench.open(tiny, as_of="2025-01-05")
+    def test_future_timestamp_refused_when_strict(self, tiny):
+        wb = workbench.open(tiny, as_of="2025-01-05", strict=True)
         with pytest.raises(DataContractError, match="order_time': timestamp at or after as_of 2025-01-05") as err:
             wb.query("SELECT * FROM orders")
         assert "O5" in str(err.value)

@@ -8,6 +8,53 @@ validation queries; nothing else in the package hard-codes a column list.
 Columns marked ``nullable`` may also be absent from a source: the engine then supplies them
 as typed NULLs, so analyses can rely on every contract column existing. Extra columns are
 kept as they are.
+
+How real exports are read
+-------------------------
+Exports from MySQL, Hive and Excel differ in small ways that would otherwise change numbers
+without a word. The engine applies these rules to every source, on DuckDB and on Spark, and
+counts what each rule changed (``Workbench.validate_all()`` and a log record):
+
+1. **Files.** A table is ``<table>.parquet``, ``<table>.csv`` or a folder ``<table>/`` of
+   Parquet files. Two of them for one table (``orders.csv`` beside ``orders.parquet``) are
+   refused, naming both. An empty (0-byte) file, a broken or self-referencing symbolic link
+   and an unreadable file are refused, naming the file.
+2. **Text encoding.** CSV files are UTF-8. A CSV that is not UTF-8 but decodes as GB18030
+   (a superset of GBK, what Chinese Excel and many MySQL clients write) is read as GB18030
+   with a warning; anything else is refused, naming the file and the first undecodable line.
+3. **Column names.** A contract column is matched exactly, else ignoring case and surrounding
+   spaces (``Store_ID``, ``' store_id'``) with a warning. Two columns matching one contract
+   name are refused, naming both.
+4. **Nulls.** In a text value of a contract column, ``\\N`` (MySQL/Hive), ``NULL``, ``null`` and
+   the empty string are nulls, in CSV and Parquet alike.
+5. **Text values.** Spaces around a text value of a contract column are trimmed. In a CSV,
+   contract columns are read as text and then converted by the contract (an identifier such
+   as ``00123`` keeps its zeros; a time keeps its offset).
+6. **Identifiers** (``*_id`` columns, ``id_value``, ``linked_value``) are text. An integral
+   number is written without a decimal part: ``1.0`` (a float column, or the text ``1.0``)
+   becomes ``1``. Zero-padding is kept, never stripped: when one table writes an id
+   zero-padded (``007``) and another writes the same id without the zeros (``7``), the data
+   is refused as ambiguous, naming both tables and columns.
+7. **Money.** ``amount``, ``refunded_amount`` and ``cost`` must be finite: ``NaN`` and
+   ``inf`` are refused, naming the rows (as are negative amounts).
+8. **Times.** All times are read as local time in Asia/Shanghai (the contract's zone),
+   whatever the time zone of the machine. A time with an offset (``+08:00``, ``Z``,
+   ``-05:00``) is converted to Asia/Shanghai; a time without one is taken as Asia/Shanghai.
+9. **Duplicate events.** In ``contact_events`` and ``group_events`` identical rows are one
+   event delivered twice (a retried callback, an export period written twice): they count
+   once, and the number of duplicates is reported.
+10. **Ties.** Events of one customer–staff (or customer–group) pair at the same second are
+    ordered by the pair's state just before that second: if it was open, the delete comes
+    first (delete and re-add: the relationship continues as a new interval); if it was not,
+    the add comes first (an add and a delete in one second: a zero-length interval).
+11. **The analysis date (as-of).** With an as-of date, rows of the event tables
+    (:data:`ROW_TIME`) at or after it are left out of every view, and other times at or after
+    it read as not yet happened (NULL); ``Workbench.rows_after_as_of()`` counts the rows
+    left out. ``strict=True`` (or ``WORKBENCH_STRICT_AS_OF=1``) refuses such rows instead.
+    Without an as-of date, a time later than the moment of opening is refused, naming the
+    table, column and row.
+12. **Absent tables.** A query that reads an absent contract table is refused with the
+    analyses that need it (:data:`NEEDED_BY`); ``validate_all()`` lists absent tables.
 """
 from __future__ import annotations
 
@@ -314,3 +361,69 @@ class ContractSummary:
     present: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     rows: dict[str, int] = field(default_factory=dict)
+
+
+#: The time at which a row of an event table happened. With an analysis date (as-of), rows
+#: at or after it are left out of the views (a backfill reads a full snapshot as of the date).
+ROW_TIME: dict[str, str] = {
+    "contact_events": "event_time",
+    "group_events": "event_time",
+    "scans": "event_time",
+    "touches": "event_time",
+    "orders": "order_time",
+    "coupons": "issued_at",
+}
+
+#: Columns that describe the same later event as a time column: when the time reads as
+#: not yet happened (at or after the as-of date), they read as NULL too.
+AS_OF_COMPANIONS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("coupons", "redeemed_at"): ("redeemed_order_id",),
+}
+
+#: Which analyses read each table, for the message about an absent table.
+NEEDED_BY: dict[str, tuple[str, ...]] = {
+    "customers": ("CLV", "segments"),
+    "identity_links": ("identity resolution",),
+    "stores": ("store and region cuts",),
+    "staff": ("staff cuts", "experiments by staff"),
+    "channels": ("acquisition by channel",),
+    "contact_events": ("acquisition", "losses", "current contacts", "user-view conversion", "churn",
+                       "experiments"),
+    "groups": ("group cuts",),
+    "group_events": ("group membership",),
+    "scans": ("scan funnel",),
+    "touches": ("task reach", "value model"),
+    "tasks": ("task performance", "value model"),
+    "orders": ("GMV and conversion (ops dashboard)", "value model", "CLV", "experiment outcomes"),
+    "coupons": ("coupon metrics",),
+    "experiments": ("experiment report",),
+    "assignments": ("experiment report", "value model"),
+}
+
+#: Values that mean NULL in a text value of a contract column (MySQL/Hive ``\N``, ``NULL``).
+NULL_MARKERS: tuple[str, ...] = ("\\N", "NULL", "null", "")
+
+
+def is_identifier(column: str) -> bool:
+    """Whether a contract column holds an identifier (compared as text across tables).
+
+    >>> is_identifier("share_staff_id"), is_identifier("amount")
+    (True, False)
+    """
+    return column.endswith("_id") or column in ("id_value", "linked_value")
+
+
+def identifier_domain(column: str) -> str | None:
+    """The entity an identifier column names (``share_staff_id`` → ``staff_id``), or None.
+
+    Columns of one domain in different tables must write the same id the same way.
+
+    >>> identifier_domain("issued_by_staff_id"), identifier_domain("unit_id")
+    ('staff_id', None)
+    """
+    if not is_identifier(column) or column in ("id_value", "linked_value", "unit_id"):
+        return None
+    for prefix in ("share_", "issued_by_", "owner_", "redeemed_", "home_"):
+        if column.startswith(prefix):
+            return column[len(prefix):]
+    return column

@@ -6,15 +6,19 @@ into one row per interval (``start_time``, ``end_time`` NULL while open), in the
 
 Rules, applied identically everywhere:
 
-* events of one pair are ordered by time, opens before closes at the same second (a
-  same-second add and delete is a zero-length interval);
+* identical event rows are one event (the contract view merges them; see rule 9 in
+  :mod:`workbench.contract`);
+* events of one pair are ordered by time; at the same second, a close comes first when the
+  pair was open just before that second (delete and re-add at one second: the relationship
+  goes on as a new interval), an open comes first when it was not (an add and a delete in
+  one second: a zero-length interval) — rule 10 in :mod:`workbench.contract`;
 * a repeated open while already open (a duplicated add callback) is ignored;
 * an interval covers ``start_time <= t < end_time``: an order at the very second of a
   delete is outside it.
 """
 from __future__ import annotations
 
-from .engine import interval_order_sql
+from .engine import interval_order_sql, ordered_events_sql
 
 
 def _intervals_sql(table: str, pair: tuple[str, str], open_type: str, extra: str = "") -> str:
@@ -23,13 +27,13 @@ def _intervals_sql(table: str, pair: tuple[str, str], open_type: str, extra: str
     extra_cols = f", {extra}" if extra else ""
     return f"""
     SELECT {a}, {b}{extra_cols}, event_time AS start_time, next_time AS end_time, next_type AS end_type,
-           ROW_NUMBER() OVER (PARTITION BY {a}, {b} ORDER BY event_time) AS interval_number
+           ROW_NUMBER() OVER (PARTITION BY {a}, {b} ORDER BY event_time, tie_rank) AS interval_number
     FROM (
         SELECT *, LEAD(event_time) OVER (PARTITION BY {a}, {b} ORDER BY {order}) AS next_time,
                   LEAD(event_type) OVER (PARTITION BY {a}, {b} ORDER BY {order}) AS next_type
         FROM (
             SELECT *, LAG(event_type) OVER (PARTITION BY {a}, {b} ORDER BY {order}) AS previous_type
-            FROM {table}
+            FROM ({ordered_events_sql(table)}) events
         ) ordered
         WHERE NOT (event_type = '{open_type}' AND COALESCE(previous_type, '') = '{open_type}')
     ) changes

@@ -4,7 +4,10 @@
 run on a Spark session: every SQL string the package writes (in DuckDB's dialect) is
 transpiled with SQLGlot to Spark SQL. Contract tables come from Parquet/CSV paths, Hive or
 catalogue tables, or pandas frames; they are exposed as temporary views with contract
-types, and validated exactly as on DuckDB.
+types, and validated exactly as on DuckDB. The reading rules of :mod:`workbench.contract`
+(column names, null markers, identifiers, time zones, duplicate events, the as-of date) are
+the same SQL on both engines; CSV files are read with every column as text and typed by the
+contract, and the session time zone is Asia/Shanghai.
 
 Install with ``pip install -e .[spark]`` (PySpark and Java 17).
 
@@ -25,8 +28,8 @@ import sqlglot
 from sqlglot import exp
 
 from . import contract
-from .engine import Workbench, table_sources
-from .errors import ParameterError
+from .engine import Workbench, table_sources, utf8_csv
+from .errors import DataContractError, ParameterError
 
 _SPARK_TYPES = {
     "StringType": "VARCHAR", "TimestampType": "TIMESTAMP", "TimestampNTZType": "TIMESTAMP", "DateType": "DATE",
@@ -73,11 +76,17 @@ class SparkWorkbench(Workbench):
 
     dialect = "spark"
 
-    def __init__(self, sources: Mapping[str, Any], as_of: Any = None, validate: bool = True, spark: Any = None) -> None:
+    # Spark's TIMESTAMP is an instant read in the session time zone (set to Asia/Shanghai):
+    # text with an offset is converted, text without one is Asia/Shanghai local time.
+    _text_time_sql = "TRY_CAST({q} AS TIMESTAMP)"
+
+    def __init__(self, sources: Mapping[str, Any], as_of: Any = None, validate: bool = True, spark: Any = None,
+                 strict: bool | None = None) -> None:
         # a new session per workbench: temporary views are per session, so two workbenches on
         # one cluster never see each other's tables
         self.spark = (spark or local_session()).newSession()
-        super().__init__({}, as_of=as_of, validate=validate, connection=_NoConnection())
+        self.spark.conf.set("spark.sql.session.timeZone", "Asia/Shanghai")
+        super().__init__({}, as_of=as_of, validate=validate, connection=_NoConnection(), strict=strict)
         for name, source in sources.items():
             self._attach(name, source)
 
@@ -97,25 +106,33 @@ class SparkWorkbench(Workbench):
         return self.spark.sql(to_spark_sql(query))
 
     # ------------------------------------------------------------------ sources
-    def _read(self, source: Any) -> Any:
+    def _read(self, source: Any, name: str = "") -> Any:
         if isinstance(source, pd.DataFrame):
             return self.spark.createDataFrame(_spark_ready(source))
         if isinstance(source, str) and not Path(source).exists() and "." in source and "/" not in source:
             return self.spark.table(source)  # a catalogue table such as brand_dw.orders
         path = Path(source)
+        if path.is_file() and path.stat().st_size == 0:
+            raise DataContractError(name, None, f"{path.name} is empty (0 bytes): the export did not finish? "
+                                                "Write it again, or remove it if the table has no data")
         if path.is_dir():
             return self.spark.read.option("recursiveFileLookup", "true").parquet(str(path))
         if path.suffix.lower() == ".parquet":
             return self.spark.read.parquet(str(path))
         if path.suffix.lower() in (".csv", ".tsv", ".txt"):
-            return self.spark.read.option("header", "true").option("inferSchema", "true").csv(str(path))
+            # all text: the contract types the contract columns (null markers, ids and times
+            # by the same rules as on DuckDB)
+            return self.spark.read.option("header", "true").csv(str(utf8_csv(path, name)))
         raise ParameterError(f"cannot read {source}: expected Parquet, CSV, a folder of Parquet or a catalogue table")
 
     def _load_raw(self, name: str, source: Any) -> None:
-        self._read(source).createOrReplaceTempView(f"__raw_{name}")
+        self._read(source, name).createOrReplaceTempView(f"__input_{name}")
+
+    def _create_view(self, name: str, select: str) -> None:
+        self.spark.sql(to_spark_sql(select)).createOrReplaceTempView(name)
 
     def _create_plain_view(self, name: str) -> None:
-        self.spark.table(f"__raw_{name}").createOrReplaceTempView(name)
+        self.spark.table(f"__input_{name}").createOrReplaceTempView(name)
 
     def register(self, name: str, frame: Any) -> None:
         if isinstance(frame, pd.DataFrame):
@@ -131,13 +148,10 @@ class SparkWorkbench(Workbench):
         self.spark.sql(to_spark_sql(query)).cache().createOrReplaceTempView(name)
         self._user_tables.add(name)
 
-    def _raw_types(self, name: str) -> dict[str, str]:
-        fields = self.spark.table(f"__raw_{name}").schema.fields
+    def _view_types(self, view: str) -> dict[str, str]:
+        fields = self.spark.table(view).schema.fields
         return {f.name: _SPARK_TYPES.get(type(f.dataType).__name__, type(f.dataType).__name__.upper())
                 for f in fields}
-
-    def _create_contract_view(self, name: str) -> None:
-        self.spark.sql(to_spark_sql(self._contract_select(name))).createOrReplaceTempView(name)
 
     def close(self) -> None:  # the session may be shared; leave it running
         pass
@@ -160,7 +174,7 @@ def _spark_ready(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def open_spark(source: str | Path | Mapping[str, Any], as_of: Any = None, spark: Any = None,
-               validate: bool = True) -> SparkWorkbench:
+               validate: bool = True, strict: bool | None = None) -> SparkWorkbench:
     """Open a brand's data on Spark: a directory of contract files, or a mapping of tables.
 
     Mapping values may be DataFrames, paths or catalogue table names (``"db.orders"``).
@@ -168,4 +182,4 @@ def open_spark(source: str | Path | Mapping[str, Any], as_of: Any = None, spark:
     sources = table_sources(source)
     if not isinstance(source, Mapping):
         sources = {k: str(v) for k, v in sources.items()}
-    return SparkWorkbench(sources, as_of=as_of, spark=spark, validate=validate)
+    return SparkWorkbench(sources, as_of=as_of, spark=spark, validate=validate, strict=strict)
