@@ -115,6 +115,20 @@ def test_holdout_increment_interval_covers_the_simulators_truth(wb, report_brand
     assert h.holdout_share.value == pytest.approx(truth["realised_share"])
 
 
+def test_holdout_arms_spread_is_the_per_customer_gmv_standard_deviation(wb, report_brand):
+    """The spread the power statement uses, recomputed from the brand's tables in pandas."""
+    from workbench.attribution.buckets import holdout_incrementality
+
+    tables = report_brand[1].tables
+    a = tables["assignments"].query("experiment_id == 'HOLDOUT'")[["unit_id", "variant"]]
+    o = tables["orders"]
+    o = o[(o["order_time"] >= MONTH[0]) & (o["order_time"] < MONTH[1])].groupby("customer_id")["amount"].sum()
+    gmv = a.assign(gmv=a["unit_id"].map(o).fillna(0.0))
+    inc = holdout_incrementality(wb, *MONTH)
+    assert inc.holdout_sd == pytest.approx(gmv.loc[gmv["variant"] == "holdout", "gmv"].std(ddof=1), rel=1e-9)
+    assert inc.reached_sd == pytest.approx(gmv.loc[gmv["variant"] != "holdout", "gmv"].std(ddof=1), rel=1e-9)
+
+
 def test_power_is_the_designs_power_for_the_relevant_effect_not_observed_power(wb):
     h = vp.holdout_increment(wb, *MONTH, "month")
     from workbench.attribution.buckets import holdout_incrementality
