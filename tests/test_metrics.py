@@ -44,6 +44,18 @@ class TestAcquisition:
         assert row(by_group, channel_group="offline_store").add_persons == 2
         assert row(by_group, channel_group="ads").add_persons == 1
 
+    def test_store_filter_by_channel_sums_to_the_stores_adds(self, wb):
+        """A store's adds by channel are adds to its own guides only (the store view's channel section)."""
+        s1 = metrics.acquisition(wb, START, END, grain=None, by="channel_code", store_id="S1")
+        cash = row(s1, channel_code="CASH1")
+        assert (cash.adds, cash.add_persons, cash.group_joins) == (4, 2, 1)
+        # C4 joined G1 (a group of S1) without ever adding: a join with no acquisition channel
+        assert s1.adds.sum() == 4 and s1.group_joins.sum() == 2
+        s2 = metrics.acquisition(wb, START, END, grain=None, by="channel_code", store_id="S2")
+        assert list(s2.channel_code) == ["ADS"] and s2.adds.iloc[0] == 1
+        brand = metrics.acquisition(wb, START, END, grain=None, by="channel_code")
+        assert brand.adds.sum() == s1.adds.sum() + s2.adds.sum()
+
     def test_daily_grain(self, wb):
         df = metrics.acquisition(wb, START, END, grain="day")
         jan2 = row(df, period=pd.Timestamp("2025-01-02"))
