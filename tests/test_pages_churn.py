@@ -1,0 +1,158 @@
+"""What the churn page states: the functions behind it, and the rendered page (zh and en) against
+them, the dates ("last month" is the last complete month before as-of) and the simulator's truth."""
+from __future__ import annotations
+
+import html
+import math
+import re
+from pathlib import Path
+from types import SimpleNamespace
+
+import pandas as pd
+import pytest
+
+import workbench
+from workbench.i18n import t
+from workbench.pages import Verdict
+from workbench.pages import churn as page
+
+
+def page_text(run) -> str:
+    """The visible text of a rendered report (tags, styles and images stripped, spaces collapsed)."""
+    assert run.ok, run.error
+    raw = Path(run.html_path).read_text(encoding="utf-8")
+    raw = re.sub(r"<(style|script)\b.*?</\1>", " ", raw, flags=re.S)
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", raw)))
+
+
+@pytest.fixture(scope="module")
+def brand_wb(report_brand):
+    folder, brand = report_brand
+    return brand, workbench.open(folder / "data", as_of=brand.truth["as_of"][:10])
+
+
+def _deletes_in(brand, start: str, end: str, kind: str) -> int:
+    """Hand count from the contact_events table: deletes of one kind in [start, end)."""
+    ev = brand.tables["contact_events"]
+    when = (ev["event_time"] >= pd.Timestamp(start)) & (ev["event_time"] < pd.Timestamp(end))
+    return int((when & (ev["event_type"] == kind)).sum())
+
+
+@pytest.mark.parametrize("as_of", ["2026-01-01", "2026-01-15"])
+def test_last_month_is_the_last_complete_month_before_as_of(brand_wb, as_of):
+    brand, wb = brand_wb
+    losses = page.monthly_losses(wb, as_of, months=12)
+    assert losses.month_label() == "2025-12"
+    assert (losses.deletes_by_customer.start, losses.deletes_by_customer.end) == \
+        (pd.Timestamp("2025-12-01"), pd.Timestamp("2026-01-01"))
+    assert losses.deletes_by_customer.value == _deletes_in(brand, "2025-12-01", "2026-01-01", "delete_by_customer")
+    assert losses.deletes_by_staff.value == _deletes_in(brand, "2025-12-01", "2026-01-01", "delete_by_staff")
+    assert losses.deletes.value == losses.deletes_by_customer.value + losses.deletes_by_staff.value
+    # the chart's rows: complete months only, ending with the stated month, values identical
+    chart = losses.monthly
+    assert len(chart) == 12 and chart["period"].iloc[-1] == pd.Timestamp("2025-12-01")
+    assert chart["period"].iloc[0] == pd.Timestamp("2025-01-01")
+    assert chart["deletes_by_customer"].iloc[-1] == losses.deletes_by_customer.value
+    assert chart["group_leaves"].iloc[-1] == losses.group_leaves.value
+
+
+def test_last_month_on_the_last_day_of_a_month_is_the_month_before(brand_wb):
+    brand, wb = brand_wb
+    losses = page.monthly_losses(wb, "2025-12-31", months=3)
+    assert losses.month_label() == "2025-11"
+    assert losses.deletes_by_customer.value == _deletes_in(brand, "2025-11-01", "2025-12-01", "delete_by_customer")
+    assert list(losses.monthly["period"].dt.strftime("%Y-%m")) == ["2025-09", "2025-10", "2025-11"]
+
+
+def test_recent_cohorts_are_complete_months():
+    cohorts = ["2025-06", "2025-07", "2025-08", "2025-09", "2025-10", "2025-11", "2025-12"]
+    assert page.recent_cohorts(cohorts, "2026-01-01", 3) == ["2025-10", "2025-11", "2025-12"]
+    assert page.recent_cohorts(cohorts + ["2026-01"], "2026-01-20", 2) == ["2025-11", "2025-12"]
+
+
+def _fake_cox(rows):
+    return SimpleNamespace(hazard_ratios=pd.DataFrame(rows, columns=["covariate", "hr", "hr_low", "hr_high"]))
+
+
+def test_hazard_sentences_are_chosen_from_the_interval():
+    ratios = page.hazard_ratios(_fake_cox([("x_low", 0.85, 0.80, 0.90), ("x_null", 0.97, 0.85, 1.10),
+                                           ("x_high", 1.20, 1.10, 1.31)]), 14)
+    assert [ratios[k].verdict for k in ("x_low", "x_null", "x_high")] == \
+        [Verdict.NEGATIVE, Verdict.NOT_DISTINGUISHABLE, Verdict.POSITIVE]
+    assert page.hazard_sentence(ratios["x_low"], "X", "en").startswith("X: lower risk of deletion, -15.0%")
+    assert "not distinguishable from no effect (-3.0%, 95% interval -15.0% to +10.0%)" in \
+        page.hazard_sentence(ratios["x_null"], "X", "en")
+    assert "与无影响无法区分" in page.hazard_sentence(ratios["x_null"], "X", "zh")
+    assert page.hazard_sentence(ratios["x_high"], "X", "en").startswith("X: higher risk of deletion, +20.0%")
+
+
+def test_channel_difference_sentence_follows_the_p_value():
+    differ = page.group_difference(pd.DataFrame({"test_statistic": [20.0], "degrees_of_freedom": [4],
+                                                 "p_value": [0.0005]}))
+    same = page.group_difference(pd.DataFrame({"test_statistic": [3.0], "degrees_of_freedom": [4],
+                                               "p_value": [0.56]}))
+    assert differ.differs and not same.differs
+    assert "too large to be chance" in page.group_difference_sentence(differ, "en")
+    assert "not distinguishable" in page.group_difference_sentence(same, "en")
+
+
+def _truth_hr(truth: dict, covariate: str) -> float:
+    """True hazard ratio of a Cox covariate; group membership and purchase are not in the
+    simulator's hazard, so their true ratio is 1."""
+    churn = truth["churn"]
+    if covariate == "early_chats":
+        return churn["hr_per_early_chat"]
+    if covariate.startswith("uses_retention_tool"):
+        return churn["hr_retention_tool"]
+    if covariate.startswith("channel_group="):
+        return churn["hr_channel_group"][covariate.split("=", 1)[1]]
+    return 1.0
+
+
+def test_stated_hazard_ratio_intervals_cover_the_simulators_truth(brand_wb):
+    brand, wb = brand_wb
+    _, ratios = page.fit_deletion_cox(wb, brand.truth["as_of"][:10], brand.truth["churn"]["landmark_days"])
+    assert {"early_chats", "uses_retention_tool=1", "channel_group=ads"} <= set(ratios)
+    missed = {k: (r.hazard_ratio.ci_low, _truth_hr(brand.truth, k), r.hazard_ratio.ci_high)
+              for k, r in ratios.items()
+              if not r.hazard_ratio.ci_low <= _truth_hr(brand.truth, k) <= r.hazard_ratio.ci_high}
+    assert missed == {}
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_churn_page_states_the_functions_numbers_for_the_right_month(render, brand_wb, lang):
+    brand, wb = brand_wb
+    text = page_text(render("churn_report", lang))
+    as_of = brand.truth["as_of"][:10]
+    losses = page.monthly_losses(wb, as_of, months=12)
+    # (b) "last month" is December for as-of 2026-01-01, and the callout states December's numbers
+    assert page.losses_sentence(losses, lang) in text
+    assert ("Last month (2025-12)" if lang == "en" else "上个月（2025-12）") in text
+    november = losses.monthly.iloc[-2]
+    assert november["deletes_by_customer"] != losses.deletes_by_customer.value  # the old page's number differs
+    assert t("churn.kpi_deletes", lang, month="2025-12") in text
+    # (a) the hazard-ratio sentences are the functions' sentences
+    _, ratios = page.fit_deletion_cox(wb, as_of, 14)
+    chat = page.hazard_sentence(ratios["early_chats"], t("churn.cov_early_chats", lang, days=14), lang)
+    assert chat in text
+    tool = page.hazard_sentence(ratios["uses_retention_tool=1"], t("churn.cov_tool", lang), lang)
+    assert tool in text
+    # no raw English verdict or enum values on the Chinese page
+    if lang == "zh":
+        assert not re.search(r"not_distinguishable|delete_by_customer|offline_store", text)
+
+
+def test_survival_kpis_state_the_kaplan_meier_numbers(brand_wb):
+    from workbench.churn import kaplan_meier_table
+    from workbench.churn.spells import spell_counts
+
+    brand, wb = brand_wb
+    as_of = brand.truth["as_of"][:10]
+    spells = spell_counts(wb, as_of, by=["channel_group"], landmark_days=14)
+    km = kaplan_meier_table(spells, weights_col="weight").iloc[0]
+    kpis = page.survival_kpis(spells, km, as_of)
+    assert kpis.open_relationships.value == spells.loc[~spells["churned"], "weight"].sum()
+    assert kpis.still_connected_90d.ci_low < kpis.still_connected_90d.value < kpis.still_connected_90d.ci_high
+    expected = t("churn.days", "en", n=f"{km['median_days']:,.0f}") if math.isfinite(km["median_days"]) else None
+    if expected:
+        assert page.median_text(kpis, "en") == expected
