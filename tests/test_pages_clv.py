@@ -1,0 +1,119 @@
+"""What the CLV page states: the functions behind it, and the rendered page (zh and en) against
+them and against the simulator's truth."""
+from __future__ import annotations
+
+import html
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import workbench
+from workbench.clv.pipeline import customer_value
+from workbench.i18n import t
+from workbench.pages import clv as page
+
+
+def page_text(run) -> str:
+    """The visible text of a rendered report (tags, styles and images stripped, spaces collapsed)."""
+    assert run.ok, run.error
+    raw = Path(run.html_path).read_text(encoding="utf-8")
+    raw = re.sub(r"<(style|script)\b.*?</\1>", " ", raw, flags=re.S)
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", raw)))
+
+
+@pytest.fixture(scope="module")
+def report_value(report_brand):
+    """The CLV fit exactly as the report's defaults run it (12 months, 1%, 100 draws, experiment orders out)."""
+    folder, brand = report_brand
+    wb = workbench.open(folder / "data", as_of=brand.truth["as_of"][:10])
+    cv = customer_value(wb, brand.truth["as_of"][:10], horizon_months=12, discount_rate=0.01, interval_draws=100,
+                        exclude_experiment_orders=True)
+    return brand, cv, page.clv_statements(cv, 0.5)
+
+
+@pytest.fixture()
+def fresh_wb(report_brand):
+    folder, brand = report_brand
+    return workbench.open(folder / "data", as_of=brand.truth["as_of"][:10])
+
+
+def test_expected_active_counts_repeat_buyers_only(report_value):
+    _, cv, s = report_value
+    buyers = cv.customers[cv.customers["frequency"].notna()]
+    once = buyers["frequency"] == 0
+    assert s.one_time_buyers.value + s.repeat_buyers.value == s.buyers.value == len(buyers)
+    # BG/NBD gives every one-time buyer P(alive) = 1: the model's assumption, not evidence
+    assert np.allclose(buyers.loc[once, "p_alive"], 1.0)
+    assert s.expected_active_repeat_buyers.value == pytest.approx(buyers.loc[~once, "p_alive"].sum())
+    # the old headline added the one-time buyers in as certainly active
+    old_headline = buyers["p_alive"].sum()
+    assert old_headline - s.expected_active_repeat_buyers.value == pytest.approx(s.one_time_buyers.value)
+    assert s.expected_active_repeat_buyers.value < s.repeat_buyers.value
+    assert s.one_time_expected_purchases_90d.value == pytest.approx(buyers.loc[once, "expected_purchases_90d"].sum())
+    assert s.one_time_expected_purchases_90d.end - s.one_time_expected_purchases_90d.start == pd.Timedelta(days=90)
+
+
+def test_one_time_buyers_are_never_counted_at_risk(report_value):
+    _, cv, s = report_value
+    risky = page.at_risk_mask(cv.customers, 0.5)
+    assert (cv.customers.loc[risky, "frequency"] > 0).all()
+    by_store = page.at_risk_by_store(cv, 0.5)
+    assert by_store["at_risk"].sum() == s.high_value_at_risk.value
+    assert by_store["high_value"].sum() == s.high_value_repeat_buyers.value
+    assert by_store["value_at_risk"].sum() == pytest.approx(s.value_at_risk.value)
+
+
+def test_alive_matrix_has_no_estimate_for_zero_repeats(report_value):
+    _, cv, _ = report_value
+    m = page.alive_matrix(cv.transaction_model, 26, max_frequency=5, n_recency=4)
+    assert m.loc[0].isna().all()
+    assert m.loc[1:].notna().all().all() and ((m.loc[1:] > 0) & (m.loc[1:] < 1)).all().all()
+
+
+def test_orders_sentence_says_what_the_model_saw(report_value, fresh_wb):
+    brand, cv, s = report_value
+    tasks, orders = brand.tables["tasks"], brand.tables["orders"]
+    experiment = orders["task_id"].isin(tasks.loc[tasks["experiment_id"].notna(), "task_id"]) & \
+        orders["customer_id"].notna()
+    assert s.orders_excluded.value == experiment.sum() > 0
+    assert s.orders_used.value == orders["customer_id"].notna().sum() - experiment.sum()
+    en = page.orders_sentence(s, "en")
+    assert f"fitted on {s.orders_used.text()} orders" in en and f"{s.orders_excluded.text()} orders" in en
+    included = page.clv_statements(customer_value(fresh_wb, brand.truth["as_of"][:10]), 0.5)
+    assert not included.exclude_experiment_orders and included.experiment_orders.value == s.orders_excluded.value
+    assert "including" in page.orders_sentence(included, "en")
+
+
+def test_stated_bgnbd_intervals_cover_the_simulators_truth(report_value):
+    """All buyers mix the reached group (rate scale α/m) and the holdout (α): r, a and b are shared,
+    so their intervals must cover the truth; α's interval must reach the range between the two."""
+    brand, _, s = report_value
+    held, reached = brand.truth["bgnbd"], brand.truth["bgnbd_reached"]
+    for name in ("r", "a", "b"):
+        est = s.parameter("bgnbd", name)
+        assert est.ci_low <= held[name] <= est.ci_high, (name, est)
+    alpha = s.parameter("bgnbd", "alpha")
+    assert alpha.ci_low <= held["alpha"] and alpha.ci_high >= reached["alpha"]
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_clv_page_states_the_functions_numbers(render, report_value, lang):
+    _, cv, s = report_value
+    text = page_text(render("clv_report", lang))
+    assert page.orders_sentence(s, lang) in text
+    assert page.one_time_sentence(s, lang).replace("**", "") in text
+    assert page.alive_sentence(s, lang) in text
+    assert page.at_risk_sentence(s, lang) in text
+    assert f"{t('clv.kpi_alive', lang)} {s.expected_active_repeat_buyers.text()}" in text
+    assert f"{t('clv.kpi_one_time', lang)} {s.one_time_buyers.text()}" in text
+    assert f"{t('clv.kpi_total', lang, months=12)} {s.total_value.text()} 90%: {s.total_value.ci_text()}" in text
+    buyers = cv.customers[cv.customers["frequency"].notna()]
+    old_headline = f"{buyers['p_alive'].sum():,.0f}"
+    assert f"{t('clv.kpi_alive', lang)} {old_headline}" not in text
+    for p in s.parameters:
+        assert p.estimate.ci_text() in text
+    if lang == "zh":
+        assert not re.search(r"super_vip|die_hard|gamma_gamma|bgnbd", text)
