@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 import workbench
-from workbench.attribution.journeys import journey_paths, journeys
+from workbench.attribution.journeys import JourneyPaths, journey_path_summary, journey_paths, journeys
 
 T = pd.Timestamp
 
@@ -36,6 +36,20 @@ def test_paths_and_unattributed(wb):
     assert p.loc["moments", "total_conversions"] == 1
     assert p.attrs["unattributed_conversions"] >= 0
     assert p["total_conversions"].sum() + p.attrs["unattributed_conversions"] == 6  # orders Jan 2 - Jan 7
+
+
+def test_path_summary_counts_the_orders_left_out_by_hand(wb):
+    """Typed result, no DataFrame.attrs. Orders Jan 2 – Jan 7 are O1, O2, O4, O5, O6, O7 (¥340). With a
+    one-day look-back, O5 (C3, Jan 6; C3's add was Jan 3) and O6 (C4, Jan 5; Moments touch Jan 3) have no
+    touchpoint: 2 orders, ¥70 + ¥30, left out."""
+    summary = journey_path_summary(wb, "2025-01-02", "2025-01-08", lookback_days=1)
+    assert isinstance(summary, JourneyPaths)
+    assert (summary.unattributed_conversions, summary.unattributed_value) == (2, pytest.approx(100.0))
+    assert summary.paths["total_conversions"].sum() == 4
+    assert summary.paths["total_conversion_value"].sum() == pytest.approx(240.0)
+    assert (summary.start, summary.end) == (T("2025-01-02"), T("2025-01-08"))
+    legacy = journey_paths(wb, "2025-01-02", "2025-01-08", lookback_days=1)
+    assert legacy.attrs["unattributed_conversions"] == 2
 
 
 def test_non_converting_journeys(wb):

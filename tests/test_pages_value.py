@@ -14,6 +14,7 @@ from scipy import stats
 import workbench
 from workbench import metrics
 from workbench.attribution.buckets import value_buckets
+from workbench.i18n import t
 from workbench.pages import Stated, Verdict, effect_verdict
 from workbench.pages import value as vp
 from workbench.plotting import format_cny
@@ -215,6 +216,43 @@ def test_report_month_is_the_last_complete_month_or_the_parameter():
             vp.report_month("2026-01-01", bad)
 
 
+# ---------------------------------------------------------------------- stores, channels, journeys
+def test_credited_store_value_adds_up_to_the_ladders_private_domain_value(wb, ladder):
+    cv = vp.credited_value(wb, *MONTH, "store")
+    per_order = value_buckets(wb, *MONTH, by=None)
+    credited = per_order[(per_order["bucket"] != "not_attributed") & per_order["credited_store_id"].notna()]
+    assert cv.rows["pd"].sum() == pytest.approx(credited["amount"].sum())
+    assert cv.rows["pd"].sum() <= ladder.step("buckets").gmv.value + 1e-6
+    assert (cv.rows["pd"] == cv.rows["direct"] + cv.rows["indirect"]).all()
+    assert cv.top_k_share.value == pytest.approx(cv.rows["pd"].head(cv.top_k).sum() / cv.rows["pd"].sum())
+    assert cv.leader == cv.rows["store_id"].iloc[0] and cv.leader_value.value == cv.rows["pd"].max()
+
+
+def test_channel_finding_names_the_paid_code_with_the_highest_roi(wb, report_brand):
+    end = pd.Timestamp(report_brand[1].truth["as_of"][:10])
+    ch = vp.channel_section(wb, end)
+    assert (ch.start, ch.end) == (end - pd.Timedelta(days=90), end - pd.Timedelta(days=30))
+    assert ch.rows["store_id"].isna().all()
+    paid = ch.rows[ch.rows["roi"].notna()]
+    assert ch.best_roi.value == pytest.approx(paid["roi"].max())
+    assert ch.best_code == paid.loc[paid["roi"].idxmax(), "channel_code"]
+
+
+def test_mta_shares_sum_to_one_and_every_order_is_credited_or_left_out(wb, report_brand):
+    mta = vp.mta_comparison(wb, *MONTH, lookback_days=30)
+    assert list(mta.shares.columns) == list(vp.METHODS)
+    assert mta.shares.sum().to_numpy() == pytest.approx([1.0] * len(vp.METHODS))
+    o = report_brand[1].tables["orders"]
+    n_orders = int(((o["order_time"] >= MONTH[0]) & (o["order_time"] < MONTH[1]) & o["customer_id"].notna()).sum())
+    from workbench.attribution.journeys import journey_path_summary
+
+    paths = journey_path_summary(wb, *MONTH, lookback_days=30).paths
+    assert paths["total_conversions"].sum() + mta.unattributed.value == n_orders
+    row = mta.shares.loc[mta.widest_channel]
+    assert (mta.low.value, mta.high.value) == (pytest.approx(row.min()), pytest.approx(row.max()))
+    assert (mta.shares.max(axis=1) - mta.shares.min(axis=1)).idxmax() == mta.widest_channel
+
+
 # ---------------------------------------------------------------------- the rendered pages state these numbers
 def _state_the_functions_numbers(text: str, wb, lang: str, days: int) -> None:
     ladder = vp.value_ladder(wb, *MONTH, interaction_window_days=days)
@@ -229,6 +267,12 @@ def _state_the_functions_numbers(text: str, wb, lang: str, days: int) -> None:
     tasks = vp.task_table(wb, *MONTH, days)
     for v in tasks.rows["user_gmv"]:
         assert format_cny(v) in text
+    cv = vp.credited_value(wb, *MONTH, "store", interaction_window_days=days)
+    assert squash(t("value.finding_stores", lang, k=cv.top_k, share=cv.top_k_share.text(), store=cv.leader,
+                    value=cv.leader_value.text())) in text
+    mta = vp.mta_comparison(wb, *MONTH, lookback_days=30)
+    assert squash(t("value.mta_note", lang, period=ladder.total.period_text(), days=30,
+                    unattributed=mta.unattributed.text())) in text
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
