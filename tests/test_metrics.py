@@ -172,6 +172,14 @@ class TestKpis:
         assert k.loc["gmv", "value"] == pytest.approx(540.0)
         assert k.loc["gmv", "previous"] == 0 or np.isnan(k.loc["gmv", "previous"])
 
+    def test_net_adds_sits_beside_adds_in_one_unit(self, wb):
+        """Net adds are adds − deletes in person-times (5 − 2 = 3), not persons (3) − deletes."""
+        k = metrics.kpis(wb, START, END).set_index("kpi")
+        assert (k.loc["adds", "value"], k.loc["deletes", "value"]) == (5, 2)
+        assert k.loc["net_adds", "value"] == k.loc["adds", "value"] - k.loc["deletes", "value"]
+        assert {k.loc[c, "unit"] for c in ("adds", "deletes", "net_adds")} == {"person_times"}
+        assert k.loc["add_persons", "unit"] == "persons" and k.loc["user_share", "unit"] == "share"
+
 
 class TestTaskPerformance:
     def test_user_view_and_task_view_per_task(self, tiny):

@@ -597,12 +597,22 @@ def retention_tools_vs_churn(wb: Workbench, start: Any, end: Any, tool_col: str 
 
 
 # ---------------------------------------------------------------------- headline KPIs
+# The unit of each KPI (keys of workbench.pages.UNITS): events and people are never mixed.
+KPI_UNITS = {"adds": "person_times", "add_persons": "persons", "new_persons": "persons",
+             "deletes": "person_times", "net_adds": "person_times", "contacts": "count", "gmv": "cny",
+             "user_gmv": "cny", "user_share": "share", "task_gmv": "cny", "task_share": "share",
+             "buyers": "persons"}
+
+
 def kpis(wb: Workbench, start: Any, end: Any, by: str = "brand") -> pd.DataFrame:
     """Headline KPIs for ``[start, end)`` with the previous window of equal length beside it.
 
-    Returns one row per KPI (and cut): ``kpi``, ``value``, ``previous``, ``change`` (relative).
-    KPIs: add_persons, new_persons, deletes, net_adds (adds − deletes), contacts (open at
-    ``end``), gmv, user_gmv, user_share, task_gmv, task_share, buyers.
+    Returns one row per KPI (and cut): ``kpi``, ``unit``, ``value``, ``previous``, ``change``
+    (relative; for a share prefer the difference ``value − previous``, in percentage points).
+    KPIs: adds (person-times), add_persons, new_persons (persons), deletes (person-times),
+    net_adds (adds − deletes, person-times: state it beside ``adds``, never beside
+    ``add_persons``), contacts (open relationships at ``end``), gmv, user_gmv, user_share,
+    task_gmv, task_share, buyers. :mod:`workbench.pages.ops` states these for the dashboard.
     """
     s, e = _window(start, end)
     prev_s = s - (e - s)
@@ -621,13 +631,14 @@ def kpis(wb: Workbench, start: Any, end: Any, by: str = "brand") -> pd.DataFrame
             merged = merged.merge(conv.drop(columns="period"), on=key, how="outer")
         merged = merged.merge(cur[[key, "contacts"]], on=key, how="outer")
         merged["net_adds"] = merged["adds"].fillna(0) - merged["deletes"].fillna(0)
-        cols = ["add_persons", "new_persons", "deletes", "net_adds", "contacts"]
+        cols = ["adds", "add_persons", "new_persons", "deletes", "net_adds", "contacts"]
         if conv is not None:
             cols += ["gmv", "user_gmv", "user_share", "task_gmv", "task_share", "buyers"]
         long = merged.melt(id_vars=[key], value_vars=cols, var_name="kpi", value_name=label)
         rows.append(long.set_index([key, "kpi"]))
     out = rows[0].join(rows[1], how="outer").reset_index()
     out["change"] = (out["value"] - out["previous"]) / out["previous"].where(out["previous"] != 0)
+    out.insert(out.columns.get_loc("kpi") + 1, "unit", out["kpi"].map(KPI_UNITS))
     if by == "brand":
         out = out.drop(columns="brand")
     return out
