@@ -138,10 +138,15 @@ def test_unknown_store_and_bad_period_are_parameter_errors(brand_wb):
 
 # ---------------------------------------------------------------------- (b) funnel vs truth
 def test_funnel_cohorts_are_complete(brand_wb):
-    wb, _, start, end = brand_wb
+    """Scans of the last ``follow_up_days`` (right-censored: no time yet to join or claim) are left out."""
+    wb, brand, start, end = brand_wb
     f = ops.funnel(wb, start, end)
     assert f.cohort_end + pd.Timedelta(days=f.follow_up_days) <= end
     assert f.cohort_end - f.cohort_start == end - start
+    # the cohort is every customer whose first scan fell in the window, counted here from the tables
+    scans = brand.tables["scans"].sort_values(["event_time", "channel_code"])
+    first = scans.groupby("customer_id")["event_time"].min()
+    assert f.scanned.value == ((first >= f.cohort_start) & (first < f.cohort_end)).sum()
     for ch in (f.add_change, f.join_change, f.claim_change):
         assert ch.unit == "pp" and ch.ci_low <= ch.value <= ch.ci_high
 
@@ -175,6 +180,9 @@ def stated_on_page(text: str, wb, start, end, store_id, lang) -> None:
     from workbench.i18n import t
     assert f"{t('ops.kpi_net_adds', lang)} {h.net_adds.current.text()} {h.net_adds.change_text()}" in text
     assert f"{t('ops.kpi_user_share', lang)} {h.user_share.current.text()} {h.user_share.change.text()}" in text
+    if lang == "zh":   # channel groups and verdicts in words, never raw English enum values
+        for raw in ("offline_store", "online_mall", "wechat_ecosystem", "not_distinguishable", "unknown"):
+            assert raw not in text, raw
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
