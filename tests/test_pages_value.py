@@ -103,6 +103,14 @@ def test_marks_are_judged_on_the_link_share_only(ladder):
             assert ladder.step(key).share.text() in s
 
 
+def test_a_month_without_orders_is_not_judged(wb):
+    empty = vp.value_ladder(wb, "2024-06-01", "2024-07-01")
+    assert empty.total.value == 0 and all(s.gmv.value == 0 for s in empty.steps)
+    marks = vp.industry_marks(empty)
+    assert (marks.grade, marks.transfer_grade) == ("none", "none")
+    assert "no orders to judge" in vp.ladder_sentences(empty, "en")["marks"]
+
+
 # ---------------------------------------------------------------------- attributed vs incremental (defect 7)
 def test_holdout_increment_interval_covers_the_simulators_truth(wb, report_brand):
     truth = report_brand[1].truth["holdout"]

@@ -202,7 +202,8 @@ class MarksVerdict:
     """The industry marks judged on the one definition they were made for.
 
     ``grade``: ``below`` / ``pass`` / ``good`` / ``excellent`` for the mini-program-via-WeCom-link
-    share; ``transfer_grade``: ``below`` / ``within`` / ``above`` the usual 4–5% for transfers.
+    share; ``transfer_grade``: ``below`` / ``within`` / ``above`` the usual 4–5% for transfers; both
+    ``none`` when the period has no GMV to take a share of.
     """
 
     link_share: Stated
@@ -221,6 +222,8 @@ def industry_marks(ladder: ValueLadder) -> MarksVerdict:
     tot = ladder.total.value
     tshare = Stated(ladder.transfer.value / tot if tot > 0 else float("nan"), "share",
                     "GMV of transfers to guides as a share of total GMV", ladder.start, ladder.end)
+    if not tot > 0:   # no orders: nothing to judge (a NaN share would otherwise read as "above")
+        return MarksVerdict(link, "none", tshare, "none")
     lo, hi = TRANSFER_MARKS
     tg = "below" if tshare.value < lo else "within" if tshare.value <= hi else "above"
     return MarksVerdict(link, _grade(link.value), tshare, tg)
