@@ -352,6 +352,8 @@ class Funnel:
                  end=f"{self.cohort_end - pd.Timedelta(days=1):%Y-%m-%d}", days=self.follow_up_days)
 
     def finding(self, lang: str) -> str:
+        if not self.scanned.value:
+            return t("ops.finding_funnel_none", lang, scope=_scope_text(self.store_id, lang))
         text = t("ops.finding_funnel_rates", lang, scanned=self.scanned.text(), add_rate=self.add_rate.text(),
                  join_rate=self.join_rate.text(), claim_rate=self.claim_rate.text())
         changes = []
@@ -401,9 +403,11 @@ def funnel(wb: Workbench, start: Any, end: Any, store_id: str | None = None,
     if store_id:
         per_store = per_store[per_store["store_id"] == store_id]
     per_store = per_store.sort_values("scanned", ascending=False).reset_index(drop=True)
-    who = f"customers whose first scan was at store {store_id}" if store_id else "customers whose first scan"
-    counts = {c: Stated(_get(now, c), "persons", f"{who} fell in the cohort window and who {c} (first scan = scanned)",
-                        cs, ce) for c in ("scanned", "added", "joined", "claimed")}
+    where = f" at store {store_id}" if store_id else ""
+    did = {"scanned": "", "added": ", who added a guide", "joined": ", who added and then joined a group",
+           "claimed": ", who added, joined and then claimed a WeCom coupon"}
+    counts = {c: Stated(_get(now, c), "persons", f"customers whose first scan{where} fell in the cohort window{d}, "
+                        f"each step within {follow_up_days} days of the scan", cs, ce) for c, d in did.items()}
     rates = {name: _rate(_get(now, k), _get(now, n), d, cs, ce) for name, n, k, d in _STEPS}
     changes = {name.replace("_rate", "_change"): _rate_change(_get(now, k), _get(now, n), _get(before, k),
                                                              _get(before, n), f"change vs the cohort before: {d}")
