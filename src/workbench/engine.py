@@ -356,6 +356,7 @@ class Workbench:
         self._validated: set[str] = set()
         self._user_tables: set[str] = set()
         self._column_notes: dict[str, list[Normalisation]] = {}
+        self._column_maps: dict[str, dict[str, str]] = {}
         self._padded: dict[tuple[str, str], int] = {}
         for name, source in sources.items():
             self._attach(name, source)
@@ -394,6 +395,7 @@ class Workbench:
         self._sources[name] = source
         self._validated.discard(name)
         self._column_notes.pop(name, None)
+        self._column_maps.pop(name, None)
         self._padded = {k: v for k, v in self._padded.items() if k[0] != name}
         if name in contract.TABLES:
             self._create_view(f"__raw_{name}", self._normalised_select(name))
@@ -408,6 +410,8 @@ class Workbench:
         A loose match is logged and warned about (the export should be fixed); two source
         columns matching one contract column are refused.
         """
+        if name in self._column_maps:
+            return self._column_maps[name]
         spec = contract.TABLES[name]
         found = list(self._view_types(f"__input_{name}"))
         mapping: dict[str, str] = {}
@@ -425,7 +429,7 @@ class Workbench:
                 message = (f"table '{name}': column {matches[0]!r} read as contract column '{col.name}' "
                            f"(case or surrounding spaces differ; fix the export's header)")
                 warnings.warn(message, stacklevel=4)
-                log.warning(message)
+        self._column_maps[name] = mapping
         return mapping
 
     def _normalised_select(self, name: str) -> str:
@@ -662,7 +666,8 @@ class Workbench:
         The result maps each present table to its row count (as analyses see it) and also says
         which contract tables are absent (and which analyses need them), how many values each
         normalisation rule changed, how many duplicate events were merged and how many rows
-        lie at or after the as-of date. Absent tables are logged as a warning.
+        lie at or after the as-of date (:meth:`ValidationSummary.notes` as text lines; each
+        also a log record of the ``workbench.engine`` logger).
         """
         counts = {}
         for name in self.tables:
@@ -670,7 +675,7 @@ class Workbench:
             counts[name] = int(self._fetch(f"SELECT COUNT(*) FROM {quote(name)}")[0][0])
         absent = {t: contract.NEEDED_BY.get(t, ()) for t in contract.TABLES if t not in self._sources}
         for table, needed in absent.items():
-            log.warning("table '%s' is absent%s", table, f" (needed by {', '.join(needed)})" if needed else "")
+            log.info("table '%s' is absent%s", table, f" (needed by {', '.join(needed)})" if needed else "")
         notes = tuple(n for t in self.tables for n in self.normalisations(t))
         duplicates = {t: self.duplicate_events(t) for t in contract.INTERVAL_EVENTS if t in self._sources}
         return ValidationSummary(counts, absent, notes, {t: n for t, n in duplicates.items() if n},
@@ -822,7 +827,6 @@ def utf8_csv(path: Path, table: str) -> Path:
     message = (f"table '{table}': {path.name} is not UTF-8 (line {line}); read it as GB18030 (GBK). "
                "Save exports as UTF-8 to silence this")
     warnings.warn(message, stacklevel=3)
-    log.warning(message)
     return out
 
 
