@@ -117,3 +117,22 @@ def test_clv_page_states_the_functions_numbers(render, report_value, lang):
         assert p.estimate.ci_text() in text
     if lang == "zh":
         assert not re.search(r"super_vip|die_hard|gamma_gamma|bgnbd", text)
+
+
+def test_gross_spend_page_states_gamma_gamma_intervals_that_cover_truth(render, report_brand):
+    """The simulator's Gamma-Gamma truth describes the gross ``amount``; with ``spend_basis=gross`` (and
+    experiment orders out, the default) the page's intervals cover it, and the page says the basis."""
+    folder, brand = report_brand
+    wb = workbench.open(folder / "data", as_of=brand.truth["as_of"][:10])
+    cv = customer_value(wb, brand.truth["as_of"][:10], interval_draws=100, exclude_experiment_orders=True,
+                        spend="gross")
+    s = page.clv_statements(cv, 0.5)
+    truth = brand.truth["gamma_gamma"]
+    for name, key in (("p", "p"), ("q", "q"), ("v", "gamma")):
+        est = s.parameter("gamma_gamma", name)
+        assert est.ci_low <= truth[key] <= est.ci_high, (name, est, truth[key])
+    text = page_text(render("clv_report", "en", label="gross", spend_basis="gross"))
+    assert t("clv.spend_gross", "en") in text
+    for name in ("p", "q", "v"):
+        assert s.parameter("gamma_gamma", name).ci_text() in text
+    assert f"{t('clv.kpi_total', 'en', months=12)} {s.total_value.text()}" in text

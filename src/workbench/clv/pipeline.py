@@ -55,6 +55,7 @@ class CustomerValue:
     discount_rate: float
     total_interval: tuple[float, float, float] | None = None
     orders_seen: "ModelOrders | None" = None
+    spend: str = "net"
 
 
 @dataclass(frozen=True)
@@ -263,14 +264,15 @@ def total_value_interval(bg: BetaGeoFitter, gg: GammaGammaFitter, rows: pd.DataF
 
 
 def value_buyers(wb: Workbench, as_of: Any, horizon_months: int = 12, discount_rate: float = 0.01,
-                 exclude_experiment_orders: bool = False) -> tuple[BetaGeoFitter, GammaGammaFitter, pd.DataFrame]:
+                 exclude_experiment_orders: bool = False,
+                 spend: str = "net") -> tuple[BetaGeoFitter, GammaGammaFitter, pd.DataFrame]:
     """Steps 1–3 above: the buyer table, the fitted models and the per-buyer value table.
 
     Returns the BG/NBD and Gamma-Gamma models and the :func:`buyer_rows` they were fitted on;
     the engine keeps ``clv_buyers`` and ``customer_clv``.
     """
     as_of = to_timestamp(as_of, "as_of")
-    if summarise_buyers(wb, as_of, exclude_experiment_orders=exclude_experiment_orders) == 0:
+    if summarise_buyers(wb, as_of, exclude_experiment_orders=exclude_experiment_orders, spend=spend) == 0:
         raise ParameterError(f"no orders before {as_of.date()}")
     rows = buyer_rows(wb)
     bg, gg = fit_value_models(wb, rows=rows)
@@ -280,12 +282,14 @@ def value_buyers(wb: Workbench, as_of: Any, horizon_months: int = 12, discount_r
 
 def customer_value(wb: Workbench, as_of: Any, horizon_months: int = 12, discount_rate: float = 0.01,
                    lookback_days: int = 365, interval_draws: int = 0, seed: int = 0,
-                   exclude_experiment_orders: bool = False) -> CustomerValue:
+                   exclude_experiment_orders: bool = False, spend: str = "net") -> CustomerValue:
     """Fit BG/NBD + Gamma-Gamma on the orders before ``as_of`` and value every buyer.
 
     ``exclude_experiment_orders=True`` fits and values on the orders outside experiment
     tasks (an A/B test's extra one-off orders are not repeat purchasing; with them BG/NBD's
-    purchase rate is biased up). ``orders_seen`` counts what the models saw.
+    purchase rate is biased up). ``orders_seen`` counts what the models saw. ``spend`` values
+    purchases net of refunds (default: what the brand keeps) or ``"gross"`` (the ordered
+    ``amount``; what Gamma-Gamma's truth in the simulator describes).
 
     Returns a :class:`CustomerValue` whose ``customers`` frame has, per registered customer:
     ``frequency``, ``recency``, ``T`` (weeks), ``monetary_value``, ``p_alive``,
@@ -300,7 +304,7 @@ def customer_value(wb: Workbench, as_of: Any, horizon_months: int = 12, discount
     if horizon_months < 1:
         raise ParameterError("horizon_months must be at least 1")
     seen = count_model_orders(wb, as_of, exclude_experiment_orders)
-    bg, gg, rows = value_buyers(wb, as_of, horizon_months, discount_rate, exclude_experiment_orders)
+    bg, gg, rows = value_buyers(wb, as_of, horizon_months, discount_rate, exclude_experiment_orders, spend)
     total = total_value_interval(bg, gg, rows, horizon_months, discount_rate, interval_draws, seed=seed) \
         if interval_draws else None
     start = as_of - pd.Timedelta(days=lookback_days)
@@ -330,7 +334,7 @@ def customer_value(wb: Workbench, as_of: Any, horizon_months: int = 12, discount
     out["value_tier"] = tiers
     out = fan_tiers(out, "spend", "orders")
     out["clv"] = out["clv"].fillna(0.0)
-    return CustomerValue(out, bg, gg, as_of, horizon_months, discount_rate, total, seen)
+    return CustomerValue(out, bg, gg, as_of, horizon_months, discount_rate, total, seen, spend)
 
 
 def probability_alive_matrix(model: BetaGeoFitter, T: float, max_frequency: int = 20, n_recency: int = 20) -> pd.DataFrame:

@@ -53,6 +53,7 @@ class ClvStatements:
     experiment_orders: Stated
     exclude_experiment_orders: bool
     parameters: tuple[ModelParameter, ...]
+    spend: str = "net"     # how purchases were valued: "net" of refunds or "gross"
 
     def parameter(self, model: str, name: str) -> Stated:
         """The estimate of one parameter, e.g. ``parameter("bgnbd", "r")``."""
@@ -109,7 +110,7 @@ def clv_statements(cv: CustomerValue, at_risk_threshold: float = 0.5) -> ClvStat
         one_time_expected_purchases_90d=Stated(
             float(once["expected_purchases_90d"].sum()), "count",
             "BG/NBD expected purchases of one-time buyers in the next 90 days", as_of, d90),
-        total_value=Stated(float(total), "cny", f"expected spend of all buyers over the next {cv.horizon_months} "
+        total_value=Stated(float(total), "cny", f"expected {cv.spend} spend of all buyers over the next {cv.horizon_months} "
                            f"months, discounted at {cv.discount_rate:.2%} a month; 90% parametric-bootstrap "
                            "interval", as_of, horizon_end, low, high),
         top_decile_share=Stated(float(conc["share"].iloc[0]), "share",
@@ -134,6 +135,7 @@ def clv_statements(cv: CustomerValue, at_risk_threshold: float = 0.5) -> ClvStat
                                  None, as_of),
         exclude_experiment_orders=bool(seen.exclude_experiment_orders if seen else False),
         parameters=params,
+        spend=cv.spend,
     )
 
 
