@@ -156,3 +156,10 @@ def test_survival_kpis_state_the_kaplan_meier_numbers(brand_wb):
     expected = t("churn.days", "en", n=f"{km['median_days']:,.0f}") if math.isfinite(km["median_days"]) else None
     if expected:
         assert page.median_text(kpis, "en") == expected
+
+
+def test_channel_extremes_pick_the_longest_and_shortest_lasting_groups():
+    table = pd.DataFrame({"channel_label": ["A", "B", "C"], "s90": [0.7, 0.8, 0.6]})
+    ext = page.channel_extremes(table)
+    assert (ext.best, ext.best_s90.value, ext.worst, ext.worst_s90.value) == ("B", 0.8, "C", 0.6)
+    assert page.channel_extremes(table.iloc[:1]) is None

@@ -136,3 +136,14 @@ def test_gross_spend_page_states_gamma_gamma_intervals_that_cover_truth(render, 
     for name in ("p", "q", "v"):
         assert s.parameter("gamma_gamma", name).ci_text() in text
     assert f"{t('clv.kpi_total', 'en', months=12)} {s.total_value.text()}" in text
+
+
+def test_super_vip_statements_add_up(report_value):
+    _, cv, s = report_value
+    vip = page.super_vip_statements(cv)
+    buyers = cv.customers[cv.customers["frequency"].notna()]
+    assert vip.super_vips.value == (buyers["value_tier"] == "super_vip").sum()
+    assert vip.share_of_buyers.value == pytest.approx(vip.super_vips.value / len(buyers))
+    assert vip.share_of_value.value == pytest.approx(buyers.loc[buyers["value_tier"] == "super_vip", "clv"].sum()
+                                                     / cv.customers["clv"].sum())
+    assert vip.potential_fans.value == (cv.customers["fan_tier"] == "potential").sum()

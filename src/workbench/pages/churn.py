@@ -307,3 +307,28 @@ def at_risk_totals(counts: pd.DataFrame, as_of: Any, days: int) -> AtRiskTotals:
                f"probability of a delete within {days} days", as_of, until),
         Stated(float(counts["value_at_risk"].sum()), "cny", "expected customer value times the probability of a "
                f"delete within {days} days, summed", as_of, until))
+
+
+@dataclass(frozen=True)
+class ChannelExtremes:
+    """The channel groups whose relationships last longest and shortest (90-day survival)."""
+
+    best: str
+    best_s90: Stated
+    worst: str
+    worst_s90: Stated
+
+
+def channel_extremes(km_by_group: pd.DataFrame, group_col: str = "channel_label") -> ChannelExtremes | None:
+    """From :func:`~workbench.churn.kaplan_meier_table` by channel group; None with fewer than two
+    groups that have a 90-day estimate."""
+    ranked = km_by_group.dropna(subset=["s90"]).sort_values(["s90", group_col])
+    if len(ranked) < 2:
+        return None
+    definition = "share of the group's relationships still connected 90 days after the add (Kaplan–Meier)"
+
+    def s90(row: pd.Series) -> Stated:
+        return Stated(float(row["s90"]), "share", definition, ci_low=_opt(row, "s90_low"), ci_high=_opt(row, "s90_high"))
+
+    return ChannelExtremes(str(ranked[group_col].iloc[-1]), s90(ranked.iloc[-1]), str(ranked[group_col].iloc[0]),
+                           s90(ranked.iloc[0]))

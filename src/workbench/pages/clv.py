@@ -215,3 +215,32 @@ def at_risk_by_store(cv: CustomerValue, threshold: float) -> pd.DataFrame:
                                         value_at_risk=("value_at_risk", "sum")).reset_index()
     out["share"] = out["at_risk"] / out["high_value"]
     return out.sort_values(["at_risk", "store_id"], ascending=[False, True]).reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class SuperVipStatements:
+    """How many buyers are super-VIPs, the share of value they hold, and the registered non-buyers."""
+
+    super_vips: Stated
+    share_of_buyers: Stated
+    share_of_value: Stated
+    potential_fans: Stated
+
+
+def super_vip_statements(cv: CustomerValue) -> SuperVipStatements:
+    cust = cv.customers
+    buyers = int(cust["frequency"].notna().sum())
+    vt = tier_table(cv).set_index("value_tier")
+    n = float(vt.loc["super_vip", "n"])
+    end = cv.as_of + pd.DateOffset(months=cv.horizon_months)
+    return SuperVipStatements(
+        Stated(n, "persons", "buyers in the super-VIP value tier (top 5% by expected value)", None, cv.as_of),
+        Stated(n / buyers if buyers else float("nan"), "share", "super-VIPs / buyers", None, cv.as_of),
+        Stated(float(vt.loc["super_vip", "share"]), "share", "super-VIPs' share of the expected value", cv.as_of, end),
+        Stated(float((cust["fan_tier"] == "potential").sum()), "persons",
+               "registered customers with no order before as-of (潜力粉)", None, cv.as_of))
+
+
+def tiers_sentence(s: SuperVipStatements, lang: str) -> str:
+    return t("clv.finding_tiers", lang, n=s.super_vips.text(), share_n=s.share_of_buyers.text(),
+             share_v=s.share_of_value.text(), potential=s.potential_fans.text())
