@@ -118,16 +118,16 @@ class TestRun:
                          "  - name: ops_dashboard\n    label: bad\n    langs: [en]\n    parameters: {n: four}\n")
         code = main(["run", str(sched), "--data", str(folder / "data"), "--out", str(folder / "reports"),
                      "--notebooks", str(nbs), "--as-of", "2025-02-01"])
-        assert code == 1
+        assert code == 2  # the most serious failure: an unknown report and a bad parameter (over 1, a crash)
         out = capsys.readouterr().out
-        assert "1 ok, 3 failed" in out and "boom in the clv notebook" in out and "ops_dashboard.en" in out
+        assert "1 ok, 3 failed" in out and "boom in the clv notebook" in out and "ops_dashboard-n-4.en" in out
         runs = json.loads((folder / "reports" / "runs.json").read_text())
         assert [(r["name"], r["status"]) for r in runs] == [
             ("clv_report", "failed"), ("ops_dashboard", "ok"), ("missing_report", "failed"), ("ops_dashboard", "failed")]
         assert "expects int" in runs[3]["error"]
         assert (folder / "reports" / "2025-02-01" / "clv_report.en.failed.html").exists()
         index = (folder / "reports" / "index.html").read_text(encoding="utf-8")
-        assert "clv_report.en.failed.html" in index and "ops_dashboard.en.html" in index
+        assert "clv_report.en.failed.html" in index and "ops_dashboard-n-4.en.html" in index
         assert main(["index", "--out", str(folder / "reports")]) == 0  # rebuilt from runs.json alone
 
     @pytest.mark.parametrize("text", ["reports: 3\n", "reports:\n  - name: a\n    parameter: {n: 1}\n"])

@@ -112,7 +112,9 @@ class TestRunReport:
                                              "secret_code_marker = 1")
         good = run_report("ops_dashboard", {"n": "21"}, lang="zh", **kw(folder))
         assert good.ok, good.error
-        assert good.html_path.endswith("2025-02-01/ops_dashboard.zh.html") and Path(good.ipynb_path).exists()
+        # a non-default parameter and no --label: the page is labelled from it, never the default page
+        assert good.label == "n-21" and good.html_path.endswith("2025-02-01/ops_dashboard-n-21.zh.html")
+        assert Path(good.ipynb_path).exists()
         page = Path(good.html_path).read_text(encoding="utf-8")
         assert "value <strong>42</strong>" in page
         assert "secret_code_marker" not in page and "operator log" not in page  # no code, no stderr
@@ -138,22 +140,26 @@ class TestRunReport:
         write_notebook(nbs, "ops_dashboard", "import pandas as pd\nfrom workbench import DataContractError\n"
                                              "raise DataContractError('orders', 'amount', 'negative amount', "
                                              "rows=pd.DataFrame({'customer_id': ['CUST' + str(40 + 2)]}), n_bad=1)")
-        code = main(["report", "ops_dashboard", "--lang", "zh", "--as-of", "2025-02-01", "--data", str(folder / "data"),
-                     "--out", str(folder / "reports"), "--notebooks", str(nbs), "-q"])
-        assert code == 1
+        capsys.readouterr()  # progress of the direct run above (an earlier CLI call may have set the level)
+        code = main(["report", "ops_dashboard", "-p", "n", "21", "--lang", "zh", "--as-of", "2025-02-01",
+                     "--data", str(folder / "data"), "--out", str(folder / "reports"), "--notebooks", str(nbs), "-q"])
+        assert code == 3  # bad data, raised inside the notebook
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and "negative amount" in err[0] and "Traceback" not in err[0]
         assert Path(good.html_path).read_text(encoding="utf-8") == page
-        failed = folder / "reports" / "2025-02-01" / "ops_dashboard.zh.failed.html"
+        failed = folder / "reports" / "2025-02-01" / "ops_dashboard-n-21.zh.failed.html"
         text = failed.read_text(encoding="utf-8")
         assert "报告生成失败" in text and "negative amount" in text and "raise DataContractError" in text
         assert "CUST42" not in text  # offending rows stay in the operator's notebook
-        assert (failed.parent / "ops_dashboard.zh.failed.ipynb").exists()
+        kept = folder / ".workbench-failed" / "reports" / "2025-02-01" / "ops_dashboard-n-21.zh.failed.ipynb"
+        assert "CUST42" in kept.read_text(encoding="utf-8")  # outside the served folder, for the operator
+        assert "../.workbench-failed/reports/2025-02-01/ops_dashboard-n-21.zh.failed.ipynb" in text
         runs = load_runs(folder / "reports")
         assert [r["status"] for r in runs] == ["ok", "failed"]
         index = (folder / "reports" / "index.html").read_text(encoding="utf-8")
-        assert 'href="2025-02-01/ops_dashboard.zh.failed.html"' in index
-        assert 'href="2025-02-01/ops_dashboard.zh.html"' in index  # the last good version stays reachable
+        assert 'href="2025-02-01/ops_dashboard-n-21.zh.failed.html"' in index
+        assert 'href="2025-02-01/ops_dashboard-n-21.zh.html"' in index  # the last good version stays reachable
+        assert "私域运营看板 / Private-domain operations dashboard · n-21" in index
 
     def test_refused_before_running(self, folder):
         with pytest.raises(ParameterError, match="unknown report 'nope'"):

@@ -421,7 +421,7 @@ class TestChunked:
 
     def test_engine_validates_the_folders(self, chunked_dir, chunked):
         wb = workbench.open(chunked_dir, as_of=chunked.truth["as_of"])
-        counts = wb.validate_all()
+        counts = dict(wb.validate_all())  # a mapping of table -> rows (the summary carries more)
         assert counts == {k: v for k, v in chunked.truth["counts"].items() if k in contract.TABLES}
 
     def test_ids_run_across_chunks(self, chunked):

@@ -1,10 +1,12 @@
-"""The ``workbench`` command: simulate, validate, report, run, index, at-risk.
+"""The ``workbench`` command: simulate, validate, reports, report, run, index, at-risk.
 
 Examples::
 
     workbench simulate --customers 100000 --seed 7 --out data/demo
     workbench validate --data data/demo
+    workbench reports                                   # the reports and their typed parameters
     workbench report ops_dashboard -p period_days 7 --lang zh --data data/demo
+    workbench report ops_dashboard -p store_id S001     # labelled store_id-S001: never the HQ page
     workbench run schedules/daily.yml --data data/demo
     workbench index
 
@@ -12,28 +14,51 @@ Exit codes (for cron and Airflow):
 
 ====  ============================================================
 0     success
-1     a report failed (its failure page is rendered and indexed)
-2     bad arguments or report parameters (nothing was run)
-3     bad input data (the data contract was violated)
+1     a report failed for a reason other than data or parameters
+      (its failure page is rendered and indexed)
+2     bad arguments or report parameters, an unknown report (nothing was run)
+3     bad input data (the data contract was violated), before or inside a notebook
 4     an unexpected error (a bug: run again with --debug)
+130   interrupted by SIGINT (Ctrl-C); 143 stopped by SIGTERM
 ====  ============================================================
+
+``run`` returns the most serious code of its reports (3 over 2 over 1). A run stopped by
+SIGTERM or SIGINT removes its temporary files and is recorded as ``interrupted`` in
+``runs.json`` and the index.
 
 Errors print one line to stderr (a data-contract error adds its first offending rows);
 ``--debug`` adds the traceback. Progress is logged to stderr; results go to stdout.
+
+Nothing heavy is imported until a command runs, so every ``--help`` answers at once.
 """
 from __future__ import annotations
 
 import argparse
 import logging
+import os
+import signal
 import sys
+import threading
 import traceback
 from pathlib import Path
-
-from .errors import DataContractError, ParameterError, ReportError
+from typing import Any
 
 EXIT_OK, EXIT_REPORT_FAILED, EXIT_BAD_ARGS, EXIT_BAD_DATA, EXIT_BUG = 0, 1, 2, 3, 4
+EXIT_SIGINT, EXIT_SIGTERM = 130, 143
 EPILOG = ("exit codes: 0 ok, 1 a report failed, 2 bad arguments or parameters, 3 bad input data,\n"
-          "            4 unexpected error (rerun with --debug)")
+          "            4 unexpected error (rerun with --debug), 130 SIGINT, 143 SIGTERM")
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM or SIGINT arrived: unwinds like Ctrl-C, so temporaries are removed and the run recorded."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """Keep the epilog's layout and show every option's default."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -55,6 +80,12 @@ def _positive(kind: type):
     return parse
 
 
+def _report_names(notebooks: str | Path) -> list[str]:
+    """Report notebooks in ``notebooks`` (names only: cheap enough for ``--help``)."""
+    folder = Path(notebooks)
+    return sorted(p.stem for p in folder.glob("*.ipynb") if not p.stem.startswith("_")) if folder.is_dir() else []
+
+
 def _parser() -> argparse.ArgumentParser:
     # --debug / --quiet are accepted before or after the subcommand
     common = argparse.ArgumentParser(add_help=False)
@@ -62,61 +93,80 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
                         help="log warnings and errors only")
     p = _Parser(prog="workbench", description="WeCom private-domain research workbench", epilog=EPILOG,
-                parents=[common], formatter_class=argparse.RawDescriptionHelpFormatter)
+                parents=[common], formatter_class=_Formatter)
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
 
-    def add(name: str, help_: str) -> argparse.ArgumentParser:
-        return sub.add_parser(name, help=help_, description=help_, epilog=EPILOG, parents=[common],
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    def add(name: str, help_: str, epilog: str = EPILOG) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help_, description=help_, epilog=epilog, parents=[common],
+                              formatter_class=_Formatter)
+
+    as_of_help = ("YYYY-MM-DD, exclusive end of the data used (default: the day after the data ends). "
+                  "For a backfill, rows at or after it are left out and counted; see --strict")
+    strict_help = ("refuse data with rows at or after --as-of instead of leaving them out "
+                   "(sets WORKBENCH_STRICT_AS_OF=1 for the report kernels)")
 
     s = add("simulate", "write a simulated brand (all contract tables + truth.json)")
-    s.add_argument("--customers", type=_positive(int), default=100_000)
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--out", required=True, help="output directory")
-    s.add_argument("--stores", type=_positive(int), default=60)
-    s.add_argument("--staff", type=_positive(int), default=300)
-    s.add_argument("--months", type=_positive(int), default=12)
+    s.add_argument("--customers", type=_positive(int), default=100_000, help="customers registering in the window")
+    s.add_argument("--seed", type=int, default=0, help="random seed (everything is deterministic for a seed)")
+    s.add_argument("--out", required=True, help="output directory (refused if it holds data the simulator did "
+                                                "not write, unless --force)")
+    s.add_argument("--force", action="store_true", help="write into --out even if it holds other data "
+                                                        "(its contract tables are replaced)")
+    s.add_argument("--stores", type=_positive(int), default=60, help="stores")
+    s.add_argument("--staff", type=_positive(int), default=300, help="active store guides")
+    s.add_argument("--months", type=_positive(int), default=12, help="length of the simulated history")
     s.add_argument("--start", default="2025-01-01", help="first day of the simulated history")
-    s.add_argument("--format", choices=["parquet", "csv"], default="parquet")
+    s.add_argument("--format", choices=["parquet", "csv"], default="parquet", help="file format")
     s.add_argument("--chunk-customers", type=_positive(int), default=None, metavar="N",
                    help="simulate N customers at a time, writing each table as a folder of Parquet parts: "
                         "memory stays at one chunk's (1M customers ~3.5 GB) for any --customers")
 
     v = add("validate", "check every table in a data directory against the contract")
-    v.add_argument("--data", default="data/demo")
-    v.add_argument("--as-of", default=None, help="YYYY-MM-DD: events on or after it are an error")
+    v.add_argument("--data", default="data/demo", help="data directory")
+    v.add_argument("--as-of", default=None, help="YYYY-MM-DD: events on or after it are an error (strict)")
 
-    r = add("report", "run one report notebook and render HTML")
+    ls = add("reports", "list the reports and their typed parameters with defaults")
+    ls.add_argument("--notebooks", default="notebooks", help="folder of report notebooks")
+
+    names = _report_names("notebooks")
+    report_epilog = (f"reports: {', '.join(names)} (parameters: workbench reports)\n\n" if names else "") + EPILOG
+    r = add("report", "run one report notebook and render HTML", epilog=report_epilog)
     r.add_argument("name", help="notebook name in --notebooks, e.g. ops_dashboard")
     r.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("KEY", "VALUE"), default=[],
                    help="a notebook parameter (repeatable); lists as YAML: -p metrics '[gmv, orders]'")
-    r.add_argument("--lang", default="zh", choices=["zh", "en"])
-    r.add_argument("--as-of", default=None, help="YYYY-MM-DD (default: the day after the data ends)")
-    r.add_argument("--data", default="data/demo")
-    r.add_argument("--out", default="reports")
-    r.add_argument("--notebooks", default="notebooks")
-    r.add_argument("--label", default=None, help="suffix for several runs of one report on a date")
+    r.add_argument("--lang", default="zh", choices=["zh", "en"], help="report language")
+    r.add_argument("--as-of", default=None, help=as_of_help)
+    r.add_argument("--strict", action="store_true", help=strict_help)
+    r.add_argument("--data", default="data/demo", help="data directory")
+    r.add_argument("--out", default="reports", help="reports folder (the published one)")
+    r.add_argument("--notebooks", default="notebooks", help="folder of report notebooks")
+    r.add_argument("--label", default=None,
+                   help="suffix of the page's file name; default: derived from the parameters that differ "
+                        "from the notebook's defaults (-p store_id S001 gives store_id-S001)")
     r.add_argument("--timeout", type=_positive(float), default=None, help="seconds any one cell may run")
 
     b = add("run", "run a schedule of reports; continues past failures")
     b.add_argument("schedule", help="YAML file, e.g. schedules/daily.yml")
-    b.add_argument("--as-of", default=None, help="YYYY-MM-DD (default: the day after the data ends)")
-    b.add_argument("--data", default="data/demo")
-    b.add_argument("--out", default="reports")
-    b.add_argument("--notebooks", default="notebooks")
+    b.add_argument("--as-of", default=None, help=as_of_help)
+    b.add_argument("--strict", action="store_true", help=strict_help)
+    b.add_argument("--data", default="data/demo", help="data directory")
+    b.add_argument("--out", default="reports", help="reports folder (the published one)")
+    b.add_argument("--notebooks", default="notebooks", help="folder of report notebooks")
     b.add_argument("--timeout", type=_positive(float), default=None, help="seconds any one cell may run")
     b.add_argument("--skip-up-to-date", action="store_true",
                    help="do not re-run reports whose notebook, data and parameters are unchanged since their last success")
 
     a = add("at-risk", "export the ranked list of relationships at risk of deletion (CSV, for operations)")
-    a.add_argument("--data", default="data/demo")
-    a.add_argument("--as-of", default=None)
-    a.add_argument("--out", required=True, help="CSV path; it holds customer ids: keep it inside operations")
-    a.add_argument("--horizon-days", type=_positive(float), default=30.0)
-    a.add_argument("--top", type=_positive(int), default=None)
+    a.add_argument("--data", default="data/demo", help="data directory")
+    a.add_argument("--as-of", default=None, help="YYYY-MM-DD (default: the day after the data ends)")
+    a.add_argument("--out", default=None,
+                   help="CSV path; it holds real customer ids (written with mode 0600). Default: "
+                        "<parent of --data>/exports/at_risk_<as-of>.csv, beside the data, never in the repository")
+    a.add_argument("--horizon-days", type=_positive(float), default=30.0, help="risk horizon")
+    a.add_argument("--top", type=_positive(int), default=None, help="keep the N highest values at risk")
 
     i = add("index", "rebuild reports/index.html from reports/runs.json")
-    i.add_argument("--out", default="reports")
+    i.add_argument("--out", default="reports", help="reports folder")
     return p
 
 
@@ -126,7 +176,7 @@ def _simulate(args: argparse.Namespace) -> int:
     out = Path(args.out)
     brand = simulate_brand(n_customers=args.customers, seed=args.seed, out=out, n_stores=args.stores,
                            n_staff=args.staff, months=args.months, start=args.start, fmt=args.format, progress=True,
-                           chunk_customers=args.chunk_customers)
+                           chunk_customers=args.chunk_customers, force=args.force)
     counts = ", ".join(f"{k} {v:,}" for k, v in brand.truth["counts"].items() if k in ("customers", "orders",
                                                                                      "contact_events", "touches"))
     chunks = f" in {brand.truth['chunks']['n_chunks']} chunks" if "chunks" in brand.truth else ""
@@ -137,9 +187,11 @@ def _simulate(args: argparse.Namespace) -> int:
 
 def _validate(args: argparse.Namespace) -> int:
     """Validate each table on its own, so one bad table does not hide the state of the others."""
-    from .engine import open_workbench
+    from .engine import open_workbench, quote
+    from .errors import DataContractError
 
-    wb = open_workbench(args.data, as_of=args.as_of)
+    # validating against an as-of date is a check that nothing lies at or after it: strict
+    wb = open_workbench(args.data, as_of=args.as_of, strict=args.as_of is not None)
     try:
         if not hasattr(wb, "validate"):
             for table, n in wb.validate_all().items():
@@ -149,7 +201,7 @@ def _validate(args: argparse.Namespace) -> int:
         for table in wb.tables:
             try:
                 wb.validate(table)
-                n = int(wb.query(f'SELECT COUNT(*) AS n FROM "{table}"')["n"].iloc[0])
+                n = int(wb.query(f"SELECT COUNT(*) AS n FROM {quote(table)}")["n"].iloc[0])
                 print(f"ok      {table:<16} {n:>12,} rows")
             except DataContractError as err:
                 bad += 1
@@ -162,9 +214,51 @@ def _validate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _reports(args: argparse.Namespace) -> int:
+    """Each report with its title and the typed parameters of its ``parameters`` cell."""
+    from .i18n import has_key, t
+    from .reports import _NO_DEFAULT, STANDARD_PARAMETERS, notebook_parameters
+
+    names = _report_names(args.notebooks)
+    if not names:
+        print(f"no report notebooks in {args.notebooks}", file=sys.stderr)
+        return EXIT_BAD_ARGS
+    for name in names:
+        title = t(f"{name}.title", "en") if has_key(f"{name}.title") else ""
+        print(f"{name:<22} {title}")
+        for param in notebook_parameters(Path(args.notebooks) / f"{name}.ipynb").values():
+            if param.name in STANDARD_PARAMETERS:
+                continue
+            typ = param.type.__name__ + (f"[{param.item_type.__name__}]" if param.item_type else "") + \
+                (" | None" if param.nullable else "")
+            default = "(an expression)" if param.default is _NO_DEFAULT else repr(param.default)
+            print(f"    -p {param.name:<24} {typ:<12} default {default}")
+    print("every report also takes --lang, --as-of and --data")
+    return EXIT_OK
+
+
+def run_exit_code(run: Any) -> int:
+    """The exit code of one report run: 0 ok, 3 bad data, 2 bad parameters, 1 any other failure."""
+    if run.ok:
+        return EXIT_OK
+    if getattr(run, "error_type", None) == "DataContractError":
+        return EXIT_BAD_DATA
+    if getattr(run, "error_type", None) == "ParameterError":
+        return EXIT_BAD_ARGS
+    return EXIT_REPORT_FAILED
+
+
+def _strict(args: argparse.Namespace) -> None:
+    """``--strict``: report kernels inherit the environment, so the engine sees it there too."""
+    if getattr(args, "strict", False):
+        os.environ["WORKBENCH_STRICT_AS_OF"] = "1"
+
+
 def _report(args: argparse.Namespace) -> int:
+    from .errors import ParameterError
     from .reports import run_report
 
+    _strict(args)
     names = [k for k, _ in args.parameter]
     repeated = sorted({k for k in names if names.count(k) > 1})
     if repeated:
@@ -175,12 +269,13 @@ def _report(args: argparse.Namespace) -> int:
         print(f"ok      {run.stem} -> {run.html_path}")
         return EXIT_OK
     print(f"workbench: report failed: {run.stem}: {run.error} (see {run.html_path})", file=sys.stderr)
-    return EXIT_REPORT_FAILED
+    return run_exit_code(run)
 
 
 def _run(args: argparse.Namespace) -> int:
     from .reports import run_schedule
 
+    _strict(args)
     runs = run_schedule(args.schedule, data_dir=args.data, as_of=args.as_of, out_dir=args.out,
                         notebooks_dir=args.notebooks, skip_up_to_date=args.skip_up_to_date, timeout=args.timeout)
     failed = [r for r in runs if not r.ok]
@@ -190,7 +285,18 @@ def _run(args: argparse.Namespace) -> int:
         else:
             print(f"FAILED  {r.stem:<40} {r.error}" + (f" (see {r.html_path})" if r.html_path else ""))
     print(f"{len(runs) - len(failed)} ok, {len(failed)} failed; index: {Path(args.out) / 'index.html'}")
-    return EXIT_REPORT_FAILED if failed else EXIT_OK
+    return max((run_exit_code(r) for r in failed), default=EXIT_OK)
+
+
+def default_export_path(data_dir: str | Path, as_of: str) -> Path:
+    """``<parent of data_dir>/exports/at_risk_<as_of>.csv``: beside the data, outside any checkout.
+
+    Examples
+    --------
+    >>> default_export_path("/srv/brand/data", "2026-01-01").as_posix()
+    '/srv/brand/exports/at_risk_2026-01-01.csv'
+    """
+    return Path(data_dir).resolve().parent / "exports" / f"at_risk_{as_of}.csv"
 
 
 def _at_risk(args: argparse.Namespace) -> int:
@@ -199,8 +305,13 @@ def _at_risk(args: argparse.Namespace) -> int:
     from .reports import default_as_of
 
     as_of = args.as_of or default_as_of(args.data)
+    out = Path(args.out) if args.out else default_export_path(args.data, as_of)
     wb = open_workbench(args.data, as_of=as_of)
-    path = export_at_risk(wb, as_of, args.out, horizon_days=args.horizon_days, top=args.top)
+    try:
+        path = export_at_risk(wb, as_of, out, horizon_days=args.horizon_days, top=args.top)
+    finally:
+        wb.close()
+    os.chmod(path, 0o600)  # real customer ids: for the operations team, not for whoever shares the machine
     print(f"wrote {path}")
     return EXIT_OK
 
@@ -212,21 +323,48 @@ def _index(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-HANDLERS = {"simulate": _simulate, "validate": _validate, "report": _report, "run": _run, "index": _index,
-            "at-risk": _at_risk}
+HANDLERS = {"simulate": _simulate, "validate": _validate, "reports": _reports, "report": _report, "run": _run,
+            "index": _index, "at-risk": _at_risk}
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to ``sys.stderr`` as it is when a record is emitted (it may be replaced after
+    ``main`` returns, by a test's capture or a wrapper; the old stream may be closed)."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:  # StreamHandler.__init__ assigns it; always follow sys.stderr
+        pass
 
 
 def _configure_logging(quiet: bool) -> None:
     """Progress lines from the package go to stderr; papermill's own chatter stays quiet."""
     logger = logging.getLogger("workbench")
     if not any(getattr(h, "_workbench_cli", False) for h in logger.handlers):
-        handler = logging.StreamHandler(sys.stderr)
+        handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(message)s", "%H:%M:%S"))
         handler._workbench_cli = True  # type: ignore[attr-defined]
         logger.addHandler(handler)
     logger.setLevel(logging.WARNING if quiet else logging.INFO)
     logger.propagate = False
     logging.getLogger("papermill").setLevel(logging.WARNING)
+
+
+def _raise_interrupted(signum: int, frame: Any) -> None:
+    # one signal is enough: a second SIGTERM during the clean-up must not cut it short
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise Interrupted(signum)
+
+
+def _handle_signals() -> None:
+    """SIGTERM (Airflow, Kubernetes, systemd) and SIGINT unwind the run instead of killing it mid-write."""
+    if hasattr(signal, "SIGTERM"):
+        signal.signal(signal.SIGTERM, _raise_interrupted)
+    signal.signal(signal.SIGINT, _raise_interrupted)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -237,11 +375,18 @@ def main(argv: list[str] | None = None) -> int:
         return stop.code if isinstance(stop.code, int) else EXIT_BAD_ARGS
     debug, quiet = getattr(args, "debug", False), getattr(args, "quiet", False)
     _configure_logging(quiet)
+    is_main_thread = threading.current_thread() is threading.main_thread()  # signals: main thread only
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)} if is_main_thread else {}
     try:
+        if is_main_thread and args.command in ("report", "run"):
+            _handle_signals()
         return HANDLERS[args.command](args)
-    except KeyboardInterrupt:
-        print("workbench: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as stop:
+        signum = getattr(stop, "signum", signal.SIGINT)
+        print(f"workbench: interrupted by {signal.Signals(signum).name}; temporary files removed"
+              + ("; the run is recorded as interrupted" if args.command in ("report", "run") else ""),
+              file=sys.stderr)
+        return EXIT_SIGTERM if signum == signal.SIGTERM else EXIT_SIGINT
     except Exception as err:  # never die silently: one clear line, the traceback with --debug
         code, what = _classify(err)
         hint = " (rerun with --debug for the traceback)" if code == EXIT_BUG and not debug else ""
@@ -249,10 +394,15 @@ def main(argv: list[str] | None = None) -> int:
         if debug:
             traceback.print_exc()
         return code
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _classify(err: Exception) -> tuple[int, str]:
     """Exit code and label of an error that reached the top."""
+    from .errors import DataContractError, ParameterError, ReportError
+
     if isinstance(err, ParameterError):
         return EXIT_BAD_ARGS, "bad parameter"
     if isinstance(err, DataContractError):

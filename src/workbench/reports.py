@@ -9,9 +9,22 @@ version, a table of contents, figures embedded, no request leaving the file).
 
 Output is written to a temporary file and moved into place, so a failed run never
 overwrites a good report: it renders ``<name>.<lang>.failed.html`` instead (the error and
-the failing cell, no data). Every run is appended to ``reports/runs.json`` and listed in
+the failing cell, no data). The executed notebook of a failed run may hold offending data
+rows (a data-contract error lists them), so it is kept *outside* the published folder, in
+``<parent of out_dir>/.workbench-failed/<out_dir name>/<as_of>/`` (folders 0700, files
+0600; ``WORKBENCH_FAILED_DIR`` moves it); the failure page names that path relative to the
+reports folder. Every run is appended to ``reports/runs.json`` and listed in
 ``reports/index.html``. ``run_schedule`` runs a YAML list of reports and carries on past
 failures.
+
+A run with non-default parameters and no ``label`` gets one derived from those parameters
+(``-p store_id S001`` → ``store_id-S001``), so a store page never replaces the HQ page.
+Parameter values are checked before anything runs (a ``store_id`` or ``experiment_id``
+that is not in the data, a period that is not positive): see :data:`VALUE_CHECKS`.
+
+A run stopped by SIGTERM or SIGINT (the CLI turns both into :class:`Interrupted`) removes
+its temporary folder and is recorded as ``interrupted``; temporary folders left by a run
+that was killed outright (``kill -9``) are removed by the next run on that date.
 
 Every report notebook declares the standard parameters ``lang``, ``as_of`` and
 ``data_dir``; they are set by ``run_report``'s own arguments, never through ``parameters``.
@@ -34,6 +47,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import sys
 import tempfile
 import time
@@ -45,7 +59,7 @@ from typing import Any
 
 import yaml
 
-from .errors import ParameterError, ReportError
+from .errors import DataContractError, ParameterError, ReportError
 from .i18n import LANGS, has_key, t
 
 log = logging.getLogger(__name__)
@@ -271,6 +285,157 @@ def check_parameters(path: str | Path, given: dict[str, Any]) -> dict[str, Any]:
     return {k: coerce_parameter(declared[k], v) for k, v in given.items()}
 
 
+# ---------------------------------------------------------------------- parameter values
+class _Values:
+    """What a value check may consult: the data, opened lazily once and without validation."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self._wb: Any = None
+
+    def ids(self, table: str, column: str, value: str) -> tuple[bool, list[str]]:
+        """Whether ``value`` occurs in ``table.column``, and a few known values for the message.
+
+        ``(True, [])`` when the table is absent: the notebook then reports the missing
+        table itself, as a data-contract error.
+        """
+        from .engine import literal, open_workbench, quote
+
+        if self._wb is None:
+            try:
+                self._wb = open_workbench(self.data_dir, validate=False)
+            except DataContractError:  # no data at all: the notebook says so
+                return True, []
+        if table not in getattr(self._wb, "tables", [table]):
+            return True, []
+        col, tab = quote(column), quote(table)
+        hit = self._wb.query(f"SELECT COUNT(*) AS n FROM {tab} WHERE {col} = {literal(value)}")["n"].iloc[0]
+        if hit:
+            return True, []
+        known = self._wb.query(f"SELECT DISTINCT {col} AS v FROM {tab} WHERE {col} IS NOT NULL ORDER BY 1 LIMIT 6")
+        return False, [str(v) for v in known["v"]]
+
+    def close(self) -> None:
+        if self._wb is not None:
+            with contextlib.suppress(Exception):
+                self._wb.close()
+
+
+def _known_id(table: str, column: str):
+    def check(name: str, value: Any, values: _Values) -> None:
+        if value is None or str(value).strip() == "":  # empty means "all" (the HQ view, the default experiment)
+            return
+        found, known = values.ids(table, column, str(value))
+        if not found:
+            more = f"; known: {', '.join(known[:5])}{' …' if len(known) > 5 else ''}" if known else ""
+            raise ParameterError(f"unknown {name} {str(value)!r}: not in the {table} table of "
+                                 f"{values.data_dir.name}{more}")
+    return check
+
+
+def _at_least(low: float, inclusive: bool = True):
+    def check(name: str, value: Any, values: _Values) -> None:
+        if value is not None and (value < low if inclusive else value <= low):
+            word = "positive" if (low, inclusive) in ((1, True), (0, False)) else f"at least {low}"
+            if (low, inclusive) == (0, True):
+                word = "zero or more"
+            raise ParameterError(f"parameter {name!r} must be {word}, got {value!r}")
+    return check
+
+
+def _between(low: float, high: float):
+    def check(name: str, value: Any, values: _Values) -> None:
+        if value is not None and not low < value < high:
+            raise ParameterError(f"parameter {name!r} must lie strictly between {low} and {high}, got {value!r}")
+    return check
+
+
+def _rate(name: str, value: Any, values: _Values) -> None:
+    if value is not None and not 0 <= value < 1:
+        raise ParameterError(f"parameter {name!r} must be a rate in [0, 1), got {value!r}")
+
+
+def _month(name: str, value: Any, values: _Values) -> None:
+    if value and not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", str(value).strip()):
+        raise ParameterError(f"parameter {name!r} must be a month YYYY-MM (or empty), got {value!r}")
+
+
+#: Value checks by parameter name, applied to the values given to a run (after their type
+#: is checked, before the notebook runs). A name not listed here is checked by type only.
+VALUE_CHECKS: dict[str, Any] = {
+    "store_id": _known_id("stores", "store_id"),
+    "experiment_id": _known_id("experiments", "experiment_id"),
+    **{name: _at_least(1) for name in ("period_days", "horizon_days", "horizon_months", "landmark_days",
+                                       "cohort_months", "holdout_weeks", "window_days", "interaction_window_days",
+                                       "top_stores", "top_n")},
+    "pre_days": _at_least(0),
+    "discount_rate": _rate,
+    "alpha": _between(0, 1),
+    "high_risk": _between(0, 1),
+    "at_risk_threshold": _between(0, 1),
+    "month": _month,
+}
+
+
+def check_parameter_values(typed: dict[str, Any], data_dir: str | Path) -> None:
+    """Apply :data:`VALUE_CHECKS` to the given (typed) values; raise :class:`ParameterError`.
+
+    Ids are looked up in the data with one small query each (the data are not validated
+    here: the notebook does that).
+
+    Examples
+    --------
+    >>> check_parameter_values({"period_days": -5}, "data/demo")
+    Traceback (most recent call last):
+    ...
+    workbench.errors.ParameterError: parameter 'period_days' must be positive, got -5
+    """
+    values = _Values(Path(data_dir))
+    try:
+        for name, value in typed.items():
+            check = VALUE_CHECKS.get(name)
+            if check is not None:
+                check(name, value, values)
+    finally:
+        values.close()
+
+
+_LABEL_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def auto_label(declared: dict[str, NotebookParameter], typed: dict[str, Any]) -> str | None:
+    """A file-name-safe label from the parameters that differ from the notebook's defaults.
+
+    ``None`` when every given value is the default (the run *is* the default page).
+    Characters outside ``[A-Za-z0-9_.-]`` become ``_``; when that (or shortening) changed a
+    value, a short hash of the exact value is appended so two different values never share
+    a label.
+
+    Examples
+    --------
+    >>> p = {"store_id": NotebookParameter("store_id", str, ""), "period_days": NotebookParameter("period_days", int, 30)}
+    >>> auto_label(p, {"store_id": "S001", "period_days": 30})
+    'store_id-S001'
+    >>> auto_label(p, {"store_id": "门店 1"})
+    'store_id-1-ce1da3'
+    """
+    import hashlib
+
+    parts = []
+    for name in sorted(typed):
+        value = typed[name]
+        param = declared.get(name)
+        if param is not None and param.default is not _NO_DEFAULT and value == param.default \
+                and type(value) is type(param.default):
+            continue
+        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True)
+        safe = _LABEL_UNSAFE.sub("_", text).strip("._") or "_"
+        if safe != text or len(safe) > 40:
+            safe = f"{safe[:40]}-{hashlib.sha1(text.encode()).hexdigest()[:6]}"
+        parts.append(f"{name}-{safe}")
+    return "_".join(parts) or None
+
+
 # ---------------------------------------------------------------------- kernel
 def ensure_kernel() -> str:
     """Make a kernelspec named ``workbench`` for this interpreter and return its name.
@@ -302,10 +467,14 @@ def ensure_kernel() -> str:
 class ReportRun:
     """The outcome of one report run (one line of ``runs.json``).
 
-    ``status`` is ``ok`` or ``failed``; for a failed run ``html_path`` is the failure page
-    and ``error`` the one-line reason. ``parameters`` are the values given (typed), not
-    the notebook's defaults; ``started`` / ``finished`` are ISO timestamps; ``inputs``
-    fingerprints the notebook and the data files (see ``skip_up_to_date``).
+    ``status`` is ``ok``, ``failed`` or ``interrupted`` (stopped by SIGTERM/SIGINT); for a
+    failed run ``html_path`` is the failure page, ``error`` the one-line reason and
+    ``error_type`` the exception's name (``DataContractError`` for bad data, raised in the
+    notebook or before it). ``parameters`` are the values given (typed), not the
+    notebook's defaults; ``label`` is the one given or derived from non-default parameters;
+    ``started`` / ``finished`` are ISO timestamps; ``inputs`` fingerprints the notebook and
+    the data files (see ``skip_up_to_date``). ``ipynb_path`` of a failed run is the executed
+    notebook kept outside the published folder.
     """
 
     name: str
@@ -321,10 +490,16 @@ class ReportRun:
     label: str | None = None
     version: str = ""
     inputs: str = ""
+    error_type: str | None = None
 
     @property
     def ok(self) -> bool:
         return self.status == "ok"
+
+    @property
+    def bad_data(self) -> bool:
+        """The run failed because the input data break the contract."""
+        return self.error_type == "DataContractError"
 
     @property
     def stem(self) -> str:
@@ -395,6 +570,64 @@ def run_report(name: str, parameters: dict[str, Any] | None = None, lang: str = 
         missing, no title in the catalogue).
     """
     nb_path = Path(notebooks_dir) / f"{name}.ipynb"
+    typed, declared, label = _prepare(name, nb_path, parameters, lang, label)
+    data_dir = Path(data_dir)
+    as_of = _check_date(default_as_of(data_dir) if as_of is None else as_of)
+    check_parameter_values(typed, data_dir)
+
+    from . import __version__
+
+    run = ReportRun(name, lang, as_of, parameters=typed, started=_now(), label=label, version=__version__,
+                    inputs=_fingerprint(nb_path, data_dir))
+    out = Path(out_dir) / as_of
+    out.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(out)
+    shown = {k: p.default for k, p in declared.items() if k not in STANDARD_PARAMETERS and p.default is not _NO_DEFAULT}
+    shown.update(typed)
+    log.info("running %s as of %s", run.stem, as_of)
+    clock = time.perf_counter()
+    try:
+        with _temporary_folder(out) as tmp:
+            executed = tmp / f"{run.stem}.ipynb"
+            try:
+                _execute(nb_path, executed, {**typed, "lang": lang, "as_of": as_of,
+                                             "data_dir": str(data_dir.resolve())}, timeout)
+                page = render_html(executed, name, lang, as_of, shown)
+                tmp_html = tmp / f"{run.stem}.html"
+                tmp_html.write_text(page, encoding="utf-8")
+                # the notebook first, the page last: a reader never sees a page without its notebook
+                os.replace(executed, out / f"{run.stem}.ipynb")
+                os.replace(tmp_html, out / f"{run.stem}.html")
+                for stale in (out / f"{run.stem}.failed.html", out / f"{run.stem}.failed.ipynb",
+                              failed_notebook_path(out_dir, as_of, run.stem)):
+                    stale.unlink(missing_ok=True)
+                run.status, run.html_path = "ok", str(out / f"{run.stem}.html")
+                run.ipynb_path = str(out / f"{run.stem}.ipynb")
+            except Exception as err:  # record it, show a failure page, keep the last good report
+                _record_failure(run, err, executed, out_dir, shown)
+    except KeyboardInterrupt:  # SIGINT, or SIGTERM turned into Interrupted by the CLI: tmp is gone already
+        run.status, run.error, run.finished = "interrupted", "interrupted by a signal", _now()
+        log.info("%s interrupted after %.1f s", run.stem, time.perf_counter() - clock)
+        if record:
+            record_run(run, out_dir)
+        raise
+    run.finished = _now()
+    # callers report failures themselves (the CLI in one line on stderr): progress only here
+    log.info("%s %s in %.1f s%s", run.stem, run.status, time.perf_counter() - clock,
+             f": {run.error}" if run.error else "")
+    if record:
+        record_run(run, out_dir)
+    return run
+
+
+def _prepare(name: str, nb_path: Path, parameters: dict[str, Any] | None, lang: str,
+             label: str | None) -> tuple[dict[str, Any], dict[str, NotebookParameter], str | None]:
+    """Checks that need no data: report, language, label, parameter names and types.
+
+    Returns the typed values, the declared parameters and the label (given, or derived
+    from non-default parameters by :func:`auto_label`).
+    """
+    notebooks_dir = nb_path.parent
     if not nb_path.exists():
         known = sorted(p.stem for p in Path(notebooks_dir).glob("*.ipynb") if not p.stem.startswith("_"))
         raise ParameterError(f"unknown report {name!r} in {notebooks_dir}; available: {', '.join(known) or 'none'}")
@@ -415,47 +648,119 @@ def run_report(name: str, parameters: dict[str, Any] | None = None, lang: str = 
     if not has_key(f"{name}.title"):
         raise ReportError(f"report {name!r} has no title: add '{name}.title: {{en: ..., zh: ...}}' to the "
                           "message catalogue (workbench/i18n/*.yml)")
-    data_dir = Path(data_dir)
-    as_of = _check_date(default_as_of(data_dir) if as_of is None else as_of)
+    return typed, declared, label if label is not None else auto_label(declared, typed)
 
-    from . import __version__
 
-    run = ReportRun(name, lang, as_of, parameters=typed, started=_now(), label=label, version=__version__,
-                    inputs=_fingerprint(nb_path, data_dir))
-    out = Path(out_dir) / as_of
-    out.mkdir(parents=True, exist_ok=True)
-    shown = {k: p.default for k, p in declared.items() if k not in STANDARD_PARAMETERS and p.default is not _NO_DEFAULT}
-    shown.update(typed)
-    log.info("running %s as of %s", run.stem, as_of)
-    clock = time.perf_counter()
-    with tempfile.TemporaryDirectory(dir=out, prefix=".tmp-") as tmp:
-        executed = Path(tmp) / f"{run.stem}.ipynb"
+def _record_failure(run: ReportRun, err: BaseException, executed: Path, out_dir: str | Path,
+                    shown: dict[str, Any]) -> None:
+    """Failure page beside the reports; the executed notebook (it may hold data rows) outside them."""
+    out = Path(out_dir) / run.as_of
+    run.status, run.error = "failed", error_summary(err)
+    run.error_type = getattr(err, "ename", None) or type(err).__name__
+    kept = None
+    if executed.exists():  # the operator's evidence: outputs up to the failing cell
+        kept = failed_notebook_path(out_dir, run.as_of, run.stem)
+        _private_dir(kept.parent, top=_failed_top(out_dir))
+        os.chmod(executed, 0o600)
+        shutil.move(str(executed), str(kept))
+        run.ipynb_path = str(kept)
+    (out / f"{run.stem}.failed.ipynb").unlink(missing_ok=True)  # left beside the pages by an older version
+    shown_path = Path(os.path.relpath(kept.resolve(), Path(out_dir).resolve())).as_posix() if kept else None
+    _atomic_write(out / f"{run.stem}.failed.html",
+                  failure_page(run.name, run.lang, run.as_of, shown, err, kept, notebook_shown_as=shown_path))
+    run.html_path = str(out / f"{run.stem}.failed.html")
+
+
+# ---------------------------------------------------------------------- failed notebooks, temporaries
+def _failed_top(out_dir: str | Path) -> Path:
+    """The private folder failed notebooks go under (made 0700 with everything below it)."""
+    env = os.environ.get("WORKBENCH_FAILED_DIR")
+    return Path(env) if env else Path(out_dir).resolve().parent / ".workbench-failed"
+
+
+def _failed_root(out_dir: str | Path) -> Path:
+    if os.environ.get("WORKBENCH_FAILED_DIR"):
+        return _failed_top(out_dir)
+    return _failed_top(out_dir) / Path(out_dir).resolve().name
+
+
+def failed_notebook_path(out_dir: str | Path, as_of: str, stem: str) -> Path:
+    """Where the executed notebook of a failed run is kept: outside the published folder.
+
+    ``<parent of out_dir>/.workbench-failed/<out_dir name>/<as_of>/<stem>.failed.ipynb``
+    (or under ``$WORKBENCH_FAILED_DIR/<as_of>/``); folders are 0700 and files 0600,
+    because a data-contract error's offending rows (customer ids, orders) are in it.
+
+    Examples
+    --------
+    >>> failed_notebook_path("/srv/reports", "2026-01-01", "ops_dashboard.zh").as_posix()  # doctest: +SKIP
+    '/srv/.workbench-failed/reports/2026-01-01/ops_dashboard.zh.failed.ipynb'
+    """
+    return _failed_root(out_dir) / as_of / f"{stem}.failed.ipynb"
+
+
+def _private_dir(path: Path, top: Path) -> None:
+    """Create ``path`` and give it and every folder up to ``top`` (inclusive) mode 0700."""
+    path.mkdir(parents=True, exist_ok=True)
+    for folder in [path, *path.parents]:
+        folder.chmod(0o700)
+        if folder == top or top not in folder.parents:
+            break
+
+
+_TMP_PREFIX = ".tmp-"
+_TMP_LOCK = ".owner.lock"
+
+
+@contextlib.contextmanager
+def _temporary_folder(out: Path) -> Iterator[Path]:
+    """A private temporary folder in ``out``, locked by this process while it lives.
+
+    The lock (``fcntl.flock``) dies with the process, so :func:`remove_stale_temporaries`
+    can tell a folder of a killed run from one of a run still going in another batch.
+    The folder is removed on success, failure and interruption alike.
+    """
+    tmp = Path(tempfile.mkdtemp(dir=out, prefix=_TMP_PREFIX))
+    lock = open(tmp / _TMP_LOCK, "w")
+    try:
+        with contextlib.suppress(ImportError, OSError):
+            import fcntl
+
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        yield tmp
+    finally:
+        lock.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def remove_stale_temporaries(out: str | Path, unlocked_age_s: float = 3600.0) -> list[Path]:
+    """Remove ``.tmp-*`` folders in ``out`` whose run is gone (killed with ``kill -9``, a crash).
+
+    A folder whose lock file can be locked has no living owner. A folder without a lock
+    file (made by an older version, or killed within its first instant) is removed when it
+    is older than ``unlocked_age_s``. Returns the folders removed.
+    """
+    removed = []
+    for tmp in Path(out).glob(f"{_TMP_PREFIX}*"):
+        if not tmp.is_dir():
+            continue
+        lock_path = tmp / _TMP_LOCK
         try:
-            _execute(nb_path, executed, {**typed, "lang": lang, "as_of": as_of, "data_dir": str(data_dir.resolve())},
-                     timeout)
-            page = render_html(executed, name, lang, as_of, shown)
-            tmp_html = Path(tmp) / f"{run.stem}.html"
-            tmp_html.write_text(page, encoding="utf-8")
-            # the notebook first, the page last: a reader never sees a page without its notebook
-            os.replace(executed, out / f"{run.stem}.ipynb")
-            os.replace(tmp_html, out / f"{run.stem}.html")
-            for stale in (out / f"{run.stem}.failed.html", out / f"{run.stem}.failed.ipynb"):
-                stale.unlink(missing_ok=True)
-            run.status, run.html_path, run.ipynb_path = "ok", str(out / f"{run.stem}.html"), str(out / f"{run.stem}.ipynb")
-        except Exception as err:  # record it, show a failure page, keep the last good report
-            run.status, run.error = "failed", error_summary(err)
-            _atomic_write(out / f"{run.stem}.failed.html", failure_page(name, lang, as_of, shown, err, executed))
-            run.html_path = str(out / f"{run.stem}.failed.html")
-            if executed.exists():  # the operator's evidence: outputs up to the failing cell
-                os.replace(executed, out / f"{run.stem}.failed.ipynb")
-                run.ipynb_path = str(out / f"{run.stem}.failed.ipynb")
-    run.finished = _now()
-    # callers report failures themselves (the CLI in one line on stderr): progress only here
-    log.info("%s %s in %.1f s%s", run.stem, run.status, time.perf_counter() - clock,
-             f": {run.error}" if run.error else "")
-    if record:
-        record_run(run, out_dir)
-    return run
+            if lock_path.exists():
+                with open(lock_path, "a") as fh:
+                    import fcntl
+
+                    fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)  # raises while the owner lives
+            elif time.time() - tmp.stat().st_mtime < unlocked_age_s:
+                continue
+        except (BlockingIOError, PermissionError):
+            continue
+        except (ImportError, OSError):
+            continue
+        shutil.rmtree(tmp, ignore_errors=True)
+        removed.append(tmp)
+        log.info("removed %s, left by an interrupted run", tmp.name)
+    return removed
 
 
 def _execute(nb_path: Path, executed: Path, parameters: dict[str, Any], timeout: float | None) -> None:
@@ -464,7 +769,27 @@ def _execute(nb_path: Path, executed: Path, parameters: dict[str, Any], timeout:
     kernel = ensure_kernel()
     pm.execute_notebook(str(nb_path), str(executed), parameters=parameters, kernel_name=kernel,
                         cwd=str(nb_path.parent.resolve()), progress_bar=False, log_output=False,
-                        report_mode=True, execution_timeout=timeout, language="python")
+                        report_mode=True, execution_timeout=timeout, language="python",
+                        kernel_manager_class=_quiet_kernel_manager())
+
+
+@lru_cache(maxsize=1)
+def _quiet_kernel_manager() -> type:
+    """jupyter_client's kernel manager without the SIGINT it sends before every shutdown.
+
+    jupyter_client interrupts the kernel before asking it to shut down; ipykernel then logs
+    ``KeyboardInterrupt caught in kernel`` to the inherited stderr, at ERROR level, on runs
+    that succeeded (noise in every cron log). A finished notebook has nothing to interrupt.
+    """
+    from jupyter_client.manager import AsyncKernelManager
+
+    class QuietShutdownKernelManager(AsyncKernelManager):
+        async def _async_interrupt_kernel(self) -> None:
+            if getattr(self, "shutting_down", False):
+                return
+            await super()._async_interrupt_kernel()
+
+    return QuietShutdownKernelManager
 
 
 def _fingerprint(nb_path: Path, data_dir: Path) -> str:
@@ -626,11 +951,12 @@ def _page(title: str, lang: str, body: str) -> str:
 
 
 def failure_page(name: str, lang: str, as_of: str, parameters: dict[str, Any], err: BaseException,
-                 executed: Path | None = None) -> str:
+                 executed: Path | None = None, notebook_shown_as: str | None = None) -> str:
     """A visible page for a failed run: which report, the error's first line and the failing cell.
 
     It holds no outputs of the notebook, so no customer data; the full traceback is in
-    the executed notebook kept beside it (``<name>.<lang>.failed.ipynb``).
+    the executed notebook, kept outside the published folder: ``notebook_shown_as`` is its
+    path relative to the reports folder, shown for the operator. Every value is escaped.
     """
     from . import __version__
 
@@ -647,6 +973,8 @@ def failure_page(name: str, lang: str, as_of: str, parameters: dict[str, Any], e
             f'<h2>{t("report.failed_error", lang)}</h2><pre>{html.escape(error_summary(err))}</pre>')
     if cell:
         body += f'<h2>{t("report.failed_cell", lang)}</h2><pre>{html.escape(cell)}</pre>'
+    if notebook_shown_as:
+        body += f'<p class="wb-note">{html.escape(t("report.failed_notebook", lang, path=notebook_shown_as))}</p>'
     return _page(f"{title} · {t('report.failed_title', lang)}", lang, body)
 
 
@@ -748,6 +1076,7 @@ def write_index(out_dir: str | Path = "reports") -> Path:
         title = html.escape(_title_both(r["name"]) + (f" · {r['label']}" if r.get("label") else ""))
         link = f'<a href="{html.escape(href)}">{title}</a>' if href else title
         ok = r.get("status") == "ok"
+        interrupted = r.get("status") == "interrupted"
         extra = ""
         if not ok:
             extra = f'<div class="wb-note">{html.escape((r.get("error") or "")[:200])}</div>'
@@ -757,6 +1086,7 @@ def write_index(out_dir: str | Path = "reports") -> Path:
                 extra += (f'<div class="wb-note"><a href="{html.escape(good_href)}">{both("index.last_good")}</a> '
                           f'({html.escape(good.get("finished", "").replace("T", " "))})</div>')
         status = (f'<span class="wb-status-ok">{both("index.ok")}</span>' if ok
+                  else f'<span class="wb-status-failed">{both("index.interrupted")}</span>' if interrupted
                   else f'<span class="wb-status-failed">{both("index.failed")}</span>')
         trs.append(f'<tr><td>{html.escape(r["as_of"])}</td><td>{link}{extra}</td><td>{html.escape(r["lang"])}</td>'
                    f'<td>{status}</td><td>{html.escape(r.get("finished", "").replace("T", " "))}</td></tr>')
@@ -833,18 +1163,20 @@ def _up_to_date(job: dict[str, Any], as_of: str, data_dir: str | Path, out_dir: 
     from . import __version__
 
     nb_path = Path(notebooks_dir) / f"{job['name']}.ipynb"
+    try:
+        wanted = check_parameters(nb_path, job["parameters"])
+        label = job.get("label")
+        label = auto_label(notebook_parameters(nb_path), wanted) if label is None else label
+    except (ParameterError, ReportError):
+        return None
     for r in reversed(load_runs(out_dir)):
-        if (r["name"], r["lang"], r["as_of"], r.get("label")) != (job["name"], job["lang"], as_of, job.get("label")):
+        if (r["name"], r["lang"], r["as_of"], r.get("label")) != (job["name"], job["lang"], as_of, label):
             continue
         if r["status"] != "ok" or not r.get("html_path") or not Path(r["html_path"]).exists():
             return None
         if r.get("version", __version__) != __version__:
             return None
         params = {k: v for k, v in (r.get("parameters") or {}).items() if k not in STANDARD_PARAMETERS}
-        try:
-            wanted = check_parameters(nb_path, job["parameters"])
-        except (ParameterError, ReportError):
-            return None
         if params != wanted:
             return None
         if not nb_path.exists() or r.get("inputs") != _fingerprint(nb_path, Path(data_dir)):
@@ -886,7 +1218,7 @@ def run_schedule(path: str | Path, data_dir: str | Path = "data/demo", as_of: st
 
             run = ReportRun(job["name"], job["lang"], as_of, status="failed", error=error_summary(err),
                             parameters=job["parameters"], started=_now(), finished=_now(), label=job.get("label"),
-                            version=__version__)
+                            version=__version__, error_type=type(err).__name__)
             log.info("%s not run: %s", run.stem, run.error)
             record_run(run, out_dir)
         runs.append(run)
@@ -906,4 +1238,5 @@ def clean_outputs(notebook: str | Path) -> None:
 
 __all__ = ["run_report", "run_schedule", "check_parameters", "coerce_parameter", "notebook_parameters",
            "NotebookParameter", "ReportRun", "write_index", "record_run", "load_runs", "load_schedule",
-           "ensure_kernel", "render_html", "failure_page", "default_as_of", "clean_outputs", "error_summary"]
+           "ensure_kernel", "render_html", "failure_page", "default_as_of", "clean_outputs", "error_summary",
+           "auto_label", "check_parameter_values", "VALUE_CHECKS", "failed_notebook_path", "remove_stale_temporaries"]

@@ -410,11 +410,17 @@ class Brand:
         """End of the data (exclusive): no event at or after it."""
         return pd.Timestamp(self.truth["as_of"])
 
-    def write(self, out: str | Path, fmt: str = "parquet") -> Path:
-        """Write ``<out>/<table>.parquet`` (or ``.csv``) for every table, and ``truth.json``."""
+    def write(self, out: str | Path, fmt: str = "parquet", force: bool = False) -> Path:
+        """Write ``<out>/<table>.parquet`` (or ``.csv``) for every table, and ``truth.json``.
+
+        Refuses (:class:`ParameterError`) a folder holding data the simulator did not write,
+        unless ``force`` (see :func:`check_simulation_target`).
+        """
         _check_format(fmt)
         out = Path(out)
+        check_simulation_target(out, force)
         out.mkdir(parents=True, exist_ok=True)
+        _mark_simulated(out)
         for name, frame in self.tables.items():
             if fmt == "parquet":
                 _write_parquet(frame, out / f"{name}.parquet")
@@ -427,6 +433,48 @@ class Brand:
     def __repr__(self) -> str:
         rows = ", ".join(f"{k}={len(v):,}" for k, v in self.tables.items())
         return f"Brand(n_customers={self.truth['n_customers']:,}, as_of={self.truth['as_of']!r}, rows: {rows})"
+
+
+#: Written into every folder the simulator writes; its presence means "simulated data, safe to replace".
+SIMULATED_MARKER = ".workbench-simulated"
+
+
+def check_simulation_target(out: str | Path, force: bool = False) -> None:
+    """Refuse to write a simulated brand over data the simulator did not create.
+
+    A folder may be written when it does not exist, holds no contract table, or carries the
+    simulator's marker file (``.workbench-simulated``; a ``truth.json`` from an older version
+    counts too). Anything else is a real brand's export: a simulation there would replace its
+    tables, so :class:`ParameterError` unless ``force``.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> real = pathlib.Path(tempfile.mkdtemp()); _ = (real / "orders.csv").write_text("order_id\\n1\\n")
+    >>> check_simulation_target(real)
+    Traceback (most recent call last):
+    ...
+    workbench.errors.ParameterError: ...
+    """
+    out = Path(out)
+    if force or not out.exists():
+        return
+    if not out.is_dir():
+        raise ParameterError(f"out {str(out)!r} exists and is not a directory")
+    if (out / SIMULATED_MARKER).exists() or (out / "truth.json").exists():
+        return
+    found = sorted({p.name for name in _contract_tables()
+                    for p in (out / f"{name}.parquet", out / f"{name}.csv", out / name) if p.exists()})
+    if found:
+        shown = ", ".join(found[:5]) + (" …" if len(found) > 5 else "")
+        raise ParameterError(f"{out} holds data the simulator did not write ({shown}); a simulated brand would "
+                             f"replace those tables. Choose another folder, or pass --force (force=True) to "
+                             f"overwrite them")
+
+
+def _mark_simulated(out: Path) -> None:
+    (out / SIMULATED_MARKER).write_text("written by workbench.simulate: simulate may overwrite this folder\n",
+                                        encoding="utf-8")
 
 
 def _check_format(fmt: str) -> None:
@@ -1348,7 +1396,7 @@ def _identity_links(rng: np.random.Generator, cust: _Customers, ever_added: np.n
 def simulate_brand(n_customers: int = 100_000, seed: int = 0, out: str | Path | None = None, n_stores: int = 60,
                    n_staff: int = 300, start: str = "2025-01-01", months: int = 12, fmt: str = "parquet",
                    params: SimulationParams | None = None, progress: bool = False,
-                   chunk_customers: int | None = None) -> Brand:
+                   chunk_customers: int | None = None, force: bool = False) -> Brand:
     """Simulate a brand's contract tables and their ground truth.
 
     Parameters
@@ -1389,6 +1437,9 @@ def simulate_brand(n_customers: int = 100_000, seed: int = 0, out: str | Path | 
         means weighted over chunks. The data differ from the unchunked brand of the same
         seed (other random streams), not in distribution. ``None`` (default): one chunk, in
         memory, exactly as before.
+    force : bool, default False
+        Write into ``out`` even when it holds data the simulator did not write (a real
+        brand's export); without it that is refused before anything is simulated.
 
     Returns
     -------
@@ -1408,6 +1459,8 @@ def simulate_brand(n_customers: int = 100_000, seed: int = 0, out: str | Path | 
     _validate_params(p)
     _check_format(fmt)
     clock = _check_arguments(n_customers, seed, n_stores, n_staff, start, months)
+    if out is not None:  # before minutes of simulation, not after
+        check_simulation_target(out, force)
     if chunk_customers is not None:
         return _simulate_chunked(n_customers, seed, out, n_stores, n_staff, clock, fmt, p, progress,
                                  chunk_customers)
@@ -1419,7 +1472,7 @@ def simulate_brand(n_customers: int = 100_000, seed: int = 0, out: str | Path | 
     step(None)
     brand = Brand(tables, truth)
     if out is not None:
-        brand.write(out, fmt)
+        brand.write(out, fmt, force=True)  # checked above
     return brand
 
 
@@ -1551,6 +1604,7 @@ def _simulate_chunked(n_customers: int, seed: int, out: str | Path | None, n_sto
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    _mark_simulated(out)
     n_chunks = -(-n_customers // chunk_customers)
     sizes = np.full(n_chunks, n_customers // n_chunks, dtype=np.int64)
     sizes[: n_customers % n_chunks] += 1  # balanced: no tiny last chunk
@@ -1668,7 +1722,12 @@ def _check_arguments(n_customers: Any, seed: Any, n_stores: Any, n_staff: Any, s
 
 
 def _progress(enabled: bool, total: int) -> Callable[[str | None], None]:
-    if not enabled:
+    """A tqdm bar over simulation steps; silent when stderr is not a terminal or under CI
+    (a bar redrawn into a cron log or a CI log is noise)."""
+    import os
+    import sys
+
+    if not enabled or os.environ.get("CI") or not sys.stderr.isatty():
         return lambda label: None
     from tqdm.auto import tqdm
 
