@@ -107,6 +107,15 @@ class DailyBand:
 
 
 @dataclass(frozen=True)
+class ClusterDesign:
+    """A store- or staff-randomised design: its clusters and how much clustering costs."""
+
+    n_clusters: int
+    icc: float            # intraclass correlation of the primary metric (ANOVA, within arms)
+    design_effect: float  # variance inflation against a per-customer analysis
+
+
+@dataclass(frozen=True)
 class ExperimentPage:
     experiment_id: str
     name: str
@@ -120,6 +129,7 @@ class ExperimentPage:
     band: DailyBand | None
     srm: Any                             # the sample-ratio check (SRMResult)
     n_variants: int
+    clusters: ClusterDesign | None = None  # store/staff designs
 
 
 def design_power(se: float, relevant_effect: float, alpha: float = 0.05, dof: float = math.inf) -> DesignPower:
@@ -235,7 +245,11 @@ def experiment_page(wb: Any, experiment_id: str, metrics: list[str], primary_met
                          tuple(int(d) for d in first["day"]), tuple(map(float, first["effect"])),
                          tuple(map(float, first["band_low"])), tuple(map(float, first["band_high"])),
                          int(first["looks"].iloc[0]), float(alpha))
+    clusters = None
+    if clustered:
+        prim = res[res["metric"] == primary_metric].iloc[0]
+        clusters = ClusterDesign(int(frame["cluster_id"].nunique()), float(prim["icc"]), float(prim["design_effect"]))
     page = ExperimentPage(experiment_id, info.name or experiment_id, info.unit, len(frame), control, float(alpha),
                           corr, tuple(d for d in rows if d.metric == primary_metric), rows, band, res.attrs["srm"],
-                          len(info.variants))
+                          len(info.variants), clusters)
     return page, frame
