@@ -128,3 +128,8 @@ def complete_periods(start: Any, end: Any, follow_up_days: int) -> pd.Timestamp:
     '2025-12-18'
     """
     return pd.Timestamp(end) - pd.Timedelta(days=int(follow_up_days))
+
+
+# Counts per unit (orders per customer over a two-week window are around 0.1; two decimals would
+# print a lift of 0.008 as "0.01" and its interval as "0.00 – 0.01").
+UNITS["count_per_unit"] = lambda v: format_float(v, 3)

@@ -28,7 +28,7 @@ from scipy import stats as sps
 from ._base import Stated, Verdict, effect_verdict
 
 # metric → unit of its absolute difference (a key of UNITS)
-METRIC_UNITS = {"gmv": "cny_per_unit", "orders": "number", "converted": "pp", "aov": "cny_per_unit",
+METRIC_UNITS = {"gmv": "cny_per_unit", "orders": "count_per_unit", "converted": "pp", "aov": "cny_per_unit",
                 "retained": "pp"}
 METRIC_DEFINITIONS = {
     "gmv": "GMV per analysis unit (order amount net of refunds) over the outcome window",
