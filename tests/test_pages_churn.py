@@ -163,3 +163,20 @@ def test_channel_extremes_pick_the_longest_and_shortest_lasting_groups():
     ext = page.channel_extremes(table)
     assert (ext.best, ext.best_s90.value, ext.worst, ext.worst_s90.value) == ("B", 0.8, "C", 0.6)
     assert page.channel_extremes(table.iloc[:1]) is None
+
+
+def test_cohort_sentence_says_whether_the_cohorts_differ():
+    def km(new, new_ci, old, old_ci):
+        return pd.DataFrame({"cohort": ["2025-06", "2025-11"], "s30": [old, new],
+                             "s30_low": [old - old_ci, new - new_ci], "s30_high": [old + old_ci, new + new_ci]})
+
+    close = page.cohort_comparison(km(0.855, 0.03, 0.886, 0.03), "2026-01-01")
+    # difference −3.1 pp, standard error hypot(0.03, 0.03)/1.96 = 0.0216 → interval −7.3 … +1.1 pp
+    assert close.difference.value == pytest.approx(-0.031)
+    assert close.difference.ci_low == pytest.approx(-0.031 - 1.96 * math.hypot(0.03, 0.03) / 1.96)
+    assert close.verdict == Verdict.NOT_DISTINGUISHABLE
+    assert "not distinguishable" in page.cohort_sentence(close, "en")
+    apart = page.cohort_comparison(km(0.80, 0.01, 0.90, 0.01), "2026-01-01")
+    assert apart.verdict == Verdict.NEGATIVE and "keeps fewer (-10.0 pp" in page.cohort_sentence(apart, "en")
+    # a cohort without 30 days of follow-up before as-of is not compared
+    assert page.cohort_comparison(km(0.8, 0.01, 0.9, 0.01), "2025-12-15") is None

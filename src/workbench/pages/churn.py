@@ -250,6 +250,8 @@ class CohortComparison:
     newest_s30: Stated
     oldest: str
     oldest_s30: Stated
+    difference: Stated       # newest − oldest, percentage points, approximate 95% interval
+    verdict: Verdict
 
 
 def cohort_comparison(km_by_cohort: pd.DataFrame, as_of: Any) -> CohortComparison | None:
@@ -269,8 +271,32 @@ def cohort_comparison(km_by_cohort: pd.DataFrame, as_of: Any) -> CohortCompariso
                       "after the add (Kaplan–Meier)", start, start + pd.DateOffset(months=1),
                       _opt(row, "s30_low"), _opt(row, "s30_high"))
 
-    return CohortComparison(str(full["cohort"].iloc[-1]), s30(full.iloc[-1]), str(full["cohort"].iloc[0]),
-                            s30(full.iloc[0]))
+    new, old = s30(full.iloc[-1]), s30(full.iloc[0])
+    diff = _difference(new, old)
+    return CohortComparison(str(full["cohort"].iloc[-1]), new, str(full["cohort"].iloc[0]), old, diff,
+                            effect_verdict(diff.ci_low, diff.ci_high) if diff.ci_low is not None
+                            else Verdict.NOT_DISTINGUISHABLE)
+
+
+def _difference(new: Stated, old: Stated) -> Stated:
+    """new − old with a normal-approximation 95% interval from each estimate's own interval
+    (half-width / 1.96 as its standard error; the cohorts are independent)."""
+    value = new.value - old.value
+    definition = "difference of two cohorts' 30-day retention, percentage points"
+    if None in (new.ci_low, new.ci_high, old.ci_low, old.ci_high):
+        return Stated(value, "pp", definition)
+    se = math.hypot((new.ci_high - new.ci_low) / (2 * 1.96), (old.ci_high - old.ci_low) / (2 * 1.96))
+    return Stated(value, "pp", definition, ci_low=value - 1.96 * se, ci_high=value + 1.96 * se)
+
+
+def cohort_sentence(c: CohortComparison, lang: str) -> str:
+    """The cohort finding, with whether the two cohorts are distinguishable."""
+    first = t("churn.finding_cohorts", lang, new=c.newest, new_s30=c.newest_s30.text(), old=c.oldest,
+              old_s30=c.oldest_s30.text())
+    key = {Verdict.POSITIVE: "churn.cohort_better", Verdict.NEGATIVE: "churn.cohort_worse"}.get(
+        c.verdict, "churn.cohort_same")
+    return first + " " + t(key, lang, diff=c.difference.text(), low=c.difference.ci_text().split(" – ")[0],
+                           high=c.difference.ci_text().split(" – ")[-1])
 
 
 def recent_cohorts(cohorts: Any, as_of: Any, n: int) -> list[str]:
