@@ -147,3 +147,21 @@ def test_super_vip_statements_add_up(report_value):
     assert vip.share_of_value.value == pytest.approx(buyers.loc[buyers["value_tier"] == "super_vip", "clv"].sum()
                                                      / cv.customers["clv"].sum())
     assert vip.potential_fans.value == (cv.customers["fan_tier"] == "potential").sum()
+
+
+def test_holdout_check_counts_the_holdout_purchase_days_by_hand(report_brand, fresh_wb):
+    folder, brand = report_brand
+    as_of = pd.Timestamp(brand.truth["as_of"][:10])
+    check = page.holdout_check(fresh_wb, as_of, 13, exclude_experiment_orders=True)
+    orders, tasks = brand.tables["orders"], brand.tables["tasks"]
+    experiment = orders["task_id"].isin(tasks.loc[tasks["experiment_id"].notna(), "task_id"])
+    o = orders[orders["customer_id"].notna() & ~experiment & (orders["order_time"] < as_of)]
+    days = o.assign(day=o["order_time"].dt.normalize())[["customer_id", "day"]].drop_duplicates()
+    cal_end = as_of - pd.Timedelta(weeks=13) - pd.Timedelta(days=1)
+    first = days.groupby("customer_id")["day"].transform("min")
+    assert check.actual.value == ((first <= cal_end) & (days["day"] > cal_end)).sum()
+    assert check.actual.start == cal_end + pd.Timedelta(days=1) and check.actual.end == as_of
+    assert check.total_error.value == pytest.approx(check.predicted.value / check.actual.value - 1)
+    assert page.holdout_sentence(check, 13, "en").startswith(
+        f"Over the 13-week holdout the model predicted {check.predicted.text()} repeat purchases against "
+        f"{check.actual.text()} actual")

@@ -244,3 +244,58 @@ def super_vip_statements(cv: CustomerValue) -> SuperVipStatements:
 def tiers_sentence(s: SuperVipStatements, lang: str) -> str:
     return t("clv.finding_tiers", lang, n=s.super_vips.text(), share_n=s.share_of_buyers.text(),
              share_v=s.share_of_value.text(), potential=s.potential_fans.text())
+
+
+@dataclass(frozen=True)
+class HoldoutCheck:
+    """BG/NBD refitted on the weeks before a holdout and compared with the holdout's purchases.
+
+    ``by_frequency`` (mean holdout purchases by calibration frequency: actual, predicted, naive),
+    ``period_counts`` (customers by calibration repeat purchases: actual, expected) and
+    ``cumulative`` (cumulative repeat purchases, actual and expected, by week) feed the charts;
+    ``calibration_week`` marks the holdout start on the cumulative chart.
+    """
+
+    predicted: Stated
+    actual: Stated
+    naive: Stated
+    total_error: Stated
+    model_mae: Stated
+    naive_mae: Stated
+    by_frequency: pd.DataFrame
+    period_counts: pd.DataFrame
+    cumulative: pd.DataFrame
+    calibration_week: float
+
+
+def holdout_check(wb: Any, as_of: Any, holdout_weeks: int, exclude_experiment_orders: bool = False) -> HoldoutCheck:
+    """Fit BG/NBD on purchases up to ``holdout_weeks`` before ``as_of`` and predict the holdout."""
+    from ..clv import BetaGeoFitter, rfm_summary
+    from ..clv.validation import calibration_holdout_comparison, expected_vs_actual_cumulative, period_transactions
+    from ..engine import to_timestamp
+
+    as_of = to_timestamp(as_of, "as_of")
+    last_day = as_of - pd.Timedelta(days=1)
+    cal_end = (as_of - pd.Timedelta(weeks=holdout_weeks) - pd.Timedelta(days=1)).normalize()
+    cal = rfm_summary(wb, calibration_end=cal_end, observation_end=last_day, collapsed=True,
+                      exclude_experiment_orders=exclude_experiment_orders)
+    model = BetaGeoFitter().fit(cal["frequency"], cal["recency"], cal["T"], weights=cal["weight"])
+    table, fit = calibration_holdout_comparison(model, cal)
+    cum = expected_vs_actual_cumulative(model, wb, observation_end=last_day, calibration_end=cal_end,
+                                        exclude_experiment_orders=exclude_experiment_orders)
+    start = cal_end + pd.Timedelta(days=1)
+    what = "repeat purchase days in the holdout of buyers who first bought before it"
+    return HoldoutCheck(
+        predicted=Stated(float(fit["predicted_total"]), "count", f"BG/NBD expected {what}", start, as_of),
+        actual=Stated(float(fit["actual_total"]), "count", f"observed {what}", start, as_of),
+        naive=Stated(float(fit["naive_total"]), "count", f"{what}, at each buyer's past rate", start, as_of),
+        total_error=Stated(float(fit["model_total_error"]), "relative", "(predicted − actual) / actual", start, as_of),
+        model_mae=Stated(float(fit["model_mae"]), "number", "mean absolute error per customer, model", start, as_of),
+        naive_mae=Stated(float(fit["naive_mae"]), "number", "mean absolute error per customer, naive", start, as_of),
+        by_frequency=table, period_counts=period_transactions(model, cal), cumulative=cum,
+        calibration_week=float(cum.attrs["calibration_period"]))
+
+
+def holdout_sentence(h: HoldoutCheck, weeks: int, lang: str) -> str:
+    return t("clv.finding_fit", lang, weeks=weeks, pred=h.predicted.text(), actual=h.actual.text(),
+             err=h.total_error.text(), naive=h.naive.text(), mae=h.model_mae.text(), naive_mae=h.naive_mae.text())
