@@ -57,8 +57,16 @@ class Interrupted(KeyboardInterrupt):
         self.signum = signum
 
 
-class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    """Keep the epilog's layout and show every option's default."""
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Keep the epilog's layout and show each option's default (when it has a real one)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "%(default)" in text or action.default in (None, False, argparse.SUPPRESS, []) or action.required:
+            return text
+        if action.option_strings or action.nargs in (argparse.OPTIONAL, argparse.ZERO_OR_MORE):
+            text += " (default: %(default)s)"
+        return text
 
 
 class _Parser(argparse.ArgumentParser):
