@@ -243,7 +243,7 @@ class Normalisation:
     rows: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compares as a mapping: equal to a dict of the same row counts
 class ValidationSummary(Mapping):
     """What :meth:`Workbench.validate_all` found; maps each present table to its row count.
 

@@ -78,7 +78,7 @@ class SparkWorkbench(Workbench):
 
     # Spark's TIMESTAMP is an instant read in the session time zone (set to Asia/Shanghai):
     # text with an offset is converted, text without one is Asia/Shanghai local time.
-    _text_time_sql = "TRY_CAST({q} AS TIMESTAMP)"
+    _text_time_sql = "TRY_CAST({q} AS TIMESTAMPTZ)"  # Spark: TIMESTAMP (local-zone instant), not _NTZ
 
     def __init__(self, sources: Mapping[str, Any], as_of: Any = None, validate: bool = True, spark: Any = None,
                  strict: bool | None = None) -> None:
@@ -120,10 +120,19 @@ class SparkWorkbench(Workbench):
         if path.suffix.lower() == ".parquet":
             return self.spark.read.parquet(str(path))
         if path.suffix.lower() in (".csv", ".tsv", ".txt"):
-            # all text: the contract types the contract columns (null markers, ids and times
-            # by the same rules as on DuckDB)
-            return self.spark.read.option("header", "true").csv(str(utf8_csv(path, name)))
+            return self._read_csv(utf8_csv(path, name), name)
         raise ParameterError(f"cannot read {source}: expected Parquet, CSV, a folder of Parquet or a catalogue table")
+
+    def _read_csv(self, path: Path, name: str) -> Any:
+        """A CSV with contract columns as text (typed by the contract, as on DuckDB: ids keep
+        their zeros, times their offsets) and extra columns as Spark infers them."""
+        from pyspark.sql.types import StringType, StructField, StructType
+
+        inferred = self.spark.read.option("header", "true").option("inferSchema", "true").csv(str(path)).schema
+        names = set(contract.TABLES[name].column_names) if name in contract.TABLES else set()
+        schema = StructType([StructField(f.name, StringType() if f.name.strip().lower() in names else f.dataType, True)
+                             for f in inferred.fields])
+        return self.spark.read.option("header", "true").schema(schema).csv(str(path))
 
     def _load_raw(self, name: str, source: Any) -> None:
         self._read(source, name).createOrReplaceTempView(f"__input_{name}")
