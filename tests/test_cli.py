@@ -140,3 +140,116 @@ class TestRun:
     def test_missing_schedule_exit_2(self, folder, capsys):
         assert main(["run", str(folder / "nope.yml"), "--as-of", "2025-02-01"]) == 2
         assert "schedule not found" in capsys.readouterr().err
+
+
+PARAMS_WITH_IDS = ('lang: str = "en"\nas_of: str = ""\ndata_dir: str = ""\nperiod_days: int = 30\n'
+                   'store_id: str = ""\nexperiment_id: str = "EXP1"')
+
+
+class TestParameterValues:
+    """Values are checked against the data before a kernel starts (exit 2, the parameter named)."""
+
+    @pytest.mark.parametrize("extra, message", [
+        (["-p", "store_id", "S999"], "unknown store_id 'S999': not in the stores table of data; known: S1, S2"),
+        (["-p", "period_days", "-5"], "parameter 'period_days' must be positive, got -5"),
+        (["-p", "period_days", "0"], "parameter 'period_days' must be positive, got 0"),
+        (["-p", "experiment_id", "EXP_NOPE"], "unknown experiment_id 'EXP_NOPE'"),
+        (["-p", "store_id", "<img src=x onerror=alert(1)>"], "unknown store_id '<img src=x onerror=alert(1)>'"),
+    ])
+    def test_bad_values_exit_2_before_running(self, folder, capsys, extra, message):
+        nb = nbformat.v4.new_notebook()
+        cell = nbformat.v4.new_code_cell(PARAMS_WITH_IDS)
+        cell.metadata["tags"] = ["parameters"]
+        nb.cells = [cell, nbformat.v4.new_code_cell("raise RuntimeError('must not run')")]
+        nbformat.write(nb, str(folder / "notebooks" / "ops_dashboard.ipynb"))
+        import pandas as pd
+
+        pd.DataFrame({"experiment_id": ["EXP1"], "unit": ["customer"],
+                      "start_at": [pd.Timestamp("2025-01-01")]}).to_parquet(folder / "data" / "experiments.parquet")
+        assert main(report_args(folder, *extra)) == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err
+        assert not (folder / "reports").exists()  # nothing ran, nothing recorded
+
+
+@pytest.mark.parametrize("statuses, code", [
+    (["ok"], 0), (["ok", "RuntimeError"], 1), (["ParameterError", "RuntimeError"], 2),
+    (["RuntimeError", "DataContractError", "ParameterError"], 3),
+])
+def test_run_exits_with_its_most_serious_failure(statuses, code):
+    from workbench.cli import run_exit_code
+    from workbench.reports import ReportRun
+
+    runs = [ReportRun("r", "en", "2025-02-01", status="ok" if s == "ok" else "failed",
+                      error_type=None if s == "ok" else s) for s in statuses]
+    assert max(run_exit_code(r) for r in runs) == code
+
+
+def test_strict_is_passed_to_the_report_kernels(folder, capsys, monkeypatch):
+    monkeypatch.delenv("WORKBENCH_STRICT_AS_OF", raising=False)  # restored (removed) after the test
+    write_notebook(folder / "notebooks", "ops_dashboard",
+                   "import os\nassert os.environ.get('WORKBENCH_STRICT_AS_OF') == '1', 'not strict'")
+    assert main(report_args(folder, "--strict")) == 0, capsys.readouterr().err
+
+
+class TestHelp:
+    def test_help_imports_no_analysis_stack(self):
+        """--help answers at once: the package's heavy dependencies are not imported for it."""
+        import subprocess
+        import sys
+
+        code = ("import sys\nfrom workbench.cli import main\n"
+                "for argv in (['--help'], ['report', '--help'], ['run', '--help'], ['simulate', '--help']):\n"
+                "    assert main(argv) == 0\n"
+                "heavy = sorted(m for m in ('pandas', 'duckdb', 'numpy', 'scipy', 'nbformat', 'papermill') "
+                "if m in sys.modules)\n"
+                "print('HEAVY', heavy)")
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert "HEAVY []" in done.stdout
+        assert "(default: data/demo)" in done.stdout and "--strict" in done.stdout
+        assert "reports: churn_report, clv_report" in done.stdout or "workbench reports" in done.stdout
+
+    def test_reports_lists_typed_parameters_with_defaults(self, capsys):
+        root = Path(__file__).resolve().parents[1]
+        assert main(["reports", "--notebooks", str(root / "notebooks")]) == 0
+        out = capsys.readouterr().out
+        assert "ops_dashboard" in out and "Private-domain operations dashboard" in out
+        assert "-p period_days" in out and "int" in out and "default 30" in out
+        assert "-p store_id" in out and "-p experiment_id" in out
+        assert "-p lang" not in out  # standard parameters have their own options
+
+
+class TestSimulateRefusesForeignData:
+    def test_refused_without_force(self, tmp_path, capsys):
+        real = tmp_path / "brand"
+        real.mkdir()
+        (real / "orders.csv").write_text("order_id,customer_id\nO1,C1\nO2,C2\n", encoding="utf-8")
+        before = (real / "orders.csv").read_bytes()
+        assert main(["simulate", "--customers", "200", "--stores", "2", "--staff", "4", "--months", "2",
+                     "--out", str(real)]) == 2
+        err = capsys.readouterr().err
+        assert "holds data the simulator did not write (orders.csv)" in err and "--force" in err
+        assert (real / "orders.csv").read_bytes() == before and sorted(p.name for p in real.iterdir()) == ["orders.csv"]
+
+    def test_own_output_rewritten_and_force_overrides(self, tmp_path, capsys):
+        args = ["simulate", "--customers", "200", "--stores", "2", "--staff", "4", "--months", "2", "--format", "csv"]
+        sim = tmp_path / "sim"
+        assert main([*args, "--out", str(sim)]) == 0
+        assert (sim / ".workbench-simulated").exists()
+        assert main([*args, "--out", str(sim), "--seed", "1"]) == 0  # its own folder: no --force needed
+        real = tmp_path / "brand"
+        real.mkdir()
+        (real / "orders.csv").write_text("order_id\nO1\n", encoding="utf-8")
+        assert main([*args, "--out", str(real), "--force"]) == 0
+        assert len((real / "orders.csv").read_text().splitlines()) > 2
+
+
+def test_at_risk_default_path_is_beside_the_data_and_ignored_by_git():
+    from workbench.cli import default_export_path
+
+    root = Path(__file__).resolve().parents[1]
+    path = default_export_path(root / "data" / "demo", "2026-01-01")
+    assert path == root / "data" / "exports" / "at_risk_2026-01-01.csv"
+    ignored = (root / ".gitignore").read_text(encoding="utf-8").split()
+    assert "data/" in ignored  # the demo's exports never reach a commit

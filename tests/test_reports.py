@@ -248,3 +248,53 @@ class TestSchedules:
         run_schedule(sched, **opts)  # parameters changed: runs again
         assert len(load_runs(folder / "reports")) == 2
         assert json.loads((folder / "reports" / "runs.json").read_text())[-1]["parameters"] == {"n": 5}
+
+
+PAYLOAD = "<img src=x onerror=alert(1)>"
+
+
+class TestLabels:
+    def test_auto_label_from_non_default_parameters(self):
+        from workbench.reports import NotebookParameter, auto_label
+
+        declared = {"store_id": NotebookParameter("store_id", str, ""),
+                    "period_days": NotebookParameter("period_days", int, 30),
+                    "metrics": NotebookParameter("metrics", list, ["gmv"])}
+        assert auto_label(declared, {}) is None
+        assert auto_label(declared, {"period_days": 30, "store_id": ""}) is None  # the defaults: the default page
+        assert auto_label(declared, {"store_id": "S001"}) == "store_id-S001"
+        assert auto_label(declared, {"store_id": "S001", "period_days": 7}) == "period_days-7_store_id-S001"
+        odd = [auto_label(declared, {"store_id": v}) for v in (PAYLOAD, "../../etc", "a b", "a_b")]
+        assert all(re.fullmatch(r"[A-Za-z0-9_.-]+", x) for x in odd) and len(set(odd)) == 4
+        assert auto_label(declared, {"metrics": ["gmv", "orders"]}).startswith("metrics-")
+
+    def test_store_page_does_not_replace_the_hq_page(self, folder, tiny):
+        tiny["stores"].to_parquet(folder / "data" / "stores.parquet")
+        write_notebook(folder / "notebooks", "ops_dashboard",
+                       "from IPython.display import display, Markdown\n"
+                       "display(Markdown(f'view **{store_id or \"HQ\"}**'))")
+        hq = run_report("ops_dashboard", {}, lang="zh", **kw(folder))
+        store = run_report("ops_dashboard", {"store_id": "S1"}, lang="zh", **kw(folder))
+        assert hq.ok and store.ok, (hq.error, store.error)
+        assert Path(hq.html_path).name == "ops_dashboard.zh.html"
+        assert Path(store.html_path).name == "ops_dashboard-store_id-S1.zh.html"
+        assert "view <strong>HQ</strong>" in Path(hq.html_path).read_text(encoding="utf-8")
+        assert "view <strong>S1</strong>" in Path(store.html_path).read_text(encoding="utf-8")
+        index = (folder / "reports" / "index.html").read_text(encoding="utf-8")
+        titles = re.findall(r'<a href="2025-02-01/[^"]+">([^<]+)</a>', index)
+        assert sorted(titles) == ["私域运营看板 / Private-domain operations dashboard",
+                                  "私域运营看板 / Private-domain operations dashboard · store_id-S1"]
+
+
+def test_failure_page_and_index_escape_hostile_values(folder):
+    """Parameters, error messages and labels reach HTML escaped, on good and failed pages alike."""
+    nbs = folder / "notebooks"
+    write_notebook(nbs, "ops_dashboard", "print(label)")
+    good = run_report("ops_dashboard", {"label": PAYLOAD}, lang="en", **kw(folder))
+    write_notebook(nbs, "ops_dashboard", f"raise RuntimeError({PAYLOAD!r} + ' in ' + label)")
+    bad = run_report("ops_dashboard", {"label": PAYLOAD + "2"}, lang="en", **kw(folder))
+    assert good.ok and bad.status == "failed" and PAYLOAD in bad.error
+    pages = [Path(good.html_path), Path(bad.html_path), folder / "reports" / "index.html"]
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        assert "<img" not in text and "onerror=alert(1)&gt;" in text, page.name
