@@ -180,3 +180,18 @@ def test_cohort_sentence_says_whether_the_cohorts_differ():
     assert apart.verdict == Verdict.NEGATIVE and "keeps fewer (-10.0 pp" in page.cohort_sentence(apart, "en")
     # a cohort without 30 days of follow-up before as-of is not compared
     assert page.cohort_comparison(km(0.8, 0.01, 0.9, 0.01), "2025-12-15") is None
+
+
+def test_value_at_risk_uses_the_clv_reports_customer_value(brand_wb):
+    """The churn page weighs relationships by the same expected value the CLV page states
+    (experiment orders left out of the fit, as the CLV report does by default)."""
+    from workbench.churn.risk import _value_sql
+    from workbench.clv.pipeline import customer_value
+
+    brand, wb = brand_wb
+    as_of = pd.Timestamp(brand.truth["as_of"][:10])
+    churn_value = wb.query(f"SELECT SUM(value) AS v, COUNT(*) AS n FROM ({_value_sql(wb, as_of, 'clv')}) x").iloc[0]
+    cv = customer_value(wb, as_of, exclude_experiment_orders=True)
+    buyers = cv.customers[cv.customers["frequency"].notna()]
+    assert churn_value["n"] == len(buyers)
+    assert churn_value["v"] == pytest.approx(buyers["clv"].sum(), rel=1e-9)

@@ -81,7 +81,9 @@ def _value_sql(wb: Workbench, at: pd.Timestamp, value: str) -> str:
         try:
             from ..clv.pipeline import VALUE_TABLE, value_buyers
 
-            value_buyers(wb, at)  # the per-customer value stays in the engine
+            # the per-customer value stays in the engine; fitted as the CLV report does by default,
+            # without the experiments' one-off orders, so both pages state the same customer value
+            value_buyers(wb, at, exclude_experiment_orders=True)
             return f"SELECT customer_id, clv AS value FROM {VALUE_TABLE}"
         except Exception:  # too few buyers to fit: fall back to trailing GMV
             pass
