@@ -165,3 +165,13 @@ def test_holdout_check_counts_the_holdout_purchase_days_by_hand(report_brand, fr
     assert page.holdout_sentence(check, 13, "en").startswith(
         f"Over the 13-week holdout the model predicted {check.predicted.text()} repeat purchases against "
         f"{check.actual.text()} actual")
+
+
+def test_page_with_experiment_orders_included_says_so(render, report_brand):
+    folder, brand = report_brand
+    wb = workbench.open(folder / "data", as_of=brand.truth["as_of"][:10])
+    s = page.clv_statements(customer_value(wb, brand.truth["as_of"][:10], interval_draws=100), 0.5)
+    assert not s.exclude_experiment_orders and s.orders_excluded.value == 0 < s.experiment_orders.value
+    text = page_text(render("clv_report", "zh", label="with-experiments", exclude_experiment_orders=False))
+    assert page.orders_sentence(s, "zh").replace("`", "") in text
+    assert f"{t('clv.kpi_alive', 'zh')} {s.expected_active_repeat_buyers.text()}" in text
