@@ -573,8 +573,8 @@ def run_report(name: str, parameters: dict[str, Any] | None = None, lang: str = 
     nb_path = Path(notebooks_dir) / f"{name}.ipynb"
     typed, declared, label = _prepare(name, nb_path, parameters, lang, label)
     data_dir = Path(data_dir)
+    check_parameter_values(typed, data_dir)  # before the data's end date is computed: a bad value fails fast
     as_of = _check_date(default_as_of(data_dir) if as_of is None else as_of)
-    check_parameter_values(typed, data_dir)
 
     from . import __version__
 
