@@ -395,6 +395,9 @@ def main(argv: list[str] | None = None) -> int:
               + ("; the run is recorded as interrupted" if args.command in ("report", "run") else ""),
               file=sys.stderr)
         return EXIT_SIGTERM if signum == signal.SIGTERM else EXIT_SIGINT
+    except BrokenPipeError:  # `workbench reports | head`: the reader left early, nothing went wrong here
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115  (so the interpreter's final flush stays quiet)
+        return EXIT_OK
     except Exception as err:  # never die silently: one clear line, the traceback with --debug
         code, what = _classify(err)
         hint = " (rerun with --debug for the traceback)" if code == EXIT_BUG and not debug else ""

@@ -414,7 +414,8 @@ def auto_label(declared: dict[str, NotebookParameter], typed: dict[str, Any]) ->
 
     Examples
     --------
-    >>> p = {"store_id": NotebookParameter("store_id", str, ""), "period_days": NotebookParameter("period_days", int, 30)}
+    >>> p = {"store_id": NotebookParameter("store_id", str, ""),
+    ...      "period_days": NotebookParameter("period_days", int, 30)}
     >>> auto_label(p, {"store_id": "S001", "period_days": 30})
     'store_id-S001'
     >>> auto_label(p, {"store_id": "门店 1"})
@@ -551,7 +552,9 @@ def run_report(name: str, parameters: dict[str, Any] | None = None, lang: str = 
         Append the run to ``runs.json`` and rebuild ``index.html``.
     label : str, optional
         Distinguishes several runs of one report on one date (e.g. one per experiment):
-        the files become ``<name>-<label>.<lang>.html``.
+        the files become ``<name>-<label>.<lang>.html``. Default: derived from the
+        parameters that differ from the notebook's defaults (:func:`auto_label`), so a
+        parameterised run never replaces another run's page; none for a default run.
     timeout : float, optional
         Seconds any one cell may run before the run fails (no limit by default).
 
@@ -564,8 +567,12 @@ def run_report(name: str, parameters: dict[str, Any] | None = None, lang: str = 
     Raises
     ------
     ParameterError
-        Unknown report, language, date, label or parameter, or a value of the wrong type
-        (nothing was run).
+        Unknown report, language, date, label or parameter, a value of the wrong type or
+        one refused by :data:`VALUE_CHECKS` (an id not in the data, a period that is not
+        positive); nothing was run.
+    KeyboardInterrupt
+        Re-raised after the run is recorded as ``interrupted`` (SIGINT, or SIGTERM as the
+        CLI's ``Interrupted``); the temporary folder is removed first.
     ReportError
         The notebook is not a valid report (no ``parameters`` cell, a standard parameter
         missing, no title in the catalogue).
