@@ -125,6 +125,8 @@ class TestRun:
         assert [(r["name"], r["status"]) for r in runs] == [
             ("clv_report", "failed"), ("ops_dashboard", "ok"), ("missing_report", "failed"), ("ops_dashboard", "failed")]
         assert "expects int" in runs[3]["error"]
+        assert runs[3]["label"] == "bad"  # a refused job keeps its label ...
+        assert runs[2]["label"] is None and runs[1]["label"] == "n-4"  # ... or the one its parameters give
         assert (folder / "reports" / "2025-02-01" / "clv_report.en.failed.html").exists()
         index = (folder / "reports" / "index.html").read_text(encoding="utf-8")
         assert "clv_report.en.failed.html" in index and "ops_dashboard-n-4.en.html" in index

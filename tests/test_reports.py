@@ -298,3 +298,18 @@ def test_failure_page_and_index_escape_hostile_values(folder):
     for page in pages:
         text = page.read_text(encoding="utf-8")
         assert "<img" not in text and "onerror=alert(1)&gt;" in text, page.name
+
+
+def test_refused_schedule_job_does_not_shadow_the_default_page(folder, tiny):
+    """A job refused before running (an unknown store) is recorded under its own label."""
+    tiny["stores"].to_parquet(folder / "data" / "stores.parquet")
+    write_notebook(folder / "notebooks", "ops_dashboard", "print(n)")
+    sched = folder / "s.yml"
+    sched.write_text("reports:\n  - name: ops_dashboard\n    langs: [en]\n"
+                     "  - name: ops_dashboard\n    langs: [en]\n    parameters: {store_id: S999}\n")
+    runs = run_schedule(sched, data_dir=folder / "data", as_of="2025-02-01", out_dir=folder / "reports",
+                        notebooks_dir=folder / "notebooks", progress=False)
+    assert [r.status for r in runs] == ["ok", "failed"] and "unknown store_id 'S999'" in runs[1].error
+    assert runs[1].label == "store_id-S999" and runs[1].error_type == "ParameterError"
+    index = (folder / "reports" / "index.html").read_text(encoding="utf-8")
+    assert index.count('class="wb-status-ok"') == 1 and index.count('class="wb-status-failed"') == 1

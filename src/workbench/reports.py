@@ -1193,6 +1193,22 @@ def _up_to_date(job: dict[str, Any], as_of: str, data_dir: str | Path, out_dir: 
     return None
 
 
+def _label_of_refused(job: dict[str, Any], notebooks_dir: Path) -> str | None:
+    """The label a refused job would have run under, so its failure never shadows the default page."""
+    if job.get("label") is not None:
+        return job["label"]
+    nb_path = notebooks_dir / f"{job['name']}.ipynb"
+    try:
+        declared = notebook_parameters(nb_path)
+    except (ParameterError, ReportError, OSError):
+        declared = {}
+    try:
+        values = check_parameters(nb_path, job["parameters"]) if declared else dict(job["parameters"])
+    except ParameterError:  # a value of the wrong type: label from what was written
+        values = dict(job["parameters"])
+    return auto_label(declared, values)
+
+
 def run_schedule(path: str | Path, data_dir: str | Path = "data/demo", as_of: str | None = None,
                  out_dir: str | Path = "reports", notebooks_dir: str | Path = "notebooks",
                  progress: bool = True, skip_up_to_date: bool = False,
@@ -1225,8 +1241,9 @@ def run_schedule(path: str | Path, data_dir: str | Path = "data/demo", as_of: st
             from . import __version__
 
             run = ReportRun(job["name"], job["lang"], as_of, status="failed", error=error_summary(err),
-                            parameters=job["parameters"], started=_now(), finished=_now(), label=job.get("label"),
-                            version=__version__, error_type=type(err).__name__)
+                            parameters=job["parameters"], started=_now(), finished=_now(),
+                            label=_label_of_refused(job, Path(notebooks_dir)), version=__version__,
+                            error_type=type(err).__name__)
             log.info("%s not run: %s", run.stem, run.error)
             record_run(run, out_dir)
         runs.append(run)
