@@ -357,6 +357,7 @@ class Workbench:
         self._user_tables: set[str] = set()
         self._column_notes: dict[str, list[Normalisation]] = {}
         self._column_maps: dict[str, dict[str, str]] = {}
+        self._raw_type_cache: dict[str, dict[str, str]] = {}
         self._padded: dict[tuple[str, str], int] = {}
         for name, source in sources.items():
             self._attach(name, source)
@@ -396,6 +397,7 @@ class Workbench:
         self._validated.discard(name)
         self._column_notes.pop(name, None)
         self._column_maps.pop(name, None)
+        self._raw_type_cache.pop(name, None)
         self._padded = {k: v for k, v in self._padded.items() if k[0] != name}
         if name in contract.TABLES:
             self._create_view(f"__raw_{name}", self._normalised_select(name))
@@ -495,7 +497,10 @@ class Workbench:
 
     # ------------------------------------------------------------------ views
     def _raw_types(self, name: str) -> dict[str, str]:
-        return self._view_types(f"__raw_{name}")
+        # asked hundreds of times while validating; a view's columns change only on _attach
+        if name not in self._raw_type_cache:
+            self._raw_type_cache[name] = self._view_types(f"__raw_{name}")
+        return self._raw_type_cache[name]
 
     def _cast(self, col: str, raw_type: str, dtype: str) -> str:
         return _cast_expr(col, raw_type, dtype, self._text_time_sql)
@@ -700,7 +705,8 @@ class Workbench:
                 conds.append((target, "null marker", f"TRIM({q}) IN ({markers})"))
                 conds.append((target, "spaces trimmed", f"{q} <> TRIM({q}) AND TRIM({q}) NOT IN ({markers})"))
                 if contract.is_identifier(target):
-                    conds.append((target, "integral id", f"regexp_matches(TRIM({q}), {literal(_INTEGRAL_TEXT)})"))
+                    conds.append((target, "integral id", f"TRIM({q}) LIKE '%.%0' AND "
+                                                          f"regexp_matches(TRIM({q}), {literal(_INTEGRAL_TEXT)})"))
             elif _FLOATS.match(kind) and spec.column(target).dtype == STRING:
                 conds.append((target, "integral id", f"{q} IS NOT NULL"))
         notes = []
@@ -842,9 +848,14 @@ def _normalise_expr(q: str, source_type: str, col: contract.Column) -> str:
         markers = ", ".join(literal(m) for m in contract.NULL_MARKERS)
         text = f"TRIM({q})"
         integral = ""
+        suspect = [f"{q} IN ({markers})", f"{q} LIKE ' %'", f"{q} LIKE '% '"]
         if contract.is_identifier(col.name):
-            integral = f" WHEN regexp_matches({text}, {literal(_INTEGRAL_TEXT)}) THEN split_part({text}, '.', 1)"
-        return f"CASE WHEN {text} IN ({markers}) THEN NULL{integral} ELSE {text} END"
+            integral = (f" WHEN {text} LIKE '%.%0' AND regexp_matches({text}, {literal(_INTEGRAL_TEXT)}) "
+                        f"THEN split_part({text}, '.', 1)")
+            suspect.append(f"{q} LIKE '%.%0%'")
+        # almost every value is clean: cheap comparisons first, the string work only for suspects
+        slow = f"CASE WHEN {text} IN ({markers}) THEN NULL{integral} ELSE {text} END"
+        return f"CASE WHEN {q} IS NULL THEN NULL WHEN {' OR '.join(suspect)} THEN {slow} ELSE {q} END"
     if col.dtype == STRING and _FLOATS.match(source_type):
         # a float id column (a pandas column with NaN, an Excel number): 1.0 is the id '1'
         return (f"CASE WHEN {q} = FLOOR({q}) AND ABS({q}) < 1e15 THEN CAST(CAST({q} AS BIGINT) AS VARCHAR) "
@@ -885,7 +896,6 @@ def _validate_table(wb: Workbench, spec: TableSpec) -> None:
     name = spec.name
     raw = quote("__raw_" + name)
     raw_types = wb._raw_types(name)
-    wb.normalisations(name)  # counted (and logged) once per table
 
     missing = [c for c in spec.required_columns if c not in raw_types]
     if missing:
@@ -935,9 +945,15 @@ def _validate_table(wb: Workbench, spec: TableSpec) -> None:
     if name == "orders" and "refunded_amount" in raw_types:
         checks.append(("refunded_amount", "refund larger than the order amount",
                        "TRY_CAST(refunded_amount AS DOUBLE) > TRY_CAST(amount AS DOUBLE) + 1e-9"))
-    if checks:
-        agg = ", ".join(f"SUM(CASE WHEN {cond} THEN 1 ELSE 0 END) AS c{i}" for i, (_, _, cond) in enumerate(checks))
+    # zero-padded ids (rule 6) are counted in the same scan; they are not violations by themselves
+    id_columns = [c.name for c in spec.columns if contract.identifier_domain(c.name) and c.name in raw_types]
+    padded = [f"SUM(CASE WHEN {_padded_condition(quote(c))} THEN 1 ELSE 0 END)" for c in id_columns]
+    if checks or padded:
+        agg = ", ".join([f"SUM(CASE WHEN {cond} THEN 1 ELSE 0 END) AS c{i}" for i, (_, _, cond) in enumerate(checks)]
+                        + padded)
         counts = wb._fetch(f"SELECT {agg} FROM {raw}")[0]
+        for column, n in zip(id_columns, counts[len(checks):]):
+            wb._padded[(name, column)] = int(n or 0)
         for (column, problem, cond), n in zip(checks, counts):
             if n:
                 rows = _first_rows(wb, f"SELECT * FROM {raw} WHERE {cond}")
@@ -978,39 +994,34 @@ def _validate_table(wb: Workbench, spec: TableSpec) -> None:
             raise DataContractError("tasks", "variant", "unknown variant: not assigned in that experiment", rows, int(n))
 
 
-def _padded_ids(wb: Workbench, table: str, column: str) -> int:
-    """Values of an id column written with leading zeros (``007``), remembered per workbench."""
-    key = (table, column)
-    if key not in wb._padded:
-        q = quote(column)
-        wb._padded[key] = int(wb._fetch(f"SELECT COUNT(*) FROM {quote('__raw_' + table)} "
-                                        f"WHERE {q} LIKE '0%' AND regexp_matches({q}, '^0[0-9]+$')")[0][0])
-    return wb._padded[key]
+def _padded_condition(q: str) -> str:
+    """SQL: text id ``q`` is written with leading zeros (``007``); LIKE first, the regex is slower."""
+    return f"({q} LIKE '0%' AND regexp_matches({q}, '^0[0-9]+$'))"
 
 
 def _check_identifier_spelling(wb: Workbench, spec: TableSpec) -> None:
-    """Contract rule 6: one id written zero-padded in one table and without the zeros in another
-    is refused (stripping zeros could merge two different ids; keeping them loses every match)."""
-    columns = [c.name for c in spec.columns if contract.identifier_domain(c.name) and c.name in wb._raw_types(spec.name)]
-    for column in columns:
+    """Contract rule 6: an id written zero-padded in this table and without the zeros in another
+    is refused (stripping zeros could merge two different ids; keeping them loses every match).
+
+    Only this table's padded ids are checked (counted in the main validation scan): the other
+    direction is checked when the other table is validated, which it is whenever an analysis
+    reads both.
+    """
+    for column in [c.name for c in spec.columns if wb._padded.get((spec.name, c.name))]:
         domain = contract.identifier_domain(column)
         for other in wb.tables:
             if other == spec.name or other not in wb._sources:
                 continue
             other_types = wb._raw_types(other)
             for other_column in contract.TABLES[other].column_names:
-                if contract.identifier_domain(other_column) != domain or other_column not in other_types:
-                    continue
-                for (a, ca), (b, cb) in (((spec.name, column), (other, other_column)),
-                                         ((other, other_column), (spec.name, column))):
-                    if _padded_ids(wb, a, ca):
-                        _check_padded_pair(wb, a, ca, b, cb)
+                if contract.identifier_domain(other_column) == domain and other_column in other_types:
+                    _check_padded_pair(wb, spec.name, column, other, other_column)
 
 
 def _check_padded_pair(wb: Workbench, a: str, ca: str, b: str, cb: str) -> None:
     qa, qb = quote(ca), quote(cb)
     found = (f"SELECT DISTINCT {qa} AS padded, regexp_replace({qa}, '^0+', '') AS unpadded "
-             f"FROM {quote('__raw_' + a)} WHERE {qa} LIKE '0%' AND regexp_matches({qa}, '^0[0-9]+$')")
+             f"FROM {quote('__raw_' + a)} WHERE {_padded_condition(qa)}")
     cond = (f"EXISTS (SELECT 1 FROM {quote('__raw_' + b)} o WHERE o.{qb} = p.unpadded) "
             f"AND NOT EXISTS (SELECT 1 FROM {quote('__raw_' + b)} o WHERE o.{qb} = p.padded)")
     n = wb._fetch(f"SELECT COUNT(*) FROM ({found}) p WHERE {cond}")[0][0]
