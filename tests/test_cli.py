@@ -255,3 +255,21 @@ def test_at_risk_default_path_is_beside_the_data_and_ignored_by_git():
     assert path == root / "data" / "exports" / "at_risk_2026-01-01.csv"
     ignored = (root / ".gitignore").read_text(encoding="utf-8").split()
     assert "data/" in ignored  # the demo's exports never reach a commit
+
+
+def test_at_risk_export_defaults_beside_the_data_with_private_mode(folder, monkeypatch, capsys):
+    import stat
+
+    import workbench.churn.risk as risk
+
+    def fake_export(wb, as_of, path, horizon_days=30.0, top=None):  # the ranking itself is tested with churn
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("rank,customer_id\n1,C1\n", encoding="utf-8")
+        return path
+
+    monkeypatch.setattr(risk, "export_at_risk", fake_export)
+    assert main(["at-risk", "--data", str(folder / "data"), "--as-of", "2025-02-01"]) == 0
+    path = folder / "exports" / "at_risk_2025-02-01.csv"
+    assert f"wrote {path}" in capsys.readouterr().out
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600  # real customer ids

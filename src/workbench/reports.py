@@ -310,10 +310,15 @@ class _Values:
         if table not in getattr(self._wb, "tables", [table]):
             return True, []
         col, tab = quote(column), quote(table)
-        hit = self._wb.query(f"SELECT COUNT(*) AS n FROM {tab} WHERE {col} = {literal(value)}")["n"].iloc[0]
-        if hit:
+        try:
+            hit = self._wb.query(f"SELECT COUNT(*) AS n FROM {tab} WHERE {col} = {literal(value)}")["n"].iloc[0]
+            if hit:
+                return True, []
+            known = self._wb.query(f"SELECT DISTINCT {col} AS v FROM {tab} WHERE {col} IS NOT NULL "
+                                   "ORDER BY 1 LIMIT 6")
+        except Exception as err:  # noqa: BLE001 - a table that cannot be read is the notebook's data error to report
+            log.debug("cannot check %s.%s: %s", table, column, err)
             return True, []
-        known = self._wb.query(f"SELECT DISTINCT {col} AS v FROM {tab} WHERE {col} IS NOT NULL ORDER BY 1 LIMIT 6")
         return False, [str(v) for v in known["v"]]
 
     def close(self) -> None:
