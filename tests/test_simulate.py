@@ -499,3 +499,29 @@ class TestChunkedTruthRecovery(_OnChunked, TestTruthRecovery):
         truth = chunked.truth["holdout"]["incremental_gmv_per_reached_customer"]
         assert inc.ci_low <= truth <= inc.ci_high, (inc, truth)
         assert inc.reached_n + inc.holdout_n == N
+
+
+class TestRefusesForeignData:
+    """A simulation never replaces a real brand's export (orders 4,844 → 786 rows before the fix)."""
+
+    def test_api_refuses_before_simulating_and_write_refuses_too(self, tmp_path):
+        real = tmp_path / "brand"
+        real.mkdir()
+        (real / "orders.parquet").write_bytes(b"not ours")
+        for call in (lambda: simulate_brand(200, seed=1, out=real, n_stores=2, n_staff=4, months=2),
+                     lambda: simulate_brand(200, seed=1, out=real, n_stores=2, n_staff=4, months=2,
+                                            chunk_customers=100)):
+            with pytest.raises(ParameterError, match=r"holds data the simulator did not write \(orders.parquet\)"):
+                call()
+        brand = simulate_brand(200, seed=1, n_stores=2, n_staff=4, months=2)
+        with pytest.raises(ParameterError, match="--force"):
+            brand.write(real)
+        assert (real / "orders.parquet").read_bytes() == b"not ours"
+        brand.write(real, force=True)
+        assert (real / ".workbench-simulated").exists() and len(pd.read_parquet(real / "orders.parquet")) > 0
+        brand.write(real)  # now the simulator's own folder: rewritten without force
+
+    def test_empty_or_unrelated_folder_is_fine(self, tmp_path):
+        (tmp_path / "notes.txt").write_text("hello", encoding="utf-8")
+        simulate_brand(200, seed=1, out=tmp_path, n_stores=2, n_staff=4, months=2)
+        assert (tmp_path / "orders.parquet").exists() and (tmp_path / "notes.txt").exists()
