@@ -48,11 +48,16 @@ counts what each rule changed (``Workbench.validate_all()`` and a log record):
     first (delete and re-add: the relationship continues as a new interval); if it was not,
     the add comes first (an add and a delete in one second: a zero-length interval).
 11. **The analysis date (as-of).** With an as-of date, rows of the event tables
-    (:data:`ROW_TIME`) at or after it are left out of every view, and other times at or after
-    it read as not yet happened (NULL); ``Workbench.rows_after_as_of()`` counts the rows
-    left out. ``strict=True`` (or ``WORKBENCH_STRICT_AS_OF=1``) refuses such rows instead.
-    Without an as-of date, a time later than the moment of opening is refused, naming the
-    table, column and row.
+    (:data:`ROW_TIME`: contact and group events, scans, touches, orders by ``order_time``,
+    coupons by ``issued_at``) at or after it are left out of every view, so a backfill reads a
+    full snapshot as it was on that date; ``Workbench.rows_after_as_of()`` counts the rows left
+    out. Optional times at or after it read as not yet happened (NULL): a coupon redeemed later
+    is unredeemed (its ``redeemed_order_id`` too), a guide who leaves later is still employed,
+    an experiment ending later is running. Plan dates (``tasks.created_at``,
+    ``experiments.start_at``) are kept as they are. ``strict=True`` (or
+    ``WORKBENCH_STRICT_AS_OF=1``, which the CLI's ``--strict`` sets) refuses any time at or
+    after the as-of date instead. Without an as-of date, a time later than the moment of
+    opening is refused, naming the table, column and row, and suggesting ``--as-of``.
 12. **Absent tables.** A query that reads an absent contract table is refused with the
     analyses that need it (:data:`NEEDED_BY`); ``validate_all()`` lists absent tables.
 """
