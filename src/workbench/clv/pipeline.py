@@ -41,6 +41,8 @@ _DAYS_PER_WEEK = 7.0
 _NET_AMOUNT = "amount - COALESCE(refunded_amount, 0)"
 #: how an order's value is counted: net of refunds (what the brand keeps, the default) or gross
 SPEND_VALUES = {"net": _NET_AMOUNT, "gross": "amount"}
+#: what counts as one purchase: a purchase day (the CLV literature's convention) or an order
+PURCHASE_UNITS = ("day", "order")
 
 
 @dataclass
@@ -111,7 +113,7 @@ def main_store_sql(as_of: pd.Timestamp) -> str:
 
 
 def summarise_buyers(wb: Workbench, as_of: Any, name: str = RFM_TABLE, exclude_experiment_orders: bool = False,
-                     spend: str = "net") -> int:
+                     spend: str = "net", purchase_unit: str = "day") -> int:
     """Keep one row per buyer with orders before ``as_of`` as engine table ``name``; returns the count.
 
     Columns: ``customer_id``, ``frequency`` (repeat purchase days), ``recency_days``,
@@ -120,14 +122,20 @@ def summarise_buyers(wb: Workbench, as_of: Any, name: str = RFM_TABLE, exclude_e
     collapsed to days and valued net of refunds (``spend="gross"``: the ``amount`` as
     ordered), as in :func:`~workbench.clv.rfm_summary`. ``exclude_experiment_orders``
     leaves out experiment-task orders (:func:`~workbench.clv.rfm.model_orders_sql`).
+    ``purchase_unit="order"`` counts every order as a purchase instead of every purchase day
+    (the literature's convention, the default): several orders of one customer on one day are
+    then several purchases, as they are in a continuous-time process such as the simulator's.
     """
     as_of = to_timestamp(as_of, "as_of")
     wb.require("orders")
     if spend not in SPEND_VALUES:
         raise ParameterError(f"spend must be one of {', '.join(SPEND_VALUES)}, not {spend!r}")
+    if purchase_unit not in PURCHASE_UNITS:
+        raise ParameterError(f"purchase_unit must be one of {', '.join(PURCHASE_UNITS)}, not {purchase_unit!r}")
     end = (as_of - pd.Timedelta(days=1)).normalize()
     source = model_orders_sql(wb, exclude_experiment_orders)
-    wb.materialize(name, customer_days_sql(source, "customer_id", "order_time", SPEND_VALUES[spend], end, end, False))
+    wb.materialize(name, customer_days_sql(source, "customer_id", "order_time", SPEND_VALUES[spend], end, end, False,
+                                           per_order=purchase_unit == "order"))
     return int(wb.scalar(f"SELECT COUNT(*) FROM {quote(name)}"))
 
 
@@ -264,15 +272,16 @@ def total_value_interval(bg: BetaGeoFitter, gg: GammaGammaFitter, rows: pd.DataF
 
 
 def value_buyers(wb: Workbench, as_of: Any, horizon_months: int = 12, discount_rate: float = 0.01,
-                 exclude_experiment_orders: bool = False,
-                 spend: str = "net") -> tuple[BetaGeoFitter, GammaGammaFitter, pd.DataFrame]:
+                 exclude_experiment_orders: bool = False, spend: str = "net",
+                 purchase_unit: str = "day") -> tuple[BetaGeoFitter, GammaGammaFitter, pd.DataFrame]:
     """Steps 1–3 above: the buyer table, the fitted models and the per-buyer value table.
 
     Returns the BG/NBD and Gamma-Gamma models and the :func:`buyer_rows` they were fitted on;
     the engine keeps ``clv_buyers`` and ``customer_clv``.
     """
     as_of = to_timestamp(as_of, "as_of")
-    if summarise_buyers(wb, as_of, exclude_experiment_orders=exclude_experiment_orders, spend=spend) == 0:
+    if summarise_buyers(wb, as_of, exclude_experiment_orders=exclude_experiment_orders, spend=spend,
+                        purchase_unit=purchase_unit) == 0:
         raise ParameterError(f"no orders before {as_of.date()}")
     rows = buyer_rows(wb)
     bg, gg = fit_value_models(wb, rows=rows)
@@ -282,14 +291,16 @@ def value_buyers(wb: Workbench, as_of: Any, horizon_months: int = 12, discount_r
 
 def customer_value(wb: Workbench, as_of: Any, horizon_months: int = 12, discount_rate: float = 0.01,
                    lookback_days: int = 365, interval_draws: int = 0, seed: int = 0,
-                   exclude_experiment_orders: bool = False, spend: str = "net") -> CustomerValue:
+                   exclude_experiment_orders: bool = False, spend: str = "net",
+                   purchase_unit: str = "day") -> CustomerValue:
     """Fit BG/NBD + Gamma-Gamma on the orders before ``as_of`` and value every buyer.
 
     ``exclude_experiment_orders=True`` fits and values on the orders outside experiment
     tasks (an A/B test's extra one-off orders are not repeat purchasing; with them BG/NBD's
     purchase rate is biased up). ``orders_seen`` counts what the models saw. ``spend`` values
     purchases net of refunds (default: what the brand keeps) or ``"gross"`` (the ordered
-    ``amount``; what Gamma-Gamma's truth in the simulator describes).
+    ``amount``; what Gamma-Gamma's truth in the simulator describes); ``purchase_unit``
+    counts purchase days (default) or orders (:func:`summarise_buyers`).
 
     Returns a :class:`CustomerValue` whose ``customers`` frame has, per registered customer:
     ``frequency``, ``recency``, ``T`` (weeks), ``monetary_value``, ``p_alive``,
@@ -304,7 +315,8 @@ def customer_value(wb: Workbench, as_of: Any, horizon_months: int = 12, discount
     if horizon_months < 1:
         raise ParameterError("horizon_months must be at least 1")
     seen = count_model_orders(wb, as_of, exclude_experiment_orders)
-    bg, gg, rows = value_buyers(wb, as_of, horizon_months, discount_rate, exclude_experiment_orders, spend)
+    bg, gg, rows = value_buyers(wb, as_of, horizon_months, discount_rate, exclude_experiment_orders, spend,
+                                purchase_unit)
     total = total_value_interval(bg, gg, rows, horizon_months, discount_rate, interval_draws, seed=seed) \
         if interval_draws else None
     start = as_of - pd.Timedelta(days=lookback_days)

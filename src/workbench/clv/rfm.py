@@ -50,8 +50,12 @@ def model_orders_sql(wb: Any = None, exclude_experiment_orders: bool = False) ->
 
 
 def customer_days_sql(source: str, customer_col: str, time_col: str, value_expr: str, cal_end: pd.Timestamp,
-                      obs_end: pd.Timestamp, holdout: bool, where: str = "TRUE") -> str:
+                      obs_end: pd.Timestamp, holdout: bool, where: str = "TRUE", per_order: bool = False) -> str:
     """Per-customer summary in whole days: one aggregate over purchase days, no self-join.
+
+    With ``per_order`` every row of ``source`` is a purchase (no collapsing to days): the
+    count of a process whose purchases are independent events, such as the simulator's
+    BG/NBD; times stay in whole days.
 
     Columns: ``customer_id``, ``frequency``, ``recency_days``, ``age_days`` (first purchase
     day to ``cal_end``, inclusive dates), ``monetary_value``, ``first_day`` (plus
@@ -66,22 +70,25 @@ def customer_days_sql(source: str, customer_col: str, time_col: str, value_expr:
     cal, obs = literal(cal_end.normalize()), literal(obs_end.normalize())
     cal_day = f"CAST({cal} AS DATE)"
     n_cal = f"SUM(CASE WHEN d <= {cal_day} THEN 1 ELSE 0 END)"
+    keep = f"{c} IS NOT NULL AND CAST({t} AS DATE) <= CAST({obs} AS DATE) AND {where}"
+    # one row per purchase day (values summed), or per order; ``ts`` orders the rows of a day
+    purchases = f"""
+            SELECT {c} AS customer_id, CAST({t} AS DATE) AS d, {t} AS ts, {value_expr} AS v
+            FROM {source} WHERE {keep}""" if per_order else f"""
+            SELECT {c} AS customer_id, CAST({t} AS DATE) AS d, MIN({t}) AS ts, SUM({value_expr}) AS v
+            FROM {source} WHERE {keep}
+            GROUP BY 1, 2"""
     holdout_cols = f""",
             SUM(CASE WHEN d > {cal_day} THEN 1 ELSE 0 END) AS frequency_holdout,
             COALESCE(AVG(CASE WHEN d > {cal_day} THEN v END), 0) AS monetary_value_holdout""" if holdout else ""
     return f"""
-        WITH days AS (
-            SELECT {c} AS customer_id, CAST({t} AS DATE) AS d, SUM({value_expr}) AS v
-            FROM {source}
-            WHERE {c} IS NOT NULL AND CAST({t} AS DATE) <= CAST({obs} AS DATE) AND {where}
-            GROUP BY 1, 2
-        )
+        WITH days AS ({purchases})
         SELECT customer_id,
                {n_cal} - 1 AS frequency,
                date_diff('day', MIN(d), MAX(CASE WHEN d <= {cal_day} THEN d END)) AS recency_days,
                date_diff('day', MIN(d), {cal_day}) AS age_days,
                CASE WHEN {n_cal} > 1
-                    THEN (SUM(CASE WHEN d <= {cal_day} THEN v ELSE 0 END) - ARG_MIN(v, d)) / ({n_cal} - 1)
+                    THEN (SUM(CASE WHEN d <= {cal_day} THEN v ELSE 0 END) - ARG_MIN(v, ts)) / ({n_cal} - 1)
                     ELSE 0 END AS monetary_value,
                CAST(MIN(d) AS TIMESTAMP) AS first_day{holdout_cols}
         FROM days
