@@ -64,6 +64,14 @@ class TestOpen:
         assert referenced_tables("WITH x AS (SELECT * FROM orders) SELECT * FROM x JOIN stores USING (store_id)") == {
             "orders", "stores"}
 
+    def test_referenced_tables_of_sql_sqlglot_cannot_parse_are_the_named_contract_tables(self):
+        # DuckDB-only syntax must not switch validation off
+        assert referenced_tables("PIVOT orders ON order_channel USING SUM(amount)") == {"orders"}
+
+    def test_referenced_tables_of_an_unbalanced_quote_is_a_parameter_error(self):
+        with pytest.raises(workbench.ParameterError, match="unbalanced quote"):
+            referenced_tables("SELECT * FROM orders WHERE store_id = 'O'NEIL'")
+
     def test_empty_directory(self, tmp_path):
         with pytest.raises(DataContractError, match="no contract table"):
             workbench.open(tmp_path)

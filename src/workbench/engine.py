@@ -319,7 +319,7 @@ class Workbench:
     ...     "order_time": pd.to_datetime(["2025-03-01 10:00"]), "amount": [99.0],
     ...     "order_channel": ["pos"]})
     >>> wb = workbench.open({"orders": orders}, as_of="2025-04-01")
-    >>> wb.query("SELECT SUM(amount) AS gmv FROM orders")["gmv"].iloc[0]
+    >>> float(wb.query("SELECT SUM(amount) AS gmv FROM orders")["gmv"].iloc[0])
     99.0
     """
 
