@@ -18,7 +18,7 @@ are built from **per-cluster sums** (one ``GROUP BY variant, cluster``) and give
   variance with **Satterthwaite** degrees of freedom (Bell & McCaffrey 2002; Pustejovsky &
   Tipton 2018, R clubSandwich ``coef_test(vcov = "CR2", test = "Satterthwaite")``). With
   stores of very different sizes the ``G/(G−1)`` correction and ``G − 2`` degrees of freedom
-  over-reject (5.7–6.1% at α = 0.05 on 60 stores); CR2 holds the nominal size.
+  over-reject (5.7–6.1% at α = 0.05 on 60 stores); CR2 holds the nominal size (4.8%).
 
 CR2 for a difference of two arm means (an OLS of ``y`` on a treatment dummy) has a closed
 form. Within arm ``k`` (``N_k`` units) the hat matrix block of cluster ``g`` is
@@ -27,10 +27,22 @@ form. Within arm ``k`` (``N_k`` units) the hat matrix block of cluster ``g`` is
 
 ``V_k = Σ_g r_g² / (1 − n_g/N_k) / N_k²``.
 
-The Satterthwaite degrees of freedom under the working model ``Var(y) = σ² I`` are
-``ν = (1/N_c + 1/N_t)² / (D_c + D_t)`` with, per arm, ``w_g² = 1 / (N_k² (1 − n_g/N_k))`` and
-``D_k = Σ_g w_g⁴ n_g² − 2 Σ_g w_g⁴ n_g³ / N_k + (Σ_g w_g² n_g²)² / N_k²``. With equal cluster
-sizes both reduce to the ``G/(G−1)`` variance and ``G_c + G_t − 2`` degrees of freedom.
+The Satterthwaite degrees of freedom are ``ν = 2 E[V]² / Var[V]`` under a working model for
+``Var(y)`` (Bell & McCaffrey; Pustejovsky & Tipton). With ``p_g`` the vector that maps ``y`` to
+cluster ``g``'s contribution, ``ν = (Σ_g p_g'Φp_g)² / Σ_g Σ_h (p_g'Φp_h)²``. Here ``Φ`` is the
+random-effects working model ``I + λ J_g`` (each cluster's block of ones), ``λ = ICC/(1 − ICC)``
+with the ICC estimated from the data (Imbens & Kolesár 2016, "Robust standard errors in small
+samples"); with an estimated ICC ≤ 0 it is ``Φ = I``, clubSandwich's default for an OLS fit.
+Per arm (``N`` units, ``w_g² = 1 / (N² (1 − n_g/N))``, ``a_g = w_g n_g``, ``S₂ = Σ n_g²``) the
+Gram matrix of the ``p_g`` is ``Q = Q₀ + λ Q₁`` with
+``Q₀ = diag(w_g² n_g) − a a' / N`` and
+``Q₁ = diag(w_g² n_g²) − (a b' + b a') / N + S₂ a a' / N²`` (``b_g = a_g n_g``), so
+``ν = (tr Q_c + tr Q_t)² / (‖Q_c‖² + ‖Q_t‖²)`` needs only a few per-arm sums: the trace and the
+Frobenius products ``‖Q₀‖²``, ``⟨Q₀, Q₁⟩``, ``‖Q₁‖²``. With equal cluster sizes and ``λ = 0``
+the variance is the ``G/(G−1)`` one and ``ν = G_c + G_t − 2``; the random-effects working model
+gives fewer degrees of freedom when a few large clusters carry most of the variance (A/A on
+three demo-sized brands' 60 stores, GMV: 5.26% with ``Φ = I``, 4.81% with the estimated ICC,
+5.71% with ``G/(G−1)`` and ``G − 2``).
 Both need the per-cluster sizes, so they are computed when the statistic is built from
 cluster sums and are not additive over strata (a sum of statistics drops them and falls
 back to ``G/(G−1)``).
@@ -90,7 +102,8 @@ class ClusteredStatistic:
     cluster_sum_n_products : ``Σ_g s_g n_g``
     cluster_sum_squares_over_n : ``Σ_g s_g² / n_g`` (between-cluster sum of squares)
     cr2_meat : ``Σ_g r_g² / (1 − n_g/N)`` (NaN when unknown: then no CR2)
-    cr2_dof_term : ``D`` of the Satterthwaite degrees of freedom (see the module docstring)
+    cr2_tr1, cr2_f00, cr2_f01, cr2_f11 : per-arm sums of the Satterthwaite degrees of freedom
+        (``tr Q₁``, ``‖Q₀‖²``, ``⟨Q₀, Q₁⟩``, ``‖Q₁‖²``; see the module docstring)
 
     Examples
     --------
@@ -108,7 +121,10 @@ class ClusteredStatistic:
     cluster_sum_n_products: ArrayLike
     cluster_sum_squares_over_n: ArrayLike
     cr2_meat: ArrayLike = float("nan")
-    cr2_dof_term: ArrayLike = float("nan")
+    cr2_tr1: ArrayLike = float("nan")
+    cr2_f00: ArrayLike = float("nan")
+    cr2_f01: ArrayLike = float("nan")
+    cr2_f11: ArrayLike = float("nan")
 
     @classmethod
     def from_cluster_sums(cls, n_units: Any, sums: Any, sum_squares: Any, axis: int = -1) -> "ClusteredStatistic":
@@ -121,11 +137,11 @@ class ClusteredStatistic:
         def tot(x: np.ndarray) -> Any:
             return _scalar(x.sum(axis=axis))
 
-        meat, dof_term = _cr2_terms(n, s, axis)
+        cr2 = _cr2_terms(n, s, axis)
         return cls(n_clusters=_n_clusters(n, axis),
                    n=tot(n), sum=tot(s), sum_squares=tot(q), cluster_sum_squares=tot(s * s),
                    cluster_n_squares=tot(n * n), cluster_sum_n_products=tot(s * n),
-                   cluster_sum_squares_over_n=tot(s * s / n), cr2_meat=meat, cr2_dof_term=dof_term)
+                   cluster_sum_squares_over_n=tot(s * s / n), **cr2)
 
     @classmethod
     def from_values(cls, values: Any, clusters: Any) -> "ClusteredStatistic":
@@ -136,7 +152,7 @@ class ClusteredStatistic:
         out = cls.from_cluster_sums(agg["n"].to_numpy(), agg["s"].to_numpy(), agg["q"].to_numpy())
         return cls(int(out.n_clusters), int(out.n), *(float(getattr(out, f)) for f in (
             "sum", "sum_squares", "cluster_sum_squares", "cluster_n_squares", "cluster_sum_n_products",
-            "cluster_sum_squares_over_n", "cr2_meat", "cr2_dof_term")))
+            "cluster_sum_squares_over_n", *_CR2_FIELDS)))
 
     @property
     def mean(self) -> ArrayLike:
@@ -145,7 +161,7 @@ class ClusteredStatistic:
     @property
     def has_cr2(self) -> bool:
         """Whether the CR2 terms are known (built from per-cluster sums, not summed over strata)."""
-        return bool(np.all(np.isfinite(_arr(self.cr2_meat))) and np.all(np.isfinite(_arr(self.cr2_dof_term))))
+        return all(bool(np.all(np.isfinite(_arr(getattr(self, f))))) for f in _CR2_FIELDS)
 
     def mean_variance_cr2(self) -> ArrayLike:
         """CR2 (Bell–McCaffrey) variance of the arm mean: ``Σ_g r_g² / (1 − n_g/N) / N²``."""
@@ -193,28 +209,47 @@ class ClusteredStatistic:
         if out is NotImplemented:
             return out
         # The CR2 terms depend on each cluster's share of its arm: a sum over strata cannot keep them.
-        return replace(out, cr2_meat=float("nan"), cr2_dof_term=float("nan"))
+        return replace(out, **{f: float("nan") for f in _CR2_FIELDS})
 
 
-def _cr2_terms(n: np.ndarray, s: np.ndarray, axis: int) -> tuple[Any, Any]:
-    """CR2 meat ``Σ_g r_g²/(1 − n_g/N)`` and Satterthwaite term ``D`` of one arm (module docstring)."""
+_CR2_FIELDS = ("cr2_meat", "cr2_tr1", "cr2_f00", "cr2_f01", "cr2_f11")
+
+
+def _cr2_terms(n: np.ndarray, s: np.ndarray, axis: int) -> dict[str, Any]:
+    """CR2 meat ``Σ_g r_g²/(1 − n_g/N)`` and the per-arm sums of the Satterthwaite degrees of
+    freedom (module docstring), from per-cluster sizes ``n`` and sums ``s`` along ``axis``."""
     if n.ndim == 0:
-        return float("nan"), float("nan")
+        return {f: float("nan") for f in _CR2_FIELDS}
+
+    def tot(x: np.ndarray) -> np.ndarray:
+        return x.sum(axis=axis)
+
     big_n = n.sum(axis=axis, keepdims=True)
     y_bar = s.sum(axis=axis, keepdims=True) / big_n
     with np.errstate(divide="ignore", invalid="ignore"):
         keep = 1.0 - n / big_n          # 0 for a single cluster: CR2 is undefined there
-        meat = ((s - y_bar * n) ** 2 / keep).sum(axis=axis)
+        meat = tot((s - y_bar * n) ** 2 / keep)
         w2 = 1.0 / (big_n ** 2 * keep)
-        w4 = w2 * w2
-        n_tot = big_n.squeeze(axis=axis)
-        dof_term = ((w4 * n ** 2).sum(axis=axis) - 2.0 * (w4 * n ** 3).sum(axis=axis) / n_tot
-                    + (w2 * n ** 2).sum(axis=axis) ** 2 / n_tot ** 2)
-    return _scalar(meat), _scalar(dof_term)
+        d0, d1 = w2 * n, w2 * n * n     # diagonals of Q₀ and Q₁
+        a = np.sqrt(w2) * n
+        b = a * n
+        nn = big_n.squeeze(axis=axis)
+        s2 = tot(n * n)
+        aa, ab, bb = tot(a * a), tot(a * b), tot(b * b)
+        tr1 = tot(d1) - 2.0 * ab / nn + s2 * aa / nn ** 2
+        f00 = tot(d0 * d0) - 2.0 * tot(d0 * a * a) / nn + aa ** 2 / nn ** 2
+        f01 = (tot(d0 * d1) - 2.0 * tot(d0 * a * b) / nn + s2 * tot(d0 * a * a) / nn ** 2
+               - tot(d1 * a * a) / nn + 2.0 * aa * ab / nn ** 2 - s2 * aa ** 2 / nn ** 3)
+        f11 = (tot(d1 * d1) + (2.0 * aa * bb + 2.0 * ab ** 2) / nn ** 2 + s2 ** 2 * aa ** 2 / nn ** 4
+               - 4.0 * tot(d1 * a * b) / nn + 2.0 * s2 * tot(d1 * a * a) / nn ** 2 - 4.0 * s2 * aa * ab / nn ** 3)
+    return {"cr2_meat": _scalar(meat), "cr2_tr1": _scalar(tr1), "cr2_f00": _scalar(f00), "cr2_f01": _scalar(f01),
+            "cr2_f11": _scalar(f11)}
 
 
-def cr2_satterthwaite_dof(control: "ClusteredStatistic", treatment: "ClusteredStatistic") -> ArrayLike:
-    """Satterthwaite degrees of freedom of the CR2 test of ``mean_t − mean_c``.
+def cr2_satterthwaite_dof(control: "ClusteredStatistic", treatment: "ClusteredStatistic",
+                          icc: ArrayLike = 0.0) -> ArrayLike:
+    """Satterthwaite degrees of freedom of the CR2 test of ``mean_t − mean_c`` under the working
+    model ``I + λ J_g`` with ``λ = ICC/(1 − ICC)`` (``icc`` clipped at 0; 0 gives ``Φ = I``).
 
     Examples
     --------
@@ -223,8 +258,11 @@ def cr2_satterthwaite_dof(control: "ClusteredStatistic", treatment: "ClusteredSt
     >>> round(float(cr2_satterthwaite_dof(c, t)), 9)   # equal sizes: G_c + G_t − 2
     4.0
     """
-    num = (1.0 / _arr(control.n) + 1.0 / _arr(treatment.n)) ** 2
-    return _scalar(num / (_arr(control.cr2_dof_term) + _arr(treatment.cr2_dof_term)))
+    rho = np.clip(_arr(icc), 0.0, 1.0 - 1e-12)
+    lam = rho / (1.0 - rho)
+    trace = 1.0 / _arr(control.n) + 1.0 / _arr(treatment.n) + lam * (_arr(control.cr2_tr1) + _arr(treatment.cr2_tr1))
+    frob = sum(_arr(a.cr2_f00) + 2.0 * lam * _arr(a.cr2_f01) + lam * lam * _arr(a.cr2_f11) for a in (control, treatment))
+    return _scalar(trace ** 2 / frob)
 
 
 @dataclass(frozen=True)
@@ -340,8 +378,8 @@ def cluster_test(control: ClusteredStatistic | ClusteredRatioStatistic,
     """Difference of arm means (or ratios) with cluster-robust variances.
 
     With ``small_sample`` (default), mean and proportion metrics built from per-cluster
-    sums use the CR2 variance with Satterthwaite degrees of freedom (method
-    ``cluster_cr2``); otherwise (ratio metrics, statistics summed over strata) each arm's
+    sums use the CR2 variance with Satterthwaite degrees of freedom under the random-effects
+    working model with the estimated ICC (method ``cluster_cr2``); otherwise (ratio metrics, statistics summed over strata) each arm's
     variance carries ``G/(G−1)`` and the reference is a t with ``G_c + G_t − 2`` degrees of
     freedom. Without ``small_sample``: the CR0 sandwich and a normal reference. ICC and
     design effect are reported for mean and proportion metrics (NaN for ratio metrics).
@@ -362,7 +400,7 @@ def cluster_test(control: ClusteredStatistic | ClusteredRatioStatistic,
            and control.has_cr2 and treatment.has_cr2)
     if cr2:
         v_c, v_t = control.mean_variance_cr2(), treatment.mean_variance_cr2()
-        dof = cr2_satterthwaite_dof(control, treatment)
+        dof = cr2_satterthwaite_dof(control, treatment, np.nan_to_num(_arr(icc_anova(control, treatment)), nan=0.0))
         method = "cluster_cr2"
     else:
         v_c = control.mean_variance_robust(small_sample)
