@@ -682,9 +682,14 @@ class Workbench:
         for table, needed in absent.items():
             log.info("table '%s' is absent%s", table, f" (needed by {', '.join(needed)})" if needed else "")
         notes = tuple(n for t in self.tables for n in self.normalisations(t))
-        duplicates = {t: self.duplicate_events(t) for t in contract.INTERVAL_EVENTS if t in self._sources}
-        return ValidationSummary(counts, absent, notes, {t: n for t, n in duplicates.items() if n},
-                                 self.rows_after_as_of())
+        duplicates = {t: n for t in contract.INTERVAL_EVENTS if t in self._sources and (n := self.duplicate_events(t))}
+        after = self.rows_after_as_of()
+        for table, n in duplicates.items():
+            log.info("table '%s': %d duplicate event row(s) merged", table, n)
+        for table, n in after.items():
+            if n:
+                log.info("table '%s': %d row(s) at or after the as-of date left out", table, n)
+        return ValidationSummary(counts, absent, notes, duplicates, after)
 
     def normalisations(self, name: str) -> list[Normalisation]:
         """What the reading rules changed in table ``name``: one record per column and rule.
