@@ -188,7 +188,8 @@ def test_run_exits_with_its_most_serious_failure(statuses, code):
 
 
 def test_strict_is_passed_to_the_report_kernels(folder, capsys, monkeypatch):
-    monkeypatch.delenv("WORKBENCH_STRICT_AS_OF", raising=False)  # restored (removed) after the test
+    # setenv records the variable's absence, so teardown removes what --strict set in this process
+    monkeypatch.setenv("WORKBENCH_STRICT_AS_OF", "0")
     write_notebook(folder / "notebooks", "ops_dashboard",
                    "import os\nassert os.environ.get('WORKBENCH_STRICT_AS_OF') == '1', 'not strict'")
     assert main(report_args(folder, "--strict")) == 0, capsys.readouterr().err

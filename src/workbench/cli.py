@@ -214,6 +214,9 @@ def _validate(args: argparse.Namespace) -> int:
             except DataContractError as err:
                 bad += 1
                 print(f"ERROR   {table:<16} {err}", file=sys.stderr)
+        if not bad:  # what the reading rules changed, absent tables, merged duplicates, rows left out
+            for line in wb.validate_all().notes():
+                print(line)
     finally:
         wb.close()
     if bad:

@@ -5,9 +5,10 @@ scheduled run can catch one type and exit non-zero with a readable message.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas is imported where rows are shown: `workbench --help` stays light
+    import pandas as pd
 
 
 class WorkbenchError(Exception):
@@ -50,6 +51,8 @@ class DataContractError(WorkbenchError, ValueError):
         if n_bad is not None:
             msg += f" ({n_bad:,} offending row{'s' if n_bad != 1 else ''})"
         if rows is not None and len(rows):
+            import pandas as pd
+
             with pd.option_context("display.width", 160, "display.max_columns", 20):
                 msg += "\nfirst offending rows:\n" + rows.head(5).to_string(index=False)
         super().__init__(msg)

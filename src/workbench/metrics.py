@@ -59,7 +59,7 @@ def _check(grain: str | None, by: str, allowed: tuple[str, ...] = CUTS) -> None:
 def _period(grain: str | None, col: str, start: pd.Timestamp) -> str:
     if grain is None:
         return f"{literal(start)}"
-    return f"date_trunc('{grain}', {col})"
+    return f"date_trunc({literal(grain)}, {col})"
 
 
 def _select_cut(by: str) -> tuple[str, str]:
@@ -222,7 +222,7 @@ def _group_event_counts(wb: Workbench, s: pd.Timestamp, e: pd.Timestamp, grain: 
             FROM group_events ge {gjoin}
             LEFT JOIN ({_store_region_sql(wb)}) sr ON sr.store_id = {store}
             {chan_join}
-            WHERE ge.event_type = '{event_type}' AND ge.event_time >= {literal(s)} AND ge.event_time < {literal(e)}
+            WHERE ge.event_type = {literal(event_type)} AND ge.event_time >= {literal(s)} AND ge.event_time < {literal(e)}
               {f"AND {store} = {literal(store_id)}" if store_id is not None else ""}
         )
         SELECT period{sel}, COUNT(*) AS {n_name}, COUNT(DISTINCT customer_id) AS {p_name}

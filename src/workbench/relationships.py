@@ -18,13 +18,14 @@ Rules, applied identically everywhere:
 """
 from __future__ import annotations
 
-from .engine import interval_order_sql, ordered_events_sql
+from .engine import interval_order_sql, literal, ordered_events_sql
 
 
 def _intervals_sql(table: str, pair: tuple[str, str], open_type: str, extra: str = "") -> str:
     a, b = pair
     order = interval_order_sql(table)
     extra_cols = f", {extra}" if extra else ""
+    opening = literal(open_type)
     return f"""
     SELECT {a}, {b}{extra_cols}, event_time AS start_time, next_time AS end_time, next_type AS end_type,
            ROW_NUMBER() OVER (PARTITION BY {a}, {b} ORDER BY event_time, tie_rank) AS interval_number
@@ -35,9 +36,9 @@ def _intervals_sql(table: str, pair: tuple[str, str], open_type: str, extra: str
             SELECT *, LAG(event_type) OVER (PARTITION BY {a}, {b} ORDER BY {order}) AS previous_type
             FROM ({ordered_events_sql(table)}) events
         ) ordered
-        WHERE NOT (event_type = '{open_type}' AND COALESCE(previous_type, '') = '{open_type}')
+        WHERE NOT (event_type = {opening} AND COALESCE(previous_type, '') = {opening})
     ) changes
-    WHERE event_type = '{open_type}'
+    WHERE event_type = {opening}
     """
 
 

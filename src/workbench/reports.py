@@ -361,6 +361,13 @@ def _rate(name: str, value: Any, values: _Values) -> None:
         raise ParameterError(f"parameter {name!r} must be a rate in [0, 1), got {value!r}")
 
 
+def _one_of(*allowed: str):
+    def check(name: str, value: Any, values: _Values) -> None:
+        if value is not None and value not in allowed:
+            raise ParameterError(f"parameter {name!r} must be one of {', '.join(allowed)}, got {value!r}")
+    return check
+
+
 def _month(name: str, value: Any, values: _Values) -> None:
     if value and not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", str(value).strip()):
         raise ParameterError(f"parameter {name!r} must be a month YYYY-MM (or empty), got {value!r}")
@@ -380,6 +387,8 @@ VALUE_CHECKS: dict[str, Any] = {
     "high_risk": _between(0, 1),
     "at_risk_threshold": _between(0, 1),
     "month": _month,
+    "spend_basis": _one_of("net", "gross"),
+    "correction": _one_of("holm", "bh", "bonferroni"),
 }
 
 

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 from ._base import (
     UNITS,
+    as_of_note,
     Stated,
     Verdict,
     complete_periods,
     effect_verdict,
     last_complete_month,
+    rows_left_out,
 )
 
-__all__ = ["UNITS", "Stated", "Verdict", "complete_periods", "effect_verdict", "last_complete_month"]
+__all__ = ["UNITS", "as_of_note", "rows_left_out", "Stated", "Verdict", "complete_periods", "effect_verdict", "last_complete_month"]

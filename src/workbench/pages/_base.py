@@ -19,12 +19,25 @@ UNITS: dict[str, Any] = {
     "cny": format_cny,                # money, CNY
     "cny_per_unit": lambda v: format_cny(v, 2),   # money per customer / per experiment unit
     "share": format_pct,              # a share of a whole, 0–1
-    "pp": lambda v: "–" if _missing(v) else f"{float(v) * 100:+.1f} pp",   # difference of two shares
+    "pp": lambda v: _format_pp(v),    # difference of two shares, in percentage points
     "relative": lambda v: format_pct(v, signed=True),   # a relative change
     "days": lambda v: format_float(v, 0),
     "ratio": lambda v: format_float(v, 2),    # hazard ratio, multiplier
     "number": lambda v: format_float(v, 2),
 }
+
+
+def _format_pp(v: Any) -> str:
+    """A difference of shares in percentage points: two decimals below one point, so that a
+    +0.13 pp change is not written as +0.1 pp; one decimal above.
+
+    >>> _format_pp(0.0013), _format_pp(-0.1), _format_pp(None)
+    ('+0.13 pp', '-10.0 pp', '–')
+    """
+    if _missing(v):
+        return "–"
+    points = float(v) * 100
+    return f"{points:+.2f} pp" if abs(points) < 1 else f"{points:+.1f} pp"
 
 
 def _missing(v: Any) -> bool:
@@ -133,3 +146,29 @@ def complete_periods(start: Any, end: Any, follow_up_days: int) -> pd.Timestamp:
 # Counts per unit (orders per customer over a two-week window are around 0.1; two decimals would
 # print a lift of 0.008 as "0.01" and its interval as "0.00 – 0.01").
 UNITS["count_per_unit"] = lambda v: format_float(v, 3)
+
+
+def rows_left_out(wb: Any) -> dict[str, int]:
+    """``{table: rows}`` of the snapshot at or after the workbench's as-of date, which every
+    view leaves out (a backfill reads the data as they were); empty when nothing was left out."""
+    counts = wb.rows_after_as_of() if hasattr(wb, "rows_after_as_of") else {}
+    return {table: int(n) for table, n in counts.items() if n}
+
+
+def as_of_note(wb: Any, lang: str) -> str | None:
+    """The sentence a page shows when the as-of date left rows of the snapshot out, else None.
+
+    >>> class Backfill:
+    ...     as_of = pd.Timestamp("2025-12-01")
+    ...     def rows_after_as_of(self): return {"orders": 3780, "touches": 0}
+    >>> as_of_note(Backfill(), "en")
+    'Data as of 2025-12-01: 3,780 rows dated on or after that day were left out (orders 3,780).'
+    """
+    from ..i18n import t
+
+    counts = rows_left_out(wb)
+    if not counts:
+        return None
+    tables = ", ".join(f"{table} {format_int(n)}" for table, n in counts.items())
+    return t("report.rows_after_as_of", lang, as_of=f"{pd.Timestamp(wb.as_of):%Y-%m-%d}",
+             n=format_int(sum(counts.values())), tables=tables)
