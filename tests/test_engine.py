@@ -84,6 +84,20 @@ class TestValidation:
         with pytest.raises(DataContractError, match="table 'orders'.*missing"):
             wb.query("SELECT * FROM orders")
 
+    def test_absent_optional_table_reads_as_an_empty_typed_view(self, tiny):
+        del tiny["channels"]
+        wb = workbench.open(tiny, as_of="2025-02-01")
+        relation = wb.table_or_empty("channels")
+        assert not wb.has_table("channels")  # has_table: the data has the table
+        empty = wb.query(f"SELECT * FROM {relation}")
+        assert empty.empty and list(empty.columns) == list(workbench.contract.TABLES["channels"].column_names)
+        joined = wb.query(f"SELECT c.customer_id, ch.channel_group FROM contact_events c "
+                          f"LEFT JOIN {relation} ch ON ch.channel_code = c.channel_code")
+        assert len(joined) > 0 and joined["channel_group"].isna().all()
+        assert wb.table_or_empty("orders") == '"orders"'
+        with pytest.raises(DataContractError, match="table 'channels'.*needed|table 'channels'.*required by"):
+            wb.query("SELECT * FROM channels")  # naming it directly still needs it
+
     def test_missing_column(self, tiny):
         wb = open_with(orders=tiny["orders"].drop(columns="amount"))
         with pytest.raises(DataContractError, match="table 'orders', column 'amount': required column is missing"):

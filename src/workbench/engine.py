@@ -359,6 +359,7 @@ class Workbench:
         self._column_maps: dict[str, dict[str, str]] = {}
         self._raw_type_cache: dict[str, dict[str, str]] = {}
         self._padded: dict[tuple[str, str], int] = {}
+        self._empty_views: set[str] = set()
         for name, source in sources.items():
             self._attach(name, source)
 
@@ -478,6 +479,42 @@ class Workbench:
     def has_table(self, name: str) -> bool:
         """Whether contract table (or registered table) ``name`` is available."""
         return name in self._sources or name in self._user_tables
+
+    def table_or_empty(self, name: str) -> str:
+        """The relation to read contract table ``name`` from: the table, or an empty typed view.
+
+        For analyses to which the table is optional (a channel dimension, staff names):
+        transforms read it unconditionally and an absent table contributes no rows, with
+        every contract column present and typed. :meth:`has_table` keeps its meaning (the
+        data has the table); a query that names an absent table directly is still refused
+        with the analyses that need it (:meth:`require`).
+
+        Returns
+        -------
+        str
+            A quoted relation name to put in a ``FROM`` clause.
+
+        Examples
+        --------
+        >>> import pandas as pd, workbench
+        >>> orders = pd.DataFrame({"order_id": ["o1"], "customer_id": ["c1"],
+        ...     "order_time": pd.to_datetime(["2025-03-01 10:00"]), "amount": [99.0],
+        ...     "order_channel": ["pos"]})
+        >>> wb = workbench.open({"orders": orders}, as_of="2025-04-01")
+        >>> wb.has_table("channels"), wb.table_or_empty("channels")
+        (False, '"__empty_channels"')
+        >>> int(wb.scalar(f"SELECT COUNT(*) FROM {wb.table_or_empty('channels')}"))
+        0
+        """
+        if name not in contract.TABLES:
+            raise ParameterError(f"{name!r} is not a contract table (tables: {', '.join(contract.TABLES)})")
+        if self.has_table(name):
+            return quote(name)
+        empty = f"__empty_{name}"
+        if empty not in self._empty_views:
+            self._create_view(empty, empty_table_sql(name))
+            self._empty_views.add(empty)
+        return quote(empty)
 
     def require(self, *names: str) -> None:
         """Raise :class:`DataContractError` unless every table in ``names`` is present.
@@ -1058,6 +1095,12 @@ def ordered_events_sql(table: str) -> str:
               f"AS open_before FROM ({grouped}) g")
     return (f"SELECT *, CASE WHEN open_before = 1 THEN is_open_event ELSE 1 - is_open_event END AS tie_rank "
             f"FROM ({before}) s")
+
+
+def empty_table_sql(name: str) -> str:
+    """SELECT with every contract column of table ``name``, typed, and no rows."""
+    columns = ", ".join(f"CAST(NULL AS {_SQL_TYPES[c.dtype]}) AS {quote(c.name)}" for c in contract.TABLES[name].columns)
+    return f"SELECT {columns} WHERE FALSE"
 
 
 def interval_order_sql(table: str) -> str:
