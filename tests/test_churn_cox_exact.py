@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from workbench import ConvergenceError, DataContractError
-from workbench.churn.cox import CollapsedCoxFitter, collapse_rows, efron_tie_terms
+from workbench._rows import collapse_rows
+from workbench.churn.cox import CollapsedCoxFitter, efron_tie_terms
 
 
 def loop_sums(y: float, d: int) -> tuple[float, float, float]:

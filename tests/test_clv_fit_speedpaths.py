@@ -12,7 +12,8 @@ import pytest
 
 from workbench import ConvergenceError
 from workbench.clv import BetaGeoFitter, GammaGammaFitter
-from workbench.clv._base import collapse_indexed, hessian_from_gradient, level_codes
+from workbench._mle import hessian_from_gradient
+from workbench._rows import collapse_indexed, level_codes
 from workbench.clv.beta_geo import simulate_beta_geo
 from workbench.clv.gamma_gamma import simulate_gamma_gamma
 

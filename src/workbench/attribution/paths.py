@@ -31,6 +31,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .._rows import first_of_groups
 from ..errors import DataContractError, ParameterError, bad_rows
 
 #: Columns of a journey frame, in the order :func:`parse_journeys` reads them.
@@ -116,12 +117,10 @@ class PathData:
 
     def aggregate(self) -> PathData:
         """Add up identical paths (touch ages are dropped: they differ between journeys)."""
-        codes, uniques = pd.factorize(_path_strings(self, "\x1f"))
-        if len(uniques) == self.n_paths and self.ages is None:
+        codes, first = first_of_groups(_path_strings(self, "\x1f"))
+        if len(first) == self.n_paths and self.ages is None:
             return self
-        n = len(uniques)
-        first = np.full(n, self.n_paths, dtype=np.int64)
-        np.minimum.at(first, codes, np.arange(self.n_paths))
+        n = len(first)
         tokens, offsets = _take_paths(self, first)
         add = lambda a: np.bincount(codes, weights=a, minlength=n)  # noqa: E731
         return PathData(self.channels, tokens, offsets, add(self.conversions),

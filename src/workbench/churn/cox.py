@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
-from ..clv._base import level_codes
+from .._rows import collapse_rows  # noqa: F401  (re-exported: older imports)
 from ..errors import ConvergenceError, DataContractError
 
 # Above this argument the asymptotic (Stirling) series below are exact to double precision
@@ -101,90 +101,6 @@ def efron_tie_terms(y: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarra
     inv_sum[big] = lr + dxy / 2 + (_digamma_tail(xb) - _digamma_tail(yb))
     inv2_sum[big] = dxy + dxy * (1 / xb + 1 / yb) / 2 + (_trigamma_tail(yb) - _trigamma_tail(xb))
     return log_sum, inv_sum, inv2_sum
-
-
-def _codes(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
-    """Integer codes 0..k−1 of a column and the k values they stand for, in sorted order.
-
-    Small-range integers, booleans and whole-number floats (durations in days) are offset,
-    not hashed (the common case for levels, flags and durations, and ~10× faster); anything
-    else goes through ``pd.factorize``. Missing values get
-    the last code.
-    """
-    v = values.to_numpy()
-    if v.dtype.kind in "biu" and len(v):
-        lo, hi = int(v.min()), int(v.max())
-        if hi - lo < (1 << 20):
-            levels = pd.Index(np.arange(lo, hi + 1).astype(v.dtype))
-            return v.astype(np.int64) - lo, levels
-    if v.dtype.kind == "f" and len(v) and np.isfinite(v).all():  # e.g. whole-day durations: coded on their grid
-        codes, levels = level_codes(v.astype(float, copy=False))
-        return codes.astype(np.int64), pd.Index(levels.astype(v.dtype))
-    codes, uniques = pd.factorize(values, sort=True)
-    codes = codes.astype(np.int64)
-    if (codes < 0).any():  # missing values form a level of their own, as in GROUP BY
-        codes[codes < 0] = len(uniques)
-        uniques = uniques.insert(len(uniques), np.nan) if isinstance(uniques, pd.Index) else \
-            pd.Index(uniques.astype(object)).insert(len(uniques), np.nan)
-    return codes, pd.Index(uniques)
-
-
-def collapse_rows(frame: pd.DataFrame, keys: Sequence[str], weights: np.ndarray | None = None) -> pd.DataFrame:
-    """Unique rows of ``keys`` with their count (or summed ``weights``) as ``weight``, sorted by ``keys``.
-
-    Each column becomes integer codes, the codes are combined into one int64 key (mixed
-    radix, so sorting the key sorts the rows), and the key is counted with ``np.bincount``
-    when the key space is small, else ``np.unique``: no hashing of row tuples, no Python
-    objects per row. Five million spells with categorical covariates and whole-day
-    durations collapse in well under a second.
-
-    Parameters
-    ----------
-    frame : DataFrame
-        Raw rows (spells).
-    keys : sequence of str
-        Columns that define a unique row.
-    weights : ndarray, optional
-        Frequency weights of already collapsed rows (for example counts from the engine):
-        rows that become identical add their weights.
-
-    Returns
-    -------
-    DataFrame
-        One row per distinct combination present: the ``keys`` columns (original values and
-        dtypes, missing values kept as a level) and an int64 ``weight``.
-    """
-    keys = list(keys)
-    parts = [_codes(frame[k]) for k in keys]
-    sizes = [max(len(levels), 1) for _, levels in parts]
-    if float(np.prod(np.asarray(sizes, float))) >= 2.0**62:
-        raise ValueError("too many distinct key combinations to pack into one int64 key")
-    key = np.zeros(len(frame), np.int64)
-    for (codes, _), size in zip(parts, sizes):
-        key *= size
-        key += codes
-    space = int(np.prod(np.asarray(sizes, np.int64)))
-    if space <= max(4 * len(frame), 1 << 22):
-        counts = np.bincount(key, minlength=space)
-        present = np.flatnonzero(counts)
-        weight = counts[present] if weights is None else np.bincount(key, weights, space)[present]
-    elif weights is None:
-        present, weight = np.unique(key, return_counts=True)
-    else:
-        present, inverse = np.unique(key, return_inverse=True)
-        weight = np.bincount(inverse, weights, len(present))
-    columns: dict[str, np.ndarray] = {}
-    rest = present
-    for k, size, (_, levels) in zip(keys[::-1], sizes[::-1], parts[::-1]):
-        columns[k] = levels.take(rest % size)
-        rest = rest // size
-    result = pd.DataFrame({k: np.asarray(columns[k]) for k in keys})
-    for k in keys:
-        if result[k].dtype != frame[k].dtype:
-            result[k] = result[k].astype(frame[k].dtype)
-    integral = weights is None or np.issubdtype(np.asarray(weights).dtype, np.integer)
-    result["weight"] = weight.astype(np.int64) if integral else weight
-    return result
 
 
 class CollapsedCoxFitter:

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import betaln
 
-from ..clv._base import BaseFitter
+from .._mle import BaseFitter
 from ..errors import DataContractError, ParameterError
 
 

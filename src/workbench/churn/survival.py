@@ -24,7 +24,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataContractError, ParameterError
-from .cox import CollapsedCoxFitter, collapse_rows
+from .._rows import collapse_rows
+from .cox import CollapsedCoxFitter
 
 AT_DAYS = (7, 30, 90, 180)
 

@@ -17,8 +17,9 @@ import numpy as np
 import pandas as pd
 from scipy.special import betaln, digamma, expit, gammaln, hyp2f1, logsumexp, zeta
 
-from ._base import SUBSAMPLE_ROWS, ExactDerivativesFitter, as_array, check_rfm, check_weights
+from .._mle import SUBSAMPLE_ROWS, ExactDerivativesFitter
 from ..errors import ConvergenceError, ParameterError
+from ._base import as_array, check_rfm, check_weights
 
 
 def _dot(a: np.ndarray, b: np.ndarray) -> float:

@@ -15,8 +15,9 @@ import numpy as np
 import pandas as pd
 from scipy.special import betaln, gammaln, logsumexp
 
-from ._base import BaseFitter, as_array, check_lengths, check_nonnegative, check_weights
+from .._mle import BaseFitter
 from ..errors import DataContractError
+from ._base import as_array, check_lengths, check_nonnegative, check_weights
 
 
 def _log_choose(n: Any, k: Any) -> np.ndarray:

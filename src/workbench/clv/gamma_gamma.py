@@ -14,8 +14,10 @@ import numpy as np
 import pandas as pd
 from scipy.special import digamma, gammaln, zeta
 
-from ._base import SUBSAMPLE_ROWS, ExactDerivativesFitter, as_array, check_lengths, check_weights, level_codes
+from .._mle import SUBSAMPLE_ROWS, ExactDerivativesFitter
+from .._rows import level_codes
 from ..errors import ConvergenceError, DataContractError, ParameterError
+from ._base import as_array, check_lengths, check_weights
 
 
 def _dot(a: np.ndarray, b: np.ndarray) -> float:

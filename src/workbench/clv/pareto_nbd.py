@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 from scipy.special import expit, gammaln, hyp2f1, logsumexp, roots_legendre
 
-from ._base import BaseFitter, as_array, check_rfm, check_weights
+from .._mle import BaseFitter
+from ._base import as_array, check_rfm, check_weights
 
 #: below this z the series is summed directly (≤ ~370 terms to reach 1e-17); above it the
 #: bounded Euler form is handed to scipy, whose value is then at most 1/(1−z)

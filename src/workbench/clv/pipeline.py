@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._rows import first_of_groups
 from ..engine import Workbench, literal, quote, to_timestamp
 from ..errors import ParameterError
 from ..segments import fan_tiers, value_tiers
@@ -231,14 +232,6 @@ def value_customers(wb: Workbench, bg: BetaGeoFitter, gg: GammaGammaFitter, hori
         JOIN {_GROWTH_TABLE} g ON g.frequency = b.frequency AND g.age_days = b.age_days""")
 
 
-def _first_of_groups(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Group index of every row and the first row of each group (hash-based, no sort)."""
-    codes, uniques = pd.factorize(keys)
-    first = np.full(len(uniques), len(keys), dtype=np.int64)
-    np.minimum.at(first, codes, np.arange(len(keys)))
-    return codes, first
-
-
 def total_value_interval(bg: BetaGeoFitter, gg: GammaGammaFitter, rows: pd.DataFrame, horizon_months: int = 12,
                          discount_rate: float = 0.01, n_draws: int = 200, level: float = 0.9,
                          seed: int = 0) -> tuple[float, float, float]:
@@ -256,7 +249,7 @@ def total_value_interval(bg: BetaGeoFitter, gg: GammaGammaFitter, rows: pd.DataF
     x, tx, T = (rows[c].to_numpy(float) for c in ("frequency", "recency_days", "age_days"))
     n, m_sum = rows["weight"].to_numpy(float), rows["spend_sum"].to_numpy(float)
     # the hypergeometric part once per distinct (frequency, age)
-    pair, pair_first = _first_of_groups(x * 1e6 + T)
+    pair, pair_first = first_of_groups(x * 1e6 + T)
     pair_frame = pd.DataFrame({"frequency": x[pair_first], "age_days": T[pair_first]})
 
     def total(tm: BetaGeoFitter, mm: GammaGammaFitter) -> float:

@@ -248,7 +248,7 @@ def collapse_rfm(summary: pd.DataFrame, columns: tuple[str, ...] = ("frequency",
 
     For a workbench, ``rfm_summary(wb, ..., collapsed=True)`` does this in the engine.
     """
-    from ._base import collapse
+    from .._rows import collapse
 
     missing = [c for c in columns if c not in summary.columns]
     if missing:
