@@ -6,8 +6,9 @@ repeat purchase they drop out with probability p ~ Beta(a, b). The likelihood of
 
     B(a, b+x)/B(a, b) · Γ(r+x) α^r / Γ(r) · [ (α+T)^-(r+x) + 1{x>0} a/(b+x−1) (α+t_x)^-(r+x) ]
 
-and is evaluated in log space, the bracket with ``logsumexp``, so a customer with 500
-repeat purchases is as finite as one with none.
+and is evaluated in log space, the bracket as ``(α+T)^-(r+x)·(1 + e^z)`` with z the log-odds
+of having dropped out (:func:`_log_dropout_odds`, shared by the likelihood, its derivatives
+and P(alive)), so a customer with 500 repeat purchases is as finite as one with none.
 """
 from __future__ import annotations
 
@@ -37,11 +38,26 @@ def _broadcast(*values: Any) -> list[np.ndarray]:
     return list(np.broadcast_arrays(*(np.asarray(v, float) for v in values)))
 
 
-def _log_second_term(a: float, b: float, r: float, x: np.ndarray, tx: np.ndarray, alpha: float) -> np.ndarray:
-    """log[a/(b+x−1) (α+t_x)^-(r+x)] where x > 0, −inf where x = 0 (no drop-out yet possible)."""
+def _log_h(r: float, a: float, b: float, x: Any) -> Any:
+    """The part of the log-likelihood that depends on x alone, without r·log α.
+
+    log Γ(r+x) − log Γ(r) + log B(a, b+x) − log B(a, b); the fast path sums it once per
+    distinct x, the per-row reference once per row.
+    """
+    return gammaln(r + x) - gammaln(r) + betaln(a, b + x) - betaln(a, b)
+
+
+def _log_dropout_odds(r: float, alpha: float, a: float, b: float, x: np.ndarray, tx: np.ndarray,
+                      T: np.ndarray) -> np.ndarray:
+    """z = log[a/(b+x−1)] + (r+x)·[log(α+T) − log(α+t_x)]: log P(dead)/P(alive); −inf where x = 0.
+
+    The bracket of the likelihood is ``(α+T)^-(r+x) · (1 + e^z)``, so the log-likelihood of a
+    row is ``_log_h + r·log α − (r+x)·log(α+T) + softplus(z)`` and P(alive) is ``σ(−z)``.
+    """
     has = x > 0
     out = np.full(np.shape(x), -np.inf)
-    out[has] = np.log(a) - np.log(b + x[has] - 1) - (r + x[has]) * np.log(alpha + tx[has])
+    xh = x[has]
+    out[has] = np.log(a) - np.log(b + xh - 1) + (r + xh) * (np.log(alpha + T[has]) - np.log(alpha + tx[has]))
     return out
 
 
@@ -135,18 +151,15 @@ class BetaGeoFitter(ExactDerivativesFitter):
     def _log_likelihood(params: np.ndarray, x: np.ndarray, tx: np.ndarray, T: np.ndarray) -> np.ndarray:
         """Per-row log-likelihood, evaluated directly (the reference for the fitting fast path)."""
         r, alpha, a, b = params
-        head = gammaln(r + x) - gammaln(r) + r * np.log(alpha) + betaln(a, b + x) - betaln(a, b)
-        first = -(r + x) * np.log(alpha + T)
-        return head + np.logaddexp(first, _log_second_term(a, b, r, x, tx, alpha))
+        z = _log_dropout_odds(r, alpha, a, b, x, tx, T)
+        return _log_h(r, a, b, x) + r * np.log(alpha) - (r + x) * np.log(alpha + T) + np.logaddexp(0.0, z)
 
     @staticmethod
     def _gradient_rows(params: np.ndarray, x: np.ndarray, tx: np.ndarray, T: np.ndarray) -> np.ndarray:
         """Per-row gradient of the log-likelihood, shape (4, rows), evaluated directly (reference)."""
         r, alpha, a, b = params
-        first = -(r + x) * np.log(alpha + T)
-        second = _log_second_term(a, b, r, x, tx, alpha)
-        lse = np.logaddexp(first, second)
-        w1, w2 = np.exp(first - lse), np.exp(second - lse)  # shares of the two terms of the bracket
+        w2 = expit(_log_dropout_odds(r, alpha, a, b, x, tx, T))  # share of the drop-out term of the bracket
+        w1 = 1.0 - w2
         has = x > 0
         inv_bx1 = np.where(has, 1 / np.where(has, b + x - 1, 1.0), 0.0)
         d_r = digamma(r + x) - digamma(r) + np.log(alpha) - w1 * np.log(alpha + T) - w2 * np.log(alpha + tx)
@@ -200,7 +213,7 @@ class BetaGeoFitter(ExactDerivativesFitter):
         w_T, wx_T, W = self._w_by_T, self._wx_by_T, self._w_total
         log_aT, log_atx = np.log(alpha + self._uT), np.log(alpha + self._utx)
         # the part without a row pass
-        ll = _dot(w_x, gammaln(r + ux) - gammaln(r) + betaln(a, b + ux) - betaln(a, b))
+        ll = _dot(w_x, _log_h(r, a, b, ux))
         ll += W * r * np.log(alpha) - _dot(log_aT, r * w_T + wx_T)
         # the softplus over rows with x > 0
         wp, xp, starts = self._pos_w, self._pos_x, self._run_starts
@@ -263,8 +276,7 @@ class BetaGeoFitter(ExactDerivativesFitter):
     def _log_dropout_odds(self, x: np.ndarray, tx: np.ndarray, T: np.ndarray) -> np.ndarray:
         """log of P(dead)/P(alive) given the history; −inf when x = 0 (cannot have dropped out)."""
         r, alpha, a, b = self.params_.to_numpy()
-        second = _log_second_term(a, b, r, x.ravel(), tx.ravel(), alpha).reshape(x.shape)
-        return second + (r + x) * np.log(alpha + T)
+        return _log_dropout_odds(r, alpha, a, b, x.ravel(), tx.ravel(), T.ravel()).reshape(x.shape)
 
     def conditional_probability_alive(self, frequency: Any, recency: Any, T: Any) -> np.ndarray:
         """P(alive at T | x, t_x, T) = 1 / (1 + a/(b+x−1) ((α+T)/(α+t_x))^(r+x)), in [0, 1].
