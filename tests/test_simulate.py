@@ -525,3 +525,49 @@ class TestRefusesForeignData:
         (tmp_path / "notes.txt").write_text("hello", encoding="utf-8")
         simulate_brand(200, seed=1, out=tmp_path, n_stores=2, n_staff=4, months=2)
         assert (tmp_path / "orders.parquet").exists() and (tmp_path / "notes.txt").exists()
+
+
+@pytest.fixture(scope="module")
+def small():
+    return simulate_brand(2_000, seed=3)
+
+
+class TestGolden:
+    """A small brand's recorded shape: a refactor of the simulator must not change its output.
+
+    Values recorded from ``simulate_brand(2_000, seed=3)``; a deliberate change to the processes
+    updates them in the same commit and says why.
+    """
+
+    ROWS = {"assignments": 2750, "channels": 188, "contact_events": 2319, "coupons": 1335, "customers": 2000,
+            "experiments": 3, "group_events": 945, "groups": 120, "identity_links": 9127, "orders": 3088,
+            "scans": 2045, "staff": 316, "stores": 60, "tasks": 41, "touches": 26763}
+    ORDER_CHANNELS = {"pos": 1786, "ecommerce": 600, "mini_program": 590, "channels_live": 41,
+                      "wecom_transfer": 36, "proxy_order": 35}
+    TOUCH_TYPES = {"chat": 6478, "moments": 5911, "task_push": 5806, "group_message": 3914, "mass_send": 2127,
+                   "live_invite": 1646, "coupon_issue": 881}
+
+    def test_rows_and_columns(self, small):
+        assert {k: len(v) for k, v in small.tables.items()} == self.ROWS
+        assert small.truth["counts"]["contacts_added"] == 1694
+        orders = small.tables["orders"]
+        assert list(orders.columns) == ["order_id", "customer_id", "order_time", "amount", "order_channel",
+                                        "store_id", "task_id", "share_staff_id", "coupon_id", "refunded_amount"]
+        assert orders["order_time"].dtype.kind == "M" and orders["amount"].dtype == np.float64
+
+    def test_sums_and_enum_counts(self, small):
+        assert small.tables["orders"]["amount"].sum() == pytest.approx(912_405.68, abs=0.01)
+        assert small.tables["orders"]["order_channel"].value_counts().to_dict() == self.ORDER_CHANNELS
+        assert small.tables["touches"]["touch_type"].value_counts().to_dict() == self.TOUCH_TYPES
+
+    def test_channel_probabilities_are_read_by_name(self):
+        """All mass on ``pos`` gives POS orders only: positions are never read against the contract's order."""
+        from workbench.simulate.params import CHANNEL_PROB_ORDER
+
+        only_pos = tuple(float(name == "pos") for name in CHANNEL_PROB_ORDER)
+        p = SimulationParams(channel_probs_contact=only_pos, channel_probs_no_contact=only_pos,
+                             pos_share_after_chat=1.0, live_share_after_invite=0.0)
+        orders = simulate_brand(500, seed=2, n_stores=4, n_staff=8, params=p).tables["orders"]
+        regular = orders[~orders["task_id"].fillna("").str.startswith("TX_")]
+        assert len(regular) > 0 and set(regular["order_channel"]) == {"pos"}
+        assert contract.ORDER_CHANNELS.index("pos") != CHANNEL_PROB_ORDER.index("pos")  # the trap stays covered
