@@ -260,7 +260,7 @@ class TestValidationOncePerSnapshot:
         import time
 
         import workbench
-        from workbench import engine
+        from workbench.engine import validation as engine
         from conftest import tiny_brand
 
         monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(tmp_path / "cache"))

@@ -11,7 +11,8 @@ import pytest
 
 import workbench
 from conftest import tiny_brand
-from workbench import engine
+from workbench.engine import validation as engine
+from workbench.engine.reading import table_sources
 
 AS_OF = "2025-02-01"
 
@@ -91,7 +92,7 @@ class TestContentKey:
         assert calls == []
 
     def test_marker_key_changes_with_content_not_with_times(self, brand):
-        sources = engine.table_sources(brand)
+        sources = table_sources(brand)
         key = engine.validation_marker(sources, "orders", pd.Timestamp(AS_OF))
         os.utime(brand / "stores.parquet", ns=(0, 0))
         assert engine.validation_marker(sources, "orders", pd.Timestamp(AS_OF)) == key

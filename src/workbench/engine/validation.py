@@ -1,0 +1,329 @@
+"""Contract checks on one table, the validation cache and what a validation found.
+
+:func:`_validate_table` runs every check of :mod:`workbench.contract` on one table of a
+:class:`~workbench.engine.Workbench` in one scan where it can, through the workbench's
+primitives only, so it runs unchanged on every backend. A pass on local files is remembered
+under a key of the files' contents (:func:`validation_marker`).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from .. import contract
+from ..contract import DOUBLE, TIMESTAMP, TableSpec
+from ..errors import DataContractError
+from .sql import _padded_condition, interval_order_sql, literal, ordered_events_sql, quote
+
+if TYPE_CHECKING:  # the Workbench calls in here; only its type is needed
+    from .workbench import Workbench
+
+_SAMPLE_ROWS = 5
+_MUST_HAVE_ROWS = ("orders", "contact_events")
+
+_DIGEST_MEMO_MIN_BYTES = 8 << 20  # smaller files are hashed every time: cheaper than a memo lookup
+_SETTLED_NS = 2_000_000_000  # only files unchanged for 2 s are memoised (the kernel's ctime clock is coarse)
+_digests: dict[tuple[Any, ...], str] = {}
+
+
+def content_digest(path: str | Path, cache: Path | None = None) -> str:
+    """SHA-256 of a file's bytes (streamed, 1 MiB at a time), as hex.
+
+    Hashing is the cost of keying the validation cache on content: 0.07 s per 100 MB and
+    0.7 s per GB on one core of the benchmark machine (blake2b took twice as long there: SHA-256
+    has CPU instructions). So that a batch of reports does not hash a 12 GB brand once per
+    kernel, the digest of a file of 8 MiB or more is remembered (in this process and, when
+    ``cache`` is given, as a small file under ``cache/digests``) under its device, inode, size,
+    modification time *and change time*. Tools that restore a modification time (``rsync -t``,
+    ``cp -p``, ``tar x``, ``os.utime``) cannot restore the change time — the kernel sets it on
+    every write and every time change — so an edited file is hashed again. Files changed in the
+    last 2 seconds are not remembered (the change-time clock is coarse, as for git's index).
+    ``WORKBENCH_VALIDATION_CACHE=content`` hashes every file every time.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> f = pathlib.Path(tempfile.mkdtemp()) / "orders.csv"
+    >>> _ = f.write_text("order_id\\n")
+    >>> content_digest(f)[:12]
+    'c1ae5e874e06'
+    """
+    import time
+
+    path = Path(path)
+    st = path.stat()
+    remember = (st.st_size >= _DIGEST_MEMO_MIN_BYTES and time.time_ns() - st.st_ctime_ns > _SETTLED_NS
+                and os.environ.get("WORKBENCH_VALIDATION_CACHE", "").strip() != "content")
+    stamp = (str(path.resolve()), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    memo_file = None
+    if remember:
+        if stamp in _digests:
+            return _digests[stamp]
+        if cache is not None:
+            memo_file = cache / "digests" / hashlib.sha256(repr(stamp).encode()).hexdigest()
+            try:
+                value = memo_file.read_text().strip()
+                if re.fullmatch(r"[0-9a-f]{64}", value):
+                    _digests[stamp] = value
+                    return value
+            except OSError:
+                pass
+    h = hashlib.sha256()
+    buf = bytearray(1 << 20)
+    view = memoryview(buf)
+    with open(path, "rb", buffering=0) as f:
+        while n := f.readinto(buf):
+            h.update(view[:n])
+    value = h.hexdigest()
+    if remember:
+        _digests[stamp] = value
+        if memo_file is not None:
+            try:  # write then rename: a concurrent reader sees the whole digest or none
+                memo_file.parent.mkdir(parents=True, exist_ok=True)
+                tmp = memo_file.with_name(f".{memo_file.name}.{os.getpid()}")
+                tmp.write_text(value)
+                os.replace(tmp, memo_file)
+            except OSError:  # a read-only cache only costs hashing again next time
+                pass
+    return value
+
+def validation_marker(sources: Mapping[str, Any], name: str, as_of: pd.Timestamp | None) -> Path | None:
+    """The file that records a passed validation of table ``name`` for this snapshot of the data.
+
+    The key hashes the package version, the table, the analysis date and, for every source
+    file, its table, its name inside the source, its size and its content (:func:`content_digest`)
+    — any change to any table (references cross tables) makes a new key, whatever its
+    modification time says; a copy of the same bytes elsewhere or a ``touch`` keeps the key.
+    Without an analysis date the check is against the time of opening, and a pass then stays a
+    pass later. ``None`` (no caching) when a source is not a local file (a DataFrame, a
+    catalogue table) or when ``WORKBENCH_VALIDATION_CACHE=0``.
+    """
+    if os.environ.get("WORKBENCH_VALIDATION_CACHE", "1").strip() == "0":
+        return None
+    from .. import __version__
+
+    base = os.environ.get("WORKBENCH_CACHE_DIR", "").strip()
+    cache = Path(base) if base else Path.home() / ".cache" / "workbench"
+    digest = hashlib.sha256(f"{__version__}|{name}|{as_of}".encode())
+    for table in sorted(sources):
+        src = sources[table]
+        if not isinstance(src, (str, Path)) or not Path(src).exists():
+            return None
+        root = Path(src).resolve()
+        for f in sorted(root.rglob("*")) if root.is_dir() else [root]:
+            if f.is_file():
+                inside = f.relative_to(root).as_posix() if root.is_dir() else f.name
+                digest.update(f"{table}|{inside}|{f.stat().st_size}|{content_digest(f, cache)}\n".encode())
+    return cache / "validated" / f"{digest.hexdigest()}.ok"
+
+@dataclass(frozen=True)
+class Normalisation:
+    """One reading rule applied to one column: how many values it changed."""
+
+    table: str
+    column: str
+    rule: str
+    rows: int
+
+
+@dataclass(frozen=True, eq=False)  # compares as a mapping: equal to a dict of the same row counts
+class ValidationSummary(Mapping):
+    """What :meth:`Workbench.validate_all` found; maps each present table to its row count.
+
+    Attributes
+    ----------
+    rows : dict
+        Rows per present contract table, as analyses see them.
+    absent : dict
+        Absent contract tables and the analyses that need them.
+    normalised : tuple of Normalisation
+        Values changed by the reading rules (null markers, trimmed spaces, integral ids).
+    duplicate_events : dict
+        Identical interval-event rows merged, per table (only tables that had some).
+    after_as_of : dict
+        Rows at or after the as-of date left out, per event table.
+    """
+
+    rows: dict[str, int]
+    absent: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    normalised: tuple[Normalisation, ...] = ()
+    duplicate_events: dict[str, int] = field(default_factory=dict)
+    after_as_of: dict[str, int] = field(default_factory=dict)
+
+    def __getitem__(self, table: str) -> int:
+        return self.rows[table]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def notes(self) -> list[str]:
+        """Plain-text lines for a validation log: absent tables, normalisations, duplicates, backfill."""
+        lines = [f"absent  {t}" + (f" (needed by {', '.join(n)})" if n else "") for t, n in self.absent.items()]
+        lines += [f"read    {n.table}.{n.column}: {n.rule} on {n.rows:,} value(s)" for n in self.normalised]
+        lines += [f"merged  {t}: {n:,} duplicate event row(s)" for t, n in self.duplicate_events.items()]
+        lines += [f"as-of   {t}: {n:,} row(s) at or after the as-of date left out"
+                  for t, n in self.after_as_of.items() if n]
+        return lines
+
+def _first_rows(wb: Workbench, query: str) -> pd.DataFrame:
+    return wb._frame(query + f" LIMIT {_SAMPLE_ROWS}")
+
+
+def _validate_table(wb: Workbench, spec: TableSpec) -> None:
+    name = spec.name
+    raw = quote("__raw_" + name)
+    raw_types = wb._raw_types(name)
+
+    missing = [c for c in spec.required_columns if c not in raw_types]
+    if missing:
+        raise DataContractError(
+            name, missing[0],
+            f"required column is missing (missing: {', '.join(missing)}; found: {', '.join(raw_types)})",
+        )
+
+    if name in _MUST_HAVE_ROWS and not wb._fetch(f"SELECT COUNT(*) FROM {raw}")[0][0]:
+        # an empty export of a core table is a failed export far more often than a brand
+        # without orders; every report would otherwise state zeros (or fail) without saying why
+        raise DataContractError(name, None, "table has no rows: an empty export? Export it again, or remove "
+                                            "the file to run only the analyses that do not need it")
+
+    # One scan computes every per-row violation count; details are fetched only on failure.
+    checks: list[tuple[str, str, str]] = []  # (column, problem, condition on raw columns)
+    for col in spec.columns:
+        if col.name not in raw_types:
+            continue
+        q = quote(col.name)
+        cast = wb._cast(col.name, raw_types[col.name], col.dtype)
+        if "TRY_CAST" in cast or cast.startswith("CAST(NULL"):
+            checks.append((col.name, f"wrong type: expected {col.dtype}, found {raw_types[col.name]} values "
+                                     f"that do not convert", f"{q} IS NOT NULL AND {cast} IS NULL"))
+    for col in spec.columns:
+        if col.name not in raw_types:
+            continue
+        q = quote(col.name)
+        cast = wb._cast(col.name, raw_types[col.name], col.dtype)
+        if not col.nullable:
+            checks.append((col.name, "null value in a required column", f"{q} IS NULL"))
+        if col.values:
+            allowed = ", ".join(literal(v) for v in col.values)
+            checks.append((col.name, f"unknown value (allowed: {', '.join(col.values)})",
+                           f"{cast} IS NOT NULL AND {cast} NOT IN ({allowed})"))
+        if col.dtype == DOUBLE:
+            # NaN and inf pass a "< 0" test and turn every sum into NaN or inf
+            checks.append((col.name, "value is not a finite number (NaN or infinity)",
+                           f"{cast} IS NOT NULL AND ({cast} > 1.7976931348623157e308 OR {cast} < -1.7976931348623157e308 "
+                           f"OR {cast} <> {cast})"))
+        if col.min_value is not None:
+            checks.append((col.name, f"value below {col.min_value:g} (money cannot be negative)",
+                           f"{cast} < {col.min_value!r}"))
+        if col.dtype == TIMESTAMP and not wb.reads_as_of:
+            checks.append((col.name, f"timestamp at or after as_of {wb.future_limit}: data from the future of the "
+                                     f"analysis date", f"{cast} >= {literal(wb.future_limit)}"))
+    if name == "orders" and "refunded_amount" in raw_types:
+        checks.append(("refunded_amount", "refund larger than the order amount",
+                       "TRY_CAST(refunded_amount AS DOUBLE) > TRY_CAST(amount AS DOUBLE) + 1e-9"))
+    # zero-padded ids (rule 6) are counted in the same scan; they are not violations by themselves
+    id_columns = [c.name for c in spec.columns if contract.identifier_domain(c.name) and c.name in raw_types]
+    padded = [f"SUM(CASE WHEN {_padded_condition(quote(c))} THEN 1 ELSE 0 END)" for c in id_columns]
+    if checks or padded:
+        agg = ", ".join([f"SUM(CASE WHEN {cond} THEN 1 ELSE 0 END) AS c{i}" for i, (_, _, cond) in enumerate(checks)]
+                        + padded)
+        counts = wb._fetch(f"SELECT {agg} FROM {raw}")[0]
+        for column, n in zip(id_columns, counts[len(checks):]):
+            wb._padded[(name, column)] = int(n or 0)
+        for (column, problem, cond), n in zip(checks, counts):
+            if n:
+                rows = _first_rows(wb, f"SELECT * FROM {raw} WHERE {cond}")
+                raise DataContractError(name, column, problem, rows, int(n))
+
+    view = quote(name)
+    if spec.key:
+        keys = ", ".join(quote(k) for k in spec.key)
+        n = wb._fetch(f"SELECT COUNT(*) FROM (SELECT {keys} FROM {view} GROUP BY {keys} HAVING COUNT(*) > 1) d")[0][0]
+        if n:
+            rows = _first_rows(wb, f"SELECT t.* FROM {view} t JOIN (SELECT {keys} FROM {view} GROUP BY {keys} "
+                                   f"HAVING COUNT(*) > 1) d USING ({keys}) ORDER BY {keys}")
+            raise DataContractError(name, ", ".join(spec.key), "duplicate key", rows, int(n))
+
+    if name in contract.INTERVAL_EVENTS:
+        _check_interval_sequence(wb, name)
+
+    for ref in spec.references:
+        if ref.column not in raw_types or not wb.has_table(ref.table) or ref.table == name:
+            continue
+        wb.validate(ref.table)
+        cond = (f"t.{quote(ref.column)} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {quote(ref.table)} r "
+                f"WHERE r.{quote(ref.target_column)} = t.{quote(ref.column)})")
+        n = wb._fetch(f"SELECT COUNT(*) FROM {view} t WHERE {cond}")[0][0]
+        if n:
+            rows = _first_rows(wb, f"SELECT t.* FROM {view} t WHERE {cond}")
+            raise DataContractError(name, ref.column, f"value not found in {ref.table}.{ref.target_column}", rows, int(n))
+
+    _check_identifier_spelling(wb, spec)
+
+    if name == "tasks" and wb.has_table("assignments"):
+        wb.validate("assignments")
+        cond = ("t.experiment_id IS NOT NULL AND t.variant IS NOT NULL AND NOT EXISTS (SELECT 1 FROM assignments a "
+                "WHERE a.experiment_id = t.experiment_id AND a.variant = t.variant)")
+        n = wb._fetch(f"SELECT COUNT(*) FROM tasks t WHERE {cond}")[0][0]
+        if n:
+            rows = _first_rows(wb, f"SELECT t.* FROM tasks t WHERE {cond}")
+            raise DataContractError("tasks", "variant", "unknown variant: not assigned in that experiment", rows, int(n))
+
+def _check_identifier_spelling(wb: Workbench, spec: TableSpec) -> None:
+    """Contract rule 6: an id written zero-padded in this table and without the zeros in another
+    is refused (stripping zeros could merge two different ids; keeping them loses every match).
+
+    Only this table's padded ids are checked (counted in the main validation scan): the other
+    direction is checked when the other table is validated, which it is whenever an analysis
+    reads both.
+    """
+    for column in [c.name for c in spec.columns if wb._padded.get((spec.name, c.name))]:
+        domain = contract.identifier_domain(column)
+        for other in wb.tables:
+            if other == spec.name or other not in wb._sources:
+                continue
+            other_types = wb._raw_types(other)
+            for other_column in contract.TABLES[other].column_names:
+                if contract.identifier_domain(other_column) == domain and other_column in other_types:
+                    _check_padded_pair(wb, spec.name, column, other, other_column)
+
+
+def _check_padded_pair(wb: Workbench, a: str, ca: str, b: str, cb: str) -> None:
+    qa, qb = quote(ca), quote(cb)
+    found = (f"SELECT DISTINCT {qa} AS padded, regexp_replace({qa}, '^0+', '') AS unpadded "
+             f"FROM {quote('__raw_' + a)} WHERE {_padded_condition(qa)}")
+    cond = (f"EXISTS (SELECT 1 FROM {quote('__raw_' + b)} o WHERE o.{qb} = p.unpadded) "
+            f"AND NOT EXISTS (SELECT 1 FROM {quote('__raw_' + b)} o WHERE o.{qb} = p.padded)")
+    n = wb._fetch(f"SELECT COUNT(*) FROM ({found}) p WHERE {cond}")[0][0]
+    if n:
+        rows = _first_rows(wb, f"SELECT p.padded AS {quote(a + '.' + ca)}, p.unpadded AS {quote(b + '.' + cb)} "
+                               f"FROM ({found}) p WHERE {cond} ORDER BY 1")
+        raise DataContractError(
+            a, ca, f"identifiers written two ways: zero-padded here and without the zeros in {b}.{cb}, so the "
+                   f"same customer, store or staff member cannot be matched; export both the same way", rows, int(n))
+
+def _check_interval_sequence(wb: Workbench, table: str) -> None:
+    rules = contract.INTERVAL_EVENTS[table]
+    pair = ", ".join(rules["pair"])
+    closes = ", ".join(literal(v) for v in rules["close"])
+    seq = (f"SELECT *, LAG(event_type) OVER (PARTITION BY {pair} ORDER BY {interval_order_sql(table)}) AS previous_event "
+           f"FROM ({ordered_events_sql(table)}) e")
+    cond = f"event_type IN ({closes}) AND (previous_event IS NULL OR previous_event IN ({closes}))"
+    n = wb._fetch(f"SELECT COUNT(*) FROM ({seq}) s WHERE {cond}")[0][0]
+    if n:
+        shown = ", ".join(quote(c) for c in contract.TABLES[table].column_names)
+        rows = _first_rows(wb, f"SELECT {shown} FROM ({seq}) s WHERE {cond} ORDER BY {pair}, event_time")
+        verb = "delete" if table == "contact_events" else "leave"
+        first = "add" if table == "contact_events" else "join"
+        raise DataContractError(table, "event_type", f"a {verb} with no earlier {first} of the same {pair}", rows, int(n))

@@ -1,0 +1,583 @@
+"""The workbench: a brand's contract tables as lazy, validated SQL relations on one backend.
+
+A :class:`Workbench` holds a :class:`~workbench.engine.backend.Backend` (DuckDB in this
+process by default, or Spark) and does everything that does not depend on the engine, in
+SQL written once in DuckDB's dialect: the catalogue of contract tables, the reading rules
+of :mod:`workbench.contract`, contract types, the as-of date, validation on first use
+(:mod:`workbench.engine.validation`) and derived relations materialised once per workbench
+(:meth:`Workbench.derived`). It never imports an engine's client library itself.
+
+Each source is exposed in three layers: ``__input_<table>`` as read, ``__raw_<table>`` with
+contract columns named and text normalised (what validation checks), and ``<table>`` with
+contract types (what analyses read). An absent contract table an analysis can do without
+reads as an empty typed view (:meth:`Workbench.table_or_empty`).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .. import contract
+from ..contract import STRING, TIMESTAMP
+from ..errors import DataContractError, ParameterError
+from . import validation
+from .backend import Backend
+from .reading import table_sources
+from .sql import (_FLOATS, _INTEGRAL_TEXT, _SQL_TYPES, _TIMEZONE, _cast_expr, _normalise_expr, empty_table_sql,
+                  literal, quote, referenced_tables, to_timestamp)
+from .validation import Normalisation, ValidationSummary, validation_marker
+
+log = logging.getLogger("workbench.engine")
+
+def strict_as_of() -> bool:
+    """``WORKBENCH_STRICT_AS_OF=1`` (what the CLI's ``--strict`` sets): refuse rows at or after
+    the as-of date instead of leaving them out."""
+    return os.environ.get("WORKBENCH_STRICT_AS_OF", "").strip().lower() in ("1", "true", "yes")
+
+
+
+class Workbench:
+    """Contract tables of one brand, exposed to SQL through a backend (DuckDB by default).
+
+    Use :func:`workbench.open` rather than the constructor.
+
+    Parameters
+    ----------
+    sources : mapping of table name to a file path, a folder of Parquet files or a DataFrame
+        Tables that are not contract tables are exposed as given, without validation.
+    as_of : date-like, optional
+        The analysis date. Event rows at or after it are left out of every view (a backfill
+        reads a full snapshot as of the date; :meth:`rows_after_as_of` counts them). Without
+        it, the time of opening, and any later time is refused (data from the future).
+    strict : bool, optional
+        Refuse rows at or after ``as_of`` instead of leaving them out. Default:
+        ``WORKBENCH_STRICT_AS_OF=1`` in the environment (the CLI's ``--strict``).
+    validate : bool, default True
+        Validate each contract table the first time a query uses it.
+    backend : Backend, optional
+        The engine (:mod:`workbench.engine.duckdb` or :mod:`workbench.engine.spark`); by
+        default a new DuckDB connection with the settings below.
+    threads, memory_limit, connection : optional
+        DuckDB settings for large brands. Without ``memory_limit`` the engine takes
+        ``WORKBENCH_MEMORY_LIMIT`` (e.g. ``"6GB"``) or half the machine's memory, leaving
+        the other half to the pandas frames of the analysis in the same process (DuckDB's
+        own default, 80%, leaves too little). Past the limit it spills to
+        ``WORKBENCH_SPILL_DIR`` (default: a ``workbench-spill`` folder in the system's
+        temporary directory).
+
+    Examples
+    --------
+    >>> import pandas as pd, workbench
+    >>> orders = pd.DataFrame({"order_id": ["o1"], "customer_id": ["c1"],
+    ...     "order_time": pd.to_datetime(["2025-03-01 10:00"]), "amount": [99.0],
+    ...     "order_channel": ["pos"]})
+    >>> wb = workbench.open({"orders": orders}, as_of="2025-04-01")
+    >>> float(wb.query("SELECT SUM(amount) AS gmv FROM orders")["gmv"].iloc[0])
+    99.0
+    """
+
+    def __init__(
+        self,
+        sources: Mapping[str, Any],
+        as_of: Any = None,
+        validate: bool = True,
+        threads: int | None = None,
+        memory_limit: str | None = None,
+        connection: Any = None,
+        strict: bool | None = None,
+        backend: Backend | None = None,
+    ) -> None:
+        if backend is None:  # imported here: the DuckDB client loads only when DuckDB is the engine
+            from .duckdb import DuckDBBackend
+
+            backend = DuckDBBackend(threads=threads, memory_limit=memory_limit, connection=connection)
+        self.backend = backend
+        self.as_of = to_timestamp(as_of, "as_of") if as_of is not None else None
+        self.strict = strict_as_of() if strict is None else bool(strict)
+        # Without an analysis date, nothing may lie in the future of the moment of opening.
+        self.future_limit = self.as_of if self.as_of is not None else pd.Timestamp.now(_TIMEZONE).tz_localize(None)
+        self.validate_on_use = validate
+        self._sources: dict[str, Any] = {}
+        self._validated: set[str] = set()
+        self._user_tables: set[str] = set()
+        self._column_notes: dict[str, list[Normalisation]] = {}
+        self._column_maps: dict[str, dict[str, str]] = {}
+        self._raw_type_cache: dict[str, dict[str, str]] = {}
+        self._padded: dict[tuple[str, str], int] = {}
+        self._empty_views: set[str] = set()
+        self._derived: dict[str, tuple[tuple[Any, ...], tuple]] = {}
+        for name, source in sources.items():
+            self._attach(name, source)
+
+    # ------------------------------------------------------------------ engine
+    @property
+    def dialect(self) -> str:
+        """The SQL dialect of the engine (``"duckdb"``, ``"spark"``); transforms are written in DuckDB's."""
+        return self.backend.dialect
+
+    @property
+    def con(self) -> Any:
+        """The DuckDB connection (DuckDB backend only), for DuckDB-specific work such as ``COPY``."""
+        try:
+            return self.backend.con
+        except AttributeError:
+            raise AttributeError(f"a workbench on {self.dialect} has no DuckDB connection") from None
+
+    # The primitives every query goes through (kept as methods: validation calls them).
+    def _execute(self, statement: str) -> None:
+        self.backend.execute(statement)
+
+    def _fetch(self, query: str) -> list[tuple]:
+        return self.backend.fetch(query)
+
+    def _frame(self, query: str) -> pd.DataFrame:
+        return self.backend.frame(query)
+
+    def _create_view(self, name: str, select: str) -> None:
+        self.backend.create_view(name, select)
+
+    def _view_types(self, view: str) -> dict[str, str]:
+        """Column names and engine types of a view, in order."""
+        return self.backend.column_types(view)
+
+    # ------------------------------------------------------------------ sources
+    def _attach(self, name: str, source: Any) -> None:
+        self.backend.load(f"__input_{name}", source, table=name)
+        self._sources[name] = source
+        self._validated.discard(name)
+        self._column_notes.pop(name, None)
+        self._column_maps.pop(name, None)
+        self._raw_type_cache.pop(name, None)
+        self._padded = {k: v for k, v in self._padded.items() if k[0] != name}
+        if name in contract.TABLES:
+            self._create_view(f"__raw_{name}", self._normalised_select(name))
+            self._create_contract_view(name)
+        else:
+            self._user_tables.add(name)
+            self._create_view(name, f"SELECT * FROM {quote('__input_' + name)}")
+
+    def _column_map(self, name: str) -> dict[str, str]:
+        """Contract column -> source column, matching exactly, else ignoring case and spaces.
+
+        A loose match is logged and warned about (the export should be fixed); two source
+        columns matching one contract column are refused.
+        """
+        if name in self._column_maps:
+            return self._column_maps[name]
+        spec = contract.TABLES[name]
+        found = list(self._view_types(f"__input_{name}"))
+        mapping: dict[str, str] = {}
+        for col in spec.columns:
+            if col.name in found and sum(c.strip().lower() == col.name for c in found) == 1:
+                mapping[col.name] = col.name
+                continue
+            matches = [c for c in found if c.strip().lower() == col.name]
+            if len(matches) > 1:
+                raise DataContractError(
+                    name, col.name, "two or more columns match this contract column when case and surrounding "
+                                    "spaces are ignored: " + ", ".join(repr(c) for c in matches) + "; keep one")
+            if matches:
+                mapping[col.name] = matches[0]
+                message = (f"table '{name}': column {matches[0]!r} read as contract column '{col.name}' "
+                           f"(case or surrounding spaces differ; fix the export's header)")
+                warnings.warn(message, stacklevel=4)
+        self._column_maps[name] = mapping
+        return mapping
+
+    def _normalised_select(self, name: str) -> str:
+        """SELECT over ``__input_<name>``: contract columns renamed and their text normalised
+        (rules 3-6 of :mod:`workbench.contract`); extra columns as they are."""
+        spec = contract.TABLES[name]
+        types = self._view_types(f"__input_{name}")
+        source_to_contract = {v: k for k, v in self._column_map(name).items()}
+        exprs = []
+        for source_col, source_type in types.items():
+            target = source_to_contract.get(source_col)
+            if target is None:
+                exprs.append(quote(source_col))
+            else:
+                exprs.append(f"{_normalise_expr(quote(source_col), source_type, spec.column(target))} "
+                             f"AS {quote(target)}")
+        return f"SELECT {', '.join(exprs)} FROM {quote('__input_' + name)}"
+
+    def register(self, name: str, frame: Any) -> None:
+        """Expose a derived table (a DataFrame or the engine's relation) to later queries under ``name``."""
+        if name in contract.TABLES:
+            self._attach(name, frame)
+            return
+        self.backend.load(name, frame)
+        self._user_tables.add(name)
+
+    def materialize(self, name: str, query: str) -> None:
+        """Run ``query`` once and keep its result as a temporary table ``name``.
+
+        Used for intermediate results that several later queries read (spells, journeys).
+        """
+        self._check_tables(query)
+        self.backend.materialise(name, query)
+        self._user_tables.add(name)
+
+    def derived(self, name: str, sql: str, reads: tuple[str, ...], params: tuple = ()) -> str:
+        """``SELECT * FROM name``, with ``sql`` materialised once per workbench as relation ``name``.
+
+        Derived relations that many queries of a report read (contact intervals, first adds) are
+        built once instead of once per query: each rebuild is a sort of a whole event table. The
+        relation is rebuilt when a contract table in ``reads`` is attached again (a new source) or
+        when ``params`` (the arguments ``sql`` was built from, such as an as-of date) change.
+        """
+        key = tuple(self._sources.get(t) for t in reads)
+        seen = self._derived.get(name)
+        if seen is None or seen[1] != params or any(a is not b for a, b in zip(seen[0], key)):
+            self.materialize(name, sql)
+            self._derived[name] = (key, params)
+        return f"SELECT * FROM {name}"
+
+    @property
+    def tables(self) -> list[str]:
+        """Names of the contract tables available in this workbench."""
+        return [t for t in contract.TABLES if t in self._sources]
+
+    def has_table(self, name: str) -> bool:
+        """Whether contract table (or registered table) ``name`` is available."""
+        return name in self._sources or name in self._user_tables
+
+    def table_or_empty(self, name: str) -> str:
+        """The relation to read contract table ``name`` from: the table, or an empty typed view.
+
+        For analyses to which the table is optional (a channel dimension, staff names):
+        transforms read it unconditionally and an absent table contributes no rows, with
+        every contract column present and typed. :meth:`has_table` keeps its meaning (the
+        data has the table); a query that names an absent table directly is still refused
+        with the analyses that need it (:meth:`require`).
+
+        Returns
+        -------
+        str
+            A quoted relation name to put in a ``FROM`` clause.
+
+        Examples
+        --------
+        >>> import pandas as pd, workbench
+        >>> orders = pd.DataFrame({"order_id": ["o1"], "customer_id": ["c1"],
+        ...     "order_time": pd.to_datetime(["2025-03-01 10:00"]), "amount": [99.0],
+        ...     "order_channel": ["pos"]})
+        >>> wb = workbench.open({"orders": orders}, as_of="2025-04-01")
+        >>> wb.has_table("channels"), wb.table_or_empty("channels")
+        (False, '"__empty_channels"')
+        >>> int(wb.scalar(f"SELECT COUNT(*) FROM {wb.table_or_empty('channels')}"))
+        0
+        """
+        if name not in contract.TABLES:
+            raise ParameterError(f"{name!r} is not a contract table (tables: {', '.join(contract.TABLES)})")
+        if self.has_table(name):
+            return quote(name)
+        empty = f"__empty_{name}"
+        if empty not in self._empty_views:
+            self._create_view(empty, empty_table_sql(name))
+            self._empty_views.add(empty)
+        return quote(empty)
+
+    def require(self, *names: str) -> None:
+        """Raise :class:`DataContractError` unless every table in ``names`` is present.
+
+        The message says which analyses need the table (:data:`workbench.contract.NEEDED_BY`).
+        """
+        for name in names:
+            if not self.has_table(name):
+                needed = contract.NEEDED_BY.get(name)
+                why = f"; it is required by {', '.join(needed)}" if needed else ""
+                raise DataContractError(
+                    name,
+                    None,
+                    f"table is missing: expected {name}.parquet, {name}.csv or a folder {name}/ of Parquet "
+                    f"files in the data directory{why} (available: {', '.join(self.tables) or 'none'})",
+                )
+
+    # ------------------------------------------------------------------ views
+    def _raw_types(self, name: str) -> dict[str, str]:
+        # asked hundreds of times while validating; a view's columns change only on _attach
+        if name not in self._raw_type_cache:
+            self._raw_type_cache[name] = self._view_types(f"__raw_{name}")
+        return self._raw_type_cache[name]
+
+    def _cast(self, col: str, raw_type: str, dtype: str) -> str:
+        return _cast_expr(col, raw_type, dtype, self.backend.text_time_sql)
+
+    @property
+    def reads_as_of(self) -> bool:
+        """Whether rows at or after the as-of date are left out (rather than refused)."""
+        return self.as_of is not None and not self.strict
+
+    def _contract_select(self, name: str) -> str:
+        """SELECT that casts contract columns, supplies absent nullable ones and keeps extras.
+
+        With an as-of date (not strict), event rows at or after it are left out and later
+        times read as NULL (rule 11); identical interval events are one event (rule 9).
+        """
+        spec = contract.TABLES[name]
+        raw_types = self._raw_types(name)
+        casts = {c.name: self._cast(c.name, raw_types[c.name], c.dtype) for c in spec.columns if c.name in raw_types}
+        exprs = {c.name: casts.get(c.name, f"CAST(NULL AS {_SQL_TYPES[c.dtype]})") for c in spec.columns}
+        where = []
+        if self.reads_as_of:
+            limit = literal(self.as_of)
+            for col in spec.columns:
+                if col.dtype != TIMESTAMP or col.name not in casts:
+                    continue
+                if contract.ROW_TIME.get(name) == col.name:
+                    where.append(f"{casts[col.name]} < {limit}")
+                elif col.nullable:
+                    later = f"{casts[col.name]} >= {limit}"
+                    for target in (col.name, *contract.AS_OF_COMPANIONS.get((name, col.name), ())):
+                        exprs[target] = f"CASE WHEN {later} THEN NULL ELSE {exprs[target]} END"
+        selected = [f"{exprs[c.name]} AS {quote(c.name)}" for c in spec.columns]
+        extras = [quote(c) for c in raw_types if c not in spec.column_names]
+        distinct = "DISTINCT " if name in contract.INTERVAL_EVENTS else ""
+        sql = f"SELECT {distinct}{', '.join(selected + extras)} FROM {quote('__raw_' + name)}"
+        return sql + (f" WHERE {' AND '.join(where)}" if where else "")
+
+    def _create_contract_view(self, name: str) -> None:
+        self._create_view(name, self._contract_select(name))
+
+    # ------------------------------------------------------------------ queries
+    def _check_tables(self, query: str) -> None:
+        if not self.validate_on_use:
+            return
+        for name in referenced_tables(query):
+            if name in contract.TABLES:
+                self.require(name)
+                self.validate(name)
+
+    def sql(self, query: str) -> Any:
+        """A lazy relation of the engine for ``query``; contract tables it reads are validated first."""
+        self._check_tables(query)
+        return self.backend.relation(query)
+
+    def query(self, query: str) -> pd.DataFrame:
+        """Run ``query`` and return its (small) result as a pandas DataFrame."""
+        self._check_tables(query)
+        return self._frame(query)
+
+    def scalar(self, query: str) -> Any:
+        """Run ``query`` and return the single value it yields."""
+        self._check_tables(query)
+        rows = self._fetch(query)
+        return rows[0][0] if rows else None
+
+    def table(self, name: str) -> Any:
+        """The validated, contract-typed table ``name`` as a lazy relation."""
+        return self.sql(f"SELECT * FROM {quote(name)}")
+
+    def frame(self, name: str) -> pd.DataFrame:
+        """A small table (stores, staff, channels…) as a pandas DataFrame."""
+        return self.query(f"SELECT * FROM {quote(name)}")
+
+    def columns(self, name: str) -> list[str]:
+        """Column names of table ``name`` (contract columns first, then extras)."""
+        return list(self._frame(f"SELECT * FROM {quote(name)} LIMIT 0").columns)
+
+    def data_end(self) -> pd.Timestamp | None:
+        """The latest event time in the event tables present (the natural as-of date).
+
+        Without an as-of date, an event later than the moment of opening is refused, naming
+        the table, column and row: one mistyped year would otherwise move the analysis date
+        (and every "last month") to that year.
+        """
+        parts = []
+        for table, col in [("orders", "order_time"), ("contact_events", "event_time"), ("touches", "event_time"),
+                           ("group_events", "event_time"), ("scans", "event_time")]:
+            if self.has_table(table):
+                parts.append((table, col))
+        if not parts:
+            return None
+        if self.as_of is None:
+            for table, col in parts:
+                cond = f"{quote(col)} > {literal(self.future_limit)}"
+                n = self._fetch(f"SELECT COUNT(*) FROM {quote(table)} WHERE {cond}")[0][0]
+                if n:
+                    rows = validation._first_rows(self, f"SELECT * FROM {quote(table)} WHERE {cond} ORDER BY {quote(col)} DESC")
+                    raise DataContractError(
+                        table, col, f"time later than today ({self.future_limit:%Y-%m-%d}): the analysis date "
+                                    "cannot be taken from the data; fix the row, or give the analysis date "
+                                    "(--as-of YYYY-MM-DD; rows at or after it are left out)", rows, int(n))
+        union = " UNION ALL ".join(f"SELECT MAX({quote(c)}) AS t FROM {quote(t)}" for t, c in parts)
+        value = self.scalar(f"SELECT MAX(t) FROM ({union})")
+        return None if value is None else pd.Timestamp(value)
+
+    def rows_after_as_of(self) -> dict[str, int]:
+        """Rows of each event table at or after the as-of date, left out of the views.
+
+        ``{table: rows}`` for the event tables present (:data:`workbench.contract.ROW_TIME`);
+        empty without an as-of date or with ``strict=True`` (such rows are refused then).
+        A backfill report says how many rows of the snapshot it did not read.
+        """
+        if not self.reads_as_of:
+            return {}
+        counts = {}
+        for name, col in contract.ROW_TIME.items():
+            if not self.has_table(name) or name not in self._sources:
+                continue
+            raw_types = self._raw_types(name)
+            if col not in raw_types:
+                continue
+            cast = self._cast(col, raw_types[col], TIMESTAMP)
+            n = self._fetch(f"SELECT COUNT(*) FROM {quote('__raw_' + name)} WHERE {cast} >= {literal(self.as_of)}")
+            counts[name] = int(n[0][0])
+        return counts
+
+    # ------------------------------------------------------------------ validation
+    def validate(self, name: str) -> None:
+        """Validate contract table ``name`` (once); raise :class:`DataContractError`.
+
+        A pass on files is remembered for that snapshot of the data (see
+        :func:`validation_marker`), so a batch of reports on the same files validates once.
+        """
+        if name in self._validated or name not in contract.TABLES:
+            return
+        self.require(name)
+        # a strict pass checks more than a backfill pass on the same as-of date: separate keys
+        marker = validation_marker(self._sources, f"{name}|strict" if self.strict else name, self.as_of)
+        if marker is not None and marker.exists():
+            self._validated.add(name)
+            return
+        self._validated.add(name)  # referenced tables are validated while checking this one
+        try:
+            validation._validate_table(self, contract.TABLES[name])
+        except Exception:
+            self._validated.discard(name)
+            raise
+        if marker is not None:
+            try:
+                marker.parent.mkdir(parents=True, exist_ok=True)
+                marker.touch()
+            except OSError:  # a read-only cache only costs a re-validation next time
+                pass
+
+    def validate_all(self) -> ValidationSummary:
+        """Validate every contract table present; return row counts and what the reading rules did.
+
+        The result maps each present table to its row count (as analyses see it) and also says
+        which contract tables are absent (and which analyses need them), how many values each
+        normalisation rule changed, how many duplicate events were merged and how many rows
+        lie at or after the as-of date (:meth:`ValidationSummary.notes` as text lines; each
+        also a log record of the ``workbench.engine`` logger).
+        """
+        counts = {}
+        for name in self.tables:
+            self.validate(name)
+            counts[name] = int(self._fetch(f"SELECT COUNT(*) FROM {quote(name)}")[0][0])
+        absent = {t: contract.NEEDED_BY.get(t, ()) for t in contract.TABLES if t not in self._sources}
+        for table, needed in absent.items():
+            log.info("table '%s' is absent%s", table, f" (needed by {', '.join(needed)})" if needed else "")
+        notes = tuple(n for t in self.tables for n in self.normalisations(t))
+        duplicates = {t: n for t in contract.INTERVAL_EVENTS if t in self._sources and (n := self.duplicate_events(t))}
+        after = self.rows_after_as_of()
+        for table, n in duplicates.items():
+            log.info("table '%s': %d duplicate event row(s) merged", table, n)
+        for table, n in after.items():
+            if n:
+                log.info("table '%s': %d row(s) at or after the as-of date left out", table, n)
+        return ValidationSummary(counts, absent, notes, duplicates, after)
+
+    def normalisations(self, name: str) -> list[Normalisation]:
+        """What the reading rules changed in table ``name``: one record per column and rule.
+
+        Rules: ``null marker`` (``\\N``, ``NULL``, ``null`` or empty text read as NULL),
+        ``spaces trimmed``, ``integral id`` (``1.0`` written as ``1``). Each record is also
+        logged (INFO) the first time it is counted.
+        """
+        if name in self._column_notes:
+            return self._column_notes[name]
+        spec = contract.TABLES[name]
+        types = self._view_types(f"__input_{name}")
+        conds: list[tuple[str, str, str]] = []
+        for target, source in self._column_map(name).items():
+            q, kind = quote(source), types[source]
+            if kind == "VARCHAR":
+                markers = ", ".join(literal(m) for m in contract.NULL_MARKERS)
+                conds.append((target, "null marker", f"TRIM({q}) IN ({markers})"))
+                conds.append((target, "spaces trimmed", f"{q} <> TRIM({q}) AND TRIM({q}) NOT IN ({markers})"))
+                if contract.is_identifier(target):
+                    conds.append((target, "integral id", f"TRIM({q}) LIKE '%.%0' AND "
+                                                          f"regexp_matches(TRIM({q}), {literal(_INTEGRAL_TEXT)})"))
+            elif _FLOATS.match(kind) and spec.column(target).dtype == STRING:
+                conds.append((target, "integral id", f"{q} IS NOT NULL"))
+        notes = []
+        if conds:
+            agg = ", ".join(f"SUM(CASE WHEN {c} THEN 1 ELSE 0 END)" for _, _, c in conds)
+            values = self._fetch(f"SELECT {agg} FROM {quote('__input_' + name)}")[0]
+            for (column, rule, _), n in zip(conds, values):
+                if n:
+                    notes.append(Normalisation(name, column, rule, int(n)))
+                    log.info("table '%s', column '%s': %s on %d value(s)", name, column, rule, int(n))
+        self._column_notes[name] = notes
+        return notes
+
+    def duplicate_events(self, name: str) -> int:
+        """Identical rows of interval event table ``name`` beyond the first (counted once in analyses)."""
+        if name not in contract.INTERVAL_EVENTS or name not in self._sources:
+            return 0
+        raw = quote("__raw_" + name)
+        total, distinct = self._fetch(f"SELECT (SELECT COUNT(*) FROM {raw}), "
+                                      f"(SELECT COUNT(*) FROM (SELECT DISTINCT * FROM {raw}) d)")[0]
+        return int(total) - int(distinct)
+
+    def close(self) -> None:
+        self.backend.close()
+
+    def __repr__(self) -> str:
+        as_of = self.as_of.isoformat() if self.as_of is not None else "now"
+        return f"Workbench(tables={self.tables}, as_of={as_of}, engine={self.dialect})"
+
+def open_workbench(
+    source: str | Path | Mapping[str, Any],
+    as_of: Any = None,
+    tables: Iterable[str] | None = None,
+    validate: bool = True,
+    strict: bool | None = None,
+    **engine_options: Any,
+) -> Workbench:
+    """Open a brand's data: a directory of contract files, or a dict of DataFrames.
+
+    Parameters
+    ----------
+    source : path or mapping
+        A directory holding ``<table>.parquet`` / ``<table>.csv`` files (or folders of
+        Parquet files), or a mapping ``{table_name: DataFrame or path}``.
+    as_of : date-like, optional
+        Analysis date; event rows at or after it are left out (counted by
+        :meth:`Workbench.rows_after_as_of`).
+    strict : bool, optional
+        Refuse rows at or after ``as_of`` instead (default: ``WORKBENCH_STRICT_AS_OF=1``).
+    tables : iterable of str, optional
+        Only attach these tables.
+    validate : bool, default True
+        Validate each contract table when a query first reads it.
+
+    Returns
+    -------
+    Workbench
+
+    Examples
+    --------
+    >>> import workbench
+    >>> wb = workbench.open("data/demo", as_of="2026-01-01")   # doctest: +SKIP
+    >>> wb.query("SELECT order_channel, SUM(amount) FROM orders GROUP BY 1")  # doctest: +SKIP
+    """
+    sources = table_sources(source)
+    if not isinstance(source, Mapping):
+        root = Path(source)
+        if not sources:
+            raise DataContractError(
+                "*", None, f"no contract table found in {root}: expected files such as orders.parquet or "
+                           f"contact_events.csv (tables: {', '.join(contract.TABLES)})")
+    if tables is not None:
+        wanted = set(tables)
+        sources = {k: v for k, v in sources.items() if k in wanted}
+    return Workbench(sources, as_of=as_of, validate=validate, strict=strict, **engine_options)
