@@ -1,10 +1,15 @@
-"""The metric system (GUIDE §2): acquisition, retention and conversion, by any cut.
+"""The metric system (README "Analyses in the package"): acquisition, retention and conversion.
 
-Every function takes a :class:`~workbench.Workbench`, a half-open window
-``[start, end)``, a ``grain`` (``"day"``, ``"week"``, ``"month"`` or ``None`` for the
-whole window) and a cut ``by`` (``"brand"``, ``"region"``, ``"store"``, ``"staff"``,
-``"channel_group"``, ``"channel_code"``). The work runs in the engine; the result is a
-small pandas frame with one row per period and cut value.
+Every function takes a :class:`~workbench.Workbench`, a half-open window ``[start, end)``
+(``end`` defaults to the workbench's as-of date), a ``grain`` (``"day"``, ``"week"``,
+``"month"`` or ``None`` for the whole window) and a cut ``by`` (``"brand"``, ``"region"``,
+``"store"``, ``"staff"``, ``"channel_group"``, ``"channel_code"``). The work runs in the
+engine; the result is a small pandas frame with one row per period and cut value.
+
+The queries compose the named relations of :mod:`workbench.relations` (intervals, first
+adds, staff, store, channel and group dimensions, order flags). An optional table the data
+lacks reads as an empty table, so a metric needs no "does this table exist" branch: a brand
+without group data has ``group_joins`` of 0, without ``channels`` a NULL channel group.
 
 Definitions that matter:
 
@@ -17,7 +22,7 @@ Definitions that matter:
   channel use it.
 * **user view** (用户角度): an order counts for WeCom when the customer had an open
   relationship with any staff member when ordering (``variant="active"``, the default,
-  interval-aware via :mod:`workbench.relationships`) or had added anyone before the order
+  interval-aware via :func:`workbench.relations.contact_intervals`) or had added anyone before the order
   (``variant="ever"``). **task view** (任务角度): the order carries a ``task_id`` or a
   ``share_staff_id`` from a WeCom link.
 * **GMV** is the sum of ``amount``; ``net_gmv`` subtracts ``refunded_amount``.
@@ -33,7 +38,11 @@ from scipy import stats
 
 from .engine import Workbench, literal, to_timestamp
 from .errors import ParameterError
-from .relationships import contact_intervals_sql, group_intervals_sql, open_at_sql
+from .relations import (channel_dims, contact_intervals, derived_table, first_adds, group_dims, group_intervals,
+                        open_at_sql, order_flags_sql, resolve_as_of, staff_dims, store_regions)
+
+# Old private name, read by workbench.pages.value: the flags now have a public home.
+_order_flags_sql = order_flags_sql
 
 GRAINS = ("day", "week", "month", None)
 CUTS = ("brand", "region", "store", "staff", "channel_group", "channel_code")
@@ -42,8 +51,9 @@ _CUT_COLUMN = {"brand": None, "region": "region", "store": "store_id", "staff": 
 
 
 # ---------------------------------------------------------------------- shared pieces
-def _window(start: Any, end: Any) -> tuple[pd.Timestamp, pd.Timestamp]:
-    s, e = to_timestamp(start, "start"), to_timestamp(end, "end")
+def _window(wb: Workbench, start: Any, end: Any = None) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """``[start, end)`` as timestamps; ``end`` None is the workbench's as-of date."""
+    s, e = to_timestamp(start, "start"), resolve_as_of(wb, end)
     if e <= s:
         raise ParameterError(f"end ({e}) must be after start ({s})")
     return s, e
@@ -70,71 +80,6 @@ def _select_cut(by: str) -> tuple[str, str]:
     return f", {col}", f", {col}"
 
 
-def derived_table(wb: Workbench, name: str, sql: str, reads: tuple[str, ...], params: tuple = ()) -> str:
-    """``SELECT * FROM name``, with ``sql`` materialised once per workbench as temp table ``name``.
-
-    Derived relations that many queries of a report read (contact intervals, first adds) are
-    built once instead of once per query: each rebuild is a sort of a whole event table. The
-    table is rebuilt when a contract table in ``reads`` is attached again (a new source) or
-    when ``params`` (the arguments ``sql`` was built from, such as an as-of date) change.
-    """
-    sources = getattr(wb, "_sources", None)
-    if sources is None or not hasattr(wb, "materialize"):
-        return sql
-    key = tuple(sources.get(t) for t in reads)
-    cache = wb.__dict__.setdefault("_derived_tables", {})
-    seen = cache.get(name)
-    if seen is None or seen[1] != params or any(a is not b for a, b in zip(seen[0], key)):
-        wb.materialize(name, sql)
-        cache[name] = (key, params)
-    return f"SELECT * FROM {name}"
-
-
-def contact_intervals(wb: Workbench) -> str:
-    """:func:`~workbench.relationships.contact_intervals_sql`, materialised once per workbench."""
-    return derived_table(wb, "__wb_contact_intervals", contact_intervals_sql(), ("contact_events",))
-
-
-def group_intervals(wb: Workbench) -> str:
-    """:func:`~workbench.relationships.group_intervals_sql`, materialised once per workbench."""
-    return derived_table(wb, "__wb_group_intervals", group_intervals_sql(), ("group_events",))
-
-
-def _first_add_sql(wb: Workbench) -> str:
-    """Each customer's first add in the brand and its channel (the acquisition channel)."""
-    chan = ("LEFT JOIN channels ch ON ch.channel_code = f.channel_code" if wb.has_table("channels") else "")
-    group = "ch.channel_group" if wb.has_table("channels") else "CAST(NULL AS VARCHAR)"
-    return derived_table(wb, "__wb_first_adds", f"""
-    SELECT f.customer_id, f.first_add_time, f.channel_code, {group} AS channel_group FROM (
-        SELECT customer_id, event_time AS first_add_time, channel_code,
-               ROW_NUMBER() OVER (PARTITION BY customer_id ORDER BY event_time, staff_id) AS rn
-        FROM contact_events WHERE event_type = 'add'
-    ) f {chan} WHERE f.rn = 1
-    """, ("contact_events", "channels"))
-
-
-def _channel_group_join(wb: Workbench, alias: str) -> tuple[str, str]:
-    """(join clause, channel_group expression) for rows of ``alias`` carrying a channel_code."""
-    if not wb.has_table("channels"):
-        return "", "CAST(NULL AS VARCHAR)"
-    return f"LEFT JOIN channels ch ON ch.channel_code = {alias}.channel_code", "ch.channel_group"
-
-
-def _staff_dims_sql(wb: Workbench) -> str:
-    """staff_id → store_id, region (empty-safe when tables are absent)."""
-    if not wb.has_table("staff"):
-        return "SELECT CAST(NULL AS VARCHAR) AS staff_id, CAST(NULL AS VARCHAR) AS store_id, CAST(NULL AS VARCHAR) AS region WHERE FALSE"
-    region = "st.region" if wb.has_table("stores") else "CAST(NULL AS VARCHAR)"
-    join = "LEFT JOIN stores st ON st.store_id = s.store_id" if wb.has_table("stores") else ""
-    return f"SELECT s.staff_id, s.store_id, {region} AS region FROM staff s {join}"
-
-
-def _store_region_sql(wb: Workbench) -> str:
-    if not wb.has_table("stores"):
-        return "SELECT CAST(NULL AS VARCHAR) AS store_id, CAST(NULL AS VARCHAR) AS region WHERE FALSE"
-    return "SELECT store_id, region FROM stores"
-
-
 def _finish(df: pd.DataFrame, by: str, grain: str | None) -> pd.DataFrame:
     keys = ["period"] + ([_CUT_COLUMN[by]] if _CUT_COLUMN[by] else [])
     df = df.sort_values(keys).reset_index(drop=True)
@@ -157,7 +102,7 @@ def _merge(frames: list[pd.DataFrame], by: str) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------------- acquisition
-def acquisition(wb: Workbench, start: Any, end: Any, grain: str | None = "day", by: str = "brand",
+def acquisition(wb: Workbench, start: Any, end: Any = None, grain: str | None = "day", by: str = "brand",
                 store_id: str | None = None) -> pd.DataFrame:
     """Adds and group joins per period, in person-times and persons (拉新).
 
@@ -178,20 +123,19 @@ def acquisition(wb: Workbench, start: Any, end: Any, grain: str | None = "day", 
     >>> acquisition(wb, "2025-06-01", "2025-07-01", grain="week", by="store")  # doctest: +SKIP
     """
     _check(grain, by)
-    s, e = _window(start, end)
+    s, e = _window(wb, start, end)
     wb.require("contact_events")
     sel, grp = _select_cut(by)
-    chan_join, chan_group = _channel_group_join(wb, "ce")
     store_cond = f"AND sd.store_id = {literal(store_id)}" if store_id is not None else ""
     adds = wb.query(f"""
         WITH ev AS (
-            SELECT ce.customer_id, ce.staff_id, ce.channel_code, {chan_group} AS channel_group, sd.store_id, sd.region,
+            SELECT ce.customer_id, ce.staff_id, ce.channel_code, ch.channel_group, sd.store_id, sd.region,
                    {_period(grain, 'ce.event_time', s)} AS period,
                    CASE WHEN fa.first_add_time = ce.event_time THEN 1 ELSE 0 END AS is_first
             FROM contact_events ce
-            LEFT JOIN ({_staff_dims_sql(wb)}) sd ON sd.staff_id = ce.staff_id
-            {chan_join}
-            LEFT JOIN ({_first_add_sql(wb)}) fa ON fa.customer_id = ce.customer_id
+            LEFT JOIN ({staff_dims(wb)}) sd ON sd.staff_id = ce.staff_id
+            LEFT JOIN ({channel_dims(wb)}) ch ON ch.channel_code = ce.channel_code
+            LEFT JOIN ({first_adds(wb)}) fa ON fa.customer_id = ce.customer_id
             WHERE ce.event_type = 'add' AND ce.event_time >= {literal(s)} AND ce.event_time < {literal(e)}
               {store_cond}
         )
@@ -199,31 +143,25 @@ def acquisition(wb: Workbench, start: Any, end: Any, grain: str | None = "day", 
                COUNT(DISTINCT CASE WHEN is_first = 1 THEN customer_id END) AS new_persons
         FROM ev GROUP BY period{grp}
     """)
-    frames = [adds]
-    if wb.has_table("group_events"):
-        frames.append(_group_event_counts(wb, s, e, grain, by, "join", "group_joins", "group_join_persons",
-                                          store_id=store_id))
-    return _finish(_merge(frames, by), by, grain)
+    joins = _group_event_counts(wb, s, e, grain, by, "join", "group_joins", "group_join_persons", store_id=store_id)
+    return _finish(_merge([adds, joins], by), by, grain)
 
 
 def _group_event_counts(wb: Workbench, s: pd.Timestamp, e: pd.Timestamp, grain: str | None, by: str,
                         event_type: str, n_name: str, p_name: str, store_id: str | None = None) -> pd.DataFrame:
+    """Group events of one type per period and cut: the group's store, its owner as staff, the
+    member's acquisition channel. No group data: no rows (the merged columns read 0)."""
     sel, grp = _select_cut(by)
-    groups = wb.has_table("groups")
-    gjoin = "LEFT JOIN groups g ON g.group_id = ge.group_id" if groups else ""
-    store = "g.store_id" if groups else "CAST(NULL AS VARCHAR)"
-    owner = "g.owner_staff_id" if groups else "CAST(NULL AS VARCHAR)"
-    chan_join = f"LEFT JOIN ({_first_add_sql(wb)}) fa ON fa.customer_id = ge.customer_id" if wb.has_table("contact_events") else ""
-    chan_cols = "fa.channel_code, fa.channel_group" if chan_join else "CAST(NULL AS VARCHAR) AS channel_code, CAST(NULL AS VARCHAR) AS channel_group"
+    store_cond = f"AND gd.store_id = {literal(store_id)}" if store_id is not None else ""
     return wb.query(f"""
         WITH ev AS (
-            SELECT ge.customer_id, {store} AS store_id, sr.region, {owner} AS staff_id, {chan_cols},
+            SELECT ge.customer_id, gd.store_id, gd.region, gd.staff_id, fa.channel_code, fa.channel_group,
                    {_period(grain, 'ge.event_time', s)} AS period
-            FROM group_events ge {gjoin}
-            LEFT JOIN ({_store_region_sql(wb)}) sr ON sr.store_id = {store}
-            {chan_join}
+            FROM {wb.table_or_empty('group_events')} ge
+            LEFT JOIN ({group_dims(wb)}) gd ON gd.group_id = ge.group_id
+            LEFT JOIN ({first_adds(wb)}) fa ON fa.customer_id = ge.customer_id
             WHERE ge.event_type = {literal(event_type)} AND ge.event_time >= {literal(s)} AND ge.event_time < {literal(e)}
-              {f"AND {store} = {literal(store_id)}" if store_id is not None else ""}
+              {store_cond}
         )
         SELECT period{sel}, COUNT(*) AS {n_name}, COUNT(DISTINCT customer_id) AS {p_name}
         FROM ev GROUP BY period{grp}
@@ -231,24 +169,24 @@ def _group_event_counts(wb: Workbench, s: pd.Timestamp, e: pd.Timestamp, grain: 
 
 
 # ---------------------------------------------------------------------- retention
-def losses(wb: Workbench, start: Any, end: Any, grain: str | None = "day", by: str = "brand") -> pd.DataFrame:
+def losses(wb: Workbench, start: Any, end: Any = None, grain: str | None = "day", by: str = "brand") -> pd.DataFrame:
     """Deletes and group leaves per period (删除员工人次, 退群人次).
 
     Returns ``period``, the cut, ``deletes`` (person-times), ``deletes_by_customer``,
     ``deletes_by_staff``, ``delete_persons``, ``group_leaves``, ``group_leave_persons``.
     """
     _check(grain, by)
-    s, e = _window(start, end)
+    s, e = _window(wb, start, end)
     wb.require("contact_events")
     sel, grp = _select_cut(by)
-    chan_join, chan_group = _channel_group_join(wb, "iv")
     # Deletes inherit the channel code of the add they close.
     dels = wb.query(f"""
         WITH iv AS ({contact_intervals(wb)}),
         ev AS (
-            SELECT iv.customer_id, iv.staff_id, iv.channel_code, {chan_group} AS channel_group, sd.store_id, sd.region,
+            SELECT iv.customer_id, iv.staff_id, iv.channel_code, ch.channel_group, sd.store_id, sd.region,
                    iv.end_type, {_period(grain, 'iv.end_time', s)} AS period
-            FROM iv LEFT JOIN ({_staff_dims_sql(wb)}) sd ON sd.staff_id = iv.staff_id {chan_join}
+            FROM iv LEFT JOIN ({staff_dims(wb)}) sd ON sd.staff_id = iv.staff_id
+            LEFT JOIN ({channel_dims(wb)}) ch ON ch.channel_code = iv.channel_code
             WHERE iv.end_time >= {literal(s)} AND iv.end_time < {literal(e)}
         )
         SELECT period{sel}, COUNT(*) AS deletes,
@@ -257,14 +195,13 @@ def losses(wb: Workbench, start: Any, end: Any, grain: str | None = "day", by: s
                COUNT(DISTINCT customer_id) AS delete_persons
         FROM ev GROUP BY period{grp}
     """)
-    frames = [dels]
-    if wb.has_table("group_events"):
-        frames.append(_group_event_counts(wb, s, e, grain, by, "leave", "group_leaves", "group_leave_persons"))
-    return _finish(_merge(frames, by), by, grain)
+    leaves = _group_event_counts(wb, s, e, grain, by, "leave", "group_leaves", "group_leave_persons")
+    return _finish(_merge([dels, leaves], by), by, grain)
 
 
-def current_contacts(wb: Workbench, at: Any, by: str = "store") -> pd.DataFrame:
-    """Open relationships at instant ``at``: contacts, group members and their overlap.
+def current_contacts(wb: Workbench, at: Any = None, by: str = "store") -> pd.DataFrame:
+    """Open relationships at instant ``at`` (default: the workbench's as-of): contacts, group
+    members and their overlap.
 
     Returns the cut, ``contacts`` (open customer–staff relationships), ``contact_persons``,
     ``staff_with_contacts``, ``contacts_per_staff``, ``group_members`` (persons in at least
@@ -274,26 +211,18 @@ def current_contacts(wb: Workbench, at: Any, by: str = "store") -> pd.DataFrame:
     Cuts: brand, region, store, staff (contacts only; groups by owner).
     """
     _check(None, by, ("brand", "region", "store", "staff"))
-    t = literal(to_timestamp(at, "at"))
+    t = literal(resolve_as_of(wb, at, "at"))
     wb.require("contact_events")
     col = _CUT_COLUMN[by]
     cut = f"{col}" if col else "'brand'"
     contacts = f"""
         SELECT iv.customer_id, iv.staff_id, sd.store_id, sd.region
-        FROM ({contact_intervals(wb)}) iv LEFT JOIN ({_staff_dims_sql(wb)}) sd ON sd.staff_id = iv.staff_id
+        FROM ({contact_intervals(wb)}) iv LEFT JOIN ({staff_dims(wb)}) sd ON sd.staff_id = iv.staff_id
         WHERE {open_at_sql('iv', t)}"""
-    if wb.has_table("group_events"):
-        g = wb.has_table("groups")
-        members = f"""
-            SELECT gv.customer_id, {'g.owner_staff_id' if g else 'CAST(NULL AS VARCHAR)'} AS staff_id,
-                   {'g.store_id' if g else 'CAST(NULL AS VARCHAR)'} AS store_id, sr.region
-            FROM ({group_intervals(wb)}) gv
-            {'LEFT JOIN groups g ON g.group_id = gv.group_id' if g else ''}
-            LEFT JOIN ({_store_region_sql(wb)}) sr ON sr.store_id = {'g.store_id' if g else 'NULL'}
-            WHERE {open_at_sql('gv', t)}"""
-    else:
-        members = ("SELECT CAST(NULL AS VARCHAR) AS customer_id, CAST(NULL AS VARCHAR) AS staff_id, "
-                   "CAST(NULL AS VARCHAR) AS store_id, CAST(NULL AS VARCHAR) AS region WHERE FALSE")
+    members = f"""
+        SELECT gv.customer_id, gd.staff_id, gd.store_id, gd.region
+        FROM ({group_intervals(wb)}) gv LEFT JOIN ({group_dims(wb)}) gd ON gd.group_id = gv.group_id
+        WHERE {open_at_sql('gv', t)}"""
     df = wb.query(f"""
         WITH c AS ({contacts}), m AS ({members}),
         cp AS (SELECT DISTINCT {cut} AS cut, customer_id FROM c),
@@ -320,7 +249,7 @@ def current_contacts(wb: Workbench, at: Any, by: str = "store") -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------------- funnel
-def funnel(wb: Workbench, start: Any, end: Any, by: str = "store", window_days: int = 30) -> pd.DataFrame:
+def funnel(wb: Workbench, start: Any, end: Any = None, by: str = "store", window_days: int = 30) -> pd.DataFrame:
     """The acquisition funnel scan → add → join group → claim hook coupon, per cut.
 
     The cohort is every customer whose first scan in ``[start, end)`` happened at the cut
@@ -334,32 +263,27 @@ def funnel(wb: Workbench, start: Any, end: Any, by: str = "store", window_days: 
     ``median_hours_join_claim``.
     """
     _check(None, by, ("brand", "region", "store", "channel_group", "channel_code"))
-    s, e = _window(start, end)
+    s, e = _window(wb, start, end)
     wb.require("scans", "contact_events")
     w = f"INTERVAL '{int(window_days)} days'"
     col = _CUT_COLUMN[by]
     cut = f"f.{col}" if col else "'brand'"
-    chans = wb.has_table("channels")
-    store_expr = "COALESCE(sc.store_id, ch.store_id)" if chans else "sc.store_id"
-    group_expr = "ch.channel_group" if chans else "CAST(NULL AS VARCHAR)"
     join_step = f"""
-        LEFT JOIN (SELECT customer_id, event_time FROM group_events WHERE event_type = 'join') j
-          ON j.customer_id = a.customer_id AND j.event_time >= a.add_time AND j.event_time < a.scan_time + {w}
-    """ if wb.has_table("group_events") else "LEFT JOIN (SELECT CAST(NULL AS VARCHAR) AS customer_id, CAST(NULL AS TIMESTAMP) AS event_time WHERE FALSE) j ON FALSE"
+        LEFT JOIN (SELECT customer_id, event_time FROM {wb.table_or_empty('group_events')} WHERE event_type = 'join') j
+          ON j.customer_id = a.customer_id AND j.event_time >= a.add_time AND j.event_time < a.scan_time + {w}"""
     claim_step = f"""
-        LEFT JOIN (SELECT customer_id, issued_at FROM coupons WHERE issue_source = 'wecom') k
-          ON k.customer_id = jj.customer_id AND k.issued_at >= jj.join_time AND k.issued_at < jj.scan_time + {w}
-    """ if wb.has_table("coupons") else "LEFT JOIN (SELECT CAST(NULL AS VARCHAR) AS customer_id, CAST(NULL AS TIMESTAMP) AS issued_at WHERE FALSE) k ON FALSE"
+        LEFT JOIN (SELECT customer_id, issued_at FROM {wb.table_or_empty('coupons')} WHERE issue_source = 'wecom') k
+          ON k.customer_id = jj.customer_id AND k.issued_at >= jj.join_time AND k.issued_at < jj.scan_time + {w}"""
     df = wb.query(f"""
         WITH first_scan AS (
             SELECT * FROM (
-                SELECT sc.customer_id, sc.event_time AS scan_time, sc.channel_code, {store_expr} AS store_id,
-                       {group_expr} AS channel_group,
+                SELECT sc.customer_id, sc.event_time AS scan_time, sc.channel_code,
+                       COALESCE(sc.store_id, ch.store_id) AS store_id, ch.channel_group,
                        ROW_NUMBER() OVER (PARTITION BY sc.customer_id ORDER BY sc.event_time, sc.channel_code) AS rn
-                FROM scans sc {'LEFT JOIN channels ch ON ch.channel_code = sc.channel_code' if chans else ''}
+                FROM scans sc LEFT JOIN ({channel_dims(wb)}) ch ON ch.channel_code = sc.channel_code
             ) x WHERE rn = 1 AND scan_time >= {literal(s)} AND scan_time < {literal(e)}
         ),
-        f AS (SELECT fs.*, sr.region FROM first_scan fs LEFT JOIN ({_store_region_sql(wb)}) sr ON sr.store_id = fs.store_id),
+        f AS (SELECT fs.*, sr.region FROM first_scan fs LEFT JOIN ({store_regions(wb)}) sr ON sr.store_id = fs.store_id),
         a AS (
             SELECT f.customer_id, {cut} AS cut, f.scan_time, MIN(ce.event_time) AS add_time
             FROM f LEFT JOIN contact_events ce ON ce.customer_id = f.customer_id AND ce.event_type = 'add'
@@ -390,34 +314,7 @@ def funnel(wb: Workbench, start: Any, end: Any, by: str = "store", window_days: 
 
 
 # ---------------------------------------------------------------------- conversion
-def _order_flags_sql(wb: Workbench, s: pd.Timestamp, e: pd.Timestamp) -> str:
-    """Orders in the window with user-view flags (active, ever) and the task-view flag."""
-    has_contacts = wb.has_table("contact_events")
-    if has_contacts:
-        flags = f"""
-            SELECT o.order_id,
-                   MAX(CASE WHEN {open_at_sql('iv', 'o.order_time')} THEN 1 ELSE 0 END) AS user_active,
-                   MAX(CASE WHEN iv.start_time <= o.order_time THEN 1 ELSE 0 END) AS user_ever
-            FROM orders o LEFT JOIN ({contact_intervals(wb)}) iv ON iv.customer_id = o.customer_id
-            WHERE o.order_time >= {literal(s)} AND o.order_time < {literal(e)}
-            GROUP BY o.order_id"""
-        acq = f"LEFT JOIN ({_first_add_sql(wb)}) fa ON fa.customer_id = o.customer_id"
-        acq_cols = "fa.channel_code, fa.channel_group"
-    else:
-        flags = (f"SELECT order_id, 0 AS user_active, 0 AS user_ever FROM orders "
-                 f"WHERE order_time >= {literal(s)} AND order_time < {literal(e)}")
-        acq, acq_cols = "", "CAST(NULL AS VARCHAR) AS channel_code, CAST(NULL AS VARCHAR) AS channel_group"
-    return f"""
-        SELECT o.*, fl.user_active, fl.user_ever,
-               CASE WHEN o.task_id IS NOT NULL OR o.share_staff_id IS NOT NULL THEN 1 ELSE 0 END AS task_view,
-               o.amount - COALESCE(o.refunded_amount, 0) AS net_amount,
-               sr.region, o.share_staff_id AS staff_id, {acq_cols}
-        FROM orders o JOIN ({flags}) fl ON fl.order_id = o.order_id
-        LEFT JOIN ({_store_region_sql(wb)}) sr ON sr.store_id = o.store_id
-        {acq}"""
-
-
-def conversion(wb: Workbench, start: Any, end: Any, grain: str | None = "month", by: str = "brand",
+def conversion(wb: Workbench, start: Any, end: Any = None, grain: str | None = "month", by: str = "brand",
                variant: str = "active") -> pd.DataFrame:
     """Buyers and GMV in user view and task view, side by side (转化).
 
@@ -441,12 +338,12 @@ def conversion(wb: Workbench, start: Any, end: Any, grain: str | None = "month",
     _check(grain, by)
     if variant not in ("active", "ever"):
         raise ParameterError(f"variant must be 'active' or 'ever', not {variant!r}")
-    s, e = _window(start, end)
+    s, e = _window(wb, start, end)
     wb.require("orders")
     sel, grp = _select_cut(by)
     flag = "user_active" if variant == "active" else "user_ever"
     df = wb.query(f"""
-        WITH o AS ({_order_flags_sql(wb, s, e)})
+        WITH o AS ({order_flags_sql(wb, s, e)})
         SELECT {_period(grain, 'order_time', s)} AS period{sel},
                COUNT(*) AS orders, COUNT(DISTINCT customer_id) AS buyers,
                SUM(amount) AS gmv, SUM(net_amount) AS net_gmv,
@@ -463,33 +360,33 @@ def conversion(wb: Workbench, start: Any, end: Any, grain: str | None = "month",
     return _finish(df, by, grain)
 
 
-def order_views(wb: Workbench, start: Any, end: Any) -> pd.DataFrame:
+def order_views(wb: Workbench, start: Any, end: Any = None) -> pd.DataFrame:
     """Order-level flags (for drill-down and tests): order_id, user_active, user_ever, task_view.
 
     Returns one row per order in the window; fine for a store or a month, not for a whole
     brand-year (use :func:`conversion` for aggregates).
     """
-    s, e = _window(start, end)
+    s, e = _window(wb, start, end)
     wb.require("orders")
     return wb.query(f"SELECT order_id, customer_id, order_time, amount, user_active, user_ever, task_view "
-                    f"FROM ({_order_flags_sql(wb, s, e)}) o ORDER BY order_time, order_id")
+                    f"FROM ({order_flags_sql(wb, s, e)}) o ORDER BY order_time, order_id")
 
 
-def pos_buyers_not_added(wb: Workbench, start: Any, end: Any, by: str = "store") -> pd.DataFrame:
+def pos_buyers_not_added(wb: Workbench, start: Any, end: Any = None, by: str = "store") -> pd.DataFrame:
     """The store's to-do list: POS buyers in the window with no open contact at ``end``.
 
     Returns the cut, ``pos_buyers``, ``not_added`` and ``not_added_share``. Only counts:
     the customer ids themselves stay in the engine.
     """
     _check(None, by, ("brand", "region", "store"))
-    s, e = _window(start, end)
+    s, e = _window(wb, start, end)
     wb.require("orders", "contact_events")
     col = _CUT_COLUMN[by]
     cut = f"b.{col}" if col else "'brand'"
     df = wb.query(f"""
         WITH b AS (
             SELECT DISTINCT o.customer_id, o.store_id, sr.region FROM orders o
-            LEFT JOIN ({_store_region_sql(wb)}) sr ON sr.store_id = o.store_id
+            LEFT JOIN ({store_regions(wb)}) sr ON sr.store_id = o.store_id
             WHERE o.order_channel = 'pos' AND o.customer_id IS NOT NULL
               AND o.order_time >= {literal(s)} AND o.order_time < {literal(e)}
         ),
@@ -532,7 +429,7 @@ def correlation(x: np.ndarray, y: np.ndarray, alpha: float = 0.05) -> Correlatio
     return Correlation(float(r), float(np.tanh(z - q * se)), float(np.tanh(z + q * se)), float(p), n, float(rho))
 
 
-def store_churn(wb: Workbench, start: Any, end: Any) -> pd.DataFrame:
+def store_churn(wb: Workbench, start: Any, end: Any = None) -> pd.DataFrame:
     """Per store: contacts at risk in the window and customer deletes.
 
     ``exposed`` = relationships open at ``start`` plus adds in the window; ``churn_rate`` =
@@ -540,23 +437,22 @@ def store_churn(wb: Workbench, start: Any, end: Any) -> pd.DataFrame:
     relationships that got a staff touch (chat, group message, Moments) in the window — a
     usage measure of retention work when the brand has no tool flag.
     """
-    s, e = _window(start, end)
+    s, e = _window(wb, start, end)
     wb.require("contact_events")
-    touched = (f"""LEFT JOIN (SELECT DISTINCT customer_id, staff_id FROM touches
-                    WHERE touch_type IN ('chat', 'group_message', 'moments') AND staff_id IS NOT NULL
-                      AND event_time >= {literal(s)} AND event_time < {literal(e)}) tt
-               ON tt.customer_id = x.customer_id AND tt.staff_id = x.staff_id"""
-               if wb.has_table("touches") else "LEFT JOIN (SELECT NULL AS customer_id WHERE FALSE) tt ON FALSE")
+    touched = f"""
+        SELECT DISTINCT customer_id, staff_id FROM {wb.table_or_empty('touches')}
+        WHERE touch_type IN ('chat', 'group_message', 'moments') AND staff_id IS NOT NULL
+          AND event_time >= {literal(s)} AND event_time < {literal(e)}"""
     return wb.query(f"""
         WITH x AS (
             SELECT iv.*, sd.store_id FROM ({contact_intervals(wb)}) iv
-            LEFT JOIN ({_staff_dims_sql(wb)}) sd ON sd.staff_id = iv.staff_id
+            LEFT JOIN ({staff_dims(wb)}) sd ON sd.staff_id = iv.staff_id
             WHERE iv.start_time < {literal(e)} AND (iv.end_time IS NULL OR iv.end_time >= {literal(s)})
         )
         SELECT x.store_id, COUNT(*) AS exposed,
                SUM(CASE WHEN x.end_type = 'delete_by_customer' AND x.end_time < {literal(e)} THEN 1 ELSE 0 END) AS customer_deletes,
                SUM(CASE WHEN tt.customer_id IS NOT NULL THEN 1 ELSE 0 END) AS touched
-        FROM x {touched}
+        FROM x LEFT JOIN ({touched}) tt ON tt.customer_id = x.customer_id AND tt.staff_id = x.staff_id
         WHERE x.store_id IS NOT NULL
         GROUP BY x.store_id ORDER BY x.store_id
     """).assign(
@@ -565,7 +461,7 @@ def store_churn(wb: Workbench, start: Any, end: Any) -> pd.DataFrame:
     )
 
 
-def retention_tools_vs_churn(wb: Workbench, start: Any, end: Any, tool_col: str | None = None,
+def retention_tools_vs_churn(wb: Workbench, start: Any, end: Any = None, tool_col: str | None = None,
                              alpha: float = 0.05) -> tuple[pd.DataFrame, Correlation]:
     """Retention-tool usage per store against its churn rate, with the correlation and CI.
 
@@ -604,7 +500,7 @@ KPI_UNITS = {"adds": "person_times", "add_persons": "persons", "new_persons": "p
              "buyers": "persons"}
 
 
-def kpis(wb: Workbench, start: Any, end: Any, by: str = "brand") -> pd.DataFrame:
+def kpis(wb: Workbench, start: Any, end: Any = None, by: str = "brand") -> pd.DataFrame:
     """Headline KPIs for ``[start, end)`` with the previous window of equal length beside it.
 
     Returns one row per KPI (and cut): ``kpi``, ``unit``, ``value``, ``previous``, ``change``
@@ -614,7 +510,7 @@ def kpis(wb: Workbench, start: Any, end: Any, by: str = "brand") -> pd.DataFrame
     ``add_persons``), contacts (open relationships at ``end``), gmv, user_gmv, user_share,
     task_gmv, task_share, buyers. :mod:`workbench.pages.ops` states these for the dashboard.
     """
-    s, e = _window(start, end)
+    s, e = _window(wb, start, end)
     prev_s = s - (e - s)
     rows = []
     for label, (a, b) in {"value": (s, e), "previous": (prev_s, s)}.items():
@@ -644,7 +540,7 @@ def kpis(wb: Workbench, start: Any, end: Any, by: str = "brand") -> pd.DataFrame
     return out
 
 
-def task_performance(wb: Workbench, start: Any, end: Any, window_days: int = 7, variant: str = "active") -> pd.DataFrame:
+def task_performance(wb: Workbench, start: Any, end: Any = None, window_days: int = 7, variant: str = "active") -> pd.DataFrame:
     """Per task created in ``[start, end)``: reach, and conversion in user view vs task view.
 
     * ``reached``: customers who got the task's push (``touches`` with its ``task_id``);
@@ -657,7 +553,7 @@ def task_performance(wb: Workbench, start: Any, end: Any, window_days: int = 7, 
     ``user_buyers``, ``user_gmv``, ``task_orders``, ``task_buyers``, ``task_gmv`` and the
     conversion rates ``user_conversion`` and ``task_conversion`` (buyers / reached).
     """
-    s, e = _window(start, end)
+    s, e = _window(wb, start, end)
     if variant not in ("active", "ever"):
         raise ParameterError(f"variant must be 'active' or 'ever', not {variant!r}")
     wb.require("tasks", "touches", "orders")
