@@ -96,3 +96,10 @@ class TestCovariates:
         assert cov.loc[("C1", "E1", 1), "bought_by_landmark"] == 1
         assert cov.loc[("C3", "E3", 1), "channel_group"] == "ads" and cov.loc[("C3", "E3", 1), "store_id"] == "S2"
         assert cov.loc[("C1", "E1", 1), "uses_retention_tool"] == 1
+
+    def test_as_of_defaults_to_the_workbench(self, tiny):
+        wb = workbench.open(tiny, as_of="2025-02-01")
+        pd.testing.assert_frame_equal(spell_covariates(wb), spell_covariates(wb, "2025-02-01"))
+        pd.testing.assert_frame_equal(contact_spells(wb), contact_spells(wb, "2025-02-01"))
+        with pytest.raises(ParameterError, match="as_of is required"):
+            contact_spells({"contact_events": events([("2025-01-01", "A", "E1", "add")])})

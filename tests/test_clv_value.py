@@ -138,10 +138,10 @@ class TestValidation:
                                             observation_end="1998-06-30")
         # weeks 1..77 and the observation end, 545 days after the first purchase day
         assert len(cum) == 78 and cum["period"].iloc[-1] == pytest.approx(545 / 7)
-        assert cum.attrs["calibration_period"] == pytest.approx(272 / 7)
+        assert cum.calibration_period == pytest.approx(272 / 7)
         # at the end of the data the actual count is every repeat purchase day of the summary
         assert cum["actual"].iloc[-1] == s["frequency"].sum() + s["frequency_holdout"].sum()
-        in_sample = cum.loc[cum["period"] == 38]
+        in_sample = cum.table.loc[cum["period"] == 38]
         assert float(in_sample["expected"].iloc[0]) == pytest.approx(float(in_sample["actual"].iloc[0]), rel=0.03)
         assert float(cum["expected"].iloc[-1]) == pytest.approx(float(cum["actual"].iloc[-1]), rel=0.1)
         assert cum["expected"].is_monotonic_increasing and cum["actual"].is_monotonic_increasing
@@ -152,7 +152,7 @@ class TestValidation:
         a = expected_vs_actual_cumulative(bg, wb, time_unit="D", observation_end="2025-01-06")
         orders = tiny["orders"][tiny["orders"]["customer_id"].notna()]
         b = expected_vs_actual_cumulative(bg, orders, time_unit="D", observation_end="2025-01-06")
-        pd.testing.assert_frame_equal(a, b)
+        pd.testing.assert_frame_equal(a.table, b.table)
         assert a["actual"].iloc[-1] == 1  # C3 bought again on Jan 6
 
     def test_plots(self, raw, fitted):

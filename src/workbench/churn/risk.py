@@ -12,6 +12,8 @@ brand with 15 million open relationships is scored like one with fifteen thousan
 * :func:`relationship_risk` — the ranked relationships as a DataFrame, with raw ids.
 * :func:`export_at_risk` — the ranked list as CSV for operations, with real customer ids,
   since guides must act on it.
+
+``as_of`` defaults to the workbench's own ``as_of`` (``None`` → ``wb.as_of``).
 """
 from __future__ import annotations
 
@@ -21,7 +23,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..engine import Workbench, literal, quote, to_timestamp
+from .._as_of import require_as_of
+from ..engine import Workbench, literal, quote
 from ..errors import ParameterError
 from .spells import spell_columns, spell_counts, spell_table
 from .survival import CoxResult, fit_cox
@@ -92,7 +95,7 @@ def _value_sql(wb: Workbench, at: pd.Timestamp, value: str) -> str:
                  AND order_time < {literal(at)} GROUP BY customer_id"""
 
 
-def relationship_risk_sql(wb: Workbench, as_of: Any, horizon_days: float = 30.0, value: str = "clv",
+def relationship_risk_sql(wb: Workbench, as_of: Any = None, horizon_days: float = 30.0, value: str = "clv",
                           landmark_days: float = 14.0) -> tuple[str, CoxResult]:
     """SQL of the open relationships with ``risk`` and ``value_at_risk``, and the fitted Cox model.
 
@@ -103,7 +106,7 @@ def relationship_risk_sql(wb: Workbench, as_of: Any, horizon_days: float = 30.0,
     """
     if not horizon_days > 0:
         raise ParameterError(f"horizon_days must be positive, got {horizon_days!r}")
-    at = to_timestamp(as_of, "as_of")
+    at = require_as_of(wb, as_of)
     covariates = _model_covariates(wb, at, landmark_days)
     rows = spell_counts(wb, at, by=covariates, landmark_days=landmark_days)
     cox = fit_cox(rows, categorical=covariates, check_ph=False, duration_resolution=1.0, weights_col="weight")
@@ -129,7 +132,7 @@ def relationship_risk_sql(wb: Workbench, as_of: Any, horizon_days: float = 30.0,
     return sql, cox
 
 
-def relationship_risk(wb: Workbench, as_of: Any, horizon_days: float = 30.0, value: str = "clv",
+def relationship_risk(wb: Workbench, as_of: Any = None, horizon_days: float = 30.0, value: str = "clv",
                       landmark_days: float = 14.0, top: int | None = None) -> tuple[pd.DataFrame, CoxResult]:
     """Open relationships ranked by ``value_at_risk`` (``rank`` 1 first), and the fitted Cox model.
 
@@ -148,7 +151,7 @@ def relationship_risk(wb: Workbench, as_of: Any, horizon_days: float = 30.0, val
     return ranked, cox
 
 
-def at_risk_by(wb: Workbench, as_of: Any, by: str = "store_id", horizon_days: float = 30.0,
+def at_risk_by(wb: Workbench, as_of: Any = None, by: str = "store_id", horizon_days: float = 30.0,
                risk_threshold: float = 0.1, value: str = "clv", landmark_days: float = 14.0) -> pd.DataFrame:
     """Per ``by`` (a spell column such as ``store_id`` or ``channel_group``): ``open_relationships``,
     ``at_risk`` (risk ≥ ``risk_threshold``), ``expected_deletions`` (sum of risks) and

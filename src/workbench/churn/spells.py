@@ -15,6 +15,8 @@ Left truncation: with ``window_start``, spells that began before it but were sti
 it are kept with ``entry_days`` = their age at ``window_start`` (pass it to the survival
 fitters as the entry time); spells that ended before it are dropped. Without it every spell
 enters at 0.
+
+``as_of`` defaults to the workbench's own ``as_of`` (a dict of frames has none: pass it).
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from typing import Any
 
 import pandas as pd
 
+from .._as_of import require_as_of
 from ..engine import Workbench, literal, quote, to_timestamp
 from ..errors import DataContractError, ParameterError
 from ..metrics import contact_intervals, derived_table, group_intervals
@@ -31,7 +34,7 @@ LEVELS = ("customer", "customer_staff")
 END_REASONS = ("deleted_by_customer", "deleted_by_staff", "left_group", "censored")
 
 
-def _workbench(source: Any, as_of: pd.Timestamp) -> Workbench:
+def _workbench(source: Any) -> Workbench:
     if isinstance(source, Workbench) or (hasattr(source, "query") and hasattr(source, "require")):
         return source
     if isinstance(source, dict):
@@ -47,11 +50,11 @@ def _reason(end_time: str, end_type: str, as_of: str) -> str:
             f"WHEN {end_type} = 'delete_by_staff' THEN 'deleted_by_staff' ELSE 'left_group' END")
 
 
-def contact_spells_sql(wb: Workbench, as_of: Any, level: str = "customer", window_start: Any = None) -> str:
+def contact_spells_sql(wb: Workbench, as_of: Any = None, level: str = "customer", window_start: Any = None) -> str:
     """The SQL behind :func:`contact_spells` (for materialising in the engine at scale)."""
     if level not in LEVELS:
         raise ParameterError(f"level must be one of {', '.join(LEVELS)}, not {level!r}")
-    at = to_timestamp(as_of, "as_of")
+    at = require_as_of(wb, as_of)
     a = literal(at)
     wb.require("contact_events")
     contact_cols = "customer_id, staff_id, channel_code" if level == "customer_staff" else "customer_id"
@@ -105,7 +108,7 @@ def contact_spells_sql(wb: Workbench, as_of: Any, level: str = "customer", windo
         FROM ({spells}) sp WHERE {keep}"""
 
 
-def contact_spells(source: Any, as_of: Any, level: str = "customer", window_start: Any = None) -> pd.DataFrame:
+def contact_spells(source: Any, as_of: Any = None, level: str = "customer", window_start: Any = None) -> pd.DataFrame:
     """One row per spell: ``customer_id`` (and ``staff_id``, ``channel_code`` at level
     ``"customer_staff"``), ``spell_number``, ``start``, ``end`` (``as_of`` when censored),
     ``duration_days``, ``churned`` (False = censored at ``as_of``), ``end_reason``
@@ -115,15 +118,15 @@ def contact_spells(source: Any, as_of: Any, level: str = "customer", window_star
     ----------
     source : Workbench or dict of DataFrames
         Needs ``contact_events``; level ``"customer"`` also uses ``group_events``.
-    as_of : date-like
-        Censoring time; must not precede the data.
+    as_of : date-like, optional
+        Censoring time; must not precede the data. Defaults to the workbench's ``as_of``.
 
     Examples
     --------
     >>> spells = contact_spells(wb, "2026-01-01", level="customer_staff")   # doctest: +SKIP
     """
-    at = to_timestamp(as_of, "as_of")
-    wb = _workbench(source, at)
+    wb = _workbench(source)
+    at = require_as_of(wb, as_of)
     first = wb.scalar("SELECT MIN(event_time) FROM contact_events")
     if first is not None and at < pd.Timestamp(first):
         raise ParameterError(f"as_of {at} is before the first contact event ({first}): no spell can be observed")
@@ -140,9 +143,9 @@ def _has_retention_tool(wb: Workbench) -> bool:
     return wb.has_table("stores") and "uses_retention_tool" in wb.columns("stores")
 
 
-def spell_covariates_sql(wb: Workbench, as_of: Any, landmark_days: float = 14.0) -> str:
+def spell_covariates_sql(wb: Workbench, as_of: Any = None, landmark_days: float = 14.0) -> str:
     """The SQL behind :func:`spell_covariates` (unordered, for use inside the engine)."""
-    at = to_timestamp(as_of, "as_of")
+    at = require_as_of(wb, as_of)
     # the spells are read four times below: build them once per workbench and as-of date
     base = derived_table(wb, "__wb_spell_base", contact_spells_sql(wb, at, "customer_staff"), ("contact_events",),
                          params=(at,))
@@ -174,7 +177,7 @@ def spell_covariates_sql(wb: Workbench, as_of: Any, landmark_days: float = 14.0)
         {chats} {groups} {bought}"""
 
 
-def spell_covariates(wb: Workbench, as_of: Any, landmark_days: float = 14.0) -> pd.DataFrame:
+def spell_covariates(wb: Workbench, as_of: Any = None, landmark_days: float = 14.0) -> pd.DataFrame:
     """Customer–staff spells with the covariates of the churn models.
 
     Adds to :func:`contact_spells` at level ``customer_staff``: ``channel_group`` (of the add's
@@ -195,15 +198,15 @@ SPELL_TABLE = "__wb_spell_covariates"
 SPELL_READS = ("contact_events", "touches", "group_events", "orders", "channels", "staff", "stores")
 
 
-def spell_table(wb: Workbench, as_of: Any, landmark_days: float = 14.0) -> str:
+def spell_table(wb: Workbench, as_of: Any = None, landmark_days: float = 14.0) -> str:
     """``SELECT`` over :func:`spell_covariates`, materialised in the engine once per workbench,
     as-of date and landmark (the churn report reads it for every table and model)."""
-    at = to_timestamp(as_of, "as_of")
+    at = require_as_of(wb, as_of)
     return derived_table(wb, SPELL_TABLE, spell_covariates_sql(wb, at, landmark_days), SPELL_READS,
                          params=(at, float(landmark_days)))
 
 
-def spell_counts(wb: Workbench, as_of: Any, by: Sequence[str] = (), landmark_days: float = 14.0,
+def spell_counts(wb: Workbench, as_of: Any = None, by: Sequence[str] = (), landmark_days: float = 14.0,
                  duration_resolution: float | None = 1.0) -> pd.DataFrame:
     """Customer–staff spells collapsed in the engine: distinct (``by``…, duration, churned) with a count.
 
@@ -255,7 +258,7 @@ def spell_counts(wb: Workbench, as_of: Any, by: Sequence[str] = (), landmark_day
     return wb.query(f"SELECT {select}, COUNT(*) AS weight FROM ({source}) s GROUP BY {order} ORDER BY {order}")
 
 
-def spell_columns(wb: Workbench, as_of: Any, landmark_days: float = 14.0) -> list[str]:
+def spell_columns(wb: Workbench, as_of: Any = None, landmark_days: float = 14.0) -> list[str]:
     """The columns :func:`spell_counts` can group by (including ``cohort``)."""
     cols = list(wb.query(f"SELECT * FROM ({spell_table(wb, as_of, landmark_days)}) s LIMIT 0").columns)
     return [*cols, "cohort"]

@@ -16,6 +16,7 @@ Everything per customer stays in the engine; only collapsed rows reach Python:
 :func:`customer_value` runs the four steps for the CLV report and returns a per-customer
 frame with tiers. The per-customer tables hold ``customer_id``: use them for exports and
 joins, show only aggregates to stakeholders.
+Every step that takes ``as_of`` defaults it to the workbench's own ``as_of``.
 """
 from __future__ import annotations
 
@@ -25,8 +26,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._as_of import require_as_of
 from .._rows import first_of_groups
-from ..engine import Workbench, literal, quote, to_timestamp
+from ..engine import Workbench, literal, quote
 from ..errors import ParameterError
 from ..segments import fan_tiers, value_tiers
 from .beta_geo import BetaGeoFitter
@@ -82,11 +84,11 @@ class ModelOrders:
         return self.orders_total - self.orders_excluded
 
 
-def count_model_orders(wb: Workbench, as_of: Any, exclude_experiment_orders: bool = False) -> ModelOrders:
+def count_model_orders(wb: Workbench, as_of: Any = None, exclude_experiment_orders: bool = False) -> ModelOrders:
     """Count the identified orders before ``as_of``, the experiment-task orders among them and
     those the models leave out (:func:`~workbench.clv.rfm.model_orders_sql`): what the CLV page
     says the model saw."""
-    as_of = to_timestamp(as_of, "as_of")
+    as_of = require_as_of(wb, as_of)
     wb.require("orders")
     before = f"customer_id IS NOT NULL AND order_time < {literal(as_of)}"
     total = int(wb.scalar(f"SELECT COUNT(*) FROM orders WHERE {before}"))
@@ -113,7 +115,7 @@ def main_store_sql(as_of: pd.Timestamp) -> str:
         ) x WHERE rn = 1"""
 
 
-def summarise_buyers(wb: Workbench, as_of: Any, name: str = RFM_TABLE, exclude_experiment_orders: bool = False,
+def summarise_buyers(wb: Workbench, as_of: Any = None, name: str = RFM_TABLE, exclude_experiment_orders: bool = False,
                      spend: str = "net", purchase_unit: str = "day") -> int:
     """Keep one row per buyer with orders before ``as_of`` as engine table ``name``; returns the count.
 
@@ -127,7 +129,7 @@ def summarise_buyers(wb: Workbench, as_of: Any, name: str = RFM_TABLE, exclude_e
     (the literature's convention, the default): several orders of one customer on one day are
     then several purchases, as they are in a continuous-time process such as the simulator's.
     """
-    as_of = to_timestamp(as_of, "as_of")
+    as_of = require_as_of(wb, as_of)
     wb.require("orders")
     if spend not in SPEND_VALUES:
         raise ParameterError(f"spend must be one of {', '.join(SPEND_VALUES)}, not {spend!r}")
@@ -264,7 +266,7 @@ def total_value_interval(bg: BetaGeoFitter, gg: GammaGammaFitter, rows: pd.DataF
     return (total(bg, gg), *bootstrap_bounds(np.array(sims), n_draws, level))
 
 
-def value_buyers(wb: Workbench, as_of: Any, horizon_months: int = 12, discount_rate: float = 0.01,
+def value_buyers(wb: Workbench, as_of: Any = None, horizon_months: int = 12, discount_rate: float = 0.01,
                  exclude_experiment_orders: bool = False, spend: str = "net",
                  purchase_unit: str = "day") -> tuple[BetaGeoFitter, GammaGammaFitter, pd.DataFrame]:
     """Steps 1–3 above: the buyer table, the fitted models and the per-buyer value table.
@@ -272,7 +274,7 @@ def value_buyers(wb: Workbench, as_of: Any, horizon_months: int = 12, discount_r
     Returns the BG/NBD and Gamma-Gamma models and the :func:`buyer_rows` they were fitted on;
     the engine keeps ``clv_buyers`` and ``customer_clv``.
     """
-    as_of = to_timestamp(as_of, "as_of")
+    as_of = require_as_of(wb, as_of)
     if summarise_buyers(wb, as_of, exclude_experiment_orders=exclude_experiment_orders, spend=spend,
                         purchase_unit=purchase_unit) == 0:
         raise ParameterError(f"no orders before {as_of.date()}")
@@ -282,7 +284,7 @@ def value_buyers(wb: Workbench, as_of: Any, horizon_months: int = 12, discount_r
     return bg, gg, rows
 
 
-def customer_value(wb: Workbench, as_of: Any, horizon_months: int = 12, discount_rate: float = 0.01,
+def customer_value(wb: Workbench, as_of: Any = None, horizon_months: int = 12, discount_rate: float = 0.01,
                    lookback_days: int = 365, interval_draws: int = 0, seed: int = 0,
                    exclude_experiment_orders: bool = False, spend: str = "net",
                    purchase_unit: str = "day") -> CustomerValue:
@@ -304,7 +306,7 @@ def customer_value(wb: Workbench, as_of: Any, horizon_months: int = 12, discount
 
     The engine keeps the per-buyer tables ``clv_buyers`` and ``customer_clv`` afterwards.
     """
-    as_of = to_timestamp(as_of, "as_of")
+    as_of = require_as_of(wb, as_of)
     if horizon_months < 1:
         raise ParameterError("horizon_months must be at least 1")
     seen = count_model_orders(wb, as_of, exclude_experiment_orders)

@@ -3,6 +3,7 @@ histogram of repeat purchases, and actual vs expected cumulative repeat transact
 with small matplotlib helpers that draw them on a given axes and return it."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import duckdb
@@ -113,11 +114,33 @@ def _cumulative_sql(source: str, customer_col: str, time_col: str, obs: pd.Times
     """
 
 
+@dataclass(frozen=True)
+class CumulativeTransactions:
+    """Actual vs expected cumulative repeat transactions (:func:`expected_vs_actual_cumulative`).
+
+    Attributes
+    ----------
+    table : DataFrame
+        ``period``, cumulative ``actual`` and ``expected`` repeat transactions.
+    calibration_period : float or None
+        Where calibration ends, in periods since the first purchase day.
+    """
+
+    table: pd.DataFrame
+    calibration_period: float | None = None
+
+    def __getitem__(self, key: Any) -> Any:
+        return self.table[key]
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+
 def expected_vs_actual_cumulative(model: Any, transactions: Any, customer_col: str = "customer_id",
                                   time_col: str = "order_time", time_unit: str = "W",
                                   calibration_end: Any = None, observation_end: Any = None,
                                   periods: int | None = None,
-                                  exclude_experiment_orders: bool = False) -> pd.DataFrame:
+                                  exclude_experiment_orders: bool = False) -> CumulativeTransactions:
     """Actual vs expected cumulative repeat transactions, by period since the first purchase day.
 
     Purchases are one per customer per day, as in :func:`~workbench.clv.rfm_summary`.
@@ -131,7 +154,9 @@ def expected_vs_actual_cumulative(model: Any, transactions: Any, customer_col: s
         Transactions (``customer_col``, ``time_col``), or a workbench whose contract
         ``orders`` are used.
     calibration_end : date-like, optional
-        Marks the end of calibration (kept in ``attrs["calibration_period"]``, in periods).
+        Marks the end of calibration (``calibration_period`` of the result, in periods).
+    observation_end : date-like, optional
+        The last day counted (inclusive); default: the last transaction.
     periods : int, optional
         Number of periods on the grid (default: up to the last transaction).
     exclude_experiment_orders : bool, default False
@@ -140,9 +165,11 @@ def expected_vs_actual_cumulative(model: Any, transactions: Any, customer_col: s
 
     Returns
     -------
-    DataFrame
-        ``period`` (1, 2, …, and the observation end when it falls within a period),
-        cumulative ``actual`` and ``expected`` repeat transactions.
+    CumulativeTransactions
+        ``table``: ``period`` (1, 2, …, and the observation end when it falls within a
+        period), cumulative ``actual`` and ``expected`` repeat transactions;
+        ``calibration_period``: where calibration ends on that axis (``None`` without
+        ``calibration_end``). Indexing the result indexes its table.
     """
     if time_unit not in UNITS:
         raise ParameterError(f"time_unit must be one of {', '.join(UNITS)}, not {time_unit!r}")
@@ -178,18 +205,18 @@ def expected_vs_actual_cumulative(model: Any, transactions: Any, customer_col: s
     ages = np.clip(grid[:, None] - births["age"].to_numpy()[None, :], 0.0, None)
     expected = np.asarray(model.expected_number_of_purchases_up_to_time(ages), float) @ births["n"].to_numpy(float)
     out = pd.DataFrame({"period": grid, "actual": actual, "expected": expected})
-    if calibration_end is not None:
-        out.attrs["calibration_period"] = (to_timestamp(calibration_end, "calibration_end").normalize()
-                                           - start).days / unit
-    return out
+    calibration = None if calibration_end is None else \
+        (to_timestamp(calibration_end, "calibration_end").normalize() - start).days / unit
+    return CumulativeTransactions(out, calibration)
 
 
 #: the name used by earlier notebooks
 def cumulative_repeat_transactions(model: Any, transactions: Any, customer_col: str = "customer_id",
                                    time_col: str = "order_time", time_unit: str = "W",
                                    periods: int | None = None) -> pd.DataFrame:
-    """Alias of :func:`expected_vs_actual_cumulative` (without a calibration marker)."""
-    return expected_vs_actual_cumulative(model, transactions, customer_col, time_col, time_unit, periods=periods)
+    """The table of :func:`expected_vs_actual_cumulative` (without a calibration marker)."""
+    return expected_vs_actual_cumulative(model, transactions, customer_col, time_col, time_unit,
+                                         periods=periods).table
 
 
 # ------------------------------------------------------------------------------ plots
@@ -229,13 +256,14 @@ def plot_calibration_holdout(model: Any, summary: pd.DataFrame, max_frequency: i
     return ax
 
 
-def plot_cumulative_transactions(cumulative: pd.DataFrame, ax: Any = None) -> Any:
-    """Lines of an :func:`expected_vs_actual_cumulative` table; a dotted line at calibration end."""
+def plot_cumulative_transactions(cumulative: CumulativeTransactions | pd.DataFrame, ax: Any = None) -> Any:
+    """Lines of an :func:`expected_vs_actual_cumulative` result; a dotted line at calibration end."""
     ax = _axes(ax)
+    calibration = getattr(cumulative, "calibration_period", None)
     ax.plot(cumulative["period"], cumulative["actual"], label="actual")
     ax.plot(cumulative["period"], cumulative["expected"], linestyle="--", label="model")
-    if "calibration_period" in cumulative.attrs:
-        ax.axvline(cumulative.attrs["calibration_period"], color="grey", linestyle=":")
+    if calibration is not None:
+        ax.axvline(calibration, color="grey", linestyle=":")
     ax.set_xlabel("period since the first purchase day")
     ax.set_ylabel("cumulative repeat transactions")
     ax.legend()

@@ -292,8 +292,8 @@ def holdout_check(wb: Any, as_of: Any, holdout_weeks: int, exclude_experiment_or
         total_error=Stated(float(fit["model_total_error"]), "relative", "(predicted − actual) / actual", start, as_of),
         model_mae=Stated(float(fit["model_mae"]), "number", "mean absolute error per customer, model", start, as_of),
         naive_mae=Stated(float(fit["naive_mae"]), "number", "mean absolute error per customer, naive", start, as_of),
-        by_frequency=table, period_counts=period_transactions(model, cal), cumulative=cum,
-        calibration_week=float(cum.attrs["calibration_period"]))
+        by_frequency=table, period_counts=period_transactions(model, cal), cumulative=cum.table,
+        calibration_week=float(cum.calibration_period))
 
 
 def holdout_sentence(h: HoldoutCheck, weeks: int, lang: str) -> str:
