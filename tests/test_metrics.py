@@ -195,3 +195,30 @@ class TestTaskPerformance:
         assert (r.task_orders, r.task_gmv) == (1, 50.0)
         ever = metrics.task_performance(wb, "2025-01-01", "2025-01-08", window_days=7, variant="ever").iloc[0]
         assert ever.user_orders == 5
+
+
+class TestDefaultsAndOptionalTables:
+    def test_window_end_and_instant_default_to_the_workbench_as_of(self, wb):
+        pd.testing.assert_frame_equal(metrics.acquisition(wb, START, grain=None),
+                                      metrics.acquisition(wb, START, "2025-02-01", grain=None))
+        pd.testing.assert_frame_equal(metrics.conversion(wb, START), metrics.conversion(wb, START, "2025-02-01"))
+        pd.testing.assert_frame_equal(metrics.current_contacts(wb, by="brand"),
+                                      metrics.current_contacts(wb, "2025-02-01", by="brand"))
+
+    def test_without_as_of_the_end_is_needed(self, tiny):
+        wb = workbench.open(tiny)
+        with pytest.raises(ParameterError, match="as_of"):
+            metrics.losses(wb, START)
+
+    def test_absent_optional_tables_count_nothing(self, tiny):
+        """Only contact events and orders: no store, channel or group data, the same person-time counts."""
+        wb = workbench.open({"contact_events": tiny["contact_events"], "orders": tiny["orders"]}, as_of="2025-02-01")
+        acq = metrics.acquisition(wb, START, END, grain=None).iloc[0]
+        assert (acq.adds, acq.add_persons, acq.new_persons, acq.group_joins, acq.group_join_persons) == (5, 3, 3, 0, 0)
+        los = metrics.losses(wb, START, END, grain=None).iloc[0]
+        assert (los.deletes, los.group_leaves) == (2, 0)
+        now = metrics.current_contacts(wb, by="brand").iloc[0]
+        assert (now.contacts, now.group_members, now.added_not_in_group, now.in_group_not_added) == (3, 0, 2, 0)
+        conv = metrics.conversion(wb, START, END, grain=None).iloc[0]
+        assert (conv.orders, conv.user_orders, conv.task_orders) == (7, 3, 1)   # active: O2, O3, O4
+        assert metrics.store_churn(wb, START, END).empty          # no staff table: no contact has a store
