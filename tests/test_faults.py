@@ -19,7 +19,8 @@ import nbformat
 import pandas as pd
 import pytest
 
-from workbench.reports import _quiet_kernel_manager, _temporary_folder, remove_stale_temporaries, run_report
+from workbench.reports import remove_stale_temporaries, run_report
+from workbench.reports.run import _quiet_kernel_manager, _temporary_folder
 
 AS_OF = "2025-02-01"
 PARAMS = 'lang: str = "en"\nas_of: str = ""\ndata_dir: str = ""\nn: int = 3'

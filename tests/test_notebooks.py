@@ -65,7 +65,7 @@ def test_experiment_report_for_a_store_randomised_experiment(rendered):
 def test_rendered_reports_in_a_real_browser(small_brand, rendered):
     """No console errors, no requests leaving the file, no horizontal overflow at 390 px.
     Screenshots land in reports/_screens/."""
-    from workbench.browser import check_pages, find_chromium
+    from workbench.reports.browser import check_pages, find_chromium
 
     if find_chromium() is None or importlib.util.find_spec("playwright") is None:
         if os.environ.get("CI"):

@@ -228,7 +228,7 @@ def _validate(args: argparse.Namespace) -> int:
 def _reports(args: argparse.Namespace) -> int:
     """Each report with its title and the typed parameters of its ``parameters`` cell."""
     from .i18n import has_key, t
-    from .reports import _NO_DEFAULT, STANDARD_PARAMETERS, notebook_parameters
+    from .reports.parameters import _NO_DEFAULT, STANDARD_PARAMETERS, notebook_parameters
 
     names = _report_names(args.notebooks)
     if not names:

@@ -1,0 +1,377 @@
+"""Running one report: the kernel, :func:`run_report`, temporary folders, failed notebooks."""
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import logging
+import os
+import re
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from ..errors import ParameterError, ReportError
+from ..i18n import has_key, LANGS
+from .files import _atomic_write
+from .html import error_summary, failure_page, render_html
+from .index import record_run, ReportRun
+from .parameters import (
+    _NO_DEFAULT, auto_label, check_parameter_values, check_parameters, notebook_parameters, NotebookParameter,
+    STANDARD_PARAMETERS)
+
+log = logging.getLogger(__name__)
+
+
+KERNEL_NAME = "workbench"
+
+
+def ensure_kernel() -> str:
+    """Make a kernelspec named ``workbench`` for this interpreter and return its name.
+
+    The spec goes into ``sys.prefix`` (the project's virtual environment), so a fresh clone
+    or a CI runner needs no ``jupyter kernelspec install``; when that directory is not
+    writable it goes into the user's Jupyter data directory instead.
+    """
+    spec = {"argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}",
+                     "--IPKernelApp.log_level=ERROR"],  # kernel chatter is not the operator's business
+            "display_name": "workbench (project)", "language": "python", "metadata": {"debugger": True}}
+    from jupyter_core.paths import jupyter_data_dir
+
+    candidates = [Path(sys.prefix) / "share" / "jupyter", Path(jupyter_data_dir())]
+    for root in candidates:
+        target = root / "kernels" / KERNEL_NAME / "kernel.json"
+        try:
+            if target.exists() and json.loads(target.read_text()).get("argv") == spec["argv"]:
+                return KERNEL_NAME
+            _atomic_write(target, json.dumps(spec, indent=1))
+            return KERNEL_NAME
+        except (OSError, ValueError) as err:
+            log.debug("cannot write kernelspec under %s: %s", root, err)
+    raise ReportError(f"cannot install the '{KERNEL_NAME}' kernelspec under {' or '.join(map(str, candidates))}")
+
+
+def default_as_of(data_dir: str | Path) -> str:
+    """The day after the latest event in the data (the natural as-of date)."""
+    import pandas as pd
+
+    from ..engine import open_workbench
+
+    wb = open_workbench(data_dir, validate=False)
+    try:
+        end = wb.data_end()
+    finally:
+        wb.close()
+    if end is None or pd.isna(end):
+        return dt.date.today().isoformat()
+    return (pd.Timestamp(end).normalize() + pd.Timedelta(days=1)).date().isoformat()
+
+
+def run_report(name: str, parameters: dict[str, Any] | None = None, lang: str = "en", as_of: str | None = None,
+               data_dir: str | Path = "data/demo", out_dir: str | Path = "reports",
+               notebooks_dir: str | Path = "notebooks", record: bool = True, label: str | None = None,
+               timeout: float | None = None) -> ReportRun:
+    """Execute ``<notebooks_dir>/<name>.ipynb`` with papermill and render it to HTML.
+
+    Parameters
+    ----------
+    name : str
+        Report name: the notebook's file stem and the catalogue key ``<name>.title``.
+    parameters : dict, optional
+        Values for the notebook's ``parameters`` cell; CLI strings are converted to the
+        declared types. ``lang``, ``as_of`` and ``data_dir`` are set by the arguments below.
+    lang : {"en", "zh"}
+    as_of : str, optional
+        ``YYYY-MM-DD``; default: the day after the data ends.
+    data_dir, out_dir, notebooks_dir : path
+        Contract tables; where ``<as_of>/`` folders, ``runs.json`` and ``index.html`` go;
+        where the report notebooks live.
+    record : bool, default True
+        Append the run to ``runs.json`` and rebuild ``index.html``.
+    label : str, optional
+        Distinguishes several runs of one report on one date (e.g. one per experiment):
+        the files become ``<name>-<label>.<lang>.html``. Default: derived from the
+        parameters that differ from the notebook's defaults (:func:`auto_label`), so a
+        parameterised run never replaces another run's page; none for a default run.
+    timeout : float, optional
+        Seconds any one cell may run before the run fails (no limit by default).
+
+    Returns
+    -------
+    ReportRun
+        ``status`` ``ok``, or ``failed`` with a failure page; the previous good report of
+        the same name, language and date is left untouched.
+
+    Raises
+    ------
+    ParameterError
+        Unknown report, language, date, label or parameter, a value of the wrong type or
+        one refused by :data:`VALUE_CHECKS` (an id not in the data, a period that is not
+        positive); nothing was run.
+    KeyboardInterrupt
+        Re-raised after the run is recorded as ``interrupted`` (SIGINT, or SIGTERM as the
+        CLI's ``Interrupted``); the temporary folder is removed first.
+    ReportError
+        The notebook is not a valid report (no ``parameters`` cell, a standard parameter
+        missing, no title in the catalogue).
+    """
+    nb_path = Path(notebooks_dir) / f"{name}.ipynb"
+    typed, declared, label = _prepare(name, nb_path, parameters, lang, label)
+    data_dir = Path(data_dir)
+    check_parameter_values(typed, data_dir)  # before the data's end date is computed: a bad value fails fast
+    as_of = _check_date(default_as_of(data_dir) if as_of is None else as_of)
+
+    from .. import __version__
+
+    run = ReportRun(name, lang, as_of, parameters=typed, started=_now(), label=label, version=__version__,
+                    inputs=_fingerprint(nb_path, data_dir))
+    out = Path(out_dir) / as_of
+    out.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(out)
+    shown = {k: p.default for k, p in declared.items() if k not in STANDARD_PARAMETERS and p.default is not _NO_DEFAULT}
+    shown.update(typed)
+    log.info("running %s as of %s", run.stem, as_of)
+    clock = time.perf_counter()
+    try:
+        with _temporary_folder(out) as tmp:
+            executed = tmp / f"{run.stem}.ipynb"
+            try:
+                _execute(nb_path, executed, {**typed, "lang": lang, "as_of": as_of,
+                                             "data_dir": str(data_dir.resolve())}, timeout)
+                page = render_html(executed, name, lang, as_of, shown)
+                tmp_html = tmp / f"{run.stem}.html"
+                tmp_html.write_text(page, encoding="utf-8")
+                # the notebook first, the page last: a reader never sees a page without its notebook
+                os.replace(executed, out / f"{run.stem}.ipynb")
+                os.replace(tmp_html, out / f"{run.stem}.html")
+                for stale in (out / f"{run.stem}.failed.html", out / f"{run.stem}.failed.ipynb",
+                              failed_notebook_path(out_dir, as_of, run.stem)):
+                    stale.unlink(missing_ok=True)
+                run.status, run.html_path = "ok", str(out / f"{run.stem}.html")
+                run.ipynb_path = str(out / f"{run.stem}.ipynb")
+            except Exception as err:  # record it, show a failure page, keep the last good report
+                _record_failure(run, err, executed, out_dir, shown)
+    except KeyboardInterrupt:  # SIGINT, or SIGTERM turned into Interrupted by the CLI: tmp is gone already
+        run.status, run.error, run.finished = "interrupted", "interrupted by a signal", _now()
+        log.info("%s interrupted after %.1f s", run.stem, time.perf_counter() - clock)
+        if record:
+            record_run(run, out_dir)
+        raise
+    run.finished = _now()
+    # callers report failures themselves (the CLI in one line on stderr): progress only here
+    log.info("%s %s in %.1f s%s", run.stem, run.status, time.perf_counter() - clock,
+             f": {run.error}" if run.error else "")
+    if record:
+        record_run(run, out_dir)
+    return run
+
+
+def _prepare(name: str, nb_path: Path, parameters: dict[str, Any] | None, lang: str,
+             label: str | None) -> tuple[dict[str, Any], dict[str, NotebookParameter], str | None]:
+    """Checks that need no data: report, language, label, parameter names and types.
+
+    Returns the typed values, the declared parameters and the label (given, or derived
+    from non-default parameters by :func:`auto_label`).
+    """
+    notebooks_dir = nb_path.parent
+    if not nb_path.exists():
+        known = sorted(p.stem for p in Path(notebooks_dir).glob("*.ipynb") if not p.stem.startswith("_"))
+        raise ParameterError(f"unknown report {name!r} in {notebooks_dir}; available: {', '.join(known) or 'none'}")
+    if lang not in LANGS:
+        raise ParameterError(f"--lang must be one of {', '.join(LANGS)}, not {lang!r}")
+    if label is not None and not re.fullmatch(r"[A-Za-z0-9_.-]+", str(label)):
+        raise ParameterError(f"label {label!r} may hold only letters, digits, '_', '.' and '-'")
+    given = dict(parameters or {})
+    reserved = sorted(set(given) & set(STANDARD_PARAMETERS))
+    if reserved:
+        raise ParameterError(f"parameter(s) {', '.join(reserved)} are set with their own options "
+                             "(--lang, --as-of, --data)")
+    typed = check_parameters(nb_path, given)
+    declared = notebook_parameters(nb_path)
+    missing = [p for p in STANDARD_PARAMETERS if p not in declared]
+    if missing:
+        raise ReportError(f"{nb_path.name}: the parameters cell must define {', '.join(missing)}")
+    if not has_key(f"{name}.title"):
+        raise ReportError(f"report {name!r} has no title: add '{name}.title: {{en: ..., zh: ...}}' to the "
+                          "message catalogue (workbench/i18n/*.yml)")
+    return typed, declared, label if label is not None else auto_label(declared, typed)
+
+
+def _record_failure(run: ReportRun, err: BaseException, executed: Path, out_dir: str | Path,
+                    shown: dict[str, Any]) -> None:
+    """Failure page beside the reports; the executed notebook (it may hold data rows) outside them."""
+    out = Path(out_dir) / run.as_of
+    run.status, run.error = "failed", error_summary(err)
+    run.error_type = getattr(err, "ename", None) or type(err).__name__
+    kept = None
+    if executed.exists():  # the operator's evidence: outputs up to the failing cell
+        kept = failed_notebook_path(out_dir, run.as_of, run.stem)
+        _private_dir(kept.parent, top=_failed_top(out_dir))
+        os.chmod(executed, 0o600)
+        shutil.move(str(executed), str(kept))
+        run.ipynb_path = str(kept)
+    (out / f"{run.stem}.failed.ipynb").unlink(missing_ok=True)  # left beside the pages by an older version
+    shown_path = Path(os.path.relpath(kept.resolve(), Path(out_dir).resolve())).as_posix() if kept else None
+    _atomic_write(out / f"{run.stem}.failed.html",
+                  failure_page(run.name, run.lang, run.as_of, shown, err, kept, notebook_shown_as=shown_path))
+    run.html_path = str(out / f"{run.stem}.failed.html")
+
+
+# ---------------------------------------------------------------------- failed notebooks, temporaries
+def _failed_top(out_dir: str | Path) -> Path:
+    """The private folder failed notebooks go under (made 0700 with everything below it)."""
+    env = os.environ.get("WORKBENCH_FAILED_DIR")
+    return Path(env) if env else Path(out_dir).resolve().parent / ".workbench-failed"
+
+
+def _failed_root(out_dir: str | Path) -> Path:
+    if os.environ.get("WORKBENCH_FAILED_DIR"):
+        return _failed_top(out_dir)
+    return _failed_top(out_dir) / Path(out_dir).resolve().name
+
+
+def failed_notebook_path(out_dir: str | Path, as_of: str, stem: str) -> Path:
+    """Where the executed notebook of a failed run is kept: outside the published folder.
+
+    ``<parent of out_dir>/.workbench-failed/<out_dir name>/<as_of>/<stem>.failed.ipynb``
+    (or under ``$WORKBENCH_FAILED_DIR/<as_of>/``); folders are 0700 and files 0600,
+    because a data-contract error's offending rows (customer ids, orders) are in it.
+
+    Examples
+    --------
+    >>> failed_notebook_path("/srv/reports", "2026-01-01", "ops_dashboard.zh").as_posix()  # doctest: +SKIP
+    '/srv/.workbench-failed/reports/2026-01-01/ops_dashboard.zh.failed.ipynb'
+    """
+    return _failed_root(out_dir) / as_of / f"{stem}.failed.ipynb"
+
+
+def _private_dir(path: Path, top: Path) -> None:
+    """Create ``path`` and give it and every folder up to ``top`` (inclusive) mode 0700."""
+    path.mkdir(parents=True, exist_ok=True)
+    for folder in [path, *path.parents]:
+        folder.chmod(0o700)
+        if folder == top or top not in folder.parents:
+            break
+
+
+_TMP_PREFIX = ".tmp-"
+_TMP_LOCK = ".owner.lock"
+
+
+@contextlib.contextmanager
+def _temporary_folder(out: Path) -> Iterator[Path]:
+    """A private temporary folder in ``out``, locked by this process while it lives.
+
+    The lock (``fcntl.flock``) dies with the process, so :func:`remove_stale_temporaries`
+    can tell a folder of a killed run from one of a run still going in another batch.
+    The folder is removed on success, failure and interruption alike.
+    """
+    tmp = Path(tempfile.mkdtemp(dir=out, prefix=_TMP_PREFIX))
+    lock = open(tmp / _TMP_LOCK, "w")
+    try:
+        with contextlib.suppress(ImportError, OSError):
+            import fcntl
+
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        yield tmp
+    finally:
+        lock.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def remove_stale_temporaries(out: str | Path, unlocked_age_s: float = 3600.0) -> list[Path]:
+    """Remove ``.tmp-*`` folders in ``out`` whose run is gone (killed with ``kill -9``, a crash).
+
+    A folder whose lock file can be locked has no living owner. A folder without a lock
+    file (made by an older version, or killed within its first instant) is removed when it
+    is older than ``unlocked_age_s``. Returns the folders removed.
+    """
+    removed = []
+    for tmp in Path(out).glob(f"{_TMP_PREFIX}*"):
+        if not tmp.is_dir():
+            continue
+        lock_path = tmp / _TMP_LOCK
+        try:
+            if lock_path.exists():
+                with open(lock_path, "a") as fh:
+                    import fcntl
+
+                    fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)  # raises while the owner lives
+            elif time.time() - tmp.stat().st_mtime < unlocked_age_s:
+                continue
+        except (BlockingIOError, PermissionError):
+            continue
+        except (ImportError, OSError):
+            continue
+        shutil.rmtree(tmp, ignore_errors=True)
+        removed.append(tmp)
+        log.info("removed %s, left by an interrupted run", tmp.name)
+    return removed
+
+
+def _execute(nb_path: Path, executed: Path, parameters: dict[str, Any], timeout: float | None) -> None:
+    import papermill as pm
+
+    kernel = ensure_kernel()
+    pm.execute_notebook(str(nb_path), str(executed), parameters=parameters, kernel_name=kernel,
+                        cwd=str(nb_path.parent.resolve()), progress_bar=False, log_output=False,
+                        report_mode=True, execution_timeout=timeout, language="python",
+                        kernel_manager_class=_quiet_kernel_manager())
+
+
+@lru_cache(maxsize=1)
+def _quiet_kernel_manager() -> type:
+    """jupyter_client's kernel manager without the SIGINT it sends before every shutdown.
+
+    jupyter_client interrupts the kernel before asking it to shut down; ipykernel then logs
+    ``KeyboardInterrupt caught in kernel`` to the inherited stderr, at ERROR level, on runs
+    that succeeded (noise in every cron log). A finished notebook has nothing to interrupt.
+    """
+    from jupyter_client.manager import AsyncKernelManager
+
+    class QuietShutdownKernelManager(AsyncKernelManager):
+        async def _async_interrupt_kernel(self) -> None:
+            if getattr(self, "shutting_down", False):
+                return
+            await super()._async_interrupt_kernel()
+
+    return QuietShutdownKernelManager
+
+
+def _fingerprint(nb_path: Path, data_dir: Path) -> str:
+    """Notebook content plus the name, size and modification time of every data file."""
+    import hashlib
+
+    h = hashlib.sha1(nb_path.read_bytes())
+    files = sorted(p for p in data_dir.rglob("*") if p.is_file()) if data_dir.is_dir() else []
+    for p in files:
+        st = p.stat()
+        h.update(f"{p.relative_to(data_dir).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
+def _check_date(value: Any) -> str:
+    try:
+        return dt.date.fromisoformat(str(value).strip()[:10]).isoformat()
+    except ValueError:
+        raise ParameterError(f"--as-of must be a date YYYY-MM-DD, not {value!r}") from None
+
+
+def _now() -> str:
+    return dt.datetime.now().isoformat(timespec="seconds")
+
+
+def clean_outputs(notebook: str | Path) -> None:
+    """Strip outputs and execution counts from a notebook (notebooks are committed clean)."""
+    import nbformat
+
+    nb = nbformat.read(str(notebook), as_version=4)
+    for c in nb.cells:
+        if c.cell_type == "code":
+            c.outputs, c.execution_count = [], None
+    nbformat.write(nb, str(notebook))
