@@ -479,6 +479,7 @@ def retention_tools_vs_churn(wb: Workbench, start: Any, end: Any = None, tool_co
         stores. Observational: stores choose their tools.
     """
     per_store = store_churn(wb, start, end)
+    # Whether the data has stores decides the usage measure (its tool flag, else touches).
     stores = wb.frame("stores") if wb.has_table("stores") else pd.DataFrame({"store_id": per_store["store_id"]})
     if tool_col is None:
         tool_col = "uses_retention_tool" if "uses_retention_tool" in stores.columns else None
@@ -516,6 +517,7 @@ def kpis(wb: Workbench, start: Any, end: Any = None, by: str = "brand") -> pd.Da
     for label, (a, b) in {"value": (s, e), "previous": (prev_s, s)}.items():
         acq = acquisition(wb, a, b, grain=None, by=by)
         los = losses(wb, a, b, grain=None, by=by)
+        # A brand without orders has no conversion KPIs (rows left out, not stated as 0).
         conv = conversion(wb, a, b, grain=None, by=by) if wb.has_table("orders") else None
         cur = current_contacts(wb, b, by=by if by in ("brand", "region", "store", "staff") else "brand")
         key = _CUT_COLUMN[by] or "brand"
@@ -558,6 +560,8 @@ def task_performance(wb: Workbench, start: Any, end: Any = None, window_days: in
         raise ParameterError(f"variant must be 'active' or 'ever', not {variant!r}")
     wb.require("tasks", "touches", "orders")
     w = f"INTERVAL '{int(window_days)} days'"
+    # Without contact data no relationship can be checked: the active rule reads as "ever"
+    # (a push implies an earlier add) rather than counting no orders at all.
     open_cond = (f"AND EXISTS (SELECT 1 FROM ({contact_intervals(wb)}) iv WHERE iv.customer_id = o.customer_id "
                  f"AND {open_at_sql('iv', 'o.order_time')})" if variant == "active" and wb.has_table("contact_events")
                  else "")
