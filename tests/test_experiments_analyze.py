@@ -13,11 +13,14 @@ from statsmodels.stats.proportion import proportions_ztest
 from workbench import DataContractError, ParameterError
 from workbench.experiments import (
     RESULT_COLUMNS,
+    AnalysisOptions,
     ClusteredStatistic,
+    ExperimentResult,
     SampleMeanStatistic,
     SRMResult,
     analyze,
     analyze_statistics,
+    capping_thresholds,
     cluster_test,
     segment_breakdown,
     sufficient_statistics,
@@ -45,7 +48,8 @@ def task_test_frame(seed=0, n=3000, variants=("control", "script_a", "script_b")
 class TestAnalyzeFrame:
     def test_columns_methods_and_values(self):
         df = task_test_frame()
-        res = analyze(df, "variant", METRICS, control="control", covariates={"gmv": "pre_gmv"}, unit_col="unit_id")
+        result = analyze(df, "variant", METRICS, control="control", covariates={"gmv": "pre_gmv"}, unit_col="unit_id")
+        res = result.table
         assert list(res.columns) == RESULT_COLUMNS
         assert len(res) == 3 * 2
         assert dict(zip(res.metric, res.method)) == {"converted": "z_proportion", "gmv": "cuped", "aov": "delta_ratio"}
@@ -57,11 +61,12 @@ class TestAnalyzeFrame:
         aov = res.set_index(["metric", "variant"]).loc[("aov", "script_a")]
         assert aov["mean"] == pytest.approx(a.gmv.sum() / a.orders.sum(), rel=1e-12)
         assert aov["control_n"] == len(c) and aov["n"] == len(a)
-        assert isinstance(res.attrs["srm"], SRMResult) and not res.attrs["srm"].flagged
+        assert isinstance(result.srm, SRMResult) and not result.srm.flagged
+        assert result.caps == {} and not res.attrs  # side results are fields, never DataFrame.attrs
 
     def test_welch_matches_scipy_through_analyze(self):
         df = task_test_frame(seed=1)
-        res = analyze(df, "variant", ["gmv"], control="control", correction=None)
+        res = analyze(df, "variant", ["gmv"], control="control", correction=None).table
         for v in ("script_a", "script_b"):
             ref = sps.ttest_ind(df.loc[df.variant == v, "gmv"], df.loc[df.variant == "control", "gmv"],
                                 equal_var=False)
@@ -69,18 +74,19 @@ class TestAnalyzeFrame:
 
     def test_holm_within_metric_and_all(self):
         df = task_test_frame(seed=2)
-        per_metric = analyze(df, "variant", ["gmv", "orders"], "control", correction="holm")
+        per_metric = analyze(df, "variant", ["gmv", "orders"], "control", correction="holm").table
         for _, g in per_metric.groupby("metric"):
             np.testing.assert_allclose(g.p_value_adjusted, multipletests(g.p_value, method="holm")[1], atol=1e-12)
-        everything = analyze(df, "variant", ["gmv", "orders"], "control", correction="bh", correction_scope="all")
+        everything = analyze(df, "variant", ["gmv", "orders"], "control", correction="bh",
+                             correction_scope="all").table
         np.testing.assert_allclose(everything.p_value_adjusted, multipletests(everything.p_value, method="fdr_bh")[1],
                                    atol=1e-12)
         assert (everything.significant == (everything.p_value_adjusted < 0.05)).all()
 
     def test_sequential_is_wider_and_more_conservative(self):
         df = task_test_frame(seed=3)
-        fixed = analyze(df, "variant", ["gmv"], "control", correction=None)
-        seq = analyze(df, "variant", ["gmv"], "control", correction=None, sequential=True)
+        fixed = analyze(df, "variant", ["gmv"], "control", correction=None).table
+        seq = analyze(df, "variant", ["gmv"], "control", correction=None, sequential=True).table
         assert (seq.ci_high - seq.ci_low > fixed.ci_high - fixed.ci_low).all()
         assert (seq.p_value >= fixed.p_value).all()
         assert seq.method.str.endswith("+always_valid").all()
@@ -89,14 +95,16 @@ class TestAnalyzeFrame:
         df = task_test_frame(seed=4)
         capped = analyze(df, "variant", ["gmv", "converted"], "control", cap_quantile=0.95)
         manual = analyze(winsorize(df, ["gmv"], upper=0.95), "variant", ["gmv", "converted"], "control")
-        pd.testing.assert_frame_equal(capped, manual)
-        assert capped.attrs["caps"]["gmv"][1] == pytest.approx(df.gmv.quantile(0.95))
-        assert "converted" not in capped.attrs["caps"]  # 0/1 columns are never capped
+        pd.testing.assert_frame_equal(capped.table, manual.table)
+        assert capped.caps["gmv"][1] == pytest.approx(df.gmv.quantile(0.95))
+        assert "converted" not in capped.caps  # 0/1 columns are never capped
+        assert capped.caps == capping_thresholds(df, ["gmv"], upper=0.95)
 
     def test_cluster_design(self):
         df = task_test_frame(seed=5)
         df["variant"] = np.where(df.store % 2 == 0, "control", "script_a")  # randomised by store
-        res = analyze(df, "variant", ["gmv", ("gmv", "orders")], "control", cluster_col="store")
+        result = analyze(df, "variant", ["gmv", ("gmv", "orders")], "control", cluster_col="store")
+        res = result.table
         gmv = res.set_index("metric").loc["gmv"]
         assert gmv["method"] == "cluster_cr2" and gmv["n_clusters"] == 20 and gmv["control_n_clusters"] == 20
         assert 30 < gmv["dof"] <= 38 + 1e-9   # CR2 Satterthwaite: G − 2 at most, less for unequal stores
@@ -108,7 +116,27 @@ class TestAnalyzeFrame:
         assert gmv["icc"] == pytest.approx(direct.icc, abs=1e-12)
         assert gmv["design_effect"] == pytest.approx(1 + (len(df) / 40 - 1) * direct.icc, rel=1e-12)
         assert res.set_index("metric").loc["gmv/orders", "method"] == "cluster_delta_ratio"
-        assert res.attrs["srm"].unit == "clusters" and res.attrs["srm"].observed == {"control": 20, "script_a": 20}
+        assert result.srm.unit == "clusters" and result.srm.observed == {"control": 20, "script_a": 20}
+
+
+class TestOptions:
+    def test_keyword_arguments_build_the_options(self):
+        df = task_test_frame(seed=10)
+        opts = AnalysisOptions(alpha=0.1, correction="bh", cap_quantile=0.99)
+        by_options = analyze(df, "variant", ["gmv"], "control", options=opts)
+        by_keywords = analyze(df, "variant", ["gmv"], "control", alpha=0.1, correction="bh", cap_quantile=0.99)
+        assert isinstance(by_options, ExperimentResult) and by_options.options == by_keywords.options == opts
+        pd.testing.assert_frame_equal(by_options.table, by_keywords.table)
+        # keywords replace single fields of given options
+        assert analyze(df, "variant", ["gmv"], "control", options=opts, alpha=0.05).options.alpha == 0.05
+
+    def test_bad_options(self):
+        with pytest.raises(ParameterError, match="alpha"):
+            AnalysisOptions(alpha=1.5)
+        with pytest.raises(ParameterError, match="unknown correction"):
+            AnalysisOptions(correction="sidak")
+        with pytest.raises(TypeError, match="alhpa"):
+            analyze(task_test_frame(), "variant", ["gmv"], "control", alhpa=0.1)
 
 
 class TestAnalyzeStatistics:
@@ -125,8 +153,8 @@ class TestAnalyzeStatistics:
                    SUM(pre_gmv) AS pre_gmv_sum, SUM(pre_gmv * pre_gmv) AS pre_gmv_sum_squares,
                    SUM(gmv * orders) AS gmv_orders_sum, SUM(gmv * pre_gmv) AS gmv_pre_gmv_sum
             FROM units GROUP BY variant ORDER BY variant""").df()
-        from_sums = analyze_statistics(sums, "control", metrics=METRICS, covariates={"gmv": "pre_gmv"})
-        from_units = analyze(df, "variant", METRICS, "control", covariates={"gmv": "pre_gmv"})
+        from_sums = analyze_statistics(sums, "control", metrics=METRICS, covariates={"gmv": "pre_gmv"}).table
+        from_units = analyze(df, "variant", METRICS, "control", covariates={"gmv": "pre_gmv"}).table
         num = [c for c in RESULT_COLUMNS if c not in ("metric", "variant", "method", "significant")]
         np.testing.assert_allclose(from_sums[num].to_numpy(float), from_units[num].to_numpy(float), rtol=1e-9)
         assert (from_sums.method == from_units.method).all()  # converted detected as a proportion from its sums
@@ -136,14 +164,14 @@ class TestAnalyzeStatistics:
 
         stats = {"control": {"redeemed": ProportionStatistic(500, 0)},
                  "coupon": {"redeemed": ProportionStatistic(500, 12)}}
-        row = analyze_statistics(stats, "control").iloc[0]
+        row = analyze_statistics(stats, "control").table.iloc[0]
         assert row["abs_effect"] == pytest.approx(0.024)
         assert np.isnan(row["rel_effect"]) and np.isnan(row["rel_ci_low"])
 
     def test_dict_of_statistics_and_cluster_frames(self):
         stats = {"control": {"gmv": SampleMeanStatistic(1000, 50_000.0, 5_000_000.0)},
                  "treatment": {"gmv": SampleMeanStatistic(1000, 55_000.0, 5_600_000.0)}}
-        res = analyze_statistics(stats, "control", expected_weights={"control": 1, "treatment": 1})
+        res = analyze_statistics(stats, "control", expected_weights={"control": 1, "treatment": 1}).table
         direct = welch_ttest(stats["control"]["gmv"], stats["treatment"]["gmv"])
         assert res.loc[0, "p_value"] == pytest.approx(direct.p_value, abs=1e-15)
         df = task_test_frame(seed=7)
@@ -152,21 +180,23 @@ class TestAnalyzeStatistics:
         assert len(per_cluster) == 40
         a = analyze_statistics(per_cluster, "control", metrics=["gmv"], cluster_col="store")
         b = analyze(df, "variant", ["gmv"], "control", cluster_col="store")
-        pd.testing.assert_frame_equal(a, b)
+        pd.testing.assert_frame_equal(a.table, b.table)
+        assert a.srm == b.srm
 
 
 class TestSegmentBreakdown:
     def test_per_segment_results_and_correction_across_segments(self):
         df = task_test_frame(seed=8)
         df["region"] = np.where(df.store < 20, "east", "west")
-        out = segment_breakdown(df, "region", "variant", ["gmv", "converted"], "control")
+        breakdown = segment_breakdown(df, "region", "variant", ["gmv", "converted"], "control")
+        out = breakdown.table
         assert list(out.columns) == ["segment"] + RESULT_COLUMNS and len(out) == 2 * 2 * 2
-        east = analyze(df[df.region == "east"], "variant", ["gmv", "converted"], "control", correction=None)
+        east = analyze(df[df.region == "east"], "variant", ["gmv", "converted"], "control", correction=None).table
         got = out[out.segment == "east"].reset_index(drop=True)
         np.testing.assert_allclose(got.p_value, east.p_value, atol=1e-15)
         for _, g in out.groupby("metric"):  # one family per metric across segments and variants
             np.testing.assert_allclose(g.p_value_adjusted, multipletests(g.p_value, method="holm")[1], atol=1e-12)
-        assert set(out.attrs["srm"]) == {"east", "west"}
+        assert set(breakdown.srm) == {"east", "west"} and breakdown.skipped == {}
 
     def test_skip_segments_that_cannot_be_analysed(self):
         df = task_test_frame(seed=9)
@@ -176,7 +206,7 @@ class TestSegmentBreakdown:
         with pytest.raises(DataContractError, match="zero variance"):
             segment_breakdown(df, "region", "variant", ["gmv"], "control")
         out = segment_breakdown(df, "region", "variant", ["gmv"], "control", on_error="skip")
-        assert set(out.segment) == {"north"} and "tiny" in out.attrs["skipped"]
+        assert set(out.table.segment) == {"north"} and "tiny" in out.skipped and set(out.srm) == {"north"}
 
 
 class TestValidationErrors:
@@ -251,20 +281,20 @@ def hillstrom(shared_datasets):
 
 class TestHillstrom:
     def test_email_lifts(self, hillstrom):
-        res = analyze(hillstrom, "segment", ["visit", "conversion", "spend"], control="No E-Mail").set_index(
-            ["metric", "variant"])
+        result = analyze(hillstrom, "segment", ["visit", "conversion", "spend"], control="No E-Mail")
+        res = result.table.set_index(["metric", "variant"])
         row = res.loc[("visit", "Womens E-Mail")]
         g = hillstrom.groupby("segment")["visit"].mean()
         assert row["abs_effect"] == pytest.approx(g["Womens E-Mail"] - g["No E-Mail"], abs=1e-12)
         assert row["abs_effect"] > 0 and row["p_value_adjusted"] < 1e-10 and row["ci_low"] > 0
         assert row["abs_effect"] == pytest.approx(0.0452, abs=5e-4)  # 15.1% vs 10.6% visited
         assert res.loc[("visit", "Mens E-Mail"), "rel_effect"] > row["rel_effect"] > 0.3
-        assert not res.attrs["srm"].flagged
+        assert not result.srm.flagged
 
     def test_cuped_with_history_narrows_spend_interval(self, hillstrom):
-        plain = analyze(hillstrom, "segment", ["spend"], control="No E-Mail").set_index("variant")
+        plain = analyze(hillstrom, "segment", ["spend"], control="No E-Mail").table.set_index("variant")
         cuped = analyze(hillstrom, "segment", ["spend"], control="No E-Mail",
-                        covariates={"spend": "history"}).set_index("variant")
+                        covariates={"spend": "history"}).table.set_index("variant")
         for v in ("Mens E-Mail", "Womens E-Mail"):
             assert cuped.loc[v, "ci_high"] - cuped.loc[v, "ci_low"] < plain.loc[v, "ci_high"] - plain.loc[v, "ci_low"]
             assert cuped.loc[v, "variance_reduction"] > 0
@@ -290,9 +320,9 @@ class TestEngineFrames:
         days = truth["EXP_CUST"]["window_days"]
         metrics = ["gmv", "orders", "converted", {"aov": ("gmv", "orders")}]
         frame = experiment_frame(wb, "EXP_CUST", window_days=days)
-        a = analyze(frame, "variant", metrics, "control", covariates={"gmv": "pre_gmv"}, unit_col="unit_id")
+        a = analyze(frame, "variant", metrics, "control", covariates={"gmv": "pre_gmv"}, unit_col="unit_id").table
         b = analyze_statistics(experiment_statistics(wb, "EXP_CUST", window_days=days), "control", metrics=metrics,
-                               covariates={"gmv": "pre_gmv"})
+                               covariates={"gmv": "pre_gmv"}).table
         num = [c for c in RESULT_COLUMNS if c not in ("metric", "variant", "method", "significant")]
         np.testing.assert_allclose(a[num].to_numpy(float), b[num].to_numpy(float), rtol=1e-9)
 
@@ -302,7 +332,7 @@ class TestEngineFrames:
         wb, truth = brand
         for exp, cluster in (("EXP_CUST", None), ("EXP_STORE", "cluster_id")):
             frame = experiment_frame(wb, exp, window_days=truth[exp]["window_days"])
-            res = analyze(frame, "variant", ["gmv", "orders"], "control", cluster_col=cluster).set_index("metric")
+            res = analyze(frame, "variant", ["gmv", "orders"], "control", cluster_col=cluster).table.set_index("metric")
             # one draw per experiment: each 95% interval covers its true lift (seeded, deterministic)
             for metric, key in (("gmv", "gmv_per_unit"), ("orders", "orders_per_unit")):
                 lift = truth[exp]["true_abs_lift"][key]

@@ -305,7 +305,7 @@ class TestRenderedPages:
         from workbench.experiments.frame import experiment_frame
 
         frame = experiment_frame(wb, "EXP_STORE")
-        res = analyze(frame, "variant", ["gmv"], "control", cluster_col="cluster_id")
+        res = analyze(frame, "variant", ["gmv"], "control", cluster_col="cluster_id").table
         assert res["method"].iloc[0] == "cluster_cr2"
 
     def test_zh_page_has_no_raw_english_verdicts(self, pages):

@@ -1,21 +1,31 @@
-"""Task experiments: A/B tests of WeCom task strategies (GUIDE §2, task view).
+"""Task experiments: A/B tests of WeCom task strategies (README, "Analyses in the package").
 
 Statistics (pure functions on small frames and sufficient statistics):
 
 * :mod:`~workbench.experiments.stats` — per-arm sufficient statistics (means, proportions,
   ratio metrics, CUPED);
+* :mod:`~workbench.experiments.moments` — the typed test result and the moments every
+  test reports from;
 * :mod:`~workbench.experiments.frequentist` — Welch t / z tests, delta method, CUPED,
   winsorisation;
 * :mod:`~workbench.experiments.cluster` — store- or staff-randomised designs
   (cluster-robust variance, ICC, design effect);
+* :mod:`~workbench.experiments.method` — the one place that picks the test for a metric;
 * :mod:`~workbench.experiments.multiple` — Holm and Benjamini–Hochberg;
 * :mod:`~workbench.experiments.sequential` — always-valid confidence sequences for daily
   monitoring;
 * :mod:`~workbench.experiments.bayesian` — chance to beat control, expected loss;
 * :mod:`~workbench.experiments.design` — power, MDE, sample size, hashed assignment;
 * :mod:`~workbench.experiments.srm` — sample-ratio mismatch;
+* :mod:`~workbench.experiments.sufficient` — per-unit frame → sums frame → statistics;
+* :mod:`~workbench.experiments.checks` — checks of a per-unit frame;
+* :mod:`~workbench.experiments.result` — :class:`AnalysisOptions`, :class:`ExperimentResult`,
+  :class:`SegmentBreakdown`;
 * :mod:`~workbench.experiments.analyze` — :func:`analyze`, :func:`analyze_statistics`,
   :func:`segment_breakdown`.
+
+Layers, each importing only those above it: ``stats`` → ``moments`` → ``frequentist``,
+``cluster`` → ``method`` → ``sequential``, ``sufficient`` → ``checks`` → ``analyze``.
 
 Data from contract tables (engine side, :mod:`~workbench.experiments.frame`):
 ``experiment_frame(wb, experiment_id, ...)`` gives the per-unit frame :func:`analyze` takes,
@@ -30,23 +40,14 @@ Examples
 >>> rng = np.random.default_rng(0)
 >>> df = pd.DataFrame({"variant": np.repeat(["control", "script_b"], 2000),
 ...                    "converted": rng.binomial(1, np.repeat([0.05, 0.07], 2000))})
->>> analyze(df, "variant", ["converted"], control="control")[["metric", "variant", "method"]].shape
+>>> analyze(df, "variant", ["converted"], control="control").table[["metric", "variant", "method"]].shape
 (1, 3)
 """
 from __future__ import annotations
 
 from typing import Any
 
-from .analyze import (
-    RESULT_COLUMNS,
-    MetricSpec,
-    analyze,
-    analyze_statistics,
-    parse_metrics,
-    segment_breakdown,
-    statistics_from_frame,
-    sufficient_statistics,
-)
+from .analyze import analyze, analyze_statistics, segment_breakdown
 from .bayesian import BayesianResult, bayesian_summary, expected_shortfall, normal_posterior
 from .cluster import (
     ClusteredRatioStatistic,
@@ -57,15 +58,10 @@ from .cluster import (
     icc_anova,
 )
 from .design import SampleSize, assign_variants, hash_uniform, minimum_detectable_effect, power, sample_size
-from .frequentist import (
-    TestResult,
-    cuped_test,
-    proportion_ztest,
-    ratio_test,
-    two_sample_test,
-    welch_ttest,
-    winsorize,
-)
+from .frequentist import capping_thresholds, cuped_test, proportion_ztest, ratio_test, welch_ttest, winsorize
+from .method import choose_test, statistic_type, two_sample_test
+from .moments import TestResult
+from .result import RESULT_COLUMNS, AnalysisOptions, ExperimentResult, SegmentBreakdown
 from .multiple import adjust_frame, adjust_pvalues, benjamini_hochberg, bonferroni, holm
 from .sequential import (
     SequentialResult,
@@ -77,6 +73,7 @@ from .sequential import (
     window_band,
 )
 from .srm import SRMResult, srm_test
+from .sufficient import MetricSpec, parse_metrics, statistics_from_frame, sufficient_statistics
 from .stats import (
     ProportionStatistic,
     RatioStatistic,
@@ -98,13 +95,13 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "RESULT_COLUMNS", "MetricSpec", "analyze", "analyze_statistics", "parse_metrics", "segment_breakdown",
+    "RESULT_COLUMNS", "AnalysisOptions", "ExperimentResult", "SegmentBreakdown", "MetricSpec", "analyze", "analyze_statistics", "parse_metrics", "segment_breakdown",
     "statistics_from_frame", "sufficient_statistics",
     "BayesianResult", "bayesian_summary", "expected_shortfall", "normal_posterior",
     "ClusteredRatioStatistic", "ClusteredStatistic", "ClusterTestResult", "cluster_test", "design_effect",
     "icc_anova",
     "SampleSize", "assign_variants", "hash_uniform", "minimum_detectable_effect", "power", "sample_size",
-    "TestResult", "cuped_test", "proportion_ztest", "ratio_test", "two_sample_test", "welch_ttest", "winsorize",
+    "TestResult", "capping_thresholds", "choose_test", "statistic_type", "cuped_test", "proportion_ztest", "ratio_test", "two_sample_test", "welch_ttest", "winsorize",
     "adjust_frame", "adjust_pvalues", "benjamini_hochberg", "bonferroni", "holm",
     "SequentialResult", "always_valid_p", "cs_multiplier", "rho_for_planned_n", "sequential_frame",
     "sequential_test", "window_band",

@@ -59,7 +59,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataContractError
-from .frequentist import TestResult, result_from_moments
+from .moments import TestResult, result_from_moments
 from .stats import ArrayLike, RatioStatistic, SampleMeanStatistic, _add, _sample_variance, _scalar
 
 

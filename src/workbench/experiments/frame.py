@@ -151,14 +151,14 @@ def experiment_frame(wb: Workbench, experiment_id: str, window_days: int = 14, p
     -------
     DataFrame
         ``unit_id``, ``cluster_id``, ``variant``, ``t0``, ``orders``, ``gmv``,
-        ``converted``, ``retained``, ``pre_orders``, ``pre_gmv``; ``attrs["experiment"]``
-        holds the :class:`ExperimentInfo`.
+        ``converted``, ``retained``, ``pre_orders``, ``pre_gmv``. The experiment's
+        :class:`ExperimentInfo` is :func:`experiment_info`.
 
     Examples
     --------
     >>> frame = experiment_frame(wb, "EXP_CUST", window_days=14)          # doctest: +SKIP
     >>> analyze(frame, "variant", ["gmv", "converted", ("gmv", "orders")],  # doctest: +SKIP
-    ...         control="control", covariates={"gmv": "pre_gmv"})
+    ...         control="control", covariates={"gmv": "pre_gmv"}).table
     """
     _check_window(window_days, pre_days)
     info = experiment_info(wb, experiment_id)
@@ -168,7 +168,6 @@ def experiment_frame(wb: Workbench, experiment_id: str, window_days: int = 14, p
         raise DataContractError("assignments", "unit_id",
                                 f"experiment {experiment_id!r} has no analysis units (no open contacts of the "
                                 f"assigned {info.unit}s at the start?)")
-    df.attrs["experiment"] = info
     return df
 
 
@@ -195,7 +194,6 @@ def experiment_statistics(wb: Workbench, experiment_id: str, window_days: int = 
               "SUM(converted * pre_orders) AS converted_pre_orders_sum"]
     df = wb.query(f"SELECT {keys}, {', '.join(parts)} FROM ({_unit_metrics_sql(wb, info, window_days, pre_days)}) m "
                   f"GROUP BY {keys} ORDER BY {keys}")
-    df.attrs["experiment"] = info
     return df
 
 

@@ -7,8 +7,12 @@
   unpooled Wald standard error (``confint_proportions_2indep(method="wald")``);
 * :func:`ratio_test` — ratio metrics (Σm/Σd per arm) with the delta method;
 * :func:`cuped_test` — CUPED regression adjustment with θ pooled across the two arms;
-* :func:`winsorize` — capping at a pooled quantile, applied to the per-unit frame before
-  the statistics are built.
+* :func:`winsorize` — capping at a pooled quantile (:func:`capping_thresholds`), applied to
+  the per-unit frame before the statistics are built.
+
+The result type and the moments every test reports from live in
+:mod:`~workbench.experiments.moments`; choosing the test for a pair of statistics in
+:mod:`~workbench.experiments.method`.
 
 Every test also returns the relative effect ``mean_t / mean_c − 1`` with a delta-method
 interval (``Var ≈ v_t / m_c² + m_t² v_c / m_c⁴``, arms independent).
@@ -18,14 +22,22 @@ simulated or real experiments) are tested in one call.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Iterable
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
 
 from ..errors import DataContractError, ParameterError
+from .moments import (  # re-exported: these lived here before moments.py
+    TestResult,
+    _check_alpha,
+    critical_value,
+    fieller_relative_interval,
+    relative_delta,
+    result_from_moments,
+    two_sided_p,
+    welch_dof,
+)
 from .stats import (
     ArrayLike,
     ProportionStatistic,
@@ -36,139 +48,11 @@ from .stats import (
     pooled_theta,
 )
 
-
-@dataclass(frozen=True)
-class TestResult:
-    """Outcome of a two-arm comparison (treatment minus control).
-
-    ``effect`` is absolute, ``rel_effect`` relative to the control mean; ``se`` and
-    ``rel_se`` their standard errors; ``dof`` the degrees of freedom of the t reference
-    (``inf`` for a normal reference). ``control_mean`` and ``treatment_mean`` are the means
-    the effect is the difference of (CUPED: adjusted to a common pre-period mean).
-    """
-
-    __test__ = False  # not a pytest class, despite the name
-
-    effect: ArrayLike
-    se: ArrayLike
-    dof: ArrayLike
-    ci_low: ArrayLike
-    ci_high: ArrayLike
-    p_value: ArrayLike
-    rel_effect: ArrayLike
-    rel_se: ArrayLike
-    rel_ci_low: ArrayLike
-    rel_ci_high: ArrayLike
-    control_mean: ArrayLike
-    treatment_mean: ArrayLike
-    alpha: float
-    method: str
-    theta: ArrayLike = float("nan")
-    variance_reduction: ArrayLike = float("nan")
-    fieller_rel_ci_low: ArrayLike = float("nan")
-    fieller_rel_ci_high: ArrayLike = float("nan")
-
-    @property
-    def significant(self) -> ArrayLike:
-        return _scalar(np.asarray(self.p_value) < self.alpha)
-
-
-def _check_alpha(alpha: float) -> None:
-    if not 0.0 < float(alpha) < 1.0:
-        raise ParameterError(f"alpha must be in (0, 1), got {alpha!r}")
-
-
-def critical_value(alpha: float, dof: ArrayLike = np.inf) -> ArrayLike:
-    """Two-sided critical value of a t (or, for ``dof = inf``, normal) reference."""
-    dof = np.asarray(dof, dtype=float)
-    finite = np.where(np.isinf(dof), 1.0, dof)  # placeholder df where the normal applies
-    return _scalar(np.where(np.isinf(dof), sps.norm.isf(alpha / 2), sps.t.isf(alpha / 2, finite)))
-
-
-def two_sided_p(z: ArrayLike, dof: ArrayLike = np.inf) -> ArrayLike:
-    """Two-sided p-value of a t statistic (normal for ``dof = inf``)."""
-    z = np.abs(np.asarray(z, dtype=float))
-    dof = np.asarray(dof, dtype=float)
-    p = np.where(np.isinf(dof), 2 * sps.norm.sf(z), 2 * sps.t.sf(z, np.where(np.isinf(dof), 1.0, dof)))
-    return _scalar(p)
-
-
-def welch_dof(v_c: ArrayLike, n_c: ArrayLike, v_t: ArrayLike, n_t: ArrayLike) -> ArrayLike:
-    """Welch–Satterthwaite degrees of freedom from the variances of the two means."""
-    v_c, v_t = np.asarray(v_c, dtype=float), np.asarray(v_t, dtype=float)
-    n_c, n_t = np.asarray(n_c, dtype=float), np.asarray(n_t, dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return _scalar((v_c + v_t) ** 2 / (v_c ** 2 / (n_c - 1) + v_t ** 2 / (n_t - 1)))
-
-
-def relative_delta(mean_c: ArrayLike, v_c: ArrayLike, mean_t: ArrayLike, v_t: ArrayLike) -> tuple[Any, Any]:
-    """Relative effect ``m_t / m_c − 1`` and its delta-method variance (independent arms)."""
-    m_c, m_t = np.asarray(mean_c, dtype=float), np.asarray(mean_t, dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rel = m_t / m_c - 1.0
-        var = np.asarray(v_t) / m_c ** 2 + m_t ** 2 * np.asarray(v_c) / m_c ** 4
-    # A relative effect against a zero control mean is undefined, not infinite.
-    undefined = m_c == 0
-    return _scalar(np.where(undefined, np.nan, rel)), _scalar(np.where(undefined, np.nan, var))
-
-
-def fieller_relative_interval(mean_c: ArrayLike, v_c: ArrayLike, mean_t: ArrayLike, v_t: ArrayLike,
-                              crit: ArrayLike) -> tuple[Any, Any]:
-    """Fieller (1954) interval for the relative effect ``m_t / m_c − 1`` (independent arms).
-
-    The set of ratios ``ρ`` with ``(m_t − ρ m_c)² ≤ q² (v_t + ρ² v_c)``, i.e. the ratios a test of
-    ``μ_t − ρ μ_c = 0`` with critical value ``q`` does not reject. At ``ρ = 1`` this is exactly the
-    test of the difference with the interval ``effect ± q·sqrt(v_c + v_t)``, so the relative
-    interval excludes 0 exactly when the absolute interval does (the delta-method interval can
-    disagree). Bounded only when the control mean is itself clearly non-zero
-    (``m_c² > q² v_c``); otherwise NaN (the interval is unbounded).
-
-    Examples
-    --------
-    >>> lo, hi = fieller_relative_interval(10.0, 1.0, 12.0, 1.0, 1.96)
-    >>> round(float(lo), 4), round(float(hi), 4)
-    (-0.0679, 0.5638)
-    """
-    m_c, m_t = np.asarray(mean_c, dtype=float), np.asarray(mean_t, dtype=float)
-    q2 = np.asarray(crit, dtype=float) ** 2
-    a = m_c ** 2 - q2 * np.asarray(v_c, dtype=float)
-    b = m_t * m_c
-    c = m_t ** 2 - q2 * np.asarray(v_t, dtype=float)
-    disc = b * b - a * c
-    bounded = (a > 0) & (disc >= 0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        root = np.sqrt(np.where(bounded, disc, np.nan))
-        low, high = (b - root) / a - 1.0, (b + root) / a - 1.0
-    return _scalar(np.where(bounded, low, np.nan)), _scalar(np.where(bounded, high, np.nan))
-
-
-def result_from_moments(mean_c: ArrayLike, v_c: ArrayLike, mean_t: ArrayLike, v_t: ArrayLike, dof: ArrayLike,
-                        alpha: float, method: str, p_variance: ArrayLike | None = None,
-                        **extra: Any) -> TestResult:
-    """Build a :class:`TestResult` from the two means and the variances of the means.
-
-    ``p_variance`` (optional) is the variance of the difference used for the p-value when
-    it differs from the one used for the interval (the pooled proportion test).
-    """
-    _check_alpha(alpha)
-    m_c, m_t = np.asarray(mean_c, dtype=float), np.asarray(mean_t, dtype=float)
-    effect = m_t - m_c
-    var = np.asarray(v_c, dtype=float) + np.asarray(v_t, dtype=float)
-    se = np.sqrt(var)
-    q = np.asarray(critical_value(alpha, dof))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        z = effect / (se if p_variance is None else np.sqrt(np.asarray(p_variance, dtype=float)))
-    rel, rel_var = relative_delta(m_c, v_c, m_t, v_t)
-    rel_se = np.sqrt(rel_var)
-    f_low, f_high = fieller_relative_interval(m_c, v_c, m_t, v_t, q)
-    extra.setdefault("fieller_rel_ci_low", f_low)
-    extra.setdefault("fieller_rel_ci_high", f_high)
-    return TestResult(
-        effect=_scalar(effect), se=_scalar(se), dof=_scalar(np.asarray(dof, dtype=float)),
-        ci_low=_scalar(effect - q * se), ci_high=_scalar(effect + q * se), p_value=two_sided_p(z, dof),
-        rel_effect=rel, rel_se=_scalar(rel_se), rel_ci_low=_scalar(rel - q * rel_se),
-        rel_ci_high=_scalar(rel + q * rel_se), control_mean=_scalar(m_c), treatment_mean=_scalar(m_t),
-        alpha=float(alpha), method=method, **extra)
+__all__ = [
+    "TestResult", "critical_value", "cuped_test", "fieller_relative_interval", "proportion_ztest", "ratio_test",
+    "relative_delta", "result_from_moments", "two_sided_p", "welch_dof", "welch_ttest", "winsorize",
+    "capping_thresholds",
+]
 
 
 def welch_ttest(control: SampleMeanStatistic, treatment: SampleMeanStatistic, alpha: float = 0.05) -> TestResult:
@@ -236,35 +120,46 @@ def cuped_test(control: RegressionAdjustedStatistic, treatment: RegressionAdjust
                                variance_reduction=_scalar(reduction))
 
 
-def two_sample_test(control: Any, treatment: Any, alpha: float = 0.05) -> TestResult:
-    """Dispatch on the statistics' type (both arms must be of the same type)."""
-    from .cluster import ClusteredRatioStatistic, ClusteredStatistic, cluster_test
+def capping_thresholds(df: pd.DataFrame, columns: Iterable[str], upper: float = 0.99, lower: float | None = None,
+                       ignore_zeros: bool = False, frame_name: str = "df") -> dict[str, tuple[float, float]]:
+    """The ``{column: (low, high)}`` caps :func:`winsorize` applies, from all units pooled.
 
-    if type(control) is not type(treatment):
-        raise ParameterError(f"control and treatment statistics differ in type: "
-                             f"{type(control).__name__} vs {type(treatment).__name__}")
-    if isinstance(control, (ClusteredStatistic, ClusteredRatioStatistic)):
-        return cluster_test(control, treatment, alpha)
-    dispatch = {SampleMeanStatistic: welch_ttest, ProportionStatistic: proportion_ztest,
-                RatioStatistic: ratio_test, RegressionAdjustedStatistic: cuped_test}
-    try:
-        fn = dispatch[type(control)]
-    except KeyError:
-        raise ParameterError(f"no test for statistics of type {type(control).__name__}") from None
-    return fn(control, treatment, alpha)
+    The thresholds come from the pooled distribution so that the same cap applies to
+    every arm (per-arm thresholds would differ by the treatment effect and bias it).
+    With ``ignore_zeros`` the quantiles are those of the non-zero values — for sparse
+    metrics (most customers buy nothing in the window) the plain 99th percentile can be 0
+    and capping would erase the metric. A column with no values to take a quantile of
+    gets ``(-inf, inf)``: it is left as it is.
+
+    Examples
+    --------
+    >>> capping_thresholds(pd.DataFrame({"gmv": [0.0, 1.0, 2.0, 3.0, 100.0]}), ["gmv"], upper=0.75)
+    {'gmv': (-inf, 3.0)}
+    """
+    if not 0.0 < float(upper) <= 1.0 or (lower is not None and not 0.0 <= float(lower) < float(upper)):
+        raise ParameterError(f"quantiles must satisfy 0 <= lower < upper <= 1 (got lower={lower}, upper={upper})")
+    caps: dict[str, tuple[float, float]] = {}
+    for col in columns:
+        if col not in df.columns:
+            raise DataContractError(frame_name, col, "column to cap is missing")
+        x = pd.to_numeric(df[col], errors="coerce").astype(float)
+        base = x[x != 0] if ignore_zeros else x
+        if base.empty:
+            caps[col] = (-np.inf, np.inf)
+            continue
+        hi = float(base.quantile(upper))
+        lo = float(base.quantile(lower)) if lower is not None else -np.inf
+        caps[col] = (lo, hi)
+    return caps
 
 
 def winsorize(df: pd.DataFrame, columns: Iterable[str], upper: float = 0.99, lower: float | None = None,
               ignore_zeros: bool = False, frame_name: str = "df") -> pd.DataFrame:
     """Cap per-unit values at quantiles computed on all units pooled (all variants).
 
-    The thresholds come from the pooled distribution so that the same cap applies to
-    every arm (per-arm thresholds would differ by the treatment effect and bias it).
     Capping trades a little bias for much lower variance on heavy-tailed metrics such as
-    GMV. With ``ignore_zeros`` the quantiles are those of the non-zero values — for
-    sparse metrics (most customers buy nothing in the window) the plain 99th percentile
-    can be 0 and capping would erase the metric. Returns a copy; ``attrs["caps"]`` holds
-    ``{column: (low, high)}``.
+    GMV. The thresholds are :func:`capping_thresholds` (same arguments); returns a copy
+    with the capped columns as floats.
 
     Examples
     --------
@@ -272,21 +167,9 @@ def winsorize(df: pd.DataFrame, columns: Iterable[str], upper: float = 0.99, low
     >>> winsorize(df, ["gmv"], upper=0.75)["gmv"].tolist()
     [0.0, 1.0, 2.0, 3.0, 3.0]
     """
-    if not 0.0 < float(upper) <= 1.0 or (lower is not None and not 0.0 <= float(lower) < float(upper)):
-        raise ParameterError(f"quantiles must satisfy 0 <= lower < upper <= 1 (got lower={lower}, upper={upper})")
+    caps = capping_thresholds(df, columns, upper, lower, ignore_zeros, frame_name)
     out = df.copy()
-    caps: dict[str, tuple[float, float]] = {}
-    for col in columns:
-        if col not in out.columns:
-            raise DataContractError(frame_name, col, "column to cap is missing")
-        x = pd.to_numeric(out[col], errors="coerce").astype(float)
-        base = x[x != 0] if ignore_zeros else x
-        if base.empty:
-            caps[col] = (-np.inf, np.inf)
-            continue
-        hi = float(base.quantile(upper))
-        lo = float(base.quantile(lower)) if lower is not None else -np.inf
-        out[col] = x.clip(lower=lo, upper=hi)
-        caps[col] = (lo, hi)
-    out.attrs = dict(df.attrs, caps=caps)
+    for col, (lo, hi) in caps.items():
+        if (lo, hi) != (-np.inf, np.inf):  # a column with nothing to take a quantile of stays as it is
+            out[col] = pd.to_numeric(out[col], errors="coerce").astype(float).clip(lower=lo, upper=hi)
     return out

@@ -39,7 +39,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataContractError, ParameterError
-from .frequentist import TestResult, _check_alpha, two_sample_test
+from .method import two_sample_test
+from .moments import TestResult, _check_alpha
 from .stats import ArrayLike, ProportionStatistic, SampleMeanStatistic, _scalar
 
 

@@ -19,13 +19,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
 from ._base import Stated, Verdict, effect_verdict
+
+if TYPE_CHECKING:  # the experiments package is imported when a page is built, not with pages
+    from ..experiments.srm import SRMResult
 
 # metric → unit of its absolute difference (a key of UNITS)
 METRIC_UNITS = {"gmv": "cny_per_unit", "orders": "count_per_unit", "converted": "pp", "aov": "cny_per_unit",
@@ -127,7 +130,7 @@ class ExperimentPage:
     decisions: tuple[Decision, ...]      # primary metric, one per treatment variant
     metrics: tuple[Decision, ...]        # every metric × variant
     band: DailyBand | None
-    srm: Any                             # the sample-ratio check (SRMResult)
+    srm: SRMResult                       # the sample-ratio check
     n_variants: int
     clusters: ClusterDesign | None = None  # store/staff designs
 
@@ -233,8 +236,9 @@ def experiment_page(wb: Any, experiment_id: str, metrics: list[str], primary_met
     res = analyze(frame, "variant", spec, control=control, covariates=covariates,
                   cluster_col="cluster_id" if clustered else None, alpha=alpha, correction=correction,
                   sequential=sequential)
+    table = res.table
     corr = correction_used(correction, len(info.variants) - 1)
-    rows = tuple(_decision(r, alpha, corr.applied, relevant_lift) for _, r in res.iterrows())
+    rows = tuple(_decision(r, alpha, corr.applied, relevant_lift) for _, r in table.iterrows())
     band = None
     if not clustered:
         metric_daily = primary_metric if primary_metric in ("gmv", "orders", "converted") else "gmv"
@@ -247,9 +251,9 @@ def experiment_page(wb: Any, experiment_id: str, metrics: list[str], primary_met
                          int(first["looks"].iloc[0]), float(alpha))
     clusters = None
     if clustered:
-        prim = res[res["metric"] == primary_metric].iloc[0]
+        prim = table[table["metric"] == primary_metric].iloc[0]
         clusters = ClusterDesign(int(frame["cluster_id"].nunique()), float(prim["icc"]), float(prim["design_effect"]))
     page = ExperimentPage(experiment_id, info.name or experiment_id, info.unit, len(frame), control, float(alpha),
-                          corr, tuple(d for d in rows if d.metric == primary_metric), rows, band, res.attrs["srm"],
+                          corr, tuple(d for d in rows if d.metric == primary_metric), rows, band, res.srm,
                           len(info.variants), clusters)
     return page, frame
