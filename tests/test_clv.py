@@ -173,7 +173,7 @@ class TestValue:
         assert np.all(discounted < undiscounted + 1e-12)
         iv = clv_interval(bg, gg, *args, n_draws=100)
         assert (iv["clv_low"] <= iv["clv"] + 1e-9).all() and (iv["clv"] <= iv["clv_high"] + 1e-9).all()
-        total, lo, hi = iv.attrs["total"]
+        total, lo, hi = iv.total
         assert lo < total < hi
 
 

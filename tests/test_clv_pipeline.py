@@ -64,7 +64,7 @@ class TestEnginePipeline:
         summarise_buyers(wb, brand.as_of)
         got = total_value_interval(bg, gg, buyer_rows(wb), n_draws=50, seed=4)
         want = clv_interval(bg, gg, s["frequency"], s["recency"], s["T"], s["monetary_value"], n_draws=50,
-                            seed=4).attrs["total"]
+                            seed=4).total
         np.testing.assert_allclose(got, want, rtol=1e-9)
 
     def test_customer_value_frame(self, brand, reference):

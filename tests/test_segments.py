@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 from workbench import DataContractError, ParameterError
-from workbench.segments import (FAN_TIER_ZH, FAN_TIERS, VALUE_TIER_ZH, FanTierThresholds, fan_tiers, rfm_scores,
-                                tier_migration, value_tiers)
+from workbench.segments import (FAN_TIER_ZH, FAN_TIERS, VALUE_TIER_ZH, FanTierThresholds, fan_tier_thresholds, fan_tiers,
+                                rfm_scores, tier_migration, value_tier_cutoffs, value_tiers)
 
 
 class TestFanTiers:
@@ -21,12 +21,12 @@ class TestFanTiers:
 
     def test_default_thresholds_are_buyer_medians(self):
         df = pd.DataFrame({"spend": [10, 20, 30, 40, 0], "orders": [1, 3, 3, 5, 0]})
-        assert fan_tiers(df).attrs["thresholds"] == FanTierThresholds(25.0, 3.0)  # non-buyers left out
-        one_order = fan_tiers(pd.DataFrame({"spend": [10, 20, 30], "orders": [1, 1, 2]}))
-        assert one_order.attrs["thresholds"].frequency == 2.0  # buying again is the floor
-        relaxed = fan_tiers(pd.DataFrame({"spend": [10, 20, 30], "orders": [1, 1, 2]}),
-                            thresholds=FanTierThresholds(min_frequency=1))
-        assert relaxed.attrs["thresholds"].frequency == 1.0
+        assert fan_tier_thresholds(df) == FanTierThresholds(25.0, 3.0)  # non-buyers left out
+        one_order = pd.DataFrame({"spend": [10, 20, 30], "orders": [1, 1, 2]})
+        assert fan_tier_thresholds(one_order).frequency == 2.0  # buying again is the floor
+        relaxed = fan_tier_thresholds(one_order, thresholds=FanTierThresholds(min_frequency=1))
+        assert relaxed.frequency == 1.0
+        assert not fan_tiers(one_order).attrs  # the cut-offs are not carried on the frame
 
     def test_registration_and_purchase_flags(self):
         df = pd.DataFrame({"amount": [0.0, 0.0, 50.0, 80.0], "n": [0, 0, 1, 0],
@@ -51,7 +51,8 @@ class TestValueTiers:
         tiers = value_tiers(np.arange(1000, dtype=float))
         assert tiers.value_counts().to_dict() == {"activate": 800, "cultivate": 150, "super_vip": 50}
         assert tiers.iloc[-1] == "super_vip" and tiers.iloc[0] == "activate"
-        assert tiers.attrs["cutoffs"] == (800.0, 950.0)  # lowest CLV in cultivate, in super-VIP
+        # lowest CLV in cultivate, in super-VIP
+        assert value_tier_cutoffs(np.arange(1000, dtype=float), tiers) == (800.0, 950.0)
         assert set(VALUE_TIER_ZH.values()) == {"超级VIP", "重点培养", "重点促活"}
 
     def test_configurable_ties_and_index(self):
@@ -106,7 +107,7 @@ class TestMigration:
         jan = fan_tiers(pd.DataFrame({"spend": [900, 50, 0, 300], "orders": [4, 1, 0, 1]},
                                      index=["c1", "c2", "c3", "c4"]), thresholds=FanTierThresholds(200, 2))
         feb = fan_tiers(pd.DataFrame({"spend": [950, 80, 100], "orders": [5, 2, 1]}, index=["c1", "c2", "c3"]),
-                        thresholds=jan.attrs["thresholds"])
+                        thresholds=FanTierThresholds(200, 2))
         m = tier_migration(jan["fan_tier"], feb["fan_tier"], categories=FAN_TIERS)
         assert m["count"].loc["die_hard", "die_hard"] == 1 and m["count"].loc["casual", "loyal"] == 1
         assert m["count"].loc["potential", "casual"] == 1 and m["count"].loc["big_spender", "(gone)"] == 1

@@ -153,8 +153,9 @@ def fan_tiers(customers: pd.DataFrame, monetary_col: str = "spend", frequency_co
     Returns
     -------
     DataFrame
-        The input plus ``fan_tier`` (categorical code) and ``fan_tier_zh`` (Chinese name);
-        ``attrs["thresholds"]`` holds the cut-offs used, as a :class:`FanTierThresholds`.
+        The input plus ``fan_tier`` (categorical code) and ``fan_tier_zh`` (Chinese name).
+        :func:`fan_tier_thresholds` gives the cut-offs used (to state them, or to tier a
+        later period on the same ones).
 
     Examples
     --------
@@ -179,16 +180,40 @@ def fan_tiers(customers: pd.DataFrame, monetary_col: str = "spend", frequency_co
         registered = out[registered_col].fillna(False).astype(bool)
     else:  # a registration timestamp: registered when present
         registered = out[registered_col].notna()
-    spend_th = th.spend if th.spend is not None else (float(spend[buyers].median()) if buyers.any() else 0.0)
-    freq_th = th.frequency if th.frequency is not None else max(
-        th.min_frequency, float(freq[buyers].median()) if buyers.any() else th.min_frequency)
-    hi_s, hi_f = spend >= spend_th, freq >= freq_th
+    used = _resolve_thresholds(spend, freq, buyers, th)
+    hi_s, hi_f = spend >= used.spend, freq >= used.frequency
     tier = np.select([buyers & hi_s & hi_f, buyers & ~hi_s & hi_f, buyers & hi_s & ~hi_f, buyers, registered],
                      ["die_hard", "loyal", "big_spender", "casual", "potential"], default="")
     out["fan_tier"] = pd.Categorical(np.where(tier == "", None, tier), categories=FAN_TIERS)
     out["fan_tier_zh"] = out["fan_tier"].map(FAN_TIER_ZH)
-    out.attrs["thresholds"] = FanTierThresholds(spend_th, freq_th, th.min_frequency)
     return out
+
+
+def _resolve_thresholds(spend: pd.Series, freq: pd.Series, buyers: pd.Series,
+                        th: FanTierThresholds) -> FanTierThresholds:
+    """The cut-offs actually applied: explicit ones as given, the others the buyers' medians."""
+    spend_th = th.spend if th.spend is not None else (float(spend[buyers].median()) if buyers.any() else 0.0)
+    freq_th = th.frequency if th.frequency is not None else max(
+        th.min_frequency, float(freq[buyers].median()) if buyers.any() else th.min_frequency)
+    return FanTierThresholds(spend_th, freq_th, th.min_frequency)
+
+
+def fan_tier_thresholds(customers: pd.DataFrame, monetary_col: str = "spend", frequency_col: str = "orders",
+                        has_purchase_col: str | None = None,
+                        thresholds: FanTierThresholds | None = None) -> FanTierThresholds:
+    """The cut-offs :func:`fan_tiers` applies to ``customers`` (same arguments), all filled in.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> fan_tier_thresholds(pd.DataFrame({"spend": [10, 20, 30, 0], "orders": [1, 3, 5, 0]}))
+    FanTierThresholds(spend=20.0, frequency=3.0, min_frequency=2.0)
+    """
+    _require(customers, [monetary_col, frequency_col] + ([has_purchase_col] if has_purchase_col else []), "customers")
+    spend = _check_numeric(customers, monetary_col, "customers")
+    freq = _check_numeric(customers, frequency_col, "customers")
+    buyers = customers[has_purchase_col].fillna(False).astype(bool) if has_purchase_col else freq > 0
+    return _resolve_thresholds(spend, freq, buyers, thresholds or FanTierThresholds())
 
 
 def value_tiers(clv: pd.Series | np.ndarray, quantiles: tuple[float, float] = (0.8, 0.95)) -> pd.Series:
@@ -202,8 +227,8 @@ def value_tiers(clv: pd.Series | np.ndarray, quantiles: tuple[float, float] = (0
     Returns
     -------
     pandas.Series
-        Categorical codes (index kept when ``clv`` is a Series); ``attrs["cutoffs"]`` holds
-        the lowest CLV in cultivate and in super_vip (NaN for an empty tier).
+        Categorical codes (index kept when ``clv`` is a Series); :func:`value_tier_cutoffs`
+        gives the lowest CLV in cultivate and in super_vip.
 
     Examples
     --------
@@ -226,10 +251,26 @@ def value_tiers(clv: pd.Series | np.ndarray, quantiles: tuple[float, float] = (0
     eps = 1e-9  # 1 − 0.95 is 0.05000000000000004 in floating point
     tier = np.select([positive & (share_above < 1 - hi - eps), positive & (share_above < 1 - lo - eps)],
                      ["super_vip", "cultivate"], "activate")
-    out = pd.Series(pd.Categorical(tier, categories=VALUE_TIERS), index=values.index, name="value_tier")
-    out.attrs["cutoffs"] = tuple(float(values[tier == t].min()) if (tier == t).any() else float("nan")
-                                 for t in ("cultivate", "super_vip"))
-    return out
+    return pd.Series(pd.Categorical(tier, categories=VALUE_TIERS), index=values.index, name="value_tier")
+
+
+def value_tier_cutoffs(clv: pd.Series | np.ndarray, tiers: pd.Series) -> tuple[float, float]:
+    """The lowest CLV in ``cultivate`` and in ``super_vip`` of :func:`value_tiers` (NaN for an empty tier).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> clv = np.arange(100.0)
+    >>> value_tier_cutoffs(clv, value_tiers(clv))
+    (80.0, 95.0)
+    """
+    values, codes = np.asarray(clv, float), np.asarray(tiers, object)
+
+    def lowest(tier: str) -> float:
+        inside = codes == tier
+        return float(values[inside].min()) if inside.any() else float("nan")
+
+    return lowest("cultivate"), lowest("super_vip")
 
 
 def tier_migration(before: pd.Series, after: pd.Series, categories: tuple[str, ...] | None = None) -> pd.DataFrame:

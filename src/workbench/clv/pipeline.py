@@ -30,7 +30,7 @@ from .._as_of import require_as_of
 from .._rows import first_of_groups
 from ..engine import Workbench, literal, quote
 from ..errors import ParameterError
-from ..segments import fan_tiers, value_tiers
+from ..segments import FanTierThresholds, fan_tier_thresholds, fan_tiers, value_tiers
 from .beta_geo import BetaGeoFitter
 from .gamma_gamma import GammaGammaFitter
 from .rfm import customer_days_sql, model_orders_sql
@@ -61,6 +61,8 @@ class CustomerValue:
     total_interval: tuple[float, float, float] | None = None
     orders_seen: "ModelOrders | None" = None
     spend: str = "net"
+    #: the fan-tier cut-offs applied to ``customers`` (buyers' medians of spend and orders)
+    fan_thresholds: FanTierThresholds | None = None
 
 
 @dataclass(frozen=True)
@@ -339,9 +341,10 @@ def customer_value(wb: Workbench, as_of: Any = None, horizon_months: int = 12, d
     if buyers.any():
         tiers[buyers] = value_tiers(out.loc[buyers, "clv"]).astype(object)
     out["value_tier"] = tiers
-    out = fan_tiers(out, "spend", "orders")
+    thresholds = fan_tier_thresholds(out, "spend", "orders")
+    out = fan_tiers(out, "spend", "orders", thresholds=thresholds)
     out["clv"] = out["clv"].fillna(0.0)
-    return CustomerValue(out, bg, gg, as_of, horizon_months, discount_rate, total, seen, spend)
+    return CustomerValue(out, bg, gg, as_of, horizon_months, discount_rate, total, seen, spend, thresholds)
 
 
 def probability_alive_matrix(model: BetaGeoFitter, T: float, max_frequency: int = 20, n_recency: int = 20) -> pd.DataFrame:

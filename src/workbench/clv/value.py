@@ -16,6 +16,7 @@ and CLV is recomputed for every draw.
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -147,9 +148,37 @@ def bootstrap_bounds(sims: np.ndarray, n_draws: int, level: float) -> tuple[Any,
     return (float(lo), float(hi)) if np.ndim(lo) == 0 else (lo, hi)
 
 
+@dataclass(frozen=True)
+class CLVInterval:
+    """CLV with parametric-bootstrap bounds (:func:`clv_interval`).
+
+    Attributes
+    ----------
+    table : DataFrame
+        ``clv`` (at the fitted parameters), ``clv_low`` and ``clv_high`` per input row.
+    total : tuple of float
+        (estimate, low, high) of the sum over customers.
+    n_draws_used : int
+        Parameter draws kept (draws with Gamma-Gamma ``q <= 1``, an infinite mean spend,
+        are discarded).
+
+    Indexing the result indexes its table (``iv["clv_low"]``), as when it was a DataFrame.
+    """
+
+    table: pd.DataFrame
+    total: tuple[float, float, float]
+    n_draws_used: int
+
+    def __getitem__(self, key: Any) -> Any:
+        return self.table[key]
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+
 def clv_interval(transaction_model: Any, monetary_model: Any, frequency: Any, recency: Any, T: Any,
                  monetary_value: Any, horizon_months: int = 12, discount_rate: float = 0.01, time_unit: str = "W",
-                 n_draws: int = 200, level: float = 0.9, seed: int = 0, progress: bool = False) -> pd.DataFrame:
+                 n_draws: int = 200, level: float = 0.9, seed: int = 0, progress: bool = False) -> CLVInterval:
     """CLV with a parametric-bootstrap interval per customer and for the total.
 
     Parameters
@@ -165,11 +194,10 @@ def clv_interval(transaction_model: Any, monetary_model: Any, frequency: Any, re
 
     Returns
     -------
-    DataFrame
-        ``clv`` (at the fitted parameters), ``clv_low`` and ``clv_high`` per input row;
-        ``attrs["total"]`` = (estimate, low, high) of the sum over customers and
-        ``attrs["n_draws_used"]``. Draws whose Gamma-Gamma ``q <= 1`` (infinite mean spend)
-        are discarded and counted out.
+    CLVInterval
+        ``table`` with ``clv``, ``clv_low`` and ``clv_high`` per input row; ``total`` =
+        (estimate, low, high) of the sum over customers; ``n_draws_used``. Draws whose
+        Gamma-Gamma ``q <= 1`` (infinite mean spend) are discarded and counted out.
     """
     if not 0 < level < 1:
         raise ParameterError(f"level must be between 0 and 1, got {level!r}")
@@ -204,9 +232,8 @@ def clv_interval(transaction_model: Any, monetary_model: Any, frequency: Any, re
     totals = np.sum(sims_arr * size, axis=1)
     out = frame.merge(unique.drop(columns="size"), on=["x", "tx", "T", "m"], how="left")[["clv", "clv_low",
                                                                                            "clv_high"]]
-    out.attrs["total"] = (float(np.sum(point * size)), *bootstrap_bounds(totals, n_draws, level))
-    out.attrs["n_draws_used"] = int(len(sims_arr))
-    return out
+    low, high = bootstrap_bounds(totals, n_draws, level)
+    return CLVInterval(out, (float(np.sum(point * size)), low, high), int(len(sims_arr)))
 
 
 def alive_purchase_growth(transaction_model: Any, frequency: np.ndarray, T: np.ndarray, horizon_months: int = 12,
