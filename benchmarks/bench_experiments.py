@@ -61,7 +61,7 @@ def duckdb_path(con: duckdb.DuckDBPyConnection, metrics: list[str]) -> tuple[pd.
     t0 = time.perf_counter()
     sums = con.execute(f"SELECT variant, COUNT(*) AS n, {cols} FROM units GROUP BY variant ORDER BY variant").df()
     t1 = time.perf_counter()
-    result = analyze_statistics(sums, "control", metrics=metrics, correction="holm")
+    result = analyze_statistics(sums, "control", metrics=metrics, correction="holm").table
     t2 = time.perf_counter()
     return result, t1 - t0, t2 - t1, sums
 
