@@ -3,9 +3,12 @@
 Each builder returns the SQL of one relation, the way growthbook names its CTE builders, so
 a query composes them (``WITH iv AS ({contact_intervals(wb)}) …``) instead of retyping a
 join. Every builder documents its grain (what one row is), its columns and the contract
-tables it reads. Builders taking a ``wb`` may materialise the relation once per workbench
-(:func:`derived_table`) or adapt to the tables present; the ``*_sql()`` builders without a
-workbench are plain SQL text.
+tables it reads. The heavy ones are materialised once per workbench
+(:meth:`workbench.engine.Workbench.derived`; :func:`derived_table` is its function form,
+re-exported here for the modules that import it from :mod:`workbench.metrics`). Optional
+tables are read through :meth:`~workbench.engine.Workbench.table_or_empty`, so a builder
+keeps its columns and has no rows when the data lacks the table. The ``*_sql()`` builders
+without a workbench are plain SQL text.
 
 WeCom relationships are intervals, the building block of every user-view number. A
 customer–staff relationship is not a flag: T add, T+1 delete, T+1 re-add is two intervals
@@ -27,7 +30,7 @@ from typing import Any
 
 import pandas as pd
 
-from .engine import Workbench, interval_order_sql, literal, ordered_events_sql, to_timestamp
+from .engine import Workbench, derived_table, interval_order_sql, literal, ordered_events_sql, to_timestamp
 from .errors import ParameterError
 
 __all__ = [
@@ -41,26 +44,6 @@ _NO_TEXT = "CAST(NULL AS VARCHAR)"
 
 
 # ---------------------------------------------------------------------- plumbing
-def derived_table(wb: Workbench, name: str, sql: str, reads: tuple[str, ...], params: tuple = ()) -> str:
-    """``SELECT * FROM name``, with ``sql`` materialised once per workbench as temp table ``name``.
-
-    Derived relations that many queries of a report read (contact intervals, first adds) are
-    built once instead of once per query: each rebuild is a sort of a whole event table. The
-    table is rebuilt when a contract table in ``reads`` is attached again (a new source) or
-    when ``params`` (the arguments ``sql`` was built from, such as an as-of date) change.
-    """
-    sources = getattr(wb, "_sources", None)
-    if sources is None or not hasattr(wb, "materialize"):
-        return sql
-    key = tuple(sources.get(t) for t in reads)
-    cache = wb.__dict__.setdefault("_derived_tables", {})
-    seen = cache.get(name)
-    if seen is None or seen[1] != params or any(a is not b for a, b in zip(seen[0], key)):
-        wb.materialize(name, sql)
-        cache[name] = (key, params)
-    return f"SELECT * FROM {name}"
-
-
 def resolve_as_of(wb: Workbench, value: Any, name: str = "end") -> pd.Timestamp:
     """``value`` as a timestamp, or the workbench's as-of date when ``value`` is None.
 
