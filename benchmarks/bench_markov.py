@@ -27,7 +27,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from workbench.attribution import markov_attribution, parse_paths
+from workbench.attribution import markov_attribution, markov_model, parse_paths
 
 PEER = r'''
 import contextlib, io, json, sys, time
@@ -133,7 +133,7 @@ def main() -> None:
     print(f"workbench exact markov_attribution(order=1): {t_rows:.2f} s from {len(journeys):,} rows (one per "
           f"journey, aggregation included), {t_total:.2f} s from the {len(paths):,} distinct paths (parsing "
           f"included), {t_chain:.3f} s from parsed paths; conversion probability "
-          f"{ours.attrs['conversion_probability']:.6f}")
+          f"{markov_model(paths, null_col='total_null').conversion_probability:.6f}")
     if not (args.peer_python or args.peer):
         return
     with tempfile.TemporaryDirectory() as tmp:

@@ -84,7 +84,7 @@ def workbench_phase(data: Path, start: pd.Timestamp, end: pd.Timestamp, memory_l
     t0 = time.perf_counter()
     totals = value_buckets(wb, start, end, interaction_window_days=interaction_days, live_window_days=live_days)
     seconds = time.perf_counter() - t0
-    out = {"totals": totals[KEYS + ["orders", "gmv", "net_gmv"]], "total_gmv": totals.attrs["total_gmv"],
+    out = {"totals": totals[KEYS + ["orders", "gmv", "net_gmv"]], "total_gmv": float(totals["gmv"].fillna(0).sum()),
            "open_seconds": t_open, "seconds": seconds, "rss_gb": peak_rss_gb()}
     if check_orders:  # after the timing and the RSS reading: one row per order is not part of the measurement
         rows = value_buckets(wb, start, end, interaction_window_days=interaction_days, live_window_days=live_days,

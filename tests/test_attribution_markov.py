@@ -7,6 +7,7 @@ import pytest
 
 from workbench import ParameterError
 from workbench.attribution import markov_attribution, parse_paths
+from workbench.attribution.markov import markov_model
 
 TOY = pd.DataFrame({"path": ["c1 > c2 > c3", "c1", "c2 > c3"], "total_conversions": [1, 0, 0],
                     "total_null": [0, 1, 1]})
@@ -56,8 +57,11 @@ class TestHandSolvedChains:
         np.testing.assert_allclose(m["removal_effect"], [0.5, 1.0, 1.0], rtol=0, atol=1e-12)
         np.testing.assert_allclose(m["total_conversions"], [0.2, 0.4, 0.4], rtol=0, atol=1e-12)
         np.testing.assert_allclose(m["share"], [0.2, 0.4, 0.4], rtol=0, atol=1e-12)
-        assert m.attrs["conversion_probability"] == pytest.approx(1 / 3, abs=1e-12)
-        assert m.attrs["n_states"] == 3 and m.attrs["order"] == 1
+        model = markov_model(TOY, null_col="total_null")
+        pd.testing.assert_frame_equal(model.table, markov_attribution(TOY, null_col="total_null"))
+        assert model.conversion_probability == pytest.approx(1 / 3, abs=1e-12)
+        assert model.n_states == 3 and model.order == 1 and model.value_per_journey is None
+        assert not model.table.attrs
 
     def test_toy_transition_matrix(self):
         _, tm = markov_attribution(TOY, null_col="total_null", return_transition_matrix=True)
@@ -74,7 +78,7 @@ class TestHandSolvedChains:
         m = markov_attribution(p).set_index("channel")
         assert m["removal_effect"].tolist() == pytest.approx([0.75, 1.0], abs=1e-12)
         assert m["total_conversions"].tolist() == pytest.approx([4 * 0.75 / 1.75, 4 / 1.75], abs=1e-12)
-        assert m.attrs["conversion_probability"] == pytest.approx(1.0, abs=1e-12)
+        assert markov_model(p).conversion_probability == pytest.approx(1.0, abs=1e-12)
 
     def test_value_uses_the_value_weighted_chain(self):
         # (start)→a 1/2 (worth 10), →b 1/2 (worth 30): expected value 20; without a 15, without b 5
@@ -84,7 +88,7 @@ class TestHandSolvedChains:
         assert m["total_conversions"].tolist() == pytest.approx([1.0, 1.0], abs=1e-12)
         assert m["removal_effect_value"].tolist() == pytest.approx([0.25, 0.75], abs=1e-12)
         assert m["total_conversion_value"].tolist() == pytest.approx([10.0, 30.0], abs=1e-12)
-        assert m.attrs["value_per_journey"] == pytest.approx(20.0)
+        assert markov_model(p, value_col="v").value_per_journey == pytest.approx(20.0)
 
     def test_journey_frame_input(self):
         j = pd.DataFrame({"journey_id": [1, 1, 1, 2, 3, 3], "channel": ["c1", "c2", "c3", "c1", "c2", "c3"],
@@ -125,7 +129,8 @@ class TestCollapseRepeats:
             {"a": 1.0, "c": 1.0, "n": 0.0, "x": 0.5, "y": 0.5}, abs=1e-12)
         assert raw["total_conversions"].to_dict() == pytest.approx(
             {"a": 1 / 3, "c": 1 / 3, "n": 0.0, "x": 1 / 6, "y": 1 / 6}, abs=1e-12)
-        assert collapsed.attrs["n_states"] == 6 and raw.attrs["n_states"] == 7
+        assert markov_model(p, null_col="total_null", order=2).n_states == 6
+        assert markov_model(p, null_col="total_null", order=2, collapse_repeats=False).n_states == 7
 
 
 class TestChannelPaths:
@@ -137,7 +142,8 @@ class TestChannelPaths:
                                                                       rel=1e-12)
         assert exact["share"].sum() == pytest.approx(1.0, rel=1e-12)
         # the chain is built from the journeys' own flows, so it converts at the observed rate
-        assert exact.attrs["conversion_probability"] == pytest.approx(19_785 / (19_785 + 68_602), rel=1e-12)
+        p = markov_model(channel_paths, null_col="total_null").conversion_probability
+        assert p == pytest.approx(19_785 / (19_785 + 68_602), rel=1e-12)
 
     def test_pinned_exact_values(self, exact):
         m = exact.set_index("channel")
@@ -166,7 +172,7 @@ class TestChannelPaths:
         rng = np.random.default_rng(20240611)
         converted, visited, channels = simulate_walks(tm, 200_000, rng)
         p_hat = converted.mean()
-        p = exact.attrs["conversion_probability"]
+        p = markov_model(channel_paths, null_col="total_null").conversion_probability
         assert abs(p_hat - p) < 4.5 * np.sqrt(p * (1 - p) / len(converted))
         n_conv = converted.sum()
         re = exact.set_index("channel")["removal_effect"]
@@ -178,13 +184,14 @@ class TestChannelPaths:
     @pytest.mark.parametrize("order", [2, 3])
     @pytest.mark.parametrize("collapse", [True, False])
     def test_higher_orders(self, channel_paths, order, collapse):
-        m = markov_attribution(channel_paths, value_col="total_conversion_value", null_col="total_null",
-                               order=order, collapse_repeats=collapse)
+        model = markov_model(channel_paths, value_col="total_conversion_value", null_col="total_null",
+                             order=order, collapse_repeats=collapse)
+        m = model.table
         assert m["total_conversions"].sum() == pytest.approx(19_785, rel=1e-12)
         assert m["total_conversion_value"].sum() == pytest.approx(channel_paths["total_conversion_value"].sum(),
                                                                   rel=1e-12)
-        assert m.attrs["conversion_probability"] == pytest.approx(19_785 / (19_785 + 68_602), rel=1e-10)
-        assert m.attrs["n_states"] > {2: 100, 3: 700}[order]
+        assert model.conversion_probability == pytest.approx(19_785 / (19_785 + 68_602), rel=1e-10)
+        assert model.n_states > {2: 100, 3: 700}[order]
         assert ((m["removal_effect"] >= 0) & (m["removal_effect"] <= 1)).all()
         first = markov_attribution(channel_paths, null_col="total_null")
         assert m["channel"].tolist() == first["channel"].tolist()

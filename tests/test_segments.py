@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 from workbench import DataContractError, ParameterError
-from workbench.segments import (FAN_TIER_ZH, FAN_TIERS, VALUE_TIER_ZH, FanTierThresholds, fan_tier_thresholds, fan_tiers,
-                                rfm_scores, tier_migration, value_tier_cutoffs, value_tiers)
+from workbench.segments import (FAN_TIER_ZH, FAN_TIERS, VALUE_TIER_ZH, FanTierThresholds, fan_tier_thresholds,
+                                fan_tiers, rfm_scores, tier_migration, value_tier_cutoffs, value_tiers)
 
 
 class TestFanTiers:

@@ -308,7 +308,10 @@ class BaseFitter:
     # -- results ----------------------------------------------------------------------
     @property
     def summary(self) -> pd.DataFrame:
-        """Coefficients, standard errors and 95% Wald intervals (``log_likelihood_``, ``AIC_``, ``n_customers_`` are attributes)."""
+        """Coefficients, standard errors and 95% Wald intervals.
+
+        The fit's ``log_likelihood_``, ``AIC_`` and ``n_customers_`` are attributes of the fitter.
+        """
         self._check_fitted()
         z = stats.norm.ppf(0.975)
         out = pd.DataFrame({"coef": self.params_, "se(coef)": self.standard_errors_,

@@ -6,18 +6,21 @@
 * :mod:`~workbench.attribution.journeys` — journeys built in the engine;
 * multi-touch attribution on path strings or journey frames:
   :func:`heuristic_attribution` (first, last, linear, time decay, position based),
-  :func:`markov_attribution` (exact removal effects, orders 1–3) and
+  :func:`markov_attribution` (exact removal effects, orders 1–3; :func:`markov_model` adds the
+  chain's conversion probability and size as a typed :class:`MarkovAttribution`) and
   :func:`shapley_attribution` (exact over all coalitions, optionally ordered);
   :func:`parse_paths`, :func:`parse_journeys` and :func:`paths_from_journeys` read the inputs.
 """
 from .heuristics import heuristic_attribution
-from .markov import markov_attribution
+from .markov import MarkovAttribution, markov_attribution, markov_model
 from .paths import PathData, parse_journeys, parse_paths, paths_from_journeys
 from .shapley import shapley_attribution
 
 __all__ = [
     "heuristic_attribution",
     "markov_attribution",
+    "markov_model",
+    "MarkovAttribution",
     "shapley_attribution",
     "parse_paths",
     "parse_journeys",

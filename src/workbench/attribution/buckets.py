@@ -170,8 +170,7 @@ def value_buckets(wb: Workbench, start: Any, end: Any, interaction_window_days: 
     -------
     DataFrame
         Aggregated: the keys, ``orders``, ``gmv``, ``net_gmv`` and ``gmv_share`` (of total GMV
-        in the window). ``attrs["total_gmv"]`` holds the window's total GMV, which the
-        bucket totals reproduce exactly.
+        in the window: every order falls in exactly one group, so ``gmv`` sums to it).
 
     Examples
     --------
@@ -207,7 +206,6 @@ def value_buckets(wb: Workbench, start: Any, end: Any, interaction_window_days: 
     # the orders × touches joins, the costliest part of the query)
     total = float(df["gmv"].fillna(0).sum()) if len(df) else 0.0
     df["gmv_share"] = df["gmv"] / total if total > 0 else np.nan
-    df.attrs["total_gmv"] = total
     return df
 
 

@@ -131,10 +131,6 @@ def journey_paths(wb: Workbench, start: Any, end: Any, sep: str = " > ", **kwarg
     """Journeys aggregated to distinct paths in the path-string format (see module docstring).
 
     The frame alone, for the attribution models; :func:`journey_path_summary` also returns the
-    orders left out (kept in ``attrs`` here for older callers).
+    orders left out.
     """
-    summary = journey_path_summary(wb, start, end, sep=sep, **kwargs)
-    paths = summary.paths
-    paths.attrs["unattributed_conversions"] = summary.unattributed_conversions
-    paths.attrs["unattributed_value"] = summary.unattributed_value
-    return paths
+    return journey_path_summary(wb, start, end, sep=sep, **kwargs).paths

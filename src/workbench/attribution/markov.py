@@ -37,7 +37,7 @@ pass through it.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -179,11 +179,43 @@ def transition_matrix(chain: MarkovChain) -> pd.DataFrame:
     return out.iloc[np.lexsort((dst, first))].reset_index(drop=True)
 
 
-def markov_attribution(paths: Any, path_col: str = "path", conversions_col: str = "total_conversions",
-                       value_col: str | None = None, null_col: str | None = None, order: int = 1, sep: str = ">",
-                       collapse_repeats: bool = True, return_transition_matrix: bool = False
-                       ) -> pd.DataFrame | tuple[pd.DataFrame, pd.DataFrame]:
-    """Exact Markov-chain removal-effect attribution (method in the module docstring).
+@dataclass(frozen=True)
+class MarkovAttribution:
+    """Result of :func:`markov_model`.
+
+    Attributes
+    ----------
+    table : DataFrame
+        One row per channel (sorted by name): ``channel``, ``removal_effect``,
+        ``total_conversions`` (credited), ``share`` and, with a value column,
+        ``removal_effect_value`` and ``total_conversion_value``.
+    conversion_probability : float
+        P(a journey from the start state converts) in the fitted chain.
+    value_per_journey : float or None
+        Expected conversion value per journey (with a value column).
+    n_states : int
+        Transient states of the chain.
+    order : int
+        Past channels a state remembers.
+    """
+
+    table: pd.DataFrame
+    conversion_probability: float
+    value_per_journey: float | None
+    n_states: int
+    order: int
+    chain: MarkovChain = field(repr=False)
+
+    @property
+    def transition_matrix(self) -> pd.DataFrame:
+        """Transition counts and probabilities (:func:`transition_matrix`)."""
+        return transition_matrix(self.chain)
+
+
+def markov_model(paths: Any, path_col: str = "path", conversions_col: str = "total_conversions",
+                 value_col: str | None = None, null_col: str | None = None, order: int = 1, sep: str = ">",
+                 collapse_repeats: bool = True) -> MarkovAttribution:
+    """Exact Markov-chain removal-effect attribution (method in the module docstring), as a typed result.
 
     Parameters
     ----------
@@ -197,17 +229,12 @@ def markov_attribution(paths: Any, path_col: str = "path", conversions_col: str 
         Number of past channels a state remembers.
     collapse_repeats : bool
         Merge consecutive touches of the same channel first.
-    return_transition_matrix : bool
-        Also return the transition matrix (see :func:`transition_matrix`).
 
     Returns
     -------
-    DataFrame or (DataFrame, DataFrame)
-        One row per channel (sorted by name): ``channel``, ``removal_effect``,
-        ``total_conversions`` (credited), ``share`` and, with ``value_col``,
-        ``removal_effect_value`` and ``total_conversion_value``. ``attrs`` holds
-        ``conversion_probability``, ``value_per_journey`` (with value), ``n_states`` and
-        ``order``. With ``return_transition_matrix`` the transition matrix comes second.
+    MarkovAttribution
+        ``table`` (one row per channel), the chain's ``conversion_probability``,
+        ``value_per_journey``, ``n_states``, ``order`` and ``transition_matrix``.
 
     Raises
     ------
@@ -219,9 +246,11 @@ def markov_attribution(paths: Any, path_col: str = "path", conversions_col: str 
     >>> import pandas as pd
     >>> p = pd.DataFrame({"path": ["c1 > c2 > c3", "c1", "c2 > c3"], "total_conversions": [1, 0, 0],
     ...                   "total_null": [0, 1, 1]})
-    >>> m = markov_attribution(p, null_col="total_null")
-    >>> m[["channel", "removal_effect", "total_conversions"]].round(6).values.tolist()
+    >>> m = markov_model(p, null_col="total_null")
+    >>> m.table[["channel", "removal_effect", "total_conversions"]].round(6).values.tolist()
     [['c1', 0.5, 0.2], ['c2', 1.0, 0.4], ['c3', 1.0, 0.4]]
+    >>> round(m.conversion_probability, 6), m.n_states
+    (0.333333, 3)
     """
     if isinstance(order, bool) or not isinstance(order, (int, np.integer)) or not 1 <= order <= MAX_ORDER:
         raise ParameterError(f"order must be 1, 2 or 3, got {order!r}")
@@ -250,9 +279,26 @@ def markov_attribution(paths: Any, path_col: str = "path", conversions_col: str 
         spread = drops[:, 1].sum()
         out["total_conversion_value"] = value_total * drops[:, 1] / spread if spread > 0 else 0.0
         check_total(out["total_conversion_value"], value_total, "Markov value")
-    out.attrs.update(conversion_probability=float(base[0]), n_states=chain.n_states, order=int(order))
-    if data.value is not None:
-        out.attrs["value_per_journey"] = float(base[1])
-    if return_transition_matrix:
-        return out, transition_matrix(chain)
-    return out
+    return MarkovAttribution(out, float(base[0]), float(base[1]) if data.value is not None else None,
+                             chain.n_states, int(order), chain)
+
+
+def markov_attribution(paths: Any, path_col: str = "path", conversions_col: str = "total_conversions",
+                       value_col: str | None = None, null_col: str | None = None, order: int = 1, sep: str = ">",
+                       collapse_repeats: bool = True, return_transition_matrix: bool = False
+                       ) -> pd.DataFrame | tuple[pd.DataFrame, pd.DataFrame]:
+    """The channel table of :func:`markov_model` (the same arguments): credits per channel.
+
+    ``return_transition_matrix`` also returns the transition matrix, second. For the chain's
+    conversion probability, value per journey and size use :func:`markov_model`.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> p = pd.DataFrame({"path": ["c1 > c2 > c3", "c1", "c2 > c3"], "total_conversions": [1, 0, 0],
+    ...                   "total_null": [0, 1, 1]})
+    >>> markov_attribution(p, null_col="total_null")["total_conversions"].round(6).tolist()
+    [0.2, 0.4, 0.4]
+    """
+    model = markov_model(paths, path_col, conversions_col, value_col, null_col, order, sep, collapse_repeats)
+    return (model.table, model.transition_matrix) if return_transition_matrix else model.table
