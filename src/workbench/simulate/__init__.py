@@ -124,7 +124,7 @@ from __future__ import annotations
 
 from .draws import expected_repeat_purchases
 from .orders import repeat_purchases
-from .params import CHANNEL_GROUPS, ORDER_CHANNELS, TOUCH_TYPES, SimulationParams
+from .params import CHANNEL_GROUPS, CHANNEL_PROB_ORDER, ORDER_CHANNELS, TOUCH_TYPES, SimulationParams
 from .simulation import simulate_brand
 from .writer import SIMULATED_MARKER, Brand, check_simulation_target
 

@@ -5,13 +5,13 @@ import numpy as np
 
 from .customers import _Customers
 from .draws import _Clock, _Latest, DAY, WEEK
-from .params import _O, CHANNEL_CODE, CHANNEL_PROB_ORDER, SimulationParams
+from .params import CHANNEL_PROB_ORDER, DRAW_CHANNEL_CODE, ORDER_CHANNEL_CODE, SimulationParams
 from .relationships import _Relationships
 from .touches import _TouchLog
 from .world import _World
 
 _DRAW_POSITION = {name: i for i, name in enumerate(CHANNEL_PROB_ORDER)}
-_CHANNEL_CODE = np.array(CHANNEL_CODE, dtype=np.int8)
+_DRAW_CODES = np.array(DRAW_CHANNEL_CODE, dtype=np.int8)
 
 
 def _bgnbd_orders(rng: np.random.Generator, clock: _Clock, cust: _Customers,
@@ -113,24 +113,24 @@ def _assign_channels(rng: np.random.Generator, world: _World, cust: _Customers, 
         cum = np.cumsum(probs) / probs.sum()
         sel = state == s
         position = np.minimum(np.searchsorted(cum, u[sel], side="right"), len(probs) - 1)
-        channel[sel] = _CHANNEL_CODE[position]  # draw position -> contract code
+        channel[sel] = _DRAW_CODES[position]  # draw position -> contract code
 
     home = cust.home[o_cust]
     chat_store = world.staff_store(np.maximum(chat_staff, 0))
     store = np.full(m, -1, dtype=np.int64)
-    in_store = (channel == _O["pos"]) | (channel == _O["proxy_order"])
+    in_store = (channel == ORDER_CHANNEL_CODE["pos"]) | (channel == ORDER_CHANNEL_CODE["proxy_order"])
     store[in_store] = np.where(chat_staff >= 0, chat_store, home)[in_store]
-    store[channel == _O["mini_program"]] = home[channel == _O["mini_program"]]
-    transfer = channel == _O["wecom_transfer"]
+    store[channel == ORDER_CHANNEL_CODE["mini_program"]] = home[channel == ORDER_CHANNEL_CODE["mini_program"]]
+    transfer = channel == ORDER_CHANNEL_CODE["wecom_transfer"]
     store[transfer] = world.staff_store(guide[transfer])
     share = np.full(m, -1, dtype=np.int64)
     share[transfer] = guide[transfer]
-    proxy = channel == _O["proxy_order"]
+    proxy = channel == ORDER_CHANNEL_CODE["proxy_order"]
     share[proxy] = np.where(chat_staff >= 0, chat_staff, guide)[proxy]
     task = np.full(m, -1, dtype=np.int64)
-    link = (channel == _O["mini_program"]) & (push_j >= 0) & (rng.random(m) < p.link_prob)
+    link = (channel == ORDER_CHANNEL_CODE["mini_program"]) & (push_j >= 0) & (rng.random(m) < p.link_prob)
     task[link], share[link] = push_task[push_j[link]], push_s[push_j[link]]
-    live = (channel == _O["channels_live"]) & (inv_j >= 0)
+    live = (channel == ORDER_CHANNEL_CODE["channels_live"]) & (inv_j >= 0)
     task[live], share[live] = inv_task[inv_j[live]], inv_s[inv_j[live]]
     return channel, store, task, share
 
@@ -142,7 +142,7 @@ def _redeem(rng: np.random.Generator, o_cust: np.ndarray, o_t: np.ndarray, chann
     Orders must be in time order; returns (coupon of each order or -1, redeeming order of
     each coupon or -1).
     """
-    pos = np.flatnonzero(channel == _O["pos"])
+    pos = np.flatnonzero(channel == ORDER_CHANNEL_CODE["pos"])
     j = _Latest(c_cust, c_t).before(o_cust[pos], o_t[pos], p.coupon_valid_days * DAY)
     accept = (j >= 0) & (rng.random(len(pos)) < p.coupon_redeem_prob)
     pos, j = pos[accept], j[accept]

@@ -9,22 +9,23 @@ from .. import contract
 from ..errors import ParameterError
 
 
-#: Touch types, channel groups and order channels are the contract's enums; codes index them.
+#: Touch types, channel groups and order channels are the contract's enums; the simulator's
+#: integer codes index them (code -> value when a table is built).
 CHANNEL_GROUPS = contract.CHANNEL_GROUPS
 TOUCH_TYPES = contract.TOUCH_TYPES
 ORDER_CHANNELS = contract.ORDER_CHANNELS
-_T = {name: i for i, name in enumerate(TOUCH_TYPES)}
-_O = {name: i for i, name in enumerate(ORDER_CHANNELS)}
+TOUCH_CODE = {name: i for i, name in enumerate(TOUCH_TYPES)}
+ORDER_CHANNEL_CODE = {name: i for i, name in enumerate(ORDER_CHANNELS)}
 
 #: Order of the ``channel_probs_*`` parameters, and the order in which a channel draw splits the
 #: unit interval. It is not the contract's enum order on purpose: reordering it would change every
 #: seed's orders, so probabilities are looked up by name (:meth:`SimulationParams.channel_shares`)
-#: and a drawn position is mapped to the contract's code (:data:`CHANNEL_CODE`).
+#: and a drawn position is mapped to the contract's code (:data:`DRAW_CHANNEL_CODE`).
 CHANNEL_PROB_ORDER = ("pos", "mini_program", "wecom_transfer", "proxy_order", "channels_live", "ecommerce")
 if sorted(CHANNEL_PROB_ORDER) != sorted(ORDER_CHANNELS):
     raise ImportError("CHANNEL_PROB_ORDER must list the contract's ORDER_CHANNELS")
 #: Contract code (index into :data:`ORDER_CHANNELS`) of each position of :data:`CHANNEL_PROB_ORDER`.
-CHANNEL_CODE = tuple(ORDER_CHANNELS.index(name) for name in CHANNEL_PROB_ORDER)
+DRAW_CHANNEL_CODE = tuple(ORDER_CHANNELS.index(name) for name in CHANNEL_PROB_ORDER)
 
 
 @dataclass(frozen=True)

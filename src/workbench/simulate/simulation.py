@@ -14,7 +14,7 @@ from .draws import _Clock, _frame, _nullable, _secs, _seq_ids, NEVER
 from .experiments import _Experiments, _experiments, _experiments_truth
 from .identity import _identity_links
 from .orders import _amounts, _assign_channels, _bgnbd_orders, _redeem
-from .params import _O, _validate_params, ORDER_CHANNELS, SimulationParams
+from .params import ORDER_CHANNEL_CODE, ORDER_CHANNELS, SimulationParams, _validate_params
 from .relationships import _build_relationships
 from .tables import _contact_events, _group_events, _scans, _touches
 from .touches import _background_touches, _CouponLog, _hq_tasks, _TouchLog
@@ -138,7 +138,7 @@ def _simulate_part(rngs: list[np.random.Generator], brngs: tuple, clock: _Clock,
     o_cust = np.concatenate([o_cust, x_cust])
     o_t = np.concatenate([o_t, x_t])
     amount = np.concatenate([amount, _amounts(rngs[6], cust.nu[x_cust], p)])
-    channel = np.concatenate([channel, np.full(len(x_cust), _O["mini_program"], np.int8)])
+    channel = np.concatenate([channel, np.full(len(x_cust), ORDER_CHANNEL_CODE["mini_program"], np.int8)])
     store = np.concatenate([store, cust.home[x_cust]])
     task = np.concatenate([task, x_task])
     share = np.concatenate([share, x_share])

@@ -5,7 +5,7 @@ import numpy as np
 
 from .customers import _Customers
 from .draws import _Clock, _draw_categorical, _poisson_times, _secs, DAY, HOUR, MINUTE, MONTH_DAYS
-from .params import _T, SimulationParams
+from .params import TOUCH_CODE, SimulationParams
 from .relationships import _Relationships
 from .world import _World, TASK_TYPES
 
@@ -21,11 +21,11 @@ class _TouchLog:
         k = len(t)
         self.parts.append((np.asarray(t, np.int64), np.asarray(cust, np.int32),
                            np.broadcast_to(np.asarray(staff, np.int32), (k,)),
-                           np.full(k, _T[kind], np.int8), np.broadcast_to(np.asarray(task, np.int32), (k,))))
+                           np.full(k, TOUCH_CODE[kind], np.int8), np.broadcast_to(np.asarray(task, np.int32), (k,))))
 
     def select(self, kinds: tuple[str, ...]) -> tuple[np.ndarray, ...]:
         """(time, customer, staff, task) of the touches of ``kinds`` that belong to a task."""
-        codes = {_T[k] for k in kinds}
+        codes = {TOUCH_CODE[k] for k in kinds}
         parts = [x for x in self.parts if len(x[0]) and int(x[3][0]) in codes]
         if not parts:
             return tuple(np.array([], np.int64) for _ in range(4))
