@@ -6,13 +6,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .draws import _Clock, _draw_categorical, _frame, _secs, _seq_ids
+from .draws import Clock, draw_categorical, make_frame, seq_ids, uniform_secs
 from .params import SimulationParams
-from .world import _World
+from .world import World
 
 
 @dataclass
-class _Customers:
+class Customers:
     ids: np.ndarray
     birth: np.ndarray      # seconds since t0 (registration = first order of buyers)
     home: np.ndarray       # home store index
@@ -29,27 +29,27 @@ class _Customers:
         return len(self.ids)
 
 
-def _build_customers(rng: np.random.Generator, clock: _Clock, world: _World, n: int,
-                     p: SimulationParams, first: int = 0, id_width: int = 7) -> _Customers:
+def build_customers(rng: np.random.Generator, clock: Clock, world: World, n: int,
+                     p: SimulationParams, first: int = 0, id_width: int = 7) -> Customers:
     """``n`` customers numbered from ``first + 1`` (a chunk of a chunked brand starts past the others)."""
     # customer ids follow registration order, as a membership system numbers them
-    birth = np.sort(_secs(rng, clock.span, n))
-    home = _draw_categorical(rng, world.store_weight, n)
+    birth = np.sort(uniform_secs(rng, clock.span, n))
+    home = draw_categorical(rng, world.store_weight, n)
     holdout = rng.random(n) < p.holdout_share
     buyer = rng.random(n) < p.buyer_share
     lam = rng.gamma(p.r, 1.0 / p.alpha, n) * np.where(holdout, 1.0, p.task_rate_multiplier)
     drop_p = rng.beta(p.a, p.b, n)
     nu = rng.gamma(p.gg_q, 1.0 / p.gg_gamma, n)
-    ids = _seq_ids("C", n, id_width, first=first + 1)
-    member_ids = _seq_ids("M", n, 8, first=10_000_001 + first)
-    frame = _frame({
+    ids = seq_ids("C", n, id_width, first=first + 1)
+    member_ids = seq_ids("M", n, 8, first=10_000_001 + first)
+    frame = make_frame({
         "customer_id": ids,
         "registered_at": clock.dt(birth),
         "gender": np.array(["F", "M"], dtype=object)[(rng.random(n) < 0.3).astype(np.int64)],
         "birth_year": rng.integers(1965, 2007, n).astype(np.int64),
         "member_level": np.array(["basic", "silver", "gold"], dtype=object)[
-            _draw_categorical(rng, np.array([0.6, 0.3, 0.1]), n)],
+            draw_categorical(rng, np.array([0.6, 0.3, 0.1]), n)],
         "home_store_id": world.store_ids[home],
         "member_id": member_ids,
     })
-    return _Customers(ids, birth, home, holdout, buyer, lam, drop_p, nu, member_ids, frame)
+    return Customers(ids, birth, home, holdout, buyer, lam, drop_p, nu, member_ids, frame)

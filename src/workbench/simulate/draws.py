@@ -18,12 +18,12 @@ NEVER = np.iinfo(np.int64).max  # end of a spell or membership still open at as_
 _NAT = np.iinfo(np.int64).min
 _SHIFT = 36  # times (seconds, < 2**36) packed under the customer index in one sortable key
 
-_B64 = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-_HEX = b"0123456789abcdef"
+BASE64URL_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+HEX_ALPHABET = b"0123456789abcdef"
 
 
 @dataclass(frozen=True)
-class _Clock:
+class Clock:
     """The window ``[t0, as_of)``; event times are int64 seconds since ``t0``."""
 
     t0: pd.Timestamp
@@ -52,14 +52,14 @@ class _Clock:
         return us.view("datetime64[us]")
 
 
-def _seq_ids(prefix: str, n: int, width: int, first: int = 1) -> np.ndarray:
+def seq_ids(prefix: str, n: int, width: int, first: int = 1) -> np.ndarray:
     """``prefix`` + zero-padded ``first``…``first + n − 1``, as an object array of str."""
     width = max(width, len(str(first + n - 1)))
     nums = pc.utf8_lpad(pa.array(np.arange(first, first + n, dtype=np.int64)).cast(pa.string()), width, "0")
     return np.asarray(pc.binary_join_element_wise(prefix, nums, "").to_numpy(zero_copy_only=False), dtype=object)
 
 
-def _tokens(rng: np.random.Generator, n: int, length: int, alphabet: bytes, prefix: str = "") -> np.ndarray:
+def tokens(rng: np.random.Generator, n: int, length: int, alphabet: bytes, prefix: str = "") -> np.ndarray:
     """``n`` random identifiers (``prefix`` + ``length`` characters of ``alphabet``), object array of str."""
     alpha = np.frombuffer(alphabet, dtype=np.uint8)
     body = alpha[rng.integers(0, len(alpha), (n, length), dtype=np.uint8)]
@@ -71,54 +71,54 @@ def _tokens(rng: np.random.Generator, n: int, length: int, alphabet: bytes, pref
     return np.asarray(arr.to_numpy(zero_copy_only=False), dtype=object)
 
 
-def _frame(columns: dict[str, np.ndarray]) -> pd.DataFrame:
+def make_frame(columns: dict[str, np.ndarray]) -> pd.DataFrame:
     """A DataFrame over the column arrays as they are: no consolidation copy of 15M-row tables."""
     return pd.DataFrame(columns, copy=False)
 
 
-def _nullable(ids: np.ndarray) -> np.ndarray:
+def nullable(ids: np.ndarray) -> np.ndarray:
     """Object array with a trailing None, so that index -1 means NULL."""
     return np.append(np.asarray(ids, dtype=object), None)
 
 
-def _secs(rng: np.random.Generator, upper: np.ndarray | float, size: int | None = None) -> np.ndarray:
+def uniform_secs(rng: np.random.Generator, upper: np.ndarray | float, size: int | None = None) -> np.ndarray:
     """Uniform whole seconds in ``[0, upper)``."""
     return (rng.random(size if size is not None else np.shape(upper)) * upper).astype(np.int64)
 
 
-def _lognormal_secs(rng: np.random.Generator, median_s: float, sigma: float, size: int) -> np.ndarray:
+def lognormal_secs(rng: np.random.Generator, median_s: float, sigma: float, size: int) -> np.ndarray:
     return np.maximum(rng.lognormal(np.log(median_s), sigma, size), 1.0).astype(np.int64)
 
 
-def _poisson_times(rng: np.random.Generator, start: np.ndarray, stop: np.ndarray,
+def poisson_times(rng: np.random.Generator, start: np.ndarray, stop: np.ndarray,
                    rate_per_day: float | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Homogeneous Poisson events on each interval ``[start, stop)``: (interval index, time)."""
     length = np.maximum(stop - start, 0)
     k = rng.poisson(rate_per_day * length / DAY)
     rep = np.repeat(np.arange(len(start)), k)
-    t = start[rep] + _secs(rng, length[rep])
+    t = start[rep] + uniform_secs(rng, length[rep])
     return rep, t
 
 
-def _draw_categorical(rng: np.random.Generator, probs: np.ndarray, size: int) -> np.ndarray:
+def draw_categorical(rng: np.random.Generator, probs: np.ndarray, size: int) -> np.ndarray:
     cum = np.cumsum(probs) / np.sum(probs)
     return np.minimum(np.searchsorted(cum, rng.random(size), side="right"), len(probs) - 1)
 
 
-def _first_per_group(keys: np.ndarray) -> np.ndarray:
+def first_per_group(keys: np.ndarray) -> np.ndarray:
     """Mask of the first row of each run of equal ``keys`` (keys sorted)."""
     m = np.ones(len(keys), dtype=bool)
     m[1:] = keys[1:] != keys[:-1]
     return m
 
 
-def _last_per_group(keys: np.ndarray) -> np.ndarray:
+def last_per_group(keys: np.ndarray) -> np.ndarray:
     m = np.ones(len(keys), dtype=bool)
     m[:-1] = keys[1:] != keys[:-1]
     return m
 
 
-class _Latest:
+class Latest:
     """Events of customers indexed for "latest event strictly before t" look-ups."""
 
     def __init__(self, cust: np.ndarray, t: np.ndarray) -> None:
@@ -139,7 +139,7 @@ class _Latest:
         return np.where(ok, j, -1)
 
 
-def _weibull_ph_times(u: np.ndarray, shape: float, scale: float, eta0: np.ndarray, eta1: np.ndarray,
+def weibull_ph_times(u: np.ndarray, shape: float, scale: float, eta0: np.ndarray, eta1: np.ndarray,
                       landmark: float) -> np.ndarray:
     """Invert a piecewise proportional-hazards Weibull cumulative hazard at Exp(1) draws ``u``.
 

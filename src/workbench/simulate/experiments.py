@@ -7,16 +7,16 @@ from typing import Any
 import numpy as np
 
 from ..errors import ParameterError
-from .customers import _Customers
-from .draws import _Clock, _first_per_group, _secs, DAY, HOUR, NEVER
+from .customers import Customers
+from .draws import DAY, HOUR, NEVER, Clock, first_per_group, uniform_secs
 from .params import SimulationParams
-from .relationships import _Relationships
-from .touches import _TouchLog
-from .world import _World
+from .relationships import Relationships
+from .touches import TouchLog
+from .world import World
 
 
 @dataclass
-class _Experiments:
+class Experiments:
     rows: list[tuple]
     task_rows: list[tuple]
     assignments: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]]
@@ -26,9 +26,9 @@ class _Experiments:
     stats: dict[str, Any]                 # additive design counts, to merge the truth of chunks
 
 
-def _experiments(rng: np.random.Generator, clock: _Clock, world: _World, cust: _Customers, rel: _Relationships,
-                 p: SimulationParams, first_task: int, log: _TouchLog,
-                 brand_rng: np.random.Generator | None = None) -> _Experiments:
+def simulate_experiments(rng: np.random.Generator, clock: Clock, world: World, cust: Customers, rel: Relationships,
+                 p: SimulationParams, first_task: int, log: TouchLog,
+                 brand_rng: np.random.Generator | None = None) -> Experiments:
     """EXP_CUST and EXP_STORE; store arms and store probabilities come from ``brand_rng`` (default ``rng``)."""
     brng = rng if brand_rng is None else brand_rng
     span, sp = clock.span, rel.spells
@@ -50,7 +50,7 @@ def _experiments(rng: np.random.Generator, clock: _Clock, world: _World, cust: _
     log.add(np.full(len(idx), s1), units, staff, "task_push", task)
     prob = np.where(treat, pt_, pc_)
     hit = rng.random(len(idx)) < prob
-    extra_c = (units[hit], s1 + 1 + _secs(rng, float(w - 1), int(hit.sum())), task[hit], staff[hit])
+    extra_c = (units[hit], s1 + 1 + uniform_secs(rng, float(w - 1), int(hit.sum())), task[hit], staff[hit])
 
     # EXP_STORE: half the stores each way; units are customers with an open contact at the start,
     # clustered in the first (by id) store among their open guides, as experiment_frame does
@@ -64,14 +64,14 @@ def _experiments(rng: np.random.Generator, clock: _Clock, world: _World, cust: _
     st = world.staff_store(sp.staff[idx])
     order = np.lexsort((st, sp.cust[idx]))
     idx, st = idx[order], st[order]
-    first = _first_per_group(sp.cust[idx])
+    first = first_per_group(sp.cust[idx])
     idx, st = idx[first], st[first]
     units2, staff2 = sp.cust[idx], sp.staff[idx]
     r2 = reached[units2]
     task2 = np.where(store_treat[st], first_task + 3, first_task + 2)
     log.add(np.full(int(r2.sum()), s2), units2[r2], staff2[r2], "task_push", task2[r2])
     hit2 = r2 & (rng.random(len(idx)) < store_p[st])
-    extra_s = (units2[hit2], s2 + 1 + _secs(rng, float(w - 1), int(hit2.sum())), task2[hit2], staff2[hit2])
+    extra_s = (units2[hit2], s2 + 1 + uniform_secs(rng, float(w - 1), int(hit2.sum())), task2[hit2], staff2[hit2])
     store_seen = np.zeros(world.n_stores, dtype=bool)
     store_seen[st] = True
     stats = {"s1": s1, "s2": s2, "n_cust_units": len(units), "n_store_units": len(idx),
@@ -97,11 +97,11 @@ def _experiments(rng: np.random.Generator, clock: _Clock, world: _World, cust: _
     ]
     extra = tuple(np.concatenate([a, b]) for a, b in zip(extra_c, extra_s))
     expected = float(prob.sum() + store_p[st][r2].sum())
-    return _Experiments(rows, task_rows, assignments, extra, expected, _experiments_truth(clock, world, p, stats),
+    return Experiments(rows, task_rows, assignments, extra, expected, experiments_truth(clock, world, p, stats),
                         stats)
 
 
-def _experiments_truth(clock: _Clock, world: _World, p: SimulationParams, stats: dict[str, Any]) -> dict[str, Any]:
+def experiments_truth(clock: Clock, world: World, p: SimulationParams, stats: dict[str, Any]) -> dict[str, Any]:
     """Truth of EXP_CUST and EXP_STORE from the design counts (summed over chunks when chunked)."""
     pc_, pt_ = p.exp_cust_probs
     pcs, pts = p.exp_store_probs
@@ -124,7 +124,7 @@ def _experiments_truth(clock: _Clock, world: _World, p: SimulationParams, stats:
     return {"EXP_CUST": t_cust, "EXP_STORE": t_store}
 
 
-def _experiment_truth(unit: str, clock: _Clock, s: int, p: SimulationParams, n_units: int, n_clusters: int,
+def _experiment_truth(unit: str, clock: Clock, s: int, p: SimulationParams, n_units: int, n_clusters: int,
                       tasks: tuple[str, str], probs: tuple[float, float], dp: float, share: float) -> dict[str, Any]:
     w = p.exp_window_days
     return {

@@ -4,22 +4,22 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .customers import _Customers
-from .draws import _B64, _frame, _HEX, _tokens
+from .customers import Customers
+from .draws import BASE64URL_ALPHABET, HEX_ALPHABET, make_frame, tokens
 
 
-def _identity_links(rng: np.random.Generator, cust: _Customers, ever_added: np.ndarray) -> tuple[pd.DataFrame, int]:
+def identity_links_table(rng: np.random.Generator, cust: Customers, ever_added: np.ndarray) -> tuple[pd.DataFrame, int]:
     """Identifier pairs: every customer is one connected component of the links."""
     n = cust.n
-    phone = _tokens(rng, n, 64, _HEX)
-    union = _tokens(rng, n, 27, _B64, "o")
-    openid = _tokens(rng, n, 27, _B64, "o")
+    phone = tokens(rng, n, 64, HEX_ALPHABET)
+    union = tokens(rng, n, 27, BASE64URL_ALPHABET, "o")
+    openid = tokens(rng, n, 27, BASE64URL_ALPHABET, "o")
     two = np.flatnonzero(rng.random(n) < 0.05)  # mini-program and official-account openids
-    openid2 = _tokens(rng, len(two), 27, _B64, "o")
+    openid2 = tokens(rng, len(two), 27, BASE64URL_ALPHABET, "o")
     added = np.flatnonzero(ever_added)
-    ext = _tokens(rng, len(added), 30, _B64, "wm")
+    ext = tokens(rng, len(added), 30, BASE64URL_ALPHABET, "wm")
     buyers = np.flatnonzero(cust.buyer)
-    _tokens(rng, len(buyers), 10, b"0123456789", "ERP")  # drawn only to keep the random stream as it was
+    tokens(rng, len(buyers), 10, b"0123456789", "ERP")  # drawn only to keep the random stream as it was
     # ERP numbers must be unique (random 10-digit draws collide by the thousand at 20M buyers):
     # a bijection of the customer number onto 10 digits, unique across chunks too
     number = pd.Series(cust.ids[buyers]).str[1:].astype(np.int64).to_numpy()
@@ -33,7 +33,7 @@ def _identity_links(rng: np.random.Generator, cust: _Customers, ever_added: np.n
         ("external_userid", ext, "unionid", union[added]),
         ("erp_id", erp, "phone_hash", phone[buyers]),
     ]
-    frame = _frame({
+    frame = make_frame({
         "id_type": np.concatenate([np.full(len(v), a, dtype=object) for a, v, _, _ in parts]),
         "id_value": np.concatenate([v for _, v, _, _ in parts]),
         "linked_type": np.concatenate([np.full(len(v), b, dtype=object) for _, v, b, _ in parts]),

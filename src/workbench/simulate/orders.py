@@ -3,18 +3,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from .customers import _Customers
-from .draws import _Clock, _Latest, DAY, WEEK
+from .customers import Customers
+from .draws import DAY, WEEK, Clock, Latest
 from .params import CHANNEL_PROB_ORDER, DRAW_CHANNEL_CODE, ORDER_CHANNEL_CODE, SimulationParams
-from .relationships import _Relationships
-from .touches import _TouchLog
-from .world import _World
+from .relationships import Relationships
+from .touches import TouchLog
+from .world import World
 
 _DRAW_POSITION = {name: i for i, name in enumerate(CHANNEL_PROB_ORDER)}
 _DRAW_CODES = np.array(DRAW_CHANNEL_CODE, dtype=np.int8)
 
 
-def _bgnbd_orders(rng: np.random.Generator, clock: _Clock, cust: _Customers,
+def bgnbd_orders(rng: np.random.Generator, clock: Clock, cust: Customers,
                   p: SimulationParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """First order at birth, then BG/NBD repeat purchases up to as_of; Gamma-Gamma amounts.
 
@@ -27,7 +27,7 @@ def _bgnbd_orders(rng: np.random.Generator, clock: _Clock, cust: _Customers,
     rep, u = repeat_purchases(rng, weeks, cust.lam[b], cust.drop_p[b])
     o_cust = np.concatenate([b, b[rep]])
     o_t = np.concatenate([cust.birth[b], cust.birth[b[rep]] + (u * WEEK).astype(np.int64)])
-    return o_cust, o_t, _amounts(rng, cust.nu[o_cust], p)
+    return o_cust, o_t, draw_amounts(rng, cust.nu[o_cust], p)
 
 
 def repeat_purchases(rng: np.random.Generator, T: np.ndarray, lam: np.ndarray,
@@ -55,7 +55,7 @@ def repeat_purchases(rng: np.random.Generator, T: np.ndarray, lam: np.ndarray,
     return who[keep], when[keep]
 
 
-def _amounts(rng: np.random.Generator, nu: np.ndarray, p: SimulationParams) -> np.ndarray:
+def draw_amounts(rng: np.random.Generator, nu: np.ndarray, p: SimulationParams) -> np.ndarray:
     return np.maximum(np.round(rng.gamma(p.gg_p, 1.0 / nu), 2), 0.01)
 
 
@@ -87,8 +87,8 @@ def _fix_share(q: np.ndarray, at: int, share: float) -> np.ndarray:
     return out
 
 
-def _assign_channels(rng: np.random.Generator, world: _World, cust: _Customers, rel: _Relationships,
-                     log: _TouchLog, o_cust: np.ndarray, o_t: np.ndarray,
+def assign_channels(rng: np.random.Generator, world: World, cust: Customers, rel: Relationships,
+                     log: TouchLog, o_cust: np.ndarray, o_t: np.ndarray,
                      p: SimulationParams) -> tuple[np.ndarray, ...]:
     """Channel, store, task link and sharing staff of each BG/NBD order (volume unchanged)."""
     m = len(o_cust)
@@ -96,13 +96,13 @@ def _assign_channels(rng: np.random.Generator, world: _World, cust: _Customers, 
     open_sp = sp.open_for(o_cust, o_t)
     contact = open_sp >= 0
     guide = np.where(contact, sp.staff[np.maximum(open_sp, 0)], -1)
-    chat_j = _Latest(rel.chat_cust, rel.chat_t).before(o_cust, o_t, p.seven_day_window_days * DAY)
+    chat_j = Latest(rel.chat_cust, rel.chat_t).before(o_cust, o_t, p.seven_day_window_days * DAY)
     chat_staff = np.where(contact & (chat_j >= 0), rel.chat_staff[np.maximum(chat_j, 0)], -1)
     link_window = p.link_window_days * DAY
     push_t, push_c, push_s, push_task = log.select(("task_push", "mass_send"))
-    push_j = _Latest(push_c, push_t).before(o_cust, o_t, link_window)
+    push_j = Latest(push_c, push_t).before(o_cust, o_t, link_window)
     inv_t, inv_c, inv_s, inv_task = log.select(("live_invite",))
-    inv_j = _Latest(inv_c, inv_t).before(o_cust, o_t, link_window)
+    inv_j = Latest(inv_c, inv_t).before(o_cust, o_t, link_window)
     invited = contact & (inv_j >= 0)
 
     state = np.where(contact, 1 + (chat_staff >= 0) + 2 * invited, 0)
@@ -135,7 +135,7 @@ def _assign_channels(rng: np.random.Generator, world: _World, cust: _Customers, 
     return channel, store, task, share
 
 
-def _redeem(rng: np.random.Generator, o_cust: np.ndarray, o_t: np.ndarray, channel: np.ndarray,
+def redeem_coupons(rng: np.random.Generator, o_cust: np.ndarray, o_t: np.ndarray, channel: np.ndarray,
             c_cust: np.ndarray, c_t: np.ndarray, p: SimulationParams) -> tuple[np.ndarray, np.ndarray]:
     """POS orders redeem the customer's latest coupon issued in the validity window, once each.
 
@@ -143,7 +143,7 @@ def _redeem(rng: np.random.Generator, o_cust: np.ndarray, o_t: np.ndarray, chann
     each coupon or -1).
     """
     pos = np.flatnonzero(channel == ORDER_CHANNEL_CODE["pos"])
-    j = _Latest(c_cust, c_t).before(o_cust[pos], o_t[pos], p.coupon_valid_days * DAY)
+    j = Latest(c_cust, c_t).before(o_cust[pos], o_t[pos], p.coupon_valid_days * DAY)
     accept = (j >= 0) & (rng.random(len(pos)) < p.coupon_redeem_prob)
     pos, j = pos[accept], j[accept]
     _, first = np.unique(j, return_index=True)  # the earliest order wins a coupon

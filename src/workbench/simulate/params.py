@@ -212,7 +212,7 @@ _POSITIVE = (
 )
 
 
-def _validate_params(p: Any) -> None:
+def validate_params(p: Any) -> None:
     """Raise :class:`ParameterError` naming the first parameter out of range."""
     if not isinstance(p, SimulationParams):
         raise ParameterError(f"params must be a SimulationParams, not {type(p).__name__}")

@@ -5,16 +5,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .customers import _Customers
+from .customers import Customers
 from .draws import (
-    _Clock, _draw_categorical, _last_per_group, _lognormal_secs, _poisson_times, _secs, _weibull_ph_times,
-    DAY, HOUR, MINUTE, MONTH_DAYS, NEVER)
+    DAY, HOUR, MINUTE, MONTH_DAYS, NEVER, Clock, draw_categorical, last_per_group, lognormal_secs, poisson_times,
+    uniform_secs, weibull_ph_times)
 from .params import CHANNEL_GROUPS, SimulationParams
-from .world import _World, BRAND_CODES, GROUPS_PER_STORE, STORE_CODES
+from .world import BRAND_CODES, GROUPS_PER_STORE, STORE_CODES, World
 
 
 @dataclass
-class _Spells:
+class Spells:
     """Customer–staff contact spells, sorted by (customer, start)."""
 
     cust: np.ndarray
@@ -31,7 +31,7 @@ class _Spells:
         if customers is not None:
             m &= customers[self.cust]
         idx = np.flatnonzero(m)
-        return idx[_last_per_group(self.cust[idx])]
+        return idx[last_per_group(self.cust[idx])]
 
     def open_for(self, cust: np.ndarray, t: np.ndarray) -> np.ndarray:
         """For each (customer, time): the open spell started last, else -1."""
@@ -41,15 +41,15 @@ class _Spells:
         idx = lo[rep] + (np.arange(len(rep)) - np.repeat(np.cumsum(cnt) - cnt, cnt))
         ok = (self.start[idx] <= t[rep]) & (t[rep] < self.end[idx])
         rep, idx = rep[ok], idx[ok]
-        last = _last_per_group(rep)  # spells are in start order within a customer
+        last = last_per_group(rep)  # spells are in start order within a customer
         out = np.full(len(cust), -1, dtype=np.int64)
         out[rep[last]] = idx[last]
         return out
 
 
 @dataclass
-class _Relationships:
-    spells: _Spells
+class Relationships:
+    spells: Spells
     scan_cust: np.ndarray
     scan_t: np.ndarray
     scan_code: np.ndarray
@@ -69,29 +69,29 @@ class _Relationships:
     ever_added: np.ndarray
 
 
-def _build_relationships(rng: np.random.Generator, clock: _Clock, world: _World, cust: _Customers,
-                         p: SimulationParams, brand_rng: np.random.Generator | None = None) -> _Relationships:
+def build_relationships(rng: np.random.Generator, clock: Clock, world: World, cust: Customers,
+                         p: SimulationParams, brand_rng: np.random.Generator | None = None) -> Relationships:
     """Funnel, spells and memberships; store-level probabilities come from ``brand_rng``
     (default ``rng``), so that every chunk of a chunked brand draws the same stores."""
     brng = rng if brand_rng is None else brand_rng
     n, span, home = cust.n, clock.span, cust.home
     # scan → add → join → claim
     store_scan = rng.random(n) < p.store_code_share
-    kind = _draw_categorical(rng, np.array([c[2] for c in STORE_CODES]), n)
-    brand = _draw_categorical(rng, np.array([c[4] for c in BRAND_CODES]), n)
+    kind = draw_categorical(rng, np.array([c[2] for c in STORE_CODES]), n)
+    brand = draw_categorical(rng, np.array([c[4] for c in BRAND_CODES]), n)
     code = np.where(store_scan, world.store_code(home, kind), world.n_stores * len(STORE_CODES) + brand)
-    scan_t = np.maximum(cust.birth - _secs(rng, 120.0, n), 0)
+    scan_t = np.maximum(cust.birth - uniform_secs(rng, 120.0, n), 0)
     kappa = p.store_prob_concentration
     add_p = brng.beta(kappa * p.add_prob, kappa * (1 - p.add_prob), world.n_stores)
     join_p = brng.beta(kappa * p.join_prob, kappa * (1 - p.join_prob), world.n_stores)
-    add_t = scan_t + _lognormal_secs(rng, p.scan_to_add_median_minutes * MINUTE, p.scan_to_add_sigma, n)
+    add_t = scan_t + lognormal_secs(rng, p.scan_to_add_median_minutes * MINUTE, p.scan_to_add_sigma, n)
     added = (rng.random(n) < add_p[home]) & (add_t < span)
     guide = world.pick_guide(rng, home)
-    join_t = add_t + _lognormal_secs(rng, p.add_to_join_median_hours * HOUR, p.add_to_join_sigma, n)
+    join_t = add_t + lognormal_secs(rng, p.add_to_join_median_hours * HOUR, p.add_to_join_sigma, n)
     joined = added & (rng.random(n) < join_p[home]) & (join_t < span)
-    claim_t = join_t + _lognormal_secs(rng, p.join_to_claim_median_hours * HOUR, p.join_to_claim_sigma, n)
+    claim_t = join_t + lognormal_secs(rng, p.join_to_claim_median_hours * HOUR, p.join_to_claim_sigma, n)
     claimed = joined & (rng.random(n) < p.claim_prob) & (claim_t < span)
-    solo_t = scan_t + _lognormal_secs(rng, 10 * MINUTE, 1.0, n)
+    solo_t = scan_t + lognormal_secs(rng, 10 * MINUTE, 1.0, n)
     solo = ~added & (rng.random(n) < p.group_only_share) & (solo_t < span)
 
     # person-times ≠ persons: a second guide of the same store, a guide of another store
@@ -100,7 +100,7 @@ def _build_relationships(rng: np.random.Generator, clock: _Clock, world: _World,
     second_guide = world.pick_other_guide(rng, home, guide)
     far = (home + rng.integers(1, world.n_stores, n)) % world.n_stores
     far_t = add_t + HOUR + (rng.exponential(p.other_store_gap_mean_days, n) * DAY).astype(np.int64)
-    far_scan_t = far_t - _secs(rng, 120.0, n)
+    far_scan_t = far_t - uniform_secs(rng, 120.0, n)
     other = added & (rng.random(n) < p.other_store_share) & (far_t < span)
     far_guide = world.pick_guide(rng, far)
     far_code = world.store_code(far, np.zeros(n, np.int64))
@@ -123,7 +123,7 @@ def _build_relationships(rng: np.random.Generator, clock: _Clock, world: _World,
     hooks = np.flatnonzero(claimed)
     ever_added = np.zeros(n, dtype=bool)
     ever_added[spells.cust] = True
-    return _Relationships(
+    return Relationships(
         spells=spells,
         scan_cust=np.concatenate([np.arange(n), i3]), scan_t=np.concatenate([scan_t, far_scan_t[i3]]),
         scan_code=np.concatenate([code, far_code[i3]]),
@@ -134,10 +134,10 @@ def _build_relationships(rng: np.random.Generator, clock: _Clock, world: _World,
         store_add_p=add_p, store_join_p=join_p, ever_added=ever_added)
 
 
-def _contact_spells(rng: np.random.Generator, clock: _Clock, world: _World, p: SimulationParams,
+def _contact_spells(rng: np.random.Generator, clock: Clock, world: World, p: SimulationParams,
                     cust: np.ndarray, staff: np.ndarray, code: np.ndarray, start: np.ndarray,
                     brand_rng: np.random.Generator | None = None,
-                    ) -> tuple[_Spells, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+                    ) -> tuple[Spells, tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Spell lifetimes from the proportional-hazards Weibull model, early chats, and re-adds.
 
     One loop iteration per re-add round (a handful), each vectorised over all spells.
@@ -156,7 +156,7 @@ def _contact_spells(rng: np.random.Generator, clock: _Clock, world: _World, p: S
         eta0 = beta_group[world.code_group[code]] + p.log_hr_tool * world.tool[store]
         early = rng.poisson(chat_mean[store])
         eta1 = eta0 + p.log_hr_early_chat * early
-        dur = _weibull_ph_times(rng.exponential(1.0, m), p.weibull_shape, p.weibull_scale_days * DAY, eta0, eta1,
+        dur = weibull_ph_times(rng.exponential(1.0, m), p.weibull_shape, p.weibull_scale_days * DAY, eta0, eta1,
                                 landmark)
         end = start + np.minimum(dur, 4e9).astype(np.int64)
         ended = end < span
@@ -165,15 +165,15 @@ def _contact_spells(rng: np.random.Generator, clock: _Clock, world: _World, p: S
         spell_parts.append((cust, staff, code, start, end, by_staff, np.full(m, number, np.int64)))
         # early chats: uniform over the first `landmark` seconds, sent only while the spell is open
         rep = np.repeat(np.arange(m), early)
-        t = start[rep] + _secs(rng, float(landmark), len(rep))
+        t = start[rep] + uniform_secs(rng, float(landmark), len(rep))
         ok = (t < end[rep]) & (t < span)
         chat_parts.append((cust[rep[ok]], staff[rep[ok]], t[ok]))
         # later chats at a low rate while open
-        rep, t = _poisson_times(rng, start + landmark, np.minimum(end, span), p.later_chat_rate_per_month / MONTH_DAYS)
+        rep, t = poisson_times(rng, start + landmark, np.minimum(end, span), p.later_chat_rate_per_month / MONTH_DAYS)
         chat_parts.append((cust[rep], staff[rep], t))
         # re-adds of the same staff member; some within the same day
         same_day = rng.random(m) < p.readd_same_day_share
-        gap = MINUTE + np.where(same_day, _secs(rng, 6.0 * HOUR - MINUTE, m),
+        gap = MINUTE + np.where(same_day, uniform_secs(rng, 6.0 * HOUR - MINUTE, m),
                                 (rng.exponential(p.readd_gap_mean_days, m) * DAY).astype(np.int64))
         nxt = np.where(ended, end, 0) + gap
         back = ended & (rng.random(m) < p.readd_prob) & (nxt < span)
@@ -181,6 +181,6 @@ def _contact_spells(rng: np.random.Generator, clock: _Clock, world: _World, p: S
         number += 1
     cols = [np.concatenate(c) for c in zip(*spell_parts)]
     order = np.lexsort((cols[3], cols[0]))
-    spells = _Spells(*(c[order] for c in cols))
+    spells = Spells(*(c[order] for c in cols))
     chats = tuple(np.concatenate(c) for c in zip(*chat_parts))
     return spells, chats  # type: ignore[return-value]

@@ -9,20 +9,19 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ParameterError
-from .customers import _build_customers
-from .draws import _Clock, _frame, _nullable, _secs, _seq_ids, NEVER
-from .experiments import _Experiments, _experiments, _experiments_truth
-from .identity import _identity_links
-from .orders import _amounts, _assign_channels, _bgnbd_orders, _redeem
-from .params import ORDER_CHANNEL_CODE, ORDER_CHANNELS, SimulationParams, _validate_params
-from .relationships import _build_relationships
-from .tables import _contact_events, _group_events, _scans, _touches
-from .touches import _background_touches, _CouponLog, _hq_tasks, _TouchLog
-from .truth import _truth, _truth_stats
-from .world import _build_world, _World
+from .customers import build_customers
+from .draws import NEVER, Clock, make_frame, nullable, seq_ids, uniform_secs
+from .experiments import Experiments, experiments_truth, simulate_experiments
+from .identity import identity_links_table
+from .orders import assign_channels, bgnbd_orders, draw_amounts, redeem_coupons
+from .params import ORDER_CHANNEL_CODE, ORDER_CHANNELS, SimulationParams, validate_params
+from .relationships import build_relationships
+from .tables import contact_events_table, group_events_table, scans_table, touches_table
+from .touches import CouponLog, TouchLog, background_touches, hq_tasks
+from .truth import build_truth, truth_stats
+from .world import World, build_world
 from .writer import (
-    _check_format, _contract_tables, _mark_simulated, _remove_table, _write_parquet, Brand,
-    check_simulation_target)
+    Brand, check_format, check_simulation_target, contract_tables, mark_simulated, remove_table, write_parquet)
 
 
 def simulate_brand(n_customers: int = 100_000, seed: int = 0, out: str | Path | None = None, n_stores: int = 60,
@@ -88,8 +87,8 @@ def simulate_brand(n_customers: int = 100_000, seed: int = 0, out: str | Path | 
     (0.25, 150.0)
     """
     p = SimulationParams() if params is None else params
-    _validate_params(p)
-    _check_format(fmt)
+    validate_params(p)
+    check_format(fmt)
     clock = _check_arguments(n_customers, seed, n_stores, n_staff, start, months)
     if out is not None:  # before minutes of simulation, not after
         check_simulation_target(out, force)
@@ -98,9 +97,9 @@ def simulate_brand(n_customers: int = 100_000, seed: int = 0, out: str | Path | 
                                  chunk_customers)
     rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(8)]
     step = _progress(progress, 7)
-    world = _build_world(rngs[0], clock, n_stores, n_staff, p)
+    world = build_world(rngs[0], clock, n_stores, n_staff, p)
     tables, stats, exp = _simulate_part(rngs, (None, None, None), clock, world, p, n_customers, step)
-    truth = _truth(p, seed, clock, world, stats, exp.truth, {k: int(len(v)) for k, v in tables.items()})
+    truth = build_truth(p, seed, clock, world, stats, exp.truth, {k: int(len(v)) for k, v in tables.items()})
     step(None)
     brand = Brand(tables, truth)
     if out is not None:
@@ -112,32 +111,32 @@ def simulate_brand(n_customers: int = 100_000, seed: int = 0, out: str | Path | 
 _DIMENSIONS = ("stores", "staff", "channels", "groups", "tasks", "experiments")
 
 
-def _simulate_part(rngs: list[np.random.Generator], brngs: tuple, clock: _Clock, world: _World,
+def _simulate_part(rngs: list[np.random.Generator], brngs: tuple, clock: Clock, world: World,
                    p: SimulationParams, n: int, step: Callable[[str | None], None], first_customer: int = 0,
                    first_order: int = 0, first_coupon: int = 0,
-                   id_width: int = 7) -> tuple[dict[str, pd.DataFrame], dict[str, Any], _Experiments]:
+                   id_width: int = 7) -> tuple[dict[str, pd.DataFrame], dict[str, Any], Experiments]:
     """Every table of ``n`` customers in ``world``: (tables, additive truth statistics, experiments).
 
     ``brngs`` are the generators of the brand-level draws (store probabilities, task calendar,
     store arms); ``None`` draws them from the process's own generator, as an unchunked brand does.
     """
-    cust = _build_customers(rngs[1], clock, world, n, p, first=first_customer, id_width=id_width)
+    cust = build_customers(rngs[1], clock, world, n, p, first=first_customer, id_width=id_width)
     step("relationships")
-    rel = _build_relationships(rngs[2], clock, world, cust, p, brand_rng=brngs[0])
+    rel = build_relationships(rngs[2], clock, world, cust, p, brand_rng=brngs[0])
     step("touches")
-    log, coupons = _TouchLog(), _CouponLog()
-    _background_touches(rngs[3], clock, world, rel, p, log)
-    task_rows = _hq_tasks(rngs[4], clock, cust, rel, p, log, coupons, brand_rng=brngs[1])
+    log, coupons = TouchLog(), CouponLog()
+    background_touches(rngs[3], clock, world, rel, p, log)
+    task_rows = hq_tasks(rngs[4], clock, cust, rel, p, log, coupons, brand_rng=brngs[1])
     step("orders")
-    o_cust, o_t, amount = _bgnbd_orders(rngs[5], clock, cust, p)
-    channel, store, task, share = _assign_channels(rngs[5], world, cust, rel, log, o_cust, o_t, p)
+    o_cust, o_t, amount = bgnbd_orders(rngs[5], clock, cust, p)
+    channel, store, task, share = assign_channels(rngs[5], world, cust, rel, log, o_cust, o_t, p)
     step("experiments")
-    exp = _experiments(rngs[6], clock, world, cust, rel, p, len(task_rows), log, brand_rng=brngs[2])
+    exp = simulate_experiments(rngs[6], clock, world, cust, rel, p, len(task_rows), log, brand_rng=brngs[2])
     x_cust, x_t, x_task, x_share = exp.extra
     task_rows += exp.task_rows
     o_cust = np.concatenate([o_cust, x_cust])
     o_t = np.concatenate([o_t, x_t])
-    amount = np.concatenate([amount, _amounts(rngs[6], cust.nu[x_cust], p)])
+    amount = np.concatenate([amount, draw_amounts(rngs[6], cust.nu[x_cust], p)])
     channel = np.concatenate([channel, np.full(len(x_cust), ORDER_CHANNEL_CODE["mini_program"], np.int8)])
     store = np.concatenate([store, cust.home[x_cust]])
     task = np.concatenate([task, x_task])
@@ -150,30 +149,31 @@ def _simulate_part(rngs: list[np.random.Generator], brngs: tuple, clock: _Clock,
     rng = rngs[7]
     coupons.add(rel.hook_cust, rel.hook_t, rel.hook_staff, "wecom")
     other = np.flatnonzero(rng.random(cust.n) < p.other_coupon_share)
-    coupons.add(other, cust.birth[other] + _secs(rng, (clock.span - cust.birth[other]).astype(float)), -1, "other")
+    coupons.add(other, cust.birth[other] + uniform_secs(rng, (clock.span - cust.birth[other]).astype(float)), -1,
+                "other")
     c_cust, c_t, c_staff, c_source = coupons.arrays()
     c_order = np.lexsort((c_cust, c_t))
     c_cust, c_t, c_staff, c_source = c_cust[c_order], c_t[c_order], c_staff[c_order], c_source[c_order]
-    order_coupon, coupon_order = _redeem(rng, o_cust, o_t, channel, c_cust, c_t, p)
+    order_coupon, coupon_order = redeem_coupons(rng, o_cust, o_t, channel, c_cust, c_t, p)
     refunded = rng.random(len(o_cust)) < p.refund_share
     fraction = np.where(rng.random(len(o_cust)) < p.full_refund_share, 1.0, rng.uniform(0.1, 0.9, len(o_cust)))
     refund = np.where(refunded, np.minimum(np.round(amount * fraction, 2), amount), np.nan)
 
     step("tables")
-    links, n_two_openids = _identity_links(rng, cust, rel.ever_added)
-    order_ids = _seq_ids("O", len(o_cust), 9, first=first_order + 1)
-    coupon_ids = _seq_ids("CP", len(c_cust), 8, first=first_coupon + 1)
+    links, n_two_openids = identity_links_table(rng, cust, rel.ever_added)
+    order_ids = seq_ids("O", len(o_cust), 9, first=first_order + 1)
+    coupon_ids = seq_ids("CP", len(c_cust), 8, first=first_coupon + 1)
     task_ids = np.array([r[0] for r in task_rows], dtype=object)
     tables: dict[str, pd.DataFrame] = {
         "customers": cust.frame,
         "identity_links": links,
         **{k: world.tables[k] for k in ("stores", "staff", "channels")},
-        "contact_events": _contact_events(clock, world, cust, rel.spells),
+        "contact_events": contact_events_table(clock, world, cust, rel.spells),
         "groups": world.tables["groups"],
-        "group_events": _group_events(clock, world, cust, rel),
-        "scans": _scans(clock, world, cust, rel),
-        "touches": _touches(clock, world, cust, log, task_ids),
-        "tasks": _frame({
+        "group_events": group_events_table(clock, world, cust, rel),
+        "scans": scans_table(clock, world, cust, rel),
+        "touches": touches_table(clock, world, cust, log, task_ids),
+        "tasks": make_frame({
             "task_id": task_ids,
             "created_at": clock.dt(np.array([r[1] for r in task_rows], dtype=np.int64)),
             "task_type": np.array([r[2] for r in task_rows], dtype=object),
@@ -182,28 +182,28 @@ def _simulate_part(rngs: list[np.random.Generator], brngs: tuple, clock: _Clock,
             "variant": np.array([r[5] for r in task_rows], dtype=object),
             "delivery": np.array([r[6] for r in task_rows], dtype=object),
         }),
-        "orders": _frame({
+        "orders": make_frame({
             "order_id": order_ids,
             "customer_id": cust.ids[o_cust],
             "order_time": clock.dt(o_t),
             "amount": amount,
             "order_channel": np.array(ORDER_CHANNELS, dtype=object)[channel],
-            "store_id": _nullable(world.store_ids)[store],
-            "task_id": _nullable(task_ids)[task],
-            "share_staff_id": _nullable(world.staff_ids)[share],
-            "coupon_id": _nullable(coupon_ids)[order_coupon],
+            "store_id": nullable(world.store_ids)[store],
+            "task_id": nullable(task_ids)[task],
+            "share_staff_id": nullable(world.staff_ids)[share],
+            "coupon_id": nullable(coupon_ids)[order_coupon],
             "refunded_amount": refund,
         }),
-        "coupons": _frame({
+        "coupons": make_frame({
             "coupon_id": coupon_ids,
             "customer_id": cust.ids[c_cust],
             "issued_at": clock.dt(c_t),
             "issue_source": np.array(["wecom", "other"], dtype=object)[c_source],
-            "issued_by_staff_id": _nullable(world.staff_ids)[c_staff],
+            "issued_by_staff_id": nullable(world.staff_ids)[c_staff],
             "redeemed_at": clock.dt(np.where(coupon_order >= 0, o_t[np.maximum(coupon_order, 0)], NEVER)),
-            "redeemed_order_id": _nullable(order_ids)[coupon_order],
+            "redeemed_order_id": nullable(order_ids)[coupon_order],
         }),
-        "experiments": _frame({
+        "experiments": make_frame({
             "experiment_id": np.array([r[0] for r in exp.rows], dtype=object),
             "unit": np.array([r[1] for r in exp.rows], dtype=object),
             "start_at": clock.dt(np.array([r[2] for r in exp.rows], dtype=np.int64)),
@@ -211,19 +211,19 @@ def _simulate_part(rngs: list[np.random.Generator], brngs: tuple, clock: _Clock,
             "name": np.array([r[4] for r in exp.rows], dtype=object),
             "primary_metric": np.array([r[5] for r in exp.rows], dtype=object),
         }),
-        "assignments": _frame({
+        "assignments": make_frame({
             "experiment_id": np.concatenate([np.full(len(u), e, dtype=object) for e, u, _, _ in exp.assignments]),
             "unit_id": np.concatenate([u for _, u, _, _ in exp.assignments]),
             "variant": np.concatenate([v for _, _, v, _ in exp.assignments]),
             "assigned_at": clock.dt(np.concatenate([t for _, _, _, t in exp.assignments]).astype(np.int64)),
         }),
     }
-    stats = _truth_stats(p, clock, cust, rel, exp, o_cust, amount, tables, n_two_openids)
+    stats = truth_stats(p, clock, cust, rel, exp, o_cust, amount, tables, n_two_openids)
     return tables, stats, exp
 
 
 def _simulate_chunked(n_customers: int, seed: int, out: str | Path | None, n_stores: int, n_staff: int,
-                      clock: _Clock, fmt: str, p: SimulationParams, progress: bool, chunk_customers: Any) -> Brand:
+                      clock: Clock, fmt: str, p: SimulationParams, progress: bool, chunk_customers: Any) -> Brand:
     """Simulate and write ``n_customers`` in chunks of at most ``chunk_customers`` sharing one world."""
     if isinstance(chunk_customers, bool) or not isinstance(chunk_customers, (int, np.integer)) \
             or chunk_customers < 100:
@@ -236,14 +236,14 @@ def _simulate_chunked(n_customers: int, seed: int, out: str | Path | None, n_sto
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    _mark_simulated(out)
+    mark_simulated(out)
     n_chunks = -(-n_customers // chunk_customers)
     sizes = np.full(n_chunks, n_customers // n_chunks, dtype=np.int64)
     sizes[: n_customers % n_chunks] += 1  # balanced: no tiny last chunk
-    world = _build_world(np.random.default_rng(np.random.SeedSequence(seed).spawn(8)[0]), clock, n_stores, n_staff, p)
+    world = build_world(np.random.default_rng(np.random.SeedSequence(seed).spawn(8)[0]), clock, n_stores, n_staff, p)
     id_width = max(7, len(str(n_customers)))
-    for name in _contract_tables():  # stale files of an earlier brand in `out` would shadow or mix in
-        _remove_table(out, name)
+    for name in contract_tables():  # stale files of an earlier brand in `out` would shadow or mix in
+        remove_table(out, name)
 
     totals: dict[str, Any] = {}
     counts: dict[str, int] = {}
@@ -261,7 +261,7 @@ def _simulate_chunked(n_customers: int, seed: int, out: str | Path | None, n_sto
             if i == 0:
                 dims = {k: tables[k] for k in _DIMENSIONS}
                 for k, frame in dims.items():
-                    _write_parquet(frame, out / f"{k}.parquet")
+                    write_parquet(frame, out / f"{k}.parquet")
             elif not tables["tasks"].equals(dims["tasks"]):  # the shared calendar is the chunks' contract
                 raise AssertionError("chunks drew different task calendars")
             a = tables["assignments"]
@@ -273,7 +273,7 @@ def _simulate_chunked(n_customers: int, seed: int, out: str | Path | None, n_sto
                     continue
                 folder = out / k
                 folder.mkdir(exist_ok=True)
-                _write_parquet(frame, folder / f"part-{i:05d}.parquet")
+                write_parquet(frame, folder / f"part-{i:05d}.parquet")
                 counts[k] = counts.get(k, 0) + len(frame)
             first_customer += n
             first_order += len(tables["orders"])
@@ -292,8 +292,8 @@ def _simulate_chunked(n_customers: int, seed: int, out: str | Path | None, n_sto
     finally:
         bar.close()
     assert exp_stats is not None
-    counts = {k: counts[k] for k in _contract_tables() if k in counts}
-    truth = _truth(p, seed, clock, world, totals, _experiments_truth(clock, world, p, exp_stats), counts)
+    counts = {k: counts[k] for k in contract_tables() if k in counts}
+    truth = build_truth(p, seed, clock, world, totals, experiments_truth(clock, world, p, exp_stats), counts)
     truth["chunks"] = {"n_chunks": int(n_chunks), "chunk_customers": int(chunk_customers),
                        "customers_per_chunk": [int(x) for x in sizes]}
     (out / "truth.json").write_text(json.dumps(truth, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -311,7 +311,7 @@ def _chunk_bar(enabled: bool, total: int) -> Any:
     return tqdm(total=total, desc="simulate", unit="chunk", disable=quiet)
 
 
-def _check_arguments(n_customers: Any, seed: Any, n_stores: Any, n_staff: Any, start: Any, months: Any) -> _Clock:
+def _check_arguments(n_customers: Any, seed: Any, n_stores: Any, n_staff: Any, start: Any, months: Any) -> Clock:
     for name, v in (("n_customers", n_customers), ("seed", seed), ("n_stores", n_stores), ("n_staff", n_staff),
                     ("months", months)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
@@ -332,7 +332,7 @@ def _check_arguments(n_customers: Any, seed: Any, n_stores: Any, n_staff: Any, s
         raise ParameterError(f"start must be a date such as '2025-01-01', got {start!r}") from e
     if t0.tzinfo is not None:  # contract times are naive Asia/Shanghai local time
         t0 = t0.tz_convert("Asia/Shanghai").tz_localize(None)
-    return _Clock(t0.as_unit("ns"), int(months))
+    return Clock(t0.as_unit("ns"), int(months))
 
 
 def _progress(enabled: bool, total: int) -> Callable[[str | None], None]:

@@ -3,14 +3,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from .customers import _Customers
-from .draws import _Clock, _draw_categorical, _poisson_times, _secs, DAY, HOUR, MINUTE, MONTH_DAYS
+from .customers import Customers
+from .draws import DAY, HOUR, MINUTE, MONTH_DAYS, Clock, draw_categorical, poisson_times, uniform_secs
 from .params import TOUCH_CODE, SimulationParams
-from .relationships import _Relationships
-from .world import _World, TASK_TYPES
+from .relationships import Relationships
+from .world import TASK_TYPES, World
 
 
-class _TouchLog:
+class TouchLog:
     """Touches collected as integer arrays; staff and task -1 mean NULL."""
 
     def __init__(self) -> None:
@@ -39,7 +39,7 @@ class _TouchLog:
         return tuple(np.concatenate(c) for c in zip(*self.parts))
 
 
-class _CouponLog:
+class CouponLog:
     """Coupons collected as integer arrays: customer, issue time, issuing staff (-1: none), source."""
 
     def __init__(self) -> None:
@@ -55,20 +55,20 @@ class _CouponLog:
         return tuple(np.concatenate(c) for c in zip(*self.parts))
 
 
-def _background_touches(rng: np.random.Generator, clock: _Clock, world: _World, rel: _Relationships,
-                        p: SimulationParams, log: _TouchLog) -> None:
+def background_touches(rng: np.random.Generator, clock: Clock, world: World, rel: Relationships,
+                        p: SimulationParams, log: TouchLog) -> None:
     """Chats (all contacts, holdout included), Moments views and group messages."""
     span, sp = clock.span, rel.spells
     log.add(rel.chat_t, rel.chat_cust, rel.chat_staff, "chat")
-    rep, t = _poisson_times(rng, sp.start, np.minimum(sp.end, span), p.moments_rate_per_month / MONTH_DAYS)
+    rep, t = poisson_times(rng, sp.start, np.minimum(sp.end, span), p.moments_rate_per_month / MONTH_DAYS)
     log.add(t, sp.cust[rep], sp.staff[rep], "moments")
-    rep, t = _poisson_times(rng, rel.mem_join, np.minimum(rel.mem_leave, span),
+    rep, t = poisson_times(rng, rel.mem_join, np.minimum(rel.mem_leave, span),
                             p.group_message_rate_per_month / MONTH_DAYS)
     log.add(t, rel.mem_cust[rep], world.group_owner[rel.mem_group[rep]], "group_message")
 
 
-def _hq_tasks(rng: np.random.Generator, clock: _Clock, cust: _Customers, rel: _Relationships, p: SimulationParams,
-              log: _TouchLog, coupons: _CouponLog, brand_rng: np.random.Generator | None = None) -> list[tuple]:
+def hq_tasks(rng: np.random.Generator, clock: Clock, cust: Customers, rel: Relationships, p: SimulationParams,
+              log: TouchLog, coupons: CouponLog, brand_rng: np.random.Generator | None = None) -> list[tuple]:
     """2–4 HQ tasks a month, delivered to reached open contacts only (the holdout never sees them).
 
     The task definitions (count, day, type, delivery) come from ``brand_rng`` (default ``rng``):
@@ -85,7 +85,7 @@ def _hq_tasks(rng: np.random.Generator, clock: _Clock, cust: _Customers, rel: _R
         n_days = max((m1 - m0) // DAY - 3, k)
         days = np.sort(brng.choice(n_days, size=k, replace=False))
         for j in range(k):
-            ttype, label, _ = TASK_TYPES[int(_draw_categorical(brng, type_p, 1)[0])]
+            ttype, label, _ = TASK_TYPES[int(draw_categorical(brng, type_p, 1)[0])]
             created = m0 + int(days[j]) * DAY + 10 * HOUR + int(brng.integers(0, 2 * HOUR))
             task = len(rows)
             idx = sp.open_at(created, reached)
@@ -96,7 +96,7 @@ def _hq_tasks(rng: np.random.Generator, clock: _Clock, cust: _Customers, rel: _R
             else:
                 delivery, share, lag = "task_push", p.task_reach_share, 10 * HOUR
             sel = idx[rng.random(len(idx)) < share]
-            t = created + _secs(rng, float(lag), len(sel))
+            t = created + uniform_secs(rng, float(lag), len(sel))
             ok = t < span
             sel, t = sel[ok], t[ok]
             log.add(t, sp.cust[sel], sp.staff[sel], delivery, task)

@@ -7,18 +7,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .customers import _Customers
-from .draws import _Clock, expected_repeat_purchases, WEEK
-from .experiments import _Experiments
+from .customers import Customers
+from .draws import WEEK, Clock, expected_repeat_purchases
+from .experiments import Experiments
 from .params import SimulationParams
-from .relationships import _Relationships
-from .world import _World
+from .relationships import Relationships
+from .world import World
 
 
-def _truth_stats(p: SimulationParams, clock: _Clock, cust: _Customers, rel: _Relationships, exp: _Experiments,
+def truth_stats(p: SimulationParams, clock: Clock, cust: Customers, rel: Relationships, exp: Experiments,
                  o_cust: np.ndarray, amount: np.ndarray, tables: dict[str, pd.DataFrame],
                  n_two_openids: int) -> dict[str, Any]:
-    """Additive statistics of a group of customers from which :func:`_truth` builds the truth.
+    """Additive statistics of a group of customers from which :func:`build_truth` builds the truth.
 
     Sums and counts only, so the truth of a chunked brand is the sum over its chunks; the
     store-level arrays (``store_add_p``, ``store_join_p``) are the same in every chunk.
@@ -47,7 +47,7 @@ def _truth_stats(p: SimulationParams, clock: _Clock, cust: _Customers, rel: _Rel
     }
 
 
-def _truth(p: SimulationParams, seed: int, clock: _Clock, world: _World, st: dict[str, Any],
+def build_truth(p: SimulationParams, seed: int, clock: Clock, world: World, st: dict[str, Any],
            exp_truth: dict[str, Any], counts: dict[str, int]) -> dict[str, Any]:
     n, spend = st["n"], p.mean_spend
     alpha_r = p.alpha / p.task_rate_multiplier

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .draws import _Clock, _draw_categorical, _frame, _nullable, _secs, _seq_ids, DAY, HOUR, NEVER
+from .draws import DAY, HOUR, NEVER, Clock, draw_categorical, make_frame, nullable, seq_ids, uniform_secs
 from .params import CHANNEL_GROUPS, SimulationParams
 
 
@@ -37,7 +37,7 @@ GROUPS_PER_STORE = 2
 
 
 @dataclass
-class _World:
+class World:
     """Stores, staff, channels and groups, with the index arrays the processes use."""
 
     store_ids: np.ndarray
@@ -76,10 +76,10 @@ class _World:
         return store * len(STORE_CODES) + kind
 
 
-def _build_world(rng: np.random.Generator, clock: _Clock, n_stores: int, n_staff: int, p: SimulationParams) -> _World:
-    store_ids = _seq_ids("S", n_stores, 3)
+def build_world(rng: np.random.Generator, clock: Clock, n_stores: int, n_staff: int, p: SimulationParams) -> World:
+    store_ids = seq_ids("S", n_stores, 3)
     region_names = list(REGIONS)
-    region = _draw_categorical(rng, np.array(_REGION_WEIGHTS), n_stores)
+    region = draw_categorical(rng, np.array(_REGION_WEIGHTS), n_stores)
     names, seen = [], {}
     for s in range(n_stores):  # a loop over stores: small and fixed
         cities = REGIONS[region_names[region[s]]]
@@ -90,25 +90,25 @@ def _build_world(rng: np.random.Generator, clock: _Clock, n_stores: int, n_staff
     opened_days = rng.uniform(180, 2500, n_stores)
     opened = -(opened_days * DAY).astype(np.int64) + 10 * HOUR
     tool = rng.random(n_stores) < p.retention_tool_share
-    stores = _frame({
+    stores = make_frame({
         "store_id": store_ids, "store_name": np.array(names, dtype=object),
         "region": np.array(region_names, dtype=object)[region], "opened_at": clock.dt(opened),
         "uses_retention_tool": tool,
     })
 
     # guides: one per store, the rest in proportion to store size; ids follow store order
-    extra = _draw_categorical(rng, size, n_staff - n_stores) if n_staff > n_stores else np.array([], np.int64)
+    extra = draw_categorical(rng, size, n_staff - n_stores) if n_staff > n_stores else np.array([], np.int64)
     guide_store = np.sort(np.concatenate([np.arange(n_stores), extra])).astype(np.int64)
     guide_count = np.bincount(guide_store, minlength=n_stores)
     guide_offset = np.concatenate([[0], np.cumsum(guide_count)[:-1]])
     n_former = max(1, n_staff // 50)
     n_hq = 10
-    staff_ids = _seq_ids("E", n_staff + n_former + n_hq, 4)
+    staff_ids = seq_ids("E", n_staff + n_former + n_hq, 4)
     # former guides left before the window: they hold no contacts, so they never bias churn
     former_store = rng.integers(0, n_stores, n_former)
-    former_hired = opened[former_store] + _secs(rng, -opened[former_store] * 0.5)
+    former_hired = opened[former_store] + uniform_secs(rng, -opened[former_store] * 0.5)
     hired = np.concatenate([
-        opened[guide_store] + _secs(rng, -opened[guide_store] - 30 * DAY),
+        opened[guide_store] + uniform_secs(rng, -opened[guide_store] - 30 * DAY),
         former_hired,
         -(rng.uniform(60, 2000, n_hq) * DAY).astype(np.int64),
     ])
@@ -116,9 +116,9 @@ def _build_world(rng: np.random.Generator, clock: _Clock, n_stores: int, n_staff
     stay = (rng.uniform(0.5, 0.95, n_former) * -former_hired).astype(np.int64)
     left[n_staff:n_staff + n_former] = former_hired + stay
     store_of_staff = np.concatenate([guide_store, former_store, np.full(n_hq, -1)])
-    staff = _frame({
+    staff = make_frame({
         "staff_id": staff_ids,
-        "store_id": _nullable(store_ids)[store_of_staff],
+        "store_id": nullable(store_ids)[store_of_staff],
         "role": np.array(["guide"] * (n_staff + n_former) + ["hq"] * n_hq, dtype=object),
         "hired_at": clock.dt(hired),
         "left_at": clock.dt(left),
@@ -135,7 +135,7 @@ def _build_world(rng: np.random.Generator, clock: _Clock, n_stores: int, n_staff
     code_ids = np.concatenate([store_code_ids, np.array([c[0] for c in brand], dtype=object)])
     code_group = np.concatenate([np.zeros(n_stores * k, np.int64),
                                  np.array([CHANNEL_GROUPS.index(c[1]) for c in brand], np.int64)])
-    channels = _frame({
+    channels = make_frame({
         "channel_code": code_ids,
         "channel_group": np.array(CHANNEL_GROUPS, dtype=object)[code_group],
         "channel_name": np.concatenate([code_name[rep_kind] + " " + store_ids[rep_store],
@@ -147,10 +147,10 @@ def _build_world(rng: np.random.Generator, clock: _Clock, n_stores: int, n_staff
     # customer groups of each store, each owned by one of its guides
     group_store = np.repeat(np.arange(n_stores), GROUPS_PER_STORE)
     group_owner = guide_offset[group_store] + (rng.random(len(group_store)) * guide_count[group_store]).astype(np.int64)
-    group_ids = _seq_ids("G", len(group_store), 4)
-    created = opened[group_store] + _secs(rng, np.minimum(-opened[group_store], 400 * DAY) - DAY)
-    groups = _frame({"group_id": group_ids, "store_id": store_ids[group_store],
+    group_ids = seq_ids("G", len(group_store), 4)
+    created = opened[group_store] + uniform_secs(rng, np.minimum(-opened[group_store], 400 * DAY) - DAY)
+    groups = make_frame({"group_id": group_ids, "store_id": store_ids[group_store],
                      "owner_staff_id": staff_ids[group_owner], "created_at": clock.dt(created)})
-    return _World(store_ids, size / size.sum(), tool, staff_ids, guide_store, guide_offset, guide_count, code_ids,
+    return World(store_ids, size / size.sum(), tool, staff_ids, guide_store, guide_offset, guide_count, code_ids,
                   code_group, group_store, group_owner, group_ids,
                   {"stores": stores, "staff": staff, "channels": channels, "groups": groups})

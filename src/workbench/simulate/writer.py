@@ -39,14 +39,14 @@ class Brand:
         Refuses (:class:`ParameterError`) a folder holding data the simulator did not write,
         unless ``force`` (see :func:`check_simulation_target`).
         """
-        _check_format(fmt)
+        check_format(fmt)
         out = Path(out)
         check_simulation_target(out, force)
         out.mkdir(parents=True, exist_ok=True)
-        _mark_simulated(out)
+        mark_simulated(out)
         for name, frame in self.tables.items():
             if fmt == "parquet":
-                _write_parquet(frame, out / f"{name}.parquet")
+                write_parquet(frame, out / f"{name}.parquet")
             else:
                 frame.to_csv(out / f"{name}.csv", index=False)
         (out / "truth.json").write_text(json.dumps(self.truth, indent=2, ensure_ascii=False) + "\n",
@@ -86,7 +86,7 @@ def check_simulation_target(out: str | Path, force: bool = False) -> None:
         raise ParameterError(f"out {str(out)!r} exists and is not a directory")
     if (out / SIMULATED_MARKER).exists() or (out / "truth.json").exists():
         return
-    found = sorted({p.name for name in _contract_tables()
+    found = sorted({p.name for name in contract_tables()
                     for p in (out / f"{name}.parquet", out / f"{name}.csv", out / name) if p.exists()})
     if found:
         shown = ", ".join(found[:5]) + (" …" if len(found) > 5 else "")
@@ -95,12 +95,12 @@ def check_simulation_target(out: str | Path, force: bool = False) -> None:
                              f"overwrite them")
 
 
-def _mark_simulated(out: Path) -> None:
+def mark_simulated(out: Path) -> None:
     (out / SIMULATED_MARKER).write_text("written by workbench.simulate: simulate may overwrite this folder\n",
                                         encoding="utf-8")
 
 
-def _check_format(fmt: str) -> None:
+def check_format(fmt: str) -> None:
     if fmt not in ("parquet", "csv"):
         raise ParameterError(f"fmt must be 'parquet' or 'csv', not {fmt!r}")
 
@@ -118,7 +118,7 @@ def _arrow_type(series: pd.Series) -> pa.DataType:
     return pa.string()
 
 
-def _write_parquet(frame: pd.DataFrame, path: Path, chunk_rows: int = 2_000_000) -> None:
+def write_parquet(frame: pd.DataFrame, path: Path, chunk_rows: int = 2_000_000) -> None:
     """Write in row chunks so a 15M-row table never holds a second full copy in Arrow."""
     schema = pa.schema([(c, _arrow_type(frame[c])) for c in frame.columns])
     with pq.ParquetWriter(path, schema) as writer:
@@ -127,14 +127,14 @@ def _write_parquet(frame: pd.DataFrame, path: Path, chunk_rows: int = 2_000_000)
             writer.write_table(pa.Table.from_pandas(part, schema=schema, preserve_index=False))
 
 
-def _contract_tables() -> tuple[str, ...]:
+def contract_tables() -> tuple[str, ...]:
     """Contract table names, in the order of :data:`workbench.contract.TABLES`."""
     from .. import contract
 
     return tuple(contract.TABLES)
 
 
-def _remove_table(out: Path, name: str) -> None:
+def remove_table(out: Path, name: str) -> None:
     """Delete ``<out>/<name>.parquet``/``.csv`` and the Parquet parts of ``<out>/<name>/``."""
     for f in (out / f"{name}.parquet", out / f"{name}.csv"):
         if f.is_file():
