@@ -260,7 +260,7 @@ class TestAtRisk:
         ids = pd.Series(["wmABC123", "wmABC123", "wmXYZ"])
         a, b = mask_ids(ids, "one"), mask_ids(ids, "two")
         assert a.iloc[0] == a.iloc[1] != a.iloc[2] and a.iloc[0] != b.iloc[0]
-        # 20 hex digits (80-bit keyed tokens; workbench.churn.at_risk.mask_ids documents the format)
+        # 20 hex digits (80-bit keyed tokens; workbench.churn.risk.mask_ids documents the format)
         assert a.str.match(r"^C-[0-9a-f]{20}$").all() and not a.str.contains("ABC").any()
 
 

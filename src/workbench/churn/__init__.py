@@ -1,5 +1,5 @@
 """Survival-based churn: contact spells, Kaplan-Meier, Cox, Weibull AFT, sBG cohorts, at-risk lists."""
-from .at_risk import at_risk_counts_by, at_risk_list, deletion_risk, mask_ids
+from .risk import at_risk_counts_by, at_risk_list, deletion_risk, mask_ids
 from .sbg import ShiftedBetaGeometricFitter
 from .spells import contact_spells, spell_covariates
 from .survival import (collapse_spells, expected_lifetime, fit_cox, fit_weibull_aft, hazard_ratio_forest,

@@ -13,6 +13,11 @@ brand with 15 million open relationships is scored like one with fifteen thousan
 * :func:`export_at_risk` — the ranked list as CSV for operations, with real customer ids,
   since guides must act on it.
 
+For a relationships frame already in memory (a hand-built frame, a test, a small brand)
+:func:`at_risk_list`, :func:`at_risk_counts_by` and :func:`deletion_risk` answer the same
+questions in pandas, with the same model and the same baseline step function
+(:func:`baseline_cumulative_hazard`); at brand scale use the engine functions above.
+
 ``as_of`` defaults to the workbench's own ``as_of`` (``None`` → ``wb.as_of``).
 """
 from __future__ import annotations
@@ -25,9 +30,10 @@ import pandas as pd
 
 from .._as_of import require_as_of
 from ..engine import Workbench, literal, quote
-from ..errors import ParameterError
+from ..errors import DataContractError, ParameterError
+from ..masking import mask_key, mask_tokens
 from .spells import spell_columns, spell_counts, spell_table
-from .survival import CoxResult, fit_cox
+from .survival import CoxResult, design_matrix, fit_cox
 
 COVARIATES = ["channel_group", "group_member", "bought_by_landmark", "uses_retention_tool"]
 _BASELINE = "__wb_risk_baseline"
@@ -62,19 +68,29 @@ def partial_hazard_sql(cox: CoxResult) -> str:
     return f"{scale!r} * EXP({' + '.join(terms) or '0.0'})"
 
 
+def baseline_cumulative_hazard(cox: CoxResult, ages: np.ndarray) -> np.ndarray:
+    """The Cox model's baseline cumulative hazard H0 at ``ages`` (days): a right-continuous step function.
+
+    Zero before the first event time; beyond the last observed time the baseline is flat, so a
+    risk computed there is a lower bound.
+    """
+    base = cox.model.baseline_cumulative_hazard_
+    times, h0 = base.index.to_numpy(float), base.iloc[:, 0].to_numpy(float)
+    idx = np.searchsorted(times, ages, side="right") - 1
+    return np.where(idx >= 0, h0[np.clip(idx, 0, None)], 0.0)
+
+
 def baseline_by_day(cox: CoxResult, last_day: int) -> pd.DataFrame:
     """The baseline cumulative hazard at whole days 0..``last_day``: ``day``, ``h0``.
 
     Fitted on whole-day durations the baseline only steps at whole days, so H0 at any age
     equals H0 at its floor: an equi-join on ``FLOOR(age)`` reads it exactly.
     """
-    base = cox.model.baseline_cumulative_hazard_
-    times, h0 = base.index.to_numpy(float), base.iloc[:, 0].to_numpy(float)
+    times = cox.model.baseline_cumulative_hazard_.index.to_numpy(float)
     if len(times) and not np.allclose(times, np.round(times)):
         raise ParameterError("baseline_by_day needs a Cox model fitted on whole days (duration_resolution=1.0)")
     days = np.arange(int(last_day) + 1, dtype=np.int64)
-    idx = np.searchsorted(times, days, side="right") - 1
-    return pd.DataFrame({"day": days, "h0": np.where(idx >= 0, h0[np.clip(idx, 0, None)], 0.0)})
+    return pd.DataFrame({"day": days, "h0": baseline_cumulative_hazard(cox, days)})
 
 
 def _value_sql(wb: Workbench, at: pd.Timestamp, value: str) -> str:
@@ -157,7 +173,7 @@ def at_risk_by(wb: Workbench, as_of: Any = None, by: str = "store_id", horizon_d
     ``at_risk`` (risk ≥ ``risk_threshold``), ``expected_deletions`` (sum of risks) and
     ``value_at_risk``, sorted by value at risk — computed in the engine.
 
-    The same numbers as :func:`~workbench.churn.at_risk.at_risk_counts_by` on
+    The same numbers as :func:`at_risk_counts_by` on
     :func:`relationship_risk`'s frame, without building it.
 
     Examples
@@ -184,3 +200,91 @@ def export_at_risk(wb: Workbench, as_of: Any, path: str | Path, horizon_days: fl
     path.parent.mkdir(parents=True, exist_ok=True)
     ranked[cols].to_csv(path, index=False, float_format="%.6g")
     return path
+
+
+# ------------------------------------------------------------ in-memory frames (pandas)
+def mask_ids(ids: pd.Series, key: str | bytes | None = None, prefix: str = "C-",
+             data_dir: str | Path | None = None) -> pd.Series:
+    """Keyed tokens in place of raw ids: the same id and key give the same token; missing stays missing.
+
+    A token is ``prefix`` + 20 hex digits (80 bits) of HMAC-SHA256(key, id): without the key it
+    cannot be recomputed from a guessed id, and two brands' tokens of the same id differ.
+
+    Parameters
+    ----------
+    ids : pandas.Series
+        Raw ids (any type; masked as ``str(id)``).
+    key : str or bytes, optional
+        The secret. By default ``WORKBENCH_MASK_KEY``, else the brand's own key, generated on
+        first use and kept with mode 0600 in the workbench cache directory (see
+        :mod:`workbench.masking` for where, and for rotation: a new key changes every token).
+    prefix : str
+        Put before every token.
+    data_dir : str or Path, optional
+        The brand's data directory, which selects its key file. Without it (and without a key)
+        one per-user key is used for every brand.
+
+    Examples
+    --------
+    >>> t = mask_ids(pd.Series(["C1", "C2", "C1"]), key="k" * 32)
+    >>> t.iloc[0] == t.iloc[2] != t.iloc[1], len(t.iloc[0])
+    (True, 22)
+    """
+    secret = mask_key(data_dir) if key is None else (key.encode() if isinstance(key, str) else key)
+    return mask_tokens(ids, secret, prefix)
+
+
+def deletion_risk(cox: CoxResult, relationships: pd.DataFrame, age_col: str = "age_days",
+                  horizon_days: float = 30.0) -> np.ndarray:
+    """P(deleted within ``horizon_days`` | open at age ``age_col``) for each relationship, in pandas.
+
+    1 − S(t + h | x) / S(t | x) = 1 − exp(−[H0(t + h) − H0(t)]·exp(xβ)); the engine computes
+    the same in :func:`relationship_risk_sql`.
+    """
+    missing = [c for c in [age_col, *cox.categorical, *cox.numeric] if c not in relationships.columns]
+    if missing:
+        raise DataContractError("relationships", missing[0], "required column is missing")
+    X, cols = design_matrix(relationships, cox.categorical, cox.numeric, cox.reference)
+    X = X.reindex(columns=cox.covariates, fill_value=0.0)
+    partial = cox.model.predict_partial_hazard(X).to_numpy().ravel()
+    age = relationships[age_col].to_numpy(float)
+    gained = baseline_cumulative_hazard(cox, age + horizon_days) - baseline_cumulative_hazard(cox, age)
+    return 1 - np.exp(-gained * partial)
+
+
+def at_risk_list(cox: CoxResult, relationships: pd.DataFrame, value_col: str, age_col: str = "age_days",
+                 horizon_days: float = 30.0, id_cols: tuple[str, ...] = ("customer_id", "staff_id"),
+                 salt: str | None = None) -> pd.DataFrame:
+    """Open relationships of an in-memory frame ranked by deletion risk × value, with masked ids.
+
+    The pandas counterpart of :func:`relationship_risk` (which scores every open relationship
+    of a workbench in the engine and keeps raw ids for operations).
+
+    Returns the relationships with ``risk`` (within ``horizon_days``), ``value_at_risk`` =
+    risk × ``value_col``, ``rank``; raw id columns are replaced by masked tokens
+    (``customer_token``, ``staff_id`` kept — staff ids are not customer data).
+    """
+    if value_col not in relationships.columns:
+        raise DataContractError("relationships", value_col, "value column is missing")
+    out = relationships.copy()
+    out["risk"] = deletion_risk(cox, out, age_col, horizon_days)
+    out["value_at_risk"] = out["risk"] * out[value_col].fillna(0.0)
+    out = out.sort_values("value_at_risk", ascending=False).reset_index(drop=True)
+    out["rank"] = np.arange(1, len(out) + 1)
+    if "customer_id" in out.columns and "customer_id" in id_cols:
+        out.insert(0, "customer_token", mask_ids(out.pop("customer_id"), salt))
+    return out
+
+
+def at_risk_counts_by(at_risk: pd.DataFrame, by: str = "store_id", risk_threshold: float = 0.1) -> pd.DataFrame:
+    """Counts per ``by`` of relationships above ``risk_threshold`` and the value they hold.
+
+    The pandas counterpart of :func:`at_risk_by`, on an :func:`at_risk_list` frame.
+    """
+    if by not in at_risk.columns:
+        raise DataContractError("at_risk", by, "grouping column is missing")
+    df = at_risk.assign(high=at_risk["risk"] >= risk_threshold)
+    out = df.groupby(by, dropna=False).agg(open_relationships=("risk", "size"), at_risk=("high", "sum"),
+                                           expected_deletions=("risk", "sum"),
+                                           value_at_risk=("value_at_risk", "sum")).reset_index()
+    return out.sort_values("value_at_risk", ascending=False).reset_index(drop=True)

@@ -36,7 +36,7 @@ class ShiftedBetaGeometricFitter(BaseFitter):
     Examples
     --------
     >>> m = ShiftedBetaGeometricFitter().fit(survival=[100, 63.1, 46.8, 38.2, 32.6, 28.9, 26.2, 24.1], n=1000)
-    >>> round(m.params_["alpha"], 3), round(m.params_["beta"], 3)
+    >>> round(float(m.params_["alpha"]), 3), round(float(m.params_["beta"]), 3)
     (0.704, 1.182)
     """
 
