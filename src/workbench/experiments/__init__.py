@@ -61,8 +61,8 @@ from .design import SampleSize, assign_variants, hash_uniform, minimum_detectabl
 from .frequentist import capping_thresholds, cuped_test, proportion_ztest, ratio_test, welch_ttest, winsorize
 from .method import choose_test, statistic_type, two_sample_test
 from .moments import TestResult
-from .result import RESULT_COLUMNS, AnalysisOptions, ExperimentResult, SegmentBreakdown
 from .multiple import adjust_frame, adjust_pvalues, benjamini_hochberg, bonferroni, holm
+from .result import RESULT_COLUMNS, AnalysisOptions, ExperimentResult, SegmentBreakdown
 from .sequential import (
     SequentialResult,
     always_valid_p,
@@ -95,13 +95,15 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "RESULT_COLUMNS", "AnalysisOptions", "ExperimentResult", "SegmentBreakdown", "MetricSpec", "analyze", "analyze_statistics", "parse_metrics", "segment_breakdown",
+    "RESULT_COLUMNS", "AnalysisOptions", "ExperimentResult", "SegmentBreakdown",
+    "MetricSpec", "analyze", "analyze_statistics", "parse_metrics", "segment_breakdown",
     "statistics_from_frame", "sufficient_statistics",
     "BayesianResult", "bayesian_summary", "expected_shortfall", "normal_posterior",
     "ClusteredRatioStatistic", "ClusteredStatistic", "ClusterTestResult", "cluster_test", "design_effect",
     "icc_anova",
     "SampleSize", "assign_variants", "hash_uniform", "minimum_detectable_effect", "power", "sample_size",
-    "TestResult", "capping_thresholds", "choose_test", "statistic_type", "cuped_test", "proportion_ztest", "ratio_test", "two_sample_test", "welch_ttest", "winsorize",
+    "TestResult", "choose_test", "statistic_type", "two_sample_test",
+    "capping_thresholds", "cuped_test", "proportion_ztest", "ratio_test", "welch_ttest", "winsorize",
     "adjust_frame", "adjust_pvalues", "benjamini_hochberg", "bonferroni", "holm",
     "SequentialResult", "always_valid_p", "cs_multiplier", "rho_for_planned_n", "sequential_frame",
     "sequential_test", "window_band",

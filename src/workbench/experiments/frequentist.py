@@ -30,7 +30,6 @@ import pandas as pd
 from ..errors import DataContractError, ParameterError
 from .moments import (  # re-exported: these lived here before moments.py
     TestResult,
-    _check_alpha,
     critical_value,
     fieller_relative_interval,
     relative_delta,
