@@ -106,7 +106,7 @@ def _show(value: Any) -> str:
     return "''" if value == "" else str(value)
 
 
-def _page(title: str, lang: str, body: str) -> str:
+def html_page(title: str, lang: str, body: str) -> str:
     return (f'<!DOCTYPE html>\n<html lang="{_html_lang(lang)}"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>{html.escape(title)}</title><style>{report_css()}</style></head>"
@@ -138,7 +138,7 @@ def failure_page(name: str, lang: str, as_of: str, parameters: dict[str, Any], e
         body += f'<h2>{t("report.failed_cell", lang)}</h2><pre>{html.escape(cell)}</pre>'
     if notebook_shown_as:
         body += f'<p class="wb-note">{html.escape(t("report.failed_notebook", lang, path=notebook_shown_as))}</p>'
-    return _page(f"{title} · {t('report.failed_title', lang)}", lang, body)
+    return html_page(f"{title} · {t('report.failed_title', lang)}", lang, body)
 
 
 def _failing_cell(executed: Path | None) -> str:

@@ -12,8 +12,8 @@ from typing import Any
 
 from ..errors import ReportError
 from ..i18n import has_key, t
-from .files import _atomic_write
-from .html import _page
+from .files import atomic_write
+from .html import html_page
 
 
 @dataclass
@@ -89,7 +89,7 @@ def record_run(run: ReportRun, out_dir: str | Path = "reports") -> None:
     with _locked(out):
         runs = load_runs(out)
         runs.append(entry)
-        _atomic_write(out / "runs.json", json.dumps(runs, indent=1, ensure_ascii=False, default=str))
+        atomic_write(out / "runs.json", json.dumps(runs, indent=1, ensure_ascii=False, default=str))
         write_index(out)
 
 
@@ -166,5 +166,5 @@ def write_index(out_dir: str | Path = "reports") -> Path:
     else:
         table = f"<p>{both('index.empty')}</p>"
     body = f'<header class="wb-header"><h1>{both("index.title")}</h1></header>{table}'
-    _atomic_write(out / "index.html", _page(both("index.title"), "zh", body))
+    atomic_write(out / "index.html", html_page(both("index.title"), "zh", body))
     return out / "index.html"

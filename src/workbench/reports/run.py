@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ParameterError, ReportError
-from ..i18n import has_key, LANGS
-from .files import _atomic_write
+from ..i18n import LANGS, has_key
+from .files import atomic_write
 from .html import error_summary, failure_page, render_html
-from .index import record_run, ReportRun
+from .index import ReportRun, record_run
 from .parameters import (
-    _NO_DEFAULT, auto_label, check_parameter_values, check_parameters, notebook_parameters, NotebookParameter,
-    STANDARD_PARAMETERS)
+    _NO_DEFAULT, STANDARD_PARAMETERS, NotebookParameter, auto_label, check_parameter_values, check_parameters,
+    notebook_parameters)
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ def ensure_kernel() -> str:
         try:
             if target.exists() and json.loads(target.read_text()).get("argv") == spec["argv"]:
                 return KERNEL_NAME
-            _atomic_write(target, json.dumps(spec, indent=1))
+            atomic_write(target, json.dumps(spec, indent=1))
             return KERNEL_NAME
         except (OSError, ValueError) as err:
             log.debug("cannot write kernelspec under %s: %s", root, err)
@@ -124,12 +124,12 @@ def run_report(name: str, parameters: dict[str, Any] | None = None, lang: str = 
     typed, declared, label = _prepare(name, nb_path, parameters, lang, label)
     data_dir = Path(data_dir)
     check_parameter_values(typed, data_dir)  # before the data's end date is computed: a bad value fails fast
-    as_of = _check_date(default_as_of(data_dir) if as_of is None else as_of)
+    as_of = check_as_of(default_as_of(data_dir) if as_of is None else as_of)
 
     from .. import __version__
 
-    run = ReportRun(name, lang, as_of, parameters=typed, started=_now(), label=label, version=__version__,
-                    inputs=_fingerprint(nb_path, data_dir))
+    run = ReportRun(name, lang, as_of, parameters=typed, started=now_iso(), label=label, version=__version__,
+                    inputs=inputs_fingerprint(nb_path, data_dir))
     out = Path(out_dir) / as_of
     out.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(out)
@@ -157,12 +157,12 @@ def run_report(name: str, parameters: dict[str, Any] | None = None, lang: str = 
             except Exception as err:  # record it, show a failure page, keep the last good report
                 _record_failure(run, err, executed, out_dir, shown)
     except KeyboardInterrupt:  # SIGINT, or SIGTERM turned into Interrupted by the CLI: tmp is gone already
-        run.status, run.error, run.finished = "interrupted", "interrupted by a signal", _now()
+        run.status, run.error, run.finished = "interrupted", "interrupted by a signal", now_iso()
         log.info("%s interrupted after %.1f s", run.stem, time.perf_counter() - clock)
         if record:
             record_run(run, out_dir)
         raise
-    run.finished = _now()
+    run.finished = now_iso()
     # callers report failures themselves (the CLI in one line on stderr): progress only here
     log.info("%s %s in %.1f s%s", run.stem, run.status, time.perf_counter() - clock,
              f": {run.error}" if run.error else "")
@@ -217,7 +217,7 @@ def _record_failure(run: ReportRun, err: BaseException, executed: Path, out_dir:
         run.ipynb_path = str(kept)
     (out / f"{run.stem}.failed.ipynb").unlink(missing_ok=True)  # left beside the pages by an older version
     shown_path = Path(os.path.relpath(kept.resolve(), Path(out_dir).resolve())).as_posix() if kept else None
-    _atomic_write(out / f"{run.stem}.failed.html",
+    atomic_write(out / f"{run.stem}.failed.html",
                   failure_page(run.name, run.lang, run.as_of, shown, err, kept, notebook_shown_as=shown_path))
     run.html_path = str(out / f"{run.stem}.failed.html")
 
@@ -343,7 +343,7 @@ def _quiet_kernel_manager() -> type:
     return QuietShutdownKernelManager
 
 
-def _fingerprint(nb_path: Path, data_dir: Path) -> str:
+def inputs_fingerprint(nb_path: Path, data_dir: Path) -> str:
     """Notebook content plus the name, size and modification time of every data file."""
     import hashlib
 
@@ -355,14 +355,16 @@ def _fingerprint(nb_path: Path, data_dir: Path) -> str:
     return h.hexdigest()
 
 
-def _check_date(value: Any) -> str:
+def check_as_of(value: Any) -> str:
+    """``value`` as an ISO date ``YYYY-MM-DD`` (a timestamp keeps its date); :class:`ParameterError` otherwise."""
     try:
         return dt.date.fromisoformat(str(value).strip()[:10]).isoformat()
     except ValueError:
         raise ParameterError(f"--as-of must be a date YYYY-MM-DD, not {value!r}") from None
 
 
-def _now() -> str:
+def now_iso() -> str:
+    """Local time to the second, as ``runs.json`` records ``started`` and ``finished``."""
     return dt.datetime.now().isoformat(timespec="seconds")
 
 

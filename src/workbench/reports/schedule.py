@@ -10,9 +10,9 @@ import yaml
 from ..errors import ParameterError, ReportError
 from ..i18n import LANGS
 from .html import error_summary
-from .index import load_runs, record_run, ReportRun
-from .parameters import auto_label, check_parameters, notebook_parameters, STANDARD_PARAMETERS
-from .run import _check_date, _fingerprint, _now, default_as_of, run_report
+from .index import ReportRun, load_runs, record_run
+from .parameters import STANDARD_PARAMETERS, auto_label, check_parameters, notebook_parameters
+from .run import check_as_of, default_as_of, inputs_fingerprint, now_iso, run_report
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ def _up_to_date(job: dict[str, Any], as_of: str, data_dir: str | Path, out_dir: 
         params = {k: v for k, v in (r.get("parameters") or {}).items() if k not in STANDARD_PARAMETERS}
         if params != wanted:
             return None
-        if not nb_path.exists() or r.get("inputs") != _fingerprint(nb_path, Path(data_dir)):
+        if not nb_path.exists() or r.get("inputs") != inputs_fingerprint(nb_path, Path(data_dir)):
             return None
         return ReportRun.from_record(r)
     return None
@@ -129,7 +129,7 @@ def run_schedule(path: str | Path, data_dir: str | Path = "data/demo", as_of: st
     changed since, is not run again. ``progress`` logs one line per report.
     """
     jobs = load_schedule(path)
-    as_of = _check_date(default_as_of(data_dir) if as_of is None else as_of)
+    as_of = check_as_of(default_as_of(data_dir) if as_of is None else as_of)
     runs = []
     for i, job in enumerate(jobs, start=1):
         done = _up_to_date(job, as_of, data_dir, out_dir, notebooks_dir) if skip_up_to_date else None
@@ -148,7 +148,7 @@ def run_schedule(path: str | Path, data_dir: str | Path = "data/demo", as_of: st
             from .. import __version__
 
             run = ReportRun(job["name"], job["lang"], as_of, status="failed", error=error_summary(err),
-                            parameters=job["parameters"], started=_now(), finished=_now(),
+                            parameters=job["parameters"], started=now_iso(), finished=now_iso(),
                             label=_label_of_refused(job, Path(notebooks_dir)), version=__version__,
                             error_type=type(err).__name__)
             log.info("%s not run: %s", run.stem, run.error)
