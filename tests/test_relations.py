@@ -126,9 +126,7 @@ def test_absent_optional_tables_read_as_empty_relations(tiny):
     assert len(flags) == 7 and {r[1:3] for r in flags} == {(0, 0)}
 
 
-def test_resolve_as_of(wb, tiny):
-    assert relations.resolve_as_of(wb, None) == T("2025-02-01")
-    assert relations.resolve_as_of(wb, "2025-01-03") == T("2025-01-03")
+def test_a_window_end_is_needed_without_an_as_of(tiny):
     without = workbench.open({"orders": tiny["orders"]})
     with pytest.raises(ParameterError, match="as_of"):
-        relations.resolve_as_of(without, None)
+        relations.order_flags_sql(without, "2025-01-01")

@@ -36,10 +36,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ._as_of import require_as_of
 from .engine import Workbench, literal, to_timestamp
 from .errors import ParameterError
-from .relations import (channel_dims, contact_intervals, derived_table, first_adds, group_dims, group_intervals,
-                        open_at_sql, order_flags_sql, resolve_as_of, staff_dims, store_regions)
+from .relations import (channel_dims, contact_intervals, first_adds, group_dims, group_intervals, open_at_sql,
+                        order_flags_sql, staff_dims, store_regions)
+from .relations import derived_table as derived_table  # re-export: churn and attribution import it from here
 
 # Old private name, read by workbench.pages.value: the flags now have a public home.
 _order_flags_sql = order_flags_sql
@@ -53,7 +55,7 @@ _CUT_COLUMN = {"brand": None, "region": "region", "store": "store_id", "staff": 
 # ---------------------------------------------------------------------- shared pieces
 def _window(wb: Workbench, start: Any, end: Any = None) -> tuple[pd.Timestamp, pd.Timestamp]:
     """``[start, end)`` as timestamps; ``end`` None is the workbench's as-of date."""
-    s, e = to_timestamp(start, "start"), resolve_as_of(wb, end)
+    s, e = to_timestamp(start, "start"), require_as_of(wb, end, "end")
     if e <= s:
         raise ParameterError(f"end ({e}) must be after start ({s})")
     return s, e
@@ -211,7 +213,7 @@ def current_contacts(wb: Workbench, at: Any = None, by: str = "store") -> pd.Dat
     Cuts: brand, region, store, staff (contacts only; groups by owner).
     """
     _check(None, by, ("brand", "region", "store", "staff"))
-    t = literal(resolve_as_of(wb, at, "at"))
+    t = literal(require_as_of(wb, at, "at"))
     wb.require("contact_events")
     col = _CUT_COLUMN[by]
     cut = f"{col}" if col else "'brand'"

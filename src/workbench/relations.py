@@ -28,33 +28,17 @@ from __future__ import annotations
 
 from typing import Any
 
-import pandas as pd
-
+from ._as_of import require_as_of
 from .engine import Workbench, derived_table, interval_order_sql, literal, ordered_events_sql, to_timestamp
-from .errors import ParameterError
 
 __all__ = [
-    "derived_table", "resolve_as_of",
+    "derived_table",
     "contact_intervals_sql", "group_intervals_sql", "open_at_sql",
     "contact_intervals", "group_intervals", "first_adds", "channel_dims", "staff_dims", "store_regions",
     "group_dims", "order_flags_sql",
 ]
 
 _NO_TEXT = "CAST(NULL AS VARCHAR)"
-
-
-# ---------------------------------------------------------------------- plumbing
-def resolve_as_of(wb: Workbench, value: Any, name: str = "end") -> pd.Timestamp:
-    """``value`` as a timestamp, or the workbench's as-of date when ``value`` is None.
-
-    The as-of date is exclusive, like every window end: a window ending at ``wb.as_of``
-    holds all the data the workbench reads.
-    """
-    if value is not None:
-        return to_timestamp(value, name)
-    if wb.as_of is None:
-        raise ParameterError(f"{name} is needed: the workbench was opened without an as_of date")
-    return wb.as_of
 
 
 # ---------------------------------------------------------------------- intervals (plain SQL)
@@ -193,7 +177,7 @@ def order_flags_sql(wb: Workbench, start: Any, end: Any = None) -> str:
     ``channel_code`` and ``channel_group`` (:func:`first_adds`). Reads ``orders``,
     ``contact_events``, ``stores`` and ``channels``. ``end`` defaults to the workbench's as-of.
     """
-    s, e = to_timestamp(start, "start"), resolve_as_of(wb, end)
+    s, e = to_timestamp(start, "start"), require_as_of(wb, end, "end")
     flags = f"""
         SELECT o.order_id,
                MAX(CASE WHEN {open_at_sql('iv', 'o.order_time')} THEN 1 ELSE 0 END) AS user_active,
