@@ -5,6 +5,6 @@ The interval builders and their rules now live with the other named relations in
 """
 from __future__ import annotations
 
-from .relations import _intervals_sql, contact_intervals_sql, group_intervals_sql, open_at_sql
+from .relations import contact_intervals_sql, group_intervals_sql, open_at_sql
 
-__all__ = ["contact_intervals_sql", "group_intervals_sql", "open_at_sql", "_intervals_sql"]
+__all__ = ["contact_intervals_sql", "group_intervals_sql", "open_at_sql"]
