@@ -80,7 +80,7 @@ def main() -> None:
         spells = spell_covariates(wb, as_of)
         print(f"spell_covariates as pandas rows: {len(spells):,} in {time.perf_counter() - t0:.1f} s; "
               f"peak RSS {peak_rss_gb():.2f} GB", flush=True)
-        X, cols = design_matrix(spells, categorical, (), res.reference)
+        X, cols = design_matrix(spells, categorical, (), res.reference_)
         data = X.assign(duration_days=np.ceil(spells["duration_days"].to_numpy(float)),
                         churned=spells["churned"].astype(int).to_numpy())
         del spells

@@ -202,7 +202,7 @@ class TestPartialHazardSql:
         ours = con.execute(f"SELECT {partial_hazard_sql(cox)} FROM f").fetchnumpy()
         from workbench.churn.survival import design_matrix
 
-        X, _ = design_matrix(frame, ["channel", "member"], ["chats"], cox.reference)
+        X, _ = design_matrix(frame, ["channel", "member"], ["chats"], cox.reference_)
         expected = cox.model.predict_partial_hazard(X.reindex(columns=cox.covariates, fill_value=0.0))
         np.testing.assert_allclose(next(iter(ours.values())), np.asarray(expected).ravel(), rtol=1e-12)
 

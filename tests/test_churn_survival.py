@@ -20,9 +20,10 @@ from lifelines.statistics import multivariate_logrank_test  # noqa: E402
 from scipy import special, stats  # noqa: E402
 
 from workbench import DataContractError  # noqa: E402
-from workbench.churn import (at_risk_counts_by, at_risk_list, collapse_spells, deletion_risk,  # noqa: E402
-                             expected_lifetime, fit_cox, fit_weibull_aft, hazard_ratio_forest, kaplan_meier_curves,
-                             kaplan_meier_table, landmark, logrank_table, mask_ids, plot_survival_curves)
+from workbench.churn import (SpellWeibullAFTFitter, at_risk_counts_by, at_risk_list, collapse_spells,  # noqa: E402
+                             deletion_risk, expected_lifetime, fit_cox, fit_weibull_aft, hazard_ratio_forest,
+                             kaplan_meier_curves, kaplan_meier_table, landmark, logrank_table, mask_ids,
+                             plot_survival_curves)
 from workbench.churn.cox import CollapsedCoxFitter  # noqa: E402
 
 SHAPE, SCALE = 0.8, 400.0
@@ -205,9 +206,9 @@ def ph_exact() -> pd.DataFrame:
 
 
 class TestWeibullAFT:
-    def test_returns_lifelines_and_recovers_shape(self, ph_exact):
+    def test_returns_the_fitter_and_recovers_shape(self, ph_exact):
         m = fit_weibull_aft(ph_exact, categorical=["channel", "tool"], reference=REF)
-        assert isinstance(m, WeibullAFTFitter)
+        assert isinstance(m, SpellWeibullAFTFitter) and isinstance(m.model_, WeibullAFTFitter)
         rho = np.exp(m.params_.loc[("rho_", "Intercept")])
         rho_se = rho * m.standard_errors_.loc[("rho_", "Intercept")]
         assert abs(rho - SHAPE) < Z999 * rho_se

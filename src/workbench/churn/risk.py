@@ -244,7 +244,7 @@ def deletion_risk(cox: CoxResult, relationships: pd.DataFrame, age_col: str = "a
     missing = [c for c in [age_col, *cox.categorical, *cox.numeric] if c not in relationships.columns]
     if missing:
         raise DataContractError("relationships", missing[0], "required column is missing")
-    X, cols = design_matrix(relationships, cox.categorical, cox.numeric, cox.reference)
+    X, cols = design_matrix(relationships, cox.categorical, cox.numeric, cox.reference_)
     X = X.reindex(columns=cox.covariates, fill_value=0.0)
     partial = cox.model.predict_partial_hazard(X).to_numpy().ravel()
     age = relationships[age_col].to_numpy(float)

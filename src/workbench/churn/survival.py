@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -189,30 +188,12 @@ def collapse_spells(frame: pd.DataFrame, columns: Sequence[str], duration_col: s
     return collapse_rows(frame, list(columns) + [duration_col, event_col])
 
 
-@dataclass
-class CoxResult:
-    """A fitted Cox model with its hazard-ratio table and proportional-hazards check."""
+class SpellCoxFitter:
+    """Cox proportional hazards on spells; hazard ratios with CIs and the proportional-hazards check.
 
-    model: Any
-    hazard_ratios: pd.DataFrame
-    ph_test: pd.DataFrame | None
-    n_spells: int
-    n_rows_fitted: int
-    collapsed: bool
-    covariates: list[str]
-    categorical: list[str]
-    numeric: list[str]
-    reference: dict[str, Any]
-    levels: dict[str, list[Any]] = field(default_factory=dict)
-    """Per categorical covariate, its non-reference levels: design column ``f"{c}={level}"``."""
-
-
-def fit_cox(spells: pd.DataFrame, categorical: Sequence[str] = (), numeric: Sequence[str] = (),
-            duration_col: str = "duration_days", event_col: str = "churned", collapse: str | bool = "auto",
-            cluster_col: str | None = None, entry_col: str | None = None, reference: dict[str, Any] | None = None,
-            check_ph: bool = True, penalizer: float = 0.0, duration_resolution: float | None = None,
-            weights_col: str | None = None) -> CoxResult:
-    """Cox proportional hazards on spells; hazard ratios with CIs and the PH check.
+    The constructor stores the configuration; :meth:`fit` returns the fitter with its fitted
+    attributes (ending in ``_``). Collapsed fits use the exact Efron fitter
+    :class:`~workbench.churn.cox.CollapsedCoxFitter`, the others lifelines' ``CoxPHFitter``.
 
     Parameters
     ----------
@@ -236,92 +217,180 @@ def fit_cox(spells: pd.DataFrame, categorical: Sequence[str] = (), numeric: Sequ
         :func:`~workbench.churn.spells.spell_counts`, collapsed in the engine). The fit is
         the one on the replicated rows.
 
+    Attributes
+    ----------
+    model_ : CollapsedCoxFitter or lifelines.CoxPHFitter
+        The fitted model (``params_``, ``baseline_cumulative_hazard_``, ``predict_partial_hazard``).
+    hazard_ratios_ : DataFrame
+        ``covariate``, ``coef``, ``se``, ``hr``, ``hr_low``, ``hr_high``, ``p``.
+    ph_test_ : DataFrame or None
+        The proportional-hazards check (``None`` without ``check_ph``).
+    n_spells_, n_rows_fitted_ : int
+        Spells represented, and rows the likelihood was evaluated on.
+    collapsed_ : bool
+        Whether the fit ran on collapsed rows.
+    covariates_ : list of str
+        Design columns (``f"{column}={level}"`` for categorical levels).
+    reference_ : dict
+        Reference level of each categorical covariate.
+    levels_ : dict
+        Per categorical covariate, its non-reference levels.
+
+    The earlier result's names (``model``, ``hazard_ratios``, ``ph_test``, ``n_spells``,
+    ``n_rows_fitted``, ``collapsed``, ``covariates``, ``levels``) read the fitted attributes.
+    """
+
+    def __init__(self, categorical: Sequence[str] = (), numeric: Sequence[str] = (),
+                 duration_col: str = "duration_days", event_col: str = "churned", collapse: str | bool = "auto",
+                 cluster_col: str | None = None, entry_col: str | None = None,
+                 reference: dict[str, Any] | None = None, check_ph: bool = True, penalizer: float = 0.0,
+                 duration_resolution: float | None = None, weights_col: str | None = None) -> None:
+        self.categorical = list(categorical)
+        self.numeric = list(numeric)
+        self.duration_col = duration_col
+        self.event_col = event_col
+        self.collapse = collapse
+        self.cluster_col = cluster_col
+        self.entry_col = entry_col
+        self.reference = reference
+        self.check_ph = check_ph
+        self.penalizer = penalizer
+        self.duration_resolution = duration_resolution
+        self.weights_col = weights_col
+
+    def fit(self, spells: pd.DataFrame) -> "SpellCoxFitter":
+        """Fit on ``spells`` (one row per spell, or weighted rows); returns ``self``."""
+        (categorical, numeric, duration_col, event_col, collapse, cluster_col, entry_col, reference, check_ph,
+         penalizer, duration_resolution, weights_col) = (
+            self.categorical, self.numeric, self.duration_col, self.event_col, self.collapse, self.cluster_col,
+            self.entry_col, self.reference, self.check_ph, self.penalizer, self.duration_resolution, self.weights_col)
+        from lifelines import CoxPHFitter
+
+        _check(spells, [event_col, *categorical, *numeric, cluster_col],
+               nonnegative=[duration_col, entry_col, weights_col])
+        if duration_resolution is not None:
+            if not duration_resolution > 0:
+                raise ParameterError(f"duration_resolution must be positive, got {duration_resolution!r}")
+            spells = spells.copy(deep=False)
+            steps = np.ceil(spells[duration_col].to_numpy(float) / duration_resolution)
+            spells[duration_col] = steps * duration_resolution
+        n_spells = int(spells[weights_col].sum()) if weights_col else len(spells)
+        if n_spells == 0 or spells[event_col].sum() == 0:
+            raise ParameterError("Cox needs spells with at least one event")
+        do_collapse = collapse is True or (collapse == "auto" and not cluster_col and not entry_col and not penalizer)
+        if do_collapse and (entry_col or cluster_col or penalizer):
+            raise ParameterError("collapsed fits take no entry times, clusters or penalizer: use collapse=False")
+        # collapse the raw columns first (one pass over integer codes), then work on the unique rows only
+        keys = list(dict.fromkeys([*categorical, *numeric, duration_col, event_col]))
+        weights = spells[weights_col].to_numpy() if weights_col else None
+        grouped = collapse_rows(spells, keys, weights) if do_collapse else None
+        counted = spells if grouped is None else grouped
+        counts = None if grouped is None else grouped["weight"]
+        if grouped is None and weights_col:
+            counts = spells[weights_col]
+        refs = {c: (reference or {})[c] if c in (reference or {}) else _most_frequent(counted[c], counts)
+                for c in categorical}
+
+        def with_outcome(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+            X, cols = design_matrix(frame, categorical, numeric, refs)
+            out = X.assign(**{duration_col: frame[duration_col].to_numpy(),
+                              event_col: frame[event_col].astype(int).to_numpy()})
+            return out, cols
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # lifelines' notes on convergence are reflected in the result
+            if grouped is not None:
+                fit_data, cols = with_outcome(grouped)
+                fit_data["weight"] = grouped["weight"].to_numpy()
+                cph = CollapsedCoxFitter().fit(fit_data[cols], fit_data[duration_col], fit_data[event_col],
+                                               weights=fit_data["weight"])
+                data = None
+            else:
+                data, cols = with_outcome(spells)
+                if entry_col:
+                    data[entry_col] = spells[entry_col].to_numpy()
+                if cluster_col:
+                    data[cluster_col] = spells[cluster_col].to_numpy()
+                if weights_col:
+                    data[weights_col] = spells[weights_col].to_numpy()
+                fit_data = data
+                cph = CoxPHFitter(penalizer=penalizer)
+                cph.fit(fit_data, duration_col, event_col, cluster_col=cluster_col, entry_col=entry_col,
+                        robust=bool(cluster_col), weights_col=weights_col)
+        s = cph.summary
+        hr = pd.DataFrame({"covariate": s.index, "coef": s["coef"].to_numpy(), "se": s["se(coef)"].to_numpy(),
+                           "hr": s["exp(coef)"].to_numpy(), "hr_low": s["exp(coef) lower 95%"].to_numpy(),
+                           "hr_high": s["exp(coef) upper 95%"].to_numpy(), "p": s["p"].to_numpy()})
+        ph = None
+        if check_ph:
+            try:
+                from lifelines.statistics import proportional_hazard_test
+
+                # the check needs lifelines' residuals: refit on (at most) 20,000 raw spells
+                if weights_col:  # weighted rows: draw spells, i.e. rows in proportion to their weight
+                    rows = spells.sample(min(n_spells, 20_000), replace=True, weights=spells[weights_col],
+                                         random_state=0)
+                else:
+                    rows = spells.sample(min(len(spells), 20_000), random_state=0)
+                sample = with_outcome(rows)[0]
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    check_model = CoxPHFitter().fit(sample, duration_col, event_col)
+                    res = proportional_hazard_test(check_model, sample, time_transform="rank")
+                ph = res.summary.reset_index().rename(columns={"index": "covariate"})
+                ph = ph[["covariate", "test_statistic", "p"]]
+            except Exception as err:  # the check is informative; a failure is reported, not hidden
+                ph = pd.DataFrame({"covariate": ["(check failed)"], "test_statistic": [np.nan], "p": [np.nan],
+                                   "note": [str(err)[:200]]})
+        self.model_, self.hazard_ratios_, self.ph_test_ = cph, hr, ph
+        self.n_spells_, self.n_rows_fitted_, self.collapsed_ = n_spells, len(fit_data), do_collapse
+        self.covariates_, self.reference_ = cols, refs
+        self.levels_ = {c: category_levels(counted[c], refs[c]) for c in categorical}
+        return self
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        """The hazard-ratio table (``hazard_ratios_``)."""
+        return self.hazard_ratios_
+
+    # the names of the earlier result object, read by pages, notebooks and the SQL builders
+    model = property(lambda self: self.model_, doc="``model_``.")
+    hazard_ratios = property(lambda self: self.hazard_ratios_, doc="``hazard_ratios_``.")
+    ph_test = property(lambda self: self.ph_test_, doc="``ph_test_``.")
+    n_spells = property(lambda self: self.n_spells_, doc="``n_spells_``.")
+    n_rows_fitted = property(lambda self: self.n_rows_fitted_, doc="``n_rows_fitted_``.")
+    collapsed = property(lambda self: self.collapsed_, doc="``collapsed_``.")
+    covariates = property(lambda self: self.covariates_, doc="``covariates_``.")
+    levels = property(lambda self: self.levels_, doc="``levels_``.")
+
+    def __repr__(self) -> str:
+        if hasattr(self, "model_"):
+            return f"<SpellCoxFitter: {self.n_spells_:,} spells, {len(self.covariates_)} covariates>"
+        return "<SpellCoxFitter: not fitted>"
+
+
+#: the earlier name of a fitted :class:`SpellCoxFitter` (type hints in pages and the risk pipeline)
+CoxResult = SpellCoxFitter
+
+
+def fit_cox(spells: pd.DataFrame, categorical: Sequence[str] = (), numeric: Sequence[str] = (),
+            duration_col: str = "duration_days", event_col: str = "churned", collapse: str | bool = "auto",
+            cluster_col: str | None = None, entry_col: str | None = None, reference: dict[str, Any] | None = None,
+            check_ph: bool = True, penalizer: float = 0.0, duration_resolution: float | None = None,
+            weights_col: str | None = None) -> SpellCoxFitter:
+    """Cox proportional hazards on spells: ``SpellCoxFitter(...).fit(spells)`` (parameters there).
+
     Examples
     --------
     >>> import pandas as pd
     >>> rows = pd.DataFrame({"duration_days": [3, 3, 9, 9], "churned": [1, 1, 1, 0],
     ...                      "channel": ["a", "b", "a", "b"], "weight": [30, 20, 10, 15]})
     >>> res = fit_cox(rows, categorical=["channel"], weights_col="weight", check_ph=False)
-    >>> res.n_spells
+    >>> res.n_spells_
     75
     """
-    from lifelines import CoxPHFitter
-
-    _check(spells, [event_col, *categorical, *numeric, cluster_col], nonnegative=[duration_col, entry_col, weights_col])
-    if duration_resolution is not None:
-        if not duration_resolution > 0:
-            raise ParameterError(f"duration_resolution must be positive, got {duration_resolution!r}")
-        spells = spells.copy(deep=False)
-        spells[duration_col] = np.ceil(spells[duration_col].to_numpy(float) / duration_resolution) * duration_resolution
-    n_spells = int(spells[weights_col].sum()) if weights_col else len(spells)
-    if n_spells == 0 or spells[event_col].sum() == 0:
-        raise ParameterError("Cox needs spells with at least one event")
-    do_collapse = collapse is True or (collapse == "auto" and not cluster_col and not entry_col and not penalizer)
-    if do_collapse and (entry_col or cluster_col or penalizer):
-        raise ParameterError("collapsed fits take no entry times, clusters or penalizer: use collapse=False")
-    # collapse the raw columns first (one pass over integer codes), then work on the unique rows only
-    keys = list(dict.fromkeys([*categorical, *numeric, duration_col, event_col]))
-    weights = spells[weights_col].to_numpy() if weights_col else None
-    grouped = collapse_rows(spells, keys, weights) if do_collapse else None
-    counted = spells if grouped is None else grouped
-    counts = None if grouped is None else grouped["weight"]
-    if grouped is None and weights_col:
-        counts = spells[weights_col]
-    refs = {c: (reference or {})[c] if c in (reference or {}) else _most_frequent(counted[c], counts)
-            for c in categorical}
-
-    def with_outcome(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
-        X, cols = design_matrix(frame, categorical, numeric, refs)
-        out = X.assign(**{duration_col: frame[duration_col].to_numpy(),
-                          event_col: frame[event_col].astype(int).to_numpy()})
-        return out, cols
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # lifelines' notes on convergence are reflected in the result
-        if grouped is not None:
-            fit_data, cols = with_outcome(grouped)
-            fit_data["weight"] = grouped["weight"].to_numpy()
-            cph = CollapsedCoxFitter().fit(fit_data[cols], fit_data[duration_col], fit_data[event_col],
-                                           weights=fit_data["weight"])
-            data = None
-        else:
-            data, cols = with_outcome(spells)
-            if entry_col:
-                data[entry_col] = spells[entry_col].to_numpy()
-            if cluster_col:
-                data[cluster_col] = spells[cluster_col].to_numpy()
-            if weights_col:
-                data[weights_col] = spells[weights_col].to_numpy()
-            fit_data = data
-            cph = CoxPHFitter(penalizer=penalizer)
-            cph.fit(fit_data, duration_col, event_col, cluster_col=cluster_col, entry_col=entry_col,
-                    robust=bool(cluster_col), weights_col=weights_col)
-    s = cph.summary
-    hr = pd.DataFrame({"covariate": s.index, "coef": s["coef"].to_numpy(), "se": s["se(coef)"].to_numpy(),
-                       "hr": s["exp(coef)"].to_numpy(), "hr_low": s["exp(coef) lower 95%"].to_numpy(),
-                       "hr_high": s["exp(coef) upper 95%"].to_numpy(), "p": s["p"].to_numpy()})
-    ph = None
-    if check_ph:
-        try:
-            from lifelines.statistics import proportional_hazard_test
-
-            # the check needs lifelines' residuals: refit on (at most) 20,000 raw spells
-            if weights_col:  # weighted rows: draw spells, i.e. rows in proportion to their weight
-                rows = spells.sample(min(n_spells, 20_000), replace=True, weights=spells[weights_col], random_state=0)
-            else:
-                rows = spells.sample(min(len(spells), 20_000), random_state=0)
-            sample = with_outcome(rows)[0]
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                check_model = CoxPHFitter().fit(sample, duration_col, event_col)
-                res = proportional_hazard_test(check_model, sample, time_transform="rank")
-            ph = res.summary.reset_index().rename(columns={"index": "covariate"})[["covariate", "test_statistic", "p"]]
-        except Exception as err:  # the check is informative; a failure is reported, not hidden
-            ph = pd.DataFrame({"covariate": ["(check failed)"], "test_statistic": [np.nan], "p": [np.nan],
-                               "note": [str(err)[:200]]})
-    levels = {c: category_levels(counted[c], refs[c]) for c in categorical}
-    return CoxResult(cph, hr, ph, n_spells, len(fit_data), do_collapse, cols, list(categorical), list(numeric), refs,
-                     levels)
+    return SpellCoxFitter(categorical, numeric, duration_col, event_col, collapse, cluster_col, entry_col, reference,
+                          check_ph, penalizer, duration_resolution, weights_col).fit(spells)
 
 
 def hazard_ratio_forest(table: pd.DataFrame, ax: Any = None, title: str | None = None,
@@ -343,21 +412,54 @@ def hazard_ratio_forest(table: pd.DataFrame, ax: Any = None, title: str | None =
     return ax
 
 
+class SpellWeibullAFTFitter:
+    """Weibull accelerated-failure-time model (lifelines) on spells, for extrapolated lifetimes.
+
+    The constructor stores the configuration (as :class:`SpellCoxFitter`); :meth:`fit`
+    returns the fitter. Fitted attributes: ``model_`` (lifelines' ``WeibullAFTFitter``),
+    ``params_`` and ``standard_errors_`` (indexed by (``lambda_`` or ``rho_``, covariate), as in
+    lifelines) and ``design_columns_`` (the covariate columns its predictions take).
+    """
+
+    def __init__(self, categorical: Sequence[str] = (), numeric: Sequence[str] = (),
+                 duration_col: str = "duration_days", event_col: str = "churned",
+                 reference: dict[str, Any] | None = None) -> None:
+        self.categorical = list(categorical)
+        self.numeric = list(numeric)
+        self.duration_col = duration_col
+        self.event_col = event_col
+        self.reference = reference
+
+    def fit(self, spells: pd.DataFrame) -> "SpellWeibullAFTFitter":
+        """Fit on ``spells``; durations below 0.001 days are raised to it (Weibull needs positive times)."""
+        from lifelines import WeibullAFTFitter
+
+        X, cols = design_matrix(spells, self.categorical, self.numeric, self.reference)
+        data = X.assign(**{self.duration_col: np.maximum(spells[self.duration_col].to_numpy(), 1e-3),
+                           self.event_col: spells[self.event_col].astype(int).to_numpy()})
+        model = WeibullAFTFitter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model.fit(data, self.duration_col, self.event_col)
+        self.model_, self.design_columns_ = model, cols
+        self.params_, self.standard_errors_ = model.params_, model.standard_errors_
+        return self
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        """lifelines' coefficient table."""
+        return self.model_.summary
+
+    def predict_survival_function(self, covariates: pd.DataFrame, times: Any = None) -> pd.DataFrame:
+        """S(t | x) at ``times`` for each row of ``covariates`` (``design_columns_``), one column per row."""
+        return self.model_.predict_survival_function(covariates, times=times)
+
+
 def fit_weibull_aft(spells: pd.DataFrame, categorical: Sequence[str] = (), numeric: Sequence[str] = (),
                     duration_col: str = "duration_days", event_col: str = "churned",
-                    reference: dict[str, Any] | None = None) -> Any:
-    """Weibull accelerated-failure-time model (lifelines) for extrapolated lifetimes."""
-    from lifelines import WeibullAFTFitter
-
-    X, cols = design_matrix(spells, categorical, numeric, reference)
-    data = X.assign(**{duration_col: np.maximum(spells[duration_col].to_numpy(), 1e-3),
-                       event_col: spells[event_col].astype(int).to_numpy()})
-    model = WeibullAFTFitter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model.fit(data, duration_col, event_col)
-    model.design_columns_ = cols
-    return model
+                    reference: dict[str, Any] | None = None) -> SpellWeibullAFTFitter:
+    """Weibull AFT on spells: ``SpellWeibullAFTFitter(...).fit(spells)``."""
+    return SpellWeibullAFTFitter(categorical, numeric, duration_col, event_col, reference).fit(spells)
 
 
 def expected_lifetime(model: Any, covariates: pd.DataFrame, horizon_days: float = 3650.0, steps: int = 400) -> np.ndarray:
