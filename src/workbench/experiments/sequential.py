@@ -166,30 +166,9 @@ def sequential_frame(daily: pd.DataFrame, control: str, alpha: float = 0.05, pla
     >>> sequential_frame(daily, "c")[["day", "effect"]].round(3).to_dict("list")
     {'day': [1, 2], 'effect': [0.12, 0.13]}
     """
-    needed = [day_col, variant_col, "n", "sum"] + ([] if proportion else ["sum_squares"])
-    missing = [c for c in needed if c not in daily.columns]
-    if missing:
-        raise DataContractError(frame_name, missing[0], f"missing column(s) {missing}")
-    variants = list(pd.unique(daily[variant_col]))
-    if control not in variants:
-        raise ParameterError(f"unknown control variant {control!r}; variants: {variants}")
-    dup = daily.duplicated([day_col, variant_col], keep=False)
-    if dup.any():
-        raise DataContractError(frame_name, day_col, "more than one row per day and variant",
-                                rows=daily.loc[dup].head(5), n_bad=int(dup.sum()))
-    wide = daily.pivot(index=day_col, columns=variant_col).sort_index()
-    days = wide.index.to_numpy()
+    days, variants, stat = _daily_statistics(daily, control, proportion, variant_col, day_col, frame_name)
     out = []
     for variant in [v for v in variants if v != control]:
-        def stat(v: str) -> Any:
-            n = wide[("n", v)].to_numpy(dtype=float)
-            s = wide[("sum", v)].to_numpy(dtype=float)
-            if np.isnan(n).any():
-                raise DataContractError(frame_name, "n", f"variant {v!r} is missing on some days")
-            if proportion:
-                return ProportionStatistic(n, s)
-            return SampleMeanStatistic(n, s, wide[("sum_squares", v)].to_numpy(dtype=float))
-
         c, t = stat(control), stat(variant)
         total = np.asarray(c.n) + np.asarray(t.n)
         planned = float(total[-1]) if planned_n is None else float(planned_n)
@@ -204,7 +183,8 @@ def sequential_frame(daily: pd.DataFrame, control: str, alpha: float = 0.05, pla
 
 
 def _daily_statistics(daily: pd.DataFrame, control: str, proportion: bool, variant_col: str, day_col: str,
-                      frame_name: str) -> tuple[np.ndarray, list[str], Any]:
+                      frame_name: str) -> tuple[np.ndarray, list[Any], Any]:
+    """Days, variants (as in the frame) and a function giving a variant's cumulative statistic per day."""
     needed = [day_col, variant_col, "n", "sum"] + ([] if proportion else ["sum_squares"])
     missing = [c for c in needed if c not in daily.columns]
     if missing:
@@ -227,7 +207,7 @@ def _daily_statistics(daily: pd.DataFrame, control: str, proportion: bool, varia
             return ProportionStatistic(n, s)
         return SampleMeanStatistic(n, s, wide[("sum_squares", v)].to_numpy(dtype=float))
 
-    return wide.index.to_numpy(), [str(v) for v in variants], stat
+    return wide.index.to_numpy(), variants, stat
 
 
 def window_band(daily: pd.DataFrame, control: str, alpha: float = 0.05, looks: int | None = None,
