@@ -204,3 +204,32 @@ def first_of_groups(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     first = np.full(len(uniques), len(keys), dtype=np.int64)
     np.minimum.at(first, codes, np.arange(len(keys)))
     return codes, first
+
+
+def distinct_rows(columns: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """Distinct rows of float columns, sorted by the columns in order, with counts and each row's distinct row.
+
+    Returns ``(rows, counts, inverse)`` with ``columns[c] == rows[c][inverse]``: evaluate
+    something once per distinct row, then gather it back with ``inverse``.
+
+    Examples
+    --------
+    >>> rows, counts, inverse = distinct_rows({"x": np.array([2.0, 1.0, 2.0]), "m": np.array([5.0, 3.0, 5.0])})
+    >>> rows["x"].tolist(), counts.tolist(), inverse.tolist()
+    ([1.0, 2.0], [1, 2], [1, 0, 1])
+    """
+    names = list(columns)
+    coded = [level_codes(np.asarray(columns[c], float)) for c in names]
+    key = np.zeros(len(coded[0][0]), np.int64)
+    size = 1
+    for codes, levels in coded:
+        if size * max(len(levels), 1) >= 1 << 62:  # only with millions of levels per column: re-densify
+            key = np.unique(key, return_inverse=True)[1].astype(np.int64).ravel()
+            size = int(key.max()) + 1 if len(key) else 1
+        key = key * len(levels) + codes
+        size *= max(len(levels), 1)
+    present, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
+    first = np.empty(len(present), np.intp)
+    first[inverse.ravel()[::-1]] = np.arange(len(key) - 1, -1, -1)  # first row of each distinct row
+    rows = {c: np.asarray(columns[c], float)[first] for c in names}
+    return rows, counts, inverse.ravel().astype(np.intp)

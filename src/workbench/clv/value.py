@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._rows import distinct_rows
 from ..errors import ParameterError
 from .rfm import UNITS
 
@@ -206,9 +207,10 @@ def clv_interval(transaction_model: Any, monetary_model: Any, frequency: Any, re
     _check_value_args(horizon_months, discount_rate)
     rng = np.random.default_rng(seed)
     frame = _rows(frequency, recency, T, monetary_value)
-    unique = frame.groupby(["x", "tx", "T", "m"], as_index=False).size()
-    x, tx, T_, m = (unique[c].to_numpy() for c in ("x", "tx", "T", "m"))
-    size = unique["size"].to_numpy(float)
+    # CLV depends on the row only: evaluate each distinct (x, t_x, T, m) once per draw
+    unique, counts, inverse = distinct_rows({c: frame[c].to_numpy() for c in ("x", "tx", "T", "m")})
+    x, tx, T_, m = (unique[c] for c in ("x", "tx", "T", "m"))
+    size = counts.astype(float)
 
     def value(tm: Any, mm: Any) -> np.ndarray:
         spend = mm.conditional_expected_average_profit(x, m)
@@ -227,13 +229,11 @@ def clv_interval(transaction_model: Any, monetary_model: Any, frequency: Any, re
         sims.append(value(tm, mm))
     sims_arr = np.array(sims)
     sims_arr = sims_arr[np.all(np.isfinite(sims_arr), axis=1)]
-    unique["clv"] = point
-    unique["clv_low"], unique["clv_high"] = bootstrap_bounds(sims_arr, n_draws, level)
+    low, high = bootstrap_bounds(sims_arr, n_draws, level)
     totals = np.sum(sims_arr * size, axis=1)
-    out = frame.merge(unique.drop(columns="size"), on=["x", "tx", "T", "m"], how="left")[["clv", "clv_low",
-                                                                                           "clv_high"]]
-    low, high = bootstrap_bounds(totals, n_draws, level)
-    return CLVInterval(out, (float(np.sum(point * size)), low, high), int(len(sims_arr)))
+    out = pd.DataFrame({"clv": point[inverse], "clv_low": low[inverse], "clv_high": high[inverse]})
+    total_low, total_high = bootstrap_bounds(totals, n_draws, level)
+    return CLVInterval(out, (float(np.sum(point * size)), total_low, total_high), int(len(sims_arr)))
 
 
 def alive_purchase_growth(transaction_model: Any, frequency: np.ndarray, T: np.ndarray, horizon_months: int = 12,
