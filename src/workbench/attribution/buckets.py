@@ -1,4 +1,4 @@
-"""The private-domain value model (GUIDE §3): every order in exactly one value bucket.
+"""The private-domain value model (README, "What a page states": value model): every order in exactly one value bucket.
 
 Value = direct + indirect + operating premium. Each order in the window is tested against
 the rules below in the order of ``precedence``; the first rule that matches is its bucket,

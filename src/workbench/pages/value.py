@@ -1,5 +1,5 @@
-"""What the value-model page states (GUIDE §3): one reconciled ladder of "WeCom share" figures,
-the industry marks judged on the definition they were made for, attributed beside incremental
+"""What the value-model page states (README, "What a page states"): one reconciled ladder of
+"WeCom share" figures, the industry marks judged on the definition they were made for, attributed beside incremental
 value with a verdict from the interval, and every section computed at the page's own interaction
 window.
 
@@ -28,7 +28,7 @@ from ..errors import ParameterError
 from ..i18n import has_key, t
 from ._base import Stated, Verdict, effect_verdict, last_complete_month
 
-#: Industry marks for apparel (GUIDE §3), valid only for mini-program orders via WeCom links as a
+#: Industry marks for apparel (README, "What a page states"), valid only for mini-program orders via WeCom links as a
 #: share of total GMV: passing, good, excellent.
 MINI_PROGRAM_MARKS = (0.05, 0.10, 0.15)
 #: Transfers to guides as a share of total GMV: the industry's usual range.
@@ -213,7 +213,9 @@ class MarksVerdict:
 
 
 def industry_marks(ladder: ValueLadder) -> MarksVerdict:
-    """Compare the marks with the mini-program-via-WeCom-link share only (GUIDE §3), and transfers with 4–5%.
+    """Compare the marks with the mini-program-via-WeCom-link share only, and transfers with 4–5%.
+
+    The marks and the definition they were made for: README, "What a page states".
 
     >>> _grade(0.049), _grade(0.05), _grade(0.15)
     ('below', 'pass', 'excellent')
