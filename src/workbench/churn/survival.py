@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import DataContractError, ParameterError
 from .._rows import collapse_rows
+from ..errors import DataContractError, ParameterError
 from .cox import CollapsedCoxFitter
 
 AT_DAYS = (7, 30, 90, 180)
