@@ -33,11 +33,11 @@ from .reading import table_sources, utf8_csv
 from .sql import (empty_table_sql, interval_order_sql, literal, ordered_events_sql, quote, referenced_tables,
                   to_timestamp, transpile)
 from .validation import Normalisation, ValidationSummary, content_digest, validation_marker
-from .workbench import Workbench, open_workbench, strict_as_of
+from .workbench import Workbench, derived_table, open_workbench, strict_as_of
 
 __all__ = [
     "Backend", "DuckDBBackend", "Normalisation", "ValidationSummary", "Workbench", "content_digest",
-    "default_memory_limit", "empty_table_sql", "interval_order_sql", "literal", "open_workbench",
+    "default_memory_limit", "derived_table", "empty_table_sql", "interval_order_sql", "literal", "open_workbench",
     "ordered_events_sql", "quiet_progress", "quote", "referenced_tables", "spill_directory", "strict_as_of",
     "table_sources", "to_timestamp", "transpile", "utf8_csv", "validation_marker",
 ]

@@ -535,6 +535,17 @@ class Workbench:
         as_of = self.as_of.isoformat() if self.as_of is not None else "now"
         return f"Workbench(tables={self.tables}, as_of={as_of}, engine={self.dialect})"
 
+def derived_table(wb: Workbench, name: str, sql: str, reads: tuple[str, ...], params: tuple = ()) -> str:
+    """:meth:`Workbench.derived` as a function: ``SELECT * FROM name`` with ``sql`` materialised once.
+
+    Anything that is not a :class:`Workbench` (a stand-in without a backend) gets ``sql`` back,
+    to be run inline.
+    """
+    if not isinstance(wb, Workbench):
+        return sql
+    return wb.derived(name, sql, reads, params)
+
+
 def open_workbench(
     source: str | Path | Mapping[str, Any],
     as_of: Any = None,
