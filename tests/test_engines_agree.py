@@ -248,3 +248,22 @@ class TestReadingRulesAgree:
         same(d.frame("orders"), s.frame("orders"))
         assert d.frame("orders")["customer_id"].str.len().eq(3).all()  # zero-padding kept
         assert d.rows_after_as_of() == s.rows_after_as_of()
+
+
+class TestSeam:
+    def test_identity_resolution_gives_the_same_components(self, spark):
+        links = pd.DataFrame(
+            [("phone_hash", "p1", "unionid", "u1"), ("unionid", "u1", "openid", "o1"), ("openid", "o1", "phone_hash", "p1"),
+             ("member_id", "m2", "openid", "o2"), ("openid", "o2", "external_userid", "x2")]
+            + [("openid", f"c{i}", "openid", f"c{i + 1}") for i in range(12)],
+            columns=["id_type", "id_value", "linked_type", "linked_value"])
+        d, s = both(spark, {"identity_links": links})
+        on_duckdb, on_spark = workbench.resolve_identities(d), workbench.resolve_identities(s)
+        same(on_duckdb, on_spark)
+        assert on_spark["customer_id"].nunique() == 3 and on_spark["component_size"].max() == 13
+
+    def test_absent_table_reads_as_the_same_empty_typed_view(self, engines):
+        d, s = engines
+        frames = [wb.query(f"SELECT * FROM {wb.table_or_empty('touches')}") for wb in engines]
+        assert not d.has_table("touches") and not s.has_table("touches")
+        assert all(f.empty for f in frames) and list(frames[0].columns) == list(frames[1].columns)

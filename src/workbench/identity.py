@@ -7,17 +7,19 @@ seen together; a customer is a connected component of that graph.
 Components are found in the engine by min-label propagation with pointer jumping: every
 identifier starts labelled by itself, takes the smallest label among its neighbours, then
 jumps to its label's label. Each round is one SQL statement, so the work stays in the
-engine; rounds grow with the logarithm of the longest chain, not the number of links.
+engine; rounds grow with the logarithm of the longest chain, not the number of links. The
+statements go through the workbench's backend (:mod:`workbench.engine.backend`), so the
+same resolution runs on DuckDB and on Spark.
 """
 from __future__ import annotations
 
 import hashlib
 from typing import Any
 
-import duckdb
 import pandas as pd
 
 from .contract import ID_TYPES
+from .engine import Backend, DuckDBBackend, literal
 from .errors import DataContractError
 
 # Which identifier anchors a customer's id: stable, brand-owned ids first, so that a new
@@ -54,65 +56,21 @@ def resolve_identities(identity_links: Any, prefix: str = "C") -> pd.DataFrame:
     >>> resolve_identities(links)["customer_id"].nunique()
     1
     """
-    if hasattr(identity_links, "query") and hasattr(identity_links, "con"):
+    if hasattr(identity_links, "query") and hasattr(identity_links, "backend"):
         wb = identity_links
         wb.require("identity_links")
         wb.validate("identity_links")
-        con = wb.con
+        engine: Backend = wb.backend
         source = "identity_links"
     else:
-        frame = _check_frame(identity_links)
-        con = duckdb.connect()
-        con.register("identity_links_input", frame)
+        engine = DuckDBBackend()  # a frame alone: an engine of its own, closed when done
+        engine.load("identity_links_input", _check_frame(identity_links), table="identity_links")
         source = "identity_links_input"
-
-    priority = " ".join(f"WHEN {_lit(t)} THEN {i}" for i, t in enumerate(ANCHOR_PRIORITY))
-    node = "CAST(CASE {t} " + priority + " ELSE 9 END AS VARCHAR) || ':' || {t} || ':' || {v}"
-    a = node.format(t="id_type", v="id_value")
-    b = node.format(t="linked_type", v="linked_value")
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE __id_edges AS
-        SELECT DISTINCT src, dst FROM (
-            SELECT {a} AS src, {b} AS dst FROM {source}
-            UNION ALL SELECT {b} AS src, {a} AS dst FROM {source}
-        ) e WHERE src <> dst"""
-    )
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE __id_labels AS
-        SELECT node, node AS label FROM (
-            SELECT {a} AS node FROM {source} UNION SELECT {b} AS node FROM {source}) n"""
-    )
-    for _ in range(_MAX_ROUNDS):
-        con.execute(
-            """CREATE OR REPLACE TEMP TABLE __id_next AS
-            WITH hop AS (
-                SELECT l.node, LEAST(l.label, COALESCE(MIN(n.label), l.label)) AS label
-                FROM __id_labels l
-                LEFT JOIN __id_edges e ON e.src = l.node
-                LEFT JOIN __id_labels n ON n.node = e.dst
-                GROUP BY l.node, l.label
-            )
-            SELECT h.node, LEAST(h.label, j.label) AS label
-            FROM hop h JOIN hop j ON j.node = h.label"""
-        )
-        changed = con.execute(
-            "SELECT COUNT(*) FROM __id_next x JOIN __id_labels l USING (node) WHERE x.label <> l.label"
-        ).fetchall()[0][0]
-        con.execute("CREATE OR REPLACE TEMP TABLE __id_labels AS SELECT * FROM __id_next")
-        if changed == 0:
-            break
-    else:  # pragma: no cover - would need a chain of more than 2**64 identifiers
-        raise RuntimeError("identity resolution did not converge")
-
-    out = con.execute(
-        """SELECT split_part(node, ':', 2) AS id_type,
-                  substr(node, length(split_part(node, ':', 1)) + length(split_part(node, ':', 2)) + 3) AS id_value,
-                  label,
-                  COUNT(*) OVER (PARTITION BY label) AS component_size
-           FROM __id_labels ORDER BY label, node"""
-    ).df()
-    for t in ("__id_edges", "__id_labels", "__id_next"):
-        con.execute(f"DROP TABLE IF EXISTS {t}")
+    try:
+        out = _components(engine, source)
+    finally:
+        if source == "identity_links_input":
+            engine.close()
     anchors = out["label"].drop_duplicates()
     ids = {lab: prefix + hashlib.sha1(lab.split(":", 1)[1].encode()).hexdigest()[:12] for lab in anchors}
     out["customer_id"] = out["label"].map(ids)
@@ -121,8 +79,52 @@ def resolve_identities(identity_links: Any, prefix: str = "C") -> pd.DataFrame:
     return out[["id_type", "id_value", "customer_id", "anchor_type", "anchor_value", "component_size"]]
 
 
-def _lit(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
+def _components(engine: Backend, source: str) -> pd.DataFrame:
+    """Every identifier of ``source`` with its component's label and size, in label order.
+
+    A node is written ``<anchor priority>:<id_type>:<id_value>``, so the smallest label of a
+    component is its anchor.
+    """
+    priority = " ".join(f"WHEN {literal(t)} THEN {i}" for i, t in enumerate(ANCHOR_PRIORITY))
+    node = "CAST(CASE {t} " + priority + " ELSE 9 END AS VARCHAR) || ':' || {t} || ':' || {v}"
+    a = node.format(t="id_type", v="id_value")
+    b = node.format(t="linked_type", v="linked_value")
+    engine.materialise("__id_edges", f"""
+        SELECT DISTINCT src, dst FROM (
+            SELECT {a} AS src, {b} AS dst FROM {source}
+            UNION ALL SELECT {b} AS src, {a} AS dst FROM {source}
+        ) e WHERE src <> dst""")
+    engine.materialise("__id_labels", f"""
+        SELECT node, node AS label FROM (
+            SELECT {a} AS node FROM {source} UNION SELECT {b} AS node FROM {source}) n""")
+    for _ in range(_MAX_ROUNDS):
+        engine.materialise("__id_next", """
+            WITH hop AS (
+                SELECT l.node, LEAST(l.label, COALESCE(MIN(n.label), l.label)) AS label
+                FROM __id_labels l
+                LEFT JOIN __id_edges e ON e.src = l.node
+                LEFT JOIN __id_labels n ON n.node = e.dst
+                GROUP BY l.node, l.label
+            )
+            SELECT h.node, LEAST(h.label, j.label) AS label
+            FROM hop h JOIN hop j ON j.node = h.label""")
+        changed = engine.fetch(
+            "SELECT COUNT(*) FROM __id_next x JOIN __id_labels l ON x.node = l.node WHERE x.label <> l.label")[0][0]
+        engine.materialise("__id_labels", "SELECT * FROM __id_next")
+        if changed == 0:
+            break
+    else:  # pragma: no cover - would need a chain of more than 2**64 identifiers
+        raise RuntimeError("identity resolution did not converge")
+
+    out = engine.frame(
+        """SELECT split_part(node, ':', 2) AS id_type,
+                  substr(node, length(split_part(node, ':', 1)) + length(split_part(node, ':', 2)) + 3) AS id_value,
+                  label,
+                  COUNT(*) OVER (PARTITION BY label) AS component_size
+           FROM __id_labels ORDER BY label, node""")
+    for t in ("__id_edges", "__id_labels", "__id_next"):
+        engine.drop(t)
+    return out
 
 
 def _check_frame(frame: pd.DataFrame) -> pd.DataFrame:

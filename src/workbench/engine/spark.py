@@ -95,7 +95,10 @@ class SparkBackend:
         self.spark.sql(to_spark_sql(select)).createOrReplaceTempView(name)
 
     def materialise(self, name: str, query: str) -> None:
-        self.spark.sql(to_spark_sql(query)).cache().createOrReplaceTempView(name)
+        # Computed now and cut from its lineage (as DuckDB's temporary table is): a relation
+        # built from earlier materialised ones (identity resolution's rounds) would otherwise
+        # carry every earlier round's plan, and analysing that plan grows with each round.
+        self.spark.sql(to_spark_sql(query)).localCheckpoint(eager=True).createOrReplaceTempView(name)
 
     def drop(self, name: str) -> None:
         self.spark.catalog.dropTempView(name)
