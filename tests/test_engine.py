@@ -295,3 +295,28 @@ class TestValidationOncePerSnapshot:
         monkeypatch.setenv("WORKBENCH_VALIDATION_CACHE", "0")
         (tmp_path / "orders.parquet").write_bytes(b"x")
         assert validation_marker({"orders": tmp_path / "orders.parquet"}, "orders", None) is None
+
+
+class TestBackendSeam:
+    def test_the_workbench_reaches_the_engine_only_through_the_backend(self):
+        import inspect
+
+        from workbench.engine import Backend, DuckDBBackend, workbench as workbench_module
+
+        source = inspect.getsource(workbench_module)
+        assert "import duckdb" not in source and "pyspark" not in source
+        wb = workbench.open({"orders": tiny_brand()["orders"]}, as_of="2025-02-01")
+        assert isinstance(wb.backend, DuckDBBackend) and isinstance(wb.backend, Backend)
+
+    def test_derived_relation_is_built_once_until_its_source_changes(self, tiny):
+        wb = workbench.open(tiny, as_of="2025-02-01")
+        built = []
+        real = wb.backend.materialise
+        wb.backend.materialise = lambda name, query: built.append(name) or real(name, query)
+        for _ in range(2):
+            assert wb.scalar(wb.derived("__n", "SELECT COUNT(*) AS n FROM orders", ("orders",)).replace(
+                "SELECT *", "SELECT n")) == 7
+        wb.register("orders", tiny["orders"].head(3))
+        assert wb.scalar(wb.derived("__n", "SELECT COUNT(*) AS n FROM orders", ("orders",)).replace(
+            "SELECT *", "SELECT n")) == 3
+        assert built == ["__n", "__n"]
