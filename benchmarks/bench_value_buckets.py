@@ -2,7 +2,7 @@
 
 Opens a brand directory (e.g. one written by ``workbench simulate``; each table a
 ``<table>.parquet`` file or a folder of Parquet files) and measures the private-domain
-value model (GUIDE §3) for one calendar month:
+value model (README, "What a page states, and how it is checked": "Value model") for one calendar month:
 
 1. **workbench**: ``value_buckets(wb, month_start, month_end)`` with its defaults — every
    order of the month tested against link, transfer, coupon, interaction (the 7-day rule),

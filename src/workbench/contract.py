@@ -1,4 +1,4 @@
-"""The data contract (GUIDE §5), declared once.
+"""The data contract (README, "The data contract"), declared once.
 
 Every table the workbench reads is described here: its columns, their types, which may be
 null, which values an enumerated column may take, the key, and the relationships checked
@@ -102,7 +102,7 @@ class Column:
     dtype : str
         Logical type: ``string``, ``timestamp``, ``double`` or ``boolean``.
     nullable : bool
-        Whether NULLs are allowed (``?`` in GUIDE §5). Nullable columns may be absent.
+        Whether NULLs are allowed (``?`` in the README's "The data contract" tables). Nullable columns may be absent.
     values : tuple of str, optional
         Allowed values of an enumerated column.
     min_value : float, optional

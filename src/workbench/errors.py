@@ -16,7 +16,7 @@ class WorkbenchError(Exception):
 
 
 class DataContractError(WorkbenchError, ValueError):
-    """Input data breaks the data contract (GUIDE §5).
+    """Input data breaks the data contract (README, "The data contract").
 
     The message names the table, the column and shows the first offending rows, so the
     person who owns the upstream export can find and fix them.

@@ -4,7 +4,8 @@ Every section returns a frozen dataclass of :class:`~workbench.pages.Stated` val
 period, definition) plus the small tables the page lays out, and a ``finding(lang)`` method that
 chooses the sentence from the numbers. The notebook only lays these out.
 
-Rules this module keeps (GUIDE §2):
+Rules this module keeps (README, "What a page states, and how it is checked"; docs/architecture.md,
+"What a page may say"):
 
 * **One unit per statement.** Adds and deletes are counted in person-times (every add / delete
   event, 人次), so that ``net adds = adds − deletes`` holds in one unit, and equals the change in
@@ -100,7 +101,7 @@ class Kpi:
 
     >>> cur = Stated(0.3410, "share", "x"); prev = Stated(0.3390, "share", "x")
     >>> Kpi(cur, prev).change.text()
-    '+0.2 pp'
+    '+0.20 pp'
     >>> Kpi(Stated(110, "persons", "x"), Stated(100, "persons", "x")).change_text()
     '+10.0%'
     >>> Kpi(Stated(-5, "person_times", "x"), Stated(20, "person_times", "x"), absolute_change=True).change_text()
