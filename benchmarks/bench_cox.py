@@ -81,7 +81,7 @@ def collapsed_stages(d: pd.DataFrame) -> tuple[dict[str, float], pd.Series, pd.S
 
 
 def lifelines_raw(sample: pd.DataFrame) -> tuple[float, pd.Series, pd.Series]:
-    """lifelines CoxPHFitter on the raw rows: seconds (fit only), coefficients, standard errors."""
+    """Lifelines CoxPHFitter on the raw rows: seconds (fit only), coefficients, standard errors."""
     from lifelines import CoxPHFitter
 
     from workbench.churn.survival import design_matrix

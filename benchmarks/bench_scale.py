@@ -60,8 +60,7 @@ def generate(out: Path, n_customers: int, chunk: int = 1_000_000, seed: int = 0)
 
 def main() -> None:
     from workbench import open as open_workbench
-    from workbench.clv.pipeline import (VALUE_TABLE, buyer_rows, fit_value_models, summarise_buyers,
-                                        value_customers)
+    from workbench.clv.pipeline import VALUE_TABLE, buyer_rows, fit_value_models, summarise_buyers, value_customers
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--customers", type=int, default=20_000_000)

@@ -31,10 +31,11 @@ from __future__ import annotations
 import argparse
 import resource
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -57,7 +58,8 @@ def parse_month(month: str) -> tuple[pd.Timestamp, pd.Timestamp]:
 
 def default_month(data: Path) -> str:
     """The last calendar month that ends by the day after the data ends (the usual as-of date):
-    December when the data runs to 31 December, November when it stops on 15 December."""
+    December when the data runs to 31 December, November when it stops on 15 December.
+    """
     from workbench import open as open_workbench
 
     wb = open_workbench(data, validate=False)
@@ -121,7 +123,8 @@ def read_inputs(data: Path, start: pd.Timestamp, end: pd.Timestamp,
 def last_touch_before(orders: pd.DataFrame, touches: pd.DataFrame, days: int) -> pd.Series:
     """Per order (same index), the staff of the customer's most recent touch strictly before it,
     at most ``days`` earlier; NaN where there is none. Ties at one timestamp go to the smallest
-    staff_id, as in the engine's ``ORDER BY event_time DESC, staff_id``."""
+    staff_id, as in the engine's ``ORDER BY event_time DESC, staff_id``.
+    """
     # an order without a customer matches no touch (as a SQL join on NULL); ``row`` leads the result back
     known = orders["customer_id"].notna().to_numpy()
     left = (orders.loc[known, ["order_time", "customer_id"]].assign(row=np.flatnonzero(known))
@@ -141,7 +144,8 @@ def last_touch_before(orders: pd.DataFrame, touches: pd.DataFrame, days: int) ->
 def classify(orders: pd.DataFrame, coupons: pd.DataFrame, touches: pd.DataFrame, interaction_days: int,
              live_days: int) -> tuple[pd.Series, pd.Series]:
     """The rule of every order (the first of ``DEFAULT_PRECEDENCE`` that matches, else ``none``) and,
-    per POS order, the staff member of the 7-day rule's touch (NaN without one)."""
+    per POS order, the staff member of the 7-day rule's touch (NaN without one).
+    """
     channel = orders["order_channel"]
     pos, live = channel.eq("pos"), channel.eq("channels_live")
     interaction = pd.Series(np.nan, index=orders.index, dtype=object)

@@ -14,7 +14,8 @@ families (``experiments``, ``clv``, ``segments``, ``churn``, ``attribution``).
 from __future__ import annotations
 
 from importlib import import_module
-from importlib.metadata import PackageNotFoundError, version as _version
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _version
 from typing import Any
 
 try:

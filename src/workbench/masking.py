@@ -110,7 +110,8 @@ def mask_key(data_dir: str | Path | None = None) -> bytes:
 def _create_key_file(path: Path) -> None:
     """Write 32 random bytes to ``path`` with mode 0600, atomically: two runs starting at once
     must end up with the same key, so the file is published with a hard link that fails if
-    another process got there first (never a rename, which would replace its key)."""
+    another process got there first (never a rename, which would replace its key).
+    """
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(path.parent, 0o700)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-key-")  # mkstemp creates mode 0600

@@ -39,8 +39,17 @@ from scipy import stats
 from ._as_of import require_as_of
 from .engine import Workbench, literal, to_timestamp
 from .errors import ParameterError
-from .relations import (channel_dims, contact_intervals, first_adds, group_dims, group_intervals, open_at_sql,
-                        order_flags_sql, staff_dims, store_regions)
+from .relations import (
+    channel_dims,
+    contact_intervals,
+    first_adds,
+    group_dims,
+    group_intervals,
+    open_at_sql,
+    order_flags_sql,
+    staff_dims,
+    store_regions,
+)
 from .relations import derived_table as derived_table  # re-export: churn and attribution import it from here
 
 # Old private name, read by workbench.pages.value: the flags now have a public home.
@@ -152,7 +161,8 @@ def acquisition(wb: Workbench, start: Any, end: Any = None, grain: str | None = 
 def _group_event_counts(wb: Workbench, s: pd.Timestamp, e: pd.Timestamp, grain: str | None, by: str,
                         event_type: str, n_name: str, p_name: str, store_id: str | None = None) -> pd.DataFrame:
     """Group events of one type per period and cut: the group's store, its owner as staff, the
-    member's acquisition channel. No group data: no rows (the merged columns read 0)."""
+    member's acquisition channel. No group data: no rows (the merged columns read 0).
+    """
     sel, grp = _select_cut(by)
     store_cond = f"AND gd.store_id = {literal(store_id)}" if store_id is not None else ""
     return wb.query(f"""

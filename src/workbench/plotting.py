@@ -95,7 +95,8 @@ def format_pct(x: Any, digits: int = 1, signed: bool = False) -> str:
 
 def format_p(p: Any, floor: float = 1e-4) -> str:
     """A p-value for prose: 'p = 0.032'; below ``floor`` 'p < 0.0001' (at millions of rows p
-    underflows to 0, and digits beyond the floor say nothing); NaN → '–'."""
+    underflows to 0, and digits beyond the floor say nothing); NaN → '–'.
+    """
     if _missing(p):
         return "–"
     return f"p < {floor:g}" if float(p) < floor else f"p = {float(p):.2g}"

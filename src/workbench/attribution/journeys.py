@@ -26,7 +26,8 @@ from ..errors import ParameterError
 
 def _touchpoints_sql(wb: Workbench, include_adds: bool, since: str = "", until: str = "") -> str:
     """Touchpoints (customer_id, event_time, channel), optionally only in ``[since, until)`` (SQL
-    timestamp expressions): a journey needs only the touches of its look-back, not the whole history."""
+    timestamp expressions): a journey needs only the touches of its look-back, not the whole history.
+    """
     bounds = "".join([f" AND {{t}}event_time >= {since}" if since else "",
                       f" AND {{t}}event_time < {until}" if until else ""])
     parts = []

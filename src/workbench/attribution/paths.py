@@ -21,7 +21,6 @@ integer arrays with numpy and never loop over paths in Python.
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -128,7 +127,8 @@ class PathData:
 
     def to_frame(self, sep: str = " > ") -> pd.DataFrame:
         """The path-string format (``path``, ``total_conversions``, ``total_conversion_value``
-        when there is value, ``total_null``), identical paths added up, most conversions first."""
+        when there is value, ``total_null``), identical paths added up, most conversions first.
+        """
         agg = self.aggregate()
         out = pd.DataFrame({"path": _path_strings(agg, sep), "total_conversions": agg.conversions})
         if agg.value is not None:

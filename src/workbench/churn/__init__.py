@@ -8,9 +8,20 @@ Models follow one idiom: a fitter class whose constructor stores configuration a
 from .risk import at_risk_counts_by, at_risk_list, deletion_risk, mask_ids
 from .sbg import ShiftedBetaGeometricFitter
 from .spells import contact_spells, spell_covariates
-from .survival import (SpellCoxFitter, SpellWeibullAFTFitter, collapse_spells, expected_lifetime, fit_cox,
-                       fit_weibull_aft, hazard_ratio_forest, kaplan_meier_curves, kaplan_meier_table, landmark,
-                       logrank_table, plot_survival_curves)
+from .survival import (
+    SpellCoxFitter,
+    SpellWeibullAFTFitter,
+    collapse_spells,
+    expected_lifetime,
+    fit_cox,
+    fit_weibull_aft,
+    hazard_ratio_forest,
+    kaplan_meier_curves,
+    kaplan_meier_table,
+    landmark,
+    logrank_table,
+    plot_survival_curves,
+)
 
 __all__ = ["contact_spells", "spell_covariates", "kaplan_meier_table", "kaplan_meier_curves", "plot_survival_curves",
            "logrank_table", "landmark", "collapse_spells", "fit_cox", "hazard_ratio_forest", "fit_weibull_aft",

@@ -128,7 +128,7 @@ class CollapsedCoxFitter:
 
     def fit(self, X: pd.DataFrame, durations: Sequence[float] | np.ndarray | pd.Series,
             events: Sequence[bool] | np.ndarray | pd.Series,
-            weights: Sequence[float] | np.ndarray | pd.Series | None = None) -> "CollapsedCoxFitter":
+            weights: Sequence[float] | np.ndarray | pd.Series | None = None) -> CollapsedCoxFitter:
         """Maximise the Efron partial likelihood of the rows replicated by their weights.
 
         Parameters

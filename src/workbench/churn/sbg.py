@@ -43,10 +43,11 @@ class ShiftedBetaGeometricFitter(BaseFitter):
     _param_names = ("alpha", "beta")
 
     def fit(self, survival: Any = None, n: float = 1000.0, lost: Any = None, alive_at_end: Any = None,
-            cohorts: pd.DataFrame | None = None, initial_params: Any = None) -> "ShiftedBetaGeometricFitter":
+            cohorts: pd.DataFrame | None = None, initial_params: Any = None) -> ShiftedBetaGeometricFitter:
         """Fit on one survival series (``survival`` with cohort size ``n``), on counts
         (``lost`` per period 1..k and ``alive_at_end``), or on several cohorts (``cohorts``:
-        a frame with ``cohort``, ``period`` (0 = start) and ``n_alive``)."""
+        a frame with ``cohort``, ``period`` (0 = start) and ``n_alive``).
+        """
         blocks: list[tuple[np.ndarray, float]] = []
         if cohorts is not None:
             missing = [c for c in ("cohort", "period", "n_alive") if c not in cohorts.columns]

@@ -200,7 +200,8 @@ SPELL_READS = ("contact_events", "touches", "group_events", "orders", "channels"
 
 def spell_table(wb: Workbench, as_of: Any = None, landmark_days: float = 14.0) -> str:
     """``SELECT`` over :func:`spell_covariates`, materialised in the engine once per workbench,
-    as-of date and landmark (the churn report reads it for every table and model)."""
+    as-of date and landmark (the churn report reads it for every table and model).
+    """
     at = require_as_of(wb, as_of)
     return derived_table(wb, SPELL_TABLE, spell_covariates_sql(wb, at, landmark_days), SPELL_READS,
                          params=(at, float(landmark_days)))

@@ -32,7 +32,8 @@ AT_DAYS = (7, 30, 90, 180)
 def _check(spells: pd.DataFrame, cols: Sequence[str | None], nonnegative: Sequence[str | None] = (),
            name: str = "spells") -> None:
     """Every named column exists (``None`` entries are options not given); durations and
-    weights in ``nonnegative`` have no negative value. Covariates may be negative."""
+    weights in ``nonnegative`` have no negative value. Covariates may be negative.
+    """
     cols = [c for c in (*cols, *nonnegative) if c]
     missing = [c for c in cols if c not in spells.columns]
     if missing:
@@ -258,7 +259,7 @@ class SpellCoxFitter:
         self.duration_resolution = duration_resolution
         self.weights_col = weights_col
 
-    def fit(self, spells: pd.DataFrame) -> "SpellCoxFitter":
+    def fit(self, spells: pd.DataFrame) -> SpellCoxFitter:
         """Fit on ``spells`` (one row per spell, or weighted rows); returns ``self``."""
         (categorical, numeric, duration_col, event_col, collapse, cluster_col, entry_col, reference, check_ph,
          penalizer, duration_resolution, weights_col) = (
@@ -430,7 +431,7 @@ class SpellWeibullAFTFitter:
         self.event_col = event_col
         self.reference = reference
 
-    def fit(self, spells: pd.DataFrame) -> "SpellWeibullAFTFitter":
+    def fit(self, spells: pd.DataFrame) -> SpellWeibullAFTFitter:
         """Fit on ``spells``; durations below 0.001 days are raised to it (Weibull needs positive times)."""
         from lifelines import WeibullAFTFitter
 
@@ -447,7 +448,7 @@ class SpellWeibullAFTFitter:
 
     @property
     def summary(self) -> pd.DataFrame:
-        """lifelines' coefficient table."""
+        """Lifelines' coefficient table."""
         return self.model_.summary
 
     def predict_survival_function(self, covariates: pd.DataFrame, times: Any = None) -> pd.DataFrame:

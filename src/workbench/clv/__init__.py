@@ -13,8 +13,14 @@ from .beta_geo_beta_binom import BetaGeoBetaBinomFitter
 from .gamma_gamma import GammaGammaFitter
 from .pareto_nbd import ParetoNBDFitter
 from .rfm import collapse_rfm, rfm_summary
-from .validation import (calibration_holdout_comparison, expected_vs_actual_cumulative, period_transactions,
-                         plot_calibration_holdout, plot_cumulative_transactions, plot_period_transactions)
+from .validation import (
+    calibration_holdout_comparison,
+    expected_vs_actual_cumulative,
+    period_transactions,
+    plot_calibration_holdout,
+    plot_cumulative_transactions,
+    plot_period_transactions,
+)
 from .value import clv_interval, customer_lifetime_value
 
 __all__ = ["BetaGeoFitter", "ParetoNBDFitter", "GammaGammaFitter", "BetaGeoBetaBinomFitter", "rfm_summary",

@@ -11,8 +11,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._mle import (_DECREMENT_TOL, _LOG_BOUND, SUBSAMPLE_ROWS, BaseFitter, ExactDerivativesFitter,  # noqa: F401
-                    central_gradient, hessian_from_gradient, hessian_from_values, small_cholesky_solve)
+from .._mle import (  # noqa: F401
+    _DECREMENT_TOL,
+    _LOG_BOUND,
+    SUBSAMPLE_ROWS,
+    BaseFitter,
+    ExactDerivativesFitter,
+    central_gradient,
+    hessian_from_gradient,
+    hessian_from_values,
+    small_cholesky_solve,
+)
 from .._rows import collapse, collapse_indexed, level_codes  # noqa: F401
 from ..errors import DataContractError, ParameterError
 

@@ -25,7 +25,8 @@ from ._base import as_array, check_rfm, check_weights
 
 def _dot(a: np.ndarray, b: np.ndarray) -> float:
     """Σ a·b without BLAS: BLAS threads woken for a long vector product contend for the cores
-    of a small shared machine (several times slower under load)."""
+    of a small shared machine (several times slower under load).
+    """
     return float(np.einsum("i,i->", a, b))
 
 
@@ -49,7 +50,7 @@ def _log_h(r: float, a: float, b: float, x: Any) -> Any:
 
 def _log_dropout_odds(r: float, alpha: float, a: float, b: float, x: np.ndarray, tx: np.ndarray,
                       T: np.ndarray) -> np.ndarray:
-    """z = log[a/(b+x−1)] + (r+x)·[log(α+T) − log(α+t_x)]: log P(dead)/P(alive); −inf where x = 0.
+    """Z = log[a/(b+x−1)] + (r+x)·[log(α+T) − log(α+t_x)]: log P(dead)/P(alive); −inf where x = 0.
 
     The bracket of the likelihood is ``(α+T)^-(r+x) · (1 + e^z)``, so the log-likelihood of a
     row is ``_log_h + r·log α − (r+x)·log(α+T) + softplus(z)`` and P(alive) is ``σ(−z)``.
@@ -98,7 +99,7 @@ class BetaGeoFitter(ExactDerivativesFitter):
     _param_names = ("r", "alpha", "a", "b")
 
     def fit(self, frequency: Any, recency: Any, T: Any, weights: Any = None,
-            initial_params: Any = None) -> "BetaGeoFitter":
+            initial_params: Any = None) -> BetaGeoFitter:
         """Maximum-likelihood fit; returns ``self``.
 
         Raises
@@ -274,7 +275,7 @@ class BetaGeoFitter(ExactDerivativesFitter):
 
     # ------------------------------------------------------------------ predictions
     def _log_dropout_odds(self, x: np.ndarray, tx: np.ndarray, T: np.ndarray) -> np.ndarray:
-        """log of P(dead)/P(alive) given the history; −inf when x = 0 (cannot have dropped out)."""
+        """Log of P(dead)/P(alive) given the history; −inf when x = 0 (cannot have dropped out)."""
         r, alpha, a, b = self.params_.to_numpy()
         return _log_dropout_odds(r, alpha, a, b, x.ravel(), tx.ravel(), T.ravel()).reshape(x.shape)
 

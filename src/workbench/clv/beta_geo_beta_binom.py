@@ -40,7 +40,7 @@ class BetaGeoBetaBinomFitter(BaseFitter):
     _param_names = ("alpha", "beta", "gamma", "delta")
 
     def fit(self, frequency: Any, recency: Any, n_periods: Any, weights: Any = None,
-            initial_params: Any = None) -> "BetaGeoBetaBinomFitter":
+            initial_params: Any = None) -> BetaGeoBetaBinomFitter:
         """Maximum-likelihood fit; returns ``self``.
 
         Raises
@@ -72,7 +72,7 @@ class BetaGeoBetaBinomFitter(BaseFitter):
     # ------------------------------------------------------------------ likelihood
     @staticmethod
     def _log_alive_part(params: np.ndarray, x: np.ndarray, n: np.ndarray, extra: Any = 0) -> np.ndarray:
-        """log P(x transactions in n periods and alive after n + extra)."""
+        """Log P(x transactions in n periods and alive after n + extra)."""
         alpha, beta, gamma, delta = params
         return (betaln(alpha + x, beta + n - x) - betaln(alpha, beta) + betaln(gamma, delta + n + extra)
                 - betaln(gamma, delta))

@@ -22,7 +22,8 @@ from ._base import as_array, check_lengths, check_weights
 
 def _dot(a: np.ndarray, b: np.ndarray) -> float:
     """Σ a·b without BLAS: BLAS threads woken for a long vector product contend for the cores
-    of a small shared machine (several times slower under load)."""
+    of a small shared machine (several times slower under load).
+    """
     return float(np.einsum("i,i->", a, b))
 
 
@@ -49,7 +50,7 @@ class GammaGammaFitter(ExactDerivativesFitter):
     _param_names = ("p", "q", "v")
 
     def fit(self, frequency: Any, monetary_value: Any, weights: Any = None,
-            initial_params: Any = None) -> "GammaGammaFitter":
+            initial_params: Any = None) -> GammaGammaFitter:
         """Fit on repeat buyers; returns ``self``.
 
         Raises

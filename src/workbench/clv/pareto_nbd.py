@@ -29,7 +29,7 @@ _GL_NODES, _GL_WEIGHTS = roots_legendre(96)
 
 
 def log_hyp2f1_unit_a(b: np.ndarray, c: np.ndarray, z: np.ndarray, tol: float = 1e-17) -> np.ndarray:
-    """log 2F1(1, b; c; z) for c > b > 0 and 0 <= z < 1.
+    """Log 2F1(1, b; c; z) for c > b > 0 and 0 <= z < 1.
 
     Term ratios ``(b+n)/(c+n) · z`` are below z, so the positive series converges at least
     geometrically; it is accumulated relative to its first term (1) and so cannot overflow.
@@ -54,7 +54,7 @@ def log_hyp2f1_unit_a(b: np.ndarray, c: np.ndarray, z: np.ndarray, tol: float = 
 
 
 def _log_a0(params: np.ndarray, x: np.ndarray, tx: np.ndarray, T: np.ndarray) -> np.ndarray:
-    """log A0 of the likelihood (−inf where t_x = T: no time to have died unseen)."""
+    """Log A0 of the likelihood (−inf where t_x = T: no time to have died unseen)."""
     r, alpha, s, beta = params
     rsx = r + s + x
     if alpha >= beta:
@@ -101,7 +101,7 @@ class ParetoNBDFitter(BaseFitter):
     _param_names = ("r", "alpha", "s", "beta")
 
     def fit(self, frequency: Any, recency: Any, T: Any, weights: Any = None,
-            initial_params: Any = None) -> "ParetoNBDFitter":
+            initial_params: Any = None) -> ParetoNBDFitter:
         """Maximum-likelihood fit; returns ``self`` (errors as :meth:`BetaGeoFitter.fit`)."""
         x, tx, T_ = as_array(frequency, "frequency"), as_array(recency, "recency"), as_array(T, "T")
         check_rfm(x, tx, T_)

@@ -59,7 +59,7 @@ class CustomerValue:
     horizon_months: int
     discount_rate: float
     total_interval: tuple[float, float, float] | None = None
-    orders_seen: "ModelOrders | None" = None
+    orders_seen: ModelOrders | None = None
     spend: str = "net"
     #: the fan-tier cut-offs applied to ``customers`` (buyers' medians of spend and orders)
     fan_thresholds: FanTierThresholds | None = None
@@ -89,7 +89,8 @@ class ModelOrders:
 def count_model_orders(wb: Workbench, as_of: Any = None, exclude_experiment_orders: bool = False) -> ModelOrders:
     """Count the identified orders before ``as_of``, the experiment-task orders among them and
     those the models leave out (:func:`~workbench.clv.rfm.model_orders_sql`): what the CLV page
-    says the model saw."""
+    says the model saw.
+    """
     as_of = require_as_of(wb, as_of)
     wb.require("orders")
     before = f"customer_id IS NOT NULL AND order_time < {literal(as_of)}"

@@ -1,6 +1,7 @@
 """Model checks: calibration / holdout comparison with a naive baseline, the calibration
 histogram of repeat purchases, and actual vs expected cumulative repeat transactions,
-with small matplotlib helpers that draw them on a given axes and return it."""
+with small matplotlib helpers that draw them on a given axes and return it.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -30,8 +30,16 @@ from __future__ import annotations
 from .backend import Backend
 from .duckdb import DuckDBBackend, default_memory_limit, quiet_progress, spill_directory
 from .reading import table_sources, utf8_csv
-from .sql import (empty_table_sql, interval_order_sql, literal, ordered_events_sql, quote, referenced_tables,
-                  to_timestamp, transpile)
+from .sql import (
+    empty_table_sql,
+    interval_order_sql,
+    literal,
+    ordered_events_sql,
+    quote,
+    referenced_tables,
+    to_timestamp,
+    transpile,
+)
 from .validation import Normalisation, ValidationSummary, content_digest, validation_marker
 from .workbench import Workbench, derived_table, open_workbench, strict_as_of
 

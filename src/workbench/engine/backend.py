@@ -46,7 +46,8 @@ class Backend(Protocol):
     def load(self, name: str, source: Any, table: str = "") -> None:
         """Expose ``source`` as it is under ``name``: a path (file or folder of Parquet), a
         pandas frame or the engine's own relation or table name; ``table`` names the contract
-        table in error messages."""
+        table in error messages.
+        """
 
     def create_view(self, name: str, select: str) -> None:
         """Create or replace view ``name`` as ``select``."""

@@ -18,7 +18,7 @@ import pandas as pd
 from .. import contract
 from ..errors import DataContractError, ParameterError
 from .reading import _first_line, refuse_empty_file, utf8_csv
-from .sql import TEXT_TIME_SQL, _TIMEZONE, literal, quote
+from .sql import _TIMEZONE, TEXT_TIME_SQL, literal, quote
 
 
 class DuckDBBackend:
@@ -115,7 +115,8 @@ def spill_directory() -> Path:
 def quiet_progress(con: duckdb.DuckDBPyConnection) -> None:
     """Turn DuckDB's text progress bar off outside a terminal: in CI and in a scheduled run's log
     files it is noise. In a notebook kernel DuckDB draws it as a widget (only when ipywidgets is
-    installed, and it refuses the setting otherwise), so kernels keep DuckDB's own behaviour."""
+    installed, and it refuses the setting otherwise), so kernels keep DuckDB's own behaviour.
+    """
     import sys
 
     if "ipykernel" in sys.modules or (sys.stderr.isatty() and not os.environ.get("CI")):

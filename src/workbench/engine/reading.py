@@ -19,9 +19,11 @@ from typing import Any
 from .. import contract
 from ..errors import DataContractError, ParameterError
 
+
 def table_sources(source: str | Path | Mapping[str, Any]) -> dict[str, Any]:
     """Contract tables found in a data directory (``<table>.parquet``, ``<table>.csv`` or a
-    folder ``<table>/``), or the mapping itself."""
+    folder ``<table>/``), or the mapping itself.
+    """
     if isinstance(source, Mapping):
         return dict(source)
     root = Path(source)

@@ -131,7 +131,8 @@ class SparkBackend:
 
     def _read_csv(self, path: Path, name: str) -> Any:
         """A CSV with contract columns as text (typed by the contract, as on DuckDB: ids keep
-        their zeros, times their offsets) and extra columns as Spark infers them."""
+        their zeros, times their offsets) and extra columns as Spark infers them.
+        """
         from pyspark.sql.types import StringType, StructField, StructType
 
         inferred = self.spark.read.option("header", "true").option("inferSchema", "true").csv(str(path)).schema
@@ -152,7 +153,8 @@ def _spark_ready(frame: pd.DataFrame) -> pd.DataFrame:
 
 class SparkWorkbench(Workbench):
     """A :class:`~workbench.engine.Workbench` on a :class:`SparkBackend` (kept for its name:
-    it adds nothing but the constructor and the ``spark`` session it works in)."""
+    it adds nothing but the constructor and the ``spark`` session it works in).
+    """
 
     def __init__(self, sources: Mapping[str, Any], as_of: Any = None, validate: bool = True, spark: Any = None,
                  strict: bool | None = None) -> None:

@@ -29,15 +29,27 @@ from ..errors import DataContractError, ParameterError
 from . import validation
 from .backend import Backend
 from .reading import table_sources
-from .sql import (_FLOATS, _INTEGRAL_TEXT, _SQL_TYPES, _TIMEZONE, _cast_expr, _normalise_expr, empty_table_sql,
-                  literal, quote, referenced_tables, to_timestamp)
+from .sql import (
+    _FLOATS,
+    _INTEGRAL_TEXT,
+    _SQL_TYPES,
+    _TIMEZONE,
+    _cast_expr,
+    _normalise_expr,
+    empty_table_sql,
+    literal,
+    quote,
+    referenced_tables,
+    to_timestamp,
+)
 from .validation import Normalisation, ValidationSummary, validation_marker
 
 log = logging.getLogger("workbench.engine")
 
 def strict_as_of() -> bool:
     """``WORKBENCH_STRICT_AS_OF=1`` (what the CLI's ``--strict`` sets): refuse rows at or after
-    the as-of date instead of leaving them out."""
+    the as-of date instead of leaving them out.
+    """
     return os.environ.get("WORKBENCH_STRICT_AS_OF", "").strip().lower() in ("1", "true", "yes")
 
 
@@ -192,7 +204,8 @@ class Workbench:
 
     def _normalised_select(self, name: str) -> str:
         """SELECT over ``__input_<name>``: contract columns renamed and their text normalised
-        (rules 3-6 of :mod:`workbench.contract`); extra columns as they are."""
+        (rules 3-6 of :mod:`workbench.contract`); extra columns as they are.
+        """
         spec = contract.TABLES[name]
         types = self._view_types(f"__input_{name}")
         source_to_contract = {v: k for k, v in self._column_map(name).items()}

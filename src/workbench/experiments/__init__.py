@@ -73,7 +73,6 @@ from .sequential import (
     window_band,
 )
 from .srm import SRMResult, srm_test
-from .sufficient import MetricSpec, parse_metrics, statistics_from_frame, sufficient_statistics
 from .stats import (
     ProportionStatistic,
     RatioStatistic,
@@ -81,6 +80,7 @@ from .stats import (
     SampleMeanStatistic,
     pooled_theta,
 )
+from .sufficient import MetricSpec, parse_metrics, statistics_from_frame, sufficient_statistics
 
 # Engine-side builders live in .frame (they need the engine); resolved on first use.
 _FRAME_API = ("experiment_frame", "experiment_statistics", "experiment_daily", "experiment_info", "ExperimentInfo")

@@ -21,8 +21,9 @@ The bridge from per-unit frames to statistics lives in
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd

@@ -5,7 +5,7 @@ what to fix in the data rather than failing inside a test.
 """
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd

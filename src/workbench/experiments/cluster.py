@@ -127,7 +127,7 @@ class ClusteredStatistic:
     cr2_f11: ArrayLike = float("nan")
 
     @classmethod
-    def from_cluster_sums(cls, n_units: Any, sums: Any, sum_squares: Any, axis: int = -1) -> "ClusteredStatistic":
+    def from_cluster_sums(cls, n_units: Any, sums: Any, sum_squares: Any, axis: int = -1) -> ClusteredStatistic:
         """Reduce per-cluster ``(n_g, s_g, q_g)`` (the rows of a ``GROUP BY cluster``).
 
         ``axis`` is the cluster axis; other axes (e.g. simulated experiments) are kept.
@@ -144,7 +144,7 @@ class ClusteredStatistic:
                    cluster_sum_squares_over_n=tot(s * s / n), **cr2)
 
     @classmethod
-    def from_values(cls, values: Any, clusters: Any) -> "ClusteredStatistic":
+    def from_values(cls, values: Any, clusters: Any) -> ClusteredStatistic:
         """Build from per-unit values and their cluster labels."""
         frame = pd.DataFrame({"y": np.asarray(values, dtype=float), "g": np.asarray(clusters)})
         g = frame.assign(y2=frame["y"] ** 2).groupby("g", sort=False)
@@ -204,7 +204,7 @@ class ClusteredStatistic:
         return RatioStatistic(self.n_clusters, self.sum, self.cluster_sum_squares, self.n, self.cluster_n_squares,
                               self.cluster_sum_n_products)
 
-    def __add__(self, other: "ClusteredStatistic") -> "ClusteredStatistic":
+    def __add__(self, other: ClusteredStatistic) -> ClusteredStatistic:
         out = _add(self, other)
         if out is NotImplemented:
             return out
@@ -217,7 +217,8 @@ _CR2_FIELDS = ("cr2_meat", "cr2_tr1", "cr2_f00", "cr2_f01", "cr2_f11")
 
 def _cr2_terms(n: np.ndarray, s: np.ndarray, axis: int) -> dict[str, Any]:
     """CR2 meat ``Σ_g r_g²/(1 − n_g/N)`` and the per-arm sums of the Satterthwaite degrees of
-    freedom (module docstring), from per-cluster sizes ``n`` and sums ``s`` along ``axis``."""
+    freedom (module docstring), from per-cluster sizes ``n`` and sums ``s`` along ``axis``.
+    """
     if n.ndim == 0:
         return {f: float("nan") for f in _CR2_FIELDS}
 
@@ -246,7 +247,7 @@ def _cr2_terms(n: np.ndarray, s: np.ndarray, axis: int) -> dict[str, Any]:
             "cr2_f11": _scalar(f11)}
 
 
-def cr2_satterthwaite_dof(control: "ClusteredStatistic", treatment: "ClusteredStatistic",
+def cr2_satterthwaite_dof(control: ClusteredStatistic, treatment: ClusteredStatistic,
                           icc: ArrayLike = 0.0) -> ArrayLike:
     """Satterthwaite degrees of freedom of the CR2 test of ``mean_t − mean_c`` under the working
     model ``I + λ J_g`` with ``λ = ICC/(1 − ICC)`` (``icc`` clipped at 0; 0 gives ``Φ = I``).
@@ -282,7 +283,7 @@ class ClusteredRatioStatistic:
     m_d_cluster_sum_of_products: ArrayLike
 
     @classmethod
-    def from_cluster_sums(cls, n_units: Any, m_sums: Any, d_sums: Any, axis: int = -1) -> "ClusteredRatioStatistic":
+    def from_cluster_sums(cls, n_units: Any, m_sums: Any, d_sums: Any, axis: int = -1) -> ClusteredRatioStatistic:
         n, m, d = _cluster_arrays(n_units, m_sums, d_sums)
 
         def tot(x: np.ndarray) -> Any:
@@ -291,7 +292,7 @@ class ClusteredRatioStatistic:
         return cls(_n_clusters(n, axis), tot(n), tot(m), tot(m * m), tot(d), tot(d * d), tot(m * d))
 
     @classmethod
-    def from_values(cls, numerator: Any, denominator: Any, clusters: Any) -> "ClusteredRatioStatistic":
+    def from_values(cls, numerator: Any, denominator: Any, clusters: Any) -> ClusteredRatioStatistic:
         frame = pd.DataFrame({"m": np.asarray(numerator, dtype=float), "d": np.asarray(denominator, dtype=float),
                               "g": np.asarray(clusters)})
         agg = frame.groupby("g", sort=False).agg(n=("m", "size"), m=("m", "sum"), d=("d", "sum"))
@@ -320,7 +321,7 @@ class ClusteredRatioStatistic:
     def mean_variance(self) -> ArrayLike:
         return self.mean_variance_robust(True)
 
-    def __add__(self, other: "ClusteredRatioStatistic") -> "ClusteredRatioStatistic":
+    def __add__(self, other: ClusteredRatioStatistic) -> ClusteredRatioStatistic:
         return _add(self, other)
 
 

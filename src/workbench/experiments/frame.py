@@ -69,7 +69,7 @@ def experiment_info(wb: Workbench, experiment_id: str) -> ExperimentInfo:
 
 
 def _units_sql(wb: Workbench, info: ExperimentInfo) -> str:
-    """analysis units: unit_id (a customer), cluster_id, variant, t0."""
+    """Analysis units: unit_id (a customer), cluster_id, variant, t0."""
     exp_id = literal(info.experiment_id)
     start = literal(info.start_at)
     if info.unit == "customer":
@@ -230,7 +230,8 @@ def experiment_daily(wb: Workbench, experiment_id: str, metric: str = "gmv", day
 def experiment_segments(wb: Workbench, frame: pd.DataFrame) -> pd.DataFrame:
     """Add segment columns to an experiment frame: ``channel_group`` (of the unit's first add),
     ``store_id`` (main store before exposure) and ``buyer_type`` (``new``: no order in the
-    pre-period, ``repeat`` otherwise). Computed in the engine for the frame's units."""
+    pre-period, ``repeat`` otherwise). Computed in the engine for the frame's units.
+    """
     units = frame[["unit_id", "t0"]].drop_duplicates()
     wb.register("__experiment_units", units)
     chans = wb.has_table("channels")

@@ -22,7 +22,7 @@ simulated or real experiments) are tested in one call.
 """
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd

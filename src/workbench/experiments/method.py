@@ -19,7 +19,8 @@ anything else                 :class:`~.stats.SampleMeanStatistic`        Welch 
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ..errors import ParameterError
 from .cluster import ClusteredRatioStatistic, ClusteredStatistic, cluster_test

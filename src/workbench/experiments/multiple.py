@@ -11,7 +11,8 @@ NaN p-values are left NaN and do not count towards the family size. Results equa
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd

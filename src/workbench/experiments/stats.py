@@ -93,7 +93,7 @@ class SampleMeanStatistic:
     sum_squares: ArrayLike
 
     @classmethod
-    def from_values(cls, values: Any) -> "SampleMeanStatistic":
+    def from_values(cls, values: Any) -> SampleMeanStatistic:
         """Reduce per-unit values to ``(n, sum, sum_squares)``."""
         x = _values(values, "values")
         return cls(int(x.size), float(x.sum()), float(np.dot(x, x)))
@@ -114,7 +114,7 @@ class SampleMeanStatistic:
     def std(self) -> ArrayLike:
         return _scalar(np.sqrt(self.variance))
 
-    def __add__(self, other: "SampleMeanStatistic") -> "SampleMeanStatistic":
+    def __add__(self, other: SampleMeanStatistic) -> SampleMeanStatistic:
         return _add(self, other)
 
 
@@ -136,7 +136,7 @@ class ProportionStatistic:
     sum: ArrayLike
 
     @classmethod
-    def from_values(cls, values: Any) -> "ProportionStatistic":
+    def from_values(cls, values: Any) -> ProportionStatistic:
         x = _values(values, "values")
         bad = (x != 0) & (x != 1)
         if bad.any():
@@ -160,7 +160,7 @@ class ProportionStatistic:
     def mean_variance(self) -> ArrayLike:
         return _scalar(np.asarray(self.variance) / np.asarray(self.n, dtype=float))
 
-    def __add__(self, other: "ProportionStatistic") -> "ProportionStatistic":
+    def __add__(self, other: ProportionStatistic) -> ProportionStatistic:
         return _add(self, other)
 
 
@@ -186,7 +186,7 @@ class RatioStatistic:
     m_d_sum_of_products: ArrayLike
 
     @classmethod
-    def from_values(cls, numerator: Any, denominator: Any) -> "RatioStatistic":
+    def from_values(cls, numerator: Any, denominator: Any) -> RatioStatistic:
         m = _values(numerator, "numerator")
         d = _values(denominator, "denominator")
         if m.size != d.size:
@@ -226,7 +226,7 @@ class RatioStatistic:
     def mean_variance(self) -> ArrayLike:
         return _scalar(np.asarray(self.variance) / np.asarray(self.n, dtype=float))
 
-    def __add__(self, other: "RatioStatistic") -> "RatioStatistic":
+    def __add__(self, other: RatioStatistic) -> RatioStatistic:
         return _add(self, other)
 
 
@@ -253,7 +253,7 @@ class RegressionAdjustedStatistic:
     post_pre_sum_of_products: ArrayLike
 
     @classmethod
-    def from_values(cls, post: Any, pre: Any) -> "RegressionAdjustedStatistic":
+    def from_values(cls, post: Any, pre: Any) -> RegressionAdjustedStatistic:
         y = _values(post, "post")
         x = _values(pre, "pre")
         if y.size != x.size:
@@ -295,7 +295,7 @@ class RegressionAdjustedStatistic:
         return _scalar(np.asarray(self.post.mean) - np.asarray(theta) * (np.asarray(self.pre.mean)
                                                                         - np.asarray(pre_mean)))
 
-    def __add__(self, other: "RegressionAdjustedStatistic") -> "RegressionAdjustedStatistic":
+    def __add__(self, other: RegressionAdjustedStatistic) -> RegressionAdjustedStatistic:
         return _add(self, other)
 
 

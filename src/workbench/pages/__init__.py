@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from ._base import (
     UNITS,
-    as_of_note,
     Stated,
     Verdict,
+    as_of_note,
     complete_periods,
     effect_verdict,
     last_complete_month,

@@ -1,5 +1,6 @@
 """Shared pieces of the page statements: a stated number with its unit and period, verdict
-words chosen from an interval, and period arithmetic ("last month" is the last complete month)."""
+words chosen from an interval, and period arithmetic ("last month" is the last complete month).
+"""
 from __future__ import annotations
 
 import math
@@ -150,7 +151,8 @@ UNITS["count_per_unit"] = lambda v: format_float(v, 3)
 
 def rows_left_out(wb: Any) -> dict[str, int]:
     """``{table: rows}`` of the snapshot at or after the workbench's as-of date, which every
-    view leaves out (a backfill reads the data as they were); empty when nothing was left out."""
+    view leaves out (a backfill reads the data as they were); empty when nothing was left out.
+    """
     counts = wb.rows_after_as_of() if hasattr(wb, "rows_after_as_of") else {}
     return {table: int(n) for table, n in counts.items() if n}
 

@@ -97,7 +97,8 @@ class SurvivalKpis:
 
 def survival_kpis(spells: pd.DataFrame, km_row: pd.Series, as_of: Any) -> SurvivalKpis:
     """KPI statements from :func:`~workbench.churn.spells.spell_counts` rows (``weight``) and the
-    brand row of :func:`~workbench.churn.kaplan_meier_table`."""
+    brand row of :func:`~workbench.churn.kaplan_meier_table`.
+    """
     as_of = to_timestamp(as_of, "as_of")
     open_n = float(spells.loc[~spells["churned"].astype(bool), "weight"].sum())
     km = "Kaplan–Meier estimate over all customer–guide relationships, deletes by either side as events, " \
@@ -154,7 +155,8 @@ def group_difference_sentence(test: GroupDifference, lang: str) -> str:
 @dataclass(frozen=True)
 class HazardRatio:
     """One Cox hazard ratio with its 95% interval and the verdict the interval supports
-    (an interval covering 1 is "not distinguishable" from no effect)."""
+    (an interval covering 1 is "not distinguishable" from no effect).
+    """
 
     covariate: str
     hazard_ratio: Stated
@@ -188,7 +190,8 @@ def hazard_ratios(cox: Any, landmark_days: int) -> dict[str, HazardRatio]:
 
 def hazard_sentence(hr: HazardRatio, label: str, lang: str) -> str:
     """"<label> lowers / raises the deletion hazard by x% (95% CI …)", or "is not distinguishable
-    from no effect", chosen from the interval."""
+    from no effect", chosen from the interval.
+    """
     key = {Verdict.NEGATIVE: "churn.hr_lower", Verdict.POSITIVE: "churn.hr_higher"}.get(
         hr.verdict, "churn.hr_not_distinguishable")
     s = hr.hazard_ratio
@@ -199,7 +202,8 @@ def hazard_sentence(hr: HazardRatio, label: str, lang: str) -> str:
 @dataclass(frozen=True)
 class ToolLossRates:
     """Share of exposed relationships deleted by customers, in stores using a retention tool on
-    more than half of their days vs the others, over ``[start, end)``."""
+    more than half of their days vs the others, over ``[start, end)``.
+    """
 
     with_tool: Stated
     without_tool: Stated
@@ -207,7 +211,8 @@ class ToolLossRates:
 
 def tool_loss_rates(per_store: pd.DataFrame, start: Any, end: Any) -> ToolLossRates:
     """From :func:`~workbench.metrics.retention_tools_vs_churn` per-store rows (``usage``,
-    ``customer_deletes``, ``exposed``)."""
+    ``customer_deletes``, ``exposed``).
+    """
     start, end = to_timestamp(start, "start"), to_timestamp(end, "end")
     uses = per_store["usage"] > 0.5
 
@@ -228,7 +233,8 @@ def fit_deletion_cox(wb: Workbench, as_of: Any, landmark_days: int) -> tuple[Any
     """The report's Cox model of deletion: relationships still open at ``landmark_days``, from that
     day on, by channel group, group membership and purchase by the landmark, the store's retention
     tool (when ``stores.uses_retention_tool`` exists) and early 1:1 chats. Returns the fitted model
-    and its :func:`hazard_ratios`."""
+    and its :func:`hazard_ratios`.
+    """
     from ..churn import fit_cox, landmark
     from ..churn.spells import spell_columns, spell_counts
 
@@ -257,7 +263,8 @@ class CohortComparison:
 def cohort_comparison(km_by_cohort: pd.DataFrame, as_of: Any) -> CohortComparison | None:
     """From :func:`~workbench.churn.kaplan_meier_table` by ``cohort`` (``YYYY-MM``): a cohort is
     complete when all its adds have had 30 days of follow-up before ``as_of``; None with fewer
-    than two complete cohorts."""
+    than two complete cohorts.
+    """
     as_of = to_timestamp(as_of, "as_of")
     ck = km_by_cohort.sort_values("cohort")
     starts = pd.to_datetime(ck["cohort"])
@@ -279,8 +286,9 @@ def cohort_comparison(km_by_cohort: pd.DataFrame, as_of: Any) -> CohortCompariso
 
 
 def _difference(new: Stated, old: Stated) -> Stated:
-    """new − old with a normal-approximation 95% interval from each estimate's own interval
-    (half-width / 1.96 as its standard error; the cohorts are independent)."""
+    """New − old with a normal-approximation 95% interval from each estimate's own interval
+    (half-width / 1.96 as its standard error; the cohorts are independent).
+    """
     value = new.value - old.value
     definition = "difference of two cohorts' 30-day retention, percentage points"
     if None in (new.ci_low, new.ci_high, old.ci_low, old.ci_high):
@@ -347,7 +355,8 @@ class ChannelExtremes:
 
 def channel_extremes(km_by_group: pd.DataFrame, group_col: str = "channel_label") -> ChannelExtremes | None:
     """From :func:`~workbench.churn.kaplan_meier_table` by channel group; None with fewer than two
-    groups that have a 90-day estimate."""
+    groups that have a 90-day estimate.
+    """
     ranked = km_by_group.dropna(subset=["s90"]).sort_values(["s90", group_col])
     if len(ranked) < 2:
         return None

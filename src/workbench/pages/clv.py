@@ -79,7 +79,8 @@ def at_risk_mask(customers: pd.DataFrame, threshold: float) -> pd.Series:
 
 def clv_statements(cv: CustomerValue, at_risk_threshold: float = 0.5) -> ClvStatements:
     """Every headline number of the CLV page, from a :func:`~workbench.clv.pipeline.customer_value` result
-    (fitted with ``interval_draws`` for the total's interval)."""
+    (fitted with ``interval_draws`` for the total's interval).
+    """
     as_of = cv.as_of
     horizon_end = as_of + pd.DateOffset(months=cv.horizon_months)
     d90 = as_of + pd.Timedelta(days=90)
@@ -179,7 +180,8 @@ def at_risk_sentence(s: ClvStatements, lang: str) -> str:
 def alive_matrix(model: Any, weeks: float, max_frequency: int = 12, n_recency: int = 13) -> pd.DataFrame:
     """P(alive) by repeat purchases (rows) × weeks from first to last purchase, for customers whose
     first purchase was ``weeks`` ago; the zero-repeat row is NaN (drawn grey): P(alive) = 1 there
-    is the model's assumption, not an estimate."""
+    is the model's assumption, not an estimate.
+    """
     matrix = probability_alive_matrix(model, weeks, max_frequency=max_frequency, n_recency=n_recency)
     matrix.loc[0] = np.nan
     return matrix

@@ -46,7 +46,8 @@ MIN_POWER = 0.8   # below this a design is called under-powered (effect_verdict'
 @dataclass(frozen=True)
 class Correction:
     """The multiple-testing correction as it applied: ``applied`` only when a family had more
-    than one comparison (with one treatment arm and a per-metric family nothing is corrected)."""
+    than one comparison (with one treatment arm and a per-metric family nothing is corrected).
+    """
 
     method: str | None
     family_size: int
@@ -56,7 +57,8 @@ class Correction:
 @dataclass(frozen=True)
 class DesignPower:
     """Power of the test, as designed, for a stated relevant lift; and what a significant result
-    from this design is expected to overstate (Gelman & Carlin's Type M and Type S errors)."""
+    from this design is expected to overstate (Gelman & Carlin's Type M and Type S errors).
+    """
 
     relevant_lift: float         # relative to the control mean, e.g. 0.10
     relevant_effect: float       # the same in the metric's unit
@@ -219,9 +221,9 @@ def experiment_page(wb: Any, experiment_id: str, metrics: list[str], primary_met
     Customer designs use CUPED on GMV and orders; store/staff designs the CR2 cluster-robust
     test. The band is shown for customer designs only (clusters are not independent units).
     """
+    from ..errors import ParameterError
     from ..experiments import analyze, window_band
     from ..experiments.frame import experiment_daily, experiment_frame, experiment_info, experiment_segments
-    from ..errors import ParameterError
 
     if primary_metric not in metrics:
         raise ParameterError(f"primary_metric {primary_metric!r} must be one of metrics {metrics}")

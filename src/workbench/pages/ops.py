@@ -152,7 +152,8 @@ class Headline:
 
     def finding(self, lang: str) -> str:
         """Net adds as adds − deletes in person-times, the people separately, and the WeCom share;
-        the verb follows the sign of the net change."""
+        the verb follows the sign of the net change.
+        """
         net = self.net_adds.current.value
         key = "ops.finding_net_up" if net > 0 else "ops.finding_net_down" if net < 0 else "ops.finding_net_flat"
         parts = [
@@ -329,7 +330,8 @@ class Funnel:
     """Scan → add → join → claim over complete cohorts: customers whose first scan fell in
     ``[cohort_start, cohort_end)``, each followed for ``follow_up_days`` (so ``cohort_end +
     follow_up_days <= end`` of the report). Scans after ``cohort_end`` are still in progress and
-    left out."""
+    left out.
+    """
 
     store_id: str | None
     follow_up_days: int
@@ -421,7 +423,8 @@ def funnel(wb: Workbench, start: Any, end: Any, store_id: str | None = None,
 @dataclass(frozen=True, eq=False)
 class Channels:
     """Adds by channel (person-times), summing to the scope's adds; persons per row are people
-    who added through that channel (a person adding through two channels counts in both rows)."""
+    who added through that channel (a person adding through two channels counts in both rows).
+    """
 
     store_id: str | None
     total_adds: Stated
@@ -442,7 +445,8 @@ class Channels:
 def channels(wb: Workbench, start: Any, end: Any, store_id: str | None = None) -> Channels:
     """Adds of ``[start, end)`` by the channel code of the add: the brand's, or only adds to the
     store's guides (brand-wide codes included: a store guide added through the online mall is
-    the store's add; other stores' adds through that code are not)."""
+    the store's add; other stores' adds through that code are not).
+    """
     store_id = check_store(wb, store_id)
     s, e = pd.Timestamp(start), pd.Timestamp(end)
     by_code = metrics.acquisition(wb, s, e, grain=None, by="channel_code", store_id=store_id)
@@ -497,7 +501,8 @@ class Retention:
 
 def retention(wb: Workbench, start: Any, end: Any, store_id: str | None = None) -> Retention:
     """Coverage at ``end``: contacts not in a group and group members not added (persons, within
-    the brand or the store); in the HQ view also retention-tool usage vs churn across stores."""
+    the brand or the store); in the HQ view also retention-tool usage vs churn across stores.
+    """
     store_id = check_store(wb, store_id)
     e = pd.Timestamp(end)
     per_store = metrics.current_contacts(wb, e, by="store")
@@ -535,7 +540,8 @@ class Conversion:
 
 def conversion(wb: Workbench, start: Any, end: Any, store_id: str | None = None) -> Conversion:
     """GMV of ``[start, end)`` in user view and task view: the brand's (all orders, online ones
-    included) or the store's orders."""
+    included) or the store's orders.
+    """
     store_id = check_store(wb, store_id)
     s, e = pd.Timestamp(start), pd.Timestamp(end)
     per_store = metrics.conversion(wb, s, e, grain=None, by="store")

@@ -21,8 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..attribution.buckets import (DEFAULT_PRECEDENCE, RULES, holdout_incrementality, order_buckets_sql,
-                                   value_buckets)
+from ..attribution.buckets import DEFAULT_PRECEDENCE, RULES, holdout_incrementality, order_buckets_sql, value_buckets
 from ..engine import Workbench, literal
 from ..errors import ParameterError
 from ..i18n import has_key, t
@@ -87,7 +86,8 @@ def report_month(end: Any, month: str = "") -> tuple[pd.Timestamp, pd.Timestamp]
 @dataclass(frozen=True)
 class LadderStep:
     """One step of the ladder: its GMV, its share of total GMV, and the GMV of its orders that are
-    *not* in the step before (zero where the definitions nest)."""
+    *not* in the step before (zero where the definitions nest).
+    """
 
     key: str
     gmv: Stated
@@ -133,8 +133,9 @@ class ValueLadder:
 
 def _ladder_crosstab(wb: Workbench, start: pd.Timestamp, end: pd.Timestamp, days: int) -> pd.DataFrame:
     """Orders and GMV of the month by rule, bucket, user-view flag and task-view flag (one small table
-    from which every step is summed, so all steps count the same orders)."""
-    from ..metrics import _order_flags_sql   # the user/task-view flags exactly as the ops pages define them
+    from which every step is summed, so all steps count the same orders).
+    """
+    from ..metrics import _order_flags_sql  # the user/task-view flags exactly as the ops pages define them
 
     return wb.query(f"""
         SELECT b.rule, b.bucket, f.user_active, f.task_view, COUNT(*) AS orders, COALESCE(SUM(b.amount), 0) AS gmv
@@ -327,7 +328,8 @@ def _per_customer_text(v: float) -> str:
 # ---------------------------------------------------------------------- sentences of the ladder
 def ladder_sentences(ladder: ValueLadder, lang: str) -> dict[str, str]:
     """The ladder's sentences: ``buckets`` (direct/indirect/not attributed), ``marks`` (the verdict on
-    its own definition, with the wider figures named as not comparable) and ``overlaps``."""
+    its own definition, with the wider figures named as not comparable) and ``overlaps``.
+    """
     marks = industry_marks(ladder)
     tot = ladder.total
     sh = {k: ladder.step(k).share.text() for k in LADDER_KEYS}
@@ -352,7 +354,8 @@ def _share_of(part: Stated, whole: Stated) -> str:
 
 def increment_step(ladder: ValueLadder, h: HoldoutIncrement) -> LadderStep:
     """The ladder's last step: the holdout's measured increment over the ladder's own month, as GMV
-    and as a share of the same total GMV (with its interval)."""
+    and as a share of the same total GMV (with its interval).
+    """
     if (h.total.start, h.total.end) != (ladder.start, ladder.end):
         raise ParameterError("the increment step must cover the ladder's month")
     tot = ladder.total.value
@@ -364,7 +367,8 @@ def increment_step(ladder: ValueLadder, h: HoldoutIncrement) -> LadderStep:
 
 def ladder_table(ladder: ValueLadder, lang: str, increment: HoldoutIncrement | None = None) -> pd.DataFrame:
     """The ladder as the page's table: step, definition (in the page's language), GMV, share of total
-    GMV, GMV not in the step before, and the 95% interval where the step is an estimate."""
+    GMV, GMV not in the step before, and the 95% interval where the step is an estimate.
+    """
     steps = list(ladder.steps) + ([increment_step(ladder, increment)] if increment is not None else [])
     rows = []
     for st in steps:
@@ -378,7 +382,8 @@ def ladder_table(ladder: ValueLadder, lang: str, increment: HoldoutIncrement | N
 
 def increment_table(rows: list[HoldoutIncrement], lang: str) -> pd.DataFrame:
     """One row per holdout window: period, per-customer increment and interval, total, attributed
-    value, the design's power for the relevant effect, and the verdict in words."""
+    value, the design's power for the relevant effect, and the verdict in words.
+    """
     return pd.DataFrame([{
         "window": t(f"value.window_{h.window}", lang), "period": h.per_customer.period_text(),
         "per": h.per_customer.text(), "ci": h.per_customer.ci_text(), "total": h.total.value,
@@ -395,7 +400,8 @@ def rule_label(rule: str, lang: str, interaction_window_days: int) -> str:
 @dataclass(frozen=True)
 class TaskTable:
     """Tasks created in ``[start, end)``: reach and conversion in user view (orders within
-    ``window_days`` of the push) and task view (orders through the task's link)."""
+    ``window_days`` of the push) and task view (orders through the task's link).
+    """
 
     start: pd.Timestamp
     end: pd.Timestamp

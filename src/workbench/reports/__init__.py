@@ -47,12 +47,31 @@ and ``browser`` (the headless-Chromium check of rendered pages).
 """
 from __future__ import annotations
 
-from .html import TEMPLATE_NAME, TEMPLATES, error_summary, failure_page, render_html, report_css
+# Names outside __all__ below are re-exported for callers of the pre-split module (``workbench.reports.X``).
+from .html import TEMPLATE_NAME, TEMPLATES, error_summary, failure_page, render_html, report_css  # noqa: F401
 from .index import ReportRun, load_runs, record_run, write_index
-from .parameters import (_NO_DEFAULT, STANDARD_PARAMETERS, VALUE_CHECKS, NotebookParameter, auto_label,
-                         check_parameter_values, check_parameters, coerce_parameter, notebook_parameters)
-from .run import (KERNEL_NAME, _quiet_kernel_manager, _temporary_folder, clean_outputs, default_as_of,
-                  ensure_kernel, failed_notebook_path, remove_stale_temporaries, run_report)
+from .parameters import (  # noqa: F401
+    _NO_DEFAULT,
+    STANDARD_PARAMETERS,
+    VALUE_CHECKS,
+    NotebookParameter,
+    auto_label,
+    check_parameter_values,
+    check_parameters,
+    coerce_parameter,
+    notebook_parameters,
+)
+from .run import (  # noqa: F401
+    KERNEL_NAME,
+    _quiet_kernel_manager,
+    _temporary_folder,
+    clean_outputs,
+    default_as_of,
+    ensure_kernel,
+    failed_notebook_path,
+    remove_stale_temporaries,
+    run_report,
+)
 from .schedule import load_schedule, run_schedule
 
 __all__ = ["run_report", "run_schedule", "check_parameters", "coerce_parameter", "notebook_parameters",

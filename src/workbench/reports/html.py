@@ -11,7 +11,6 @@ from typing import Any
 
 from ..i18n import has_key, t
 
-
 TEMPLATES = Path(__file__).parent.parent / "templates"  # workbench/templates, beside this package
 TEMPLATE_NAME = "report"
 

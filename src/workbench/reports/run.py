@@ -22,8 +22,14 @@ from .files import atomic_write
 from .html import error_summary, failure_page, render_html
 from .index import ReportRun, record_run
 from .parameters import (
-    _NO_DEFAULT, STANDARD_PARAMETERS, NotebookParameter, auto_label, check_parameter_values, check_parameters,
-    notebook_parameters)
+    _NO_DEFAULT,
+    STANDARD_PARAMETERS,
+    NotebookParameter,
+    auto_label,
+    check_parameter_values,
+    check_parameters,
+    notebook_parameters,
+)
 
 log = logging.getLogger(__name__)
 

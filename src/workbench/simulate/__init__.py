@@ -123,9 +123,11 @@ documented order (``CHANNEL_PROB_ORDER``) and are read by channel name.
 from __future__ import annotations
 
 from .draws import expected_repeat_purchases
-from .orders import repeat_purchases
-from .params import CHANNEL_GROUPS, CHANNEL_PROB_ORDER, ORDER_CHANNELS, TOUCH_TYPES, SimulationParams
+
+# Names outside __all__ are re-exported so ``workbench.simulate.X`` keeps working for them.
+from .orders import repeat_purchases  # noqa: F401
+from .params import CHANNEL_GROUPS, CHANNEL_PROB_ORDER, ORDER_CHANNELS, TOUCH_TYPES, SimulationParams  # noqa: F401
 from .simulation import simulate_brand
-from .writer import SIMULATED_MARKER, Brand, check_simulation_target
+from .writer import SIMULATED_MARKER, Brand, check_simulation_target  # noqa: F401
 
 __all__ = ["Brand", "SimulationParams", "expected_repeat_purchases", "simulate_brand"]

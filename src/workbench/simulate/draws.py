@@ -8,7 +8,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-
 MINUTE = 60
 HOUR = 3_600
 DAY = 86_400

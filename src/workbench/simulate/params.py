@@ -8,7 +8,6 @@ from typing import Any
 from .. import contract
 from ..errors import ParameterError
 
-
 #: Touch types, channel groups and order channels are the contract's enums; the simulator's
 #: integer codes index them (code -> value when a table is built).
 CHANNEL_GROUPS = contract.CHANNEL_GROUPS

@@ -7,8 +7,19 @@ import numpy as np
 
 from .customers import Customers
 from .draws import (
-    DAY, HOUR, MINUTE, MONTH_DAYS, NEVER, Clock, draw_categorical, last_per_group, lognormal_secs, poisson_times,
-    uniform_secs, weibull_ph_times)
+    DAY,
+    HOUR,
+    MINUTE,
+    MONTH_DAYS,
+    NEVER,
+    Clock,
+    draw_categorical,
+    last_per_group,
+    lognormal_secs,
+    poisson_times,
+    uniform_secs,
+    weibull_ph_times,
+)
 from .params import CHANNEL_GROUPS, SimulationParams
 from .world import BRAND_CODES, GROUPS_PER_STORE, STORE_CODES, World
 
@@ -72,7 +83,8 @@ class Relationships:
 def build_relationships(rng: np.random.Generator, clock: Clock, world: World, cust: Customers,
                          p: SimulationParams, brand_rng: np.random.Generator | None = None) -> Relationships:
     """Funnel, spells and memberships; store-level probabilities come from ``brand_rng``
-    (default ``rng``), so that every chunk of a chunked brand draws the same stores."""
+    (default ``rng``), so that every chunk of a chunked brand draws the same stores.
+    """
     brng = rng if brand_rng is None else brand_rng
     n, span, home = cust.n, clock.span, cust.home
     # scan → add → join → claim

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,7 +22,14 @@ from .touches import CouponLog, TouchLog, background_touches, hq_tasks
 from .truth import build_truth, truth_stats
 from .world import World, build_world
 from .writer import (
-    Brand, check_format, check_simulation_target, contract_tables, mark_simulated, remove_table, write_parquet)
+    Brand,
+    check_format,
+    check_simulation_target,
+    contract_tables,
+    mark_simulated,
+    remove_table,
+    write_parquet,
+)
 
 
 def simulate_brand(n_customers: int = 100_000, seed: int = 0, out: str | Path | None = None, n_stores: int = 60,
@@ -301,7 +309,7 @@ def _simulate_chunked(n_customers: int, seed: int, out: str | Path | None, n_sto
 
 
 def _chunk_bar(enabled: bool, total: int) -> Any:
-    """tqdm over chunks; silent unless asked for and stderr is a terminal outside CI."""
+    """Tqdm over chunks; silent unless asked for and stderr is a terminal outside CI."""
     import os
     import sys
 
@@ -337,7 +345,8 @@ def _check_arguments(n_customers: Any, seed: Any, n_stores: Any, n_staff: Any, s
 
 def _progress(enabled: bool, total: int) -> Callable[[str | None], None]:
     """A tqdm bar over simulation steps; silent when stderr is not a terminal or under CI
-    (a bar redrawn into a cron log or a CI log is noise)."""
+    (a bar redrawn into a cron log or a CI log is noise).
+    """
     import os
     import sys
 

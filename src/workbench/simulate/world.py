@@ -9,7 +9,6 @@ import pandas as pd
 from .draws import DAY, HOUR, NEVER, Clock, draw_categorical, make_frame, nullable, seq_ids, uniform_secs
 from .params import CHANNEL_GROUPS, SimulationParams
 
-
 REGIONS = {
     "East": ("Shanghai", "Hangzhou", "Nanjing", "Suzhou"),
     "North": ("Beijing", "Tianjin", "Jinan"),
