@@ -124,7 +124,7 @@ def fit_workbench(summary: pd.DataFrame, repeats: int) -> dict[str, dict]:
              {}),
             ("collapsed rows", (rows["frequency"].to_numpy(), rows["recency"].to_numpy(), rows["T"].to_numpy()),
              {"weights": rows["weight"].to_numpy()})):
-        bg_s, bg = best_of(repeats, lambda: BetaGeoFitter().fit(*bg_args, **bg_kw))
+        bg_s, bg = best_of(repeats, lambda args=bg_args, kw=bg_kw: BetaGeoFitter().fit(*args, **kw))
         gg_s, gg = best_of(repeats, lambda: GammaGammaFitter().fit(x, m))
         out[label] = {"bg_seconds": bg_s, "gg_seconds": gg_s, "bgnbd": bg.params_.to_dict(),
                       "gg": gg.params_.to_dict(), "rows": bg.n_rows_}

@@ -168,7 +168,7 @@ def collapse_rows(frame: pd.DataFrame, keys: Sequence[str], weights: np.ndarray 
     if float(np.prod(np.asarray(sizes, float))) >= 2.0**62:
         raise ValueError("too many distinct key combinations to pack into one int64 key")
     key = np.zeros(len(frame), np.int64)
-    for (codes, _), size in zip(parts, sizes):
+    for (codes, _), size in zip(parts, sizes, strict=False):
         key *= size
         key += codes
     space = int(np.prod(np.asarray(sizes, np.int64)))
@@ -183,7 +183,7 @@ def collapse_rows(frame: pd.DataFrame, keys: Sequence[str], weights: np.ndarray 
         weight = np.bincount(inverse, weights, len(present))
     columns: dict[str, np.ndarray] = {}
     rest = present
-    for k, size, (_, levels) in zip(keys[::-1], sizes[::-1], parts[::-1]):
+    for k, size, (_, levels) in zip(keys[::-1], sizes[::-1], parts[::-1], strict=False):
         columns[k] = levels.take(rest % size)
         rest = rest // size
     result = pd.DataFrame({k: np.asarray(columns[k]) for k in keys})

@@ -1,4 +1,4 @@
-"""The data contract (README, "The data contract"), declared once.
+r"""The data contract (README, "The data contract"), declared once.
 
 Every table the workbench reads is described here: its columns, their types, which may be
 null, which values an enumerated column may take, the key, and the relationships checked
@@ -25,7 +25,7 @@ counts what each rule changed (``Workbench.validate_all()`` and a log record):
 3. **Column names.** A contract column is matched exactly, else ignoring case and surrounding
    spaces (``Store_ID``, ``' store_id'``) with a warning. Two columns matching one contract
    name are refused, naming both.
-4. **Nulls.** In a text value of a contract column, ``\\N`` (MySQL/Hive), ``NULL``, ``null`` and
+4. **Nulls.** In a text value of a contract column, ``\N`` (MySQL/Hive), ``NULL``, ``null`` and
    the empty string are nulls, in CSV and Parquet alike.
 5. **Text values.** Spaces around a text value of a contract column are trimmed. In a CSV,
    contract columns are read as text and then converted by the contract (an identifier such
@@ -137,17 +137,21 @@ class TableSpec:
 
     @property
     def column_names(self) -> tuple[str, ...]:
+        """Every column name of the table, in contract order."""
         return tuple(c.name for c in self.columns)
 
     @property
     def required_columns(self) -> tuple[str, ...]:
+        """Names of the columns that may not be NULL."""
         return tuple(c.name for c in self.columns if not c.nullable)
 
     @property
     def time_columns(self) -> tuple[str, ...]:
+        """Names of the timestamp columns."""
         return tuple(c.name for c in self.columns if c.dtype == TIMESTAMP)
 
     def column(self, name: str) -> Column:
+        """The contract column ``name`` (``KeyError`` if the table has none)."""
         for c in self.columns:
             if c.name == name:
                 return c

@@ -72,6 +72,7 @@ def format_int(x: Any) -> str:
 
 
 def format_float(x: Any, digits: int = 2) -> str:
+    """A number with thousands separators and ``digits`` decimals (``–`` when missing)."""
     return "–" if _missing(x) else f"{float(x):,.{digits}f}"
 
 

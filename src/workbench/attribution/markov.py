@@ -70,17 +70,21 @@ class MarkovChain:
 
     @property
     def n_states(self) -> int:
+        """Number of transient states (channel tuples)."""
         return len(self.states)
 
     @property
     def start(self) -> int:
+        """Index of the start state (after the transient states)."""
         return len(self.states)
 
     @property
     def out_degree(self) -> np.ndarray:
+        """Transitions out of each transient state, absorbing ones included."""
         return np.asarray(self.counts.sum(axis=1)).ravel() + self.to_conversion + self.to_null
 
     def state_labels(self, sep: str = " > ") -> list[str]:
+        """A label per state: its channels joined by ``sep``, then ``(start)``."""
         return [sep.join(self.channels[c] for c in s) for s in self.states] + ["(start)"]
 
     def contains(self) -> sparse.csr_matrix:

@@ -58,14 +58,17 @@ class PathData:
 
     @property
     def n_paths(self) -> int:
+        """Number of paths."""
         return len(self.conversions)
 
     @property
     def n_channels(self) -> int:
+        """Number of distinct channels."""
         return len(self.channels)
 
     @property
     def lengths(self) -> np.ndarray:
+        """Touches on each path."""
         return np.diff(self.offsets)
 
     @property
@@ -85,10 +88,12 @@ class PathData:
 
     @property
     def total_conversions(self) -> float:
+        """Conversions over all paths."""
         return float(self.conversions.sum())
 
     @property
     def total_value(self) -> float:
+        """Conversion value over all paths (0 without values)."""
         return float(self.value.sum()) if self.value is not None else 0.0
 
     def collapse_repeats(self) -> PathData:

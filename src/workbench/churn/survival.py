@@ -49,8 +49,7 @@ def _groups(spells: pd.DataFrame, group_col: str | None):
     if group_col is None:
         yield "all", spells
     else:
-        for key, g in spells.groupby(group_col, observed=True, sort=True):
-            yield key, g
+        yield from spells.groupby(group_col, observed=True, sort=True)
 
 
 def kaplan_meier_table(spells: pd.DataFrame, group_col: str | None = None, duration_col: str = "duration_days",
@@ -73,7 +72,7 @@ def kaplan_meier_table(spells: pd.DataFrame, group_col: str | None = None, durat
                "median_low": float(ci.iloc[0, 0]), "median_high": float(ci.iloc[0, 1])}
         sf = kmf.survival_function_at_times(list(at))
         lo, hi = kmf.confidence_interval_survival_function_.iloc[:, 0], kmf.confidence_interval_survival_function_.iloc[:, 1]
-        for t, s in zip(at, sf):
+        for t, s in zip(at, sf, strict=False):
             idx = kmf.timeline[kmf.timeline <= t]
             pos = len(idx) - 1
             row[f"s{int(t)}"] = float(s)

@@ -83,6 +83,7 @@ class ModelOrders:
 
     @property
     def orders_used(self) -> int:
+        """Orders the model is fitted on (total minus excluded)."""
         return self.orders_total - self.orders_excluded
 
 
@@ -264,7 +265,7 @@ def total_value_interval(bg: BetaGeoFitter, gg: GammaGammaFitter, rows: pd.DataF
         return float(np.sum(spend * alive * discounted[pair]))
 
     rng = np.random.default_rng(seed)
-    sims = [total(tm, mm) for tm, mm in zip(draw_models(bg, n_draws, rng), draw_models(gg, n_draws, rng))
+    sims = [total(tm, mm) for tm, mm in zip(draw_models(bg, n_draws, rng), draw_models(gg, n_draws, rng), strict=False)
             if mm.params_["q"] > 1]
     return (total(bg, gg), *bootstrap_bounds(np.array(sims), n_draws, level))
 

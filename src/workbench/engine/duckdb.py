@@ -53,18 +53,23 @@ class DuckDBBackend:
         self.con.execute(f"SET TimeZone = {literal(_TIMEZONE)}")
 
     def execute(self, statement: str) -> None:
+        """Run a statement for its effect."""
         self.con.execute(statement).fetchall()
 
     def fetch(self, query: str) -> list[tuple]:
+        """Run a query; its rows as tuples."""
         return self.con.execute(query).fetchall()
 
     def frame(self, query: str) -> pd.DataFrame:
+        """Run a query; its result as a pandas DataFrame."""
         return self.con.sql(query).df()
 
     def relation(self, query: str) -> duckdb.DuckDBPyRelation:
+        """The query as a lazy DuckDB relation (not run)."""
         return self.con.sql(query)
 
     def load(self, name: str, source: Any, table: str = "") -> None:
+        """Expose ``source`` under ``name`` (see :meth:`Backend.load`)."""
         if isinstance(source, pd.DataFrame):
             self.con.register(name, source)
             return
@@ -79,19 +84,24 @@ class DuckDBBackend:
             raise DataContractError(table or name, None, f"cannot read {path.name}: {_first_line(err)}") from None
 
     def create_view(self, name: str, select: str) -> None:
+        """Create or replace view ``name`` as ``select``."""
         self.con.execute(f"CREATE OR REPLACE VIEW {quote(name)} AS {select}")
 
     def materialise(self, name: str, query: str) -> None:
+        """Compute ``query`` once and keep the result as temporary table ``name``."""
         self.con.execute(f"CREATE OR REPLACE TEMP TABLE {quote(name)} AS {query}")
 
     def drop(self, name: str) -> None:
+        """Forget a materialised relation (no error if there is none)."""
         self.con.execute(f"DROP TABLE IF EXISTS {quote(name)}")
 
     def column_types(self, view: str) -> dict[str, str]:
+        """Column names and DuckDB type names of a relation, in order."""
         rows = self.con.execute(f"DESCRIBE SELECT * FROM {quote(view)}").fetchall()
         return {r[0]: str(r[1]).upper() for r in rows}
 
     def close(self) -> None:
+        """Close the DuckDB connection."""
         self.con.close()
 
 

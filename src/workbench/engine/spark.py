@@ -77,38 +77,48 @@ class SparkBackend:
         self.spark.conf.set("spark.sql.session.timeZone", "Asia/Shanghai")
 
     def execute(self, statement: str) -> None:
+        """Run a statement for its effect."""
         self.spark.sql(to_spark_sql(statement))
 
     def fetch(self, query: str) -> list[tuple]:
+        """Run a query; its rows as tuples."""
         return [tuple(r) for r in self.spark.sql(to_spark_sql(query)).collect()]
 
     def frame(self, query: str) -> pd.DataFrame:
+        """Run a query; its result as a pandas DataFrame."""
         return self.spark.sql(to_spark_sql(query)).toPandas()
 
     def relation(self, query: str) -> Any:
+        """The query as a lazy Spark DataFrame (not run)."""
         return self.spark.sql(to_spark_sql(query))
 
     def load(self, name: str, source: Any, table: str = "") -> None:
+        """Expose ``source`` under ``name`` (see :meth:`Backend.load`)."""
         self._read(source, table or name).createOrReplaceTempView(name)
 
     def create_view(self, name: str, select: str) -> None:
+        """Create or replace temporary view ``name`` as ``select``."""
         self.spark.sql(to_spark_sql(select)).createOrReplaceTempView(name)
 
     def materialise(self, name: str, query: str) -> None:
+        """Compute ``query`` now and keep the result as view ``name``, cut from its lineage."""
         # Computed now and cut from its lineage (as DuckDB's temporary table is): a relation
         # built from earlier materialised ones (identity resolution's rounds) would otherwise
         # carry every earlier round's plan, and analysing that plan grows with each round.
         self.spark.sql(to_spark_sql(query)).localCheckpoint(eager=True).createOrReplaceTempView(name)
 
     def drop(self, name: str) -> None:
+        """Forget a materialised relation (no error if there is none)."""
         self.spark.catalog.dropTempView(name)
 
     def column_types(self, view: str) -> dict[str, str]:
+        """Column names and DuckDB type names of a relation, in order."""
         fields = self.spark.table(view).schema.fields
         return {f.name: _SPARK_TYPES.get(type(f.dataType).__name__, type(f.dataType).__name__.upper())
                 for f in fields}
 
     def close(self) -> None:  # the session may be shared; leave it running
+        """Leave the Spark session running: it may be shared."""
         pass
 
     # ------------------------------------------------------------------ reading

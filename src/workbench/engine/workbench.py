@@ -246,7 +246,7 @@ class Workbench:
         """
         key = tuple(self._sources.get(t) for t in reads)
         seen = self._derived.get(name)
-        if seen is None or seen[1] != params or any(a is not b for a, b in zip(seen[0], key)):
+        if seen is None or seen[1] != params or any(a is not b for a, b in zip(seen[0], key, strict=False)):
             self.materialize(name, sql)
             self._derived[name] = (key, params)
         return f"SELECT * FROM {name}"
@@ -499,9 +499,9 @@ class Workbench:
         return ValidationSummary(counts, absent, notes, duplicates, after)
 
     def normalisations(self, name: str) -> list[Normalisation]:
-        """What the reading rules changed in table ``name``: one record per column and rule.
+        r"""What the reading rules changed in table ``name``: one record per column and rule.
 
-        Rules: ``null marker`` (``\\N``, ``NULL``, ``null`` or empty text read as NULL),
+        Rules: ``null marker`` (``\N``, ``NULL``, ``null`` or empty text read as NULL),
         ``spaces trimmed``, ``integral id`` (``1.0`` written as ``1``). Each record is also
         logged (INFO) the first time it is counted.
         """
@@ -525,7 +525,7 @@ class Workbench:
         if conds:
             agg = ", ".join(f"SUM(CASE WHEN {c} THEN 1 ELSE 0 END)" for _, _, c in conds)
             values = self._fetch(f"SELECT {agg} FROM {quote('__input_' + name)}")[0]
-            for (column, rule, _), n in zip(conds, values):
+            for (column, rule, _), n in zip(conds, values, strict=False):
                 if n:
                     notes.append(Normalisation(name, column, rule, int(n)))
                     log.info("table '%s', column '%s': %s on %d value(s)", name, column, rule, int(n))
@@ -542,6 +542,7 @@ class Workbench:
         return int(total) - int(distinct)
 
     def close(self) -> None:
+        """Release the backend's resources."""
         self.backend.close()
 
     def __repr__(self) -> str:

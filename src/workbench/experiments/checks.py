@@ -48,6 +48,7 @@ def present_variants(df: pd.DataFrame, table: str, variant_col: str, control: st
 
 def check_frame(df: pd.DataFrame, table: str, variant_col: str, specs: Sequence[MetricSpec], cov: Mapping[str, str],
                  cluster_col: str | None, unit_col: str | None) -> None:
+    """Check the frame before analysis: every column read is there, metric columns numeric, unit ids unique."""
     needed = [variant_col] + [c for s in specs for c in s.columns] + list(cov.values())
     needed += [c for c in (cluster_col, unit_col) if c]
     for c in dict.fromkeys(needed):

@@ -156,6 +156,7 @@ class ClusteredStatistic:
 
     @property
     def mean(self) -> ArrayLike:
+        """Mean per unit."""
         return _scalar(_arr(self.sum) / _arr(self.n))
 
     @property
@@ -169,6 +170,7 @@ class ClusteredStatistic:
 
     @property
     def mean_cluster_size(self) -> ArrayLike:
+        """Units per cluster, on average."""
         return _scalar(_arr(self.n) / _arr(self.n_clusters))
 
     @property
@@ -197,6 +199,7 @@ class ClusteredStatistic:
 
     @property
     def mean_variance(self) -> ArrayLike:
+        """Variance of the mean, cluster-robust with the small-sample correction."""
         return self.mean_variance_robust(True)
 
     def as_ratio_statistic(self) -> RatioStatistic:
@@ -284,6 +287,7 @@ class ClusteredRatioStatistic:
 
     @classmethod
     def from_cluster_sums(cls, n_units: Any, m_sums: Any, d_sums: Any, axis: int = -1) -> ClusteredRatioStatistic:
+        """Build from per-cluster unit counts and numerator / denominator sums."""
         n, m, d = _cluster_arrays(n_units, m_sums, d_sums)
 
         def tot(x: np.ndarray) -> Any:
@@ -293,6 +297,7 @@ class ClusteredRatioStatistic:
 
     @classmethod
     def from_values(cls, numerator: Any, denominator: Any, clusters: Any) -> ClusteredRatioStatistic:
+        """Build from per-unit numerator, denominator and cluster label."""
         frame = pd.DataFrame({"m": np.asarray(numerator, dtype=float), "d": np.asarray(denominator, dtype=float),
                               "g": np.asarray(clusters)})
         agg = frame.groupby("g", sort=False).agg(n=("m", "size"), m=("m", "sum"), d=("d", "sum"))
@@ -301,24 +306,29 @@ class ClusteredRatioStatistic:
             "m_sum", "m_cluster_sum_squares", "d_sum", "d_cluster_sum_squares", "m_d_cluster_sum_of_products")))
 
     def as_ratio_statistic(self) -> RatioStatistic:
+        """Cluster totals as a ratio metric over clusters; same mean, same variance."""
         return RatioStatistic(self.n_clusters, self.m_sum, self.m_cluster_sum_squares, self.d_sum,
                               self.d_cluster_sum_squares, self.m_d_cluster_sum_of_products)
 
     @property
     def mean(self) -> ArrayLike:
+        """Ratio of the numerator and denominator totals."""
         return self.as_ratio_statistic().mean
 
     @property
     def mean_cluster_size(self) -> ArrayLike:
+        """Units per cluster, on average."""
         return _scalar(_arr(self.n) / _arr(self.n_clusters))
 
     def mean_variance_robust(self, small_sample: bool = True) -> ArrayLike:
+        """Cluster-robust variance of the mean, with or without the ``G / (G - 1)`` small-sample factor."""
         g = _arr(self.n_clusters)
         v = _arr(self.as_ratio_statistic().mean_variance)
         return _scalar(v if small_sample else v * (g - 1) / g)
 
     @property
     def mean_variance(self) -> ArrayLike:
+        """Variance of the mean, cluster-robust with the small-sample correction."""
         return self.mean_variance_robust(True)
 
     def __add__(self, other: ClusteredRatioStatistic) -> ClusteredRatioStatistic:

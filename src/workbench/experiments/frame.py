@@ -64,7 +64,7 @@ def experiment_info(wb: Workbench, experiment_id: str) -> ExperimentInfo:
     end = r["end_at"] if pd.notna(r["end_at"]) else None
     name = r.get("name")
     return ExperimentInfo(experiment_id, r["unit"], pd.Timestamp(r["start_at"]), end,
-                          dict(zip(counts["variant"], counts["n"].astype(int))),
+                          dict(zip(counts["variant"], counts["n"].astype(int), strict=False)),
                           str(name) if name is not None and pd.notna(name) and str(name) else None)
 
 

@@ -54,6 +54,7 @@ class TestResult:
 
     @property
     def significant(self) -> ArrayLike:
+        """Whether the p-value is below ``alpha``."""
         return _scalar(np.asarray(self.p_value) < self.alpha)
 
 

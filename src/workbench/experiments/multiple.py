@@ -77,6 +77,7 @@ def benjamini_hochberg(p_values: Sequence[float]) -> np.ndarray:
 
 
 def bonferroni(p_values: Sequence[float]) -> np.ndarray:
+    """Bonferroni-adjusted p-values (NaN stays NaN and is not counted)."""
     arr, ok = _finite(p_values)
     out = np.full(arr.shape, np.nan)
     out[ok] = np.minimum(1.0, arr[ok] * ok.sum())

@@ -1,4 +1,4 @@
-"""Sample-ratio mismatch (SRM): are the assignment counts what the design said?
+"""Sample-ratio mismatch (SRM): whether the assignment counts are what the design said.
 
 A chi-square goodness-of-fit test of the observed counts per variant against the planned
 weights. A mismatch (conventionally ``p < 0.001``) means the assignment or the logging is
@@ -101,5 +101,5 @@ def srm_test(counts: Mapping[str, int] | pd.Series, expected_weights: Mapping[st
     chi2 = float(((o - e) ** 2 / e).sum())
     dof = len(keys) - 1
     return SRMResult(chi2=chi2, dof=dof, p_value=float(sps.chi2.sf(chi2, dof)),
-                     observed={k: obs[k] for k in keys}, expected=dict(zip(keys, e.tolist())),
+                     observed={k: obs[k] for k in keys}, expected=dict(zip(keys, e.tolist(), strict=False)),
                      threshold=threshold, unit=unit)

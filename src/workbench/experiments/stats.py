@@ -100,18 +100,22 @@ class SampleMeanStatistic:
 
     @property
     def mean(self) -> ArrayLike:
+        """Sample mean."""
         return _scalar(np.asarray(self.sum, dtype=float) / np.asarray(self.n, dtype=float))
 
     @property
     def variance(self) -> ArrayLike:
+        """Sample variance (``n - 1`` denominator)."""
         return _sample_variance(self.n, self.sum, self.sum_squares)
 
     @property
     def mean_variance(self) -> ArrayLike:
+        """Variance of the mean."""
         return _scalar(np.asarray(self.variance) / np.asarray(self.n, dtype=float))
 
     @property
     def std(self) -> ArrayLike:
+        """Sample standard deviation."""
         return _scalar(np.sqrt(self.variance))
 
     def __add__(self, other: SampleMeanStatistic) -> SampleMeanStatistic:
@@ -137,6 +141,7 @@ class ProportionStatistic:
 
     @classmethod
     def from_values(cls, values: Any) -> ProportionStatistic:
+        """Build from 0/1 values (anything else is a :class:`DataContractError`)."""
         x = _values(values, "values")
         bad = (x != 0) & (x != 1)
         if bad.any():
@@ -145,19 +150,23 @@ class ProportionStatistic:
 
     @property
     def sum_squares(self) -> ArrayLike:
+        """Sum of squares, equal to the sum for 0/1 values."""
         return self.sum
 
     @property
     def mean(self) -> ArrayLike:
+        """Share of ones."""
         return _scalar(np.asarray(self.sum, dtype=float) / np.asarray(self.n, dtype=float))
 
     @property
     def variance(self) -> ArrayLike:
+        """Bernoulli variance ``p (1 - p)``."""
         p = np.asarray(self.mean)
         return _scalar(p * (1.0 - p))
 
     @property
     def mean_variance(self) -> ArrayLike:
+        """Variance of the share."""
         return _scalar(np.asarray(self.variance) / np.asarray(self.n, dtype=float))
 
     def __add__(self, other: ProportionStatistic) -> ProportionStatistic:
@@ -187,6 +196,7 @@ class RatioStatistic:
 
     @classmethod
     def from_values(cls, numerator: Any, denominator: Any) -> RatioStatistic:
+        """Build from per-unit numerator and denominator values of equal length."""
         m = _values(numerator, "numerator")
         d = _values(denominator, "denominator")
         if m.size != d.size:
@@ -196,18 +206,22 @@ class RatioStatistic:
 
     @property
     def numerator(self) -> SampleMeanStatistic:
+        """The numerator as a sample-mean statistic."""
         return SampleMeanStatistic(self.n, self.m_sum, self.m_sum_squares)
 
     @property
     def denominator(self) -> SampleMeanStatistic:
+        """The denominator as a sample-mean statistic."""
         return SampleMeanStatistic(self.n, self.d_sum, self.d_sum_squares)
 
     @property
     def covariance(self) -> ArrayLike:
+        """Sample covariance of numerator and denominator."""
         return _sample_covariance(self.n, self.m_sum, self.d_sum, self.m_d_sum_of_products)
 
     @property
     def mean(self) -> ArrayLike:
+        """Ratio of the numerator and denominator sums."""
         with np.errstate(divide="ignore", invalid="ignore"):
             return _scalar(np.asarray(self.m_sum, dtype=float) / np.asarray(self.d_sum, dtype=float))
 
@@ -224,6 +238,7 @@ class RatioStatistic:
 
     @property
     def mean_variance(self) -> ArrayLike:
+        """Variance of the ratio (delta method), per-unit variance over ``n``."""
         return _scalar(np.asarray(self.variance) / np.asarray(self.n, dtype=float))
 
     def __add__(self, other: RatioStatistic) -> RatioStatistic:
@@ -254,6 +269,7 @@ class RegressionAdjustedStatistic:
 
     @classmethod
     def from_values(cls, post: Any, pre: Any) -> RegressionAdjustedStatistic:
+        """Build from per-unit post-period and pre-period values of equal length."""
         y = _values(post, "post")
         x = _values(pre, "pre")
         if y.size != x.size:
@@ -263,10 +279,12 @@ class RegressionAdjustedStatistic:
 
     @property
     def post(self) -> SampleMeanStatistic:
+        """The post-period metric as a sample-mean statistic."""
         return SampleMeanStatistic(self.n, self.post_sum, self.post_sum_squares)
 
     @property
     def pre(self) -> SampleMeanStatistic:
+        """The pre-period covariate as a sample-mean statistic."""
         return SampleMeanStatistic(self.n, self.pre_sum, self.pre_sum_squares)
 
     @property
@@ -281,6 +299,7 @@ class RegressionAdjustedStatistic:
 
     @property
     def covariance(self) -> ArrayLike:
+        """Sample covariance of post and pre values."""
         return _sample_covariance(self.n, self.post_sum, self.pre_sum, self.post_pre_sum_of_products)
 
     def adjusted_variance(self, theta: ArrayLike) -> ArrayLike:

@@ -38,10 +38,12 @@ class MetricSpec:
 
     @property
     def is_ratio(self) -> bool:
+        """Whether the metric is a ratio (it has a denominator)."""
         return self.denominator is not None
 
     @property
     def columns(self) -> list[str]:
+        """Columns the metric reads: its column, then its denominator if any."""
         return [self.column] + ([self.denominator] if self.denominator else [])
 
 
@@ -83,6 +85,7 @@ def parse_metrics(metrics: Any) -> list[MetricSpec]:
 
 
 def parse_covariates(covariates: Mapping[str, str] | None, specs: Sequence[MetricSpec]) -> dict[str, str]:
+    """Check ``covariates`` (metric name → one pre-period column; not for ratio metrics); a dict."""
     if not covariates:
         return {}
     by_name = {s.name: s for s in specs}
@@ -131,6 +134,7 @@ def sufficient_statistics(df: pd.DataFrame, variant_col: str, metrics: Any, cova
 
 
 def base_columns(specs: Sequence[MetricSpec], cov: Mapping[str, str]) -> list[str]:
+    """Columns the metrics and covariates read, each once, in order."""
     return list(dict.fromkeys([c for s in specs for c in s.columns] + list(cov.values())))
 
 
@@ -162,7 +166,7 @@ def cross_products(specs: Sequence[MetricSpec], cov: Mapping[str, str]) -> list[
 def sums_frame(sums: pd.DataFrame, keys: Sequence[str], labels: Sequence[np.ndarray], columns: Iterable[str],
                 products: Sequence[tuple[str, str]]) -> pd.DataFrame:
     """The wide sums frame (module docstring) from ``unit_sums`` output, key labels restored."""
-    out = pd.DataFrame({k: lab[sums[f"k{i}"].to_numpy()] for i, (k, lab) in enumerate(zip(keys, labels))})
+    out = pd.DataFrame({k: lab[sums[f"k{i}"].to_numpy()] for i, (k, lab) in enumerate(zip(keys, labels, strict=False))})
     out["n"] = sums["n"].astype("int64")
     for c in columns:
         out[f"{c}_sum"] = sums[f"{c}_sum"].to_numpy(float)

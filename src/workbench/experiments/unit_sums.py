@@ -44,7 +44,7 @@ def unit_sums(keys: Sequence[np.ndarray], columns: Mapping[str, np.ndarray],
     sizes = [max(int(k.max()) + 1, 1) if len(k) else 1 for k in keys]
     key = np.zeros(len(keys[0]), np.int64)
     valid = np.ones(len(key), bool)
-    for k, size in zip(keys, sizes):
+    for k, size in zip(keys, sizes, strict=False):
         key = key * size + np.maximum(k, 0)
         valid &= k >= 0
     key[~valid] = -1  # sorts first, then skipped
@@ -71,7 +71,7 @@ def unit_sums(keys: Sequence[np.ndarray], columns: Mapping[str, np.ndarray],
         if not len(starts):
             return np.zeros(0)
         if len(starts) <= _SLICED_GROUPS:
-            return np.array([x[a:b].sum() for a, b in zip(starts, ends)])
+            return np.array([x[a:b].sum() for a, b in zip(starts, ends, strict=False)])
         return np.add.reduceat(x, starts)
 
     for c, values in columns.items():

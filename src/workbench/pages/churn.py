@@ -44,6 +44,7 @@ class MonthlyLosses:
 
     @property
     def month_start(self) -> pd.Timestamp:
+        """First day of the month stated."""
         return self.deletes_by_customer.start
 
     def month_label(self) -> str:
@@ -137,6 +138,7 @@ class GroupDifference:
 
     @property
     def differs(self) -> bool:
+        """Whether the p-value is below ``alpha``."""
         return self.p_value < self.alpha
 
 
@@ -147,6 +149,7 @@ def group_difference(logrank: pd.DataFrame, alpha: float = 0.05) -> GroupDiffere
 
 
 def group_difference_sentence(test: GroupDifference, lang: str) -> str:
+    """The sentence for the log-rank test between groups."""
     from ..plotting import format_p
 
     return t("churn.logrank" if test.differs else "churn.logrank_same", lang, p=format_p(test.p_value))

@@ -165,11 +165,13 @@ def one_time_sentence(s: ClvStatements, lang: str) -> str:
 
 
 def alive_sentence(s: ClvStatements, lang: str) -> str:
+    """The sentence: expected active repeat buyers out of repeat buyers."""
     return t("clv.finding_alive", lang, expected=s.expected_active_repeat_buyers.text(),
              repeat=s.repeat_buyers.text())
 
 
 def at_risk_sentence(s: ClvStatements, lang: str) -> str:
+    """The sentence: high-value repeat buyers at risk, and their share."""
     from ..plotting import format_pct
 
     n, of = s.high_value_at_risk.value, s.high_value_repeat_buyers.value
@@ -230,6 +232,7 @@ class SuperVipStatements:
 
 
 def super_vip_statements(cv: CustomerValue) -> SuperVipStatements:
+    """Super-VIP and potential-fan statements from a customer-value result."""
     cust = cv.customers
     buyers = int(cust["frequency"].notna().sum())
     vt = tier_table(cv).set_index("value_tier")
@@ -244,6 +247,7 @@ def super_vip_statements(cv: CustomerValue) -> SuperVipStatements:
 
 
 def tiers_sentence(s: SuperVipStatements, lang: str) -> str:
+    """The sentence on value tiers: super-VIPs, their share of buyers and value, potential fans."""
     return t("clv.finding_tiers", lang, n=s.super_vips.text(), share_n=s.share_of_buyers.text(),
              share_v=s.share_of_value.text(), potential=s.potential_fans.text())
 
@@ -299,5 +303,6 @@ def holdout_check(wb: Any, as_of: Any, holdout_weeks: int, exclude_experiment_or
 
 
 def holdout_sentence(h: HoldoutCheck, weeks: int, lang: str) -> str:
+    """The sentence on the holdout check: predicted vs actual, and the model against the naive forecast."""
     return t("clv.finding_fit", lang, weeks=weeks, pred=h.predicted.text(), actual=h.actual.text(),
              err=h.total_error.text(), naive=h.naive.text(), mae=h.model_mae.text(), naive_mae=h.naive_mae.text())

@@ -68,6 +68,7 @@ class DesignPower:
 
     @property
     def underpowered(self) -> bool:
+        """Whether the design's power is below ``MIN_POWER``."""
         return self.power < MIN_POWER
 
 
@@ -107,6 +108,7 @@ class DailyBand:
 
     @property
     def final(self) -> Stated:
+        """The effect on the last day, with its interval."""
         return Stated(self.effect[-1], self.unit, f"difference in cumulative {self.metric} per unit after "
                       f"{self.days[-1]} days", ci_low=self.low[-1], ci_high=self.high[-1])
 
@@ -122,6 +124,8 @@ class ClusterDesign:
 
 @dataclass(frozen=True)
 class ExperimentPage:
+    """Everything the experiment report states for one experiment."""
+
     experiment_id: str
     name: str
     unit: str

@@ -115,6 +115,7 @@ class Kpi:
 
     @property
     def change(self) -> Stated:
+        """Change from the previous period: percentage points for a share, else relative (or absolute)."""
         cur, prev = self.current.value, self.previous.value
         if self.current.unit == "share":
             return Stated(cur - prev, "pp", f"change in percentage points of: {self.current.definition}")
@@ -239,6 +240,7 @@ class Trend:
     avg_net: Stated
 
     def finding(self, lang: str) -> str:
+        """The sentence on the weekly trend of adds, deletes and net adds."""
         net = self.avg_net.value
         key = "ops.finding_trend_up" if net > 0 else "ops.finding_trend_down" if net < 0 else "ops.finding_trend_flat"
         return t(key, lang, weeks=len(self.weeks), avg_adds=self.avg_adds.text(),
@@ -351,10 +353,12 @@ class Funnel:
     min_scans: int = MIN_SCANS
 
     def steps_text(self, lang: str) -> str:
+        """The cohort the funnel follows, as text."""
         return t("ops.funnel_cohort", lang, start=f"{self.cohort_start:%Y-%m-%d}",
                  end=f"{self.cohort_end - pd.Timedelta(days=1):%Y-%m-%d}", days=self.follow_up_days)
 
     def finding(self, lang: str) -> str:
+        """The sentence on the funnel's rates."""
         if not self.scanned.value:
             return t("ops.finding_funnel_none", lang, scope=_scope_text(self.store_id, lang))
         text = t("ops.finding_funnel_rates", lang, scanned=self.scanned.text(), add_rate=self.add_rate.text(),
@@ -435,6 +439,7 @@ class Channels:
     codes: pd.DataFrame           # channel_code, channel_group, adds, add_persons, store_id, cost
 
     def finding(self, lang: str) -> str:
+        """The sentence on the channel group with the most adds."""
         if self.top_group is None or not self.total_adds.value:
             return t("ops.finding_channels_none", lang, scope=_scope_text(self.store_id, lang))
         return t("ops.finding_channels", lang, scope=_scope_text(self.store_id, lang),
@@ -488,10 +493,12 @@ class Retention:
     correlation: metrics.Correlation | None = None
 
     def finding(self, lang: str) -> str:
+        """The sentence on contact and group coverage."""
         return t("ops.finding_coverage", lang, scope=_scope_text(self.store_id, lang),
                  not_in_group=self.added_not_in_group.text(), not_added=self.in_group_not_added.text())
 
     def tool_finding(self, lang: str) -> str | None:
+        """The sentence on tool use and adds (``None`` without a correlation)."""
         c = self.correlation
         if c is None:
             return None
@@ -534,6 +541,7 @@ class Conversion:
     stores: pd.DataFrame
 
     def finding(self, lang: str) -> str:
+        """The sentence on GMV and its user-view and task-view shares."""
         return t("ops.finding_conversion", lang, scope=_scope_text(self.store_id, lang), gmv=self.gmv.text(),
                  user_share=self.user_share.text(), task_share=self.task_share.text())
 
@@ -571,6 +579,7 @@ class ToDo:
     stores: pd.DataFrame
 
     def finding(self, lang: str) -> str:
+        """The sentence on buyers not yet added."""
         return t("ops.finding_todo", lang, scope=_scope_text(self.store_id, lang), n=self.not_added.text(),
                  buyers=self.pos_buyers.text())
 

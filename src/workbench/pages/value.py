@@ -56,8 +56,9 @@ LADDER_KEYS = ("total", "user_view", "buckets", "task_view", "link")
 def _check_window(interaction_window_days: Any) -> int:
     try:
         days = int(interaction_window_days)
-    except (TypeError, ValueError):
-        raise ParameterError(f"interaction_window_days must be a whole number of days, not {interaction_window_days!r}")
+    except (TypeError, ValueError) as err:
+        raise ParameterError(
+            f"interaction_window_days must be a whole number of days, not {interaction_window_days!r}") from err
     if days != interaction_window_days or days < 1:
         raise ParameterError(f"interaction_window_days must be a positive whole number of days, "
                              f"not {interaction_window_days!r}")
@@ -124,10 +125,12 @@ class ValueLadder:
     rules: tuple[RuleValue, ...]
 
     def step(self, key: str) -> LadderStep:
+        """The ladder step with key ``key``."""
         return next(s for s in self.steps if s.key == key)
 
     @property
     def total(self) -> Stated:
+        """Total GMV of the month (the first step)."""
         return self.step("total").gmv
 
 
@@ -421,6 +424,7 @@ def task_table(wb: Workbench, start: Any, end: Any, interaction_window_days: int
 
 
 def task_type_label(task_type: Any, lang: str) -> str:
+    """Label of a task type (``other`` for a type the catalogue does not name)."""
     key = f"value.task_type_{task_type}"
     return t(key, lang) if has_key(key) else t("value.task_type_other", lang)
 

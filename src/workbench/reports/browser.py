@@ -28,6 +28,7 @@ class PageCheck:
 
     @property
     def ok(self) -> bool:
+        """Whether the page loaded clean: no console errors, no failed requests, no horizontal scroll."""
         return not self.console_errors and not self.failed_requests and self.scroll_width <= self.viewport_width
 
 
@@ -78,6 +79,7 @@ def check_pages(pages: list[Path], screens_dir: Path | None = None, width: int =
 
 
 def main() -> int:  # pragma: no cover - exercised through make check-reports
+    """Command line of the Chromium check; the exit status."""
     import argparse
 
     parser = argparse.ArgumentParser(description="Check rendered reports in headless Chromium")

@@ -106,6 +106,7 @@ def _show(value: Any) -> str:
 
 
 def html_page(title: str, lang: str, body: str) -> str:
+    """A complete HTML page with the report style around ``body``."""
     return (f'<!DOCTYPE html>\n<html lang="{_html_lang(lang)}"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>{html.escape(title)}</title><style>{report_css()}</style></head>"

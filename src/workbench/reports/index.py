@@ -47,6 +47,7 @@ class ReportRun:
 
     @property
     def ok(self) -> bool:
+        """Whether the run succeeded."""
         return self.status == "ok"
 
     @property
@@ -56,10 +57,12 @@ class ReportRun:
 
     @property
     def stem(self) -> str:
+        """File stem of the report: name, label if any, language."""
         return f"{self.name}-{self.label}.{self.lang}" if self.label else f"{self.name}.{self.lang}"
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> ReportRun:
+        """Build from a ``runs.json`` record, ignoring unknown keys."""
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in record.items() if k in names})
 

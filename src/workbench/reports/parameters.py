@@ -93,7 +93,7 @@ def _parameters_cell(path: Path) -> str:
 
 
 def notebook_parameters(path: str | Path) -> dict[str, NotebookParameter]:
-    """Parse the cell tagged ``parameters`` of a notebook.
+    r"""Parse the cell tagged ``parameters`` of a notebook.
 
     ``name: type = value`` gives the type explicitly (``int``, ``float``, ``bool``, ``str``,
     ``list``, ``list[int]``, ``dict``, ``T | None``); in a plain ``name = value`` the
@@ -103,7 +103,7 @@ def notebook_parameters(path: str | Path) -> dict[str, NotebookParameter]:
     --------
     >>> import nbformat, tempfile, pathlib
     >>> nb = nbformat.v4.new_notebook()
-    >>> nb.cells = [nbformat.v4.new_code_cell("n: int = 3\\nratio = 0.5", metadata={"tags": ["parameters"]})]
+    >>> nb.cells = [nbformat.v4.new_code_cell("n: int = 3\nratio = 0.5", metadata={"tags": ["parameters"]})]
     >>> p = pathlib.Path(tempfile.mkdtemp()) / "x.ipynb"; nbformat.write(nb, str(p))
     >>> {k: v.type.__name__ for k, v in notebook_parameters(p).items()}
     {'n': 'int', 'ratio': 'float'}

@@ -21,7 +21,7 @@ _ENTRY_KEYS = {"name", "langs", "lang", "parameters", "label"}
 
 
 def load_schedule(path: str | Path) -> list[dict[str, Any]]:
-    """Read a schedule file into jobs ``{name, lang, parameters, label}``.
+    r"""Read a schedule file into jobs ``{name, lang, parameters, label}``.
 
     The file holds ``reports:``, a list of ``{name, langs, parameters, label}``, and
     optionally ``defaults: {langs: [zh, en], parameters: {...}}``. Unknown keys, languages
@@ -31,7 +31,7 @@ def load_schedule(path: str | Path) -> list[dict[str, Any]]:
     --------
     >>> import tempfile, pathlib
     >>> p = pathlib.Path(tempfile.mkdtemp()) / "s.yml"
-    >>> _ = p.write_text("reports:\\n  - name: ops_dashboard\\n    parameters: {period_days: 7}\\n")
+    >>> _ = p.write_text("reports:\n  - name: ops_dashboard\n    parameters: {period_days: 7}\n")
     >>> [(j["name"], j["lang"]) for j in load_schedule(p)]
     [('ops_dashboard', 'zh'), ('ops_dashboard', 'en')]
     """

@@ -13,6 +13,8 @@ from .world import World
 
 @dataclass
 class Customers:
+    """The simulated customers, as arrays indexed by customer."""
+
     ids: np.ndarray
     birth: np.ndarray      # seconds since t0 (registration = first order of buyers)
     home: np.ndarray       # home store index
@@ -26,6 +28,7 @@ class Customers:
 
     @property
     def n(self) -> int:
+        """Number of customers."""
         return len(self.ids)
 
 

@@ -30,16 +30,20 @@ class Clock:
 
     @property
     def as_of(self) -> pd.Timestamp:
+        """The as-of time: ``t0`` plus the simulated months."""
         return self.t0 + pd.DateOffset(months=self.months)
 
     @property
     def span(self) -> int:
+        """Seconds from ``t0`` to as-of."""
         return int((self.as_of - self.t0) // pd.Timedelta(seconds=1))
 
     def month_start(self, k: int) -> int:
+        """Seconds from ``t0`` to the start of month ``k``."""
         return int((self.t0 + pd.DateOffset(months=k) - self.t0) // pd.Timedelta(seconds=1))
 
     def stamp(self, secs: int) -> pd.Timestamp:
+        """Seconds since ``t0`` as a timestamp."""
         return self.t0 + pd.Timedelta(seconds=int(secs))
 
     def dt(self, secs: np.ndarray) -> np.ndarray:
@@ -86,6 +90,7 @@ def uniform_secs(rng: np.random.Generator, upper: np.ndarray | float, size: int 
 
 
 def lognormal_secs(rng: np.random.Generator, median_s: float, sigma: float, size: int) -> np.ndarray:
+    """Log-normal durations in whole seconds (at least 1) with the given median."""
     return np.maximum(rng.lognormal(np.log(median_s), sigma, size), 1.0).astype(np.int64)
 
 
@@ -100,6 +105,7 @@ def poisson_times(rng: np.random.Generator, start: np.ndarray, stop: np.ndarray,
 
 
 def draw_categorical(rng: np.random.Generator, probs: np.ndarray, size: int) -> np.ndarray:
+    """Category indices drawn with probabilities proportional to ``probs``."""
     cum = np.cumsum(probs) / np.sum(probs)
     return np.minimum(np.searchsorted(cum, rng.random(size), side="right"), len(probs) - 1)
 
@@ -112,6 +118,7 @@ def first_per_group(keys: np.ndarray) -> np.ndarray:
 
 
 def last_per_group(keys: np.ndarray) -> np.ndarray:
+    """Mask of the last row of each run of equal sorted keys."""
     m = np.ones(len(keys), dtype=bool)
     m[:-1] = keys[1:] != keys[:-1]
     return m

@@ -17,6 +17,8 @@ from .world import World
 
 @dataclass
 class Experiments:
+    """The simulated experiments: their rows, tasks, assignments and extra touches."""
+
     rows: list[tuple]
     task_rows: list[tuple]
     assignments: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]]
@@ -95,7 +97,7 @@ def simulate_experiments(rng: np.random.Generator, clock: Clock, world: World, c
         ("EXP_CUST", cust.ids[units], variants[treat.astype(np.int64)], np.full(len(units), s1)),
         ("EXP_STORE", world.store_ids, variants[store_treat.astype(np.int64)], np.full(world.n_stores, s2)),
     ]
-    extra = tuple(np.concatenate([a, b]) for a, b in zip(extra_c, extra_s))
+    extra = tuple(np.concatenate([a, b]) for a, b in zip(extra_c, extra_s, strict=False))
     expected = float(prob.sum() + store_p[st][r2].sum())
     return Experiments(rows, task_rows, assignments, extra, expected, experiments_truth(clock, world, p, stats),
                         stats)
@@ -116,7 +118,7 @@ def experiments_truth(clock: Clock, world: World, p: SimulationParams, stats: di
         "icc_extra_order": p.exp_store_icc,
         "reached_share_of_units": share_reached,
         "n_stores_per_variant": {"control": int((~store_treat).sum()), "treatment": int(store_treat.sum())},
-        "store_extra_order_prob": {str(s): round(float(v), 6) for s, v in zip(world.store_ids, store_p)},
+        "store_extra_order_prob": {str(s): round(float(v), 6) for s, v in zip(world.store_ids, store_p, strict=False)},
         "note": "Extra orders only for reached (non-holdout) units; the per-unit lift is the difference in mean "
                 "store probability times the reached share of units. store_extra_order_prob are the realised "
                 "store-level probabilities (Beta with this ICC).",

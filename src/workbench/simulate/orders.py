@@ -56,6 +56,7 @@ def repeat_purchases(rng: np.random.Generator, T: np.ndarray, lam: np.ndarray,
 
 
 def draw_amounts(rng: np.random.Generator, nu: np.ndarray, p: SimulationParams) -> np.ndarray:
+    """Order amounts (gamma spend, rounded to the fen, at least 0.01)."""
     return np.maximum(np.round(rng.gamma(p.gg_p, 1.0 / nu), 2), 0.01)
 
 

@@ -188,7 +188,7 @@ class SimulationParams:
     def channel_shares(self, contact: bool) -> dict[str, float]:
         """Order-channel probabilities by channel name, with or without an open WeCom contact."""
         probs = self.channel_probs_contact if contact else self.channel_probs_no_contact
-        return dict(zip(CHANNEL_PROB_ORDER, probs))
+        return dict(zip(CHANNEL_PROB_ORDER, probs, strict=False))
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form (tuples become lists)."""

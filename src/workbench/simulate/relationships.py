@@ -60,6 +60,8 @@ class Spells:
 
 @dataclass
 class Relationships:
+    """The simulated contact spells, scans and group memberships."""
+
     spells: Spells
     scan_cust: np.ndarray
     scan_t: np.ndarray
@@ -191,8 +193,8 @@ def _contact_spells(rng: np.random.Generator, clock: Clock, world: World, p: Sim
         back = ended & (rng.random(m) < p.readd_prob) & (nxt < span)
         cust, staff, code, start = cust[back], staff[back], code[back], nxt[back]
         number += 1
-    cols = [np.concatenate(c) for c in zip(*spell_parts)]
+    cols = [np.concatenate(c) for c in zip(*spell_parts, strict=False)]
     order = np.lexsort((cols[3], cols[0]))
     spells = Spells(*(c[order] for c in cols))
-    chats = tuple(np.concatenate(c) for c in zip(*chat_parts))
+    chats = tuple(np.concatenate(c) for c in zip(*chat_parts, strict=False))
     return spells, chats  # type: ignore[return-value]

@@ -13,6 +13,7 @@ from .world import World
 
 
 def contact_events_table(clock: Clock, world: World, cust: Customers, sp: Spells) -> pd.DataFrame:
+    """The ``contact_events`` table: an add per spell and a delete per ended spell."""
     ended = sp.end != NEVER
     t = np.concatenate([sp.start, sp.end[ended]])
     c = np.concatenate([sp.cust, sp.cust[ended]])
@@ -30,6 +31,7 @@ def contact_events_table(clock: Clock, world: World, cust: Customers, sp: Spells
 
 
 def group_events_table(clock: Clock, world: World, cust: Customers, rel: Relationships) -> pd.DataFrame:
+    """The ``group_events`` table: a join per membership and a leave per ended one."""
     left = rel.mem_leave != NEVER
     t = np.concatenate([rel.mem_join, rel.mem_leave[left]])
     c = np.concatenate([rel.mem_cust, rel.mem_cust[left]])
@@ -45,6 +47,7 @@ def group_events_table(clock: Clock, world: World, cust: Customers, rel: Relatio
 
 
 def scans_table(clock: Clock, world: World, cust: Customers, rel: Relationships) -> pd.DataFrame:
+    """The ``scans`` table, in time order."""
     o = np.lexsort((rel.scan_cust, rel.scan_t))
     return make_frame({
         "event_time": clock.dt(rel.scan_t[o]),
@@ -55,6 +58,7 @@ def scans_table(clock: Clock, world: World, cust: Customers, rel: Relationships)
 
 
 def touches_table(clock: Clock, world: World, cust: Customers, log: TouchLog, task_ids: np.ndarray) -> pd.DataFrame:
+    """The ``touches`` table from the touch log (the log is emptied)."""
     t, c, s, kind, task = log.arrays()
     log.parts.clear()  # the arrays above are the only copy from here on
     o = np.lexsort((c, t))

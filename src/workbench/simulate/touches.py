@@ -18,6 +18,7 @@ class TouchLog:
 
     def add(self, t: np.ndarray, cust: np.ndarray, staff: np.ndarray | int, kind: str,
             task: np.ndarray | int = -1) -> None:
+        """Append touches (times, customers, staff, kind, task)."""
         k = len(t)
         self.parts.append((np.asarray(t, np.int64), np.asarray(cust, np.int32),
                            np.broadcast_to(np.asarray(staff, np.int32), (k,)),
@@ -29,14 +30,15 @@ class TouchLog:
         parts = [x for x in self.parts if len(x[0]) and int(x[3][0]) in codes]
         if not parts:
             return tuple(np.array([], np.int64) for _ in range(4))
-        t, c, s, _, task = (np.concatenate(col) for col in zip(*parts))
+        t, c, s, _, task = (np.concatenate(col) for col in zip(*parts, strict=False))
         keep = task >= 0
         return t[keep], c[keep].astype(np.int64), s[keep].astype(np.int64), task[keep].astype(np.int64)
 
     def arrays(self) -> tuple[np.ndarray, ...]:
+        """The touches so far as arrays: time, customer, staff, kind, task."""
         if not self.parts:
             return tuple(np.array([], d) for d in (np.int64, np.int32, np.int32, np.int8, np.int32))
-        return tuple(np.concatenate(c) for c in zip(*self.parts))
+        return tuple(np.concatenate(c) for c in zip(*self.parts, strict=False))
 
 
 class CouponLog:
@@ -46,13 +48,15 @@ class CouponLog:
         self.parts: list[tuple[np.ndarray, ...]] = []
 
     def add(self, cust: np.ndarray, t: np.ndarray, staff: np.ndarray | int, source: str) -> None:
+        """Append touches (customers, times, staff, source)."""
         k = len(cust)
         self.parts.append((np.asarray(cust, np.int64), np.asarray(t, np.int64),
                            np.broadcast_to(np.asarray(staff, np.int64), (k,)),
                            np.full(k, 0 if source == "wecom" else 1, np.int8)))
 
     def arrays(self) -> tuple[np.ndarray, ...]:
-        return tuple(np.concatenate(c) for c in zip(*self.parts))
+        """The touches so far as arrays: customer, time, staff, source."""
+        return tuple(np.concatenate(c) for c in zip(*self.parts, strict=False))
 
 
 def background_touches(rng: np.random.Generator, clock: Clock, world: World, rel: Relationships,

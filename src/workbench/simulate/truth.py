@@ -49,6 +49,7 @@ def truth_stats(p: SimulationParams, clock: Clock, cust: Customers, rel: Relatio
 
 def build_truth(p: SimulationParams, seed: int, clock: Clock, world: World, st: dict[str, Any],
            exp_truth: dict[str, Any], counts: dict[str, int]) -> dict[str, Any]:
+    """The ground truth of a simulated brand (``truth.json``)."""
     n, spend = st["n"], p.mean_spend
     alpha_r = p.alpha / p.task_rate_multiplier
     n_r, n_h = st["n_reached"], st["n_holdout"]
@@ -60,7 +61,7 @@ def build_truth(p: SimulationParams, seed: int, clock: Clock, world: World, st: 
     store_add_p, store_join_p = st["store_add_p"], st["store_join_p"]
     store_truth = {
         str(s): {"add_prob": round(float(a), 6), "join_prob": round(float(j), 6), "claim_prob": p.claim_prob}
-        for s, a, j in zip(world.store_ids, store_add_p, store_join_p)
+        for s, a, j in zip(world.store_ids, store_add_p, store_join_p, strict=False)
     }
     contact_shares = p.channel_shares(contact=True)
     return {

@@ -55,6 +55,7 @@ class World:
 
     @property
     def n_stores(self) -> int:
+        """Number of stores."""
         return len(self.store_ids)
 
     def staff_store(self, staff: np.ndarray) -> np.ndarray:
@@ -62,6 +63,7 @@ class World:
         return self.guide_store[staff]
 
     def pick_guide(self, rng: np.random.Generator, store: np.ndarray) -> np.ndarray:
+        """A guide of each given store, drawn uniformly."""
         return self.guide_offset[store] + (rng.random(len(store)) * self.guide_count[store]).astype(np.int64)
 
     def pick_other_guide(self, rng: np.random.Generator, store: np.ndarray, guide: np.ndarray) -> np.ndarray:
@@ -72,10 +74,12 @@ class World:
         return self.guide_offset[store] + (local + step) % cnt
 
     def store_code(self, store: np.ndarray, kind: np.ndarray) -> np.ndarray:
+        """Channel-code index of a store and code kind."""
         return store * len(STORE_CODES) + kind
 
 
 def build_world(rng: np.random.Generator, clock: Clock, n_stores: int, n_staff: int, p: SimulationParams) -> World:
+    """Draw the stores, regions, staff and guides of a brand."""
     store_ids = seq_ids("S", n_stores, 3)
     region_names = list(REGIONS)
     region = draw_categorical(rng, np.array(_REGION_WEIGHTS), n_stores)

@@ -63,7 +63,7 @@ SIMULATED_MARKER = ".workbench-simulated"
 
 
 def check_simulation_target(out: str | Path, force: bool = False) -> None:
-    """Refuse to write a simulated brand over data the simulator did not create.
+    r"""Refuse to write a simulated brand over data the simulator did not create.
 
     A folder may be written when it does not exist, holds no contract table, or carries the
     simulator's marker file (``.workbench-simulated``; a ``truth.json`` from an older version
@@ -73,7 +73,7 @@ def check_simulation_target(out: str | Path, force: bool = False) -> None:
     Examples
     --------
     >>> import tempfile, pathlib
-    >>> real = pathlib.Path(tempfile.mkdtemp()); _ = (real / "orders.csv").write_text("order_id\\n1\\n")
+    >>> real = pathlib.Path(tempfile.mkdtemp()); _ = (real / "orders.csv").write_text("order_id\n1\n")
     >>> check_simulation_target(real)
     Traceback (most recent call last):
     ...
@@ -96,11 +96,13 @@ def check_simulation_target(out: str | Path, force: bool = False) -> None:
 
 
 def mark_simulated(out: Path) -> None:
+    """Leave the marker that says the folder was written by the simulator."""
     (out / SIMULATED_MARKER).write_text("written by workbench.simulate: simulate may overwrite this folder\n",
                                         encoding="utf-8")
 
 
 def check_format(fmt: str) -> None:
+    """Check that ``fmt`` is ``parquet`` or ``csv`` (else :class:`ParameterError`)."""
     if fmt not in ("parquet", "csv"):
         raise ParameterError(f"fmt must be 'parquet' or 'csv', not {fmt!r}")
 
