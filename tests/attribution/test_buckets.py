@@ -7,48 +7,15 @@ import pytest
 
 import workbench
 from workbench import ParameterError
+from tests.handbuilt import value_bucket_brand
 from workbench.attribution.buckets import holdout_incrementality, value_buckets
 
 T = pd.Timestamp
 
 
-def brand(tiny):
-    """tiny brand plus orders exercising every rule."""
-    orders = pd.DataFrame([
-        # POS order with a WeCom coupon AND a chat 2 days before: coupon wins by default precedence
-        ("P1", "C2", T("2025-01-20 12:00"), 300.0, "pos", "S1", None, None, "CW1", None),
-        # POS order with a chat exactly 8 days before: outside the 7-day window
-        ("P2", "C3", T("2025-01-20 12:00"), 120.0, "pos", "S2", None, None, None, None),
-        # POS order with a chat 6 days 23 h before: inside
-        ("P3", "C1", T("2025-01-20 12:00"), 90.0, "pos", "S1", None, None, None, None),
-        ("P4", "C1", T("2025-01-21 12:00"), 40.0, "wecom_transfer", None, None, "E1", None, None),
-        ("P5", "C2", T("2025-01-21 13:00"), 60.0, "proxy_order", "S1", None, "E2", None, None),
-        ("P6", "C2", T("2025-01-21 20:00"), 70.0, "channels_live", None, None, None, None, None),
-        ("P7", "C4", T("2025-01-22 20:00"), 25.0, "channels_live", None, None, None, None, None),
-        ("P8", "C1", T("2025-01-22 10:00"), 55.0, "mini_program", "S1", "T1", "E1", None, 5.0),
-        ("P9", "C4", T("2025-01-22 11:00"), 35.0, "mini_program", None, None, None, None, None),
-        # POS with a non-WeCom coupon and no touch: not attributed
-        ("P10", "C4", T("2025-01-27 11:00"), 15.0, "pos", "S2", None, None, "CO1", None),
-    ], columns=tiny["orders"].columns)
-    touches = pd.DataFrame([
-        (T("2025-01-18 12:00"), "C2", "E2", "chat", None),
-        (T("2025-01-12 12:00"), "C3", "E3", "chat", None),
-        (T("2025-01-13 13:00"), "C1", "E1", "chat", None),
-        (T("2025-01-13 12:00"), "C1", "E2", "moments", None),
-        (T("2025-01-21 10:00"), "C2", "E1", "live_invite", None),
-        (T("2025-01-18 10:00"), "C4", "E1", "live_invite", None),  # 4.4 days before P7: outside 3 days
-    ], columns=["event_time", "customer_id", "staff_id", "touch_type", "task_id"])
-    coupons = pd.DataFrame([
-        ("CW1", "C2", T("2025-01-10"), "wecom", "E1", T("2025-01-20 12:00"), "P1"),
-        ("CO1", "C4", T("2025-01-10"), "other", None, T("2025-01-27 11:00"), "P10"),
-    ], columns=["coupon_id", "customer_id", "issued_at", "issue_source", "issued_by_staff_id", "redeemed_at",
-                "redeemed_order_id"])
-    return workbench.open(dict(tiny, orders=orders, touches=touches, coupons=coupons), as_of="2025-02-01")
-
-
 class TestValueBuckets:
     def test_rules_per_order(self, tiny):
-        df = value_buckets(brand(tiny), "2025-01-15", "2025-02-01", by=None).set_index("order_id")
+        df = value_buckets(value_bucket_brand(tiny), "2025-01-15", "2025-02-01", by=None).set_index("order_id")
         assert df.loc["P1", "rule"] == "coupon" and df.loc["P1", "credited_staff_id"] == "E1"
         assert df.loc["P2", "rule"] == "none" and df.loc["P2", "bucket"] == "not_attributed"
         assert df.loc["P3", "rule"] == "interaction" and df.loc["P3", "credited_staff_id"] == "E1"
@@ -60,18 +27,18 @@ class TestValueBuckets:
         assert df.loc["P9", "rule"] == "none" and df.loc["P10", "rule"] == "none"
 
     def test_precedence_is_configurable(self, tiny):
-        df = value_buckets(brand(tiny), "2025-01-15", "2025-02-01", by=None,
+        df = value_buckets(value_bucket_brand(tiny), "2025-01-15", "2025-02-01", by=None,
                            precedence=("interaction", "coupon", "link", "transfer", "proxy", "live"))
         p1 = df.set_index("order_id").loc["P1"]
         assert p1["rule"] == "interaction" and p1["credited_staff_id"] == "E2"
         assert (df["order_id"].value_counts() == 1).all()
 
     def test_wider_window_catches_the_eight_day_touch(self, tiny):
-        df = value_buckets(brand(tiny), "2025-01-15", "2025-02-01", by=None, interaction_window_days=9)
+        df = value_buckets(value_bucket_brand(tiny), "2025-01-15", "2025-02-01", by=None, interaction_window_days=9)
         assert df.set_index("order_id").loc["P2", "rule"] == "interaction"
 
     def test_buckets_reconcile_exactly_to_total_gmv(self, tiny):
-        wb = brand(tiny)
+        wb = value_bucket_brand(tiny)
         agg = value_buckets(wb, "2025-01-15", "2025-02-01", by=("bucket",)).set_index("bucket")
         total = wb.scalar("SELECT SUM(amount) FROM orders WHERE order_time >= '2025-01-15'")
         assert agg["gmv"].sum() == pytest.approx(total, abs=1e-9) and not agg.attrs
@@ -80,15 +47,15 @@ class TestValueBuckets:
         assert agg["gmv_share"].sum() == pytest.approx(1.0)
 
     def test_by_store_and_month(self, tiny):
-        agg = value_buckets(brand(tiny), "2025-01-15", "2025-02-01", by=("month", "store", "bucket"))
+        agg = value_buckets(value_bucket_brand(tiny), "2025-01-15", "2025-02-01", by=("month", "store", "bucket"))
         assert {"month", "store_id", "bucket", "orders", "gmv", "net_gmv"} <= set(agg.columns)
         assert agg["orders"].sum() == 10
 
     def test_bad_parameters(self, tiny):
         with pytest.raises(ParameterError, match="precedence"):
-            value_buckets(brand(tiny), "2025-01-15", "2025-02-01", precedence=("link", "magic"))
+            value_buckets(value_bucket_brand(tiny), "2025-01-15", "2025-02-01", precedence=("link", "magic"))
         with pytest.raises(ParameterError, match="by: unknown"):
-            value_buckets(brand(tiny), "2025-01-15", "2025-02-01", by=("city",))
+            value_buckets(value_bucket_brand(tiny), "2025-01-15", "2025-02-01", by=("city",))
 
 
 class TestHoldoutIncrementality:

@@ -8,7 +8,7 @@ import workbench
 from workbench import DataContractError
 from workbench.engine import referenced_tables
 
-from conftest import tiny_brand
+from tests.handbuilt import tiny_brand
 
 
 def open_with(**changes):
@@ -261,7 +261,7 @@ class TestValidationOncePerSnapshot:
 
         import workbench
         from workbench.engine import validation as engine
-        from conftest import tiny_brand
+        from tests.handbuilt import tiny_brand
 
         monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(tmp_path / "cache"))
         data = tmp_path / "brand"

@@ -17,9 +17,7 @@ from workbench.attribution.buckets import value_buckets
 from workbench.experiments.frame import experiment_daily, experiment_frame, experiment_statistics
 from workbench.relationships import contact_intervals_sql, group_intervals_sql
 
-from conftest import tiny_brand
-from test_experiments_frame import with_experiments
-from test_value_buckets import brand as bucket_brand
+from tests.handbuilt import tiny_brand, value_bucket_brand as bucket_brand, with_experiments
 
 pytestmark = pytest.mark.skipif(os.environ.get("WORKBENCH_SKIP_SPARK") == "1", reason="WORKBENCH_SKIP_SPARK=1")
 W = ("2025-01-01", "2025-01-08")

@@ -1,4 +1,4 @@
-"""Each named relation of workbench.relations on the tiny brand (conftest.tiny_brand), rows worked by hand."""
+"""Each named relation of workbench.relations on the tiny brand (tests/handbuilt.py), rows worked by hand."""
 from __future__ import annotations
 
 import pandas as pd

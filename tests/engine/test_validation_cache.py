@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import workbench
-from conftest import tiny_brand
+from tests.handbuilt import tiny_brand
 from workbench.engine import validation as engine
 from workbench.engine.reading import table_sources
 

@@ -6,18 +6,8 @@ import pytest
 
 import workbench
 from workbench import DataContractError, ParameterError
+from tests.handbuilt import with_experiments
 from workbench.experiments.frame import experiment_daily, experiment_frame, experiment_statistics
-
-
-def with_experiments(tiny, unit="customer"):
-    exps = pd.DataFrame({"experiment_id": ["X"], "unit": [unit], "start_at": [pd.Timestamp("2025-01-02 00:00")]})
-    if unit == "customer":
-        asg = pd.DataFrame({"experiment_id": "X", "unit_id": ["C1", "C2", "C3", "C4"],
-                            "variant": ["control", "treatment", "control", "treatment"]})
-    else:
-        asg = pd.DataFrame({"experiment_id": "X", "unit_id": ["S1", "S2"], "variant": ["control", "treatment"]})
-    tiny = dict(tiny, experiments=exps, assignments=asg)
-    return workbench.open(tiny, as_of="2025-02-01")
 
 
 class TestExperimentFrame:

@@ -1,4 +1,4 @@
-"""The metric system against hand-computed values on the tiny brand (see conftest.tiny_brand)."""
+"""The metric system against hand-computed values on the tiny brand (see tests/handbuilt.py)."""
 from __future__ import annotations
 
 import numpy as np

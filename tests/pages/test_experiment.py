@@ -28,7 +28,7 @@ from workbench.pages.experiment import (
 )
 from workbench.simulate import simulate_brand
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 METRICS = ["gmv", "orders", "converted", "aov"]
 
 

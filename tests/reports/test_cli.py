@@ -214,7 +214,7 @@ class TestHelp:
         assert "reports: churn_report, clv_report" in done.stdout or "workbench reports" in done.stdout
 
     def test_reports_lists_typed_parameters_with_defaults(self, capsys):
-        root = Path(__file__).resolve().parents[1]
+        root = Path(__file__).resolve().parents[2]
         assert main(["reports", "--notebooks", str(root / "notebooks")]) == 0
         out = capsys.readouterr().out
         assert "ops_dashboard" in out and "Private-domain operations dashboard" in out
@@ -251,7 +251,7 @@ class TestSimulateRefusesForeignData:
 def test_at_risk_default_path_is_beside_the_data_and_ignored_by_git():
     from workbench.cli import default_export_path
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     path = default_export_path(root / "data" / "demo", "2026-01-01")
     assert path == root / "data" / "exports" / "at_risk_2026-01-01.csv"
     ignored = (root / ".gitignore").read_text(encoding="utf-8").split()

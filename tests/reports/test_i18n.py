@@ -8,7 +8,7 @@ import pytest
 
 from workbench.i18n import LANGS, catalogue, get_lang, has_key, labels, set_lang, t
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 REPORTS = ("ops_dashboard", "experiment_report", "value_model_report", "churn_report", "clv_report")
 PIPELINE_KEYS = ("report.generated", "report.data_as_of", "report.parameters", "report.version", "report.contents",
                  "report.failed_title", "report.failed_body", "report.failed_error", "report.failed_cell",

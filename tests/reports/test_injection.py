@@ -25,7 +25,7 @@ import pytest
 
 from workbench.contract import TABLES
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb") if not p.stem.startswith("_"))
 PAYLOAD = "<img src=x onerror=alert(1)>\"'><svg onload=alert(2)>[x](javascript:alert(3))"
 # Semantic values a report looks up by name (the holdout experiment's arms) keep their meaning.

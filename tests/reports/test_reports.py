@@ -17,7 +17,7 @@ from workbench.cli import main
 from workbench.reports import (ReportRun, check_parameters, load_runs, load_schedule, notebook_parameters, record_run,
                                run_report, run_schedule, write_index)
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PARAMS = ('lang: str = "en"\nas_of: str = ""\ndata_dir: str = ""\n'
           'n: int = 3\nratio: float = 0.5\nflag: bool = False\nlabel = "x"\nstart_date: str = ""\n'
           'metrics: list[str] = ["gmv"]\nweights: list = [1, 2]\nstore_id: str | None = None\n'
