@@ -57,7 +57,9 @@ def parse_month(month: str) -> tuple[pd.Timestamp, pd.Timestamp]:
 
 
 def default_month(data: Path) -> str:
-    """The last calendar month that ends by the day after the data ends (the usual as-of date):
+    """Last complete calendar month of the data.
+
+    The last calendar month that ends by the day after the data ends (the usual as-of date):
     December when the data runs to 31 December, November when it stops on 15 December.
     """
     from workbench import open as open_workbench
@@ -121,7 +123,9 @@ def read_inputs(data: Path, start: pd.Timestamp, end: pd.Timestamp,
 
 
 def last_touch_before(orders: pd.DataFrame, touches: pd.DataFrame, days: int) -> pd.Series:
-    """Per order (same index), the staff of the customer's most recent touch strictly before it,
+    """Staff of each order's 7-day-rule touch, in pandas.
+
+    Per order (same index), the staff of the customer's most recent touch strictly before it,
     at most ``days`` earlier; NaN where there is none. Ties at one timestamp go to the smallest
     staff_id, as in the engine's ``ORDER BY event_time DESC, staff_id``.
     """
@@ -143,7 +147,9 @@ def last_touch_before(orders: pd.DataFrame, touches: pd.DataFrame, days: int) ->
 
 def classify(orders: pd.DataFrame, coupons: pd.DataFrame, touches: pd.DataFrame, interaction_days: int,
              live_days: int) -> tuple[pd.Series, pd.Series]:
-    """The rule of every order (the first of ``DEFAULT_PRECEDENCE`` that matches, else ``none``) and,
+    """Rule and 7-day-rule staff of every order, in pandas.
+
+    The rule of every order (the first of ``DEFAULT_PRECEDENCE`` that matches, else ``none``) and,
     per POS order, the staff member of the 7-day rule's touch (NaN without one).
     """
     channel = orders["order_channel"]

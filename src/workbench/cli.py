@@ -339,7 +339,9 @@ HANDLERS = {"simulate": _simulate, "validate": _validate, "reports": _reports, "
 
 
 class _StderrHandler(logging.StreamHandler):
-    """Writes to ``sys.stderr`` as it is when a record is emitted (it may be replaced after
+    """Logging handler writing to the current ``sys.stderr``.
+
+    Writes to ``sys.stderr`` as it is when a record is emitted (it may be replaced after
     ``main`` returns, by a test's capture or a wrapper; the old stream may be closed).
     """
 

@@ -108,7 +108,9 @@ def mask_key(data_dir: str | Path | None = None) -> bytes:
 
 
 def _create_key_file(path: Path) -> None:
-    """Write 32 random bytes to ``path`` with mode 0600, atomically: two runs starting at once
+    """Write a new random key file atomically.
+
+    Write 32 random bytes to ``path`` with mode 0600, atomically: two runs starting at once
     must end up with the same key, so the file is published with a hard link that fails if
     another process got there first (never a rename, which would replace its key).
     """

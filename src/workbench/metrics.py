@@ -160,7 +160,9 @@ def acquisition(wb: Workbench, start: Any, end: Any = None, grain: str | None = 
 
 def _group_event_counts(wb: Workbench, s: pd.Timestamp, e: pd.Timestamp, grain: str | None, by: str,
                         event_type: str, n_name: str, p_name: str, store_id: str | None = None) -> pd.DataFrame:
-    """Group events of one type per period and cut: the group's store, its owner as staff, the
+    """Group events of one type per period and cut.
+
+    Group events of one type per period and cut: the group's store, its owner as staff, the
     member's acquisition channel. No group data: no rows (the merged columns read 0).
     """
     sel, grp = _select_cut(by)
@@ -212,7 +214,9 @@ def losses(wb: Workbench, start: Any, end: Any = None, grain: str | None = "day"
 
 
 def current_contacts(wb: Workbench, at: Any = None, by: str = "store") -> pd.DataFrame:
-    """Open relationships at instant ``at`` (default: the workbench's as-of): contacts, group
+    """Open relationships at one instant.
+
+    Open relationships at instant ``at`` (default: the workbench's as-of): contacts, group
     members and their overlap.
 
     Returns the cut, ``contacts`` (open customer–staff relationships), ``contact_persons``,

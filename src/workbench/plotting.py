@@ -95,7 +95,9 @@ def format_pct(x: Any, digits: int = 1, signed: bool = False) -> str:
 
 
 def format_p(p: Any, floor: float = 1e-4) -> str:
-    """A p-value for prose: 'p = 0.032'; below ``floor`` 'p < 0.0001' (at millions of rows p
+    """A p-value written for prose.
+
+    A p-value for prose: 'p = 0.032'; below ``floor`` 'p < 0.0001' (at millions of rows p
     underflows to 0, and digits beyond the floor say nothing); NaN → '–'.
     """
     if _missing(p):
@@ -190,7 +192,9 @@ def heading(text: Any, level: int = 2) -> Any:
 
 
 def note(text: Any) -> Any:
-    """A paragraph of report text (replaces ``display(Markdown(...))``): escaped, then **bold**,
+    """A paragraph of report text as HTML.
+
+    A paragraph of report text (replaces ``display(Markdown(...))``): escaped, then **bold**,
     `code` and "- " lists rendered.
 
     >>> note("**Tip**: see <b>x</b>").data
@@ -202,7 +206,9 @@ def note(text: Any) -> Any:
 
 
 def kpi_cards(cards: list[dict[str, Any]]) -> Any:
-    """Headline KPI cards as HTML: each card has ``label``, ``value`` (formatted), optionally
+    """Headline KPI cards as HTML.
+
+    Headline KPI cards as HTML: each card has ``label``, ``value`` (formatted), optionally
     ``change`` (a number) with ``change_text`` (its formatted form, default a signed percentage),
     ``lower_is_better`` and ``note``. Every text is escaped.
 
@@ -231,7 +237,9 @@ _CALLOUT_KINDS = ("info", "warning", "danger", "success")
 
 
 def callout(text: Any, kind: str = "info") -> Any:
-    """A highlighted sentence (``kind``: info, warning, danger, success) for findings and banners;
+    """A highlighted sentence as HTML.
+
+    A highlighted sentence (``kind``: info, warning, danger, success) for findings and banners;
     ``text`` is escaped (then **bold** and `code` rendered).
 
     >>> callout("<img src=x onerror=alert(1)>").data

@@ -217,7 +217,9 @@ def fan_tier_thresholds(customers: pd.DataFrame, monetary_col: str = "spend", fr
 
 
 def value_tiers(clv: pd.Series | np.ndarray, quantiles: tuple[float, float] = (0.8, 0.95)) -> pd.Series:
-    """Value tiers from CLV: top ``1 − quantiles[1]`` super_vip, the next ``quantiles[1] −
+    """Value tiers from CLV.
+
+    Value tiers from CLV: top ``1 − quantiles[1]`` super_vip, the next ``quantiles[1] −
     quantiles[0]`` cultivate, the rest activate (defaults: top 5%, next 15%, rest 80%).
 
     A customer's tier is set by the share of customers with a strictly higher CLV, so equal

@@ -25,7 +25,9 @@ from ..errors import ParameterError
 
 
 def _touchpoints_sql(wb: Workbench, include_adds: bool, since: str = "", until: str = "") -> str:
-    """Touchpoints (customer_id, event_time, channel), optionally only in ``[since, until)`` (SQL
+    """SQL of the touchpoints journeys are built from.
+
+    Touchpoints (customer_id, event_time, channel), optionally only in ``[since, until)`` (SQL
     timestamp expressions): a journey needs only the touches of its look-back, not the whole history.
     """
     bounds = "".join([f" AND {{t}}event_time >= {since}" if since else "",

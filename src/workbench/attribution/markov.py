@@ -118,7 +118,9 @@ _DENSE_STATE_CODES = 1 << 24
 
 
 def _state_codes(data: PathData, order: int) -> tuple[np.ndarray, np.ndarray]:
-    """Code of every token's state (its last ``order`` channels) and the (S × order) digits of each
+    """State codes of tokens and the channel digits of each state.
+
+    Code of every token's state (its last ``order`` channels) and the (S × order) digits of each
     distinct state: digits[i, s] is the channel s steps back, -1 where the path is shorter.
     """
     base = data.n_channels + 1
@@ -168,7 +170,9 @@ def build_chain(data: PathData, order: int = 1) -> MarkovChain:
 
 
 def transition_matrix(chain: MarkovChain) -> pd.DataFrame:
-    """The chain's transitions in long form: ``state_from``, ``state_to``, ``transitions``
+    """Transitions of the chain as a long table.
+
+    The chain's transitions in long form: ``state_from``, ``state_to``, ``transitions``
     (journey-weighted count) and ``probability`` (rows of one ``state_from`` add up to 1).
     """
     labels = np.array(chain.state_labels() + ["(conversion)", "(null)"], dtype=object)

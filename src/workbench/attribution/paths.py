@@ -131,7 +131,9 @@ class PathData:
                         None if self.value is None else add(self.value), add(self.nulls))
 
     def to_frame(self, sep: str = " > ") -> pd.DataFrame:
-        """The path-string format (``path``, ``total_conversions``, ``total_conversion_value``
+        """Paths in the path-string format.
+
+        The path-string format (``path``, ``total_conversions``, ``total_conversion_value``
         when there is value, ``total_null``), identical paths added up, most conversions first.
         """
         agg = self.aggregate()

@@ -169,7 +169,9 @@ def relationship_risk(wb: Workbench, as_of: Any = None, horizon_days: float = 30
 
 def at_risk_by(wb: Workbench, as_of: Any = None, by: str = "store_id", horizon_days: float = 30.0,
                risk_threshold: float = 0.1, value: str = "clv", landmark_days: float = 14.0) -> pd.DataFrame:
-    """Per ``by`` (a spell column such as ``store_id`` or ``channel_group``): ``open_relationships``,
+    """Relationships at risk and the value they hold, per ``by``.
+
+    Per ``by`` (a spell column such as ``store_id`` or ``channel_group``): ``open_relationships``,
     ``at_risk`` (risk ≥ ``risk_threshold``), ``expected_deletions`` (sum of risks) and
     ``value_at_risk``, sorted by value at risk — computed in the engine.
 

@@ -44,7 +44,9 @@ class ShiftedBetaGeometricFitter(BaseFitter):
 
     def fit(self, survival: Any = None, n: float = 1000.0, lost: Any = None, alive_at_end: Any = None,
             cohorts: pd.DataFrame | None = None, initial_params: Any = None) -> ShiftedBetaGeometricFitter:
-        """Fit on one survival series (``survival`` with cohort size ``n``), on counts
+        """Fit the shifted-beta-geometric model.
+
+        Fit on one survival series (``survival`` with cohort size ``n``), on counts
         (``lost`` per period 1..k and ``alive_at_end``), or on several cohorts (``cohorts``:
         a frame with ``cohort``, ``period`` (0 = start) and ``n_alive``).
         """

@@ -109,7 +109,9 @@ def contact_spells_sql(wb: Workbench, as_of: Any = None, level: str = "customer"
 
 
 def contact_spells(source: Any, as_of: Any = None, level: str = "customer", window_start: Any = None) -> pd.DataFrame:
-    """One row per spell: ``customer_id`` (and ``staff_id``, ``channel_code`` at level
+    """Contact spells, one row each.
+
+    One row per spell: ``customer_id`` (and ``staff_id``, ``channel_code`` at level
     ``"customer_staff"``), ``spell_number``, ``start``, ``end`` (``as_of`` when censored),
     ``duration_days``, ``churned`` (False = censored at ``as_of``), ``end_reason``
     (deleted_by_customer / deleted_by_staff / left_group / censored) and ``entry_days``.
@@ -199,7 +201,9 @@ SPELL_READS = ("contact_events", "touches", "group_events", "orders", "channels"
 
 
 def spell_table(wb: Workbench, as_of: Any = None, landmark_days: float = 14.0) -> str:
-    """``SELECT`` over :func:`spell_covariates`, materialised in the engine once per workbench,
+    """Name of the materialised spell-covariate relation.
+
+    ``SELECT`` over :func:`spell_covariates`, materialised in the engine once per workbench,
     as-of date and landmark (the churn report reads it for every table and model).
     """
     at = require_as_of(wb, as_of)

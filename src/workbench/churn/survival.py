@@ -31,7 +31,9 @@ AT_DAYS = (7, 30, 90, 180)
 
 def _check(spells: pd.DataFrame, cols: Sequence[str | None], nonnegative: Sequence[str | None] = (),
            name: str = "spells") -> None:
-    """Every named column exists (``None`` entries are options not given); durations and
+    """Check the columns a survival fit reads.
+
+    Every named column exists (``None`` entries are options not given); durations and
     weights in ``nonnegative`` have no negative value. Covariates may be negative.
     """
     cols = [c for c in (*cols, *nonnegative) if c]

@@ -1,4 +1,6 @@
-"""BG/BB: the beta-geometric / beta-binomial model for discrete opportunities
+"""BG/BB model for discrete purchase opportunities.
+
+BG/BB: the beta-geometric / beta-binomial model for discrete opportunities
 (Fader, Hardie & Shang 2010, "Customer-base analysis in a discrete-time noncontractual setting").
 
 At each of ``n`` opportunities (periods) an alive customer transacts with probability

@@ -21,7 +21,9 @@ from ._base import as_array, check_lengths, check_weights
 
 
 def _dot(a: np.ndarray, b: np.ndarray) -> float:
-    """Σ a·b without BLAS: BLAS threads woken for a long vector product contend for the cores
+    """Dot product without BLAS.
+
+    Σ a·b without BLAS: BLAS threads woken for a long vector product contend for the cores
     of a small shared machine (several times slower under load).
     """
     return float(np.einsum("i,i->", a, b))

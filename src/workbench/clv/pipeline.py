@@ -88,7 +88,9 @@ class ModelOrders:
 
 
 def count_model_orders(wb: Workbench, as_of: Any = None, exclude_experiment_orders: bool = False) -> ModelOrders:
-    """Count the identified orders before ``as_of``, the experiment-task orders among them and
+    """Count the orders the CLV models see and leave out.
+
+    Count the identified orders before ``as_of``, the experiment-task orders among them and
     those the models leave out (:func:`~workbench.clv.rfm.model_orders_sql`): what the CLV page
     says the model saw.
     """

@@ -1,4 +1,6 @@
-"""Model checks: calibration / holdout comparison with a naive baseline, the calibration
+"""Checks of fitted CLV models against a holdout and a naive baseline.
+
+Model checks: calibration / holdout comparison with a naive baseline, the calibration
 histogram of repeat purchases, and actual vs expected cumulative repeat transactions,
 with small matplotlib helpers that draw them on a given axes and return it.
 """

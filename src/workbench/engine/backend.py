@@ -44,7 +44,9 @@ class Backend(Protocol):
         """The query as the engine's own lazy relation (not run)."""
 
     def load(self, name: str, source: Any, table: str = "") -> None:
-        """Expose ``source`` as it is under ``name``: a path (file or folder of Parquet), a
+        """Expose ``source`` under ``name``.
+
+        Expose ``source`` as it is under ``name``: a path (file or folder of Parquet), a
         pandas frame or the engine's own relation or table name; ``table`` names the contract
         table in error messages.
         """

@@ -123,7 +123,9 @@ def spill_directory() -> Path:
 
 
 def quiet_progress(con: duckdb.DuckDBPyConnection) -> None:
-    """Turn DuckDB's text progress bar off outside a terminal: in CI and in a scheduled run's log
+    """Turn DuckDB's progress bar off outside a terminal.
+
+    Turn DuckDB's text progress bar off outside a terminal: in CI and in a scheduled run's log
     files it is noise. In a notebook kernel DuckDB draws it as a widget (only when ipywidgets is
     installed, and it refuses the setting otherwise), so kernels keep DuckDB's own behaviour.
     """

@@ -21,7 +21,9 @@ from ..errors import DataContractError, ParameterError
 
 
 def table_sources(source: str | Path | Mapping[str, Any]) -> dict[str, Any]:
-    """Contract tables found in a data directory (``<table>.parquet``, ``<table>.csv`` or a
+    """Contract tables found in a data directory.
+
+    Contract tables found in a data directory (``<table>.parquet``, ``<table>.csv`` or a
     folder ``<table>/``), or the mapping itself.
     """
     if isinstance(source, Mapping):

@@ -140,7 +140,9 @@ class SparkBackend:
         raise ParameterError(f"cannot read {source}: expected Parquet, CSV, a folder of Parquet or a catalogue table")
 
     def _read_csv(self, path: Path, name: str) -> Any:
-        """A CSV with contract columns as text (typed by the contract, as on DuckDB: ids keep
+        """Read a CSV with contract columns typed by the contract.
+
+        A CSV with contract columns as text (typed by the contract, as on DuckDB: ids keep
         their zeros, times their offsets) and extra columns as Spark infers them.
         """
         from pyspark.sql.types import StringType, StructField, StructType
@@ -162,7 +164,9 @@ def _spark_ready(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 class SparkWorkbench(Workbench):
-    """A :class:`~workbench.engine.Workbench` on a :class:`SparkBackend` (kept for its name:
+    """A workbench on Spark.
+
+    A :class:`~workbench.engine.Workbench` on a :class:`SparkBackend` (kept for its name:
     it adds nothing but the constructor and the ``spark`` session it works in).
     """
 

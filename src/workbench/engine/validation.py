@@ -281,7 +281,9 @@ def _validate_table(wb: Workbench, spec: TableSpec) -> None:
             raise DataContractError("tasks", "variant", "unknown variant: not assigned in that experiment", rows, int(n))
 
 def _check_identifier_spelling(wb: Workbench, spec: TableSpec) -> None:
-    """Contract rule 6: an id written zero-padded in this table and without the zeros in another
+    """Check contract rule 6 (zero-padded ids).
+
+    Contract rule 6: an id written zero-padded in this table and without the zeros in another
     is refused (stripping zeros could merge two different ids; keeping them loses every match).
 
     Only this table's padded ids are checked (counted in the main validation scan): the other

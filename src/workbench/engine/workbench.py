@@ -47,7 +47,9 @@ from .validation import Normalisation, ValidationSummary, validation_marker
 log = logging.getLogger("workbench.engine")
 
 def strict_as_of() -> bool:
-    """``WORKBENCH_STRICT_AS_OF=1`` (what the CLI's ``--strict`` sets): refuse rows at or after
+    """Whether rows at or after as-of are refused.
+
+    ``WORKBENCH_STRICT_AS_OF=1`` (what the CLI's ``--strict`` sets): refuse rows at or after
     the as-of date instead of leaving them out.
     """
     return os.environ.get("WORKBENCH_STRICT_AS_OF", "").strip().lower() in ("1", "true", "yes")
@@ -203,7 +205,9 @@ class Workbench:
         return mapping
 
     def _normalised_select(self, name: str) -> str:
-        """SELECT over ``__input_<name>``: contract columns renamed and their text normalised
+        """SQL of a contract view over an attached input.
+
+        SELECT over ``__input_<name>``: contract columns renamed and their text normalised
         (rules 3-6 of :mod:`workbench.contract`); extra columns as they are.
         """
         spec = contract.TABLES[name]

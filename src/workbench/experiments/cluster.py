@@ -219,7 +219,9 @@ _CR2_FIELDS = ("cr2_meat", "cr2_tr1", "cr2_f00", "cr2_f01", "cr2_f11")
 
 
 def _cr2_terms(n: np.ndarray, s: np.ndarray, axis: int) -> dict[str, Any]:
-    """CR2 meat ``Σ_g r_g²/(1 − n_g/N)`` and the per-arm sums of the Satterthwaite degrees of
+    """CR2 meat and Satterthwaite sums of one arm.
+
+    CR2 meat ``Σ_g r_g²/(1 − n_g/N)`` and the per-arm sums of the Satterthwaite degrees of
     freedom (module docstring), from per-cluster sizes ``n`` and sums ``s`` along ``axis``.
     """
     if n.ndim == 0:
@@ -252,7 +254,9 @@ def _cr2_terms(n: np.ndarray, s: np.ndarray, axis: int) -> dict[str, Any]:
 
 def cr2_satterthwaite_dof(control: ClusteredStatistic, treatment: ClusteredStatistic,
                           icc: ArrayLike = 0.0) -> ArrayLike:
-    """Satterthwaite degrees of freedom of the CR2 test of ``mean_t − mean_c`` under the working
+    """Satterthwaite degrees of freedom of the CR2 test.
+
+    Satterthwaite degrees of freedom of the CR2 test of ``mean_t − mean_c`` under the working
     model ``I + λ J_g`` with ``λ = ICC/(1 − ICC)`` (``icc`` clipped at 0; 0 gives ``Φ = I``).
 
     Examples

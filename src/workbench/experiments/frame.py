@@ -228,7 +228,9 @@ def experiment_daily(wb: Workbench, experiment_id: str, metric: str = "gmv", day
 
 
 def experiment_segments(wb: Workbench, frame: pd.DataFrame) -> pd.DataFrame:
-    """Add segment columns to an experiment frame: ``channel_group`` (of the unit's first add),
+    """Add segment columns to an experiment frame.
+
+    Add segment columns to an experiment frame: ``channel_group`` (of the unit's first add),
     ``store_id`` (main store before exposure) and ``buyer_type`` (``new``: no order in the
     pre-period, ``repeat`` otherwise). Computed in the engine for the frame's units.
     """

@@ -35,7 +35,9 @@ def _sort_dtype(n_keys: int) -> type:
 
 def unit_sums(keys: Sequence[np.ndarray], columns: Mapping[str, np.ndarray],
               products: Sequence[tuple[str, str]] = ()) -> pd.DataFrame:
-    """One row per combination of ``keys`` (integer codes ``k0``, ``k1``…) with ``n`` and, per column ``c``:
+    """Per-key counts, sums, sums of squares, extremes and cross products.
+
+    One row per combination of ``keys`` (integer codes ``k0``, ``k1``…) with ``n`` and, per column ``c``:
     ``c_sum``, ``c_sum_squares``, ``c_min``, ``c_max``; per product ``(a, b)``: ``a_b_sum``.
 
     Rows with a missing key (code −1) are left out, as pandas' ``groupby`` does; groups

@@ -1,4 +1,6 @@
-"""What each report page states: the numbers, their units, periods and definitions, and the
+"""What each report page states.
+
+What each report page states: the numbers, their units, periods and definitions, and the
 sentence each one supports.
 
 A report notebook lays out; it never computes a number worth stating. Every headline, table

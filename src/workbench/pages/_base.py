@@ -1,4 +1,6 @@
-"""Shared pieces of the page statements: a stated number with its unit and period, verdict
+"""Shared pieces of the page statements.
+
+Shared pieces of the page statements: a stated number with its unit and period, verdict
 words chosen from an interval, and period arithmetic ("last month" is the last complete month).
 """
 from __future__ import annotations
@@ -29,7 +31,9 @@ UNITS: dict[str, Any] = {
 
 
 def _format_pp(v: Any) -> str:
-    """A difference of shares in percentage points: two decimals below one point, so that a
+    """A difference of shares written in percentage points.
+
+    A difference of shares in percentage points: two decimals below one point, so that a
     +0.13 pp change is not written as +0.1 pp; one decimal above.
 
     >>> _format_pp(0.0013), _format_pp(-0.1), _format_pp(None)
@@ -107,7 +111,9 @@ class Verdict(str, Enum):
 
 
 def effect_verdict(ci_low: float, ci_high: float, power: float | None = None, min_power: float = 0.8) -> Verdict:
-    """The verdict an interval supports; ``power`` is the design's power for the effect that matters
+    """The verdict an interval supports.
+
+    The verdict an interval supports; ``power`` is the design's power for the effect that matters
     (never "observed power"). Below ``min_power`` a null result is called under-powered.
 
     >>> effect_verdict(0.5, 2.0).value, effect_verdict(-1, 2, power=0.3).value
@@ -135,7 +141,9 @@ def last_complete_month(as_of: Any) -> tuple[pd.Timestamp, pd.Timestamp]:
 
 
 def complete_periods(start: Any, end: Any, follow_up_days: int) -> pd.Timestamp:
-    """The last cohort start whose ``follow_up_days`` window closes before ``end``: cohorts after it
+    """Last cohort start whose follow-up window closes before ``end``.
+
+    The last cohort start whose ``follow_up_days`` window closes before ``end``: cohorts after it
     are right-censored (a funnel rate over them is biased low).
 
     >>> f"{complete_periods('2025-11-01', '2026-01-01', 14):%Y-%m-%d}"
@@ -150,7 +158,9 @@ UNITS["count_per_unit"] = lambda v: format_float(v, 3)
 
 
 def rows_left_out(wb: Any) -> dict[str, int]:
-    """``{table: rows}`` of the snapshot at or after the workbench's as-of date, which every
+    """Rows of the snapshot the as-of date leaves out, per table.
+
+    ``{table: rows}`` of the snapshot at or after the workbench's as-of date, which every
     view leaves out (a backfill reads the data as they were); empty when nothing was left out.
     """
     counts = wb.rows_after_as_of() if hasattr(wb, "rows_after_as_of") else {}

@@ -1,4 +1,6 @@
-"""What the churn report states: every number with its unit, period and definition, and the
+"""What the churn report states.
+
+What the churn report states: every number with its unit, period and definition, and the
 sentences chosen from those numbers.
 
 The notebook ``churn_report.ipynb`` only lays these out. "Last month" is the last complete
@@ -97,7 +99,9 @@ class SurvivalKpis:
 
 
 def survival_kpis(spells: pd.DataFrame, km_row: pd.Series, as_of: Any) -> SurvivalKpis:
-    """KPI statements from :func:`~workbench.churn.spells.spell_counts` rows (``weight``) and the
+    """KPI statements of the churn page.
+
+    KPI statements from :func:`~workbench.churn.spells.spell_counts` rows (``weight``) and the
     brand row of :func:`~workbench.churn.kaplan_meier_table`.
     """
     as_of = to_timestamp(as_of, "as_of")
@@ -157,7 +161,9 @@ def group_difference_sentence(test: GroupDifference, lang: str) -> str:
 
 @dataclass(frozen=True)
 class HazardRatio:
-    """One Cox hazard ratio with its 95% interval and the verdict the interval supports
+    """One Cox hazard ratio as stated on the page.
+
+    One Cox hazard ratio with its 95% interval and the verdict the interval supports
     (an interval covering 1 is "not distinguishable" from no effect).
     """
 
@@ -192,7 +198,9 @@ def hazard_ratios(cox: Any, landmark_days: int) -> dict[str, HazardRatio]:
 
 
 def hazard_sentence(hr: HazardRatio, label: str, lang: str) -> str:
-    """"<label> lowers / raises the deletion hazard by x% (95% CI …)", or "is not distinguishable
+    """The sentence for one hazard ratio.
+
+    "<label> lowers / raises the deletion hazard by x% (95% CI …)", or "is not distinguishable
     from no effect", chosen from the interval.
     """
     key = {Verdict.NEGATIVE: "churn.hr_lower", Verdict.POSITIVE: "churn.hr_higher"}.get(
@@ -204,7 +212,9 @@ def hazard_sentence(hr: HazardRatio, label: str, lang: str) -> str:
 
 @dataclass(frozen=True)
 class ToolLossRates:
-    """Share of exposed relationships deleted by customers, in stores using a retention tool on
+    """Customer deletions with and without a retention tool.
+
+    Share of exposed relationships deleted by customers, in stores using a retention tool on
     more than half of their days vs the others, over ``[start, end)``.
     """
 
@@ -213,7 +223,9 @@ class ToolLossRates:
 
 
 def tool_loss_rates(per_store: pd.DataFrame, start: Any, end: Any) -> ToolLossRates:
-    """From :func:`~workbench.metrics.retention_tools_vs_churn` per-store rows (``usage``,
+    """Retention-tool statements from per-store rows.
+
+    From :func:`~workbench.metrics.retention_tools_vs_churn` per-store rows (``usage``,
     ``customer_deletes``, ``exposed``).
     """
     start, end = to_timestamp(start, "start"), to_timestamp(end, "end")
@@ -233,7 +245,9 @@ COX_REFERENCE = {"channel_group": "offline_store", "group_member": 0, "bought_by
 
 
 def fit_deletion_cox(wb: Workbench, as_of: Any, landmark_days: int) -> tuple[Any, dict[str, HazardRatio]]:
-    """The report's Cox model of deletion: relationships still open at ``landmark_days``, from that
+    """Fit the churn report's Cox model of deletion.
+
+    The report's Cox model of deletion: relationships still open at ``landmark_days``, from that
     day on, by channel group, group membership and purchase by the landmark, the store's retention
     tool (when ``stores.uses_retention_tool`` exists) and early 1:1 chats. Returns the fitted model
     and its :func:`hazard_ratios`.
@@ -264,7 +278,9 @@ class CohortComparison:
 
 
 def cohort_comparison(km_by_cohort: pd.DataFrame, as_of: Any) -> CohortComparison | None:
-    """From :func:`~workbench.churn.kaplan_meier_table` by ``cohort`` (``YYYY-MM``): a cohort is
+    """Compare the latest complete cohort with the earliest.
+
+    From :func:`~workbench.churn.kaplan_meier_table` by ``cohort`` (``YYYY-MM``): a cohort is
     complete when all its adds have had 30 days of follow-up before ``as_of``; None with fewer
     than two complete cohorts.
     """
@@ -289,7 +305,9 @@ def cohort_comparison(km_by_cohort: pd.DataFrame, as_of: Any) -> CohortCompariso
 
 
 def _difference(new: Stated, old: Stated) -> Stated:
-    """New − old with a normal-approximation 95% interval from each estimate's own interval
+    """Difference of two independent estimates with its interval.
+
+    New − old with a normal-approximation 95% interval from each estimate's own interval
     (half-width / 1.96 as its standard error; the cohorts are independent).
     """
     value = new.value - old.value
@@ -311,7 +329,9 @@ def cohort_sentence(c: CohortComparison, lang: str) -> str:
 
 
 def recent_cohorts(cohorts: Any, as_of: Any, n: int) -> list[str]:
-    """The last ``n`` monthly cohorts (``YYYY-MM``) of complete calendar months before ``as_of``
+    """The last ``n`` complete monthly cohorts.
+
+    The last ``n`` monthly cohorts (``YYYY-MM``) of complete calendar months before ``as_of``
     (a month still running at as-of is not a cohort yet).
 
     >>> recent_cohorts(["2025-10", "2025-11", "2025-12", "2026-01"], "2026-01-15", 2)
@@ -357,7 +377,9 @@ class ChannelExtremes:
 
 
 def channel_extremes(km_by_group: pd.DataFrame, group_col: str = "channel_label") -> ChannelExtremes | None:
-    """From :func:`~workbench.churn.kaplan_meier_table` by channel group; None with fewer than two
+    """The channel groups with the highest and the lowest 90-day retention.
+
+    From :func:`~workbench.churn.kaplan_meier_table` by channel group; None with fewer than two
     groups that have a 90-day estimate.
     """
     ranked = km_by_group.dropna(subset=["s90"]).sort_values(["s90", group_col])

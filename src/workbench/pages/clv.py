@@ -1,4 +1,6 @@
-"""What the CLV report states: every number with its unit, period and definition, and the
+"""What the CLV report states.
+
+What the CLV report states: every number with its unit, period and definition, and the
 sentences chosen from those numbers.
 
 What BG/NBD can and cannot say about one-time buyers: in the model a customer can only drop
@@ -78,7 +80,9 @@ def at_risk_mask(customers: pd.DataFrame, threshold: float) -> pd.Series:
 
 
 def clv_statements(cv: CustomerValue, at_risk_threshold: float = 0.5) -> ClvStatements:
-    """Every headline number of the CLV page, from a :func:`~workbench.clv.pipeline.customer_value` result
+    """Headline statements of the CLV page.
+
+    Every headline number of the CLV page, from a :func:`~workbench.clv.pipeline.customer_value` result
     (fitted with ``interval_draws`` for the total's interval).
     """
     as_of = cv.as_of
@@ -180,7 +184,9 @@ def at_risk_sentence(s: ClvStatements, lang: str) -> str:
 
 
 def alive_matrix(model: Any, weeks: float, max_frequency: int = 12, n_recency: int = 13) -> pd.DataFrame:
-    """P(alive) by repeat purchases (rows) × weeks from first to last purchase, for customers whose
+    """P(alive) matrix for customers of one first-purchase age.
+
+    P(alive) by repeat purchases (rows) × weeks from first to last purchase, for customers whose
     first purchase was ``weeks`` ago; the zero-repeat row is NaN (drawn grey): P(alive) = 1 there
     is the model's assumption, not an estimate.
     """

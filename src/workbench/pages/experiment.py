@@ -1,4 +1,6 @@
-"""What the experiment report states: the decision on the primary metric, every metric's
+"""What the experiment report states.
+
+What the experiment report states: the decision on the primary metric, every metric's
 comparison, which multiple-testing correction applied, and the daily band.
 
 Every number comes back typed (:class:`ExperimentPage`), so the notebook only lays it out and
@@ -45,7 +47,9 @@ MIN_POWER = 0.8   # below this a design is called under-powered (effect_verdict'
 
 @dataclass(frozen=True)
 class Correction:
-    """The multiple-testing correction as it applied: ``applied`` only when a family had more
+    """The multiple-testing correction as it applied.
+
+    The multiple-testing correction as it applied: ``applied`` only when a family had more
     than one comparison (with one treatment arm and a per-metric family nothing is corrected).
     """
 
@@ -56,7 +60,9 @@ class Correction:
 
 @dataclass(frozen=True)
 class DesignPower:
-    """Power of the test, as designed, for a stated relevant lift; and what a significant result
+    """Design power and the errors of a significant result.
+
+    Power of the test, as designed, for a stated relevant lift; and what a significant result
     from this design is expected to overstate (Gelman & Carlin's Type M and Type S errors).
     """
 
@@ -142,7 +148,9 @@ class ExperimentPage:
 
 
 def design_power(se: float, relevant_effect: float, alpha: float = 0.05, dof: float = math.inf) -> DesignPower:
-    """Power of a two-sided test with standard error ``se`` for a true effect ``relevant_effect``,
+    """Power, Type M and Type S errors of a two-sided test.
+
+    Power of a two-sided test with standard error ``se`` for a true effect ``relevant_effect``,
     and the Type M (exaggeration) and Type S errors of its significant results.
 
     Uses the normal approximation of Gelman & Carlin's ``retrodesign`` with the test's critical
@@ -206,7 +214,9 @@ def _finite(v: Any) -> float | None:
 
 
 def correction_used(method: str | None, n_treatments: int, scope: str = "metric", n_metrics: int = 1) -> Correction:
-    """Which correction changed anything: families are per metric (across treatment variants)
+    """Which multiple-testing correction changed anything.
+
+    Which correction changed anything: families are per metric (across treatment variants)
     or, with ``scope="all"``, every comparison.
 
     >>> correction_used("holm", 1).applied, correction_used("holm", 2).applied

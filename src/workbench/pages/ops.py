@@ -47,7 +47,9 @@ MIN_SCANS = 30        # stores with fewer scans are listed but not named as best
 
 # ---------------------------------------------------------------------- period and scope
 def report_window(wb: Workbench, as_of: Any, period_days: int) -> tuple[pd.Timestamp, pd.Timestamp]:
-    """``[start, end)`` of the reporting period: ``end`` is ``as_of`` (exclusive), or the day after
+    """The reporting period ``[start, end)``.
+
+    ``[start, end)`` of the reporting period: ``end`` is ``as_of`` (exclusive), or the day after
     the data ends when ``as_of`` is empty.
 
     >>> report_window(None, "2026-01-01", 30)
@@ -152,7 +154,9 @@ class Headline:
     buyers: Kpi | None = None
 
     def finding(self, lang: str) -> str:
-        """Net adds as adds − deletes in person-times, the people separately, and the WeCom share;
+        """The sentence on net adds.
+
+        Net adds as adds − deletes in person-times, the people separately, and the WeCom share;
         the verb follows the sign of the net change.
         """
         net = self.net_adds.current.value
@@ -329,7 +333,9 @@ _STEPS = (("add_rate", "scanned", "added", "added a guide within the follow-up, 
 
 @dataclass(frozen=True, eq=False)
 class Funnel:
-    """Scan → add → join → claim over complete cohorts: customers whose first scan fell in
+    """The acquisition funnel over complete cohorts.
+
+    Scan → add → join → claim over complete cohorts: customers whose first scan fell in
     ``[cohort_start, cohort_end)``, each followed for ``follow_up_days`` (so ``cohort_end +
     follow_up_days <= end`` of the report). Scans after ``cohort_end`` are still in progress and
     left out.
@@ -426,7 +432,9 @@ def funnel(wb: Workbench, start: Any, end: Any, store_id: str | None = None,
 # ---------------------------------------------------------------------- channels
 @dataclass(frozen=True, eq=False)
 class Channels:
-    """Adds by channel (person-times), summing to the scope's adds; persons per row are people
+    """Adds by channel for one scope.
+
+    Adds by channel (person-times), summing to the scope's adds; persons per row are people
     who added through that channel (a person adding through two channels counts in both rows).
     """
 
@@ -448,7 +456,9 @@ class Channels:
 
 
 def channels(wb: Workbench, start: Any, end: Any, store_id: str | None = None) -> Channels:
-    """Adds of ``[start, end)`` by the channel code of the add: the brand's, or only adds to the
+    """Adds of the period by channel code.
+
+    Adds of ``[start, end)`` by the channel code of the add: the brand's, or only adds to the
     store's guides (brand-wide codes included: a store guide added through the online mall is
     the store's add; other stores' adds through that code are not).
     """
@@ -507,7 +517,9 @@ class Retention:
 
 
 def retention(wb: Workbench, start: Any, end: Any, store_id: str | None = None) -> Retention:
-    """Coverage at ``end``: contacts not in a group and group members not added (persons, within
+    """Contact and group coverage at ``end``.
+
+    Coverage at ``end``: contacts not in a group and group members not added (persons, within
     the brand or the store); in the HQ view also retention-tool usage vs churn across stores.
     """
     store_id = check_store(wb, store_id)
@@ -547,7 +559,9 @@ class Conversion:
 
 
 def conversion(wb: Workbench, start: Any, end: Any, store_id: str | None = None) -> Conversion:
-    """GMV of ``[start, end)`` in user view and task view: the brand's (all orders, online ones
+    """GMV of the period in user view and task view.
+
+    GMV of ``[start, end)`` in user view and task view: the brand's (all orders, online ones
     included) or the store's orders.
     """
     store_id = check_store(wb, store_id)

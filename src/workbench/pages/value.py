@@ -1,4 +1,6 @@
-"""What the value-model page states (README, "What a page states"): one reconciled ladder of
+"""What the value-model page states.
+
+What the value-model page states (README, "What a page states"): one reconciled ladder of
 "WeCom share" figures, the industry marks judged on the definition they were made for, attributed beside incremental
 value with a verdict from the interval, and every section computed at the page's own interaction
 window.
@@ -86,7 +88,9 @@ def report_month(end: Any, month: str = "") -> tuple[pd.Timestamp, pd.Timestamp]
 # ---------------------------------------------------------------------- the ladder
 @dataclass(frozen=True)
 class LadderStep:
-    """One step of the ladder: its GMV, its share of total GMV, and the GMV of its orders that are
+    """One step of the ladder.
+
+    One step of the ladder: its GMV, its share of total GMV, and the GMV of its orders that are
     *not* in the step before (zero where the definitions nest).
     """
 
@@ -135,7 +139,9 @@ class ValueLadder:
 
 
 def _ladder_crosstab(wb: Workbench, start: pd.Timestamp, end: pd.Timestamp, days: int) -> pd.DataFrame:
-    """Orders and GMV of the month by rule, bucket, user-view flag and task-view flag (one small table
+    """Orders and GMV of the month by rule, bucket and view flags.
+
+    Orders and GMV of the month by rule, bucket, user-view flag and task-view flag (one small table
     from which every step is summed, so all steps count the same orders).
     """
     from ..metrics import _order_flags_sql  # the user/task-view flags exactly as the ops pages define them
@@ -244,7 +250,9 @@ def _grade(share: float) -> str:
 # ---------------------------------------------------------------------- attributed vs incremental
 @dataclass(frozen=True)
 class HoldoutIncrement:
-    """Incremental GMV of tasks from the randomised holdout over one window, with the attributed
+    """Incremental GMV of tasks over one holdout window.
+
+    Incremental GMV of tasks from the randomised holdout over one window, with the attributed
     value of the same window beside it and the verdict its interval supports.
 
     ``power`` is the design's power (the arms' sizes and the holdout's spread of GMV per customer) to
@@ -330,7 +338,9 @@ def _per_customer_text(v: float) -> str:
 
 # ---------------------------------------------------------------------- sentences of the ladder
 def ladder_sentences(ladder: ValueLadder, lang: str) -> dict[str, str]:
-    """The ladder's sentences: ``buckets`` (direct/indirect/not attributed), ``marks`` (the verdict on
+    """The ladder's sentences.
+
+    The ladder's sentences: ``buckets`` (direct/indirect/not attributed), ``marks`` (the verdict on
     its own definition, with the wider figures named as not comparable) and ``overlaps``.
     """
     marks = industry_marks(ladder)
@@ -356,7 +366,9 @@ def _share_of(part: Stated, whole: Stated) -> str:
 
 
 def increment_step(ladder: ValueLadder, h: HoldoutIncrement) -> LadderStep:
-    """The ladder's last step: the holdout's measured increment over the ladder's own month, as GMV
+    """The ladder's last step: the holdout's measured increment.
+
+    The ladder's last step: the holdout's measured increment over the ladder's own month, as GMV
     and as a share of the same total GMV (with its interval).
     """
     if (h.total.start, h.total.end) != (ladder.start, ladder.end):
@@ -369,7 +381,9 @@ def increment_step(ladder: ValueLadder, h: HoldoutIncrement) -> LadderStep:
 
 
 def ladder_table(ladder: ValueLadder, lang: str, increment: HoldoutIncrement | None = None) -> pd.DataFrame:
-    """The ladder as the page's table: step, definition (in the page's language), GMV, share of total
+    """The ladder as the page's table.
+
+    The ladder as the page's table: step, definition (in the page's language), GMV, share of total
     GMV, GMV not in the step before, and the 95% interval where the step is an estimate.
     """
     steps = list(ladder.steps) + ([increment_step(ladder, increment)] if increment is not None else [])
@@ -384,7 +398,9 @@ def ladder_table(ladder: ValueLadder, lang: str, increment: HoldoutIncrement | N
 
 
 def increment_table(rows: list[HoldoutIncrement], lang: str) -> pd.DataFrame:
-    """One row per holdout window: period, per-customer increment and interval, total, attributed
+    """The holdout windows as the page's table.
+
+    One row per holdout window: period, per-customer increment and interval, total, attributed
     value, the design's power for the relevant effect, and the verdict in words.
     """
     return pd.DataFrame([{
@@ -402,7 +418,9 @@ def rule_label(rule: str, lang: str, interaction_window_days: int) -> str:
 # ---------------------------------------------------------------------- per task, per store, per staff
 @dataclass(frozen=True)
 class TaskTable:
-    """Tasks created in ``[start, end)``: reach and conversion in user view (orders within
+    """Reach and conversion of the period's tasks.
+
+    Tasks created in ``[start, end)``: reach and conversion in user view (orders within
     ``window_days`` of the push) and task view (orders through the task's link).
     """
 

@@ -1,4 +1,6 @@
-"""A report notebook's parameters: the typed ``parameters`` cell, coercion of given values,
+"""A report notebook's parameters.
+
+A report notebook's parameters: the typed ``parameters`` cell, coercion of given values,
 value checks against the data, and labels derived from non-default values.
 """
 from __future__ import annotations

@@ -84,7 +84,9 @@ class Relationships:
 
 def build_relationships(rng: np.random.Generator, clock: Clock, world: World, cust: Customers,
                          p: SimulationParams, brand_rng: np.random.Generator | None = None) -> Relationships:
-    """Funnel, spells and memberships; store-level probabilities come from ``brand_rng``
+    """Draw the funnel, contact spells and group memberships.
+
+    Funnel, spells and memberships; store-level probabilities come from ``brand_rng``
     (default ``rng``), so that every chunk of a chunked brand draws the same stores.
     """
     brng = rng if brand_rng is None else brand_rng

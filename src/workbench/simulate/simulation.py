@@ -344,7 +344,9 @@ def _check_arguments(n_customers: Any, seed: Any, n_stores: Any, n_staff: Any, s
 
 
 def _progress(enabled: bool, total: int) -> Callable[[str | None], None]:
-    """A tqdm bar over simulation steps; silent when stderr is not a terminal or under CI
+    """A progress bar over simulation steps.
+
+    A tqdm bar over simulation steps; silent when stderr is not a terminal or under CI
     (a bar redrawn into a cron log or a CI log is noise).
     """
     import os
