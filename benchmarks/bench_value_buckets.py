@@ -232,7 +232,8 @@ def main() -> None:
     parser.add_argument("--peer", action="store_true", help="also run the pandas implementation and compare")
     parser.add_argument("--interaction-window-days", type=int, default=7)
     parser.add_argument("--live-window-days", type=int, default=3)
-    parser.add_argument("--check-orders", action="store_true", help="also compare every order's rule and 7-day-rule staff")
+    parser.add_argument("--check-orders", action="store_true",
+                        help="also compare every order's rule and 7-day-rule staff")
     args = parser.parse_args()
 
     month = args.month or default_month(args.data)

@@ -162,7 +162,8 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--notebooks", default="notebooks", help="folder of report notebooks")
     b.add_argument("--timeout", type=_positive(float), default=None, help="seconds any one cell may run")
     b.add_argument("--skip-up-to-date", action="store_true",
-                   help="do not re-run reports whose notebook, data and parameters are unchanged since their last success")
+                   help="do not re-run reports whose notebook, data and parameters are unchanged "
+                        "since their last success")
 
     a = add("at-risk", "export the ranked list of relationships at risk of deletion (CSV, for operations)")
     a.add_argument("--data", default="data/demo", help="data directory")

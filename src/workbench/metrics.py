@@ -174,7 +174,8 @@ def _group_event_counts(wb: Workbench, s: pd.Timestamp, e: pd.Timestamp, grain: 
             FROM {wb.table_or_empty('group_events')} ge
             LEFT JOIN ({group_dims(wb)}) gd ON gd.group_id = ge.group_id
             LEFT JOIN ({first_adds(wb)}) fa ON fa.customer_id = ge.customer_id
-            WHERE ge.event_type = {literal(event_type)} AND ge.event_time >= {literal(s)} AND ge.event_time < {literal(e)}
+            WHERE ge.event_type = {literal(event_type)}
+              AND ge.event_time >= {literal(s)} AND ge.event_time < {literal(e)}
               {store_cond}
         )
         SELECT period{sel}, COUNT(*) AS {n_name}, COUNT(DISTINCT customer_id) AS {p_name}
@@ -299,7 +300,8 @@ def funnel(wb: Workbench, start: Any, end: Any = None, by: str = "store", window
                 FROM scans sc LEFT JOIN ({channel_dims(wb)}) ch ON ch.channel_code = sc.channel_code
             ) x WHERE rn = 1 AND scan_time >= {literal(s)} AND scan_time < {literal(e)}
         ),
-        f AS (SELECT fs.*, sr.region FROM first_scan fs LEFT JOIN ({store_regions(wb)}) sr ON sr.store_id = fs.store_id),
+        f AS (SELECT fs.*, sr.region FROM first_scan fs
+              LEFT JOIN ({store_regions(wb)}) sr ON sr.store_id = fs.store_id),
         a AS (
             SELECT f.customer_id, {cut} AS cut, f.scan_time, MIN(ce.event_time) AS add_time
             FROM f LEFT JOIN contact_events ce ON ce.customer_id = f.customer_id AND ce.event_type = 'add'
@@ -466,7 +468,8 @@ def store_churn(wb: Workbench, start: Any, end: Any = None) -> pd.DataFrame:
             WHERE iv.start_time < {literal(e)} AND (iv.end_time IS NULL OR iv.end_time >= {literal(s)})
         )
         SELECT x.store_id, COUNT(*) AS exposed,
-               SUM(CASE WHEN x.end_type = 'delete_by_customer' AND x.end_time < {literal(e)} THEN 1 ELSE 0 END) AS customer_deletes,
+               SUM(CASE WHEN x.end_type = 'delete_by_customer' AND x.end_time < {literal(e)}
+                   THEN 1 ELSE 0 END) AS customer_deletes,
                SUM(CASE WHEN tt.customer_id IS NOT NULL THEN 1 ELSE 0 END) AS touched
         FROM x LEFT JOIN ({touched}) tt ON tt.customer_id = x.customer_id AND tt.staff_id = x.staff_id
         WHERE x.store_id IS NOT NULL
@@ -558,7 +561,8 @@ def kpis(wb: Workbench, start: Any, end: Any = None, by: str = "brand") -> pd.Da
     return out
 
 
-def task_performance(wb: Workbench, start: Any, end: Any = None, window_days: int = 7, variant: str = "active") -> pd.DataFrame:
+def task_performance(wb: Workbench, start: Any, end: Any = None, window_days: int = 7,
+                     variant: str = "active") -> pd.DataFrame:
     """Per task created in ``[start, end)``: reach, and conversion in user view vs task view.
 
     * ``reached``: customers who got the task's push (``touches`` with its ``task_id``);

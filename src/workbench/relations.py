@@ -162,7 +162,8 @@ def group_dims(wb: Workbench) -> str:
     Reads ``groups`` and ``stores`` (both optional: without ``groups`` no rows, so a group
     event's store and owner are unknown).
     """
-    return f"""SELECT g.group_id, g.store_id, g.owner_staff_id AS staff_id, sr.region FROM {wb.table_or_empty('groups')} g
+    return f"""SELECT g.group_id, g.store_id, g.owner_staff_id AS staff_id, sr.region
+               FROM {wb.table_or_empty('groups')} g
                LEFT JOIN ({store_regions(wb)}) sr ON sr.store_id = g.store_id"""
 
 

@@ -32,7 +32,8 @@ import pandas as pd
 from .errors import DataContractError, ParameterError
 
 FAN_TIERS = ("die_hard", "loyal", "big_spender", "casual", "potential")
-FAN_TIER_ZH = {"die_hard": "铁杆粉", "loyal": "真爱粉", "big_spender": "实力粉", "casual": "普通粉", "potential": "潜力粉"}
+FAN_TIER_ZH = {"die_hard": "铁杆粉", "loyal": "真爱粉", "big_spender": "实力粉", "casual": "普通粉",
+               "potential": "潜力粉"}
 VALUE_TIERS = ("super_vip", "cultivate", "activate")
 VALUE_TIER_ZH = {"super_vip": "超级VIP", "cultivate": "重点培养", "activate": "重点促活"}
 
@@ -172,7 +173,8 @@ def fan_tiers(customers: pd.DataFrame, monetary_col: str = "spend", frequency_co
     freq = _check_numeric(out, frequency_col, "customers")
     for values, col in ((spend, monetary_col), (freq, frequency_col)):
         if (values < 0).any():
-            raise DataContractError("customers", col, "negative values", out[values < 0].head(), int((values < 0).sum()))
+            raise DataContractError("customers", col, "negative values", out[values < 0].head(),
+                                    int((values < 0).sum()))
     buyers = out[has_purchase_col].fillna(False).astype(bool) if has_purchase_col else freq > 0
     if registered_col is None:
         registered = pd.Series(True, index=out.index)

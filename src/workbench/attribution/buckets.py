@@ -68,7 +68,8 @@ def _rule_sql(rule: str, has: dict[str, bool]) -> tuple[str, str, str]:
     if rule == "interaction":
         if not has["touches"]:
             return "FALSE", "NULL", "NULL"
-        return "o.order_channel = 'pos' AND it.staff_id IS NOT NULL", "it.staff_id", "COALESCE(its.store_id, o.store_id)"
+        return ("o.order_channel = 'pos' AND it.staff_id IS NOT NULL", "it.staff_id",
+                "COALESCE(its.store_id, o.store_id)")
     if rule == "proxy":
         return "o.order_channel = 'proxy_order'", "o.share_staff_id", "COALESCE(ss.store_id, o.store_id)"
     if rule == "live":
@@ -96,7 +97,8 @@ def order_buckets_sql(wb: Workbench, start: Any, end: Any, interaction_window_da
     iw = f"INTERVAL '{int(interaction_window_days)} days'"
     lw = f"INTERVAL '{int(live_window_days)} days'"
     types = ", ".join(literal(t) for t in interaction_types)
-    staff = "staff" if has["staff"] else "(SELECT CAST(NULL AS VARCHAR) AS staff_id, CAST(NULL AS VARCHAR) AS store_id WHERE FALSE)"
+    staff = ("staff" if has["staff"]
+             else "(SELECT CAST(NULL AS VARCHAR) AS staff_id, CAST(NULL AS VARCHAR) AS store_id WHERE FALSE)")
     joins = [f"LEFT JOIN {staff} ss ON ss.staff_id = o.share_staff_id"]
     if has["coupons"]:
         joins.append("LEFT JOIN coupons cp ON cp.coupon_id = o.coupon_id AND cp.issue_source = 'wecom'")
@@ -118,7 +120,8 @@ def order_buckets_sql(wb: Workbench, start: Any, end: Any, interaction_window_da
                 SELECT o2.order_id, COALESCE(t.staff_id, '') AS staff_id,
                        ROW_NUMBER() OVER (PARTITION BY o2.order_id ORDER BY t.event_time DESC) AS rn
                 FROM orders o2 JOIN touches t ON t.customer_id = o2.customer_id
-                WHERE o2.order_channel = 'channels_live' AND o2.order_time >= {literal(s)} AND o2.order_time < {literal(e)}
+                WHERE o2.order_channel = 'channels_live'
+                  AND o2.order_time >= {literal(s)} AND o2.order_time < {literal(e)}
                   AND t.touch_type = 'live_invite' AND t.event_time < o2.order_time
                   AND t.event_time >= o2.order_time - {lw}
             ) x WHERE rn = 1) li ON li.order_id = o.order_id""")

@@ -61,10 +61,12 @@ def channel_roi(wb: Workbench, start: Any, end: Any, as_of: Any = None, value_da
             SELECT channel_code, COUNT(*) AS adds, COUNT(DISTINCT customer_id) AS persons,
                    SUM(CASE WHEN start_time + INTERVAL '7 days' <= {literal(at)} THEN 1 ELSE 0 END) AS mature_7d,
                    SUM(CASE WHEN start_time + INTERVAL '7 days' <= {literal(at)}
-                             AND (end_time IS NULL OR end_time >= start_time + INTERVAL '7 days') THEN 1 ELSE 0 END) AS kept_7d,
+                             AND (end_time IS NULL OR end_time >= start_time + INTERVAL '7 days')
+                            THEN 1 ELSE 0 END) AS kept_7d,
                    SUM(CASE WHEN start_time + INTERVAL '30 days' <= {literal(at)} THEN 1 ELSE 0 END) AS mature_30d,
                    SUM(CASE WHEN start_time + INTERVAL '30 days' <= {literal(at)}
-                             AND (end_time IS NULL OR end_time >= start_time + INTERVAL '30 days') THEN 1 ELSE 0 END) AS kept_30d
+                             AND (end_time IS NULL OR end_time >= start_time + INTERVAL '30 days')
+                            THEN 1 ELSE 0 END) AS kept_30d
             FROM adds GROUP BY channel_code
         ){value_cte}
         SELECT base.*{', value.buyers, value.gmv' if has_orders else ''}

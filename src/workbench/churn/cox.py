@@ -167,7 +167,8 @@ class CollapsedCoxFitter:
             try:
                 step = np.linalg.solve(-hess, grad)
             except np.linalg.LinAlgError as err:
-                raise ConvergenceError("Cox Hessian is singular: a covariate level has no events or no variation") from err
+                raise ConvergenceError(
+                    "Cox Hessian is singular: a covariate level has no events or no variation") from err
             new, new_ll = self._trial(beta, step)
             halvings = 0
             # step-halving; the tolerance is relative because ll sums millions of terms

@@ -197,7 +197,8 @@ def export_at_risk(wb: Workbench, as_of: Any, path: str | Path, horizon_days: fl
                    value: str = "clv") -> Path:
     """Write the ranked at-risk list (customer id, staff, store, risk, value) to CSV for operations."""
     ranked, _ = relationship_risk(wb, as_of, horizon_days, value, top=top)
-    cols = ["rank", "customer_id", "staff_id", "store_id", "channel_group", "age_days", "risk", "value", "value_at_risk"]
+    cols = ["rank", "customer_id", "staff_id", "store_id", "channel_group", "age_days", "risk", "value",
+            "value_at_risk"]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     ranked[cols].to_csv(path, index=False, float_format="%.6g")

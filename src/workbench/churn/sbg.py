@@ -58,8 +58,8 @@ class ShiftedBetaGeometricFitter(BaseFitter):
             for key, g in cohorts.sort_values(["cohort", "period"]).groupby("cohort"):
                 alive = g["n_alive"].to_numpy(float)
                 if g["period"].iloc[0] != 0 or np.any(np.diff(g["period"].to_numpy()) != 1):
-                    raise DataContractError("cohorts", "period", f"cohort {key!r} needs periods 0, 1, 2, … without gaps",
-                                            g.head())
+                    raise DataContractError("cohorts", "period",
+                                            f"cohort {key!r} needs periods 0, 1, 2, … without gaps", g.head())
                 blocks.append(_cohort_counts(alive, alive[0]))
         elif survival is not None:
             blocks.append(_cohort_counts(np.asarray(survival, float), float(n)))

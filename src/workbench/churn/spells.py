@@ -58,7 +58,8 @@ def contact_spells_sql(wb: Workbench, as_of: Any = None, level: str = "customer"
     a = literal(at)
     wb.require("contact_events")
     contact_cols = "customer_id, staff_id, channel_code" if level == "customer_staff" else "customer_id"
-    parts = [f"""SELECT {contact_cols}, start_time, CASE WHEN end_time IS NULL OR end_time > {a} THEN {a} ELSE end_time END
+    parts = [f"""SELECT {contact_cols}, start_time,
+                        CASE WHEN end_time IS NULL OR end_time > {a} THEN {a} ELSE end_time END
                         AS end_time, {_reason('end_time', 'end_type', a)} AS end_reason
                  FROM ({contact_intervals(wb)}) c WHERE start_time <= {a}"""]
     if level == "customer_staff":

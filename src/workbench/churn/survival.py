@@ -73,7 +73,8 @@ def kaplan_meier_table(spells: pd.DataFrame, group_col: str | None = None, durat
                "median_days": float(kmf.median_survival_time_),
                "median_low": float(ci.iloc[0, 0]), "median_high": float(ci.iloc[0, 1])}
         sf = kmf.survival_function_at_times(list(at))
-        lo, hi = kmf.confidence_interval_survival_function_.iloc[:, 0], kmf.confidence_interval_survival_function_.iloc[:, 1]
+        ci = kmf.confidence_interval_survival_function_
+        lo, hi = ci.iloc[:, 0], ci.iloc[:, 1]
         for t, s in zip(at, sf, strict=False):
             idx = kmf.timeline[kmf.timeline <= t]
             pos = len(idx) - 1
@@ -464,7 +465,8 @@ def fit_weibull_aft(spells: pd.DataFrame, categorical: Sequence[str] = (), numer
     return SpellWeibullAFTFitter(categorical, numeric, duration_col, event_col, reference).fit(spells)
 
 
-def expected_lifetime(model: Any, covariates: pd.DataFrame, horizon_days: float = 3650.0, steps: int = 400) -> np.ndarray:
+def expected_lifetime(model: Any, covariates: pd.DataFrame, horizon_days: float = 3650.0,
+                      steps: int = 400) -> np.ndarray:
     """Restricted mean lifetime up to ``horizon_days`` (the area under the survival curve)."""
     times = np.linspace(0, horizon_days, steps + 1)
     sf = model.predict_survival_function(covariates, times=times).to_numpy()

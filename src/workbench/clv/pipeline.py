@@ -351,7 +351,8 @@ def customer_value(wb: Workbench, as_of: Any = None, horizon_months: int = 12, d
     return CustomerValue(out, bg, gg, as_of, horizon_months, discount_rate, total, seen, spend, thresholds)
 
 
-def probability_alive_matrix(model: BetaGeoFitter, T: float, max_frequency: int = 20, n_recency: int = 20) -> pd.DataFrame:
+def probability_alive_matrix(model: BetaGeoFitter, T: float, max_frequency: int = 20,
+                             n_recency: int = 20) -> pd.DataFrame:
     """P(alive) over a grid of frequency (rows) × recency (columns) for customers of age ``T``."""
     freqs = np.arange(0, max_frequency + 1)
     recs = np.linspace(0, T, n_recency + 1)[1:]

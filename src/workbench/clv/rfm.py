@@ -98,7 +98,8 @@ def customer_days_sql(source: str, customer_col: str, time_col: str, value_expr:
 
 
 def _rfm_sql(source: str, customer_col: str, time_col: str, value_expr: str, cal_end: pd.Timestamp,
-             obs_end: pd.Timestamp, unit_days: float, holdout: bool, where: str = "TRUE", collapsed: bool = False) -> str:
+             obs_end: pd.Timestamp, unit_days: float, holdout: bool, where: str = "TRUE",
+             collapsed: bool = False) -> str:
     holdout_cols = f""", frequency_holdout, monetary_value_holdout,
                {(obs_end.normalize() - cal_end.normalize()).days / unit_days!r} AS duration_holdout""" \
         if holdout else ""
@@ -228,7 +229,8 @@ def _check_frame(frame: pd.DataFrame, customer_col: str, time_col: str, value_co
     cols = [customer_col, time_col] + ([value_col] if value_col else [])
     missing = [c for c in cols if c not in frame.columns]
     if missing:
-        raise DataContractError("transactions", missing[0], f"required column is missing (found: {list(frame.columns)})")
+        raise DataContractError("transactions", missing[0],
+                                f"required column is missing (found: {list(frame.columns)})")
     out = frame[cols].copy()
     if not pd.api.types.is_datetime64_any_dtype(out[time_col]):
         parsed = pd.to_datetime(out[time_col], errors="coerce")
@@ -239,7 +241,8 @@ def _check_frame(frame: pd.DataFrame, customer_col: str, time_col: str, value_co
     if value_col:
         bad = ~np.isfinite(pd.to_numeric(out[value_col], errors="coerce"))
         if bad.any():
-            raise DataContractError("transactions", value_col, "non-numeric or missing values", out[bad], int(bad.sum()))
+            raise DataContractError("transactions", value_col, "non-numeric or missing values", out[bad],
+                                    int(bad.sum()))
     return out
 
 

@@ -218,7 +218,8 @@ def clv_interval(transaction_model: Any, monetary_model: Any, frequency: Any, re
 
     point = value(transaction_model, monetary_model)
     sims = []
-    draws: Any = zip(draw_models(transaction_model, n_draws, rng), draw_models(monetary_model, n_draws, rng), strict=False)
+    draws: Any = zip(draw_models(transaction_model, n_draws, rng), draw_models(monetary_model, n_draws, rng),
+                     strict=False)
     if progress:
         from tqdm.auto import tqdm
 

@@ -80,7 +80,8 @@ def utf8_csv(path: Path, table: str) -> Path:
     except UnicodeDecodeError:
         raise DataContractError(
             table, None, f"{path.name} is not UTF-8 (first undecodable byte on line {line}) and not GBK/GB18030 "
-                         "either: save it as 'CSV UTF-8' or convert it, e.g. iconv -f <its encoding> -t UTF-8") from None
+                         "either: save it as 'CSV UTF-8' or convert it, "
+                         "e.g. iconv -f <its encoding> -t UTF-8") from None
     st = path.stat()
     key = hashlib.sha256(f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:24]
     out = Path(tempfile.gettempdir()) / "workbench-utf8" / f"{key}.csv"

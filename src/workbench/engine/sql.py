@@ -20,7 +20,8 @@ from ..contract import BOOLEAN, DOUBLE, STRING, TIMESTAMP
 from ..errors import ParameterError
 
 _SQL_TYPES = {STRING: "VARCHAR", TIMESTAMP: "TIMESTAMP", DOUBLE: "DOUBLE", BOOLEAN: "BOOLEAN"}
-_NUMERIC = re.compile(r"^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT|FLOAT|DOUBLE|REAL|DECIMAL.*)$")
+_NUMERIC = re.compile(r"^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT"
+                      r"|FLOAT|DOUBLE|REAL|DECIMAL.*)$")
 _TIMEZONE = "Asia/Shanghai"
 _FLOATS = re.compile(r"^(FLOAT|DOUBLE|REAL|DECIMAL.*)$")
 _INTEGRAL_TEXT = r"^-?[0-9]+[.]0+$"
@@ -152,7 +153,8 @@ def ordered_events_sql(table: str) -> str:
 
 def empty_table_sql(name: str) -> str:
     """SELECT with every contract column of table ``name``, typed, and no rows."""
-    columns = ", ".join(f"CAST(NULL AS {_SQL_TYPES[c.dtype]}) AS {quote(c.name)}" for c in contract.TABLES[name].columns)
+    columns = ", ".join(f"CAST(NULL AS {_SQL_TYPES[c.dtype]}) AS {quote(c.name)}"
+                        for c in contract.TABLES[name].columns)
     return f"SELECT {columns} WHERE FALSE"
 
 def interval_order_sql(table: str) -> str:

@@ -221,8 +221,8 @@ def _validate_table(wb: Workbench, spec: TableSpec) -> None:
         if col.dtype == DOUBLE:
             # NaN and inf pass a "< 0" test and turn every sum into NaN or inf
             checks.append((col.name, "value is not a finite number (NaN or infinity)",
-                           f"{cast} IS NOT NULL AND ({cast} > 1.7976931348623157e308 OR {cast} < -1.7976931348623157e308 "
-                           f"OR {cast} <> {cast})"))
+                           f"{cast} IS NOT NULL AND ({cast} > 1.7976931348623157e308 "
+                           f"OR {cast} < -1.7976931348623157e308 OR {cast} <> {cast})"))
         if col.min_value is not None:
             checks.append((col.name, f"value below {col.min_value:g} (money cannot be negative)",
                            f"{cast} < {col.min_value!r}"))
@@ -267,7 +267,8 @@ def _validate_table(wb: Workbench, spec: TableSpec) -> None:
         n = wb._fetch(f"SELECT COUNT(*) FROM {view} t WHERE {cond}")[0][0]
         if n:
             rows = _first_rows(wb, f"SELECT t.* FROM {view} t WHERE {cond}")
-            raise DataContractError(name, ref.column, f"value not found in {ref.table}.{ref.target_column}", rows, int(n))
+            raise DataContractError(name, ref.column, f"value not found in {ref.table}.{ref.target_column}", rows,
+                                    int(n))
 
     _check_identifier_spelling(wb, spec)
 
@@ -278,7 +279,8 @@ def _validate_table(wb: Workbench, spec: TableSpec) -> None:
         n = wb._fetch(f"SELECT COUNT(*) FROM tasks t WHERE {cond}")[0][0]
         if n:
             rows = _first_rows(wb, f"SELECT t.* FROM tasks t WHERE {cond}")
-            raise DataContractError("tasks", "variant", "unknown variant: not assigned in that experiment", rows, int(n))
+            raise DataContractError("tasks", "variant", "unknown variant: not assigned in that experiment", rows,
+                                    int(n))
 
 def _check_identifier_spelling(wb: Workbench, spec: TableSpec) -> None:
     """Check contract rule 6 (zero-padded ids).
@@ -319,7 +321,8 @@ def _check_interval_sequence(wb: Workbench, table: str) -> None:
     rules = contract.INTERVAL_EVENTS[table]
     pair = ", ".join(rules["pair"])
     closes = ", ".join(literal(v) for v in rules["close"])
-    seq = (f"SELECT *, LAG(event_type) OVER (PARTITION BY {pair} ORDER BY {interval_order_sql(table)}) AS previous_event "
+    seq = (f"SELECT *, LAG(event_type) OVER (PARTITION BY {pair} ORDER BY {interval_order_sql(table)}) "
+           f"AS previous_event "
            f"FROM ({ordered_events_sql(table)}) e")
     cond = f"event_type IN ({closes}) AND (previous_event IS NULL OR previous_event IN ({closes}))"
     n = wb._fetch(f"SELECT COUNT(*) FROM ({seq}) s WHERE {cond}")[0][0]
@@ -328,4 +331,5 @@ def _check_interval_sequence(wb: Workbench, table: str) -> None:
         rows = _first_rows(wb, f"SELECT {shown} FROM ({seq}) s WHERE {cond} ORDER BY {pair}, event_time")
         verb = "delete" if table == "contact_events" else "leave"
         first = "add" if table == "contact_events" else "join"
-        raise DataContractError(table, "event_type", f"a {verb} with no earlier {first} of the same {pair}", rows, int(n))
+        raise DataContractError(table, "event_type", f"a {verb} with no earlier {first} of the same {pair}", rows,
+                                int(n))

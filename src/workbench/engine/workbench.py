@@ -418,7 +418,8 @@ class Workbench:
                 cond = f"{quote(col)} > {literal(self.future_limit)}"
                 n = self._fetch(f"SELECT COUNT(*) FROM {quote(table)} WHERE {cond}")[0][0]
                 if n:
-                    rows = validation._first_rows(self, f"SELECT * FROM {quote(table)} WHERE {cond} ORDER BY {quote(col)} DESC")
+                    rows = validation._first_rows(
+                        self, f"SELECT * FROM {quote(table)} WHERE {cond} ORDER BY {quote(col)} DESC")
                     raise DataContractError(
                         table, col, f"time later than today ({self.future_limit:%Y-%m-%d}): the analysis date "
                                     "cannot be taken from the data; fix the row, or give the analysis date "

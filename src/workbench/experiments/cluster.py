@@ -269,7 +269,8 @@ def cr2_satterthwaite_dof(control: ClusteredStatistic, treatment: ClusteredStati
     rho = np.clip(_arr(icc), 0.0, 1.0 - 1e-12)
     lam = rho / (1.0 - rho)
     trace = 1.0 / _arr(control.n) + 1.0 / _arr(treatment.n) + lam * (_arr(control.cr2_tr1) + _arr(treatment.cr2_tr1))
-    frob = sum(_arr(a.cr2_f00) + 2.0 * lam * _arr(a.cr2_f01) + lam * lam * _arr(a.cr2_f11) for a in (control, treatment))
+    frob = sum(_arr(a.cr2_f00) + 2.0 * lam * _arr(a.cr2_f01) + lam * lam * _arr(a.cr2_f11)
+               for a in (control, treatment))
     return _scalar(trace ** 2 / frob)
 
 
@@ -394,7 +395,8 @@ def cluster_test(control: ClusteredStatistic | ClusteredRatioStatistic,
 
     With ``small_sample`` (default), mean and proportion metrics built from per-cluster
     sums use the CR2 variance with Satterthwaite degrees of freedom under the random-effects
-    working model with the estimated ICC (method ``cluster_cr2``); otherwise (ratio metrics, statistics summed over strata) each arm's
+    working model with the estimated ICC (method ``cluster_cr2``); otherwise (ratio metrics,
+    statistics summed over strata) each arm's
     variance carries ``G/(G−1)`` and the reference is a t with ``G_c + G_t − 2`` degrees of
     freedom. Without ``small_sample``: the CR0 sandwich and a normal reference. ICC and
     design effect are reported for mean and proportion metrics (NaN for ratio metrics).

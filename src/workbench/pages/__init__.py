@@ -25,4 +25,5 @@ from ._base import (
     rows_left_out,
 )
 
-__all__ = ["UNITS", "as_of_note", "rows_left_out", "Stated", "Verdict", "complete_periods", "effect_verdict", "last_complete_month"]
+__all__ = ["UNITS", "as_of_note", "rows_left_out", "Stated", "Verdict", "complete_periods", "effect_verdict",
+           "last_complete_month"]

@@ -388,7 +388,8 @@ def channel_extremes(km_by_group: pd.DataFrame, group_col: str = "channel_label"
     definition = "share of the group's relationships still connected 90 days after the add (Kaplan–Meier)"
 
     def s90(row: pd.Series) -> Stated:
-        return Stated(float(row["s90"]), "share", definition, ci_low=_opt(row, "s90_low"), ci_high=_opt(row, "s90_high"))
+        return Stated(float(row["s90"]), "share", definition, ci_low=_opt(row, "s90_low"),
+                      ci_high=_opt(row, "s90_high"))
 
     return ChannelExtremes(str(ranked[group_col].iloc[-1]), s90(ranked.iloc[-1]), str(ranked[group_col].iloc[0]),
                            s90(ranked.iloc[0]))

@@ -106,7 +106,8 @@ def clv_statements(cv: CustomerValue, at_risk_threshold: float = 0.5) -> ClvStat
     return ClvStatements(
         buyers=Stated(float(len(buyers)), "persons", "customers with at least one modelled order before as-of",
                       None, as_of),
-        repeat_buyers=Stated(float(len(repeat)), "persons", "buyers with at least one repeat purchase day", None, as_of),
+        repeat_buyers=Stated(float(len(repeat)), "persons", "buyers with at least one repeat purchase day", None,
+                             as_of),
         one_time_buyers=Stated(float(len(once)), "persons", "buyers with a single purchase day", None, as_of),
         expected_active_repeat_buyers=Stated(
             float(repeat["p_alive"].sum()), "persons",
@@ -115,7 +116,8 @@ def clv_statements(cv: CustomerValue, at_risk_threshold: float = 0.5) -> ClvStat
         one_time_expected_purchases_90d=Stated(
             float(once["expected_purchases_90d"].sum()), "count",
             "BG/NBD expected purchases of one-time buyers in the next 90 days", as_of, d90),
-        total_value=Stated(float(total), "cny", f"expected {cv.spend} spend of all buyers over the next {cv.horizon_months} "
+        total_value=Stated(float(total), "cny", f"expected {cv.spend} spend of all buyers over the next "
+                           f"{cv.horizon_months} "
                            f"months, discounted at {cv.discount_rate:.2%} a month; 90% parametric-bootstrap "
                            "interval", as_of, horizon_end, low, high),
         top_decile_share=Stated(float(conc["share"].iloc[0]), "share",

@@ -528,7 +528,8 @@ def retention(wb: Workbench, start: Any, end: Any, store_id: str | None = None) 
     if store_id:
         per_store = per_store[per_store["store_id"] == store_id]
     per_store = per_store.sort_values("contacts", ascending=False).reset_index(drop=True)
-    scope = _scope_row(per_store, store_id) if store_id else _scope_row(metrics.current_contacts(wb, e, by="brand"), None)
+    scope = (_scope_row(per_store, store_id) if store_id
+             else _scope_row(metrics.current_contacts(wb, e, by="brand"), None))
     where = f"of store {store_id} (its guides, its groups)" if store_id else "of the brand"
     nig = Stated(_get(scope, "added_not_in_group"), "persons", f"contacts {where} in none of its groups", None, e)
     ign = Stated(_get(scope, "in_group_not_added"), "persons", f"group members {where} who are not contacts", None, e)
