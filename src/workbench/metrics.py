@@ -131,6 +131,8 @@ def acquisition(wb: Workbench, start: Any, end: Any = None, grain: str | None = 
 
     Examples
     --------
+    The examples need a workbench opened on data (``make data`` writes the demo brand), so doctests skip them.
+
     >>> acquisition(wb, "2025-06-01", "2025-07-01", grain="week", by="store")  # doctest: +SKIP
     """
     _check(grain, by)

@@ -177,6 +177,8 @@ def value_buckets(wb: Workbench, start: Any, end: Any, interaction_window_days: 
 
     Examples
     --------
+    The examples need a workbench opened on data (``make data`` writes the demo brand), so doctests skip them.
+
     >>> value_buckets(wb, "2025-11-01", "2025-12-01", by=("bucket",))   # doctest: +SKIP
     """
     sql = order_buckets_sql(wb, start, end, interaction_window_days, live_window_days, precedence, interaction_types)

@@ -158,6 +158,8 @@ def relationship_risk(wb: Workbench, as_of: Any = None, horizon_days: float = 30
 
     Examples
     --------
+    The examples need a workbench opened on data (``make data`` writes the demo brand), so doctests skip them.
+
     >>> ranked, cox = relationship_risk(wb, "2026-01-01", horizon_days=30, top=1000)   # doctest: +SKIP
     """
     sql, cox = relationship_risk_sql(wb, as_of, horizon_days, value, landmark_days)
@@ -180,6 +182,8 @@ def at_risk_by(wb: Workbench, as_of: Any = None, by: str = "store_id", horizon_d
 
     Examples
     --------
+    The examples need a workbench opened on data (``make data`` writes the demo brand), so doctests skip them.
+
     >>> by_store = at_risk_by(wb, "2026-01-01", "store_id", horizon_days=30)           # doctest: +SKIP
     >>> by_store[["store_id", "open_relationships", "expected_deletions"]].head()      # doctest: +SKIP
     """

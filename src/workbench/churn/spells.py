@@ -126,6 +126,8 @@ def contact_spells(source: Any, as_of: Any = None, level: str = "customer", wind
 
     Examples
     --------
+    The examples need a workbench opened on data (``make data`` writes the demo brand), so doctests skip them.
+
     >>> spells = contact_spells(wb, "2026-01-01", level="customer_staff")   # doctest: +SKIP
     """
     wb = _workbench(source)
@@ -246,6 +248,8 @@ def spell_counts(wb: Workbench, as_of: Any = None, by: Sequence[str] = (), landm
 
     Examples
     --------
+    The examples need a workbench opened on data (``make data`` writes the demo brand), so doctests skip them.
+
     >>> rows = spell_counts(wb, "2026-01-01", by=["channel_group"])          # doctest: +SKIP
     >>> kaplan_meier_table(rows, "channel_group", weights_col="weight")      # doctest: +SKIP
     """

@@ -12,6 +12,8 @@ Install with ``pip install -e .[spark]`` (PySpark and Java 17).
 
 Examples
 --------
+The examples need PySpark, a Spark session and data, so doctests skip them.
+
 >>> from workbench.engine.spark import open_spark
 >>> wb = open_spark("data/demo", as_of="2026-01-01")            # doctest: +SKIP
 >>> wb = open_spark({"orders": "brand_dw.orders"}, spark=spark)  # catalogue tables # doctest: +SKIP

@@ -596,6 +596,8 @@ def open_workbench(
 
     Examples
     --------
+    The examples need a workbench opened on data (``make data`` writes the demo brand), so doctests skip them.
+
     >>> import workbench
     >>> wb = workbench.open("data/demo", as_of="2026-01-01")   # doctest: +SKIP
     >>> wb.query("SELECT order_channel, SUM(amount) FROM orders GROUP BY 1")  # doctest: +SKIP

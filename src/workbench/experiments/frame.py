@@ -156,6 +156,8 @@ def experiment_frame(wb: Workbench, experiment_id: str, window_days: int = 14, p
 
     Examples
     --------
+    The examples need a workbench opened on data (``make data`` writes the demo brand), so doctests skip them.
+
     >>> frame = experiment_frame(wb, "EXP_CUST", window_days=14)          # doctest: +SKIP
     >>> analyze(frame, "variant", ["gmv", "converted", ("gmv", "orders")],  # doctest: +SKIP
     ...         control="control", covariates={"gmv": "pre_gmv"}).table

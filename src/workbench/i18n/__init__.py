@@ -37,6 +37,7 @@ def catalogue() -> dict[str, dict[str, str]]:
 
 
 def check_lang(lang: str) -> str:
+    """Return ``lang`` if it is one of ``LANGS``; raise ``ValueError`` otherwise."""
     if lang not in LANGS:
         raise ValueError(f"lang must be one of {', '.join(LANGS)}, not {lang!r}")
     return lang

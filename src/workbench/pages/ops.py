@@ -211,6 +211,8 @@ def headline(wb: Workbench, start: Any, end: Any, store_id: str | None = None) -
     in open relationships (``contacts``) over the period. ``add_persons`` are people.
     In a store view, orders are the store's orders (``orders.store_id``).
 
+    The examples need a workbench opened on data (``make data`` writes the demo brand), so doctests skip them.
+
     >>> h = headline(wb, "2025-12-02", "2026-01-01")   # doctest: +SKIP
     >>> h.net_adds.current.value == h.adds.current.value - h.deletes.current.value  # doctest: +SKIP
     True

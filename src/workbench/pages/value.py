@@ -159,6 +159,8 @@ def value_ladder(wb: Workbench, start: Any, end: Any, interaction_window_days: i
 
     Examples
     --------
+    The examples need a workbench opened on data (``make data`` writes the demo brand), so doctests skip them.
+
     >>> ladder = value_ladder(wb, "2025-12-01", "2026-01-01")        # doctest: +SKIP
     >>> [s.key for s in ladder.steps]                                 # doctest: +SKIP
     ['total', 'user_view', 'buckets', 'task_view', 'link']

@@ -31,6 +31,8 @@ Every report notebook declares the standard parameters ``lang``, ``as_of`` and
 
 Examples
 --------
+The example runs a report notebook on the demo data (``make data``), so doctests skip it.
+
 >>> from workbench.reports import run_report
 >>> run = run_report("ops_dashboard", {"period_days": 7}, lang="zh",
 ...                  data_dir="data/demo")                           # doctest: +SKIP

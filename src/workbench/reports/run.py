@@ -250,6 +250,8 @@ def failed_notebook_path(out_dir: str | Path, as_of: str, stem: str) -> Path:
 
     Examples
     --------
+    The result depends on ``$WORKBENCH_FAILED_DIR`` and on how the path resolves, so doctests skip it.
+
     >>> failed_notebook_path("/srv/reports", "2026-01-01", "ops_dashboard.zh").as_posix()  # doctest: +SKIP
     '/srv/.workbench-failed/reports/2026-01-01/ops_dashboard.zh.failed.ipynb'
     """
