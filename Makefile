@@ -3,20 +3,29 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+SPARK_STAMP := $(VENV)/.installed-spark
 DEMO := data/demo
 CUSTOMERS ?= 100000
 SEED ?= 7
 
-.PHONY: demo test env data reports lab bench check-reports chromium clean
+.PHONY: demo test env env-spark data reports lab bench check-reports chromium clean
 
+# The demo needs no PySpark (or Java): `make demo` installs `.[dev]` only.
 env: $(STAMP)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,spark]'
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	$(BIN)/python -c "from workbench.reports import ensure_kernel; ensure_kernel()"
 	touch $(STAMP)
+
+# The tests also run every engine transform on Spark: `make test` adds the `spark` extra.
+env-spark: $(SPARK_STAMP)
+
+$(SPARK_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,spark]'
+	touch $(SPARK_STAMP)
 
 data: $(DEMO)/truth.json
 
@@ -29,7 +38,11 @@ reports: $(STAMP) $(DEMO)/truth.json
 demo: reports
 	@echo "Reports: $(abspath reports/index.html)"
 
-test: $(STAMP)
+# Lint (ruff, numpydoc docstrings) over the package and the benchmarks, then the doctests in the package,
+# then the test suite.
+test: $(SPARK_STAMP)
+	$(BIN)/ruff check src benchmarks
+	$(BIN)/python -m pytest -p no:xdist -q --doctest-modules src/workbench
 	$(BIN)/python -m pytest -n 2 --dist loadfile -q
 
 check-reports: $(STAMP) chromium
