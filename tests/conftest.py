@@ -1,6 +1,13 @@
-"""Shared fixtures: the hand-built tiny brand and the reference datasets beside the checkout."""
+"""Shared fixtures: the hand-built tiny brand, the simulated brands, the engines and the reference datasets.
+
+Markers (declared in pyproject.toml): ``spark`` is added to every test that starts Spark (the ``spark``
+parametrisation of ``engine`` and users of ``spark_session``), ``shared`` to every test that reads
+``../shared/datasets``; ``slow`` is set by hand. ``pytest -m "not slow and not spark"`` is the fast loop.
+"""
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -13,8 +20,6 @@ SHARED = ROOT.parent / "shared" / "datasets"
 @pytest.fixture(autouse=True, scope="session")
 def _private_caches(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Validation markers of the test run go to a temporary folder, not the user's cache."""
-    import os
-
     os.environ["WORKBENCH_CACHE_DIR"] = str(tmp_path_factory.mktemp("workbench-cache"))
 
 
@@ -78,3 +83,50 @@ def tiny() -> dict[str, pd.DataFrame]:
     from tests.handbuilt import tiny_brand
 
     return tiny_brand()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark tests by the fixtures they use: ``shared`` (reference datasets) and ``spark`` (a Spark session)."""
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        if "shared_datasets" in names:
+            item.add_marker(pytest.mark.shared)
+        if "spark_session" in names:
+            item.add_marker(pytest.mark.spark)
+
+
+@pytest.fixture(scope="session")
+def spark_session():
+    """One local SparkSession per test worker.
+
+    Skipped when Java is absent or WORKBENCH_SKIP_SPARK=1, except on CI (``CI`` set), where a missing
+    Java fails the test instead: Spark is part of the project's test dependencies.
+    """
+    if os.environ.get("WORKBENCH_SKIP_SPARK") == "1":
+        pytest.skip("WORKBENCH_SKIP_SPARK=1")
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        if os.environ.get("CI"):
+            pytest.fail("Spark needs Java, which is absent (CI is set, so this fails rather than skips)")
+        pytest.skip("Spark needs Java, which is absent on this machine")
+    from workbench.engine.spark import local_session
+
+    return local_session("workbench-tests")
+
+
+@pytest.fixture(scope="module", params=["duckdb", pytest.param("spark", marks=pytest.mark.spark)])
+def engine(request: pytest.FixtureRequest):
+    """``engine(tables, as_of=None)`` opens a Workbench on DuckDB or on Spark (local mode).
+
+    Engine-level tests that check results on given data take this fixture and so run on both engines.
+    """
+    if request.param == "duckdb":
+        import workbench
+
+        return workbench.open
+    spark = request.getfixturevalue("spark_session")
+    from workbench.engine.spark import open_spark
+
+    def _open(tables, as_of=None, **kwargs):
+        return open_spark(tables, as_of=as_of, spark=spark, **kwargs)
+
+    return _open

@@ -5,15 +5,18 @@ import pandas as pd
 import pytest
 
 import workbench
+from tests.handbuilt import tiny_brand
 from workbench import ParameterError, relations
 from workbench.engine import literal
 
 T = pd.Timestamp
 
 
-@pytest.fixture()
-def wb(tiny):
-    return workbench.open(tiny, as_of="2025-02-01")
+@pytest.fixture(scope="module")
+def wb(engine):
+    """The tiny brand on each engine (DuckDB, Spark), opened once per module: the hand-worked values hold on
+    both. Tests must not modify it."""
+    return engine(tiny_brand(), as_of="2025-02-01")
 
 
 def rows(wb, sql: str, columns: list[str], order: list[str] | None = None) -> list[tuple]:

@@ -255,7 +255,7 @@ def test_at_risk_default_path_is_beside_the_data_and_ignored_by_git():
     path = default_export_path(root / "data" / "demo", "2026-01-01")
     assert path == root / "data" / "exports" / "at_risk_2026-01-01.csv"
     ignored = (root / ".gitignore").read_text(encoding="utf-8").split()
-    assert "data/" in ignored  # the demo's exports never reach a commit
+    assert {"data/", "/data/"} & set(ignored)  # the demo's exports never reach a commit
 
 
 def test_at_risk_export_defaults_beside_the_data_with_private_mode(folder, monkeypatch, capsys):
