@@ -10,6 +10,9 @@ from workbench.attribution.buckets import holdout_incrementality
 from workbench.experiments.frame import experiment_frame
 from workbench.simulate import simulate_brand
 
+# Truth recovery needs brands larger than the shared report_brand (40,000 customers): slow.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def brand():

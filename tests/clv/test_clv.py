@@ -178,6 +178,7 @@ class TestValue:
 
 
 class TestSimulatorRecovery:
+    @pytest.mark.slow
     def test_bgnbd_and_gamma_gamma_cover_truth(self):
         brand = simulate_brand(30_000, seed=21)
         t = brand.truth

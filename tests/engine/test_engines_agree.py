@@ -162,11 +162,10 @@ class TestMoreTransformsAgree:
              spell_counts(s, "2025-01-07", by=["channel_group", "cohort", "store_id"]))
         same(channel_roi(d, *W), channel_roi(s, *W))
 
-    def test_at_risk_scoring(self, spark):
+    def test_at_risk_scoring(self, spark, report_brand):
         from workbench.churn.risk import at_risk_by, relationship_risk_sql
-        from workbench.simulate import simulate_brand
 
-        brand = simulate_brand(3_000, seed=5, n_stores=6, n_staff=18)
+        _, brand = report_brand
         d, s = both(spark, brand.tables, as_of=brand.as_of)
         scored = [wb.query(f"SELECT customer_id, staff_id, store_id, risk, value_at_risk FROM ({sql}) r")
                   for wb in (d, s) for sql in [relationship_risk_sql(wb, brand.as_of, 30, "gmv")[0]]]
@@ -174,11 +173,10 @@ class TestMoreTransformsAgree:
         same(*scored)
         same(at_risk_by(d, brand.as_of, value="gmv"), at_risk_by(s, brand.as_of, value="gmv"))
 
-    def test_clv_pipeline(self, spark):
+    def test_clv_pipeline(self, spark, report_brand):
         from workbench.clv.pipeline import VALUE_TABLE, buyer_rows, fit_value_models, summarise_buyers, value_customers
-        from workbench.simulate import simulate_brand
 
-        brand = simulate_brand(3_000, seed=5, n_stores=6, n_staff=18)
+        _, brand = report_brand
         d, s = both(spark, {"orders": brand.tables["orders"]}, as_of=brand.as_of)
         assert summarise_buyers(d, brand.as_of) == summarise_buyers(s, brand.as_of)
         same(buyer_rows(d), buyer_rows(s))

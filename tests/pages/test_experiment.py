@@ -57,6 +57,7 @@ def true_lift_by_day(truth: dict, day: int) -> float:
 
 # ----------------------------------------------------------------------------- the daily band
 class TestDailyBand:
+    @pytest.mark.slow
     @pytest.mark.parametrize("seed", [5, 21, 33])
     def test_band_covers_the_true_lift_on_every_day_and_the_final_estimate(self, tmp_path, seed):
         brand = simulate_brand(12_000, seed=seed, out=tmp_path, n_stores=12, n_staff=48)
@@ -70,6 +71,7 @@ class TestDailyBand:
         assert band.low[-1] <= band.effect[-1] <= band.high[-1]
         assert band.looks == truth["window_days"]
 
+    @pytest.mark.slow
     def test_intersected_sequence_was_not_valid_for_a_growing_window(self, tmp_path):
         """The defect: the running intersection of confidence sequences on the same units over a
         growing window excluded both the day-14 estimate and the true lift; the page's band does not."""

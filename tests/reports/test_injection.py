@@ -57,14 +57,13 @@ def hostile(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
 
 
 @pytest.fixture(scope="module")
-def hostile_brand(tmp_path_factory):
-    from workbench.simulate import simulate_brand
-
+def hostile_brand(tmp_path_factory, report_brand):
+    """The shared report brand's tables (copied) with hostile strings written into a folder of its own."""
+    _, brand = report_brand
     out = tmp_path_factory.mktemp("hostile")
-    brand = simulate_brand(3_000, seed=11, n_stores=8, n_staff=24)
     data = out / "data"
     data.mkdir()
-    for name, df in hostile(brand.tables).items():
+    for name, df in hostile({k: v.copy() for k, v in brand.tables.items()}).items():
         df.to_parquet(data / f"{name}.parquet", index=False)
     (data / "truth.json").write_text(json.dumps(brand.truth, default=str))
     stores = brand.tables["stores"]["store_id"]
