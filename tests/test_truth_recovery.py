@@ -1,7 +1,6 @@
 """Analyses recover the simulator's ground truth (truth.json) within their stated uncertainty."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 from scipy import stats
 

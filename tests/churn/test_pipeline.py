@@ -2,9 +2,7 @@
 from __future__ import annotations
 
 import pandas as pd
-import pytest
 
-import workbench
 from workbench.churn.cohorts import cohort_retention
 from workbench.cli import main
 from workbench.simulate import simulate_brand

@@ -1,4 +1,6 @@
-"""CLV fitters against published fits (CDNOW, donations), simulated truth and their own identities."""
+"""CLV fitters against published fits (CDNOW, donations), simulated truth and their own identities.
+
+This is the one published-fit suite; test_clv.py keeps RFM summaries, customer value and the simulator's truth."""
 from __future__ import annotations
 
 import warnings
@@ -12,6 +14,7 @@ from workbench.clv import (BetaGeoBetaBinomFitter, BetaGeoFitter, GammaGammaFitt
                            rfm_summary)
 from workbench.clv.beta_geo import simulate_beta_geo
 from workbench.clv.gamma_gamma import simulate_gamma_gamma
+from workbench.clv.validation import calibration_holdout_comparison
 
 
 def sig3(x: float) -> float:
@@ -58,6 +61,13 @@ class TestBetaGeo:
         e = bg.conditional_expected_number_of_purchases_up_to_time(39, 2, 30.43, 38.86)
         assert float(e) == pytest.approx(1.226, abs=5e-4)
 
+    def test_holdout_comparison(self, cdnow, bg):
+        table, m = calibration_holdout_comparison(bg, cdnow)
+        assert m["actual_total"] == 1882
+        assert m["predicted_total"] == pytest.approx(1653.4, abs=0.5)
+        assert m["model_mae"] < m["naive_mae"]
+        assert len(table) == 8
+
     def test_summary(self, bg):
         s = bg.summary
         assert list(s.columns) == ["coef", "se(coef)", "lower 95% bound", "upper 95% bound"]
@@ -83,6 +93,14 @@ class TestBetaGeo:
         assert p[0] > 0.99 and p[1] < 1e-100 and p[2] == pytest.approx(1 / (1 + 0.7929 / 501.43), abs=1e-4)
         assert p[3] == 1.0  # no repeat purchase: BG/NBD customers cannot have dropped out yet
         assert e[0] > 300 and e[1] < 1e-100
+
+    def test_a_thousand_purchases_is_stable(self, bg):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            p = bg.conditional_probability_alive(1000.0, 38.5, 38.86)
+            e = bg.conditional_expected_number_of_purchases_up_to_time(10, 1000.0, 38.5, 38.86)
+            ll = bg.log_likelihood_rows(np.array([1000.0]), np.array([38.5]), np.array([38.86]))
+        assert 0 <= p <= 1 and np.isfinite(e) and np.all(np.isfinite(ll))
 
     def test_probability_of_n_purchases(self, bg):
         t = np.array([10.0, 39.0, 78.0])
@@ -142,6 +160,13 @@ class TestParetoNBD:
             ll = pnbd.log_likelihood_rows(*EXTREME)
         assert np.all((p >= 0) & (p <= 1)) and np.all(np.isfinite(e)) and np.all(np.isfinite(ll))
         assert p[0] > 0.99 and p[1] < 1e-100 and p[2] == 1.0  # t_x = T: no unseen time to have died in
+
+    def test_private_likelihood_is_finite_at_high_frequency(self, pnbd):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            p = pnbd.conditional_probability_alive([500.0, 500.0], [38.0, 2.0], [38.86, 38.86])
+            ll = pnbd._log_likelihood(pnbd.params_.to_numpy(), np.array([500.0]), np.array([38.0]), np.array([38.86]))
+        assert np.all((p >= 0) & (p <= 1)) and np.isfinite(ll).all()
 
     @pytest.mark.parametrize("params", [(0.5533, 10.578, 0.6062, 11.669),  # the CDNOW fit (α < β)
                                         (0.8, 30.0, 1.5, 4.0),  # α > β

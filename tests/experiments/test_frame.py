@@ -4,8 +4,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-import workbench
-from workbench import DataContractError, ParameterError
+from workbench import ParameterError
 from tests.handbuilt import with_experiments
 from workbench.experiments.frame import experiment_daily, experiment_frame, experiment_statistics
 

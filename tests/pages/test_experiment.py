@@ -7,7 +7,6 @@ SQL as text."""
 from __future__ import annotations
 
 import html
-import json
 import re
 from pathlib import Path
 
