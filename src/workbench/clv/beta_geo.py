@@ -16,25 +16,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.special import betaln, digamma, expit, gammaln, hyp2f1, logsumexp, zeta
+from scipy.special import betaln, digamma, expit, gammaln, hyp2f1, logsumexp
 
-from .._mle import SUBSAMPLE_ROWS, ExactDerivativesFitter
+from .._mle import SUBSAMPLE_ROWS, ExactDerivativesFitter, dot, trigamma
 from ..errors import ConvergenceError, ParameterError
 from ._base import as_array, check_rfm, check_weights
-
-
-def _dot(a: np.ndarray, b: np.ndarray) -> float:
-    """Dot product without BLAS.
-
-    Σ a·b without BLAS: BLAS threads woken for a long vector product contend for the cores
-    of a small shared machine (several times slower under load).
-    """
-    return float(np.einsum("i,i->", a, b))
-
-
-def _trigamma(x: Any) -> Any:
-    """ψ'(x) as the Hurwitz zeta ζ(2, x): the ufunc itself, without ``polygamma``'s Python wrapper."""
-    return zeta(2.0, x)
 
 
 def _broadcast(*values: Any) -> list[np.ndarray]:
@@ -216,8 +202,8 @@ class BetaGeoFitter(ExactDerivativesFitter):
         w_T, wx_T, W = self._w_by_T, self._wx_by_T, self._w_total
         log_aT, log_atx = np.log(alpha + self._uT), np.log(alpha + self._utx)
         # the part without a row pass
-        ll = _dot(w_x, _log_h(r, a, b, ux))
-        ll += W * r * np.log(alpha) - _dot(log_aT, r * w_T + wx_T)
+        ll = dot(w_x, _log_h(r, a, b, ux))
+        ll += W * r * np.log(alpha) - dot(log_aT, r * w_T + wx_T)
         # the softplus over rows with x > 0
         wp, xp, starts = self._pos_w, self._pos_x, self._run_starts
         k = 1.0 / (b + self._run_x - 1)  # 1/(b+x−1) per run of equal x
@@ -225,7 +211,7 @@ class BetaGeoFitter(ExactDerivativesFitter):
         d = log_aT[self._pos_cT] - log_atx[self._pos_ctx]  # log(α+T) − log(α+t_x) >= 0
         z = rx * d + (np.log(a) + np.log(k))[self._row_run]
         e = np.exp(-np.abs(z))
-        ll += _dot(wp, np.maximum(z, 0.0) + np.log1p(e))
+        ll += dot(wp, np.maximum(z, 0.0) + np.log1p(e))
         if order == 0:
             return -ll, None, None
         sig = np.where(z >= 0, 1.0, e) / (1.0 + e)  # share of the drop-out term of the bracket
@@ -237,11 +223,11 @@ class BetaGeoFitter(ExactDerivativesFitter):
         dg_rx, dg_r = digamma(r + ux), digamma(r)
         dg_abx, dg_ab = digamma(a + b + ux), digamma(a + b)
         g = np.array([
-            _dot(w_x, dg_rx - dg_r) + W * np.log(alpha) - _dot(log_aT, w_T)
-            + _dot(ws, d),
-            W * r / alpha - _dot(q_T, r * w_T + wx_T) + _dot(ws, rxg),
-            _dot(w_x, dg_ab - dg_abx) + float(s_run.sum()) / a,
-            _dot(w_x, digamma(b + ux) - digamma(b) + dg_ab - dg_abx) - _dot(s_run, k),
+            dot(w_x, dg_rx - dg_r) + W * np.log(alpha) - dot(log_aT, w_T)
+            + dot(ws, d),
+            W * r / alpha - dot(q_T, r * w_T + wx_T) + dot(ws, rxg),
+            dot(w_x, dg_ab - dg_abx) + float(s_run.sum()) / a,
+            dot(w_x, digamma(b + ux) - digamma(b) + dg_ab - dg_abx) - dot(s_run, k),
         ])
         if order == 1:
             return -ll, -g, None
@@ -250,22 +236,22 @@ class BetaGeoFitter(ExactDerivativesFitter):
         v_run = np.add.reduceat(v, starts) if len(starts) else np.zeros(0)
         vd_run = np.add.reduceat(vd, starts) if len(starts) else np.zeros(0)
         vg_run = np.add.reduceat(vg, starts) if len(starts) else np.zeros(0)
-        tg_ab = _dot(w_x, _trigamma(a + b) - _trigamma(a + b + ux))
+        tg_ab = dot(w_x, trigamma(a + b) - trigamma(a + b + ux))
         q2_T, q2_tx = q_T * q_T, q_tx * q_tx
         h = np.empty((4, 4))
-        h[0, 0] = _dot(w_x, _trigamma(r + ux) - _trigamma(r)) + _dot(vd, d)
-        h[0, 1] = (W / alpha - _dot(q_T, w_T) + _dot(vd, rxg)
-                   + _dot(ws, gq))
+        h[0, 0] = dot(w_x, trigamma(r + ux) - trigamma(r)) + dot(vd, d)
+        h[0, 1] = (W / alpha - dot(q_T, w_T) + dot(vd, rxg)
+                   + dot(ws, gq))
         h[0, 2] = float(vd_run.sum()) / a
-        h[0, 3] = -_dot(vd_run, k)
-        h[1, 1] = (-W * r / alpha**2 + _dot(q2_T, r * w_T + wx_T) + _dot(vg, rxg)
-                   - _dot(ws * rx, q2_T[self._pos_cT] - q2_tx[self._pos_ctx]))
+        h[0, 3] = -dot(vd_run, k)
+        h[1, 1] = (-W * r / alpha**2 + dot(q2_T, r * w_T + wx_T) + dot(vg, rxg)
+                   - dot(ws * rx, q2_T[self._pos_cT] - q2_tx[self._pos_ctx]))
         h[1, 2] = float(vg_run.sum()) / a
-        h[1, 3] = -_dot(vg_run, k)
+        h[1, 3] = -dot(vg_run, k)
         h[2, 2] = tg_ab + float(v_run.sum() - s_run.sum()) / a**2
-        h[2, 3] = tg_ab - _dot(v_run, k) / a
-        h[3, 3] = (_dot(w_x, _trigamma(b + ux) - _trigamma(b)) + tg_ab
-                   + _dot(v_run + s_run, k * k))
+        h[2, 3] = tg_ab - dot(v_run, k) / a
+        h[3, 3] = (dot(w_x, trigamma(b + ux) - trigamma(b)) + tg_ab
+                   + dot(v_run + s_run, k * k))
         h = np.triu(h) + np.triu(h, 1).T
         return -ll, -g, -h
 

@@ -12,26 +12,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.special import digamma, gammaln, zeta
+from scipy.special import digamma, gammaln
 
-from .._mle import SUBSAMPLE_ROWS, ExactDerivativesFitter
+from .._mle import SUBSAMPLE_ROWS, ExactDerivativesFitter, dot, trigamma
 from .._rows import level_codes
 from ..errors import ConvergenceError, DataContractError, ParameterError
 from ._base import as_array, check_lengths, check_weights
-
-
-def _dot(a: np.ndarray, b: np.ndarray) -> float:
-    """Dot product without BLAS.
-
-    Σ a·b without BLAS: BLAS threads woken for a long vector product contend for the cores
-    of a small shared machine (several times slower under load).
-    """
-    return float(np.einsum("i,i->", a, b))
-
-
-def _trigamma(x: Any) -> Any:
-    """ψ'(x) as the Hurwitz zeta ζ(2, x): the ufunc itself, without ``polygamma``'s Python wrapper."""
-    return zeta(2.0, x)
 
 
 class GammaGammaFitter(ExactDerivativesFitter):
@@ -113,9 +99,9 @@ class GammaGammaFitter(ExactDerivativesFitter):
         self._w_by_x = np.bincount(codes, w, minlength=len(ux)).astype(float)
         self._w_total = float(self._w_by_x.sum())
         log_m, log_x = np.log(m), np.log(ux)
-        self._sum_wx_log_m = _dot(self._wx, log_m)
-        self._sum_w_log_m = float(np.sum(log_m)) if w is None else _dot(w, log_m)
-        self._sum_wx_log_x = _dot(self._w_by_x * ux, log_x)
+        self._sum_wx_log_m = dot(self._wx, log_m)
+        self._sum_w_log_m = float(np.sum(log_m)) if w is None else dot(w, log_m)
+        self._sum_wx_log_x = dot(self._w_by_x * ux, log_x)
         self.n_customers_ = self._w_total
         self.n_rows_ = int(len(x))
 
@@ -139,7 +125,7 @@ class GammaGammaFitter(ExactDerivativesFitter):
         return np.array([d_p, d_q, d_v])
 
     def _sum_w(self, values: np.ndarray) -> float:
-        return float(np.sum(values)) if self._unit_weights else _dot(self._w, values)
+        return float(np.sum(values)) if self._unit_weights else dot(self._w, values)
 
     def _terms(self, params: np.ndarray, order: int) -> tuple[float, np.ndarray | None, np.ndarray | None]:
         """Negative log-likelihood (``order`` 0), with gradient (1) and Hessian (2), natural parameters."""
@@ -147,25 +133,25 @@ class GammaGammaFitter(ExactDerivativesFitter):
         ux, w_x, W = self._ux, self._w_by_x, self._w_total
         pxq, px = p * ux + q, p * ux
         log_s = np.log(v + self._y)
-        a1, a0 = _dot(self._wx, log_s), self._sum_w(log_s)
-        ll = (_dot(w_x, gammaln(pxq) - gammaln(px)) - W * gammaln(q) + W * q * np.log(v)
+        a1, a0 = dot(self._wx, log_s), self._sum_w(log_s)
+        ll = (dot(w_x, gammaln(pxq) - gammaln(px)) - W * gammaln(q) + W * q * np.log(v)
               + p * (self._sum_wx_log_m + self._sum_wx_log_x) - self._sum_w_log_m - p * a1 - q * a0)
         if order == 0:
             return -ll, None, None
         inv = 1.0 / (v + self._y)
-        b1, b0 = _dot(self._wx, inv), self._sum_w(inv)
+        b1, b0 = dot(self._wx, inv), self._sum_w(inv)
         dg = digamma(pxq)
-        g = np.array([_dot(w_x, ux * (dg - digamma(px))) + self._sum_wx_log_m + self._sum_wx_log_x - a1,
-                      _dot(w_x, dg) - W * digamma(q) + W * np.log(v) - a0,
+        g = np.array([dot(w_x, ux * (dg - digamma(px))) + self._sum_wx_log_m + self._sum_wx_log_x - a1,
+                      dot(w_x, dg) - W * digamma(q) + W * np.log(v) - a0,
                       W * q / v - p * b1 - q * b0])
         if order == 1:
             return -ll, -g, None
         inv2 = inv * inv
-        c1, c0 = _dot(self._wx, inv2), self._sum_w(inv2)
-        tg = _trigamma(pxq)
+        c1, c0 = dot(self._wx, inv2), self._sum_w(inv2)
+        tg = trigamma(pxq)
         h = np.array([
-            [_dot(w_x, ux * ux * (tg - _trigamma(px))), _dot(w_x, ux * tg), -b1],
-            [0.0, _dot(w_x, tg) - W * _trigamma(q), W / v - b0],
+            [dot(w_x, ux * ux * (tg - trigamma(px))), dot(w_x, ux * tg), -b1],
+            [0.0, dot(w_x, tg) - W * trigamma(q), W / v - b0],
             [0.0, 0.0, -W * q / v**2 + p * c1 + q * c0]])
         h = np.triu(h) + np.triu(h, 1).T
         return -ll, -g, -h

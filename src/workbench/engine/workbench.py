@@ -281,10 +281,8 @@ class Workbench:
         Examples
         --------
         >>> import pandas as pd, workbench
-        >>> orders = pd.DataFrame({"order_id": ["o1"], "customer_id": ["c1"],
-        ...     "order_time": pd.to_datetime(["2025-03-01 10:00"]), "amount": [99.0],
-        ...     "order_channel": ["pos"]})
-        >>> wb = workbench.open({"orders": orders}, as_of="2025-04-01")
+        >>> stores = pd.DataFrame({"store_id": ["S1"], "store_name": ["Store one"]})
+        >>> wb = workbench.open({"stores": stores}, as_of="2025-04-01")
         >>> wb.has_table("channels"), wb.table_or_empty("channels")
         (False, '"__empty_channels"')
         >>> int(wb.scalar(f"SELECT COUNT(*) FROM {wb.table_or_empty('channels')}"))
