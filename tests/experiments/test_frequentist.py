@@ -187,3 +187,46 @@ class TestWinsorize:
         df = pd.DataFrame({"gmv": rng.pareto(1.5, 5000) * 100})
         capped = winsorize(df, ["gmv"], upper=0.99)
         assert capped["gmv"].var() < 0.5 * df["gmv"].var()
+
+
+class TestNegativeControlMean:
+    """Relative effects divide by |control mean| (gbstats' convention; issue 19).
+
+    Reference values: −10 → −5 is an increase of 5 on a base of magnitude 10, +50% (hand-worked,
+    and what gbstats reports); the Fieller limits are the roots of Fieller's (1954) defining
+    inequality for ``r = (μ_t − μ_c) / |μ_c|``, solved here independently with scipy's brentq.
+    """
+
+    def test_increase_from_negative_control_is_positive(self):
+        from workbench.experiments.frequentist import relative_delta
+
+        rel, var = relative_delta(-10.0, 1.0, -5.0, 1.0)
+        assert rel == pytest.approx(0.5, abs=1e-12)
+        # delta-method variance v_t / m_c² + m_t² v_c / m_c⁴ = 1/100 + 25/10,000
+        assert var == pytest.approx(0.0125, abs=1e-12)
+
+    def test_welch_result_and_intervals(self):
+        from scipy.optimize import brentq
+
+        rng = np.random.default_rng(19)
+        a, b = rng.normal(-10, 3, 400), rng.normal(-9, 3, 400)
+        res = welch_ttest(SampleMeanStatistic.from_values(a), SampleMeanStatistic.from_values(b))
+        m_c, m_t = a.mean(), b.mean()
+        assert res.rel_effect == pytest.approx((m_t - m_c) / abs(m_c), abs=1e-12)
+        assert res.effect > 0 and res.rel_effect > 0
+        q = sps.t.isf(0.025, res.dof)
+        rel_se = np.sqrt(b.var(ddof=1) / 400 / m_c ** 2 + m_t ** 2 * a.var(ddof=1) / 400 / m_c ** 4)
+        assert res.rel_ci_low == pytest.approx(res.rel_effect - q * rel_se, abs=1e-12)
+        assert res.rel_ci_high == pytest.approx(res.rel_effect + q * rel_se, abs=1e-12)
+        v_c, v_t = a.var(ddof=1) / 400, b.var(ddof=1) / 400
+
+        def fieller(r):  # ≤ 0 inside the Fieller set: μ_t − μ_c − r|μ_c| = 0 not rejected
+            # μ_t − (1 − r) μ_c for μ_c < 0; its variance v_t + (1 − r)² v_c
+            return (m_t - (1 - r) * m_c) ** 2 - q ** 2 * (v_t + (1 - r) ** 2 * v_c)
+
+        lo = brentq(fieller, res.rel_effect - 1.0, res.rel_effect)
+        hi = brentq(fieller, res.rel_effect, res.rel_effect + 1.0)
+        assert res.fieller_rel_ci_low == pytest.approx(lo, abs=1e-9)
+        assert res.fieller_rel_ci_high == pytest.approx(hi, abs=1e-9)
+        # consistent with the absolute test: both exclude 0 or both cover it
+        assert (res.ci_low > 0) == (res.fieller_rel_ci_low > 0)

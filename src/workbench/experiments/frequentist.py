@@ -14,7 +14,9 @@ The result type and the moments every test reports from live in
 :mod:`~workbench.experiments.moments`; choosing the test for a pair of statistics in
 :mod:`~workbench.experiments.method`.
 
-Every test also returns the relative effect ``mean_t / mean_c − 1`` with a delta-method
+Every test also returns the relative effect ``(mean_t − mean_c) / |mean_c|`` (``mean_t / mean_c − 1``
+for a positive control mean; divided by the absolute control mean as in gbstats, so its sign is the
+sign of the absolute effect) with a delta-method
 interval (``Var ≈ v_t / m_c² + m_t² v_c / m_c⁴``, arms independent).
 
 All functions are elementwise in the statistics' fields, so arrays of statistics (many

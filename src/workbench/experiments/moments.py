@@ -25,7 +25,9 @@ from .stats import ArrayLike, _scalar
 class TestResult:
     """Outcome of a two-arm comparison (treatment minus control).
 
-    ``effect`` is absolute, ``rel_effect`` relative to the control mean; ``se`` and
+    ``effect`` is absolute, ``rel_effect`` relative to the control mean,
+    ``(m_t − m_c) / |m_c|`` (divided by the absolute control mean, as gbstats does, so an
+    increase from a negative control mean is a positive relative effect); ``se`` and
     ``rel_se`` their standard errors; ``dof`` the degrees of freedom of the t reference
     (``inf`` for a normal reference). ``control_mean`` and ``treatment_mean`` are the means
     the effect is the difference of (CUPED: adjusted to a common pre-period mean).
@@ -87,10 +89,22 @@ def welch_dof(v_c: ArrayLike, n_c: ArrayLike, v_t: ArrayLike, n_t: ArrayLike) ->
 
 
 def relative_delta(mean_c: ArrayLike, v_c: ArrayLike, mean_t: ArrayLike, v_t: ArrayLike) -> tuple[Any, Any]:
-    """Relative effect ``m_t / m_c − 1`` and its delta-method variance (independent arms)."""
+    """Relative effect ``(m_t − m_c) / |m_c|`` and its delta-method variance (independent arms).
+
+    The denominator is the absolute control mean (as in gbstats), so the sign of the relative
+    effect is the sign of the absolute effect: −10 → −5 is +50%, not −50%. For a positive
+    control mean this is ``m_t / m_c − 1``. The variance ``v_t / m_c² + m_t² v_c / m_c⁴`` is the
+    same either way (the gradient only changes sign).
+
+    Examples
+    --------
+    >>> rel, var = relative_delta(-10.0, 0.0, -5.0, 0.0)
+    >>> float(rel)
+    0.5
+    """
     m_c, m_t = np.asarray(mean_c, dtype=float), np.asarray(mean_t, dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
-        rel = m_t / m_c - 1.0
+        rel = (m_t - m_c) / np.abs(m_c)
         var = np.asarray(v_t) / m_c ** 2 + m_t ** 2 * np.asarray(v_c) / m_c ** 4
     # A relative effect against a zero control mean is undefined, not infinite.
     undefined = m_c == 0
@@ -99,14 +113,16 @@ def relative_delta(mean_c: ArrayLike, v_c: ArrayLike, mean_t: ArrayLike, v_t: Ar
 
 def fieller_relative_interval(mean_c: ArrayLike, v_c: ArrayLike, mean_t: ArrayLike, v_t: ArrayLike,
                               crit: ArrayLike) -> tuple[Any, Any]:
-    """Fieller (1954) interval for the relative effect ``m_t / m_c − 1`` (independent arms).
+    """Fieller (1954) interval for the relative effect ``(m_t − m_c) / |m_c|`` (independent arms).
 
     The set of ratios ``ρ`` with ``(m_t − ρ m_c)² ≤ q² (v_t + ρ² v_c)``, i.e. the ratios a test of
     ``μ_t − ρ μ_c = 0`` with critical value ``q`` does not reject. At ``ρ = 1`` this is exactly the
     test of the difference with the interval ``effect ± q·sqrt(v_c + v_t)``, so the relative
     interval excludes 0 exactly when the absolute interval does (the delta-method interval can
     disagree). Bounded only when the control mean is itself clearly non-zero
-    (``m_c² > q² v_c``); otherwise NaN (the interval is unbounded).
+    (``m_c² > q² v_c``); otherwise NaN (the interval is unbounded). With a negative control mean
+    the relative effect is ``1 − ρ``, so the ratio interval ``[ρ_lo, ρ_hi]`` maps to
+    ``[1 − ρ_hi, 1 − ρ_lo]``.
 
     Examples
     --------
@@ -124,6 +140,9 @@ def fieller_relative_interval(mean_c: ArrayLike, v_c: ArrayLike, mean_t: ArrayLi
     with np.errstate(divide="ignore", invalid="ignore"):
         root = np.sqrt(np.where(bounded, disc, np.nan))
         low, high = (b - root) / a - 1.0, (b + root) / a - 1.0
+    # Relative to |m_c|: for m_c < 0 the relative effect is 1 − ρ = −(ρ − 1), flipping the interval.
+    negative = m_c < 0
+    low, high = np.where(negative, -high, low), np.where(negative, -low, high)
     return _scalar(np.where(bounded, low, np.nan)), _scalar(np.where(bounded, high, np.nan))
 
 
