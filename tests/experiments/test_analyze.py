@@ -168,6 +168,32 @@ class TestAnalyzeStatistics:
         assert row["abs_effect"] == pytest.approx(0.024)
         assert np.isnan(row["rel_effect"]) and np.isnan(row["rel_ci_low"])
 
+    def test_impossible_sums_of_squares_are_refused(self):
+        """Σx² < (Σx)²/n has no real data behind it (Cauchy–Schwarz; issue 19).
+
+        Control gmv: n = 1000, Σ = 50,000 so (Σ)²/n = 2,500,000; Σx² = 2,000,000 is impossible. The
+        old code clamped that variance to 0 and reported a confident effect.
+        """
+        from workbench.experiments import RatioStatistic
+
+        good = SampleMeanStatistic(1000, 55_000.0, 5_600_000.0)
+        stats = {"control": {"gmv": SampleMeanStatistic(1000, 50_000.0, 2_000_000.0)}, "script_a": {"gmv": good}}
+        with pytest.raises(DataContractError, match=r"'control', metric 'gmv': sum_squares is smaller than sum"):
+            analyze_statistics(stats, "control")
+        with pytest.raises(ParameterError, match="control arm: sum_squares"):
+            welch_ttest(stats["control"]["gmv"], good)
+        # a ratio metric's denominator (orders) in the treatment arm: Σd = 300, (Σd)²/n = 90, Σd² = 80
+        ok_ratio = RatioStatistic(1000, 50_000.0, 5_000_000.0, 300.0, 400.0, 20_000.0)
+        bad_ratio = RatioStatistic(1000, 50_000.0, 5_000_000.0, 300.0, 80.0, 20_000.0)
+        with pytest.raises(DataContractError, match=r"'script_a', metric 'aov': d_sum_squares"):
+            analyze_statistics({"control": {"aov": ok_ratio}, "script_a": {"aov": bad_ratio}}, "control")
+
+    def test_round_off_in_sums_of_squares_is_tolerated(self):
+        # A constant arm whose Σx² an engine computed a hair under (Σx)²/n (relative 1e-12 < 1e-9).
+        const = SampleMeanStatistic(1000, 50_000.0, 2_500_000.0 * (1 - 1e-12))
+        res = welch_ttest(const, SampleMeanStatistic(1000, 55_000.0, 5_600_000.0))
+        assert np.isfinite(res.p_value)
+
     def test_dict_of_statistics_and_cluster_frames(self):
         stats = {"control": {"gmv": SampleMeanStatistic(1000, 50_000.0, 5_000_000.0)},
                  "treatment": {"gmv": SampleMeanStatistic(1000, 55_000.0, 5_600_000.0)}}

@@ -38,7 +38,7 @@ from .multiple import adjust_frame
 from .result import RESULT_COLUMNS, AnalysisOptions, ExperimentResult, SegmentBreakdown
 from .sequential import sequential_test
 from .srm import srm_test
-from .stats import RegressionAdjustedStatistic
+from .stats import RegressionAdjustedStatistic, impossible_sums_of_squares
 from .sufficient import (  # re-exported: these lived here before sufficient.py
     MetricSpec,
     base_columns,
@@ -69,6 +69,11 @@ def _check_stat(stat: Any, variant: str, metric: str, table: str, column: str) -
     if isinstance(stat, (ClusteredStatistic, ClusteredRatioStatistic)) and stat.n_clusters < 2:
         raise DataContractError(table, column, f"variant {variant!r} has {int(stat.n_clusters)} cluster(s) for "
                                 f"metric {metric!r}; cluster-robust variances need at least 2 per variant")
+    impossible = impossible_sums_of_squares(stat)
+    if impossible:
+        raise DataContractError(table, column, f"variant {variant!r}, metric {metric!r}: {', '.join(impossible)} is "
+                                "smaller than sum² / n, which no real values give (a negative variance); the "
+                                "sufficient statistics are broken upstream")
     d_sum = getattr(stat, "d_sum", None)
     if d_sum is not None and d_sum == 0:
         raise DataContractError(table, column, f"the denominator of ratio metric {metric!r} sums to 0 in variant "
@@ -176,7 +181,7 @@ def analyze_statistics(stats_by_variant: Mapping[str, Mapping[str, Any]] | pd.Da
     >>> stats = {"control": {"gmv": SampleMeanStatistic(1000, 50_000.0, 5_000_000.0)},
     ...          "treatment": {"gmv": SampleMeanStatistic(1000, 55_000.0, 5_600_000.0)}}
     >>> analyze_statistics(stats, "control").table[["metric", "abs_effect", "rel_effect"]].to_dict("records")
-    [{'metric': 'gmv', 'abs_effect': 5.0, 'rel_effect': 0.10000000000000009}]
+    [{'metric': 'gmv', 'abs_effect': 5.0, 'rel_effect': 0.1}]
     """
     opts = AnalysisOptions.build(options, **settings)
     if isinstance(stats_by_variant, pd.DataFrame):

@@ -60,7 +60,7 @@ import pandas as pd
 
 from ..errors import DataContractError
 from .moments import TestResult, result_from_moments
-from .stats import ArrayLike, RatioStatistic, SampleMeanStatistic, _add, _sample_variance, _scalar
+from .stats import ArrayLike, RatioStatistic, SampleMeanStatistic, _add, _sample_variance, _scalar, check_arms
 
 
 def _arr(x: Any) -> np.ndarray:
@@ -412,6 +412,7 @@ def cluster_test(control: ClusteredStatistic | ClusteredRatioStatistic,
     >>> round(float(r.dof), 6), r.method, bool(r.design_effect > 1)
     (18.0, 'cluster_cr2', True)
     """
+    check_arms(control, treatment)
     g_c, g_t = _arr(control.n_clusters), _arr(treatment.n_clusters)
     cr2 = (small_sample and isinstance(control, ClusteredStatistic) and isinstance(treatment, ClusteredStatistic)
            and control.has_cr2 and treatment.has_cr2)

@@ -46,6 +46,7 @@ from .stats import (
     RegressionAdjustedStatistic,
     SampleMeanStatistic,
     _scalar,
+    check_arms,
     pooled_theta,
 )
 
@@ -67,6 +68,7 @@ def welch_ttest(control: SampleMeanStatistic, treatment: SampleMeanStatistic, al
     >>> round(r.effect, 3), round(r.p_value, 4)
     (2.0, 0.1633)
     """
+    check_arms(control, treatment)
     v_c, v_t = control.mean_variance, treatment.mean_variance
     dof = welch_dof(v_c, control.n, v_t, treatment.n)
     return result_from_moments(control.mean, v_c, treatment.mean, v_t, dof, alpha, "welch_t")
@@ -94,6 +96,7 @@ def proportion_ztest(control: ProportionStatistic, treatment: ProportionStatisti
 
 def ratio_test(control: RatioStatistic, treatment: RatioStatistic, alpha: float = 0.05) -> TestResult:
     """Difference of two ratio metrics (Σm/Σd per arm), delta-method variances, Welch df."""
+    check_arms(control, treatment)
     v_c, v_t = control.mean_variance, treatment.mean_variance
     dof = welch_dof(v_c, control.n, v_t, treatment.n)
     return result_from_moments(control.mean, v_c, treatment.mean, v_t, dof, alpha, "delta_ratio")
@@ -106,6 +109,7 @@ def cuped_test(control: RegressionAdjustedStatistic, treatment: RegressionAdjust
     ``variance_reduction`` in the result is ``1 − Var(adjusted) / Var(unadjusted)`` of the
     effect estimate, i.e. roughly the squared correlation of metric and covariate.
     """
+    check_arms(control, treatment)
     if theta is None:
         theta = pooled_theta(control, treatment)
     x_bar = (np.asarray(control.pre_sum, dtype=float) + np.asarray(treatment.pre_sum, dtype=float)) / \

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DataContractError
+from ..errors import DataContractError, ParameterError
 
 ArrayLike = Any  # float or numpy array, elementwise
 
@@ -59,6 +59,53 @@ def _sample_variance(n: ArrayLike, total: ArrayLike, squares: ArrayLike) -> Arra
         v = (np.asarray(squares, dtype=float) - np.asarray(total, dtype=float) ** 2 / n) / (n - 1)
     # Sums of squares computed in floating point can leave -1e-16 where the truth is 0.
     return _scalar(np.where(n > 1, np.maximum(v, 0.0), 0.0))
+
+
+# (sum, sum of squares, count) field triples: Σx² ≥ (Σx)² / n for any real values (Cauchy–Schwarz).
+_SQUARE_FIELDS = (("sum", "sum_squares", "n"), ("m_sum", "m_sum_squares", "n"), ("d_sum", "d_sum_squares", "n"),
+                  ("post_sum", "post_sum_squares", "n"), ("pre_sum", "pre_sum_squares", "n"),
+                  ("sum", "cluster_sum_squares", "n_clusters"), ("m_sum", "m_cluster_sum_squares", "n_clusters"),
+                  ("d_sum", "d_cluster_sum_squares", "n_clusters"))
+
+# Relative slack for floating-point round-off in sums of squares computed elsewhere (SQL engines).
+SQUARES_RTOL = 1e-9
+
+
+def impossible_sums_of_squares(stat: Any) -> list[str]:
+    """The sum-of-squares fields of ``stat`` smaller than ``sum² / n`` (beyond round-off).
+
+    No real values have ``Σx² < (Σx)² / n``; such statistics come from a broken export, and
+    clamping the negative variance to 0 would report a confident result. A relative slack of
+    ``SQUARES_RTOL × sum² / n`` absorbs floating-point round-off. Elementwise fields are
+    flagged when any element is impossible.
+
+    Examples
+    --------
+    >>> impossible_sums_of_squares(SampleMeanStatistic(10, 100.0, 50.0))
+    ['sum_squares']
+    >>> impossible_sums_of_squares(SampleMeanStatistic(10, 100.0, 1000.0))
+    []
+    """
+    names = {f.name for f in fields(stat)}
+    bad = []
+    for total, squares, count in _SQUARE_FIELDS:
+        if not {total, squares, count} <= names:
+            continue
+        n = np.asarray(getattr(stat, count), dtype=float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            floor = np.where(n > 0, np.asarray(getattr(stat, total), dtype=float) ** 2 / n, 0.0)
+        if np.any(np.asarray(getattr(stat, squares), dtype=float) < floor * (1.0 - SQUARES_RTOL)):
+            bad.append(squares)
+    return bad
+
+
+def check_arms(control: Any, treatment: Any) -> None:
+    """Raise :class:`ParameterError` when either arm's sums of squares are impossible."""
+    for arm, stat in (("control", control), ("treatment", treatment)):
+        bad = impossible_sums_of_squares(stat)
+        if bad:
+            raise ParameterError(f"{arm} arm: {', '.join(bad)} is smaller than sum² / n, which no real values "
+                                 "give (a negative variance); check how the statistics were computed")
 
 
 def _sample_covariance(n: ArrayLike, sum_a: ArrayLike, sum_b: ArrayLike, products: ArrayLike) -> ArrayLike:
