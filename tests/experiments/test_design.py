@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats as sps
-from statsmodels.stats.power import NormalIndPower, zt_ind_solve_power
+from statsmodels.stats.power import NormalIndPower
+from statsmodels.stats.proportion import power_proportions_2indep
 
 from workbench import ParameterError
 from workbench.experiments import (
@@ -22,12 +23,6 @@ from workbench.experiments import (
 )
 
 
-def standardised(p0, delta, ratio):
-    """The statsmodels effect size for unequal arm variances p0 q0 and p1 q1."""
-    p1 = p0 + delta
-    return delta / np.sqrt((p0 * (1 - p0) + p1 * (1 - p1) / ratio) / (1 + 1 / ratio))
-
-
 class TestSampleSize:
     @pytest.mark.parametrize("p0, delta, ratio, alpha, target, alternative", [
         (0.10, 0.01, 1.0, 0.05, 0.8, "two-sided"),
@@ -36,18 +31,32 @@ class TestSampleSize:
         (0.02, 0.004, 1.0, 0.05, 0.8, "larger"),
     ])
     def test_proportion_matches_statsmodels(self, p0, delta, ratio, alpha, target, alternative):
+        # The pooled z test of the analysis: H0 variance at the pooled rate, H1 variance unpooled —
+        # statsmodels' power_proportions_2indep (group 1 = control with nobs1, ratio = n_t / n_c).
         res = sample_size(delta, baseline=p0, ratio=ratio, alpha=alpha, power=target, alternative=alternative)
-        es = standardised(p0, delta, ratio)
-        sm_alt = alternative if alternative == "two-sided" else "larger"
-        ref = NormalIndPower().solve_power(effect_size=abs(es), alpha=alpha, power=target, ratio=ratio,
-                                           alternative=sm_alt)
-        ref2 = zt_ind_solve_power(effect_size=abs(es), alpha=alpha, power=target, ratio=ratio, alternative=sm_alt)
-        # statsmodels' own root finder stops at xtol=1e-5 units, hence a relative tolerance
-        assert res.n_control == pytest.approx(ref, rel=1e-6)
-        assert res.n_control == pytest.approx(ref2, rel=1e-6)
+        sm_alt = "two-sided" if alternative == "two-sided" else "smaller"  # its diff is p_c − p_t
+        ref = power_proportions_2indep(p0 - (p0 + delta), p0 + delta, res.n_control, ratio=ratio, alpha=alpha,
+                                       alternative=sm_alt, return_results=False)
+        assert ref == pytest.approx(target, abs=1e-9)
         assert res.n_treatment == pytest.approx(ratio * res.n_control, rel=1e-12)
-        # our solution solves statsmodels' power equation to 1e-9
-        assert NormalIndPower().power(abs(es), res.n_control, alpha, ratio, sm_alt) == pytest.approx(target, abs=1e-9)
+        assert power(delta, res.n_control, baseline=p0, ratio=ratio, alpha=alpha,
+                     alternative=alternative) == pytest.approx(target, abs=1e-10)
+
+    def test_proportion_reproduces_gpower(self):
+        """G*Power 3.1, z tests – proportions, difference between two independent proportions.
+
+        p1 = 0.45, p2 = 0.55 (a 10-point effect), two-tailed α = 0.001, power 0.80, N2/N1 = 1: G*Power
+        reports 852 per group (issue 19); the unpooled formula used before gave 846. Closed form
+        (Fleiss, Levin & Paik, eq. 4.14 without continuity correction):
+        n = (z_{1−α/2}·√(2p̄q̄) + z_{1−β}·√(p1q1 + p2q2))² / δ².
+        """
+        res = sample_size(0.10, baseline=0.45, alpha=0.001, power=0.8)
+        assert (res.n_control_required, res.n_treatment_required) == (852, 852)
+        p1, p2 = 0.45, 0.55
+        p_bar = (p1 + p2) / 2
+        closed = (sps.norm.isf(0.0005) * np.sqrt(2 * p_bar * (1 - p_bar))
+                  + sps.norm.isf(0.2) * np.sqrt(p1 * (1 - p1) + p2 * (1 - p2))) ** 2 / 0.1 ** 2
+        assert res.n_control == pytest.approx(closed, rel=1e-9)
 
     def test_mean_and_ratio_metrics(self):
         res = sample_size(2.0, sd=50.0)

@@ -13,10 +13,15 @@ The metric is described by one of
   metric such as GMV per order).
 
 The test is the two-sided (or one-sided) z test of the analysis, with the variance of the
-difference ``deff · (σ₀²/n₀ + σ₁²/n₁)``. For a cluster design (``icc > 0`` or
+difference ``deff · (σ₀²/n₀ + σ₁²/n₁)``. For a proportion (unit-level design) the test is the
+pooled two-proportion z test, so its critical value is on the scale of the variance under H0,
+``p̄q̄ (1/n₀ + 1/n₁)`` with ``p̄ = (n₀p₀ + n₁p₁)/(n₀ + n₁)``, and the statistic's spread under H1 is
+unpooled: for equal arms ``n = (z_{1−α/2}·√(2p̄q̄) + z_{1−β}·√(p₀q₀ + p₁q₁))² / δ²`` (Fleiss; what
+G*Power's z test for two independent proportions and statsmodels' ``power_proportions_2indep``
+compute). For a cluster design (``icc > 0`` or
 ``mean_cluster_size > 1``), ``deff = 1 + (m̄ − 1)·ICC`` and, as the analysis uses a t
 reference with ``G − 2`` degrees of freedom, power uses the noncentral t. Unit-level
-designs match ``statsmodels`` ``NormalIndPower`` with the standardised effect
+mean and ratio designs match ``statsmodels`` ``NormalIndPower`` with the standardised effect
 ``δ / sqrt((σ₀² + σ₁²/r)/(1 + 1/r))``.
 
 Assignment: :func:`assign_variants` hashes ``salt:experiment_id:unit_id`` with SHA-256 to a
@@ -117,10 +122,17 @@ def _power(delta: float, n0: float, m: _Metric, ratio: float, alpha: float, alte
             return float(sps.nct.sf(crit, dof, nc) + sps.nct.cdf(-crit, dof, nc))
         crit = sps.t.isf(alpha, dof)
         return float(sps.nct.sf(crit, dof, nc) if alternative == "larger" else sps.nct.cdf(-crit, dof, nc))
+    # The pooled two-proportion z test standardises by the variance under H0 (both arms at the pooled
+    # rate p̄ = (p₀ + r p₁)/(1 + r)); the statistic's spread under H1 is the unpooled one.
+    null_ratio = 1.0
+    if m.kind == "proportion":
+        p0, p1 = m.baseline, m.baseline + delta
+        p_bar = (p0 + ratio * p1) / (1.0 + ratio)
+        null_ratio = math.sqrt(p_bar * (1 - p_bar) * (1 / n0 + 1 / (n0 * ratio)) / (v0 / n0 + v1 / (n0 * ratio)))
     if alternative == "two-sided":
-        crit = sps.norm.isf(alpha / 2)
+        crit = sps.norm.isf(alpha / 2) * null_ratio
         return float(sps.norm.cdf(nc - crit) + sps.norm.cdf(-nc - crit))
-    crit = sps.norm.isf(alpha)
+    crit = sps.norm.isf(alpha) * null_ratio
     return float(sps.norm.cdf(nc - crit) if alternative == "larger" else sps.norm.cdf(-nc - crit))
 
 
@@ -144,7 +156,7 @@ def power(effect: float, n_control: float, *, baseline: float | None = None, sd:
     Examples
     --------
     >>> round(power(0.01, 10_000, baseline=0.10), 4)          # +1 point on a 10% rate
-    0.6357
+    0.6356
     """
     _check(alpha, ratio, alternative, icc, mean_cluster_size)
     if not n_control > 1:
@@ -220,7 +232,7 @@ def sample_size(effect: float, *, power: float = 0.8, baseline: float | None = N
     --------
     >>> s = sample_size(0.01, baseline=0.10)                    # +1 point on a 10% rate
     >>> s.n_control_required, s.n_treatment_required
-    (14749, 14749)
+    (14751, 14751)
     >>> s = sample_size(0.01, baseline=0.10, icc=0.01, mean_cluster_size=200)  # randomised by store
     >>> s.design_effect, s.clusters_control_required
     (2.99, 222)
