@@ -203,3 +203,51 @@ class TestErrorsAndCollapse:
         want = frame.groupby(keys, as_index=False).size().rename(columns={"size": "weight"})
         pd.testing.assert_frame_equal(got.reset_index(drop=True), want.reset_index(drop=True), check_dtype=False)
         assert got["weight"].sum() == n and list(got.dtypes[keys]) == list(frame.dtypes[keys])
+
+
+class TestLifelinesPath:
+    """Fits handed to lifelines (collapse=False, entry times, clusters, a penalizer); issue 19.
+
+    Data: the Rossi recidivism data shipped with lifelines (``lifelines.datasets.load_rossi``).
+    """
+
+    COVS = ["fin", "race", "wexp", "mar", "paro", "prio"]
+
+    def test_weights_mean_the_replicated_rows(self):
+        """rossi with ``weights=age`` and six covariates: the fit on the replicated rows (reference: the
+        exact collapsed fitter on those rows, which matches lifelines unweighted) has fin −0.508274;
+        lifelines' case weights gave −0.507408."""
+        from lifelines.datasets import load_rossi
+
+        from workbench.churn.survival import fit_cox
+
+        rossi = load_rossi()
+        rep = rossi.loc[rossi.index.repeat(rossi["age"])].reset_index(drop=True)
+        exact = CollapsedCoxFitter().fit(rep[self.COVS], rep["week"], rep["arrest"])
+        weighted = fit_cox(rossi, numeric=self.COVS, duration_col="week", event_col="arrest", collapse=False,
+                           check_ph=False, weights_col="age")
+        coef = weighted.hazard_ratios_.set_index("covariate")["coef"]
+        assert coef["fin"] == pytest.approx(-0.508274, abs=1e-6)
+        for c in self.COVS:
+            assert coef[c] == pytest.approx(exact.params_[c], abs=1e-8)
+        assert weighted.n_spells_ == int(rossi["age"].sum())
+
+    def test_penalised_fit_is_converged(self):
+        """lifelines' defaults stop 7.5e-6 short on rossi with penalizer 0.1; the fit is now at the optimum,
+        where the penalised score is zero (gradient of the exact Efron log-likelihood / n = penalizer · β,
+        lifelines' objective with l1_ratio = 0)."""
+        from lifelines.datasets import load_rossi
+
+        from workbench.churn.survival import fit_cox
+
+        rossi = load_rossi()
+        covs = self.COVS + ["age"]
+        fit = fit_cox(rossi, numeric=covs, duration_col="week", event_col="arrest", collapse=False,
+                      check_ph=False, penalizer=0.1)
+        beta = fit.hazard_ratios_.set_index("covariate")["coef"][covs].to_numpy()
+        exact = CollapsedCoxFitter().fit(rossi[covs], rossi["week"], rossi["arrest"])
+        _, grad, _ = exact._loglik(beta, derivatives=True)
+        # lifelines standardises covariates (sample sd) and penalises 0.5·penalizer·‖β_std‖² against the
+        # mean log-likelihood: at the optimum score / (sd · n) = penalizer · β · sd
+        sd = rossi[covs].std(ddof=1).to_numpy()
+        assert np.max(np.abs(grad / (sd * len(rossi)) - 0.1 * beta * sd)) < 1e-9

@@ -191,6 +191,10 @@ def collapse_spells(frame: pd.DataFrame, columns: Sequence[str], duration_col: s
     return collapse_rows(frame, list(columns) + [duration_col, event_col])
 
 
+# Newton–Raphson settings for lifelines' CoxPHFitter: converged to the last digits R reports.
+LIFELINES_FIT_OPTIONS = {"precision": 1e-12, "r_precision": 1e-14, "max_steps": 1000}
+
+
 class SpellCoxFitter:
     """Cox proportional hazards on spells; hazard ratios with CIs and the proportional-hazards check.
 
@@ -218,7 +222,10 @@ class SpellCoxFitter:
     weights_col : str, optional
         Whole-number frequency weights: each row stands for that many spells (the rows of
         :func:`~workbench.churn.spells.spell_counts`, collapsed in the engine). The fit is
-        the one on the replicated rows.
+        the one on the replicated rows: collapsed fits weight the exact Efron likelihood;
+        uncollapsed fits (``collapse=False``, entry times, clusters, a penalizer) replicate
+        the rows before lifelines (whose own weights are case weights with a different tie
+        handling), so memory grows with the number of spells represented.
 
     Attributes
     ----------
@@ -309,6 +316,9 @@ class SpellCoxFitter:
                                                weights=fit_data["weight"])
                 data = None
             else:
+                if weights_col:  # the fit on the replicated rows (lifelines' weights are case weights)
+                    spells = spells.loc[spells.index.repeat(spells[weights_col].to_numpy().astype(np.int64))]
+                    spells = spells.reset_index(drop=True).assign(**{weights_col: 1})
                 data, cols = with_outcome(spells)
                 if entry_col:
                     data[entry_col] = spells[entry_col].to_numpy()
@@ -318,8 +328,10 @@ class SpellCoxFitter:
                     data[weights_col] = spells[weights_col].to_numpy()
                 fit_data = data
                 cph = CoxPHFitter(penalizer=penalizer)
+                # lifelines' default precision (1e-7 on the step) stops early on penalised and
+                # late-entry fits; run Newton–Raphson to convergence instead
                 cph.fit(fit_data, duration_col, event_col, cluster_col=cluster_col, entry_col=entry_col,
-                        robust=bool(cluster_col), weights_col=weights_col)
+                        robust=bool(cluster_col), weights_col=weights_col, fit_options=LIFELINES_FIT_OPTIONS)
         s = cph.summary
         hr = pd.DataFrame({"covariate": s.index, "coef": s["coef"].to_numpy(), "se": s["se(coef)"].to_numpy(),
                            "hr": s["exp(coef)"].to_numpy(), "hr_low": s["exp(coef) lower 95%"].to_numpy(),
