@@ -2,27 +2,18 @@
 them, the dates ("last month" is the last complete month before as-of) and the simulator's truth."""
 from __future__ import annotations
 
-import html
 import math
 import re
-from pathlib import Path
 from types import SimpleNamespace
 
 import pandas as pd
 import pytest
 
 import workbench
+from tests.pages.rendered import page_text
 from workbench.i18n import t
 from workbench.pages import Verdict
 from workbench.pages import churn as page
-
-
-def page_text(run) -> str:
-    """The visible text of a rendered report (tags, styles and images stripped, spaces collapsed)."""
-    assert run.ok, run.error
-    raw = Path(run.html_path).read_text(encoding="utf-8")
-    raw = re.sub(r"<(style|script)\b.*?</\1>", " ", raw, flags=re.S)
-    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", raw)))
 
 
 @pytest.fixture(scope="module")

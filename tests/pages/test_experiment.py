@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 import workbench
+from tests.pages.rendered import page_text
 from workbench.errors import ParameterError
 from workbench.experiments import sequential_frame
 from workbench.experiments.frame import experiment_daily, experiment_info
@@ -29,13 +30,6 @@ from workbench.simulate import simulate_brand
 
 ROOT = Path(__file__).resolve().parents[2]
 METRICS = ["gmv", "orders", "converted", "aov"]
-
-
-def page_text(run) -> str:
-    assert run.ok, run.error
-    raw = Path(run.html_path).read_text(encoding="utf-8")
-    raw = re.sub(r"<(style|script)\b.*?</\1>", " ", raw, flags=re.S)
-    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", raw)))
 
 
 def as_of(brand) -> str:

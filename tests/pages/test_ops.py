@@ -3,15 +3,14 @@ pandas count on the simulated brand's tables, the simulator's true funnel rates,
 rendered pages (HQ and store view, zh and en)."""
 from __future__ import annotations
 
-import html
 import math
 import re
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
 import workbench
+from tests.pages.rendered import page_text
 from workbench import ParameterError
 from workbench.pages import ops
 
@@ -34,13 +33,6 @@ def adds_by_store(brand, start, end) -> pd.Series:
     ev = ev[(ev["event_type"] == "add") & (ev["event_time"] >= start) & (ev["event_time"] < end)]
     ev = ev.merge(brand.tables["staff"][["staff_id", "store_id"]], on="staff_id", how="left")
     return ev.groupby(ev["store_id"].fillna("(none)")).size()
-
-
-def page_text(path: str) -> str:
-    """The visible text of a rendered page: tags stripped, entities decoded, spaces collapsed."""
-    raw = Path(path).read_text(encoding="utf-8")
-    raw = re.sub(r"<(script|style)[^>]*>.*?</\1>", " ", raw, flags=re.S)
-    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", raw)))
 
 
 def squash(text: str) -> str:

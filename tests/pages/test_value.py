@@ -3,7 +3,6 @@ judged on their own definition, the holdout increment is stated with a verdict i
 supports (and covers the simulator's truth), and the interaction window reaches every number."""
 from __future__ import annotations
 
-import html
 import math
 import re
 
@@ -12,6 +11,7 @@ import pytest
 from scipy import stats
 
 import workbench
+from tests.pages.rendered import page_text
 from workbench import metrics
 from workbench.attribution.buckets import value_buckets
 from workbench.i18n import t
@@ -31,14 +31,6 @@ def wb(report_brand):
 @pytest.fixture(scope="module")
 def ladder(wb):
     return vp.value_ladder(wb, *MONTH, interaction_window_days=7)
-
-
-def page_text(run) -> str:
-    """The rendered page as plain text, whitespace collapsed (what a reader sees)."""
-    assert run.ok, run.error
-    raw = open(run.html_path, encoding="utf-8").read()
-    body = re.sub(r"<script.*?</script>|<style.*?</style>", " ", raw, flags=re.S)
-    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", body)))
 
 
 def squash(text: str) -> str:
