@@ -22,14 +22,10 @@ def write_notebook(folder: Path, name: str, body: str) -> None:
 
 
 @pytest.fixture()
-def folder(tmp_path, tiny):
-    (tmp_path / "notebooks").mkdir()
-    data = tmp_path / "data"
-    data.mkdir()
-    for name, frame in tiny.items():
-        frame.to_parquet(data / f"{name}.parquet")
-    write_notebook(tmp_path / "notebooks", "ops_dashboard", "print(n)")
-    return tmp_path
+def folder(folder):
+    """The tiny brand's working folder with a one-cell ops_dashboard notebook."""
+    write_notebook(folder / "notebooks", "ops_dashboard", "print(n)")
+    return folder
 
 
 def report_args(folder: Path, *extra: str) -> list[str]:

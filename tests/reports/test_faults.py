@@ -40,16 +40,6 @@ def write_notebook(folder: Path, name: str, body: str) -> Path:
     return path
 
 
-@pytest.fixture()
-def folder(tmp_path, tiny):
-    (tmp_path / "notebooks").mkdir()
-    data = tmp_path / "data"
-    data.mkdir()
-    for name, frame in tiny.items():
-        frame.to_parquet(data / f"{name}.parquet")
-    return tmp_path
-
-
 def cli(folder: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "workbench.cli", "report", "ops_dashboard", "--lang", "en", "--as-of", AS_OF,
             "--data", str(folder / "data"), "--out", str(folder / "reports"),
