@@ -1,0 +1,343 @@
+"""The store page: this week's to-do with a guide split, then the store's KPIs against its peers.
+
+* :func:`store_todo` — three work lists for the store's guides at ``as_of``, counted per guide and
+  listed with masked customer ids only (:mod:`workbench.masking`): buyers at the store in the last
+  ``buyer_days`` days who are nobody's contact, contacts in none of the store's groups, and contacts in
+  the brand's top decile of delete risk over ``horizon_days`` (high value first).
+* :func:`store_kpis` — the store's KPIs of ``[start, end)`` beside the previous period of equal
+  length, its region's and the brand's median store and its rank (k of n stores), every number from
+  :mod:`workbench.metrics` by store.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .. import metrics
+from .._as_of import require_as_of
+from ..engine import Workbench, literal, to_timestamp
+from ..errors import ParameterError, WorkbenchError
+from ..i18n import t
+from ..masking import mask_key, mask_tokens
+from ..relations import contact_intervals, open_at_sql
+from ._base import Stated
+from .guides import guide_dims_sql, risk_by_relationship_sql, store_members_sql
+from .ops import check_store
+
+__all__ = ["StoreTodo", "StoreKpi", "StoreKPIs", "store_todo", "store_kpis", "KPI_DEFS", "DAYS_PER_MONTH"]
+
+DAYS_PER_MONTH = 365.25 / 12
+UNASSIGNED = "(unassigned)"   # display name of the buyers' row with no guide
+
+
+# ---------------------------------------------------------------------- to-do
+@dataclass(frozen=True, eq=False)
+class StoreTodo:
+    """The store's to-do at ``as_of``: counts per guide and masked lists.
+
+    ``per_guide`` has one row per guide of the store (staff_id, display_name, buyers_not_added,
+    not_in_group, at_risk) plus a row with staff_id NULL for buyers no guide sold to. The lists
+    hold ``display_name``, ``staff_id``, ``customer`` (a masked token, never the raw id) and their
+    own columns; ``at_risk_list`` is ordered by value, highest first, within each guide.
+    """
+
+    store_id: str
+    as_of: pd.Timestamp
+    horizon_days: int
+    buyer_days: int
+    buyers_not_added: Stated
+    not_in_group: Stated
+    at_risk: Stated
+    per_guide: pd.DataFrame
+    buyers_list: pd.DataFrame
+    not_in_group_list: pd.DataFrame
+    at_risk_list: pd.DataFrame
+    risk_note: str | None = None
+
+    def finding(self, lang: str) -> str:
+        """The to-do sentence: the three counts of the store."""
+        return t("store.finding_todo", lang, buyers=self.buyers_not_added.text(), days=self.buyer_days,
+                 not_in_group=self.not_in_group.text(), at_risk=self.at_risk.text(), horizon=self.horizon_days)
+
+    def table(self, lang: str) -> pd.DataFrame:
+        """The per-guide counts with translated headers (the unassigned row named in ``lang``)."""
+        df = self.per_guide.drop(columns="staff_id").copy()
+        df["display_name"] = df["display_name"].where(df["display_name"] != UNASSIGNED, t("store.unassigned", lang))
+        return df.rename(columns={c: t(f"store.col_{c}", lang) for c in df.columns})
+
+
+def _mask(df: pd.DataFrame, secret: bytes) -> pd.DataFrame:
+    """Replace ``customer_id`` by its token in ``customer`` (the raw column is dropped)."""
+    out = df.copy()
+    out.insert(2, "customer", mask_tokens(out.pop("customer_id"), secret))
+    return out
+
+
+def _limit(df: pd.DataFrame, limit: int | None) -> pd.DataFrame:
+    if limit is None:
+        return df.reset_index(drop=True)
+    return df.groupby("staff_id", dropna=False, sort=False).head(int(limit)).reset_index(drop=True)
+
+
+def store_todo(wb: Workbench, store_id: str, as_of: Any = None, horizon_days: int = 30, buyer_days: int = 90,
+               value: str = "clv", limit_per_guide: int | None = 50, key: str | bytes | None = None,
+               data_dir: str | Path | None = None) -> StoreTodo:
+    """The store's to-do at ``as_of`` (default the workbench's as-of), split by guide.
+
+    * **buyers not added**: customers with an order at the store (``orders.store_id``, any channel)
+      in the ``buyer_days`` days before ``as_of`` who have no open relationship with any staff member
+      of the brand at ``as_of``. Their guide is the store guide who shared their latest such order
+      (``share_staff_id``); the rest are unassigned (staff_id NULL).
+    * **not in a group**: open relationships at ``as_of`` with a guide of the store whose customer is
+      in none of the store's groups (per guide; the store's count is persons, as
+      :func:`workbench.metrics.current_contacts` ``added_not_in_group``).
+    * **at risk**: open relationships with a guide of the store in the brand's top decile of the Cox
+      probability of a delete within ``horizon_days`` (the leaderboard's ``at_risk``), listed by
+      ``value`` (``"clv"`` expected 12-month value, or ``"gmv"`` trailing 12 months), highest first.
+
+    Lists carry masked ids only: ``key`` (else ``WORKBENCH_MASK_KEY``, else the brand's key file
+    selected by ``data_dir``) keys the tokens. ``limit_per_guide`` caps each guide's list (None: all).
+
+    Examples
+    --------
+    >>> todo = store_todo(wb, "S001", horizon_days=30)      # doctest: +SKIP
+    >>> todo.per_guide.head(), todo.at_risk_list.head()      # doctest: +SKIP
+    """
+    store_id = check_store(wb, store_id)
+    if store_id is None:
+        raise ParameterError("store_todo needs a store_id")
+    at = require_as_of(wb, as_of, "as_of")
+    a = literal(at)
+    secret = mask_key(data_dir) if key is None else (key.encode() if isinstance(key, str) else key)
+    wb.require("contact_events")
+    g = guide_dims_sql(wb, store_id)
+    buyers = _buyers_not_added(wb, store_id, at, int(buyer_days))
+    not_grouped = wb.query(f"""
+        WITH g AS ({g}), m AS ({store_members_sql(wb, a)})
+        SELECT iv.staff_id, iv.customer_id, iv.start_time AS contact_since
+        FROM ({contact_intervals(wb)}) iv JOIN g ON g.staff_id = iv.staff_id
+        LEFT JOIN m ON m.customer_id = iv.customer_id AND m.store_id = {literal(store_id)}
+        WHERE {open_at_sql('iv', a)} AND m.customer_id IS NULL""")
+    risky, note = _at_risk(wb, g, at, float(horizon_days), value)
+    guides = wb.query(f"""SELECT staff_id, display_name, CASE WHEN left_at IS NULL OR left_at >= {a} THEN 1 ELSE 0 END
+                          AS employed FROM ({g}) g""")
+    per_guide = _per_guide(guides, buyers, not_grouped, risky)
+    names = dict(zip(per_guide["staff_id"], per_guide["display_name"], strict=False))
+
+    def listed(df: pd.DataFrame, order: list[str], ascending: list[bool]) -> pd.DataFrame:
+        df = df.assign(display_name=df["staff_id"].map(names).fillna(UNASSIGNED))
+        df = df.sort_values(["display_name", *order], ascending=[True, *ascending], na_position="last")
+        df = df[["display_name", "staff_id", *[c for c in df.columns if c not in ("display_name", "staff_id")]]]
+        return _mask(_limit(df, limit_per_guide), secret)
+
+    where = f"store {store_id}"
+    return StoreTodo(
+        store_id, at, int(horizon_days), int(buyer_days),
+        Stated(float(buyers["customer_id"].nunique()), "persons",
+               f"customers who ordered at {where} in the {buyer_days} days before as-of and are nobody's contact "
+               "at as-of", at - pd.Timedelta(days=int(buyer_days)), at),
+        Stated(float(not_grouped["customer_id"].nunique()), "persons",
+               f"contacts of the guides of {where} at as-of who are in none of its groups", None, at),
+        Stated(float(len(risky)) if note is None else float("nan"), "count",
+               f"open relationships with guides of {where} in the brand's top decile of the probability of a "
+               f"delete within {horizon_days} days", at, at + pd.Timedelta(days=int(horizon_days))),
+        per_guide,
+        listed(buyers, ["gmv", "last_order_time"], [False, False]),
+        listed(not_grouped, ["contact_since"], [True]),
+        listed(risky, ["value", "risk"], [False, False]),
+        note)
+
+
+def _buyers_not_added(wb: Workbench, store_id: str, at: pd.Timestamp, days: int) -> pd.DataFrame:
+    """Buyers at the store in the window with no open relationship at ``at``; their sharing guide or NULL."""
+    a, since = literal(at), literal(at - pd.Timedelta(days=days))
+    return wb.query(f"""
+        WITH o AS (SELECT * FROM {wb.table_or_empty('orders')}
+                   WHERE store_id = {literal(store_id)} AND customer_id IS NOT NULL
+                     AND order_time >= {since} AND order_time < {a}),
+        b AS (SELECT customer_id, MAX(order_time) AS last_order_time, SUM(amount) AS gmv FROM o GROUP BY customer_id),
+        open_now AS (SELECT DISTINCT customer_id FROM ({contact_intervals(wb)}) iv WHERE {open_at_sql('iv', a)}),
+        seller AS (
+            SELECT customer_id, share_staff_id AS staff_id FROM (
+                SELECT o.customer_id, o.share_staff_id,
+                       ROW_NUMBER() OVER (PARTITION BY o.customer_id ORDER BY o.order_time DESC, o.order_id DESC) AS rn
+                FROM o JOIN ({guide_dims_sql(wb, store_id)}) g ON g.staff_id = o.share_staff_id
+            ) x WHERE rn = 1)
+        SELECT s.staff_id, b.customer_id, b.last_order_time, b.gmv
+        FROM b LEFT JOIN open_now n ON n.customer_id = b.customer_id
+        LEFT JOIN seller s ON s.customer_id = b.customer_id
+        WHERE n.customer_id IS NULL""")
+
+
+def _at_risk(wb: Workbench, guides_sql: str, at: pd.Timestamp, horizon: float,
+             value: str) -> tuple[pd.DataFrame, str | None]:
+    cols = ["staff_id", "customer_id", "risk", "value"]
+    try:
+        sql = risk_by_relationship_sql(wb, at, horizon, value)
+        df = wb.query(f"""SELECT r.staff_id, r.customer_id, r.risk, r.value FROM ({sql}) r
+                          JOIN ({guides_sql}) g ON g.staff_id = r.staff_id WHERE r.top_decile = 1""")
+    except (WorkbenchError, ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:
+        return pd.DataFrame(columns=cols), str(exc)   # too few spells for a Cox model: said on the page
+    return df[cols], None
+
+
+def _per_guide(guides: pd.DataFrame, buyers: pd.DataFrame, not_grouped: pd.DataFrame,
+               risky: pd.DataFrame) -> pd.DataFrame:
+    """One row per guide (employed at as-of, or holding a listed customer) and the unassigned buyers' row."""
+    counts = [("buyers_not_added", buyers), ("not_in_group", not_grouped), ("at_risk", risky)]
+    out = guides.set_index("staff_id")[["display_name", "employed"]]
+    for name, df in counts:
+        out = out.join(df.groupby("staff_id")["customer_id"].nunique().rename(name), how="left")
+    out = out.fillna({name: 0 for name, _ in counts}).astype({name: "int64" for name, _ in counts})
+    # a guide who left is listed only while customers still wait on them
+    out = out[(out["employed"] == 1) | (out[[name for name, _ in counts]].sum(axis=1) > 0)]
+    out = out.reset_index().sort_values(["display_name", "staff_id"]).reset_index(drop=True)
+    unassigned = int(buyers.loc[buyers["staff_id"].isna(), "customer_id"].nunique())
+    if unassigned:
+        row = pd.DataFrame([{"staff_id": None, "display_name": UNASSIGNED, "buyers_not_added": unassigned,
+                             "not_in_group": 0, "at_risk": 0}])
+        out = pd.concat([out, row], ignore_index=True)
+    return out[["staff_id", "display_name", "buyers_not_added", "not_in_group", "at_risk"]]
+
+
+# ---------------------------------------------------------------------- KPIs vs peers
+# kpi → (unit, lower is better, definition)
+KPI_DEFS: dict[str, tuple[str, bool, str]] = {
+    "add_persons": ("persons", False, "different customers who added a guide of the store in the period"),
+    "deletes_per_1000": ("number", True, "deletes (by customer or guide) per 1,000 contacts per month: deletes / "
+                         "mean of contacts at the start and the end × 1,000 × (days per month / period days)"),
+    "contacts": ("count", False, "open customer–guide relationships of the store at the end of the period"),
+    "group_coverage": ("share", False, "share of the store's contact persons at the end in one of its groups"),
+    "user_buyers": ("persons", False, "buyers at the store with an open WeCom relationship at order time"),
+    "user_gmv": ("cny", False, "GMV of the store's orders whose buyer had an open WeCom relationship at order time"),
+}
+
+
+@dataclass(frozen=True)
+class StoreKpi:
+    """One KPI of the store: this period, the previous one, region and brand medians, rank k of n."""
+
+    kpi: str
+    current: Stated
+    previous: Stated
+    region_median: Stated
+    brand_median: Stated
+    rank: int | None          # 1 = best (lowest for a lower-is-better KPI); None without a value
+    n_stores: int             # stores with a value
+    lower_is_better: bool
+
+    def rank_text(self, lang: str) -> str:
+        """'第 12/60' (zh) or '12 of 60' (en); '–' without a rank."""
+        if self.rank is None:
+            return "–"
+        return t("store.rank", lang, k=self.rank, n=self.n_stores)
+
+
+@dataclass(frozen=True, eq=False)
+class StoreKPIs:
+    """The store's KPIs of ``[start, end)`` against its region, the brand and the previous period."""
+
+    store_id: str
+    region: str | None
+    start: pd.Timestamp
+    end: pd.Timestamp
+    kpis: dict[str, StoreKpi]
+    stores: pd.DataFrame          # every store's values this period: the ranks' and medians' base
+
+    def table(self, lang: str) -> pd.DataFrame:
+        """One row per KPI, values written in their units, translated headers."""
+        rows = [{t("store.col_kpi", lang): t(f"store.kpi_{k.kpi}", lang), t("store.col_store", lang): k.current.text(),
+                 t("store.col_previous", lang): k.previous.text(),
+                 t("store.col_region_median", lang): k.region_median.text(),
+                 t("store.col_brand_median", lang): k.brand_median.text(), t("store.col_rank", lang): k.rank_text(lang)}
+                for k in self.kpis.values()]
+        return pd.DataFrame(rows)
+
+
+def _store_values(wb: Workbench, s: pd.Timestamp, e: pd.Timestamp, stores: pd.DataFrame) -> pd.DataFrame:
+    """Every store's KPI values of ``[s, e)`` from the metric system (zeros for stores without activity)."""
+    key = ["store_id"]
+    acq = metrics.acquisition(wb, s, e, grain=None, by="store")[key + ["add_persons"]]
+    los = metrics.losses(wb, s, e, grain=None, by="store")
+    los = los.assign(deletes=los["deletes_by_customer"] + los["deletes_by_staff"])[key + ["deletes"]]
+    cur = metrics.current_contacts(wb, e, by="store")[key + ["contacts", "contact_persons", "added_not_in_group"]]
+    cur0 = metrics.current_contacts(wb, s, by="store")[key + ["contacts"]].rename(columns={"contacts": "contacts0"})
+    df = stores[key].copy()
+    for part in (acq, los, cur, cur0):
+        df = df.merge(part, on=key, how="left")
+    if wb.has_table("orders"):
+        conv = metrics.conversion(wb, s, e, grain=None, by="store")[key + ["user_buyers", "user_gmv"]]
+        df = df.merge(conv, on=key, how="left")
+    else:
+        df["user_buyers"] = df["user_gmv"] = 0.0
+    df = df.fillna(0.0)
+    exposure = (df["contacts"] + df["contacts0"]) / 2
+    days = (e - s) / pd.Timedelta(days=1)
+    df["deletes_per_1000"] = 1000 * df["deletes"] / exposure.where(exposure > 0) * DAYS_PER_MONTH / days
+    df["group_coverage"] = ((df["contact_persons"] - df["added_not_in_group"])
+                            / df["contact_persons"].where(df["contact_persons"] > 0))
+    return df
+
+
+def _rank(values: pd.Series, store_id: str, lower_is_better: bool) -> tuple[int | None, int]:
+    """Competition rank (1 = best; ties share the best rank) of ``store_id`` among stores with a value."""
+    known = values.dropna()
+    if store_id not in known.index:
+        return None, len(known)
+    ranks = known.rank(method="min", ascending=lower_is_better)
+    return int(ranks[store_id]), len(known)
+
+
+def store_kpis(wb: Workbench, store_id: str, start: Any, end: Any) -> StoreKPIs:
+    """The store's KPIs of ``[start, end)`` against its region, the brand, the previous period.
+
+    Beside each value: the previous period of equal length, the median store of its region and
+    of the brand, and the store's rank among the brand's stores.
+
+    Medians and ranks are over stores with a value (a store without contacts has no coverage);
+    a KPI's rank is 1 for the best store (the lowest deletes per 1,000 contacts).
+
+    Examples
+    --------
+    >>> k = store_kpis(wb, "S001", "2025-12-02", "2026-01-01")      # doctest: +SKIP
+    >>> k.kpis["add_persons"].rank_text("zh")                        # doctest: +SKIP
+    '第 3/12'
+    """
+    store_id = check_store(wb, store_id)
+    if store_id is None:
+        raise ParameterError("store_kpis needs a store_id")
+    s, e = to_timestamp(start, "start"), to_timestamp(end, "end")
+    if e <= s:
+        raise ParameterError(f"end ({e}) must be after start ({s})")
+    ps = s - (e - s)
+    if wb.has_table("stores"):
+        stores = wb.frame("stores")
+        stores = stores.assign(region=stores["region"] if "region" in stores else None)[["store_id", "region"]]
+    else:
+        stores = wb.query("SELECT DISTINCT store_id, CAST(NULL AS VARCHAR) AS region FROM staff "
+                          "WHERE store_id IS NOT NULL")
+    now = _store_values(wb, s, e, stores).set_index("store_id")
+    before = _store_values(wb, ps, s, stores).set_index("store_id")
+    region = stores.set_index("store_id")["region"].get(store_id)
+    region = None if region is None or (isinstance(region, float) and math.isnan(region)) else str(region)
+    peers = now.index[stores.set_index("store_id")["region"].reindex(now.index) == region] if region else []
+    kpis = {}
+    for name, (unit, lower, definition) in KPI_DEFS.items():
+        point = name in ("contacts", "group_coverage")   # stocks at the period's end
+        span = (None, e) if point else (s, e)
+        col = now[name].astype(float)
+        rank, n = _rank(col, store_id, lower)
+        kpis[name] = StoreKpi(
+            name,
+            Stated(float(col[store_id]), unit, definition, *span),
+            Stated(float(before[name].astype(float)[store_id]), unit, definition, None if point else ps, s),
+            Stated(float(col.reindex(peers).median()) if len(peers) else float("nan"), unit,
+                   f"median over the stores of region {region}: {definition}", *span),
+            Stated(float(col.median()), unit, f"median over the brand's stores: {definition}", *span),
+            rank, n, lower)
+    return StoreKPIs(store_id, region, s, e, kpis, now.reset_index())
