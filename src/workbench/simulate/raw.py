@@ -397,10 +397,11 @@ def unknown_adds(staff: pd.DataFrame, go: int, end: int, n: int, rng: np.random.
 
 def ignored_lines(ce: pd.DataFrame, go: int, end: int, rates: RawRates, rng: np.random.Generator) -> pd.DataFrame:
     """``edit_external_contact`` and ``transfer_fail`` lines for pairs added at or after go-live."""
-    adds = ce[ce["is_add"].to_numpy() & (ce["t"].to_numpy() >= go) & ce["ext"].notna().to_numpy()]
+    adds = ce[ce["is_add"].to_numpy() & (ce["t"].to_numpy() >= go) & ce["ext"].notna().to_numpy()
+              & ~ce["lost"].to_numpy()]
     if adds.empty:
         return _frame(0)
-    n_edit = max(3, int(round(rates.edits * int((ce["t"].to_numpy() >= go).sum()))))
+    n_edit = int(np.ceil(rates.edits * int((ce["t"].to_numpy() >= go).sum())))
     n_fail = int(rates.transfer_fails)
     pick = adds.iloc[rng.integers(0, len(adds), n_edit + n_fail)]
     t = np.minimum(pick["t"].to_numpy(np.int64) + rng.integers(60, 3 * DAY, len(pick)), end - 1)
