@@ -1,4 +1,4 @@
-"""The ``workbench`` command: simulate, validate, reports, report, run, index, at-risk.
+"""The ``workbench`` command: simulate, validate, reports, report, run, index, at-risk, ingest.
 
 Examples::
 
@@ -9,6 +9,8 @@ Examples::
     workbench report ops_dashboard -p store_id S001     # labelled store_id-S001: never the HQ page
     workbench run schedules/daily.yml --data data/demo
     workbench index
+    workbench ingest wecom --events callbacks/ --snapshot snapshots.jsonl --tables brand/ --out data/brand
+    workbench ingest openscrm --url mysql+pymysql://reader@host/scrm --out data/brand
 
 Exit codes (for cron and Airflow):
 
@@ -176,7 +178,40 @@ def _parser() -> argparse.ArgumentParser:
 
     i = add("index", "rebuild reports/index.html from reports/runs.json")
     i.add_argument("--out", default="reports", help="reports folder")
+    _ingest_parser(add("ingest", "turn a brand's WeCom or SCRM data into contract tables plus an ingest report"),
+                   common)
     return p
+
+
+def _ingest_parser(g: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
+    """``workbench ingest wecom|openscrm``: each writes the contract tables and the ingest report into --out."""
+    sources = g.add_subparsers(dest="source", required=True, parser_class=_Parser, metavar="SOURCE")
+
+    def add(name: str, help_: str) -> argparse.ArgumentParser:
+        return sources.add_parser(name, help=help_, description=help_, epilog=EPILOG, parents=[common],
+                                  formatter_class=_Formatter)
+
+    w = add("wecom", "decrypted WeCom callbacks and API snapshots -> contract tables + ingest report")
+    w.add_argument("--events", action="append", required=True, metavar="PATH",
+                   help="callback file or folder (repeatable): one decrypted callback per line, JSON or <xml>")
+    w.add_argument("--snapshot", action="append", default=[], metavar="PATH",
+                   help="JSON Lines of wrapped API responses (fetched_at, api, response; repeatable); "
+                        "the earliest fetched_at is the go-live snapshot")
+    w.add_argument("--behavior", action="append", default=None, metavar="PATH",
+                   help="get_user_behavior_data responses, one userid per line -> staff_daily")
+    w.add_argument("--bills", action="append", default=None, metavar="PATH",
+                   help="externalpay/get_bill_list responses -> orders (wecom_transfer)")
+    w.add_argument("--mass-sends", action="append", default=None, metavar="PATH",
+                   help="get_groupmsg_send_result responses -> mass_sends")
+    w.add_argument("--tables", default=None, metavar="DIR",
+                   help="the brand's own contract tables (staff, customers, identity_links, orders ...): "
+                        "copied through and used for staff.left_at and identity resolution")
+    w.add_argument("--out", required=True, metavar="DIR", help="output folder for the contract tables and report")
+
+    o = add("openscrm", "an OpenSCRM MySQL database -> contract tables + ingest report")
+    o.add_argument("--url", required=True, help="SQLAlchemy URL of the OpenSCRM database (read-only user)")
+    o.add_argument("--tables", default=None, metavar="DIR", help="the brand's own contract tables, copied through")
+    o.add_argument("--out", required=True, metavar="DIR", help="output folder for the contract tables and report")
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -335,8 +370,29 @@ def _index(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _ingest(args: argparse.Namespace) -> int:
+    """Run one ingest; print what each rule changed and where the tables went."""
+    if args.source == "wecom":
+        from .ingest.wecom import ingest_wecom
+
+        report = ingest_wecom(args.events, args.out, snapshots=args.snapshot, behavior=args.behavior,
+                              bills=args.bills, mass_sends=args.mass_sends, tables=args.tables)
+    else:
+        from .ingest.openscrm import ingest_openscrm
+
+        report = ingest_openscrm(args.url, args.out, tables=args.tables)
+    for line in report.notes():
+        print(line)
+    for row in report.rejected[:5]:
+        print(f"rejected {row['file']}, line {row['line']}: {row['reason']}")
+    tables = ", ".join(f"{t} {n:,}" for t, n in report.tables.items())
+    print(f"wrote {len(report.tables)} tables to {args.out} ({tables}) and the ingest report; "
+          f"check them with: workbench validate --data {args.out}")
+    return EXIT_OK
+
+
 HANDLERS = {"simulate": _simulate, "validate": _validate, "reports": _reports, "report": _report, "run": _run,
-            "index": _index, "at-risk": _at_risk}
+            "index": _index, "at-risk": _at_risk, "ingest": _ingest}
 
 
 class _StderrHandler(logging.StreamHandler):
