@@ -318,7 +318,7 @@ def guide_leaderboard(wb: Workbench, start: Any, end: Any, store_id: str | None 
     rows = wb.query(_activity_sql(wb, literal(s), literal(e), store_id))
     risk, note = _risk_by_guide(wb, at, horizon_days)
     rows = rows.merge(risk, on="staff_id", how="left")
-    rows = _derive(rows, e, note is None)
+    rows = _derive(rows, e, note is None, wb.has_table("mass_sends"))
     rows["bottom"] = _bottom(rows, bottom_share, min_contacts, min_guides)
     rows = rows.sort_values(["net", "display_name"], ascending=[False, True]).reset_index(drop=True)
     scope = f"of store {store_id}" if store_id else "of the brand"
@@ -330,8 +330,10 @@ def guide_leaderboard(wb: Workbench, start: Any, end: Any, store_id: str | None 
                             wb.has_table("staff_daily"), note, _DEFINITIONS)
 
 
-def _derive(rows: pd.DataFrame, e: pd.Timestamp, scored: bool) -> pd.DataFrame:
+def _derive(rows: pd.DataFrame, e: pd.Timestamp, scored: bool, assigned_known: bool) -> pd.DataFrame:
     """Columns computed from the engine's counts (small frame: one row per guide)."""
+    if assigned_known:   # with mass-send results a guide without assignments had none; without, unknown
+        rows["pushes_assigned"] = rows["pushes_assigned"].fillna(0)
     counts = ["adds", "add_persons", "deletes_by_customer", "deletes_by_staff", "contacts", "in_group",
               "contacts_start", "chats", "pushes_executed", "user_buyers", "task_buyers"]
     rows[counts] = rows[counts].astype("int64")
