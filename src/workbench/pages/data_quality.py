@@ -20,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..engine import Workbench, interval_order_sql, literal, ordered_events_sql
+from ..engine import Workbench, derived_table, interval_order_sql, literal, ordered_events_sql
 from ..i18n import has_key, t
 from ..ingest.report import COUNTS, IngestReport
 from ._base import Stated
@@ -383,16 +383,21 @@ def cross_check(wb: Workbench, start: Any, end: Any, top: int = TOP_MEMBERS) -> 
     if not (wb.has_table("staff_daily") and wb.has_table("contact_events")):
         return None
     s, e = pd.Timestamp(start), pd.Timestamp(end)
-    days_sql = _staff_days_sql(s, e)
+    # one staff-day relation for the three summaries: each build is a sort of every contact event
+    days_sql = derived_table(wb, "__dq_staff_days", _staff_days_sql(s, e), ("contact_events", "staff_daily"), (s, e))
+
+    def where(cond: str) -> str:
+        return f"SUM(CASE WHEN {cond} THEN 1 ELSE 0 END)"
+
     tot = wb.query(
-        "SELECT COUNT(*) FILTER (WHERE reported) AS staff_days, "
+        f"SELECT {where('reported')} AS staff_days, "
         "SUM(CASE WHEN reported THEN adds ELSE 0 END) AS adds, SUM(new_contact_cnt) AS new_contact_cnt, "
         "SUM(CASE WHEN reported THEN customer_deletes ELSE 0 END) AS customer_deletes, "
         "SUM(negative_feedback_cnt) AS negative_feedback_cnt, "
-        "COUNT(*) FILTER (WHERE reported AND adds = new_contact_cnt) AS adds_agree, "
-        "COUNT(*) FILTER (WHERE reported AND customer_deletes = negative_feedback_cnt) AS deletes_agree, "
-        "COUNT(*) FILTER (WHERE reported AND adds = new_contact_cnt AND customer_deletes = negative_feedback_cnt) "
-        "AS both_agree, SUM(CASE WHEN reported THEN 0 ELSE adds END) AS unreported_adds, "
+        f"{where('reported AND adds = new_contact_cnt')} AS adds_agree, "
+        f"{where('reported AND customer_deletes = negative_feedback_cnt')} AS deletes_agree, "
+        f"{where('reported AND adds = new_contact_cnt AND customer_deletes = negative_feedback_cnt')} AS both_agree, "
+        "SUM(CASE WHEN reported THEN 0 ELSE adds END) AS unreported_adds, "
         f"SUM(CASE WHEN reported THEN 0 ELSE customer_deletes END) AS unreported_deletes FROM ({days_sql}) d"
     ).iloc[0].fillna(0)
     days = wb.query(
@@ -400,15 +405,13 @@ def cross_check(wb: Workbench, start: Any, end: Any, top: int = TOP_MEMBERS) -> 
         "SUM(customer_deletes) AS customer_deletes, SUM(negative_feedback_cnt) AS negative_feedback_cnt "
         f"FROM ({days_sql}) d WHERE reported GROUP BY day ORDER BY day")
     staff = wb.table_or_empty("staff")
+    gap = "SUM(ABS(d.adds - d.new_contact_cnt) + ABS(d.customer_deletes - d.negative_feedback_cnt))"
     members = wb.query(
         "SELECT COALESCE(MAX(st.staff_name), d.staff_id) AS member, COUNT(*) AS staff_days, SUM(d.adds) AS adds, "
         "SUM(d.new_contact_cnt) AS new_contact_cnt, SUM(d.customer_deletes) AS customer_deletes, "
-        "SUM(d.negative_feedback_cnt) AS negative_feedback_cnt, "
-        "SUM(ABS(d.adds - d.new_contact_cnt) + ABS(d.customer_deletes - d.negative_feedback_cnt)) AS gap "
+        f"SUM(d.negative_feedback_cnt) AS negative_feedback_cnt, {gap} AS gap "
         f"FROM ({days_sql}) d LEFT JOIN {staff} st ON st.staff_id = d.staff_id WHERE d.reported "
-        f"GROUP BY d.staff_id HAVING SUM(ABS(d.adds - d.new_contact_cnt) "
-        f"+ ABS(d.customer_deletes - d.negative_feedback_cnt)) > 0 "
-        f"ORDER BY gap DESC, d.staff_id LIMIT {int(top)}")
+        f"GROUP BY d.staff_id HAVING {gap} > 0 ORDER BY gap DESC, d.staff_id LIMIT {int(top)}")
     n = float(tot["staff_days"])
 
     def share(k: str, what: str) -> Stated:
