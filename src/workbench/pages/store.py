@@ -60,7 +60,10 @@ class StoreTodo:
     risk_note: str | None = None
 
     def finding(self, lang: str) -> str:
-        """The to-do sentence: the three counts of the store."""
+        """The to-do sentence: the three counts of the store (two without a risk model)."""
+        if self.risk_note is not None:
+            return t("store.finding_todo_no_risk", lang, buyers=self.buyers_not_added.text(), days=self.buyer_days,
+                     not_in_group=self.not_in_group.text())
         return t("store.finding_todo", lang, buyers=self.buyers_not_added.text(), days=self.buyer_days,
                  not_in_group=self.not_in_group.text(), at_risk=self.at_risk.text(), horizon=self.horizon_days)
 
