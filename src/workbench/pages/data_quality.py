@@ -49,14 +49,18 @@ def _join(lang: str, *sentences: str) -> str:
 
 
 # ---------------------------------------------------------------------- the ingest report
-_ID_LIKE = re.compile(r"\b(?:w[mo][A-Za-z0-9_-]{6,}|[A-Za-z0-9_-]{16,})\b")
+# Ids carry digits, words do not: a token of six or more id characters with a digit in it, or a
+# WeCom external id (wm…/wo…), is taken out of a rejection reason before it reaches the page.
+_ID_LIKE = re.compile(r"(?<![\w@.-])(?:w[mo][\w-]{6,}|(?=[\w@.-]*\d)[\w@.-]{6,})(?![\w@.-])")
 
 
 def _scrub(text: Any) -> str:
-    """A rejection reason without anything that looks like a WeCom or long customer id.
+    """A rejection reason without anything that looks like an id (customer, external user, phone).
 
-    >>> _scrub("unknown ChangeType 'foo' for wmABCDEFGH1234")
-    "unknown ChangeType 'foo' for …"
+    >>> _scrub("unknown ChangeType 'foo' for wmABCDEFGH; customer C00012345, phone 13800138000")
+    "unknown ChangeType 'foo' for …; customer …, phone …"
+    >>> _scrub("line 7: UserID missing")
+    'line 7: UserID missing'
     """
     return _ID_LIKE.sub("…", str(text))
 
@@ -161,7 +165,7 @@ def daily_ingest(summary: IngestSummary | None, end: Any, days: int = DAILY_DAYS
     """
     if summary is None or "day" not in summary.daily or summary.daily.empty:
         return None
-    frame = summary.daily.copy()
+    frame = summary.daily[summary.daily["day"].notna()].fillna(0)   # an empty cell: none that day
     if "repaired_adds" in frame or "repaired_closes" in frame:
         frame["repairs"] = frame.get("repaired_adds", 0) + frame.get("repaired_closes", 0)
     cols = tuple(c for c in DAILY_COLUMNS if c in frame)
