@@ -285,3 +285,88 @@ def test_dump_escapes_text(tmp_path):
                                tmp_path / "d.sql")
     assert path.read_text(encoding="utf-8").splitlines()[-1] == (
         "INSERT INTO `staff` (`id`, `name`) VALUES (1, 'O\\'Brien\\\\'), (2, NULL);")
+
+
+# ------------------------------------------------------------------ the mapping rules on hand-written rows
+def _t(s):
+    return pd.Timestamp(s) if s else pd.NaT
+
+
+def _live(*rows):
+    cols = ["ext_customer_id", "ext_staff_id", "createtime", "deleted_at", "add_way", "oper_user_id", "state"]
+    f = pd.DataFrame(rows, columns=cols)
+    for c in ("createtime", "deleted_at"):
+        f[c] = f[c].map(_t).astype("datetime64[us]")
+    return f
+
+
+def _hist(*rows):
+    cols = ["id", "ext_customer_id", "ext_staff_id", "createtime", "customer_delete_staff_at",
+            "staff_delete_customer_at"]
+    f = pd.DataFrame(rows, columns=cols)
+    for c in cols[3:]:
+        f[c] = f[c].map(_t).astype("datetime64[us]")
+    return f
+
+
+def test_contact_event_rules_on_hand_written_rows():
+    """Each OpenSCRM rule on one pair; the expected events are written out in full."""
+    from workbench.ingest.openscrm_map import contact_events
+
+    live = _live(
+        # c1: re-added after the customer deleted s1; the live row is the open second spell
+        ("c1", "s1", "2025-03-01 10:00:00", None, 1, "c1", "QR1"),
+        # c2: two spells ended by s1, then re-added by s1 (phone search): the second spell's start is lost
+        ("c2", "s1", "2025-03-01 00:00:00", None, 2, "s1", ""),
+        # c3: moved from s1 to s2: s1's row soft-deleted, s2's add is a 202 assigned by admin a1
+        ("c3", "s1", "2025-02-02 09:59:58", "2025-04-01 10:00:07", 1, "c3", "QR1"),
+        ("c3", "s2", "2025-04-02 10:00:00", None, 202, "a1", ""),
+        # c6: a live add earlier than the pair's history row: a repeated open
+        ("c6", "s2", "2025-01-01 00:00:00", None, 1, "c6", "QR2"),
+    )
+    hist = _hist(
+        (1, "c1", "s1", "2025-01-01 09:00:00", "2025-02-01 12:00:05", None),
+        (2, "c2", "s1", "2025-01-05 08:00:03", None, "2025-01-10 00:00:10"),
+        (3, "c2", "s1", "2025-01-05 08:00:03", None, "2025-02-01 00:00:10"),
+        (4, "c3", "s1", "2025-02-02 09:59:59", None, "2025-04-01 10:00:07"),
+        (5, "c4", "s2", None, "2025-05-01 00:00:00", None),  # no add time: an orphan close
+        (6, "c5", "s2", "2025-01-01 00:00:00", None, None),  # no delete time: rejected
+        (7, "c6", "s2", "2025-03-01 00:00:00", "2025-03-05 00:00:00", None),
+    )
+    ev, counts, rejected = contact_events(live, hist)
+    assert counts == {"second_closes": 1, "repeated_opens": 1, "orphan_deletes_dropped": 1, "transfers": 1}
+    assert rejected == [{"file": "customer_staff_relation_history", "line": "6",
+                         "reason": "no customer_delete_staff_at nor staff_delete_customer_at"}]
+    expected = pd.DataFrame([
+        ("2025-01-01 09:00:00", "c1", "s1", "add", None, None, None),
+        ("2025-02-01 12:00:05", "c1", "s1", "delete_by_customer", None, None, None),
+        ("2025-03-01 10:00:00", "c1", "s1", "add", "QR1", "1", "customer"),
+        ("2025-01-05 08:00:03", "c2", "s1", "add", None, None, None),  # the row's insert time: 3 s late
+        ("2025-01-10 00:00:10", "c2", "s1", "delete_by_staff", None, None, None),
+        ("2025-02-01 00:00:10", "c2", "s1", "delete_by_staff", None, None, None),  # start lost: a second close
+        ("2025-03-01 00:00:00", "c2", "s1", "add", None, "2", "staff"),
+        ("2025-02-02 09:59:58", "c3", "s1", "add", "QR1", "1", "customer"),  # the live row's exact start
+        ("2025-04-01 10:00:07", "c3", "s1", "transfer", None, None, None),
+        ("2025-04-02 10:00:00", "c3", "s2", "add", None, "202", "admin"),
+        ("2025-01-01 00:00:00", "c6", "s2", "add", "QR2", "1", "customer"),
+        ("2025-03-01 00:00:00", "c6", "s2", "add", None, None, None),
+        ("2025-03-05 00:00:00", "c6", "s2", "delete_by_customer", None, None, None),
+    ], columns=["event_time", "ext_customer_id", "staff_id", "event_type", "channel_code", "add_way", "initiator"])
+    expected["event_time"] = pd.to_datetime(expected["event_time"]).astype("datetime64[us]")
+    pd.testing.assert_frame_equal(ev.reset_index(drop=True), expected, check_dtype=False)
+
+
+def test_staff_left_closes_only_open_relationships_of_leavers():
+    from workbench.ingest.openscrm_map import staff_left_closes
+
+    events = pd.DataFrame({
+        "event_time": pd.to_datetime(["2025-01-01", "2025-01-02", "2025-01-03", "2025-02-01"]),
+        "customer_id": ["A", "B", "B", "C"], "staff_id": ["s1", "s1", "s1", "s1"],
+        "event_type": ["add", "add", "delete_by_customer", "add"],
+        "channel_code": ["X", None, None, None], "add_way": ["1", None, None, "1"],
+        "initiator": ["customer", None, None, "customer"], "origin": "scrm"})
+    staff = pd.DataFrame({"staff_id": ["s1"], "left_at": pd.to_datetime(["2025-01-15"])})
+    closes = staff_left_closes(events, staff)
+    # A was open at left_at; B had ended; C was added after s1 left (left open: no close before its add)
+    assert closes[["customer_id", "event_type"]].values.tolist() == [["A", "staff_left"]]
+    assert closes["event_time"].tolist() == [pd.Timestamp("2025-01-15")]
