@@ -168,6 +168,7 @@ def test_display_table_and_sentence_in_both_languages():
     assert list(bottom["staff_id"]) == ["E2", "E1"]
     assert "E2" in board.finding("en") and "E2" in board.finding("zh")
     assert board.guides.value == 4 and board.departed.value == 1
+    assert "at least 1 contacts" in board.rule_text("en") and "10" in board.rule_text("zh")
     with pytest.raises(ParameterError, match="no column"):
         board.sorted_by("nope")
 

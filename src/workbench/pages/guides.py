@@ -153,6 +153,13 @@ class GuideLeaderboard:
     has_behaviour: bool
     risk_note: str | None = None            # why at_risk is empty (the Cox model could not be fitted)
     definitions: dict[str, str] = field(default_factory=dict)
+    bottom_share: float = 0.1
+    min_contacts: int = 20
+
+    def rule_text(self, lang: str) -> str:
+        """The bottom-performer rule as a sentence for the page."""
+        return t("guides.bottom_rule", lang, min_contacts=self.min_contacts,
+                 share=Stated(self.bottom_share, "share", "").text())
 
     @property
     def bottom_performers(self) -> pd.DataFrame:
@@ -327,7 +334,7 @@ def guide_leaderboard(wb: Workbench, start: Any, end: Any, store_id: str | None 
                       s, e)
     rule = BOTTOM_RULE.format(min_contacts=min_contacts, share=bottom_share, min_guides=min_guides)
     return GuideLeaderboard(store_id, s, e, at, rows, guides, departed, rule, wb.has_table("mass_sends"),
-                            wb.has_table("staff_daily"), note, _DEFINITIONS)
+                            wb.has_table("staff_daily"), note, _DEFINITIONS, bottom_share, min_contacts)
 
 
 def _derive(rows: pd.DataFrame, e: pd.Timestamp, scored: bool, assigned_known: bool) -> pd.DataFrame:
