@@ -41,31 +41,29 @@ def reconcile(backend: Backend, snapshot_times: list[int]) -> None:
     backend.materialise("__wi_ev", "SELECT ts, ext_id, staff_id, event_type, state, 'callback' AS origin, "
                                    "seq AS ord FROM __wi_cb_contact")
     previous = None
-    for k, t in enumerate(snapshot_times):
-        backend.materialise("__wi_state", f"""
-            SELECT ext_id, staff_id, event_type AS last_type, ts AS last_ts FROM (
-                SELECT *, ROW_NUMBER() OVER (PARTITION BY ext_id, staff_id ORDER BY ts DESC, ord DESC) AS r
-                FROM __wi_ev WHERE ts <= {t}) WHERE r = 1""")
+    for k, t in enumerate(snapshot_times):  # a loop over snapshots: each one's repairs change the next's state
         seed = "'snapshot'" if k == 0 else "'repair'"
-        backend.execute(f"""
-            INSERT INTO __wi_ev
-            SELECT p.createtime, p.ext_id, p.staff_id, 'add', p.state,
-                   CASE WHEN s.ext_id IS NULL THEN {seed} ELSE 'repair' END, -1
-            FROM __wi_snap_pairs p LEFT JOIN __wi_state s USING (ext_id, staff_id)
-            WHERE p.fetched_at = {t} AND (s.ext_id IS NULL OR (s.last_type <> 'add' AND p.createtime > s.last_ts))""")
         lo = f"GREATEST(s.last_ts, {previous})" if previous is not None else "s.last_ts"
         backend.execute(f"""
             INSERT INTO __wi_ev
+            WITH s AS (
+                SELECT ext_id, staff_id, event_type AS last_type, ts AS last_ts FROM (
+                    SELECT *, ROW_NUMBER() OVER (PARTITION BY ext_id, staff_id ORDER BY ts DESC, ord DESC) AS r
+                    FROM __wi_ev WHERE ts <= {t}) WHERE r = 1),
+            p AS (SELECT * FROM __wi_snap_pairs WHERE fetched_at = {t})
+            SELECT p.createtime, p.ext_id, p.staff_id, 'add', p.state,
+                   CASE WHEN s.ext_id IS NULL THEN {seed} ELSE 'repair' END, -1
+            FROM p LEFT JOIN s USING (ext_id, staff_id)
+            WHERE s.ext_id IS NULL OR (s.last_type <> 'add' AND p.createtime > s.last_ts)
+            UNION ALL
             SELECT CASE WHEN l.left_ts <= {t} THEN GREATEST(l.left_ts, s.last_ts)
                         ELSE {lo} + ({t} - {lo}) // 2 END,
                    s.ext_id, s.staff_id,
                    CASE WHEN l.left_ts <= {t} THEN 'staff_left' ELSE 'repair_close' END, NULL, 'repair', {_LAST_ORD}
-            FROM __wi_state s LEFT JOIN __wi_left l USING (staff_id)
+            FROM s LEFT JOIN __wi_left l USING (staff_id)
             WHERE s.last_type = 'add' AND NOT EXISTS (
-                SELECT 1 FROM __wi_snap_pairs p
-                WHERE p.fetched_at = {t} AND p.ext_id = s.ext_id AND p.staff_id = s.staff_id)""")
+                SELECT 1 FROM p WHERE p.ext_id = s.ext_id AND p.staff_id = s.staff_id)""")
         previous = t
-    backend.drop("__wi_state")
 
 
 def finish(backend: Backend, has_behavior: bool) -> dict[str, int]:
