@@ -42,13 +42,39 @@ Processes (defaults and their meaning: :class:`SimulationParams`)
    of the push: the only orders outside BG/NBD, only for reached customers. Their task ids
    start with ``TX_``; regular task ids are ``T0001``… .
 
+7. **WeCom habits** (:mod:`.staffing`, :mod:`.habits`; every draw from new generators
+   ``[seed, 16, …]``, so the draws above keep their streams). 6% of active guides leave
+   (``staff.left_at`` uniform in the window's second half; at most one per store, only in
+   stores with another guide). At ``left_at`` each open relationship of a leaver is
+   ``transfer`` (80%, 离职继承) or ``staff_left``; a transfer is followed 24 h later by an
+   ``add`` (add_way ``202``, initiator ``admin``) on another guide of the store who stays,
+   unless the customer already has that guide. 0.5% of relationships are moved between two
+   guides of a store at a uniform time while open (在职继承), same shapes. The takeover is a
+   fresh spell of the same hazard model carrying the original channel code; transfers and
+   departures censor spells (not churn). Adds drawn after a guide left go to their successor,
+   re-adds of a leaver never happen; group messages, coupons and order shares of a leaver
+   after ``left_at`` pass to the successor; task touches whose send time falls after it are
+   not sent. All of this corrects the spells before chats, touches and orders are drawn from
+   them. 30% of ``delete_by_customer`` closes get the member's own ``delete_by_staff`` 1–30
+   days later (a second close, unless re-added first). Adds carry ``add_way``/``initiator``:
+   ``1``/customer under a channel code; under the brand code ``OTHER`` phone search ``2``
+   (staff), card ``3`` or group ``4`` (customer); ``origin`` is NULL. Staff have Chinese
+   names (``staff_name``). ``staff_daily``: every guide's every day from the window's start
+   to the day they left, counted from the events (adds, customers' deletes, chat customers,
+   chat touches times messages per chat) plus day-level draws (extra applications, replies).
+   ``mass_sends``: every ``mass_send`` touch ``sent``, plus ``not_sent`` assigned customers
+   (per-guide execution rate ``Beta(8, 2)``, at least ``task_reach_share``) and
+   ``not_friend`` contacts that ended in the 7 days before the task.
+
 **Chunked mode** (``chunk_customers``, ``workbench simulate --chunk-customers``): a brand too
 big for memory (20M customers) is simulated a chunk of customers at a time, each chunk written
 as one Parquet part per table before the next starts, so memory stays at one chunk's. The
 world (stores, staff, channels, groups), the store-level draws (funnel and chat rates,
 store arms and probabilities of ``EXP_STORE``) and the HQ task calendar come from
 brand-level generators that every chunk re-seeds identically; per-customer draws come from
-per-chunk generators. Ids run across chunks. The truth is merged from additive statistics.
+per-chunk generators. Ids run across chunks. The truth is merged from additive statistics;
+``staff_daily`` is built once from the chunks' summed per-(guide, day) counts and written as
+one file, ``mass_sends`` as parts.
 
 Tables carry no latent quantity (rates, dropout, "incremental" flags). Extra columns:
 ``stores.uses_retention_tool``, ``customers.gender/birth_year/member_level/home_store_id/
@@ -105,7 +131,19 @@ conversions: store probabilities weighted by customers, resp. expected adders),
 ``icc_extra_order``, ``reached_share_of_units`` and ``store_extra_order_prob``.
 
 ``identity``: ``n_components`` (one per customer), ``linked_types``, ``two_openid_customers``.
-``counts``: rows per table plus ``contacts_added``. Chunked brands add ``chunks``:
+``counts``: rows per table plus ``contacts_added``.
+
+``transfers``: ``leave_share``, ``left_staff`` (``{staff_id: left_at}``), ``successors``
+(``{staff_id: heir staff_id}``), ``departure_transfer_share``, ``active_transfer_share``,
+``takeover_delay_hours``, ``counts`` (``transfer``, ``staff_left``, ``takeover_adds``,
+``redirected_adds``, ``active_transfers``), ``note``. ``second_closes``: ``share``,
+``min_days``, ``max_days``, ``n``, ``note``. ``add_way``: ``codes`` (add_way → initiator),
+``other_code_add_ways``, ``note``. ``staff_behavior``: ``staff`` (``{staff_id: {reply_rate,
+reply_minutes, messages_per_chat}}``), ``customer_initiated_share``, ``extra_apply_rate``,
+``reply_sigma``, ``note``. ``mass_send``: ``staff_exec_rate`` (``{staff_id: rate}``),
+``brand_rate`` (expected sent / (sent + not_sent), open contacts at the tasks as weights),
+``exec_rate_beta``, ``not_friend_window_days``, ``rows`` (by status), ``definition``.
+``churn.censoring`` names the closes that censor. Chunked brands add ``chunks``:
 ``{n_chunks, chunk_customers, customers_per_chunk}``.
 
 Modules
@@ -113,9 +151,10 @@ Modules
 ``params`` (:class:`SimulationParams`, the contract's enums and the channel-probability order),
 ``draws`` (time units, the window clock, shared vectorised draws), ``world`` (stores, staff,
 channel codes, groups), ``customers``, ``relationships`` (funnel, contact spells, groups),
-``touches`` (background touches, HQ tasks, coupons), ``orders`` (BG/NBD orders, channels,
-redemption), ``experiments``, ``identity``, ``tables`` (event tables from the arrays),
-``truth``, ``simulation`` (:func:`simulate_brand`, whole or chunked) and ``writer``
+``staffing`` (names, departures, transfers, second closes, add ways), ``habits``
+(``staff_daily``, ``mass_sends``), ``touches`` (background touches, HQ tasks, coupons),
+``orders`` (BG/NBD orders, channels, redemption), ``experiments``, ``identity``, ``tables``
+(event tables from the arrays), ``truth``, ``simulation`` (:func:`simulate_brand`, whole or chunked) and ``writer``
 (:class:`Brand` and the folder it is written to). Touch types, channel groups and order
 channels are :mod:`workbench.contract`'s; the ``channel_probs_*`` parameters keep their own
 documented order (``CHANNEL_PROB_ORDER``) and are read by channel name.

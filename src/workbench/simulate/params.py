@@ -84,6 +84,19 @@ class SimulationParams:
         Probability of one extra task-link order within ``exp_window_days=14``, (control,
         treatment): ``exp_cust_probs=(0.03, 0.04)``, ``exp_store_probs=(0.03, 0.04)``; store
         probabilities are Beta with intra-store correlation ``exp_store_icc=0.03``.
+    WeCom habits (:mod:`~workbench.simulate.staffing`, :mod:`~workbench.simulate.habits`)
+        ``staff_leave_share=0.06`` of active guides leave (离职) at a uniform time in the
+        window's second half (at most one per store, only stores with another guide);
+        ``departure_transfer_share=0.8`` of their open relationships are transferred
+        (离职继承: ``transfer``, then an ``add`` with add_way 202 on another guide of the store
+        ``takeover_delay_hours=24`` later), the rest close with ``staff_left``;
+        ``active_transfer_share=0.005`` of relationships are moved between two guides of a
+        store (在职继承) at a uniform time while open. ``second_close_share=0.3`` of
+        relationships ended by ``delete_by_customer`` get the member's own delete
+        ``U(1, second_close_max_days=30)`` days later. Execution rate of mass sends per guide
+        ``Beta(exec_rate_a=8, exec_rate_b=2)`` (at least ``task_reach_share``); reply rate per
+        guide ``U(reply_rate_low=0.6, 1)``, mean reply minutes lognormal around
+        ``reply_minutes_median=8``.
     """
 
     # purchases
@@ -162,6 +175,17 @@ class SimulationParams:
     exp_store_probs: tuple[float, float] = (0.03, 0.04)
     exp_store_icc: float = 0.03
     exp_window_days: int = 14
+    # WeCom habits
+    staff_leave_share: float = 0.06
+    departure_transfer_share: float = 0.8
+    active_transfer_share: float = 0.005
+    takeover_delay_hours: float = 24.0
+    second_close_share: float = 0.3
+    second_close_max_days: float = 30.0
+    exec_rate_a: float = 8.0
+    exec_rate_b: float = 2.0
+    reply_rate_low: float = 0.6
+    reply_minutes_median: float = 8.0
 
     @property
     def log_hr_channel(self) -> dict[str, float]:
@@ -200,7 +224,8 @@ _PROBABILITIES = (
     "second_guide_share", "other_store_share", "retention_tool_share", "staff_delete_share", "readd_prob",
     "readd_same_day_share", "task_reach_share", "mass_send_task_share", "live_invite_share", "coupon_issue_share",
     "pos_share_after_chat", "live_share_after_invite", "link_prob", "coupon_redeem_prob", "other_coupon_share",
-    "refund_share", "full_refund_share",
+    "refund_share", "full_refund_share", "staff_leave_share", "departure_transfer_share", "active_transfer_share",
+    "second_close_share", "reply_rate_low",
 )
 _POSITIVE = (
     "r", "alpha", "a", "b", "gg_p", "gg_gamma", "task_rate_multiplier", "store_prob_concentration",
@@ -208,6 +233,7 @@ _POSITIVE = (
     "join_to_claim_median_hours", "join_to_claim_sigma", "second_guide_gap_mean_days", "other_store_gap_mean_days",
     "weibull_shape", "weibull_scale_days", "landmark_days", "early_chat_mean_low", "readd_gap_mean_days",
     "group_leave_shape", "group_leave_scale_days", "seven_day_window_days", "link_window_days", "coupon_valid_days",
+    "takeover_delay_hours", "exec_rate_a", "exec_rate_b", "reply_minutes_median",
 )
 
 
@@ -247,5 +273,8 @@ def validate_params(p: Any) -> None:
             raise ParameterError(f"SimulationParams.{name} must be (control, treatment) probabilities in (0, 1)")
     if not 0 < p.exp_store_icc < 1:
         raise ParameterError("SimulationParams.exp_store_icc must lie strictly between 0 and 1")
+    if p.second_close_max_days <= 1:
+        raise ParameterError("SimulationParams.second_close_max_days must exceed 1 (second closes come 1 day or more "
+                             "after the customer's delete)")
     if p.exp_window_days < 1:
         raise ParameterError("SimulationParams.exp_window_days must be at least 1")

@@ -21,6 +21,7 @@ from .draws import (
     weibull_ph_times,
 )
 from .params import CHANNEL_GROUPS, SimulationParams
+from .staffing import apply_staffing
 from .world import BRAND_CODES, GROUPS_PER_STORE, STORE_CODES, World
 
 
@@ -33,8 +34,9 @@ class Spells:
     code: np.ndarray
     start: np.ndarray
     end: np.ndarray        # NEVER while open at as_of
-    by_staff: np.ndarray
+    close: np.ndarray      # how the spell ended: index into staffing.EVENT_TYPES (0: open at as_of)
     number: np.ndarray     # 1 for the first add of the pair, 2 after a re-add, …
+    add_way: np.ndarray    # index into staffing.ADD_WAYS of the add that opened the spell
 
     def open_at(self, t: int, customers: np.ndarray | None = None) -> np.ndarray:
         """One open spell per customer at ``t`` (the latest started), optionally only ``customers``."""
@@ -80,14 +82,22 @@ class Relationships:
     store_add_p: np.ndarray
     store_join_p: np.ndarray
     ever_added: np.ndarray
+    second_cust: np.ndarray   # the member's own delete after the customer's (second closes)
+    second_staff: np.ndarray
+    second_t: np.ndarray
+    staffing: dict[str, int]  # counts of the staffing processes (truth)
 
 
 def build_relationships(rng: np.random.Generator, clock: Clock, world: World, cust: Customers,
-                         p: SimulationParams, brand_rng: np.random.Generator | None = None) -> Relationships:
+                         p: SimulationParams, brand_rng: np.random.Generator | None = None,
+                         habit_rngs: list[np.random.Generator] | None = None) -> Relationships:
     """Draw the funnel, contact spells and group memberships.
 
     Funnel, spells and memberships; store-level probabilities come from ``brand_rng``
     (default ``rng``), so that every chunk of a chunked brand draws the same stores.
+    Departures, transfers, second closes and add ways (:mod:`.staffing`) correct the spells
+    before anything is drawn from them; their draws come from ``habit_rngs`` (four
+    generators), so the draws above keep their streams.
     """
     brng = rng if brand_rng is None else brand_rng
     n, span, home = cust.n, clock.span, cust.home
@@ -126,7 +136,19 @@ def build_relationships(rng: np.random.Generator, clock: Clock, world: World, cu
                    np.concatenate([guide[i1], second_guide[i2], far_guide[i3]]),
                    np.concatenate([code[i1], code[i2], far_code[i3]]),
                    np.concatenate([add_t[i1], second_t[i2], far_t[i3]]))
-    spells, chats = _contact_spells(rng, clock, world, p, *first_round, brand_rng=brng)
+    chat_mean = brng.uniform(p.early_chat_mean_low, p.early_chat_mean_high, world.n_stores)
+    natural = _contact_spells(rng, clock, world, p, *first_round, chat_mean)
+
+    def draw_spells(g: np.random.Generator, c: np.ndarray, s: np.ndarray, k: np.ndarray,
+                    t: np.ndarray) -> tuple:
+        return _contact_spells(g, clock, world, p, c, s, k, t, chat_mean)
+
+    hr = habit_rngs if habit_rngs is not None else [np.random.default_rng([0, 16, 1, i]) for i in range(4)]
+    st = apply_staffing(hr, clock, world, p, natural[:7], natural[7], draw_spells)
+    order = np.lexsort((st.start, st.cust))
+    spells = Spells(*(a[order] for a in (st.cust, st.staff, st.code, st.start, st.end, st.close, st.number,
+                                         st.add_way)))
+    chats = st.chats
 
     # group memberships: adders who join, plus (optionally) some who join without adding
     members = np.flatnonzero(joined | solo)
@@ -137,6 +159,7 @@ def build_relationships(rng: np.random.Generator, clock: Clock, world: World, cu
     mem_leave = np.where(mem_leave < span, mem_leave, NEVER)
 
     hooks = np.flatnonzero(claimed)
+    hook_staff = world.successor_at(guide[hooks], claim_t[hooks])  # a departed guide's coupons: the heir's
     ever_added = np.zeros(n, dtype=bool)
     ever_added[spells.cust] = True
     return Relationships(
@@ -145,27 +168,27 @@ def build_relationships(rng: np.random.Generator, clock: Clock, world: World, cu
         scan_code=np.concatenate([code, far_code[i3]]),
         scan_store=np.concatenate([np.where(store_scan, home, -1), far[i3]]),
         mem_cust=members, mem_group=mem_group, mem_join=mem_join, mem_leave=mem_leave,
-        hook_cust=hooks, hook_t=claim_t[hooks], hook_staff=guide[hooks],
+        hook_cust=hooks, hook_t=claim_t[hooks], hook_staff=hook_staff,
         chat_cust=chats[0], chat_staff=chats[1], chat_t=chats[2],
-        store_add_p=add_p, store_join_p=join_p, ever_added=ever_added)
+        store_add_p=add_p, store_join_p=join_p, ever_added=ever_added,
+        second_cust=st.second[0], second_staff=st.second[1], second_t=st.second[2], staffing=st.counts)
 
 
 def _contact_spells(rng: np.random.Generator, clock: Clock, world: World, p: SimulationParams,
                     cust: np.ndarray, staff: np.ndarray, code: np.ndarray, start: np.ndarray,
-                    brand_rng: np.random.Generator | None = None,
-                    ) -> tuple[Spells, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+                    chat_mean: np.ndarray) -> tuple:
     """Spell lifetimes from the proportional-hazards Weibull model, early chats, and re-adds.
 
     One loop iteration per re-add round (a handful), each vectorised over all spells.
+    Returns (cust, staff, code, start, end, close, number, (chat cust, staff, time, spell)),
+    spells in draw order; ``close`` is 0 while open, 1 deleted by the customer, 2 by staff.
     """
     span = clock.span
     landmark = int(p.landmark_days * DAY)
     beta_group = np.array([p.log_hr_channel[g] for g in CHANNEL_GROUPS])
-    chat_mean = (rng if brand_rng is None else brand_rng).uniform(p.early_chat_mean_low, p.early_chat_mean_high,
-                                                                  world.n_stores)
     spell_parts: list[tuple[np.ndarray, ...]] = []
     chat_parts: list[tuple[np.ndarray, ...]] = []
-    number = 1
+    number, done = 1, 0
     while len(cust):
         m = len(cust)
         store = world.staff_store(staff)
@@ -178,15 +201,16 @@ def _contact_spells(rng: np.random.Generator, clock: Clock, world: World, p: Sim
         ended = end < span
         end = np.where(ended, end, NEVER)
         by_staff = ended & (rng.random(m) < p.staff_delete_share)
-        spell_parts.append((cust, staff, code, start, end, by_staff, np.full(m, number, np.int64)))
+        close = np.where(ended, np.where(by_staff, 2, 1), 0).astype(np.int8)
+        spell_parts.append((cust, staff, code, start, end, close, np.full(m, number, np.int64)))
         # early chats: uniform over the first `landmark` seconds, sent only while the spell is open
         rep = np.repeat(np.arange(m), early)
         t = start[rep] + uniform_secs(rng, float(landmark), len(rep))
         ok = (t < end[rep]) & (t < span)
-        chat_parts.append((cust[rep[ok]], staff[rep[ok]], t[ok]))
+        chat_parts.append((cust[rep[ok]], staff[rep[ok]], t[ok], done + rep[ok]))
         # later chats at a low rate while open
         rep, t = poisson_times(rng, start + landmark, np.minimum(end, span), p.later_chat_rate_per_month / MONTH_DAYS)
-        chat_parts.append((cust[rep], staff[rep], t))
+        chat_parts.append((cust[rep], staff[rep], t, done + rep))
         # re-adds of the same staff member; some within the same day
         same_day = rng.random(m) < p.readd_same_day_share
         gap = MINUTE + np.where(same_day, uniform_secs(rng, 6.0 * HOUR - MINUTE, m),
@@ -195,8 +219,10 @@ def _contact_spells(rng: np.random.Generator, clock: Clock, world: World, p: Sim
         back = ended & (rng.random(m) < p.readd_prob) & (nxt < span)
         cust, staff, code, start = cust[back], staff[back], code[back], nxt[back]
         number += 1
-    cols = [np.concatenate(c) for c in zip(*spell_parts, strict=False)]
-    order = np.lexsort((cols[3], cols[0]))
-    spells = Spells(*(c[order] for c in cols))
-    chats = tuple(np.concatenate(c) for c in zip(*chat_parts, strict=False))
-    return spells, chats  # type: ignore[return-value]
+        done += m
+    if not spell_parts:
+        empty = np.array([], np.int64)
+        return (empty, empty, empty, empty, empty, np.array([], np.int8), empty, (empty, empty, empty, empty))
+    cols = tuple(np.concatenate(c) for c in zip(*spell_parts, strict=True))
+    chats = tuple(np.concatenate(c) for c in zip(*chat_parts, strict=True))
+    return (*cols, chats)

@@ -13,10 +13,12 @@ from ..errors import ParameterError
 from .customers import build_customers
 from .draws import NEVER, Clock, make_frame, nullable, seq_ids, uniform_secs
 from .experiments import Experiments, experiments_truth, simulate_experiments
+from .habits import mass_sends_table, staff_daily_table, staff_day_counts
 from .identity import identity_links_table
 from .orders import assign_channels, bgnbd_orders, draw_amounts, redeem_coupons
 from .params import ORDER_CHANNEL_CODE, ORDER_CHANNELS, SimulationParams, validate_params
 from .relationships import build_relationships
+from .staffing import add_staffing, habit_rng
 from .tables import contact_events_table, group_events_table, scans_table, touches_table
 from .touches import CouponLog, TouchLog, background_touches, hq_tasks
 from .truth import build_truth, truth_stats
@@ -105,8 +107,12 @@ def simulate_brand(n_customers: int = 100_000, seed: int = 0, out: str | Path | 
                                  chunk_customers)
     rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(8)]
     step = _progress(progress, 7)
-    world = build_world(rngs[0], clock, n_stores, n_staff, p)
-    tables, stats, exp = _simulate_part(rngs, (None, None, None), clock, world, p, n_customers, step)
+    world = add_staffing(build_world(rngs[0], clock, n_stores, n_staff, p), seed, clock, p)
+    hrngs = [habit_rng(seed, 1, 0, j) for j in range(_HABIT_STREAMS)]
+    tables, stats, exp = _simulate_part(rngs, (None, None, None), clock, world, p, n_customers, step, hrngs)
+    tables["staff_daily"] = staff_daily_table(seed, clock, world, stats)
+    order = [k for k in contract_tables() if k in tables]
+    tables = {k: tables[k] for k in order + [k for k in tables if k not in order]}
     truth = build_truth(p, seed, clock, world, stats, exp.truth, {k: int(len(v)) for k, v in tables.items()})
     step(None)
     brand = Brand(tables, truth)
@@ -117,24 +123,30 @@ def simulate_brand(n_customers: int = 100_000, seed: int = 0, out: str | Path | 
 
 #: Tables written once by a chunked simulation (the brand's world, its tasks and experiments).
 _DIMENSIONS = ("stores", "staff", "channels", "groups", "tasks", "experiments")
+#: Generators of the WeCom-habit draws per part: four for the spells (staffing), one for mass sends.
+_HABIT_STREAMS = 5
 
 
 def _simulate_part(rngs: list[np.random.Generator], brngs: tuple, clock: Clock, world: World,
-                   p: SimulationParams, n: int, step: Callable[[str | None], None], first_customer: int = 0,
-                   first_order: int = 0, first_coupon: int = 0,
+                   p: SimulationParams, n: int, step: Callable[[str | None], None],
+                   hrngs: list[np.random.Generator], first_customer: int = 0, first_order: int = 0,
+                   first_coupon: int = 0,
                    id_width: int = 7) -> tuple[dict[str, pd.DataFrame], dict[str, Any], Experiments]:
-    """Every table of ``n`` customers in ``world``: (tables, additive truth statistics, experiments).
+    """Every table of ``n`` customers in ``world`` but ``staff_daily``: (tables, additive statistics, experiments).
 
     ``brngs`` are the generators of the brand-level draws (store probabilities, task calendar,
     store arms); ``None`` draws them from the process's own generator, as an unchunked brand does.
+    ``hrngs`` are this part's generators of the WeCom-habit draws (new streams, so the others
+    keep theirs). ``staff_daily`` is built by the caller from the summed per-day counts.
     """
     cust = build_customers(rngs[1], clock, world, n, p, first=first_customer, id_width=id_width)
     step("relationships")
-    rel = build_relationships(rngs[2], clock, world, cust, p, brand_rng=brngs[0])
+    rel = build_relationships(rngs[2], clock, world, cust, p, brand_rng=brngs[0], habit_rngs=hrngs[:4])
     step("touches")
     log, coupons = TouchLog(), CouponLog()
     background_touches(rngs[3], clock, world, rel, p, log)
-    task_rows = hq_tasks(rngs[4], clock, cust, rel, p, log, coupons, brand_rng=brngs[1])
+    unsent: list[tuple] = []
+    task_rows = hq_tasks(rngs[4], clock, cust, rel, p, log, coupons, brand_rng=brngs[1], world=world, unsent=unsent)
     step("orders")
     o_cust, o_t, amount = bgnbd_orders(rngs[5], clock, cust, p)
     channel, store, task, share = assign_channels(rngs[5], world, cust, rel, log, o_cust, o_t, p)
@@ -152,6 +164,7 @@ def _simulate_part(rngs: list[np.random.Generator], brngs: tuple, clock: Clock, 
     order = np.lexsort((o_cust, o_t))
     o_cust, o_t, amount, channel, store, task, share = (
         a[order] for a in (o_cust, o_t, amount, channel, store, task, share))
+    share = world.successor_at(share, o_t)  # a departed guide's orders count for the heir
 
     step("coupons and refunds")
     rng = rngs[7]
@@ -162,6 +175,7 @@ def _simulate_part(rngs: list[np.random.Generator], brngs: tuple, clock: Clock, 
     c_cust, c_t, c_staff, c_source = coupons.arrays()
     c_order = np.lexsort((c_cust, c_t))
     c_cust, c_t, c_staff, c_source = c_cust[c_order], c_t[c_order], c_staff[c_order], c_source[c_order]
+    c_staff = world.successor_at(c_staff, c_t)
     order_coupon, coupon_order = redeem_coupons(rng, o_cust, o_t, channel, c_cust, c_t, p)
     refunded = rng.random(len(o_cust)) < p.refund_share
     fraction = np.where(rng.random(len(o_cust)) < p.full_refund_share, 1.0, rng.uniform(0.1, 0.9, len(o_cust)))
@@ -172,18 +186,20 @@ def _simulate_part(rngs: list[np.random.Generator], brngs: tuple, clock: Clock, 
     order_ids = seq_ids("O", len(o_cust), 9, first=first_order + 1)
     coupon_ids = seq_ids("CP", len(c_cust), 8, first=first_coupon + 1)
     task_ids = np.array([r[0] for r in task_rows], dtype=object)
+    task_created = np.array([r[1] for r in task_rows], dtype=np.int64)
+    mass_sends, ms_stats = mass_sends_table(hrngs[4], clock, world, cust, rel, p, log, unsent, task_ids, task_created)
     tables: dict[str, pd.DataFrame] = {
         "customers": cust.frame,
         "identity_links": links,
         **{k: world.tables[k] for k in ("stores", "staff", "channels")},
-        "contact_events": contact_events_table(clock, world, cust, rel.spells),
+        "contact_events": contact_events_table(clock, world, cust, rel),
         "groups": world.tables["groups"],
         "group_events": group_events_table(clock, world, cust, rel),
         "scans": scans_table(clock, world, cust, rel),
         "touches": touches_table(clock, world, cust, log, task_ids),
         "tasks": make_frame({
             "task_id": task_ids,
-            "created_at": clock.dt(np.array([r[1] for r in task_rows], dtype=np.int64)),
+            "created_at": clock.dt(task_created),
             "task_type": np.array([r[2] for r in task_rows], dtype=object),
             "title": np.array([r[3] for r in task_rows], dtype=object),
             "experiment_id": np.array([r[4] for r in task_rows], dtype=object),
@@ -225,8 +241,11 @@ def _simulate_part(rngs: list[np.random.Generator], brngs: tuple, clock: Clock, 
             "variant": np.concatenate([v for _, _, v, _ in exp.assignments]),
             "assigned_at": clock.dt(np.concatenate([t for _, _, _, t in exp.assignments]).astype(np.int64)),
         }),
+        "mass_sends": mass_sends,
     }
     stats = truth_stats(p, clock, cust, rel, exp, o_cust, amount, tables, n_two_openids)
+    stats |= ms_stats | staff_day_counts(clock, world, cust, rel)
+    stats |= {f"staffing_{k}": v for k, v in rel.staffing.items()}
     return tables, stats, exp
 
 
@@ -248,7 +267,8 @@ def _simulate_chunked(n_customers: int, seed: int, out: str | Path | None, n_sto
     n_chunks = -(-n_customers // chunk_customers)
     sizes = np.full(n_chunks, n_customers // n_chunks, dtype=np.int64)
     sizes[: n_customers % n_chunks] += 1  # balanced: no tiny last chunk
-    world = build_world(np.random.default_rng(np.random.SeedSequence(seed).spawn(8)[0]), clock, n_stores, n_staff, p)
+    world = add_staffing(build_world(np.random.default_rng(np.random.SeedSequence(seed).spawn(8)[0]), clock, n_stores,
+                                     n_staff, p), seed, clock, p)
     id_width = max(7, len(str(n_customers)))
     for name in contract_tables():  # stale files of an earlier brand in `out` would shadow or mix in
         remove_table(out, name)
@@ -264,7 +284,8 @@ def _simulate_chunked(n_customers: int, seed: int, out: str | Path | None, n_sto
             rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(seed, spawn_key=(2_000 + i,)).spawn(8)]
             # brand-level draws: fresh generators of one brand seed in every chunk, hence identical draws
             brngs = tuple(np.random.default_rng(s) for s in np.random.SeedSequence(seed, spawn_key=(1_000,)).spawn(3))
-            tables, stats, exp = _simulate_part(rngs, brngs, clock, world, p, n, lambda label: None,
+            hrngs = [habit_rng(seed, 1, i + 1, j) for j in range(_HABIT_STREAMS)]
+            tables, stats, exp = _simulate_part(rngs, brngs, clock, world, p, n, lambda label: None, hrngs,
                                                 first_customer, first_order, first_coupon, id_width)
             if i == 0:
                 dims = {k: tables[k] for k in _DIMENSIONS}
@@ -286,8 +307,9 @@ def _simulate_chunked(n_customers: int, seed: int, out: str | Path | None, n_sto
             first_customer += n
             first_order += len(tables["orders"])
             first_coupon += len(tables["coupons"])
-            for k, v in stats.items():  # sums; the store-level arrays are the same in every chunk
-                totals[k] = v if isinstance(v, np.ndarray) and k in totals else totals.get(k, 0) + v
+            for k, v in stats.items():  # sums; the store-level arrays are the same in every chunk, add_* add up
+                same = isinstance(v, np.ndarray) and k in totals and not k.startswith("add_")
+                totals[k] = v if same else totals.get(k, 0) + v
             if exp_stats is None:
                 exp_stats = dict(exp.stats)
             else:
@@ -300,6 +322,9 @@ def _simulate_chunked(n_customers: int, seed: int, out: str | Path | None, n_sto
     finally:
         bar.close()
     assert exp_stats is not None
+    daily = staff_daily_table(seed, clock, world, totals)  # one table from the chunks' summed day counts
+    write_parquet(daily, out / "staff_daily.parquet")
+    counts["staff_daily"] = len(daily)
     counts = {k: counts[k] for k in contract_tables() if k in counts}
     truth = build_truth(p, seed, clock, world, totals, experiments_truth(clock, world, p, exp_stats), counts)
     truth["chunks"] = {"n_chunks": int(n_chunks), "chunk_customers": int(chunk_customers),

@@ -7,26 +7,38 @@ import pandas as pd
 from .customers import Customers
 from .draws import NEVER, Clock, make_frame, nullable
 from .params import TOUCH_TYPES
-from .relationships import Relationships, Spells
+from .relationships import Relationships
+from .staffing import ADD_WAY_INITIATOR, ADD_WAYS, DEL_STAFF, EVENT_TYPES
 from .touches import TouchLog
 from .world import World
 
 
-def contact_events_table(clock: Clock, world: World, cust: Customers, sp: Spells) -> pd.DataFrame:
-    """The ``contact_events`` table: an add per spell and a delete per ended spell."""
+def contact_events_table(clock: Clock, world: World, cust: Customers, rel: Relationships) -> pd.DataFrame:
+    """The ``contact_events`` table: an add per spell, its close, and the members' second closes.
+
+    ``add_way``/``initiator`` describe adds only; ``origin`` is NULL (simulated data has no
+    ingest path).
+    """
+    sp = rel.spells
     ended = sp.end != NEVER
-    t = np.concatenate([sp.start, sp.end[ended]])
-    c = np.concatenate([sp.cust, sp.cust[ended]])
-    s = np.concatenate([sp.staff, sp.staff[ended]])
-    kind = np.concatenate([np.zeros(len(sp.start), np.int64), np.where(sp.by_staff[ended], 2, 1)])
-    code = np.concatenate([sp.code, np.full(int(ended.sum()), -1)])
-    o = np.lexsort((kind, s, c, t))  # time order; an add sorts before a same-second delete
+    n_add, n_end, n_second = len(sp.start), int(ended.sum()), len(rel.second_t)
+    t = np.concatenate([sp.start, sp.end[ended], rel.second_t])
+    c = np.concatenate([sp.cust, sp.cust[ended], rel.second_cust])
+    s = np.concatenate([sp.staff, sp.staff[ended], rel.second_staff])
+    kind = np.concatenate([np.zeros(n_add, np.int64), sp.close[ended].astype(np.int64),
+                           np.full(n_second, DEL_STAFF, np.int64)])
+    code = np.concatenate([sp.code, np.full(n_end + n_second, -1)])
+    way = np.concatenate([sp.add_way.astype(np.int64), np.full(n_end + n_second, -1)])
+    o = np.lexsort((kind, s, c, t))  # time order; an add sorts before a same-second close
     return make_frame({
         "event_time": clock.dt(t[o]),
         "customer_id": cust.ids[c[o]],
         "staff_id": world.staff_ids[s[o]],
-        "event_type": np.array(["add", "delete_by_customer", "delete_by_staff"], dtype=object)[kind[o]],
+        "event_type": np.array(EVENT_TYPES, dtype=object)[kind[o]],
         "channel_code": nullable(world.code_ids)[code[o]],
+        "add_way": nullable(np.array(ADD_WAYS, dtype=object))[way[o]],
+        "initiator": nullable(np.array(ADD_WAY_INITIATOR, dtype=object))[way[o]],
+        "origin": np.full(len(o), None, dtype=object),
     })
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .customers import Customers
-from .draws import DAY, HOUR, MINUTE, MONTH_DAYS, Clock, draw_categorical, poisson_times, uniform_secs
+from .draws import DAY, HOUR, MINUTE, MONTH_DAYS, NEVER, Clock, draw_categorical, poisson_times, uniform_secs
 from .params import TOUCH_CODE, SimulationParams
 from .relationships import Relationships
 from .world import TASK_TYPES, World
@@ -68,15 +68,19 @@ def background_touches(rng: np.random.Generator, clock: Clock, world: World, rel
     log.add(t, sp.cust[rep], sp.staff[rep], "moments")
     rep, t = poisson_times(rng, rel.mem_join, np.minimum(rel.mem_leave, span),
                             p.group_message_rate_per_month / MONTH_DAYS)
-    log.add(t, rel.mem_cust[rep], world.group_owner[rel.mem_group[rep]], "group_message")
+    # a departed owner's groups pass to the heir (离职继承 of groups): no message of a guide after leaving
+    log.add(t, rel.mem_cust[rep], world.successor_at(world.group_owner[rel.mem_group[rep]], t), "group_message")
 
 
 def hq_tasks(rng: np.random.Generator, clock: Clock, cust: Customers, rel: Relationships, p: SimulationParams,
-              log: TouchLog, coupons: CouponLog, brand_rng: np.random.Generator | None = None) -> list[tuple]:
+              log: TouchLog, coupons: CouponLog, brand_rng: np.random.Generator | None = None,
+              world: World | None = None, unsent: list[tuple] | None = None) -> list[tuple]:
     """2–4 HQ tasks a month, delivered to reached open contacts only (the holdout never sees them).
 
     The task definitions (count, day, type, delivery) come from ``brand_rng`` (default ``rng``):
-    brand-level draws that every chunk of a chunked brand repeats identically.
+    brand-level draws that every chunk of a chunked brand repeats identically. A guide who
+    left between the task and the send sends nothing (``world``'s departures); ``unsent``
+    collects, per mass-send task, (task, created, open spells, chosen mask) for ``mass_sends``.
     """
     brng = rng if brand_rng is None else brand_rng
     span, sp = clock.span, rel.spells
@@ -99,17 +103,23 @@ def hq_tasks(rng: np.random.Generator, clock: Clock, cust: Customers, rel: Relat
                 delivery, share, lag = "mass_send", p.task_reach_share, HOUR
             else:
                 delivery, share, lag = "task_push", p.task_reach_share, 10 * HOUR
-            sel = idx[rng.random(len(idx)) < share]
+            chosen = rng.random(len(idx)) < share
+            sel = idx[chosen]
             t = created + uniform_secs(rng, float(lag), len(sel))
             ok = t < span
             sel, t = sel[ok], t[ok]
-            log.add(t, sp.cust[sel], sp.staff[sel], delivery, task)
+            # the draws above and below keep their sizes; a guide gone by the send time only drops rows
+            left = world.left_at(sp.staff[sel]) if world is not None else np.full(len(sel), NEVER)
+            here = t < left
+            log.add(t[here], sp.cust[sel][here], sp.staff[sel][here], delivery, task)
+            if unsent is not None and delivery == "mass_send":
+                unsent.append((task, created, idx, chosen))
             if ttype == "promotion":
                 c = sp.cust[sel]
                 old_enough = cust.birth[c] <= created - p.coupon_min_age_days * DAY
                 give = old_enough & (rng.random(len(sel)) < p.coupon_issue_share)
                 ct = t[give] + MINUTE
-                ok = ct < span
+                ok = (ct < span) & (ct < left[give])
                 log.add(ct[ok], c[give][ok], sp.staff[sel][give][ok], "coupon_issue", task)
                 coupons.add(c[give][ok], ct[ok], sp.staff[sel][give][ok], "wecom")
             month_label = clock.stamp(m0).strftime("%Y-%m")

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from .customers import Customers
-from .draws import WEEK, Clock, expected_repeat_purchases
+from .draws import NEVER, WEEK, Clock, expected_repeat_purchases
 from .experiments import Experiments
 from .params import SimulationParams
 from .relationships import Relationships
@@ -113,6 +113,7 @@ def build_truth(p: SimulationParams, seed: int, clock: Clock, world: World, st: 
                 f"measured from the add), while channel group and retention tool act from the add"),
             "channel_group_definition": "channel_group of the channel_code on the add that opened the spell",
             "retention_tool_definition": "stores.uses_retention_tool of the staff member's store",
+            "censoring": "as_of, and the 'transfer' / 'staff_left' closes (truth['transfers']): not churn",
             "staff_delete_share": p.staff_delete_share, "readd_prob": p.readd_prob,
             "readd_gap_mean_days": p.readd_gap_mean_days,
             "group_leave": {"weibull_shape": p.group_leave_shape, "weibull_scale_days": p.group_leave_scale_days},
@@ -158,4 +159,65 @@ def build_truth(p: SimulationParams, seed: int, clock: Clock, world: World, st: 
                      "two_openid_customers": int(st["two_openid_customers"]),
                      "note": "each customer is exactly one connected component; customers.member_id names it"},
         "counts": dict(counts) | {"contacts_added": int(st["contacts_added"])},
+    } | habits_truth(p, clock, world, st)
+
+
+def habits_truth(p: SimulationParams, clock: Clock, world: World, st: dict[str, Any]) -> dict[str, Any]:
+    """The WeCom-habit keys: ``transfers``, ``second_closes``, ``add_way``, ``staff_behavior``, ``mass_send``."""
+    from .habits import CUSTOMER_INITIATED_SHARE, EXTRA_APPLY_RATE, REPLY_SIGMA, mass_send_truth
+    from .staffing import ADD_WAY_INITIATOR, ADD_WAYS, OTHER_CODE_ADD_WAYS
+
+    gone = np.flatnonzero(world.guide_left != NEVER)
+    b = world.behavior
+    return {
+        "transfers": {
+            "leave_share": p.staff_leave_share,
+            "left_staff": {str(world.staff_ids[g]): str(clock.stamp(int(world.guide_left[g]))) for g in gone},
+            "successors": {str(world.staff_ids[g]): str(world.staff_ids[world.guide_heir[g]]) for g in gone},
+            "departure_transfer_share": p.departure_transfer_share,
+            "active_transfer_share": p.active_transfer_share,
+            "takeover_delay_hours": p.takeover_delay_hours,
+            "counts": {k: int(st[f"staffing_{k}"]) for k in ("transfer", "staff_left", "takeover_adds",
+                                                             "redirected_adds", "active_transfers")},
+            "note": "A leaving guide's open relationships end at left_at: 'transfer' (离职继承, then an 'add' with "
+                    "add_way '202', initiator 'admin', on another guide of the store who stays, takeover_delay_hours "
+                    "later, unless the customer already has that guide) or 'staff_left'. 在职继承 moves "
+                    "active_transfer_share of relationships between two guides of a store at a uniform time while "
+                    "open. The takeover is a fresh spell of the same hazard model carrying the original add's "
+                    "channel_code; transfer and staff_left censor a spell, they are not churn. Adds drawn after a "
+                    "guide left go to the successor (redirected_adds); no event, touch, coupon or order share of a "
+                    "guide falls at or after left_at.",
+        },
+        "second_closes": {
+            "share": p.second_close_share, "min_days": 1.0, "max_days": p.second_close_max_days,
+            "n": int(st["staffing_second_closes"]),
+            "note": "After a 'delete_by_customer', the member deletes the one-way contact ('delete_by_staff') "
+                    "U(1, max_days) days later with probability share, unless the pair was re-added first, the "
+                    "member left, or as_of came; the interval builder ignores it (the first close ends the interval).",
+        },
+        "add_way": {
+            "codes": {w: i for w, i in zip(ADD_WAYS, ADD_WAY_INITIATOR, strict=True)},
+            "other_code_add_ways": OTHER_CODE_ADD_WAYS,
+            "note": "add_way '1' (initiator customer) for adds under a channel code, except the brand code OTHER "
+                    "(adds without a contact-me code): '2' phone search (staff), '3' card share, '4' group (customer) "
+                    "with other_code_add_ways; takeovers '202' (admin). origin is NULL in simulated tables.",
+        },
+        "staff_behavior": {
+            "staff": {str(world.staff_ids[g]): {"reply_rate": round(float(b["reply_rate"][g]), 6),
+                                                "reply_minutes": round(float(b["reply_minutes"][g]), 4),
+                                                "messages_per_chat": float(b["messages_per_chat"][g])}
+                      for g in range(len(world.guide_store))},
+            "customer_initiated_share": CUSTOMER_INITIATED_SHARE, "extra_apply_rate": EXTRA_APPLY_RATE,
+            "reply_sigma": REPLY_SIGMA,
+            "note": "staff_daily per guide and day, from the first day of the window to the day a guide left: "
+                    "new_contact_cnt = adds (takeovers included), negative_feedback_cnt = delete_by_customer, "
+                    "chat_cnt = distinct customers sent a 'chat' touch, message_cnt = round(chat touches x "
+                    "messages_per_chat), new_apply_cnt = new_contact_cnt + Poisson(extra_apply_rate); "
+                    "customer-initiated chats ~ Binomial(chat_cnt, customer_initiated_share), replied ~ "
+                    "Binomial(initiated, reply_rate); reply_percentage = 100 replied / initiated (NULL without a "
+                    "customer-initiated chat); avg_reply_time (minutes) lognormal with mean reply_minutes and "
+                    "log-sd reply_sigma / sqrt(replied) (NULL without a reply). Chunked brands sum the chunks' "
+                    "day counts and draw the day-level values once.",
+        },
+        "mass_send": mass_send_truth(world, p, st),
     }

@@ -1,7 +1,7 @@
 """The brand's fixed world: regions, stores, staff, channel codes, groups."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -52,6 +52,13 @@ class World:
     group_owner: np.ndarray       # staff index of each group's owner
     group_ids: np.ndarray
     tables: dict[str, pd.DataFrame]
+    # set by staffing.add_staffing: departures in the window and the guides who take over
+    guide_left: np.ndarray = field(default_factory=lambda: np.array([], np.int64))   # NEVER: stays
+    guide_heir: np.ndarray = field(default_factory=lambda: np.array([], np.int64))   # -1: stays
+    stayers: np.ndarray = field(default_factory=lambda: np.array([], np.int64))      # guides who never leave, by store
+    stayer_offset: np.ndarray = field(default_factory=lambda: np.array([], np.int64))
+    stayer_count: np.ndarray = field(default_factory=lambda: np.array([], np.int64))
+    behavior: dict[str, np.ndarray] = field(default_factory=dict)  # per-guide true rates (truth: staff_behavior)
 
     @property
     def n_stores(self) -> int:
@@ -72,6 +79,21 @@ class World:
         local = guide - self.guide_offset[store]
         step = 1 + (rng.random(len(store)) * np.maximum(cnt - 1, 1)).astype(np.int64)
         return self.guide_offset[store] + (local + step) % cnt
+
+    def successor_at(self, staff: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """The staff member acting for ``staff`` at ``t``: the heir once a guide has left (-1 stays -1)."""
+        s = np.asarray(staff, dtype=np.int64)
+        if not len(self.guide_left):
+            return s
+        ok = (s >= 0) & (s < len(self.guide_left))
+        j = np.where(ok, s, 0)
+        return np.where(ok & (np.asarray(t) >= self.guide_left[j]), self.guide_heir[j], s)
+
+    def left_at(self, staff: np.ndarray) -> np.ndarray:
+        """Departure time of guides (``NEVER`` when they stay); ``staff`` are guide indices."""
+        if not len(self.guide_left):
+            return np.full(len(staff), NEVER, dtype=np.int64)
+        return self.guide_left[staff]
 
     def store_code(self, store: np.ndarray, kind: np.ndarray) -> np.ndarray:
         """Channel-code index of a store and code kind."""
