@@ -370,3 +370,16 @@ def test_staff_left_closes_only_open_relationships_of_leavers():
     # A was open at left_at; B had ended; C was added after s1 left (left open: no close before its add)
     assert closes[["customer_id", "event_type"]].values.tolist() == [["A", "staff_left"]]
     assert closes["event_time"].tolist() == [pd.Timestamp("2025-01-15")]
+
+
+def test_cli_ingest_openscrm(scrm, mariadb, tmp_path, capsys):
+    """``workbench ingest openscrm`` prints the counts and never the password; a dead server is one line."""
+    from workbench.cli import main
+
+    assert main(["ingest", "openscrm", "--url", mariadb.url("openscrm"), "--out", str(tmp_path / "out")]) == 0
+    printed = capsys.readouterr()
+    assert f"scrm_history_rows: {len(scrm['customer_staff_relation_history']):,}" in printed.out and mariadb.password not in printed.out + printed.err
+    url = mariadb.url("openscrm").replace(f":{mariadb.port}/", ":1/")
+    assert main(["ingest", "openscrm", "--url", url, "--out", str(tmp_path / "out2")]) != 0
+    printed = capsys.readouterr()
+    assert "127.0.0.1:1/openscrm" in printed.err and mariadb.password not in printed.out + printed.err
