@@ -33,7 +33,14 @@ Folder layout
     entries (``next_cursor`` ``""`` on a snapshot's last page; an empty snapshot is one empty page).
     A snapshot lists the pairs open at ``fetched_at`` by the contract intervals (an add at or
     before it, no close at or before it), ``createtime`` the add that opened the interval, and no
-    pair of a member who has left (``left_at`` at or before it).
+    pair of a member who has left (``left_at`` at or before it). The file starts with one
+    ``groupchat/get`` response per group created by go-live, fetched at go-live:
+    ``{"fetched_at", "api": "groupchat/get", "response": {"errcode": 0, "errmsg": "ok",
+    "group_chat": {"chat_id", "name", "owner", "create_time", "notice", "admin_list",
+    "member_list": [{"userid", "type", "join_time", "join_scene", "group_nickname", "name"}]}}}``:
+    the owner (``type`` 1) and the customers in the group at go-live by the contract intervals
+    (``type`` 2, ``userid`` their external_userid, ``join_time`` the join that opened the
+    membership, ``join_scene`` 1 invited / 2 link / 3 QR code).
 ``behavior.jsonl``
     ``{"userid": [staff_id], "start_time", "end_time", "response": {"errcode": 0, "errmsg": "ok",
     "behavior_data": [{"stat_time", "chat_cnt", "message_cnt", "reply_percentage"?,
@@ -74,7 +81,12 @@ Defects (rates in :class:`RawRates`, counts in the returned ``injected``)
 * **Ignored kinds**: ``edit_external_contact`` and ``transfer_fail`` lines.
 * Second closes, transfers and departures come from the contract tables.
 
-The expected counts follow the COUNTS definitions applied to what the files say: the
+The expected counts follow the COUNTS definitions applied to what the files say.
+``out_of_order`` counts kept lines (not retries, not ignored kinds) whose CreateTime is below
+the running maximum of all lines before them. ``group_joins`` are the kept ``add_member`` items
+plus a join per customer of the go-live ``groupchat/get`` without a callback of the pair at or
+before go-live; ``group_leaves`` the kept ``del_member`` items with a join of the pair at or
+before them. For contact events the
 ingest's view of each pair is its callbacks (deduplicated, ordered by CreateTime; ties keep
 the contract's order) plus go-live seeds, repairs and ``staff_left`` closes (a pair open in
 that view at the first snapshot at or after its member's ``left_at`` is closed at ``left_at``;
@@ -96,6 +108,8 @@ from .draws import BASE64URL_ALPHABET, tokens
 from .raw_api import (
     behavior_lines,
     bill_lines,
+    group_members_at,
+    group_snapshot_lines,
     mass_send_lines,
     quoted,
     snapshot_lines,
@@ -104,7 +118,7 @@ from .raw_api import (
     write_brand_tables,
     write_lines,
 )
-from .raw_expect import IGNORED_KINDS, contact_counts, external_ids, file_counts
+from .raw_expect import IGNORED_KINDS, contact_counts, external_ids, file_counts, group_counts
 
 CORP_ID = "ww5f3c1a7e9b2d4086"
 ENVELOPE = ("ToUserName", "FromUserName", "CreateTime", "MsgType", "Event", "ChangeType")
@@ -235,8 +249,13 @@ def write_raw_exports(tables: dict[str, pd.DataFrame], truth: dict, out: str | P
     files = {"callbacks.jsonl": write_lines(out / "callbacks.jsonl", lines)}
 
     entries = snapshot_entries(ce, unknown, snaps, left)
-    files["snapshots.jsonl"] = write_lines(out / "snapshots.jsonl", snapshot_lines(entries, snaps, rng))
+    members = group_members_at(tables.get("group_events"), go_live)
+    members = members.assign(external_userid=members["customer_id"].map(ext_of),
+                             join_time=unix_seconds(members["join_time"]) if len(members) else [])
+    chats = group_snapshot_lines(tables.get("groups"), members, go, rng)
+    files["snapshots.jsonl"] = write_lines(out / "snapshots.jsonl", np.r_[chats, snapshot_lines(entries, snaps, rng)])
     report = file_counts(arrival)
+    report.update(group_counts(arrival, members, go))
     report.update(contact_counts(ce, extra, unknown, entries, snaps, left, rates))
 
     daily = tables.get("staff_daily")

@@ -245,3 +245,57 @@ def write_brand_tables(tables: dict[str, pd.DataFrame], folder: Path, extra_link
         write_parquet(frame, folder / f"{name}.parquet")
         rows[name] = len(frame)
     return rows
+
+
+GROUP_API = "groupchat/get"
+
+
+def group_members_at(events: pd.DataFrame | None, at: pd.Timestamp) -> pd.DataFrame:
+    """Customers in each group at ``at`` by the contract intervals: ``group_id``, ``customer_id``, ``join_time``.
+
+    A join while a member and a leave while not one are ignored, as for contact events.
+    """
+    if events is None or events.empty:
+        return pd.DataFrame({"group_id": pd.Series(dtype=object), "customer_id": pd.Series(dtype=object),
+                             "join_time": pd.Series(dtype="datetime64[ns]")})
+    g = events.reset_index(drop=True).assign(seq=lambda f: np.arange(len(f)))
+    g = g.sort_values(["customer_id", "group_id", "event_time", "seq"], kind="mergesort").reset_index(drop=True)
+    pair = pd.factorize(g["customer_id"].astype(str) + "\x00" + g["group_id"].astype(str))[0]
+    join = (g["event_type"] == "join").to_numpy()
+    prev_join = np.r_[False, join[:-1]] & np.r_[False, pair[1:] == pair[:-1]]
+    leave_t = pd.Series(np.where(join, pd.NaT, g["event_time"]), dtype="datetime64[ns]")
+    end = leave_t.groupby(pair).bfill()
+    t = pd.to_datetime(g["event_time"])
+    member = join & ~prev_join & (t <= at).to_numpy() & (end.isna() | (end > at)).to_numpy()
+    return pd.DataFrame({"group_id": g["group_id"][member].to_numpy(),
+                         "customer_id": g["customer_id"][member].to_numpy(), "join_time": t[member].to_numpy()})
+
+
+def group_snapshot_lines(groups: pd.DataFrame | None, members: pd.DataFrame, fetched: int,
+                         rng: np.random.Generator) -> np.ndarray:
+    """``groupchat/get`` responses at ``fetched`` (Unix s), one per group created by then.
+
+    ``members`` has ``group_id``, ``external_userid`` and ``join_time`` (Unix s); the owner is
+    listed first as an internal member (``type`` 1), customers as ``type`` 2 with ``join_scene``
+    1 (invited), 2 (invitation link) or 3 (QR code).
+    """
+    if groups is None or groups.empty:
+        return np.array([], dtype=object)
+    created = pd.to_datetime(groups["created_at"])
+    created_s = np.where(created.notna(), unix_seconds(created.fillna(pd.Timestamp(0))), 0)
+    keep = created.isna().to_numpy() | (created_s <= fetched)
+    gr = groups[keep].assign(create_s=created_s[keep]).sort_values("group_id", kind="mergesort")
+    m = members.sort_values(["group_id", "join_time", "external_userid"], kind="mergesort")
+    scene = rng.choice(np.array(["1", "2", "3"], dtype=object), len(m), p=[0.5, 0.2, 0.3])
+    body = ('{"userid":' + quoted(m["external_userid"]) + ',"type":2,"join_time":' + texts(m["join_time"])
+            + ',"join_scene":' + scene + ',"group_nickname":"","name":""}')
+    listed = join_groups(body, m["group_id"].to_numpy()) if len(m) else pd.Series(dtype=object)
+    owner = gr["owner_staff_id"]
+    owner_entry = np.where(owner.notna(), '{"userid":' + quoted(owner) + ',"type":1,"join_time":'
+                           + texts(gr["create_s"]) + ',"join_scene":1,"group_nickname":"","name":""}', "")
+    customers = gr["group_id"].map(listed).fillna("").to_numpy(dtype=object)
+    sep = np.where((owner_entry != "") & (customers != ""), ",", "")
+    return ('{"fetched_at":' + str(int(fetched)) + ',"api":"' + GROUP_API + '","response":{"errcode":0,"errmsg":"ok",'
+            '"group_chat":{"chat_id":' + quoted(gr["group_id"]) + ',"name":"","owner":' + quoted(owner)
+            + ',"create_time":' + texts(gr["create_s"]) + ',"notice":"","admin_list":[],"member_list":['
+            + owner_entry + sep + customers + ']}}}')

@@ -77,14 +77,20 @@ def dedupe_keys(frame: pd.DataFrame) -> pd.Series:
 
 
 def file_counts(arrival: pd.DataFrame) -> dict[str, int]:
-    """``callback_lines``, ``duplicates_dropped``, ``callbacks_ignored`` and ``out_of_order`` of the file."""
+    """``callback_lines``, ``duplicates_dropped``, ``callbacks_ignored`` and ``out_of_order`` of the file.
+
+    ``out_of_order`` counts the kept lines (neither a retry nor an ignored kind) whose CreateTime is
+    below the running maximum of all lines before them, as COUNTS defines it.
+    """
     repeated = dedupe_keys(arrival).duplicated().to_numpy()
-    kept = arrival.loc[~repeated]
-    t = kept["CreateTime"].to_numpy(np.int64)
+    ignored = arrival["ChangeType"].isin(IGNORED_KINDS).to_numpy() & ~repeated
+    t = arrival["CreateTime"].to_numpy(np.int64)
+    # the running maximum of every line before (a retry repeats an earlier CreateTime, so it changes nothing);
+    # only kept lines (not retries, not ignored kinds) are counted
     running = np.maximum.accumulate(np.r_[np.iinfo(np.int64).min, t[:-1]]) if len(t) else t
     return {"callback_lines": len(arrival), "duplicates_dropped": int(repeated.sum()),
-            "callbacks_ignored": int(kept["ChangeType"].isin(IGNORED_KINDS).sum()),
-            "out_of_order": int((t < running).sum())}
+            "callbacks_ignored": int(ignored.sum()),
+            "out_of_order": int(((t < running) & ~repeated & ~ignored).sum())}
 
 
 def _events(cust: object, staff: object, t: object, is_add: object, etype: object, rank: object,
@@ -167,3 +173,28 @@ def contact_counts(ce: pd.DataFrame, extra: pd.DataFrame, unknown: pd.DataFrame,
         "repaired_closes": int((lost & ~ce["is_add"].to_numpy()).sum()),
         "orphan_deletes_dropped": int(orphan.sum()),
     }
+
+
+def group_counts(arrival: pd.DataFrame, seeds: pd.DataFrame, go: int) -> dict[str, int]:
+    """``group_joins`` and ``group_leaves``: kept callback items plus go-live ``groupchat/get`` seeds.
+
+    ``seeds`` (``group_id``, ``external_userid``, ``join_time`` in Unix s) seed a join unless a
+    callback of the pair came at or before go-live; a leave with no join of the pair at or before
+    it (the member joined before logging began) is not written.
+    """
+    kept = arrival.loc[~dedupe_keys(arrival).duplicated().to_numpy()]
+    g = kept[(kept["Event"] == "change_external_chat").to_numpy() & (kept["ChangeType"] == "update").to_numpy()]
+    items = pd.DataFrame({"chat": g["ChatId"].to_numpy(dtype=object), "ext": g["ExternalUserID"].to_numpy(dtype=object),
+                          "t": g["CreateTime"].to_numpy(np.int64),
+                          "join": (g["UpdateDetail"] == "add_member").to_numpy()})
+    early = items.loc[items["t"] <= go, ["chat", "ext"]].drop_duplicates()
+    s = pd.DataFrame({"chat": seeds["group_id"].to_numpy(dtype=object),
+                      "ext": seeds["external_userid"].to_numpy(dtype=object),
+                      "t": seeds["join_time"].to_numpy(np.int64)})
+    s = s.merge(early, how="left", on=["chat", "ext"], indicator=True)
+    s = s.loc[s["_merge"] == "left_only", ["chat", "ext", "t"]]
+    joins = pd.concat([items.loc[items["join"], ["chat", "ext", "t"]], s], ignore_index=True)
+    first = joins.groupby(["chat", "ext"], as_index=False)["t"].min().rename(columns={"t": "first"})
+    leaves = items[~items["join"].to_numpy()].merge(first, how="left", on=["chat", "ext"])
+    written = leaves["first"].notna().to_numpy() & (leaves["first"].to_numpy(float) <= leaves["t"].to_numpy(float))
+    return {"group_joins": len(joins), "group_leaves": int(written.sum())}
