@@ -231,3 +231,29 @@ def test_cli_arguments(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert main(["ingest", "wecom", "--events", str(FIXTURES / "callbacks_basic.jsonl"), "--tables", str(copy),
                  "--out", str(copy)]) == 2
     assert "--out must differ from --tables" in capsys.readouterr().err
+
+
+def test_get_and_groupchat_snapshots(tmp_path: Path) -> None:
+    """externalcontact/get seeds like batch/get_by_user; groupchat/get gives the group and its external members."""
+    snap = [
+        {"fetched_at": 1735689600, "api": "externalcontact/get", "response": {
+            "errcode": 0, "external_contact": {"external_userid": "wmP", "type": 1},
+            "follow_user": [{"userid": "u2", "createtime": 1735603200, "state": "ad1", "oper_userid": "wmP",
+                             "add_way": 16}]}},
+        {"fetched_at": 1735689600, "api": "groupchat/get", "response": {"errcode": 0, "group_chat": {
+            "chat_id": "wrZ", "name": "VIP", "owner": "u1", "create_time": 1735516800, "member_list": [
+                {"userid": "u1", "type": 1, "join_time": 1735516800, "join_scene": 1},
+                {"userid": "wmQ", "type": 2, "join_time": 1735603200, "join_scene": 3}]}}},
+    ]
+    snap_path = _write(tmp_path / "snap.jsonl", "\n".join(json.dumps(s) for s in snap) + "\n")
+    leave = {"CreateTime": 1735700000, "MsgType": "event", "Event": "change_external_chat", "ChangeType": "update",
+             "ChatId": "wrZ", "UpdateDetail": "del_member", "QuitScene": 0, "MemChangeCnt": 1,
+             "MemChangeList": {"Item": "wmQ"}}
+    events = _write(tmp_path / "cb.jsonl", json.dumps(leave) + "\n")
+    report = ingest_wecom(events, tmp_path / "out", snapshots=snap_path)
+    out = tmp_path / "out"
+    assert _rows(out) == [("2024-12-31 08:00:00", "wmP", "u2", "add", "ad1", "16", "customer", "snapshot")]
+    assert _rows(out, "group_events") == [("2024-12-31 08:00:00", "wmQ", "wrZ", "join"),
+                                          ("2025-01-01 10:53:20", "wmQ", "wrZ", "leave")]
+    assert _rows(out, "groups") == [("wrZ", None, "u1", "2024-12-30 08:00:00")]
+    assert report.counts["group_joins"] == 1 and report.counts["group_leaves"] == 1

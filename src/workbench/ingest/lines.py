@@ -153,4 +153,17 @@ def text(path: str) -> str:
 
 def whole(path: str) -> str:
     """SQL: the whole number at JSON ``path`` of ``j`` (a number or its text), NULL when absent or not whole."""
-    return f"TRY_CAST(NULLIF(trim(j->>{literal(path)}), '') AS BIGINT)"
+    return whole_sql(f"j->>{literal(path)}")
+
+
+def whole_sql(text_sql: str) -> str:
+    """SQL: text ``text_sql`` as a BIGINT when it is a whole number, else NULL (a cast would round ``1.5``).
+
+    Examples
+    --------
+    >>> import duckdb
+    >>> duckdb.sql(f"SELECT {whole_sql(repr('1.5'))}, {whole_sql(repr(' 17 '))}").fetchone()
+    (None, 17)
+    """
+    return (f"CASE WHEN regexp_full_match(trim({text_sql}), '-?[0-9]{{1,18}}') "
+            f"THEN CAST(trim({text_sql}) AS BIGINT) END")

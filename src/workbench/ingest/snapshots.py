@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ..engine import Backend, literal
-from .lines import MILLISECONDS, first_bad, load_lines, local_time, text, whole
+from .lines import MILLISECONDS, first_bad, load_lines, local_time, text, whole, whole_sql
 
 BATCH = "externalcontact/batch/get_by_user"
 GET = "externalcontact/get"
@@ -32,7 +32,7 @@ def _follow(alias: str) -> str:
     """SQL columns of one follow_user / follow_info JSON element ``alias``."""
     def f(key: str) -> str:
         return f"NULLIF(trim({alias}->>{literal('$.' + key)}), '')"
-    return (f"{f('userid')} AS staff_id, TRY_CAST({f('createtime')} AS BIGINT) AS createtime, "
+    return (f"{f('userid')} AS staff_id, {whole_sql(f('createtime'))} AS createtime, "
             f"{f('add_way')} AS add_way, {f('oper_userid')} AS oper_userid, {f('state')} AS state")
 
 
@@ -70,13 +70,13 @@ def load_snapshots(backend: Backend, paths: Iterable[str | Path]) -> tuple[list[
     backend.materialise("__wi_snap_chats", f"""
         SELECT fetched_at, NULLIF(trim(r->>'$.group_chat.chat_id'), '') AS chat_id,
                NULLIF(trim(r->>'$.group_chat.owner'), '') AS owner,
-               TRY_CAST(r->>'$.group_chat.create_time' AS BIGINT) AS create_time, seq, file, line,
+               {whole_sql("r->>'$.group_chat.create_time'")} AS create_time, seq, file, line,
                json_extract(r, '$.group_chat.member_list[*]') AS members
         FROM __wi_snap WHERE api = {literal(GROUP)}""")
     first_bad(backend, "__wi_snap_chats", "chat_id IS NULL", "snapshots", "groupchat/get without group_chat.chat_id")
-    backend.materialise("__wi_snap_members", """
+    backend.materialise("__wi_snap_members", f"""
         SELECT DISTINCT fetched_at, chat_id, NULLIF(trim(m->>'$.userid'), '') AS ext_id,
-               TRY_CAST(m->>'$.join_time' AS BIGINT) AS join_time
+               {whole_sql("m->>'$.join_time'")} AS join_time
         FROM (SELECT *, unnest(members) AS m FROM __wi_snap_chats)
         WHERE TRY_CAST(m->>'$.type' AS INTEGER) = 2""")
     times = [int(r[0]) for r in backend.fetch(
@@ -104,7 +104,7 @@ def load_behavior(backend: Backend, paths: Iterable[str | Path]) -> list[dict]:
 
     backend.materialise("__wi_bh", f"""
         SELECT seq, file, line, COALESCE(j->>'$.userid[0]', j->>'$.userid') AS staff_id,
-               TRY_CAST(b->>'$.stat_time' AS BIGINT) AS stat_time, {n('new_apply_cnt')} AS new_apply_cnt,
+               {whole_sql("b->>'$.stat_time'")} AS stat_time, {n('new_apply_cnt')} AS new_apply_cnt,
                {n('new_contact_cnt')} AS new_contact_cnt, {n('chat_cnt')} AS chat_cnt,
                {n('message_cnt')} AS message_cnt, {n('negative_feedback_cnt')} AS negative_feedback_cnt,
                {n('reply_percentage')} AS reply_percentage, {n('avg_reply_time')} AS avg_reply_time
@@ -126,11 +126,11 @@ def load_behavior(backend: Backend, paths: Iterable[str | Path]) -> list[dict]:
 def load_bills(backend: Backend, paths: Iterable[str | Path]) -> list[dict]:
     """``externalpay/get_bill_list`` responses → ``__wi_bills`` (order columns; ``ext_id`` unresolved)."""
     _, inputs = load_lines(backend, "__wi_bill_lines", paths, "bills")
-    backend.materialise("__wi_bills_raw", """
+    backend.materialise("__wi_bills_raw", f"""
         SELECT seq, file, line, NULLIF(trim(b->>'$.transaction_id'), '') AS order_id,
-               NULLIF(trim(b->>'$.external_userid'), '') AS ext_id, TRY_CAST(b->>'$.pay_time' AS BIGINT) AS pay_time,
-               TRY_CAST(b->>'$.total_fee' AS BIGINT) AS total_fee,
-               TRY_CAST(b->>'$.total_refund_fee' AS BIGINT) AS total_refund_fee,
+               NULLIF(trim(b->>'$.external_userid'), '') AS ext_id, {whole_sql("b->>'$.pay_time'")} AS pay_time,
+               {whole_sql("b->>'$.total_fee'")} AS total_fee,
+               {whole_sql("b->>'$.total_refund_fee'")} AS total_refund_fee,
                NULLIF(trim(b->>'$.payee_userid'), '') AS share_staff_id
         FROM (SELECT *, unnest(json_extract(COALESCE(j->'$.response', j), '$.bill_list[*]')) AS b
               FROM __wi_bill_lines)""")
@@ -156,7 +156,7 @@ def load_mass_sends(backend: Backend, paths: Iterable[str | Path]) -> list[dict]
         SELECT seq, file, line, {text('$.msgid')} AS task_id, {whole('$.create_time')} AS create_time,
                COALESCE(NULLIF(trim(s->>'$.userid'), ''), {text('$.userid')}) AS staff_id,
                NULLIF(trim(s->>'$.external_userid'), '') AS ext_id,
-               TRY_CAST(s->>'$.status' AS INTEGER) AS code, TRY_CAST(s->>'$.send_time' AS BIGINT) AS send_time
+               {whole_sql("s->>'$.status'")} AS code, {whole_sql("s->>'$.send_time'")} AS send_time
         FROM (SELECT *, unnest(json_extract(j, '$.response.send_list[*]')) AS s FROM __wi_ms_lines)""")
     first_bad(backend, "__wi_ms_raw", "task_id IS NULL OR create_time IS NULL", "mass_sends",
               "a line without msgid or create_time")
