@@ -60,6 +60,16 @@ counts what each rule changed (``Workbench.validate_all()`` and a log record):
     opening is refused, naming the table, column and row, and suggesting ``--as-of``.
 12. **Absent tables.** A query that reads an absent contract table is refused with the
     analyses that need it (:data:`NEEDED_BY`); ``validate_all()`` lists absent tables.
+13. **Relationship sequences.** Real WeCom logs hold two closes in a row for one pair (the
+    customer deletes the member, later the member deletes the now one-way contact) and
+    repeated opens (a re-sent or re-synced add). Both are accepted: the first close ends the
+    interval and gives its type, an open while open is ignored, and ``validate_all()``
+    counts each (``ValidationSummary.sequences``). A close with no earlier open of the pair
+    is refused: nothing says when that relationship began (``workbench ingest wecom`` seeds
+    such adds from the go-live snapshot). ``transfer`` (在职/离职继承 moved the customer to
+    another member) and ``staff_left`` (closed when the member left) end a relationship
+    without either side deleting: the delete metrics do not count them and survival models
+    censor them (:data:`CONTACT_DELETE_TYPES`).
 """
 from __future__ import annotations
 
@@ -73,7 +83,17 @@ BOOLEAN = "boolean"
 
 ID_TYPES = ("phone_hash", "unionid", "openid", "external_userid", "member_id", "erp_id")
 CHANNEL_GROUPS = ("offline_store", "online_mall", "wechat_ecosystem", "ads", "other")
-CONTACT_EVENT_TYPES = ("add", "delete_by_customer", "delete_by_staff")
+CONTACT_EVENT_TYPES = ("add", "delete_by_customer", "delete_by_staff", "transfer", "staff_left")
+#: Closes of a contact relationship that are churn: somebody deleted somebody. ``transfer`` (在职/离职继承
+#: moved the customer to another member) and ``staff_left`` (closed when the member left) end a relationship
+#: without either side choosing to: survival models censor them and the delete metrics do not count them.
+CONTACT_DELETE_TYPES = ("delete_by_customer", "delete_by_staff")
+#: WeCom's follow_user.oper_userid, read as who started the relationship.
+INITIATORS = ("customer", "staff", "admin")
+#: Where a contact event row came from: a logged callback, a snapshot seed (relationships open when logging
+#: began), an SCRM database, or a repair from a later snapshot (a lost callback).
+EVENT_ORIGINS = ("callback", "snapshot", "scrm", "repair")
+MASS_SEND_STATUSES = ("not_sent", "sent", "not_friend", "already_received")
 GROUP_EVENT_TYPES = ("join", "leave")
 TOUCH_TYPES = (
     "chat",
@@ -199,6 +219,7 @@ TABLES: dict[str, TableSpec] = {
                 _c("role", values=STAFF_ROLES),
                 _c("hired_at", TIMESTAMP, True),
                 _c("left_at", TIMESTAMP, True),
+                _c("staff_name", nullable=True),
             ),
             key=("staff_id",),
             references=(Reference("store_id", "stores", "store_id"),),
@@ -223,12 +244,15 @@ TABLES: dict[str, TableSpec] = {
                 _c("staff_id"),
                 _c("event_type", values=CONTACT_EVENT_TYPES),
                 _c("channel_code", nullable=True),
+                _c("add_way", nullable=True),
+                _c("initiator", nullable=True, values=INITIATORS),
+                _c("origin", nullable=True, values=EVENT_ORIGINS),
             ),
             references=(
                 Reference("staff_id", "staff", "staff_id"),
                 Reference("channel_code", "channels", "channel_code"),
             ),
-            description="WeCom friend adds and deletes; a relationship is a set of intervals.",
+            description="WeCom friend adds, deletes, transfers and departures; a relationship is a set of intervals.",
         ),
         TableSpec(
             "groups",
@@ -319,6 +343,38 @@ TABLES: dict[str, TableSpec] = {
             key=("coupon_id",),
         ),
         TableSpec(
+            "staff_daily",
+            (
+                _c("stat_date", TIMESTAMP),
+                _c("staff_id"),
+                _c("new_apply_cnt", DOUBLE, min_value=0.0),
+                _c("new_contact_cnt", DOUBLE, min_value=0.0),
+                _c("chat_cnt", DOUBLE, min_value=0.0),
+                _c("message_cnt", DOUBLE, min_value=0.0),
+                _c("negative_feedback_cnt", DOUBLE, min_value=0.0),
+                _c("reply_percentage", DOUBLE, True, min_value=0.0),
+                _c("avg_reply_time", DOUBLE, True, min_value=0.0),
+            ),
+            key=("stat_date", "staff_id"),
+            references=(Reference("staff_id", "staff", "staff_id"),),
+            description="WeCom get_user_behavior_data per member per day (reply_percentage in %, avg_reply_time "
+                        "in minutes).",
+        ),
+        TableSpec(
+            "mass_sends",
+            (
+                _c("task_id"),
+                _c("staff_id"),
+                _c("customer_id"),
+                _c("created_at", TIMESTAMP),
+                _c("status", values=MASS_SEND_STATUSES),
+                _c("send_time", TIMESTAMP, True),
+            ),
+            key=("task_id", "staff_id", "customer_id"),
+            references=(Reference("task_id", "tasks", "task_id"), Reference("staff_id", "staff", "staff_id")),
+            description="Mass-send results (get_groupmsg_send_result): one row per task, member and customer.",
+        ),
+        TableSpec(
             "experiments",
             (
                 _c("experiment_id"),
@@ -349,7 +405,7 @@ INTERVAL_EVENTS: dict[str, dict[str, object]] = {
     "contact_events": {
         "pair": ("customer_id", "staff_id"),
         "open": ("add",),
-        "close": ("delete_by_customer", "delete_by_staff"),
+        "close": ("delete_by_customer", "delete_by_staff", "transfer", "staff_left"),
     },
     "group_events": {"pair": ("customer_id", "group_id"), "open": ("join",), "close": ("leave",)},
 }
@@ -381,6 +437,8 @@ ROW_TIME: dict[str, str] = {
     "touches": "event_time",
     "orders": "order_time",
     "coupons": "issued_at",
+    "staff_daily": "stat_date",
+    "mass_sends": "created_at",
 }
 
 #: Columns that describe the same later event as a time column: when the time reads as
@@ -407,6 +465,8 @@ NEEDED_BY: dict[str, tuple[str, ...]] = {
     "coupons": ("coupon metrics",),
     "experiments": ("experiment report",),
     "assignments": ("experiment report", "value model"),
+    "staff_daily": ("data-quality cross-checks", "guide reply rates"),
+    "mass_sends": ("task execution rates",),
 }
 
 #: Values that mean NULL in a text value of a contract column (MySQL/Hive ``\N``, ``NULL``).

@@ -20,7 +20,10 @@ with a gap. Rules, applied identically everywhere:
   pair was open just before that second (delete and re-add at one second: the relationship
   goes on as a new interval), an open comes first when it was not (an add and a delete in
   one second: a zero-length interval) — rule 10 in :mod:`workbench.contract`;
-* a repeated open while already open (a duplicated add callback) is ignored;
+* a repeated open while already open (a duplicated add callback) is ignored, and so is a
+  close after a close (the customer deleted the member, later the member deleted the now
+  one-way contact): the first close ends the interval and gives its ``end_type``
+  (contract rule 13);
 * an interval covers ``start_time <= t < end_time``: an order at the very second of a
   delete is outside it (:func:`open_at_sql`).
 """
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import contract
 from ._as_of import require_as_of
 from .engine import Workbench, derived_table, interval_order_sql, literal, ordered_events_sql, to_timestamp
 
@@ -47,6 +51,7 @@ def _intervals_sql(table: str, pair: tuple[str, str], open_type: str, extra: str
     order = interval_order_sql(table)
     extra_cols = f", {extra}" if extra else ""
     opening = literal(open_type)
+    closes = ", ".join(literal(v) for v in contract.INTERVAL_EVENTS[table]["close"])
     return f"""
     SELECT {a}, {b}{extra_cols}, event_time AS start_time, next_time AS end_time, next_type AS end_type,
            ROW_NUMBER() OVER (PARTITION BY {a}, {b} ORDER BY event_time, tie_rank) AS interval_number
@@ -58,6 +63,7 @@ def _intervals_sql(table: str, pair: tuple[str, str], open_type: str, extra: str
             FROM ({ordered_events_sql(table)}) events
         ) ordered
         WHERE NOT (event_type = {opening} AND COALESCE(previous_type, '') = {opening})
+          AND NOT (event_type IN ({closes}) AND COALESCE(previous_type, '') IN ({closes}))
     ) changes
     WHERE event_type = {opening}
     """
@@ -68,8 +74,8 @@ def contact_intervals_sql() -> str:
 
     Reads ``contact_events``. Columns: customer_id, staff_id, channel_code (of the add),
     start_time, end_time (NULL while open), end_type (``delete_by_customer`` /
-    ``delete_by_staff`` / NULL), interval_number (1 for the first add of the pair, 2 after a
-    re-add, …).
+    ``delete_by_staff`` / ``transfer`` / ``staff_left`` / NULL), interval_number (1 for
+    the first add of the pair, 2 after a re-add, …).
     """
     return _intervals_sql("contact_events", ("customer_id", "staff_id"), "add", "channel_code")
 

@@ -103,3 +103,21 @@ class TestCovariates:
         pd.testing.assert_frame_equal(contact_spells(wb), contact_spells(wb, "2025-02-01"))
         with pytest.raises(ParameterError, match="as_of is required"):
             contact_spells({"contact_events": events([("2025-01-01", "A", "E1", "add")])})
+
+
+class TestTransfersAndDepartures:
+    """A relationship moved to another guide or closed when the guide left is censored, not churn."""
+
+    def test_transfer_and_staff_left_end_spells_as_censoring(self):
+        ce = events([("2025-01-01", "A", "E1", "add"), ("2025-02-01", "A", "E1", "transfer"),
+                     ("2025-02-02", "A", "E2", "add"), ("2025-01-05", "B", "E1", "add"),
+                     ("2025-03-01", "B", "E1", "staff_left"), ("2025-01-07", "C", "E1", "add"),
+                     ("2025-01-17", "C", "E1", "delete_by_customer"), ("2025-01-20", "C", "E1", "delete_by_staff")])
+        s = contact_spells({"contact_events": ce}, AS_OF, level="customer_staff")
+        got = {(r.customer_id, r.staff_id): (r.end_reason, r.churned, r.duration_days) for r in s.itertuples()}
+        assert got[("A", "E1")] == ("transferred", False, 31.0)
+        assert got[("A", "E2")][:2] == ("censored", False)
+        assert got[("B", "E1")] == ("staff_left", False, 55.0)
+        # the guide's later delete of the one-way contact is a second close: the customer's delete ends it
+        assert got[("C", "E1")] == ("deleted_by_customer", True, 10.0)
+        assert len(s) == 4

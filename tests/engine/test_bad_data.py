@@ -268,11 +268,31 @@ class TestDuplicatesAndTies:
         iv = wb.query(contact_intervals_sql())
         assert len(iv) == 1 and iv["start_time"].iloc[0] == iv["end_time"].iloc[0]
 
-    def test_same_second_add_delete_then_later_delete_is_still_refused(self):
-        wb = workbench.open(events([("2025-01-02 09:00", "C1", "add"), ("2025-01-02 09:00", "C1", "delete_by_staff"),
+    def test_same_second_add_delete_then_later_delete_is_a_counted_second_close(self):
+        # The customer deleted the guide and the guide later deleted the one-way contact: normal
+        # WeCom data (contract rule 13). The first close ends the interval; the second is counted.
+        wb = workbench.open(events([("2025-01-02 09:00", "C1", "add"), ("2025-01-02 09:00", "C1", "delete_by_customer"),
                                     ("2025-01-03 09:00", "C1", "delete_by_staff")]), as_of="2025-02-01")
-        with pytest.raises(DataContractError, match="a delete with no earlier add"):
+        summary = wb.validate_all()
+        assert summary.sequences == {"contact_events": {"second_closes": 1, "repeated_opens": 0}}
+        assert any("1 second closes" in line for line in summary.notes())
+        iv = wb.query(contact_intervals_sql())
+        assert len(iv) == 1 and iv["end_type"].iloc[0] == "delete_by_customer"
+        assert iv["start_time"].iloc[0] == iv["end_time"].iloc[0] == pd.Timestamp("2025-01-02 09:00")
+
+    def test_a_delete_before_any_add_is_still_refused_with_the_seeding_hint(self):
+        wb = workbench.open(events([("2025-01-02 09:00", "C1", "delete_by_staff"),
+                                    ("2025-01-03 09:00", "C1", "add")]), as_of="2025-02-01")
+        with pytest.raises(DataContractError, match="a delete with no earlier add.*seed its add from a snapshot"):
             wb.validate("contact_events")
+
+    def test_repeated_opens_are_counted_and_ignored(self):
+        wb = workbench.open(events([("2025-01-02 09:00", "C1", "add"), ("2025-01-02 09:05", "C1", "add"),
+                                    ("2025-01-04 09:00", "C1", "delete_by_customer")]), as_of="2025-02-01")
+        assert wb.validate_all().sequences["contact_events"] == {"second_closes": 0, "repeated_opens": 1}
+        iv = wb.query(contact_intervals_sql())
+        assert iv[["start_time", "end_time"]].values.tolist() == [[pd.Timestamp("2025-01-02 09:00"),
+                                                                  pd.Timestamp("2025-01-04 09:00")]]
 
 
 # ---------------------------------------------------------------- 8. absent tables
@@ -280,7 +300,7 @@ class TestAbsentTables:
     def test_validate_all_lists_absent_tables_and_what_needs_them(self, clean, tmp_path):
         tables = {k: v for k, v in clean.items() if k not in ("coupons", "orders")}
         summary = workbench.open(write(tmp_path, tables), as_of=AS_OF).validate_all()
-        assert set(summary.absent) == {"coupons", "orders"}
+        assert set(summary.absent) == {"coupons", "orders", "staff_daily", "mass_sends"}
         assert "value model" in summary.absent["orders"]
         assert any(line.startswith("absent  orders (needed by") for line in summary.notes())
         assert summary["customers"] == len(clean["customers"])

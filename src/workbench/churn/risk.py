@@ -135,7 +135,7 @@ def relationship_risk_sql(wb: Workbench, as_of: Any = None, horizon_days: float 
         WITH open_now AS (
             SELECT customer_id, staff_id, store_id, channel_group, duration_days AS age_days,
                    {partial_hazard_sql(cox)} AS partial_hazard
-            FROM ({spells}) s WHERE NOT churned
+            FROM ({spells}) s WHERE end_reason = 'censored'
         ), scored AS (
             SELECT o.customer_id, o.staff_id, o.store_id, o.channel_group, o.age_days,
                    1 - EXP(-(b1.h0 - b0.h0) * o.partial_hazard) AS risk, COALESCE(v.value, 0.0) AS value

@@ -4,7 +4,10 @@ Two levels:
 
 * ``"customer_staff"``: one spell per add of a customer–staff pair (a re-add starts a new
   spell); it ends with the delete (``deleted_by_customer`` / ``deleted_by_staff``) or is
-  censored at ``as_of``.
+  censored: at ``as_of``, when the relationship was moved to another member
+  (``transferred``: 在职/离职继承) or when the member left the company (``staff_left``).
+  Neither side chose those two ends, so they are not churn; the takeover member's
+  relationship is a new spell.
 * ``"customer"``: "in the private domain" — any open contact *or* group membership. The
   customer's intervals (contacts and groups) are merged into islands; a spell ends when
   the last open one closes, with the reason of that last closure (``left_group`` when it
@@ -31,7 +34,10 @@ from ..errors import DataContractError, ParameterError
 from ..metrics import contact_intervals, derived_table, group_intervals
 
 LEVELS = ("customer", "customer_staff")
-END_REASONS = ("deleted_by_customer", "deleted_by_staff", "left_group", "censored")
+END_REASONS = ("deleted_by_customer", "deleted_by_staff", "left_group", "transferred", "staff_left", "censored")
+#: End reasons that are not churn: the spell is censored there (still open at as-of, moved to another
+#: member, or closed because the member left the company).
+CENSORING_REASONS = ("censored", "transferred", "staff_left")
 
 
 def _workbench(source: Any) -> Workbench:
@@ -47,7 +53,9 @@ def _workbench(source: Any) -> Workbench:
 def _reason(end_time: str, end_type: str, as_of: str) -> str:
     return (f"CASE WHEN {end_time} IS NULL OR {end_time} > {as_of} THEN 'censored' "
             f"WHEN {end_type} = 'delete_by_customer' THEN 'deleted_by_customer' "
-            f"WHEN {end_type} = 'delete_by_staff' THEN 'deleted_by_staff' ELSE 'left_group' END")
+            f"WHEN {end_type} = 'delete_by_staff' THEN 'deleted_by_staff' "
+            f"WHEN {end_type} = 'transfer' THEN 'transferred' "
+            f"WHEN {end_type} = 'staff_left' THEN 'staff_left' ELSE 'left_group' END")
 
 
 def contact_spells_sql(wb: Workbench, as_of: Any = None, level: str = "customer", window_start: Any = None) -> str:
@@ -105,7 +113,8 @@ def contact_spells_sql(wb: Workbench, as_of: Any = None, level: str = "customer"
         keep = f"""("end" > {w} OR end_reason = 'censored')"""
     return f"""
         SELECT *, date_diff('second', start, "end") / 86400.0 AS duration_days,
-               end_reason <> 'censored' AS churned, {entry} AS entry_days
+               end_reason NOT IN ({", ".join(literal(r) for r in CENSORING_REASONS)}) AS churned,
+               {entry} AS entry_days
         FROM ({spells}) sp WHERE {keep}"""
 
 
@@ -114,8 +123,9 @@ def contact_spells(source: Any, as_of: Any = None, level: str = "customer", wind
 
     One row per spell: ``customer_id`` (and ``staff_id``, ``channel_code`` at level
     ``"customer_staff"``), ``spell_number``, ``start``, ``end`` (``as_of`` when censored),
-    ``duration_days``, ``churned`` (False = censored at ``as_of``), ``end_reason``
-    (deleted_by_customer / deleted_by_staff / left_group / censored) and ``entry_days``.
+    ``duration_days``, ``churned`` (False = censored: open at ``as_of``, transferred or
+    closed when the member left), ``end_reason`` (deleted_by_customer / deleted_by_staff /
+    left_group / transferred / staff_left / censored) and ``entry_days``.
 
     Parameters
     ----------
@@ -243,8 +253,9 @@ def spell_counts(wb: Workbench, as_of: Any = None, by: Sequence[str] = (), landm
     Returns
     -------
     DataFrame
-        ``by`` columns, ``duration_days``, ``churned`` and ``weight`` (number of spells),
-        sorted by all of them.
+        ``by`` columns, ``duration_days``, ``churned``, ``weight`` (number of spells) and
+        ``open_weight`` (how many of them are still open at ``as_of``; the other censored
+        ones were transferred or closed when their member left), sorted by the keys.
 
     Examples
     --------
@@ -265,7 +276,9 @@ def spell_counts(wb: Workbench, as_of: Any = None, by: Sequence[str] = (), landm
                 f"CEIL(duration_days / {float(duration_resolution)!r}) * {float(duration_resolution)!r}")
     select = ", ".join([*keys, f"{duration} AS duration_days", "churned"])
     order = ", ".join(str(i + 1) for i in range(len(by) + 2))
-    return wb.query(f"SELECT {select}, COUNT(*) AS weight FROM ({source}) s GROUP BY {order} ORDER BY {order}")
+    still_open = "SUM(CASE WHEN end_reason = 'censored' THEN 1 ELSE 0 END) AS open_weight"
+    return wb.query(f"SELECT {select}, COUNT(*) AS weight, {still_open} FROM ({source}) s "
+                    f"GROUP BY {order} ORDER BY {order}")
 
 
 def spell_columns(wb: Workbench, as_of: Any = None, landmark_days: float = 14.0) -> list[str]:

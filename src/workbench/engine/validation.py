@@ -149,6 +149,9 @@ class ValidationSummary(Mapping):
         Identical interval-event rows merged, per table (only tables that had some).
     after_as_of : dict
         Rows at or after the as-of date left out, per event table.
+    sequences : dict
+        Per interval event table, :func:`sequence_counts`: second closes and repeated opens
+        (only tables that had some).
     """
 
     rows: dict[str, int]
@@ -156,6 +159,7 @@ class ValidationSummary(Mapping):
     normalised: tuple[Normalisation, ...] = ()
     duplicate_events: dict[str, int] = field(default_factory=dict)
     after_as_of: dict[str, int] = field(default_factory=dict)
+    sequences: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def __getitem__(self, table: str) -> int:
         return self.rows[table]
@@ -173,6 +177,8 @@ class ValidationSummary(Mapping):
         lines += [f"merged  {t}: {n:,} duplicate event row(s)" for t, n in self.duplicate_events.items()]
         lines += [f"as-of   {t}: {n:,} row(s) at or after the as-of date left out"
                   for t, n in self.after_as_of.items() if n]
+        lines += [f"kept    {t}: {n:,} {kind.replace('_', ' ')} (normal in WeCom data; ignored by the intervals)"
+                  for t, kinds in self.sequences.items() for kind, n in kinds.items() if n]
         return lines
 
 def _first_rows(wb: Workbench, query: str) -> pd.DataFrame:
@@ -317,19 +323,46 @@ def _check_padded_pair(wb: Workbench, a: str, ca: str, b: str, cb: str) -> None:
             a, ca, f"identifiers written two ways: zero-padded here and without the zeros in {b}.{cb}, so the "
                    f"same customer, store or staff member cannot be matched; export both the same way", rows, int(n))
 
+def _sequence_sql(table: str) -> str:
+    rules = contract.INTERVAL_EVENTS[table]
+    pair = ", ".join(rules["pair"])
+    return (f"SELECT *, LAG(event_type) OVER (PARTITION BY {pair} ORDER BY {interval_order_sql(table)}) "
+            f"AS previous_event FROM ({ordered_events_sql(table)}) e")
+
+
+def sequence_counts(wb: Workbench, table: str) -> dict[str, int]:
+    """Normal real-data sequences in an interval event table, counted (contract rule 13).
+
+    ``second_closes``: closes whose previous event of the pair is a close (the customer deleted
+    the member, later the member deleted the now one-way contact); the first close ends the
+    interval. ``repeated_opens``: opens of a pair that is already open (a re-sent add); ignored.
+    Identical rows are merged before counting (rule 9).
+    """
+    rules = contract.INTERVAL_EVENTS[table]
+    closes = ", ".join(literal(v) for v in rules["close"])
+    opens = ", ".join(literal(v) for v in rules["open"])
+    def count(kinds: str) -> str:
+        return f"COALESCE(SUM(CASE WHEN event_type IN ({kinds}) AND previous_event IN ({kinds}) THEN 1 ELSE 0 END), 0)"
+
+    second, repeated = wb._fetch(f"SELECT {count(closes)}, {count(opens)} FROM ({_sequence_sql(table)}) s")[0]
+    return {"second_closes": int(second), "repeated_opens": int(repeated)}
+
+
 def _check_interval_sequence(wb: Workbench, table: str) -> None:
+    # Two closes in a row and repeated opens are normal in WeCom data (rule 13): only a close
+    # with no open before it in the data is refused, because nothing says when the relationship began.
     rules = contract.INTERVAL_EVENTS[table]
     pair = ", ".join(rules["pair"])
     closes = ", ".join(literal(v) for v in rules["close"])
-    seq = (f"SELECT *, LAG(event_type) OVER (PARTITION BY {pair} ORDER BY {interval_order_sql(table)}) "
-           f"AS previous_event "
-           f"FROM ({ordered_events_sql(table)}) e")
-    cond = f"event_type IN ({closes}) AND (previous_event IS NULL OR previous_event IN ({closes}))"
+    seq = _sequence_sql(table)
+    cond = f"event_type IN ({closes}) AND previous_event IS NULL"
     n = wb._fetch(f"SELECT COUNT(*) FROM ({seq}) s WHERE {cond}")[0][0]
     if n:
         shown = ", ".join(quote(c) for c in contract.TABLES[table].column_names)
         rows = _first_rows(wb, f"SELECT {shown} FROM ({seq}) s WHERE {cond} ORDER BY {pair}, event_time")
         verb = "delete" if table == "contact_events" else "leave"
         first = "add" if table == "contact_events" else "join"
-        raise DataContractError(table, "event_type", f"a {verb} with no earlier {first} of the same {pair}", rows,
-                                int(n))
+        hint = (" (a relationship that began before the data did: seed its add from a snapshot, as "
+                "`workbench ingest wecom --snapshot` does, or drop the delete)") if table == "contact_events" else ""
+        raise DataContractError(table, "event_type", f"a {verb} with no earlier {first} of the same {pair}{hint}",
+                                rows, int(n))

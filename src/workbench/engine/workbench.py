@@ -42,7 +42,7 @@ from .sql import (
     referenced_tables,
     to_timestamp,
 )
-from .validation import Normalisation, ValidationSummary, validation_marker
+from .validation import Normalisation, ValidationSummary, sequence_counts, validation_marker
 
 log = logging.getLogger("workbench.engine")
 
@@ -494,12 +494,16 @@ class Workbench:
         notes = tuple(n for t in self.tables for n in self.normalisations(t))
         duplicates = {t: n for t in contract.INTERVAL_EVENTS if t in self._sources and (n := self.duplicate_events(t))}
         after = self.rows_after_as_of()
+        sequences = {t: c for t in contract.INTERVAL_EVENTS if t in self._sources
+                     and any((c := sequence_counts(self, t)).values())}
+        for table, kinds in sequences.items():
+            log.info("table '%s': %s kept", table, ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in kinds.items()))
         for table, n in duplicates.items():
             log.info("table '%s': %d duplicate event row(s) merged", table, n)
         for table, n in after.items():
             if n:
                 log.info("table '%s': %d row(s) at or after the as-of date left out", table, n)
-        return ValidationSummary(counts, absent, notes, duplicates, after)
+        return ValidationSummary(counts, absent, notes, duplicates, after, sequences)
 
     def normalisations(self, name: str) -> list[Normalisation]:
         r"""What the reading rules changed in table ``name``: one record per column and rule.

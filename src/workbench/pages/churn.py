@@ -105,9 +105,9 @@ def survival_kpis(spells: pd.DataFrame, km_row: pd.Series, as_of: Any) -> Surviv
     brand row of :func:`~workbench.churn.kaplan_meier_table`.
     """
     as_of = to_timestamp(as_of, "as_of")
-    open_n = float(spells.loc[~spells["churned"].astype(bool), "weight"].sum())
+    open_n = float(spells["open_weight"].sum())
     km = "Kaplan–Meier estimate over all customer–guide relationships, deletes by either side as events, " \
-         "open relationships censored at as-of"
+         "relationships still open, moved to another guide or closed when the guide left censored at that time"
     return SurvivalKpis(
         open_relationships=Stated(open_n, "count", "customer–guide relationships open at as-of", None, as_of),
         median_days=Stated(float(km_row["median_days"]), "days", "median relationship lifetime; " + km),
