@@ -25,8 +25,9 @@ COUNTS: dict[str, str] = {
     "callbacks_rejected": "lines refused and listed under 'rejected' (unknown ChangeType or Event, a required "
                           "field missing); malformed lines stop the ingest with an error instead",
     "callbacks_ignored": "callbacks of a known kind that make no contract row (edit_external_contact, "
-                         "transfer_fail, msg_audit_approved; group create, dismiss handled separately, "
-                         "change_owner, change_name, change_notice)",
+                         "transfer_fail, msg_audit_approved; group create, change_owner, change_name, "
+                         "change_notice, and add_member/del_member updates without MemChangeList, which name no "
+                         "member); a group dismiss is not ignored: it closes every open membership",
     "duplicates_dropped": "callback lines whose key (Event, ChangeType, UserID, ExternalUserID or ChatId, "
                           "CreateTime, and for group updates the changed members) equals an earlier line's: "
                           "WeCom's retries",
@@ -56,6 +57,8 @@ COUNTS: dict[str, str] = {
                       "customer id)",
     "group_joins": "group joins written (callback add_member items and snapshot member_list diffs)",
     "group_leaves": "group leaves written (callback del_member items, group dismissals, snapshot diffs)",
+    "group_orphan_leaves_dropped": "group leaves of a customer with no earlier join of that group (joined before "
+                                   "logging began, no groupchat/get snapshot lists them): left out of group_events",
     "behavior_rows": "staff-day rows of get_user_behavior_data written to staff_daily",
     "mass_send_rows": "mass-send results written to mass_sends",
     "orders_in": "orders written (brand orders plus WeCom payment bills)",
