@@ -4,9 +4,9 @@
 """
 from __future__ import annotations
 
-from .reports.browser import CHROMIUM_ARGS, PageCheck, check_pages, find_chromium, main
+from .reports.browser import CHROMIUM_ARGS, MIN_CHART_TEXT_PX, PageCheck, check_pages, find_chromium, main
 
-__all__ = ["CHROMIUM_ARGS", "PageCheck", "check_pages", "find_chromium", "main"]
+__all__ = ["CHROMIUM_ARGS", "MIN_CHART_TEXT_PX", "PageCheck", "check_pages", "find_chromium", "main"]
 
 if __name__ == "__main__":  # pragma: no cover
     raise SystemExit(main())

@@ -17,6 +17,10 @@ from typing import Any
 import matplotlib
 import numpy as np
 import pandas as pd
+from pandas.io.formats.style import Styler
+
+from .errors import ParameterError
+from .masking import TOKEN_HEX_DIGITS
 
 CJK_FONT_FILE = "NotoSansCJKsc-Regular.otf"
 CJK_FONT_NAME = "Noto Sans CJK SC"
@@ -58,6 +62,214 @@ def set_theme(context: str = "notebook", dpi: int = 110) -> None:
         "axes.spines.top": False,
         "axes.spines.right": False,
     })
+    _register_figure_html()
+
+
+# ---------------------------------------------------------------------- figures on the page
+# A figure drawn 8 in wide and squeezed onto a 390 px phone shows 10 pt text at ~5 CSS px. Each
+# figure is therefore rendered twice: as drawn (desktop) and NARROW_INCHES wide (phones, shown
+# below NARROW_BELOW_PX by the stylesheet), with side-by-side panels stacked and no text under
+# NARROW_MIN_PT. Each <img> records its smallest font and its width in points
+# (data-wb-font-pt, data-wb-width-pt), so a browser measures the text size a reader sees.
+NARROW_INCHES = 4.0
+NARROW_MIN_PT = 10.0
+NARROW_BELOW_PX = 760
+PHONE_WIDTH_PX = 360  # a figure's width on a 390 px phone (page and output-area padding)
+PHONE_TEXT_PX = 11.5  # the smallest chart text aimed for there; the browser check fails under 11
+
+
+def _png(fig: Any, dpi: float) -> tuple[bytes, int]:
+    """The figure as PNG (tight bounding box, as Jupyter shows it) and its width in pixels."""
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight", facecolor="white")
+    data = buf.getvalue()
+    return data, int.from_bytes(data[16:20], "big")  # IHDR width
+
+
+def _texts(fig: Any) -> list[Any]:
+    from matplotlib.text import Text
+
+    return [t for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
+
+
+def _img(data: bytes, width_px: int, dpi: float, font_pt: float, kind: str) -> str:
+    import base64
+
+    width_pt = width_px / dpi * 72
+    src = base64.b64encode(data).decode("ascii")
+    return (f'<img class="wb-fig-{kind}" src="data:image/png;base64,{src}" alt="" '
+            f'data-wb-font-pt="{font_pt:.2f}" data-wb-width-pt="{width_pt:.1f}">')
+
+
+def _stack_panels(fig: Any) -> list[tuple[Any, Any]] | None:
+    """Re-stack a one-row grid of panels into one column; the old specs, or None when not such a grid."""
+    from matplotlib.gridspec import GridSpec
+
+    specs = [ax.get_subplotspec() for ax in fig.axes]
+    if len(specs) < 2 or any(s is None for s in specs):
+        return None
+    grid = specs[0].get_gridspec()
+    if any(s.get_gridspec() is not grid for s in specs) or grid.nrows != 1 or grid.ncols != len(specs):
+        return None
+    column = GridSpec(len(specs), 1, figure=fig)
+    for i, ax in enumerate(fig.axes):
+        ax.set_subplotspec(column[i])
+    return list(zip(fig.axes, specs, strict=True))
+
+
+def _wrap(text: str, width_em: float) -> str:
+    """Break a title into lines of about ``width_em`` (CJK characters count 1 em, others 0.55)."""
+    lines, line, used = [], "", 0.0
+    for ch in text:
+        w = 1.0 if ord(ch) > 0x2E80 else 0.55
+        if used + w > width_em and line:
+            lines.append(line.rstrip())
+            line, used = ("" if ch == " " else ch), (0.0 if ch == " " else w)
+        else:
+            line, used = line + ch, used + w
+    return "\n".join([*lines, line])
+
+
+def narrow_png(fig: Any, dpi: float, width_in: float = NARROW_INCHES) -> tuple[bytes, int, float]:
+    """Render ``fig`` ``width_in`` wide for phones; the figure is left as it was.
+
+    Returns the PNG, its width in pixels and its smallest font size in points.
+    """
+    import warnings
+
+    size = fig.get_size_inches().copy()
+    pars = {k: getattr(fig.subplotpars, k) for k in ("left", "right", "bottom", "top", "wspace", "hspace")}
+    stacked = _stack_panels(fig)
+    rows = len(fig.axes) if stacked else 1
+    texts = _texts(fig)
+    fonts = [(t, t.get_fontsize(), t.get_text()) for t in texts]
+    legends = [leg for leg in [*(ax.get_legend() for ax in fig.axes), *fig.legends] if leg is not None]
+    frames = [(leg, leg.get_frame_on(), leg.get_frame().get_alpha()) for leg in legends]
+    # a stacked panel keeps about its old shape; a single panel gets a little flatter than half-size
+    panel_h = min(size[1], size[0] / rows) * 0.8 + 0.3 if stacked else size[1] * 0.8
+    try:
+        fig.set_size_inches(width_in, max(2.4, panel_h * rows))
+        for t, pt, _ in fonts:
+            t.set_fontsize(max(pt, NARROW_MIN_PT))
+        for leg in legends:  # a legend over the lines of a small plot needs a backdrop to stay legible
+            leg.set_frame_on(True)
+            leg.get_frame().set_alpha(0.85)
+        for ax in fig.axes:  # titles break into lines instead of widening the image
+            title = ax.title
+            if title.get_text():
+                em = width_in * 72 / max(title.get_fontsize(), 1) * 0.95
+                title.set_text(_wrap(title.get_text(), em))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # tight_layout cannot always fit; the bbox still does
+            if fig.get_layout_engine() is None:
+                fig.tight_layout()
+        data, width_px = _png(fig, dpi)
+        smallest = min((t.get_fontsize() for t in _texts(fig)), default=NARROW_MIN_PT)
+    finally:
+        for t, pt, text in fonts:
+            t.set_fontsize(pt)
+            t.set_text(text)
+        for leg, on, alpha in frames:
+            leg.set_frame_on(on)
+            leg.get_frame().set_alpha(alpha)
+        for ax, spec in stacked or []:
+            ax.set_subplotspec(spec)
+        fig.set_size_inches(size)
+        fig.subplots_adjust(**pars)
+    return data, width_px, smallest
+
+
+def phone_png(fig: Any, dpi: float) -> tuple[bytes, int, float]:
+    """:func:`narrow_png`, narrowed until its smallest text shows at :data:`PHONE_TEXT_PX` or more.
+
+    Long tick labels or a legend outside the axes widen the tight bounding box beyond the
+    figure; each retry takes that excess off the figure width (at most 3 retries, not under 2.5 in).
+    """
+    width_in = NARROW_INCHES
+    for _ in range(4):
+        data, width_px, smallest = narrow_png(fig, dpi, width_in)
+        width_pt = width_px / dpi * 72
+        allowed_pt = smallest * PHONE_WIDTH_PX / PHONE_TEXT_PX  # widest image keeping the text large enough
+        if width_pt <= allowed_pt or width_in <= 2.5:
+            break
+        width_in = max(2.5, width_in - (width_pt - allowed_pt) / 72 - 0.05)
+    return data, width_px, smallest
+
+
+def figure_html(fig: Any) -> str:
+    """A figure as HTML: the desktop rendering and the phone rendering, each with its text size recorded.
+
+    ``set_theme`` registers this as the notebook's HTML form of every matplotlib figure, so
+    ``plt.show()`` in a report notebook puts both renderings on the page.
+    """
+    dpi = float(matplotlib.rcParams["savefig.dpi"]) if matplotlib.rcParams["savefig.dpi"] != "figure" \
+        else float(fig.dpi)
+    wide, wide_px = _png(fig, dpi)
+    wide_pt = min((t.get_fontsize() for t in _texts(fig)), default=10.0)
+    if fig.get_size_inches()[0] <= NARROW_INCHES:
+        return f'<div class="wb-figure">{_img(wide, wide_px, dpi, wide_pt, "one")}</div>'
+    narrow, narrow_px, narrow_pt = phone_png(fig, dpi)
+    return (f'<div class="wb-figure">{_img(wide, wide_px, dpi, wide_pt, "wide")}'
+            f'{_img(narrow, narrow_px, dpi, narrow_pt, "narrow")}</div>')
+
+
+def _register_figure_html() -> None:
+    """Let IPython show matplotlib figures through :func:`figure_html` (no-op outside IPython)."""
+    import sys
+
+    if "IPython" not in sys.modules:
+        return
+    from IPython import get_ipython
+    from matplotlib.figure import Figure
+
+    shell = get_ipython()
+    if shell is not None:
+        # the mime-bundle formatter, not the text/html one: matplotlib-inline drops every Figure
+        # entry of the per-mime formatters when pyplot's backend loads (often after set_theme)
+        shell.display_formatter.mimebundle_formatter.for_type(Figure, lambda fig: {"text/html": figure_html(fig)})
+
+
+def ranking_bars(frame: pd.DataFrame, label: str, value: str, ax: Any = None, top: int | None = 15,
+                 fmt: str = "int", title: str | None = None, xlabel: str | None = None,
+                 color: str = ACCENT, max_label_chars: int = 14) -> Any:
+    """A ranking as horizontal bars: largest on top, each bar labelled with its formatted value.
+
+    Horizontal bars keep long labels (store names) readable on a phone, where vertical bars
+    turn them sideways. ``fmt`` is a :data:`FORMATS` name for the value labels; labels longer
+    than ``max_label_chars`` are shortened with '…'. Returns the Axes.
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt
+    >>> ax = ranking_bars(pd.DataFrame({"store": ["A", "B", "C"], "gmv": [5.0, 9.0, 1.0]}), "store", "gmv", fmt="cny")
+    >>> [t.get_text() for t in ax.get_yticklabels()], [t.get_text() for t in ax.texts]
+    (['C', 'A', 'B'], ['¥1', '¥5', '¥9'])
+    >>> plt.close("all")
+    """
+    import matplotlib.pyplot as plt
+
+    rows = frame[[label, value]].dropna(subset=[value]).sort_values(value, ascending=False)
+    rows = rows.head(top) if top else rows
+    rows = rows.iloc[::-1]  # barh draws bottom-up: the largest ends on top
+    names = [str(v) if len(str(v)) <= max_label_chars else str(v)[:max_label_chars - 1] + "…" for v in rows[label]]
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 0.8 + 0.38 * max(len(rows), 1)))
+    y = np.arange(len(rows))
+    values = rows[value].to_numpy(dtype=float)
+    ax.barh(y, values, color=color, height=0.65)
+    ax.set_yticks(y, names)
+    ax.grid(axis="y", visible=False)
+    span = float(np.nanmax(np.abs(values))) if len(values) else 1.0
+    for yi, v in zip(y, values, strict=True):
+        ax.text(v + span * 0.01, yi, FORMATS[fmt](v), va="center", ha="left" if v >= 0 else "right")
+    ax.set_xlim(right=max(ax.get_xlim()[1], span * 1.18))
+    if title:
+        ax.set_title(title)
+    if xlabel:
+        ax.set_xlabel(xlabel)
+    return ax
 
 
 # ---------------------------------------------------------------------- number formats
@@ -113,35 +325,200 @@ FORMATS: dict[str, Callable[[Any], str]] = {"int": format_int, "cny": format_cny
                                             "float": format_float, "signed_pct": lambda x: format_pct(x, signed=True)}
 
 
+# ---------------------------------------------------------------------- tables
+# Alignment travels as cell classes, not as per-cell id rules: pandas writes ``#T_x td`` (one id,
+# one element) for table-wide rules, which beats a per-cell ``#T_x_row0_col0`` rule (one id), so
+# every label column used to come out right-aligned. ``#T_x td.wb-text`` (id, class, element)
+# wins over ``#T_x td`` and over JupyterLab's ``.jp-RenderedHTMLCommon td``.
+_TABLE_STYLES = [
+    {"selector": "th", "props": "text-align: left; padding: 4px 8px; background: #f2f4f7;"},
+    {"selector": "td", "props": "padding: 4px 8px;"},
+    {"selector": "td.wb-num, th.wb-num", "props": "text-align: right; white-space: nowrap;"},
+    {"selector": "td.wb-text", "props": "text-align: left; min-width: 4em;"},
+]
+RAW_ID_COLUMNS = re.compile(r"^(customer_id|external_userid|unionid|openid|phone.*)$", re.I)
+_TOKEN = re.compile(rf"^[A-Za-z]{{0,8}}-?[0-9a-f]{{{TOKEN_HEX_DIGITS}}}$")
+MAX_EXPORT_ROWS = 10_000
+XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+class TableView(Styler):
+    """A :class:`pandas.io.formats.style.Styler` whose HTML sits in the workbench table box.
+
+    The box scrolls sideways on a narrow screen, keeps the first column in view, shows a
+    scroll cue when the table is wider than the screen and, when ``export`` was given, the
+    download links of the table as CSV and XLSX.
+    """
+
+    wb_export: str | None = None
+    wb_frame: pd.DataFrame | None = None
+    wb_index: bool = False
+    wb_width: int = 0  # estimated unwrapped width in CSS px; 0: unknown
+
+    def to_html(self, buf: Any = None, **kwargs: Any) -> str | None:  # noqa: D102 - Styler's, wrapped
+        inner = super().to_html(**kwargs)
+        links = table_downloads(self.wb_frame, self.wb_export, index=self.wb_index) \
+            if self.wb_export is not None and self.wb_frame is not None else ""
+        box = f"wb-box-{self.uuid}"
+        # the text cue shows only on screens narrower than the table's estimated width (no script)
+        hint = ""
+        if self.wb_width:
+            need = self.wb_width + 40
+            hint = (f'<style>@media (min-width: {need}px) {{ #{box} .wb-scroll-hint {{ display: none; }} }}</style>'
+                    '<div class="wb-scroll-hint" aria-hidden="true"></div>')
+        out = f'<div class="wb-table-box" id="{box}">{links}{hint}<div class="wb-scroll">{inner}</div></div>'
+        if buf is None:
+            return out
+        if hasattr(buf, "write"):
+            buf.write(out)
+        else:
+            Path(buf).write_text(out, encoding="utf-8")
+        return None
+
+
+def _em(text: str) -> float:
+    """Width of ``text`` in em: CJK characters 1, others about 0.6."""
+    return sum(1.0 if ord(ch) > 0x2E80 else 0.6 for ch in text)
+
+
+def _natural_width_px(frame: pd.DataFrame, fmt: Mapping[Any, Callable[[Any], str]], index: bool = False,
+                      px_per_em: float = 14.0) -> int:
+    """A rough unwrapped width of the table as shown, in CSS px (cells 0.88 em of 16 px, 16 px padding)."""
+    shown = frame.reset_index() if index else frame
+    total = 0.0
+    for col in shown.columns:
+        show = fmt.get(col) or (lambda v: f"{v:.6f}" if isinstance(v, float) else str(v))  # Styler's default
+        cells = shown[col].head(200).map(lambda v, f=show: "–" if _missing(v) else f(v))
+        widest = max((_em(v) for v in cells), default=0.0)
+        total += max(widest, min(_em(str(col)), 6.0)) * px_per_em + 16
+    return int(total)
+
+
 def styled_table(df: pd.DataFrame, formats: Mapping[str, str] | None = None, headers: Mapping[str, str] | None = None,
-                 index: bool = False) -> Any:
+                 index: bool = False, export: str | None = None) -> TableView:
     """A pandas Styler with the workbench formats: ``formats`` maps column → int/cny/pct/float.
 
     ``headers`` renames columns for display (translated headers). Numbers are right-aligned,
-    text left-aligned, and the table scrolls horizontally on a narrow screen. Every cell,
-    header and index label is HTML-escaped: values come from brand data and parameters.
+    text left-aligned; the table scrolls sideways inside its box on a narrow screen with the
+    first column kept in view. Every cell, header and index label is HTML-escaped: values come
+    from brand data and parameters. ``export`` (a file name without extension) adds download
+    links for the table as CSV and XLSX, embedded in the page (:func:`table_downloads`; raw
+    customer-id columns are refused).
 
     Examples
     --------
     >>> html = styled_table(pd.DataFrame({"store": ["<b>S1</b>"], "gmv": [1234.5]}), {"gmv": "cny"}).to_html()
     >>> "&lt;b&gt;S1&lt;/b&gt;" in html and "<b>S1" not in html and "¥1,234" in html
     True
+    >>> 'class="data row0 col0 wb-text"' in html and "wb-scroll" in html
+    True
     """
     formats = dict(formats or {})
     shown = df.rename(columns=dict(headers or {}))
+    if export is not None:
+        check_exportable(df)
     fmt = {(headers or {}).get(c, c): FORMATS[f] for c, f in formats.items() if c in df.columns}
-    styler = shown.style.format(na_rep="–", escape="html")
+    styler = TableView(shown)
+    styler.wb_export, styler.wb_frame, styler.wb_index = export, shown, index
+    styler.wb_width = _natural_width_px(shown, fmt, index)
+    styler = styler.format(na_rep="–", escape="html")
     styler = styler.format(fmt, na_rep="–", escape="html") if fmt else styler
     styler = styler.format_index(escape="html", axis=0).format_index(escape="html", axis=1)
-    text_cols = [c for c in shown.columns if not pd.api.types.is_numeric_dtype(shown[c])]
-    if text_cols:
-        styler = styler.set_properties(subset=text_cols, **{"text-align": "left"})
+    numeric = [pd.api.types.is_numeric_dtype(shown.iloc[:, i]) and not pd.api.types.is_bool_dtype(shown.iloc[:, i])
+               for i in range(shown.shape[1])]
+    classes = pd.DataFrame([["wb-num" if n else "wb-text" for n in numeric]] * len(shown),
+                           index=shown.index, columns=shown.columns)
+    styler = styler.set_td_classes(classes)
+    heads = [{"selector": f"th.col_heading.col{i}", "props": "text-align: right;"} for i, n in enumerate(numeric) if n]
     if not index:
         styler = styler.hide(axis="index")
-    return styler.set_table_attributes('class="wb-table"').set_table_styles([
-        {"selector": "th", "props": "text-align: left; padding: 4px 8px; background: #f2f4f7;"},
-        {"selector": "td", "props": "padding: 4px 8px; text-align: right;"},
-    ])
+    return styler.set_table_attributes('class="wb-table"').set_table_styles(_TABLE_STYLES + heads)
+
+
+def check_exportable(df: pd.DataFrame) -> None:
+    """Refuse a table whose columns look like raw customer ids (``customer_id``, ``phone``…).
+
+    A column with such a name passes only when every value is a masking token
+    (:func:`workbench.masking.mask_tokens`) or missing.
+
+    Examples
+    --------
+    >>> check_exportable(pd.DataFrame({"customer_id": ["C-" + "0" * 20]}))
+    >>> check_exportable(pd.DataFrame({"customer_id": ["C00012"]}))
+    Traceback (most recent call last):
+    ...
+    workbench.errors.ParameterError: column 'customer_id' holds raw customer ids (first: row 0); mask it ...
+    """
+    for col in df.columns:
+        if not RAW_ID_COLUMNS.match(str(col)):
+            continue
+        values = df[col]
+        bad = values.notna() & ~values.astype(str).str.match(_TOKEN)
+        if bad.any():
+            first = list(values.index[bad.to_numpy()][:3])
+            raise ParameterError(f"column {str(col)!r} holds raw customer ids (first: row "
+                                 f"{', '.join(map(str, first))}); mask it with workbench.masking.mask_tokens "
+                                 f"before exporting it from a page")
+
+
+def export_name(name: Any) -> str:
+    """A safe download file name stem: path separators, reserved and control characters become ``_``.
+
+    >>> export_name('../<门店>:"x"')
+    '_门店_x_'
+    """
+    stem = re.sub(r'[\\/<>:"|?*\x00-\x1f\x7f]+', "_", str(name)).strip(" .")
+    return (stem or "table")[:80]
+
+
+def _spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text cells that a spreadsheet would run as a formula (``=``, ``+``, ``-``, ``@``) get a leading ``'``."""
+    out = frame.copy()
+    for col in out.columns:
+        if pd.api.types.is_object_dtype(out[col]) or pd.api.types.is_string_dtype(out[col]):
+            text = out[col]
+            risky = text.map(lambda v: isinstance(v, str) and v[:1] in ("=", "+", "-", "@", "\t", "\r"))
+            out[col] = text.where(~risky, "'" + text.astype(str))
+    return out
+
+
+def table_bytes(frame: pd.DataFrame, index: bool = False) -> tuple[bytes, bytes]:
+    """The table as CSV (UTF-8 with a byte-order mark, so Excel reads Chinese) and as XLSX bytes."""
+    import io
+
+    safe = _spreadsheet_safe(frame)
+    csv = ("\ufeff" + safe.to_csv(index=index, lineterminator="\r\n")).encode("utf-8")
+    buf = io.BytesIO()
+    safe.to_excel(buf, index=index, engine="openpyxl", sheet_name="table")
+    return csv, buf.getvalue()
+
+
+def table_downloads(frame: pd.DataFrame, name: str, index: bool = False) -> str:
+    """Download links (CSV and XLSX, as ``data:`` URIs) for ``frame``, to place beside its table.
+
+    ``name`` is the file name without extension (made safe and escaped). Raw customer-id
+    columns are refused (:func:`check_exportable`); tables over :data:`MAX_EXPORT_ROWS` rows too.
+
+    Examples
+    --------
+    >>> links = table_downloads(pd.DataFrame({"门店": ["S1"], "gmv": [1.5]}), "gmv <by store>")
+    >>> 'download="gmv _by store_.csv"' in links and 'download="gmv _by store_.xlsx"' in links
+    True
+    """
+    import base64
+
+    check_exportable(frame)
+    if len(frame) > MAX_EXPORT_ROWS:
+        raise ParameterError(f"a page embeds tables of at most {MAX_EXPORT_ROWS:,} rows for download, "
+                             f"not {len(frame):,}: export a summary, or write the file next to the page")
+    csv, xlsx = table_bytes(frame, index=index)
+    stem = html.escape(export_name(name), quote=True)
+    links = []
+    for ext, mime, data in (("csv", "text/csv;charset=utf-8", csv), ("xlsx", XLSX_MIME, xlsx)):
+        uri = f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+        links.append(f'<a class="wb-download wb-download-{ext}" download="{stem}.{ext}" href="{uri}">'
+                     f"{ext.upper()}</a>")
+    return f'<div class="wb-downloads">{"".join(links)}</div>'
 
 
 # ---------------------------------------------------------------------- text on the page

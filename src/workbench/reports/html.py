@@ -63,11 +63,12 @@ def _html_lang(lang: str) -> str:
 def render_html(executed: str | Path, name: str, lang: str, as_of: str, parameters: dict[str, Any]) -> str:
     """Render an executed notebook to one self-contained HTML page with no code.
 
-    Uses the ``report`` template (extends JupyterLab's): header (title from the catalogue,
-    ``parameters``, data as-of, generation time, package version), a table of contents of
-    the level-2/3 headings, figures inline as base64, and no script or stylesheet fetched
-    from anywhere. Output streams written to stderr (warnings, logs) are dropped: they are
-    for the operator, who has the executed notebook.
+    Uses the ``report`` template (extends JupyterLab's): a header for the reader (title from
+    the catalogue, data as-of, for whom: :func:`audience`), a table of contents of the
+    level-2/3 headings, figures inline as base64, a closing technical appendix (``parameters``,
+    generation time, package version), and no script or stylesheet fetched from anywhere.
+    Output streams written to stderr (warnings, logs) are dropped: they are for the
+    operator, who has the executed notebook.
     """
     import nbformat
     from nbconvert import HTMLExporter
@@ -88,15 +89,44 @@ def render_html(executed: str | Path, name: str, lang: str, as_of: str, paramete
     exporter.exclude_output_stdin = True
     exporter.embed_images = True  # markdown images too: the page is one file
     exporter.language_code = lang
-    labels = {k: t(f"report.{k}", lang) for k in ("data_as_of", "generated", "version", "parameters", "contents")}
+    labels = {k: label(k, lang) for k in ("data_as_of", "generated", "version", "parameters", "contents", "appendix")}
     resources = {"workbench": {
         "title": title, "as_of": as_of, "generated": f"{dt.datetime.now():%Y-%m-%d %H:%M}",
+        "audience": audience(parameters, lang),
         "version": __version__, "parameters": {str(k): _show(v) for k, v in parameters.items()},
         "labels": labels, "toc": _headings(nb), "css": report_css(), "footer": t("report.no_pii", lang),
     }}
     body, _ = exporter.from_notebook_node(nb, resources=resources)
     # nbconvert knows ISO 639-1 codes only; browsers pick CJK glyph forms from the region
     return re.sub(r'<html lang="[^"]*">', f'<html lang="{_html_lang(lang)}">', body, count=1)
+
+
+# Page labels the catalogue may not have yet: the page still renders, in the reader's language.
+_FALLBACK_LABELS = {"appendix": {"en": "Technical appendix", "zh": "技术附录"}}
+
+
+def label(key: str, lang: str) -> str:
+    """The catalogue's ``report.<key>`` in ``lang`` (a built-in text for a key it does not have yet).
+
+    >>> label("data_as_of", "en")
+    'Data as of'
+    """
+    if has_key(f"report.{key}") or key not in _FALLBACK_LABELS:
+        return t(f"report.{key}", lang)
+    table = _FALLBACK_LABELS[key]
+    return table.get(lang, table["en"])
+
+
+def audience(parameters: dict[str, Any], lang: str) -> str | None:
+    """Whom the page is for, from its parameters: one store's view, the HQ view, or None (not a store report).
+
+    >>> audience({"store_id": ""}, "en"), audience({"store_id": "S1"}, "en"), audience({}, "en")
+    ('HQ view: all stores', 'Store view: S1', None)
+    """
+    if "store_id" not in parameters or not has_key("ops.view_hq"):
+        return None
+    store = parameters.get("store_id")
+    return t("ops.view_store", lang, store=str(store)) if store not in (None, "") else t("ops.view_hq", lang)
 
 
 def _show(value: Any) -> str:
@@ -126,11 +156,13 @@ def failure_page(name: str, lang: str, as_of: str, parameters: dict[str, Any], e
     cell = _failing_cell(executed)
     title = t(f"{name}.title", lang) if has_key(f"{name}.title") else name
     params = " ".join(f"<code>{html.escape(str(k))}={html.escape(_show(v))}</code>" for k, v in parameters.items())
+    heading = html.escape(label("appendix", lang))
+    appendix = (f'<section class="wb-appendix"><h2 class="wb-appendix-title">{heading}</h2>'
+                f'<dl><dt>{html.escape(t("report.parameters", lang))}</dt><dd>{params or "–"}</dd>'
+                f'<dt>{html.escape(t("report.generated", lang))}</dt><dd>{dt.datetime.now():%Y-%m-%d %H:%M}</dd>'
+                f'<dt>{html.escape(t("report.version", lang))}</dt><dd>{html.escape(__version__)}</dd></dl></section>')
     body = (f'<header class="wb-header"><h1>{html.escape(title)}</h1><div class="wb-meta">'
-            f'<span>{t("report.data_as_of", lang)}: <strong>{html.escape(as_of)}</strong></span>'
-            f'<span>{t("report.generated", lang)}: {dt.datetime.now():%Y-%m-%d %H:%M}</span>'
-            f'<span>{t("report.version", lang)}: {html.escape(__version__)}</span>'
-            f'<span>{t("report.parameters", lang)}: {params or "–"}</span></div></header>'
+            f'<span>{t("report.data_as_of", lang)}: <strong>{html.escape(as_of)}</strong></span></div></header>'
             f'<div class="wb-callout wb-danger">{t("report.failed_title", lang)}</div>'
             f'<p>{t("report.failed_body", lang)}</p>'
             f'<h2>{t("report.failed_error", lang)}</h2><pre>{html.escape(error_summary(err))}</pre>')
@@ -138,6 +170,7 @@ def failure_page(name: str, lang: str, as_of: str, parameters: dict[str, Any], e
         body += f'<h2>{t("report.failed_cell", lang)}</h2><pre>{html.escape(cell)}</pre>'
     if notebook_shown_as:
         body += f'<p class="wb-note">{html.escape(t("report.failed_notebook", lang, path=notebook_shown_as))}</p>'
+    body += appendix
     return html_page(f"{title} · {t('report.failed_title', lang)}", lang, body)
 
 
