@@ -235,3 +235,60 @@ def test_page_states_the_functions_numbers(pages, folder, lang):
     assert "<b>x</b>" not in raw                          # never as markup
     for customer in ("C1", "C2", "C3", "C4", "C5", "C6", "C7", "C8", "C9", "wmABCDEFGH12", "C00012345", "/in/"):
         assert re.search(rf"(?<![\w/]){re.escape(customer)}(?!\w)", text) is None, customer
+
+
+# ---------------------------------------------------------------------- the simulated brand
+@pytest.fixture(scope="module")
+def sim(report_brand):
+    folder, brand = report_brand
+    end = pd.Timestamp(brand.truth["as_of"][:10])
+    return workbench.open(folder / "data", as_of=end), brand, end
+
+
+def test_simulated_staff_daily_agrees_exactly(sim):
+    """The simulator writes WeCom's counts from its own relationships (adds, deletes by the customer):
+    every member-day agrees, and the totals are the contact events' of the window."""
+    wb, brand, end = sim
+    daily = brand.tables["staff_daily"]
+    start = daily["stat_date"].min()
+    c = dq.cross_check(wb, start, end)
+    ev = brand.tables["contact_events"]
+    ev = ev[(ev["event_time"] >= start) & (ev["event_time"] < end)]
+    assert c.staff_days.value == ((daily["stat_date"] >= start) & (daily["stat_date"] < end)).sum()
+    assert c.adds.value == c.new_contact_cnt.value == (ev["event_type"] == "add").sum()
+    assert c.customer_deletes.value == c.negative_feedback_cnt.value == (ev["event_type"] == "delete_by_customer").sum()
+    assert c.both_agree.value == 1.0 and c.members.empty and c.unreported_text("en") is None
+
+
+def test_disagreements_injected_into_simulated_staff_daily(sim):
+    """Five member-days of one guide and two of another told one add more: exactly those disagree."""
+    _, brand, end = sim
+    tables = dict(brand.tables)
+    daily = tables["staff_daily"].copy()
+    start = end - pd.Timedelta(days=30)
+    recent = daily.index[daily["stat_date"] >= start]
+    guides = daily.loc[recent, "staff_id"].drop_duplicates().iloc[:2].tolist()
+    hit = (list(daily.index[(daily["staff_id"] == guides[0]) & (daily["stat_date"] >= start)][:5])
+           + list(daily.index[(daily["staff_id"] == guides[1]) & (daily["stat_date"] >= start)][:2]))
+    daily.loc[hit, "new_contact_cnt"] += 1
+    tables["staff_daily"] = daily
+    c = dq.cross_check(workbench.open(tables, as_of=end), start, end)
+    n = c.staff_days.value
+    assert n == len(recent)
+    assert c.adds_agree.value == pytest.approx((n - 7) / n) and c.deletes_agree.value == 1.0
+    assert c.new_contact_cnt.value - c.adds.value == 7
+    names = brand.tables["staff"].set_index("staff_id")["staff_name"] if "staff_name" in brand.tables["staff"] \
+        else pd.Series(dtype=object)
+    shown = [names.get(g) if isinstance(names.get(g), str) else g for g in guides]
+    assert c.members["member"].tolist() == shown and c.members["gap"].tolist() == [5, 2]
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_simulated_page_states_the_functions_numbers(render, sim, lang):
+    wb, _, end = sim
+    run = render("data_quality", lang)
+    text = page_text(run)
+    v = dq.validation(wb)
+    c = dq.cross_check(wb, end - pd.Timedelta(days=30), end)
+    for sentence in (dq.headline(v, None).finding(lang), v.finding(lang), c.finding(lang)):
+        assert squash(sentence) in text, sentence
