@@ -80,8 +80,11 @@ def staff_daily_table(seed: int, clock: Clock, world: World, counts: dict[str, n
     g, d = len(world.guide_store), n_days(clock)
     rng = habit_rng(seed, 0, 3)
     b = world.behavior
-    guide = np.repeat(np.arange(g), d)
-    day = np.tile(np.arange(d), g)
+    # rows in (day, guide) order, which is (stat_date, staff_id) order: staff ids follow guide order
+    day = np.repeat(np.arange(d), g)
+    guide = np.tile(np.arange(g), d)
+    cell = guide * d + day
+    counts = {k: v[cell] for k, v in counts.items() if k.startswith("add_sd_")}
     chats = counts["add_sd_chat_customers"].astype(np.int64)
     extra = rng.poisson(EXTRA_APPLY_RATE, g * d)
     initiated = rng.binomial(chats, CUSTOMER_INITIATED_SHARE)
@@ -102,8 +105,7 @@ def staff_daily_table(seed: int, clock: Clock, world: World, counts: dict[str, n
         "reply_percentage": np.where(initiated > 0, 100.0 * replied / np.maximum(initiated, 1), np.nan),
         "avg_reply_time": np.where(replied > 0, np.round(minutes, 2), np.nan),
     })
-    frame = frame[active]
-    return frame.sort_values(["stat_date", "staff_id"], kind="stable", ignore_index=True)
+    return frame[active].reset_index(drop=True)
 
 
 def mass_sends_table(rng: np.random.Generator, clock: Clock, world: World, cust: Customers, rel: Relationships,
