@@ -65,6 +65,7 @@ COUNTS = {
     "second_closes": 1, "repeated_opens": 1, "transfers": 1, "staff_left_closes": 1, "go_live_seeds": 3,
     "repaired_adds": 1, "repaired_closes": 1, "orphan_deletes_dropped": 1, "ids_unresolved": 6, "group_joins": 2,
     "group_leaves": 2,
+    "group_orphan_leaves_dropped": 0,
 }
 
 

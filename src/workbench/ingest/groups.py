@@ -16,7 +16,7 @@ from .lines import local_time
 
 
 def build_group_events(backend: Backend) -> dict[str, int]:
-    """``__wi_group`` (ts, ord, chat_id, ext_id, event_type); counts ``group_joins``, ``group_leaves``.
+    """``__wi_group`` (ts, ord, chat_id, ext_id, event_type); counts joins, leaves and orphan leaves dropped.
 
     Needs ``__wi_cb_group``, ``__wi_cb_dismiss``, ``__wi_snap_members``.
     """
@@ -38,13 +38,14 @@ def build_group_events(backend: Backend) -> dict[str, int]:
             FROM __wi_cb_dismiss d JOIN __wi_gev e ON e.chat_id = d.chat_id AND e.ts <= d.ts)
         WHERE r = 1 AND event_type = 'join'""")
     first_join = "MIN(CASE WHEN event_type = 'join' THEN ts END) OVER (PARTITION BY customer_id, chat_id)"
-    backend.materialise("__wi_group", f"""
-        SELECT * EXCLUDE (orphan) FROM (
-            SELECT *, event_type = 'leave' AND ({first_join} IS NULL OR ts < {first_join}) AS orphan
-            FROM (SELECT g.*, COALESCE(i.customer_id, g.ext_id) AS customer_id
-                  FROM __wi_gev g LEFT JOIN __wi_ids i USING (ext_id)))
-        WHERE NOT orphan""")
-    counts = {}
+    backend.materialise("__wi_group_flagged", f"""
+        SELECT *, event_type = 'leave' AND ({first_join} IS NULL OR ts < {first_join}) AS orphan
+        FROM (SELECT g.*, COALESCE(i.customer_id, g.ext_id) AS customer_id
+              FROM __wi_gev g LEFT JOIN __wi_ids i USING (ext_id))""")
+    backend.materialise("__wi_group", "SELECT * EXCLUDE (orphan) FROM __wi_group_flagged WHERE NOT orphan")
+    counts = {"group_orphan_leaves_dropped":
+              int(backend.fetch("SELECT COUNT(*) FROM __wi_group_flagged WHERE orphan")[0][0])}
+    backend.drop("__wi_group_flagged")
     for name, kind in (("group_joins", "join"), ("group_leaves", "leave")):
         counts[name] = int(backend.fetch(f"SELECT COUNT(*) FROM __wi_group WHERE event_type = '{kind}'")[0][0])
         backend.execute(f"INSERT INTO __wi_daily SELECT CAST({local_time('ts')} AS DATE), '{name}' "
