@@ -132,6 +132,27 @@ def _wrap(text: str, width_em: float) -> str:
     return "\n".join([*lines, line])
 
 
+def _thin_tick_labels(fig: Any) -> list[Any]:
+    """Hide every other x tick label (then every third…) while neighbours overlap; the hidden labels."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    hidden: list[Any] = []
+    for ax in fig.axes:
+        labels = [t for t in ax.get_xticklabels() if t.get_visible() and t.get_text().strip()]
+        boxes = [t.get_window_extent(renderer) for t in labels]
+        for step in range(1, max(len(labels), 1)):
+            kept = boxes[::step]
+            if all(a.x1 + 2 <= b.x0 for a, b in zip(kept, kept[1:], strict=False)):
+                break
+        else:
+            step = 1
+        for i, t in enumerate(labels):
+            if i % step:
+                t.set_visible(False)
+                hidden.append(t)
+    return hidden
+
+
 def narrow_png(fig: Any, dpi: float, width_in: float = NARROW_INCHES) -> tuple[bytes, int, float]:
     """Render ``fig`` ``width_in`` wide for phones; the figure is left as it was.
 
@@ -163,9 +184,12 @@ def narrow_png(fig: Any, dpi: float, width_in: float = NARROW_INCHES) -> tuple[b
                 title.set_text(_wrap(title.get_text(), em))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # tight_layout cannot always fit; the bbox still does
-            if fig.get_layout_engine() is None:
-                fig.tight_layout()
+            if fig.get_layout_engine() is None or type(fig.get_layout_engine()).__name__ == "PlaceHolderLayoutEngine":
+                fig.tight_layout()  # (a notebook's own tight_layout() leaves a place-holder engine behind)
+        hidden = _thin_tick_labels(fig)
         data, width_px = _png(fig, dpi)
+        for label in hidden:
+            label.set_visible(True)
         smallest = min((t.get_fontsize() for t in _texts(fig)), default=NARROW_MIN_PT)
     finally:
         for t, pt, text in fonts:
@@ -334,7 +358,7 @@ _TABLE_STYLES = [
     {"selector": "th", "props": "text-align: left; padding: 4px 8px; background: #f2f4f7;"},
     {"selector": "td", "props": "padding: 4px 8px;"},
     {"selector": "td.wb-num, th.wb-num", "props": "text-align: right; white-space: nowrap;"},
-    {"selector": "td.wb-text", "props": "text-align: left; min-width: 4em;"},
+    {"selector": "td.wb-text", "props": "text-align: left; min-width: 5.5em;"},
 ]
 RAW_ID_COLUMNS = re.compile(r"^(customer_id|external_userid|unionid|openid|phone.*)$", re.I)
 _TOKEN = re.compile(rf"^[A-Za-z]{{0,8}}-?[0-9a-f]{{{TOKEN_HEX_DIGITS}}}$")
