@@ -248,15 +248,17 @@ def write_raw_exports(tables: dict[str, pd.DataFrame], truth: dict, out: str | P
     lines, arrival, injected = arrive(logical, rates, rng)
     files = {"callbacks.jsonl": write_lines(out / "callbacks.jsonl", lines)}
 
-    entries = snapshot_entries(ce, unknown, snaps, left)
+    intervals, snap, row = snapshot_entries(ce, unknown, snaps, left)
+    seeds = intervals.iloc[row[snap == 0]]
     members = group_members_at(tables.get("group_events"), go_live)
     members = members.assign(external_userid=members["customer_id"].map(ext_of),
                              join_time=unix_seconds(members["join_time"]) if len(members) else [])
     chats = group_snapshot_lines(tables.get("groups"), members, go, rng)
-    files["snapshots.jsonl"] = write_lines(out / "snapshots.jsonl", np.r_[chats, snapshot_lines(entries, snaps, rng)])
+    listing = snapshot_lines(intervals, snap, row, snaps, rng)
+    files["snapshots.jsonl"] = write_lines(out / "snapshots.jsonl", np.r_[chats, listing])
     report = file_counts(arrival)
     report.update(group_counts(arrival, members, go))
-    report.update(contact_counts(ce, extra, unknown, entries, snaps, left, rates))
+    report.update(contact_counts(ce, extra, unknown, seeds, snaps, left))
 
     daily = tables.get("staff_daily")
     files["behavior.jsonl"] = write_lines(out / "behavior.jsonl", behavior_lines(daily))
@@ -503,8 +505,13 @@ def arrive(logical: pd.DataFrame, rates: RawRates,
     return arrival["line"].to_numpy(dtype=object), arrival, injected
 
 
-def snapshot_entries(ce: pd.DataFrame, unknown: pd.DataFrame, snaps: np.ndarray, left: pd.Series) -> pd.DataFrame:
-    """The pairs each snapshot lists: open at ``fetched_at`` by the contract intervals, member not left."""
+def snapshot_entries(ce: pd.DataFrame, unknown: pd.DataFrame, snaps: np.ndarray,
+                     left: pd.Series) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """The relationships the snapshots list: open at ``fetched_at`` by the contract intervals, member not left.
+
+    Returns the intervals (sorted by member and external_userid: the page order) and, per
+    listing, the snapshot index and the interval's row.
+    """
     o = ce[ce["opening"].to_numpy() & ce["ext"].notna().to_numpy()]
     unk = pd.DataFrame({"customer_id": unknown["ExternalUserID"], "staff_id": unknown["UserID"],
                         "ext": unknown["ExternalUserID"], "t": unknown["CreateTime"], "end_t": np.inf,
@@ -512,13 +519,14 @@ def snapshot_entries(ce: pd.DataFrame, unknown: pd.DataFrame, snaps: np.ndarray,
                         "add_way": 1, "oper_userid": unknown["ExternalUserID"]})
     cols = ["customer_id", "staff_id", "ext", "t", "end_t", "left_t", "state", "add_way", "oper_userid"]
     iv = pd.concat([o[cols], unk[cols]], ignore_index=True)
+    iv = iv.sort_values(["staff_id", "ext", "t"], kind="mergesort").reset_index(drop=True)
     lo = np.searchsorted(snaps, iv["t"].to_numpy(float), side="left")
     hi = np.searchsorted(snaps, np.minimum(iv["end_t"].to_numpy(float), iv["left_t"].to_numpy(float)), side="left")
     n = np.maximum(hi - lo, 0)
-    rows = np.repeat(np.arange(len(iv)), n)
+    row = np.repeat(np.arange(len(iv)), n)
     snap = np.repeat(lo, n) + (np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n))
-    iv = iv.iloc[rows].reset_index(drop=True)
-    return pd.DataFrame({"snap": snap, "customer_id": iv["customer_id"], "staff_id": iv["staff_id"],
-                         "external_userid": iv["ext"], "userid": iv["staff_id"],
-                         "createtime": iv["t"].astype(np.int64), "state": iv["state"], "add_way": iv["add_way"],
-                         "oper_userid": iv["oper_userid"]})
+    intervals = pd.DataFrame({"customer_id": iv["customer_id"], "staff_id": iv["staff_id"],
+                              "external_userid": iv["ext"], "userid": iv["staff_id"],
+                              "createtime": iv["t"].astype(np.int64), "state": iv["state"], "add_way": iv["add_way"],
+                              "oper_userid": iv["oper_userid"]})
+    return intervals, snap, row

@@ -90,23 +90,28 @@ def _pages(n_per_group: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     return page, page == last_page
 
 
-def snapshot_lines(entries: pd.DataFrame, fetched: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def snapshot_lines(intervals: pd.DataFrame, snap: np.ndarray, row: np.ndarray, fetched: np.ndarray,
+                   rng: np.random.Generator) -> np.ndarray:
     """``batch/get_by_user`` responses: pages of ≤ 100 entries per snapshot; an empty snapshot is one empty page.
 
-    ``entries`` has ``snap`` (index into ``fetched``, Unix seconds), ``external_userid``,
-    ``userid``, ``createtime``, ``state``, ``add_way`` (int), ``oper_userid``.
+    ``intervals`` (``external_userid``, ``userid``, ``createtime``, ``state``, ``add_way`` (int),
+    ``oper_userid``) are the listed relationships in page order; snapshot ``snap[i]`` (an index
+    into ``fetched``, Unix seconds) lists ``intervals`` row ``row[i]``. Each entry's JSON is built
+    once per relationship and repeated, so daily snapshots cost little more than their bytes.
     """
-    e = entries.sort_values(["snap", "userid", "external_userid"], kind="mergesort")
-    counts = np.bincount(e["snap"].to_numpy(np.int64), minlength=len(fetched))
-    body = ('{"external_contact":{"external_userid":' + quoted(e["external_userid"]) + ',"type":1},'
-            '"follow_info":{"userid":' + quoted(e["userid"]) + ',"createtime":' + texts(e["createtime"])
-            + ',"state":' + quoted(e["state"]) + ',"add_way":' + texts(e["add_way"])
-            + ',"oper_userid":' + quoted(e["oper_userid"]) + ',"remark":""}}')
+    e = intervals
+    body_iv = ('{"external_contact":{"external_userid":' + quoted(e["external_userid"]) + ',"type":1},'
+               '"follow_info":{"userid":' + quoted(e["userid"]) + ',"createtime":' + texts(e["createtime"])
+               + ',"state":' + quoted(e["state"]) + ',"add_way":' + texts(e["add_way"])
+               + ',"oper_userid":' + quoted(e["oper_userid"]) + ',"remark":""}}')
+    order = np.argsort(snap, kind="stable")
+    snap = np.asarray(snap, dtype=np.int64)[order]
+    body = body_iv[np.asarray(row)[order]]
+    counts = np.bincount(snap, minlength=len(fetched))
     page, last = _pages(counts, PAGE_SIZE)
-    snap = e["snap"].to_numpy(np.int64)
     key = snap * 1_000_000 + page
     joined = join_groups(body, key)
-    first = pd.Series(np.arange(len(key))).groupby(key, sort=False).first().to_numpy()
+    first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else np.array([], dtype=np.int64)
     pages = pd.DataFrame({"snap": snap[first], "list": joined.to_numpy(dtype=object), "last": last[first]})
     empty = np.flatnonzero(counts == 0)
     pages = pd.concat([pages, pd.DataFrame({"snap": empty, "list": "", "last": True})], ignore_index=True)

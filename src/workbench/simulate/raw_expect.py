@@ -101,7 +101,7 @@ def _events(cust: object, staff: object, t: object, is_add: object, etype: objec
                          "source": source})
 
 
-def ingest_view(ce: pd.DataFrame, extra: pd.DataFrame, unknown: pd.DataFrame, entries: pd.DataFrame,
+def ingest_view(ce: pd.DataFrame, extra: pd.DataFrame, unknown: pd.DataFrame, seeds: pd.DataFrame,
                 snaps: np.ndarray, left: pd.Series) -> pd.DataFrame:
     """Every contact event a correct ingest puts in its sequence, sorted by pair, time and tie rank.
 
@@ -118,7 +118,6 @@ def ingest_view(ce: pd.DataFrame, extra: pd.DataFrame, unknown: pd.DataFrame, en
     if len(unknown):
         parts.append(_events(unknown["ExternalUserID"], unknown["UserID"], unknown["CreateTime"], True, "add", -1,
                              "callback"))
-    seeds = entries[entries["snap"] == 0]
     parts.append(_events(seeds["customer_id"], seeds["staff_id"], seeds["createtime"], True, "add", -2, "seed"))
     rep = ce[lost]
     nxt = snaps[np.searchsorted(snaps, rep["t"].to_numpy(np.int64), side="left")]
@@ -148,10 +147,13 @@ def _staff_left(view: pd.DataFrame, snaps: np.ndarray, left: pd.Series) -> pd.Da
                    np.inf, "staff_left")
 
 
-def contact_counts(ce: pd.DataFrame, extra: pd.DataFrame, unknown: pd.DataFrame, entries: pd.DataFrame,
-                   snaps: np.ndarray, left: pd.Series, rates: object = None) -> dict[str, int]:
-    """The contact-event counts of COUNTS for the ingest's view (:func:`ingest_view`)."""
-    view = ingest_view(ce, extra, unknown, entries, snaps, left)
+def contact_counts(ce: pd.DataFrame, extra: pd.DataFrame, unknown: pd.DataFrame, seeds: pd.DataFrame,
+                   snaps: np.ndarray, left: pd.Series) -> dict[str, int]:
+    """The contact-event counts of COUNTS for the ingest's view (:func:`ingest_view`).
+
+    ``seeds`` are the go-live snapshot's relationships (``customer_id``, ``staff_id``, ``createtime``).
+    """
+    view = ingest_view(ce, extra, unknown, seeds, snaps, left)
     pair = pd.factorize(view["cust"].astype(str) + "\x00" + view["staff"].astype(str))[0]
     is_add = view["is_add"].to_numpy()
     adds_before = pd.Series(is_add.astype(np.int64)).groupby(pair).cumsum().to_numpy() - is_add
@@ -168,7 +170,7 @@ def contact_counts(ce: pd.DataFrame, extra: pd.DataFrame, unknown: pd.DataFrame,
         "repeated_opens": int((k_add & prev_add).sum()),
         "transfers": int((kept["etype"] == "transfer").sum()),
         "staff_left_closes": int((kept["source"] == "staff_left").sum()),
-        "go_live_seeds": int((entries["snap"] == 0).sum()),
+        "go_live_seeds": len(seeds),
         "repaired_adds": int((lost & ce["is_add"].to_numpy()).sum()),
         "repaired_closes": int((lost & ~ce["is_add"].to_numpy()).sum()),
         "orphan_deletes_dropped": int(orphan.sum()),
