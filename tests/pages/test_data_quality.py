@@ -292,3 +292,12 @@ def test_simulated_page_states_the_functions_numbers(render, sim, lang):
     c = dq.cross_check(wb, end - pd.Timedelta(days=30), end)
     for sentence in (dq.headline(v, None).finding(lang), v.finding(lang), c.finding(lang)):
         assert squash(sentence) in text, sentence
+
+
+def test_every_ingest_count_has_words_in_both_languages():
+    """A count added to the ingest report needs its sentence here (the page would otherwise show its name)."""
+    from workbench.i18n import has_key
+    from workbench.ingest.report import COUNTS
+
+    assert [k for k in COUNTS if not has_key(f"dq.count.{k}")] == []
+    assert [k for k in dq.CAVEAT_COUNTS if k not in COUNTS or not has_key(f"dq.caveat.{k}")] == []

@@ -35,8 +35,8 @@ TOP_MEMBERS = 10           # members listed with the largest gaps to WeCom's cou
 # Per-day ingest columns the page charts, in this order (an absent column does not apply to the source).
 DAILY_COLUMNS = ("callback_lines", "duplicates_dropped", "out_of_order", "repairs")
 # Rules whose counts are caveats in the headline: something was refused, dropped, repaired or guessed.
-CAVEAT_COUNTS = ("callbacks_rejected", "orphan_deletes_dropped", "repaired_adds", "repaired_closes",
-                 "ids_unresolved")
+CAVEAT_COUNTS = ("callbacks_rejected", "orphan_deletes_dropped", "group_orphan_leaves_dropped", "repaired_adds",
+                 "repaired_closes", "ids_unresolved")
 
 
 def _n(value: float, unit: str = "count") -> str:
@@ -299,13 +299,20 @@ class Headline:
         if not self.caveats:
             return _join(lang, text, t("dq.no_caveats", lang))
         sep = t("dq.list_sep", lang)
-        parts = [t(f"dq.caveat.{k}", lang, n=s.text()) for k, s in self.caveats.items()]
+        parts = [self.caveat_text(k, lang) for k in self.caveats]
         return _join(lang, text, t("dq.caveats", lang, items=sep.join(parts)))
+
+    def caveat_text(self, name: str, lang: str) -> str:
+        """One caveat in words (its count name when the catalogue has no words for it)."""
+        stated = self.caveats[name]
+        if has_key(f"dq.caveat.{name}"):
+            return t(f"dq.caveat.{name}", lang, n=stated.text())
+        return t("dq.count_other", lang, name=name, n=stated.text())
 
 
 def headline(valid: Validation, ingest: IngestSummary | None) -> Headline:
     """The headline from the validation and the ingest report (None when there is none)."""
-    caveats = {k: ingest.counts[k] for k in CAVEAT_COUNTS if ingest is not None and ingest.count(k)}
+    caveats = {k: ingest.counts[k] for k in CAVEAT_COUNTS if ingest is not None and k in COUNTS and ingest.count(k)}
     return Headline(valid, ingest, caveats)
 
 
