@@ -330,6 +330,8 @@ def _hand_tables() -> tuple[dict[str, pd.DataFrame], dict]:
     C5–E2 seeded, transferred 01-05 13:00, before the next snapshot: a transfer, no staff_left.
     C6–E3 added before E3 left (before go-live), transferred 01-04: an orphan.
     C7–E1 added 01-08 and again 01-09: a repeated open.
+    Groups: C1 in G1 at go-live (a seed) leaves 01-05; C2 joins G1 01-04; C5's join of G2 (created after
+    go-live, so in no groupchat/get) predates logging: its leave 01-06 is an orphan.
     """
     ts = pd.Timestamp
     rows = [
@@ -358,6 +360,13 @@ def _hand_tables() -> tuple[dict[str, pd.DataFrame], dict]:
                                "left_at": [pd.NaT, ts("2025-01-05 12:00"), ts("2025-01-02"), pd.NaT]}),
         "contact_events": ce,
         "orders": pd.DataFrame({c: pd.Series(dtype=object) for c in ["order_id", "customer_id", "order_channel"]}),
+        "groups": pd.DataFrame({"group_id": ["G1", "G2"], "owner_staff_id": ["E1", "E1"],
+                                "created_at": [ts("2024-12-01"), ts("2025-01-05")]}),
+        "group_events": pd.DataFrame({
+            "event_time": pd.to_datetime(["2025-01-01 09:00", "2025-01-05 09:00", "2025-01-04 09:00",
+                                          "2025-01-02 09:00", "2025-01-06 09:00"]),
+            "customer_id": ["C1", "C1", "C2", "C5", "C5"], "group_id": ["G1", "G1", "G1", "G2", "G2"],
+            "event_type": ["join", "leave", "join", "join", "leave"]}),
     }
     return tables, {"start": "2025-01-01 00:00:00", "as_of": "2025-01-11 00:00:00"}
 
@@ -372,9 +381,10 @@ def test_expected_counts_on_a_hand_built_history(tmp_path):
     assert {k: exp[k] for k in ("callback_lines", "go_live_seeds", "second_closes", "repeated_opens", "transfers",
                                 "staff_left_closes", "orphan_deletes_dropped", "duplicates_dropped", "out_of_order",
                                 "repaired_adds", "repaired_closes", "ids_unresolved")} == {
-        "callback_lines": 10, "go_live_seeds": 3, "second_closes": 2, "repeated_opens": 1, "transfers": 2,
+        "callback_lines": 13, "go_live_seeds": 3, "second_closes": 2, "repeated_opens": 1, "transfers": 2,
         "staff_left_closes": 2, "orphan_deletes_dropped": 2, "duplicates_dropped": 0, "out_of_order": 0,
         "repaired_adds": 0, "repaired_closes": 0, "ids_unresolved": 0}
+    assert (exp["group_joins"], exp["group_leaves"], exp["group_orphan_leaves_dropped"]) == (2, 1, 1)
     lines = _read(tmp_path / "callbacks.jsonl")
     assert [c["ExternalUserID"] for c in lines if c.get("Source") == "DELETE_BY_TRANSFER"] == ["wmC6", "wmC5", "wmC4"]
     snaps = _snapshots(tmp_path)

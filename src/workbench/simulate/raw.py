@@ -86,7 +86,7 @@ The expected counts follow the COUNTS definitions applied to what the files say.
 the running maximum of all lines before them. ``group_joins`` are the kept ``add_member`` items
 plus a join per customer of the go-live ``groupchat/get`` without a callback of the pair at or
 before go-live; ``group_leaves`` the kept ``del_member`` items with a join of the pair at or
-before them. For contact events the
+before them, the others are ``group_orphan_leaves_dropped``. For contact events the
 ingest's view of each pair is its callbacks (deduplicated, ordered by CreateTime; ties keep
 the contract's order) plus go-live seeds, repairs and ``staff_left`` closes (a pair open in
 that view at the first snapshot at or after its member's ``left_at`` is closed at ``left_at``;
@@ -110,6 +110,7 @@ from .raw_api import (
     bill_lines,
     group_members_at,
     group_snapshot_lines,
+    listed_groups,
     mass_send_lines,
     quoted,
     snapshot_lines,
@@ -232,6 +233,8 @@ def write_raw_exports(tables: dict[str, pd.DataFrame], truth: dict, out: str | P
     snaps = unix_seconds(pd.date_range(go_live, as_of, freq=f"{int(rates.snapshot_every_days)}D"))
     ext_of, extra_links = external_ids(tables, rng)
     staff = tables["staff"]
+    if "left_at" not in staff:  # nullable in the contract, so it may be absent
+        staff = staff.assign(left_at=pd.NaT)
     left = pd.Series(_seconds_or_inf(staff["left_at"]), index=staff["staff_id"].to_numpy())
     admin = staff.loc[staff["role"] == "hq", "staff_id"]
     admin_id = str(admin.iloc[0]) if len(admin) else "admin"
@@ -251,6 +254,7 @@ def write_raw_exports(tables: dict[str, pd.DataFrame], truth: dict, out: str | P
     intervals, snap, row = snapshot_entries(ce, unknown, snaps, left)
     seeds = intervals.iloc[row[snap == 0]]
     members = group_members_at(tables.get("group_events"), go_live)
+    members = members[members["group_id"].isin(listed_groups(tables.get("groups"), go)["group_id"])]
     members = members.assign(external_userid=members["customer_id"].map(ext_of),
                              join_time=unix_seconds(members["join_time"]) if len(members) else [])
     chats = group_snapshot_lines(tables.get("groups"), members, go, rng)

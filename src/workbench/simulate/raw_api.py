@@ -276,6 +276,20 @@ def group_members_at(events: pd.DataFrame | None, at: pd.Timestamp) -> pd.DataFr
                          "customer_id": g["customer_id"][member].to_numpy(), "join_time": t[member].to_numpy()})
 
 
+def listed_groups(groups: pd.DataFrame | None, fetched: int) -> pd.DataFrame:
+    """The groups a ``groupchat/get`` at ``fetched`` (Unix s) returns: created by then (or of unknown creation)."""
+    if groups is None or groups.empty:
+        return pd.DataFrame({"group_id": pd.Series(dtype=object), "owner_staff_id": pd.Series(dtype=object),
+                             "create_s": pd.Series(dtype=np.int64)})
+    created = pd.to_datetime(groups["created_at"]) if "created_at" in groups else pd.Series(pd.NaT, index=groups.index)
+    created_s = np.where(created.notna(), unix_seconds(created.fillna(pd.Timestamp(0))), 0)
+    keep = created.isna().to_numpy() | (created_s <= fetched)
+    owner = groups["owner_staff_id"] if "owner_staff_id" in groups else pd.Series(None, index=groups.index)
+    return pd.DataFrame({"group_id": groups["group_id"].to_numpy(dtype=object)[keep],
+                         "owner_staff_id": owner.to_numpy(dtype=object)[keep],
+                         "create_s": created_s[keep]}).sort_values("group_id", kind="mergesort")
+
+
 def group_snapshot_lines(groups: pd.DataFrame | None, members: pd.DataFrame, fetched: int,
                          rng: np.random.Generator) -> np.ndarray:
     """``groupchat/get`` responses at ``fetched`` (Unix s), one per group created by then.
@@ -284,13 +298,11 @@ def group_snapshot_lines(groups: pd.DataFrame | None, members: pd.DataFrame, fet
     listed first as an internal member (``type`` 1), customers as ``type`` 2 with ``join_scene``
     1 (invited), 2 (invitation link) or 3 (QR code).
     """
-    if groups is None or groups.empty:
+    gr = listed_groups(groups, fetched)
+    if gr.empty:
         return np.array([], dtype=object)
-    created = pd.to_datetime(groups["created_at"])
-    created_s = np.where(created.notna(), unix_seconds(created.fillna(pd.Timestamp(0))), 0)
-    keep = created.isna().to_numpy() | (created_s <= fetched)
-    gr = groups[keep].assign(create_s=created_s[keep]).sort_values("group_id", kind="mergesort")
-    m = members.sort_values(["group_id", "join_time", "external_userid"], kind="mergesort")
+    m = members[members["group_id"].isin(gr["group_id"])]
+    m = m.sort_values(["group_id", "join_time", "external_userid"], kind="mergesort")
     scene = rng.choice(np.array(["1", "2", "3"], dtype=object), len(m), p=[0.5, 0.2, 0.3])
     body = ('{"userid":' + quoted(m["external_userid"]) + ',"type":2,"join_time":' + texts(m["join_time"])
             + ',"join_scene":' + scene + ',"group_nickname":"","name":""}')

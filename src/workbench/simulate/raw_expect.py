@@ -178,11 +178,11 @@ def contact_counts(ce: pd.DataFrame, extra: pd.DataFrame, unknown: pd.DataFrame,
 
 
 def group_counts(arrival: pd.DataFrame, seeds: pd.DataFrame, go: int) -> dict[str, int]:
-    """``group_joins`` and ``group_leaves``: kept callback items plus go-live ``groupchat/get`` seeds.
+    """``group_joins``, ``group_leaves``, ``group_orphan_leaves_dropped``: callback items and go-live seeds.
 
     ``seeds`` (``group_id``, ``external_userid``, ``join_time`` in Unix s) seed a join unless a
     callback of the pair came at or before go-live; a leave with no join of the pair at or before
-    it (the member joined before logging began) is not written.
+    it (the member joined before logging began) is not written but counted as an orphan.
     """
     kept = arrival.loc[~dedupe_keys(arrival).duplicated().to_numpy()]
     g = kept[(kept["Event"] == "change_external_chat").to_numpy() & (kept["ChangeType"] == "update").to_numpy()]
@@ -199,4 +199,5 @@ def group_counts(arrival: pd.DataFrame, seeds: pd.DataFrame, go: int) -> dict[st
     first = joins.groupby(["chat", "ext"], as_index=False)["t"].min().rename(columns={"t": "first"})
     leaves = items[~items["join"].to_numpy()].merge(first, how="left", on=["chat", "ext"])
     written = leaves["first"].notna().to_numpy() & (leaves["first"].to_numpy(float) <= leaves["t"].to_numpy(float))
-    return {"group_joins": len(joins), "group_leaves": int(written.sum())}
+    return {"group_joins": len(joins), "group_leaves": int(written.sum()),
+            "group_orphan_leaves_dropped": int((~written).sum())}
