@@ -9,7 +9,7 @@ import pytest
 from workbench.i18n import LANGS, catalogue, get_lang, has_key, labels, set_lang, t
 
 ROOT = Path(__file__).resolve().parents[2]
-REPORTS = ("ops_dashboard", "experiment_report", "value_model_report", "churn_report", "clv_report")
+REPORTS = ("ops_dashboard", "experiment_report", "value_model_report", "churn_report", "clv_report", "data_quality")
 PIPELINE_KEYS = ("report.generated", "report.data_as_of", "report.parameters", "report.version", "report.contents",
                  "report.failed_title", "report.failed_body", "report.failed_error", "report.failed_cell",
                  "report.no_pii", "index.title", "index.date", "index.report", "index.lang", "index.status",
