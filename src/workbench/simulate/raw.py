@@ -40,7 +40,9 @@ Folder layout
     "member_list": [{"userid", "type", "join_time", "join_scene", "group_nickname", "name"}]}}}``:
     the owner (``type`` 1) and the customers in the group at go-live by the contract intervals
     (``type`` 2, ``userid`` their external_userid, ``join_time`` the join that opened the
-    membership, ``join_scene`` 1 invited / 2 link / 3 QR code).
+    membership, ``join_scene`` 1 invited / 2 link / 3 QR code). Daily snapshots repeat every open
+    relationship (a 20,000-customer, 12-month brand: 2.1M entries, about 500 MB, written in about
+    15 s); raise ``snapshot_every_days`` for big brands.
 ``behavior.jsonl``
     ``{"userid": [staff_id], "start_time", "end_time", "response": {"errcode": 0, "errmsg": "ok",
     "behavior_data": [{"stat_time", "chat_cnt", "message_cnt", "reply_percentage"?,
