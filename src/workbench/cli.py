@@ -130,6 +130,13 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--chunk-customers", type=_positive(int), default=None, metavar="N",
                    help="simulate N customers at a time, writing each table as a folder of Parquet parts: "
                         "memory stays at one chunk's (1M customers ~3.5 GB) for any --customers")
+    s.add_argument("--raw", action="store_true",
+                   help="also write <out>/raw/: what the brand's servers would have logged (WeCom callbacks with "
+                        "retries, delays and lost lines; batch/get_by_user snapshots; behaviour statistics; bills; "
+                        "mass-send results; the brand's own tables; an OpenSCRM database dump), with the defects "
+                        "injected and the ingest report a correct ingest must give in truth.json['raw']")
+    s.add_argument("--raw-snapshot-days", type=_positive(int), default=1, metavar="N",
+                   help="days between the raw export's API snapshots (daily snapshots of a 100k brand are ~2.5 GB)")
 
     v = add("validate", "check every table in a data directory against the contract")
     v.add_argument("--data", default="data/demo", help="data directory")
@@ -218,6 +225,10 @@ def _simulate(args: argparse.Namespace) -> int:
     from .simulate import simulate_brand
 
     out = Path(args.out)
+    if args.raw and args.chunk_customers:
+        from .errors import ParameterError
+
+        raise ParameterError("--raw writes the exports from the whole brand in memory; leave out --chunk-customers")
     brand = simulate_brand(n_customers=args.customers, seed=args.seed, out=out, n_stores=args.stores,
                            n_staff=args.staff, months=args.months, start=args.start, fmt=args.format, progress=True,
                            chunk_customers=args.chunk_customers, force=args.force)
@@ -226,7 +237,30 @@ def _simulate(args: argparse.Namespace) -> int:
     chunks = f" in {brand.truth['chunks']['n_chunks']} chunks" if "chunks" in brand.truth else ""
     n_tables = len([k for k in brand.truth["counts"] if k != "contacts_added"])
     print(f"wrote {n_tables} tables and truth.json to {out}{chunks} ({counts})")
+    if args.raw:
+        raw = _write_raw(brand, out, args.seed, args.raw_snapshot_days)
+        print(f"wrote the raw exports to {out / 'raw'} ({raw['expected_report']['callback_lines']:,} callback lines, "
+              f"{raw['snapshots']:,} snapshots); ingest them with: workbench ingest wecom --events "
+              f"{out / 'raw' / 'callbacks.jsonl'} --snapshot {out / 'raw' / 'snapshots.jsonl'} --behavior "
+              f"{out / 'raw' / 'behavior.jsonl'} --bills {out / 'raw' / 'bills.jsonl'} --mass-sends "
+              f"{out / 'raw' / 'mass_sends.jsonl'} --tables {out / 'raw' / 'tables'} --out DIR")
     return EXIT_OK
+
+
+def _write_raw(brand: Any, out: Path, seed: int, snapshot_days: int) -> dict[str, Any]:
+    """Raw WeCom exports and an OpenSCRM dump of ``brand`` under ``out/raw``; the truth gains ``raw``."""
+    import json
+
+    from .simulate.raw import RawRates, write_raw_exports
+    from .simulate.scrm import openscrm_tables, write_openscrm_dump
+
+    raw = write_raw_exports(brand.tables, brand.truth, out / "raw", seed=seed,
+                            rates=RawRates(snapshot_every_days=snapshot_days))
+    write_openscrm_dump(openscrm_tables(brand.tables, seed=seed), out / "raw" / "openscrm.sql")
+    brand.truth["raw"] = raw
+    (out / "truth.json").write_text(json.dumps(brand.truth, indent=2, ensure_ascii=False, default=str) + "\n",
+                                    encoding="utf-8")
+    return raw
 
 
 def _validate(args: argparse.Namespace) -> int:
