@@ -7,9 +7,6 @@ delete callbacks, which the ingest can only place between two daily snapshots.
 """
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -25,24 +22,11 @@ pytestmark = pytest.mark.slow  # a 1,500-customer brand simulated, exported and 
 RATES = RawRates(delayed=0.2, lost=0.03)
 
 
-def _frames(tables: dict[str, pd.DataFrame], truth: dict) -> dict[str, pd.DataFrame]:
-    """staff_daily and mass_sends as tests/simulate/test_raw.py builds them when the simulator writes none."""
-    sys.path.insert(0, str(Path(__file__).parents[1]))
-    try:
-        from simulate.test_raw import _mass_sends, _staff_daily
-    finally:
-        sys.path.pop(0)
-    out = dict(tables)
-    out.setdefault("staff_daily", _staff_daily(out, truth))
-    out.setdefault("mass_sends", _mass_sends(out))
-    return out
-
-
 @pytest.fixture(scope="module")
 def round_trip(tmp_path_factory: pytest.TempPathFactory):
     """``(expected dict, ingest report, truth tables, output folder)`` for a 1,500-customer brand."""
     brand = simulate_brand(1500, seed=3, n_stores=6, n_staff=24, months=6)
-    tables = _frames(brand.tables, brand.truth)
+    tables = brand.tables
     raw = tmp_path_factory.mktemp("raw")
     expected = write_raw_exports(tables, brand.truth, raw, seed=3, rates=RATES)
     out = tmp_path_factory.mktemp("ingested")
