@@ -72,7 +72,8 @@ def simulate_brand(n_customers: int = 100_000, seed: int = 0, out: str | Path | 
         calendar, the experiments with their store arms and store probabilities. Customer,
         member, order and coupon ids are numbered across chunks, so keys are unique.
         Dimension tables (stores, staff, channels, groups, tasks, experiments) are written
-        once as ``<out>/<table>.parquet``; per-customer tables as folders of parts
+        once as ``<out>/<table>.parquet``, and so is ``staff_daily`` (built from the chunks'
+        summed per-guide, per-day counts); per-customer tables as folders of parts
         ``<out>/<table>/part-00000.parquet`` …, which :func:`workbench.open` reads as one
         table. ``truth.json`` is one truth: the same parameters, counts summed, realised
         means weighted over chunks. The data differ from the unchunked brand of the same
