@@ -31,7 +31,10 @@ def brand():
     at = b.truth["as_of"]
     wb = workbench.open(b.tables, as_of=at)
     raw = spell_covariates(wb, at)
-    daily = raw.assign(duration_days=np.ceil(raw["duration_days"]))
+    # whole days as spell_counts counts them: up for events and the censoring at as-of, down for spells
+    # censored earlier by a transfer or a departure (not seen alive at the next whole day)
+    early = raw["end_reason"].isin(["transferred", "staff_left"])
+    daily = raw.assign(duration_days=np.where(early, np.floor(raw["duration_days"]), np.ceil(raw["duration_days"])))
     return wb, at, raw, daily
 
 
@@ -82,14 +85,14 @@ class TestSpellCounts:
         pd.testing.assert_frame_equal(ours, cohort_retention(raw, at))
 
     def test_landmark_cox_equals_the_raw_daily_fit(self, brand):
-        wb, at, raw, _ = brand
+        wb, at, _, daily = brand
         cats = ["channel_group", "group_member", "bought_by_landmark", "uses_retention_tool"]
         rows = landmark(spell_counts(wb, at, by=[*cats, "early_chats"]), 14)
         ours = fit_cox(rows, categorical=cats, numeric=["early_chats"], weights_col="weight", duration_resolution=1.0,
                        check_ph=False)
-        ref = fit_cox(landmark(raw, 14), categorical=cats, numeric=["early_chats"], duration_resolution=1.0,
+        ref = fit_cox(landmark(daily, 14), categorical=cats, numeric=["early_chats"], duration_resolution=1.0,
                       check_ph=False)
-        assert ours.n_spells == ref.n_spells == (raw["duration_days"] > 14).sum()
+        assert ours.n_spells == ref.n_spells == (daily["duration_days"] > 14).sum()
         np.testing.assert_allclose(ours.hazard_ratios["coef"], ref.hazard_ratios["coef"], rtol=1e-7, atol=1e-9)
         np.testing.assert_allclose(ours.hazard_ratios["se"], ref.hazard_ratios["se"], rtol=1e-7)
 
@@ -118,13 +121,13 @@ class TestSpellCounts:
 @pytest.fixture(scope="module")
 def reference(brand):
     """The per-relationship pandas path: raw spells, the same model, at_risk_list."""
-    wb, at, raw, _ = brand
-    cox = fit_cox(raw, categorical=COVARIATES, check_ph=False, duration_resolution=1.0)
+    wb, at, raw, daily = brand
+    cox = fit_cox(daily, categorical=COVARIATES, check_ph=False, duration_resolution=1.0)
     values = wb.query(f"""SELECT customer_id, SUM(amount - COALESCE(refunded_amount, 0)) AS value FROM orders
                           WHERE customer_id IS NOT NULL AND order_time >= TIMESTAMP
                           '{pd.Timestamp(at) - pd.Timedelta(days=365)}' AND order_time < TIMESTAMP
                           '{pd.Timestamp(at)}' GROUP BY customer_id""")
-    open_now = (raw[~raw["churned"]].assign(age_days=lambda d: d["duration_days"])
+    open_now = (raw[raw["end_reason"] == "censored"].assign(age_days=lambda d: d["duration_days"])
                 .merge(values, on="customer_id", how="left").fillna({"value": 0.0}))
     return cox, at_risk_list(cox, open_now, "value", horizon_days=30, id_cols=())
 

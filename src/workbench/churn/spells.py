@@ -246,7 +246,8 @@ def spell_counts(wb: Workbench, as_of: Any = None, by: Sequence[str] = (), landm
         Window of the early-interaction covariates.
     duration_resolution : float or None
         Durations are rounded up to a multiple of this (``1.0``: whole days, the grain the
-        Cox fits of the reports use; a spell of 2.3 days counts as day 3). Survival at whole
+        Cox fits of the reports use; a spell of 2.3 days counts as day 3); spells censored
+        before as-of (transferred, closed when the guide left) are rounded down. Survival at whole
         days is then that of the exact durations up to the order of events within a day.
         ``None`` keeps durations to the second: hardly anything collapses.
 
@@ -272,8 +273,14 @@ def spell_counts(wb: Workbench, as_of: Any = None, by: Sequence[str] = (), landm
     if unknown:
         raise ParameterError(f"spell_counts cannot group by {unknown[0]!r}; spells have {', '.join(available)}")
     keys = [("strftime(start, '%Y-%m')" if c == "cohort" else quote(c)) + f" AS {quote(c)}" for c in by]
+    # Events and the censoring at as-of round up (a delete on day 2.3 counts on day 3, as the Cox fits of
+    # the reports do); a spell censored earlier, by a transfer or a departure, rounds down: it was not
+    # seen alive at the next whole day.
+    res = f"{float(duration_resolution or 1.0)!r}"
+    cut = ", ".join(literal(r) for r in CENSORING_REASONS if r != "censored")
     duration = ("duration_days" if duration_resolution is None else
-                f"CEIL(duration_days / {float(duration_resolution)!r}) * {float(duration_resolution)!r}")
+                f"CASE WHEN end_reason IN ({cut}) THEN FLOOR(duration_days / {res}) * {res} "
+                f"ELSE CEIL(duration_days / {res}) * {res} END")
     select = ", ".join([*keys, f"{duration} AS duration_days", "churned"])
     order = ", ".join(str(i + 1) for i in range(len(by) + 2))
     still_open = "SUM(CASE WHEN end_reason = 'censored' THEN 1 ELSE 0 END) AS open_weight"
