@@ -12,7 +12,8 @@ import pytest
 import workbench
 from tests.pages.rendered import page_text
 from workbench import ParameterError
-from workbench.pages import ops
+from workbench.pages import guides, ops
+from workbench.pages import store as store_page
 
 PERIOD_DAYS = 30
 STORE = "S001"
@@ -166,8 +167,16 @@ def stated_on_page(text: str, wb, start, end, store_id, lang) -> None:
                      ops.weekly_trend(wb, end, 12, store_id).finding(lang),
                      ops.retention(wb, start, end, store_id).finding(lang),
                      ops.conversion(wb, start, end, store_id).finding(lang),
-                     ops.todo(wb, start, end, store_id).finding(lang)):
+                     guides.guide_leaderboard(wb, start, end, store_id=store_id).finding(lang)):
         assert squash(sentence) in text, sentence
+    if store_id:   # a store page opens with its own to-do and its KPIs against region and brand
+        todo = store_page.store_todo(wb, store_id, horizon_days=30, key=b"any key: counts do not depend on it")
+        assert squash(todo.finding(lang)) in text
+        assert text.index(squash(todo.finding(lang))) < text.index(squash(h.finding(lang)))
+        for cell in store_page.store_kpis(wb, store_id, start, end).table(lang).iloc[:, 1:].to_numpy().ravel():
+            assert squash(str(cell)) in text, cell
+    else:
+        assert squash(ops.todo(wb, start, end, store_id).finding(lang)) in text
     # the net-adds card shows the net, in person-times, and the share card a change in pp
     from workbench.i18n import t
     assert f"{t('ops.kpi_net_adds', lang)} {h.net_adds.current.text()} {h.net_adds.change_text()}" in text

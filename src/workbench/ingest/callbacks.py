@@ -77,7 +77,7 @@ END"""
 # What a kept line becomes; NULL for a known kind that makes no contract row (ignored).
 _KIND = f"""CASE
     WHEN event = {literal(CONTACT)} AND change_type = 'del_external_contact'
-         AND COALESCE(source, '') = {literal(TRANSFER_SOURCE)} THEN 'transfer'
+         AND COALESCE(source, '') = {literal(TRANSFER_SOURCE)} THEN {literal('transfer')}
     {' '.join(f"WHEN event = {literal(CONTACT)} AND change_type = {literal(k)} THEN {literal(v)}"
               for k, v in CONTACT_TYPES.items())}
     WHEN event = {literal(CHAT)} AND change_type = 'dismiss' THEN 'dismiss'

@@ -11,7 +11,7 @@
 """
 from __future__ import annotations
 
-from ..engine import Backend
+from ..engine import Backend, literal
 from .lines import local_time
 
 
@@ -47,9 +47,9 @@ def build_group_events(backend: Backend) -> dict[str, int]:
               int(backend.fetch("SELECT COUNT(*) FROM __wi_group_flagged WHERE orphan")[0][0])}
     backend.drop("__wi_group_flagged")
     for name, kind in (("group_joins", "join"), ("group_leaves", "leave")):
-        counts[name] = int(backend.fetch(f"SELECT COUNT(*) FROM __wi_group WHERE event_type = '{kind}'")[0][0])
-        backend.execute(f"INSERT INTO __wi_daily SELECT CAST({local_time('ts')} AS DATE), '{name}' "
-                        f"FROM __wi_group WHERE event_type = '{kind}'")
+        counts[name] = int(backend.fetch(f"SELECT COUNT(*) FROM __wi_group WHERE event_type = {literal(kind)}")[0][0])
+        backend.execute(f"INSERT INTO __wi_daily SELECT CAST({local_time('ts')} AS DATE), {literal(name)} "
+                        f"FROM __wi_group WHERE event_type = {literal(kind)}")
     backend.drop("__wi_gev")
     return counts
 

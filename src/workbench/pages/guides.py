@@ -95,14 +95,14 @@ def guide_dims_sql(wb: Workbench, store_id: str | None = None) -> str:
     :mod:`workbench.relations` (staff display names are wanted by every guide-level page).
     """
     wb.require("staff")
-    cond = f"AND s.store_id = {literal(store_id)}" if store_id is not None else ""
+    cond = "s.role = 'guide'" + (f" AND s.store_id = {literal(store_id)}" if store_id is not None else "")
     return f"""
         SELECT s.staff_id, COALESCE(s.staff_name, s.staff_id) AS display_name, s.store_id,
                COALESCE(st.store_name, s.store_id) AS store_name, sr.region, s.hired_at, s.left_at
         FROM staff s
         LEFT JOIN {wb.table_or_empty('stores')} st ON st.store_id = s.store_id
         LEFT JOIN ({store_regions(wb)}) sr ON sr.store_id = s.store_id
-        WHERE s.role = 'guide' {cond}"""
+        WHERE {cond}"""
 
 
 def store_members_sql(wb: Workbench, at: str) -> str:
