@@ -119,17 +119,53 @@ def _stack_panels(fig: Any) -> list[tuple[Any, Any]] | None:
     return list(zip(fig.axes, specs, strict=True))
 
 
+_WRAP_TOKENS = re.compile(r"[\u2e80-\uffff]|[^\s\u2e80-\uffff]+|\s+")
+
+
 def _wrap(text: str, width_em: float) -> str:
-    """Break a title into lines of about ``width_em`` (CJK characters count 1 em, others 0.55)."""
+    """Break text into lines of about ``width_em``: between CJK characters or at spaces.
+
+    CJK characters count 1 em, others 0.55; a single word longer than a line stays whole.
+
+    >>> print(_wrap("Chats in the first 30 days 新增好友人次", 8))
+    Chats in the
+    first 30 days
+    新增好友人次
+    """
     lines, line, used = [], "", 0.0
-    for ch in text:
-        w = 1.0 if ord(ch) > 0x2E80 else 0.55
-        if used + w > width_em and line:
+    for token in _WRAP_TOKENS.findall(str(text)):
+        w = sum(1.0 if ord(ch) > 0x2E80 else 0.55 for ch in token)
+        if used + w > width_em and line.strip() and not token.isspace():
             lines.append(line.rstrip())
-            line, used = ("" if ch == " " else ch), (0.0 if ch == " " else w)
-        else:
-            line, used = line + ch, used + w
-    return "\n".join([*lines, line])
+            line, used = token, w
+        elif not (token.isspace() and not line):
+            line, used = line + token, used + w
+    return "\n".join([*lines, line.rstrip()])
+
+
+def _wrap_tick_labels(fig: Any, width_in: float) -> tuple[list[tuple[Any, Any]], float]:
+    """Wrap y tick labels wider than 45% of the figure.
+
+    Returns the (axis, old formatter) pairs to restore and the height in inches the wrapped
+    labels need (0 when none were wrapped).
+    """
+    from matplotlib.ticker import FuncFormatter
+
+    changed, need = [], 0.0
+    for ax in fig.axes:
+        labels = [t for t in ax.get_yticklabels() if t.get_text()]
+        if not labels:
+            continue
+        size = max(t.get_fontsize() for t in labels)
+        em = width_in * 72 * 0.45 / size
+        if max(sum(1.0 if ord(ch) > 0x2E80 else 0.55 for ch in t.get_text()) for t in labels) <= em:
+            continue
+        old = ax.yaxis.get_major_formatter()
+        changed.append((ax.yaxis, old))
+        lines = max(_wrap(t.get_text(), em).count("\n") + 1 for t in labels)
+        need += len(labels) * (lines + 0.6) * size * 1.25 / 72 + 1.2  # rows of wrapped labels + title and axis
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, pos, f=old, e=em: _wrap(f(v, pos), e)))
+    return changed, need
 
 
 def _thin_tick_labels(fig: Any) -> list[Any]:
@@ -138,8 +174,11 @@ def _thin_tick_labels(fig: Any) -> list[Any]:
     renderer = fig.canvas.get_renderer()
     hidden: list[Any] = []
     for ax in fig.axes:
-        labels = [t for t in ax.get_xticklabels() if t.get_visible() and t.get_text().strip()]
+        labels = [t for t in [*ax.get_xticklabels(), *ax.get_xticklabels(minor=True)]
+                  if t.get_visible() and t.get_text().strip()]
         boxes = [t.get_window_extent(renderer) for t in labels]
+        order = sorted(range(len(labels)), key=lambda i: boxes[i].x0)  # minor and major labels interleave
+        labels, boxes = [labels[i] for i in order], [boxes[i] for i in order]
         for step in range(1, max(len(labels), 1)):
             kept = boxes[::step]
             if all(a.x1 + 2 <= b.x0 for a, b in zip(kept, kept[1:], strict=False)):
@@ -163,6 +202,7 @@ def narrow_png(fig: Any, dpi: float, width_in: float = NARROW_INCHES) -> tuple[b
     size = fig.get_size_inches().copy()
     pars = {k: getattr(fig.subplotpars, k) for k in ("left", "right", "bottom", "top", "wspace", "hspace")}
     stacked = _stack_panels(fig)
+    formatters: list[tuple[Any, Any]] = []
     rows = len(fig.axes) if stacked else 1
     texts = _texts(fig)
     fonts = [(t, t.get_fontsize(), t.get_text()) for t in texts]
@@ -186,6 +226,9 @@ def narrow_png(fig: Any, dpi: float, width_in: float = NARROW_INCHES) -> tuple[b
             warnings.simplefilter("ignore")  # tight_layout cannot always fit; the bbox still does
             if fig.get_layout_engine() is None or type(fig.get_layout_engine()).__name__ == "PlaceHolderLayoutEngine":
                 fig.tight_layout()  # (a notebook's own tight_layout() leaves a place-holder engine behind)
+        formatters, need_h = _wrap_tick_labels(fig, width_in)
+        if need_h > fig.get_size_inches()[1]:
+            fig.set_size_inches(width_in, need_h)
         hidden = _thin_tick_labels(fig)
         data, width_px = _png(fig, dpi)
         for label in hidden:
@@ -195,6 +238,8 @@ def narrow_png(fig: Any, dpi: float, width_in: float = NARROW_INCHES) -> tuple[b
         for t, pt, text in fonts:
             t.set_fontsize(pt)
             t.set_text(text)
+        for axis, formatter in formatters:
+            axis.set_major_formatter(formatter)
         for leg, on, alpha in frames:
             leg.set_frame_on(on)
             leg.get_frame().set_alpha(alpha)
