@@ -5,10 +5,14 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SPARK_STAMP := $(VENV)/.installed-spark
 DEMO := data/demo
+# A second brand as its servers would have logged it (WeCom callbacks, API snapshots...), ingested into the
+# contract: the data-quality report shows what the ingest repaired.
+RAW := data/raw-brand
+INGESTED := data/ingested
 CUSTOMERS ?= 100000
 SEED ?= 7
 
-.PHONY: demo test env env-spark data reports lab bench check-reports chromium clean
+.PHONY: demo test env env-spark data ingested reports lab bench check-reports chromium clean
 
 # The demo needs no PySpark (or Java): `make demo` installs `.[dev]` only.
 env: $(STAMP)
@@ -32,8 +36,19 @@ data: $(DEMO)/truth.json
 $(DEMO)/truth.json: $(STAMP)
 	$(BIN)/workbench simulate --customers $(CUSTOMERS) --seed $(SEED) --out $(DEMO)
 
-reports: $(STAMP) $(DEMO)/truth.json
+$(RAW)/truth.json: $(STAMP)
+	$(BIN)/workbench simulate --customers 20000 --seed $(SEED) --out $(RAW) --raw --raw-snapshot-days 7
+
+$(INGESTED)/ingest_report.json: $(RAW)/truth.json
+	$(BIN)/workbench ingest wecom --events $(RAW)/raw/callbacks.jsonl --snapshot $(RAW)/raw/snapshots.jsonl \
+		--behavior $(RAW)/raw/behavior.jsonl --bills $(RAW)/raw/bills.jsonl \
+		--mass-sends $(RAW)/raw/mass_sends.jsonl --tables $(RAW)/raw/tables --out $(INGESTED)
+
+ingested: $(INGESTED)/ingest_report.json
+
+reports: $(STAMP) $(DEMO)/truth.json $(INGESTED)/ingest_report.json
 	$(BIN)/workbench run schedules/daily.yml --data $(DEMO) --skip-up-to-date
+	$(BIN)/workbench run schedules/ingested.yml --data $(INGESTED) --skip-up-to-date
 
 demo: reports
 	@echo "Reports: $(abspath reports/index.html)"
@@ -59,4 +74,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
 
 clean:
-	rm -rf $(VENV) reports data/demo
+	rm -rf $(VENV) reports $(DEMO) $(RAW) $(INGESTED)
