@@ -118,3 +118,27 @@ def value_bucket_brand(tiny):
     ], columns=["coupon_id", "customer_id", "issued_at", "issue_source", "issued_by_staff_id", "redeemed_at",
                 "redeemed_order_id"])
     return workbench.open(dict(tiny, orders=orders, touches=touches, coupons=coupons), as_of="2025-02-01")
+
+
+def staffed_brand() -> dict[str, pd.DataFrame]:
+    """The tiny brand with E1 named "Li Na", a departed guide E4 of S1 (C5 closed by staff_left, C6 transferred
+    to E2 on 01-03), and two more S1 buyers: C4 (shared by E2) and C7 (never added)."""
+    tb = tiny_brand()
+    T = pd.Timestamp
+    staff = pd.DataFrame({"staff_id": ["E1", "E2", "E3", "H1", "E4"], "store_id": ["S1", "S1", "S2", None, "S1"],
+                          "role": ["guide", "guide", "guide", "hq", "guide"],
+                          "staff_name": ["Li Na", None, None, None, None],
+                          "left_at": [None, None, None, None, T("2025-01-04")]})
+    extra = pd.DataFrame([
+        (T("2025-01-01 09:00"), "C5", "E4", "add", "CASH1"),
+        (T("2025-01-04 00:00"), "C5", "E4", "staff_left", None),
+        (T("2025-01-01 09:30"), "C6", "E4", "add", "CASH1"),
+        (T("2025-01-03 10:00"), "C6", "E4", "transfer", None),
+        (T("2025-01-03 10:00"), "C6", "E2", "add", None),
+    ], columns=tb["contact_events"].columns)
+    orders = pd.concat([tb["orders"], pd.DataFrame([
+        ("O8", "C4", T("2025-01-05 12:00"), 40.0, "pos", "S1", None, "E2", None, None),
+        ("O9", "C7", T("2025-01-06 12:00"), 25.0, "pos", "S1", None, None, None, None),
+    ], columns=tb["orders"].columns).astype(tb["orders"].dtypes.to_dict())], ignore_index=True)
+    return dict(tb, staff=staff, contact_events=pd.concat([tb["contact_events"], extra], ignore_index=True),
+                orders=orders, customers=pd.DataFrame({"customer_id": [f"C{i}" for i in range(1, 8)]}))

@@ -6,9 +6,21 @@ import pandas as pd
 import pytest
 
 import workbench
+from tests.truth import assert_cox_covers_truth
 from workbench import ParameterError
-from workbench.churn import (ShiftedBetaGeometricFitter, at_risk_counts_by, at_risk_list, fit_cox, fit_weibull_aft,
-                             expected_lifetime, kaplan_meier_table, landmark, logrank_table, mask_ids, spell_covariates)
+from workbench.churn import (
+    ShiftedBetaGeometricFitter,
+    at_risk_counts_by,
+    at_risk_list,
+    expected_lifetime,
+    fit_cox,
+    fit_weibull_aft,
+    kaplan_meier_table,
+    landmark,
+    logrank_table,
+    mask_ids,
+    spell_covariates,
+)
 from workbench.simulate import simulate_brand
 
 
@@ -131,17 +143,7 @@ def spells():
 class TestSimulatorTruth:
     def test_cox_hazard_ratios_cover_truth(self, spells):
         truth, s = spells
-        lm = landmark(s, truth["churn"]["landmark_days"])
-        res = fit_cox(lm, categorical=["channel_group", "uses_retention_tool"], numeric=["early_chats"],
-                      reference={"channel_group": "offline_store", "uses_retention_tool": 0}, check_ph=False)
-        hr = res.hazard_ratios.set_index("covariate")
-        checks = {f"channel_group={g}": v for g, v in truth["churn"]["log_hr_channel_group"].items()
-                  if g != "offline_store"}
-        checks["early_chats"] = truth["churn"]["log_hr_per_early_chat"]
-        checks["uses_retention_tool=1"] = truth["churn"]["log_hr_retention_tool"]
-        for name, value in checks.items():
-            lo, hi = np.log(hr.loc[name, "hr_low"]), np.log(hr.loc[name, "hr_high"])
-            assert lo <= value <= hi, (name, value, lo, hi)
+        assert_cox_covers_truth(s, truth)
 
     def test_at_risk_list_is_masked_and_ranked(self, spells):
         truth, s = spells

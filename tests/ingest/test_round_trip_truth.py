@@ -21,8 +21,9 @@ import pandas as pd
 import pytest
 
 import workbench
+from tests.truth import assert_cox_covers_truth
 from workbench.attribution.buckets import holdout_incrementality, value_buckets
-from workbench.churn import fit_cox, landmark, spell_covariates
+from workbench.churn import spell_covariates
 from workbench.ingest.wecom import ingest_wecom
 from workbench.simulate import simulate_brand
 from workbench.simulate.raw import RawRates, write_raw_exports
@@ -62,17 +63,7 @@ def test_cox_hazard_ratios_cover_truth(brands) -> None:
     go_live = pd.Timestamp(result["go_live"])
     s = spell_covariates(ingested, truth["as_of"])
     s = s[s["start"] >= go_live]
-    lm = landmark(s, truth["churn"]["landmark_days"])
-    res = fit_cox(lm, categorical=["channel_group", "uses_retention_tool"], numeric=["early_chats"],
-                  reference={"channel_group": "offline_store", "uses_retention_tool": 0}, check_ph=False)
-    hr = res.hazard_ratios.set_index("covariate")
-    checks = {f"channel_group={g}": v for g, v in truth["churn"]["log_hr_channel_group"].items()
-              if g != "offline_store"}
-    checks["early_chats"] = truth["churn"]["log_hr_per_early_chat"]
-    checks["uses_retention_tool=1"] = truth["churn"]["log_hr_retention_tool"]
-    for name, value in checks.items():
-        lo, hi = np.log(hr.loc[name, "hr_low"]), np.log(hr.loc[name, "hr_high"])
-        assert lo <= value <= hi, (name, value, lo, hi)
+    assert_cox_covers_truth(s, truth)
 
 
 def test_funnel_steps_near_truth(brands) -> None:

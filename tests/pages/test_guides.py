@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 import workbench
-from tests.handbuilt import tiny_brand
+from tests.handbuilt import staffed_brand
 from workbench import ParameterError, metrics
 from workbench.churn.risk import at_risk_by, relationship_risk
 from workbench.pages import guides as page
@@ -29,22 +29,7 @@ def guide_brand(mass_sends: bool = False, staff_daily: bool = False) -> dict[str
     E1 is named "Li Na"; guide E4 of S1 adds C5 and C6 and leaves on 01-04 (C5 closed as staff_left),
     C6 is transferred to E2 on 01-03; touches; C4 buys at S1 via E2, C7 (never added) at S1.
     """
-    tb = tiny_brand()
-    staff = pd.DataFrame({"staff_id": ["E1", "E2", "E3", "H1", "E4"], "store_id": ["S1", "S1", "S2", None, "S1"],
-                          "role": ["guide", "guide", "guide", "hq", "guide"],
-                          "staff_name": ["Li Na", None, None, None, None],
-                          "left_at": [None, None, None, None, T("2025-01-04")]})
-    extra = pd.DataFrame([
-        (T("2025-01-01 09:00"), "C5", "E4", "add", "CASH1"),
-        (T("2025-01-04 00:00"), "C5", "E4", "staff_left", None),
-        (T("2025-01-01 09:30"), "C6", "E4", "add", "CASH1"),
-        (T("2025-01-03 10:00"), "C6", "E4", "transfer", None),
-        (T("2025-01-03 10:00"), "C6", "E2", "add", None),
-    ], columns=tb["contact_events"].columns)
-    orders = pd.concat([tb["orders"], pd.DataFrame([
-        ("O8", "C4", T("2025-01-05 12:00"), 40.0, "pos", "S1", None, "E2", None, None),
-        ("O9", "C7", T("2025-01-06 12:00"), 25.0, "pos", "S1", None, None, None, None),
-    ], columns=tb["orders"].columns).astype(tb["orders"].dtypes.to_dict())], ignore_index=True)
+    tb = staffed_brand()
     touches = pd.DataFrame([
         (T("2025-01-02 17:00"), "C1", "E1", "chat", None),
         (T("2025-01-03 17:00"), "C1", "E1", "chat", None),     # the same customer twice: one person
@@ -57,9 +42,7 @@ def guide_brand(mass_sends: bool = False, staff_daily: bool = False) -> dict[str
         (T("2025-01-02 10:00"), "C2", "E2", "coupon_issue", "T1"),  # not a push
         (T("2025-01-09 10:00"), "C2", "E2", "chat", None),          # after the window
     ], columns=["event_time", "customer_id", "staff_id", "touch_type", "task_id"])
-    out = dict(tb, staff=staff, contact_events=pd.concat([tb["contact_events"], extra], ignore_index=True),
-               orders=orders, touches=touches,
-               customers=pd.DataFrame({"customer_id": ["C1", "C2", "C3", "C4", "C5", "C6", "C7"]}))
+    out = dict(tb, touches=touches)
     if mass_sends:
         out["mass_sends"] = pd.DataFrame([
             ("T1", "E1", "C1", T("2025-01-02 09:00"), "sent", T("2025-01-02 10:00")),

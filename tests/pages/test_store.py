@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 import workbench
-from tests.handbuilt import tiny_brand
+from tests.handbuilt import staffed_brand
 from workbench import ParameterError, metrics
 from workbench.masking import mask_tokens
 from workbench.pages import guides as guides_page
@@ -22,32 +22,9 @@ KEY = "k" * 32
 AT = "2025-01-08"
 
 
-def store_brand() -> dict[str, pd.DataFrame]:
-    """The tiny brand with E1 named "Li Na", a departed guide E4 of S1 (C5 closed by staff_left, C6 transferred
-    to E2 on 01-03), and two more S1 buyers: C4 (shared by E2) and C7 (never added)."""
-    tb = tiny_brand()
-    staff = pd.DataFrame({"staff_id": ["E1", "E2", "E3", "H1", "E4"], "store_id": ["S1", "S1", "S2", None, "S1"],
-                          "role": ["guide", "guide", "guide", "hq", "guide"],
-                          "staff_name": ["Li Na", None, None, None, None],
-                          "left_at": [None, None, None, None, T("2025-01-04")]})
-    extra = pd.DataFrame([
-        (T("2025-01-01 09:00"), "C5", "E4", "add", "CASH1"),
-        (T("2025-01-04 00:00"), "C5", "E4", "staff_left", None),
-        (T("2025-01-01 09:30"), "C6", "E4", "add", "CASH1"),
-        (T("2025-01-03 10:00"), "C6", "E4", "transfer", None),
-        (T("2025-01-03 10:00"), "C6", "E2", "add", None),
-    ], columns=tb["contact_events"].columns)
-    orders = pd.concat([tb["orders"], pd.DataFrame([
-        ("O8", "C4", T("2025-01-05 12:00"), 40.0, "pos", "S1", None, "E2", None, None),
-        ("O9", "C7", T("2025-01-06 12:00"), 25.0, "pos", "S1", None, None, None, None),
-    ], columns=tb["orders"].columns).astype(tb["orders"].dtypes.to_dict())], ignore_index=True)
-    return dict(tb, staff=staff, contact_events=pd.concat([tb["contact_events"], extra], ignore_index=True),
-                orders=orders, customers=pd.DataFrame({"customer_id": [f"C{i}" for i in range(1, 8)]}))
-
-
 @pytest.fixture(scope="module")
 def tiny_wb():
-    return workbench.open(store_brand(), as_of="2025-02-01")
+    return workbench.open(staffed_brand(), as_of="2025-02-01")
 
 
 def _no_raw_ids(frames: list[pd.DataFrame], raw: set[str]) -> None:
