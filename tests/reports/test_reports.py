@@ -192,12 +192,17 @@ def test_index_lists_latest_runs_newest_first(tmp_path):
               run("ops_dashboard", "2025-01-02", "2025-01-02T07:00:00", status="failed")]:
         record_run(r, tmp_path)
     page = write_index(tmp_path).read_text(encoding="utf-8")
-    rows = re.findall(r"<tr><td>(.*?)</td><td><a href=\"([^\"]+)\"", page)
-    assert rows == [("2025-01-02", "2025-01-02/ops_dashboard.en.failed.html"),
-                    ("2025-01-02", "2025-01-02/churn_report.en.failed.html"),
-                    ("2025-01-01", "2025-01-01/clv_report.en.html")]
-    assert 'href="2025-01-02/ops_dashboard.en.html"' in page  # last good version of the failed dashboard
-    assert "私域运营看板 / Private-domain operations dashboard" in page
+    # the latest date: HQ rows, the daily ops page first though the churn report ran before it
+    hq = page[page.index("<h2>总部 / HQ</h2>"):page.index("<h2>更早的运行 / Earlier runs</h2>")]
+    assert re.findall(r"<tr><td>([^<]+)<div", hq) == ["私域运营看板 / Private-domain operations dashboard",
+                                                     "好友流失与留存 / Contact churn and retention"]
+    assert 'href="2025-01-02/ops_dashboard.en.failed.html">English</a>' in hq  # the failure page ...
+    assert 'href="2025-01-02/ops_dashboard.en.html"' in hq  # ... and the last good version of the dashboard
+    assert hq.count('class="wb-status-failed"') == 2 and "RuntimeError: x" in hq
+    # older dates: a compact list
+    earlier = page[page.index("<h2>更早的运行 / Earlier runs</h2>"):]
+    assert re.findall(r'<tr><td>(.*?)</td><td><a href="([^"]+)"', earlier) == \
+        [("2025-01-01", "2025-01-01/clv_report.en.html")]
     assert not re.search(r'(src|href)="https?://', page)
 
 
@@ -231,6 +236,7 @@ class TestSchedules:
         assert "ops_dashboard" in names
         assert names <= {p.stem for p in (ROOT / "notebooks").glob("*.ipynb")}
         assert {j["lang"] for j in jobs} == langs
+        assert [(j["name"], j["lang"]) for j in jobs if j.get("stores") == "all"] == [("ops_dashboard", "zh")]
         for job in jobs:  # every shipped parameter fits its notebook
             check_parameters(ROOT / "notebooks" / f"{job['name']}.ipynb", job["parameters"])
 
@@ -280,10 +286,13 @@ class TestLabels:
         assert Path(store.html_path).name == "ops_dashboard-store_id-S1.zh.html"
         assert "view <strong>HQ</strong>" in Path(hq.html_path).read_text(encoding="utf-8")
         assert "view <strong>S1</strong>" in Path(store.html_path).read_text(encoding="utf-8")
+        assert (store.store_name, store.region) == ("Store one", "East") and hq.store_name is None
         index = (folder / "reports" / "index.html").read_text(encoding="utf-8")
-        titles = re.findall(r'<a href="2025-02-01/[^"]+">([^<]+)</a>', index)
-        assert sorted(titles) == ["私域运营看板 / Private-domain operations dashboard",
-                                  "私域运营看板 / Private-domain operations dashboard · store_id-S1"]
+        hq_part, stores_part = index.split("<h2>门店 / Stores</h2>")
+        assert re.findall(r'<a href="2025-02-01/([^"]+)">', hq_part) == ["ops_dashboard.zh.html"]
+        assert re.findall(r'<h3>([^<]+)</h3>.*?<td>([^<]+)</td><td>([^<]+)</td><td><a href="2025-02-01/([^"]+)">',
+                          stores_part) == [("East", "Store one", "私域运营看板 / Private-domain operations dashboard",
+                                            "ops_dashboard-store_id-S1.zh.html")]
 
 
 def test_failure_page_and_index_escape_hostile_values(folder):

@@ -134,8 +134,9 @@ def run_report(name: str, parameters: dict[str, Any] | None = None, lang: str = 
 
     from .. import __version__
 
+    store_name, region = store_details(data_dir, typed.get("store_id"))
     run = ReportRun(name, lang, as_of, parameters=typed, started=now_iso(), label=label, version=__version__,
-                    inputs=inputs_fingerprint(nb_path, data_dir))
+                    inputs=inputs_fingerprint(nb_path, data_dir), store_name=store_name, region=region)
     out = Path(out_dir) / as_of
     out.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(out)
@@ -175,6 +176,45 @@ def run_report(name: str, parameters: dict[str, Any] | None = None, lang: str = 
     if record:
         record_run(run, out_dir)
     return run
+
+
+def store_details(data_dir: str | Path, store_id: Any) -> tuple[str | None, str | None]:
+    """``(store_name, region)`` of a store from the data's ``stores`` table, for the index.
+
+    ``(None, None)`` for the HQ view (no ``store_id``), without a ``stores`` table or for an
+    id not in it; a missing name or region is None. One small query (no validation).
+
+    Examples
+    --------
+    >>> store_details("data/demo", None)
+    (None, None)
+    """
+    if store_id is None or str(store_id).strip() == "":
+        return None, None
+    from ..engine import literal, open_workbench
+
+    try:
+        wb = open_workbench(data_dir, tables=["stores"], validate=False)
+    except Exception as err:  # noqa: BLE001 - the page itself reports unreadable data; the index shows the id
+        log.debug("no store details for %s: %s", store_id, err)
+        return None, None
+    try:
+        if not wb.has_table("stores"):
+            return None, None
+        row = wb.query(f"SELECT * FROM stores WHERE store_id = {literal(str(store_id))} LIMIT 1")
+    except Exception as err:  # noqa: BLE001 - as above
+        log.debug("no store details for %s: %s", store_id, err)
+        return None, None
+    finally:
+        wb.close()
+    if not len(row):
+        return None, None
+
+    def text(column: str) -> str | None:
+        value = row.iloc[0].get(column)
+        return value.strip() if isinstance(value, str) and value.strip() else None
+
+    return text("store_name"), text("region")
 
 
 def _prepare(name: str, nb_path: Path, parameters: dict[str, Any] | None, lang: str,

@@ -1,4 +1,26 @@
-"""Scheduled batches: loading the YAML list of reports and running it past failures."""
+r"""Scheduled batches: loading the YAML list of reports and running it past failures.
+
+A schedule file holds ``reports:``, a list of entries ``{name, langs, parameters, label,
+stores}``, and optionally ``defaults: {langs: [...], parameters: {...}}``.
+
+Store pages: an entry with ``stores: all`` (every store of the data's ``stores`` table, in
+store-id order) or ``stores: [S001, S002]`` (YAML strings) stands for one job per store and
+language, with the parameter ``store_id: <id>``. Its label is the one :func:`auto_label`
+gives (``store_id-S001``), so a store page never overwrites the HQ page; ``stores`` cannot
+be combined with ``label`` or a ``store_id`` parameter. The entries expand when the batch
+starts (the data folder is known then), from one small query of the ``stores`` table: a
+data folder without that table refuses the whole batch (:class:`ParameterError`, nothing
+runs); a listed id that is not in it is recorded as a failed run (``ParameterError``) like
+any refused job, and the other stores run.
+
+Examples
+--------
+>>> import tempfile, pathlib
+>>> p = pathlib.Path(tempfile.mkdtemp()) / "s.yml"
+>>> _ = p.write_text("reports:\n  - name: ops_dashboard\n    langs: [zh]\n    stores: [S001, S002]\n")
+>>> load_schedule(p)[0]["stores"]
+['S001', 'S002']
+"""
 from __future__ import annotations
 
 import logging
@@ -17,15 +39,17 @@ from .run import check_as_of, default_as_of, inputs_fingerprint, now_iso, run_re
 log = logging.getLogger(__name__)
 
 
-_ENTRY_KEYS = {"name", "langs", "lang", "parameters", "label"}
+_ENTRY_KEYS = {"name", "langs", "lang", "parameters", "label", "stores"}
 
 
 def load_schedule(path: str | Path) -> list[dict[str, Any]]:
     r"""Read a schedule file into jobs ``{name, lang, parameters, label}``.
 
-    The file holds ``reports:``, a list of ``{name, langs, parameters, label}``, and
+    The file holds ``reports:``, a list of ``{name, langs, parameters, label, stores}``, and
     optionally ``defaults: {langs: [zh, en], parameters: {...}}``. Unknown keys, languages
-    and malformed entries raise :class:`ParameterError` before anything runs.
+    and malformed entries raise :class:`ParameterError` before anything runs. A job of an
+    entry with ``stores`` also holds ``stores`` (``"all"`` or a list of store ids); it is
+    expanded into one job per store by :func:`expand_stores` once the data are known.
 
     Examples
     --------
@@ -67,9 +91,79 @@ def load_schedule(path: str | Path) -> list[dict[str, Any]]:
         if not isinstance(params, dict):
             raise ParameterError(f"schedule {path}: entry {i} ({e['name']}): 'parameters' must be a mapping")
         merged = {**(defaults.get("parameters") or {}), **params}
+        stores = _stores_option(e, merged, f"schedule {path}: entry {i} ({e['name']})")
         for lang in langs:
-            jobs.append({"name": str(e["name"]), "lang": lang, "parameters": dict(merged), "label": e.get("label")})
+            job = {"name": str(e["name"]), "lang": lang, "parameters": dict(merged), "label": e.get("label")}
+            if stores is not None:
+                job["stores"] = stores
+            jobs.append(job)
     return jobs
+
+
+def _stores_option(entry: dict[str, Any], parameters: dict[str, Any], where: str) -> str | list[str] | None:
+    """The entry's ``stores``: ``"all"``, a list of distinct store ids (order kept), or None."""
+    if "stores" not in entry:
+        return None
+    value = entry["stores"]
+    if value != "all" and not (isinstance(value, list) and value):
+        raise ParameterError(f"{where}: 'stores' must be 'all' or a non-empty list of store ids, got {value!r}")
+    if isinstance(value, list):
+        odd = [v for v in value if not isinstance(v, str) or not v.strip()]
+        if odd:  # YAML reads 007 as 7: converting would name another store
+            raise ParameterError(f"{where}: store ids must be strings (quote them in YAML), got {odd[0]!r}")
+        value = list(dict.fromkeys(value))
+    if entry.get("label") is not None:
+        raise ParameterError(f"{where}: 'stores' and 'label' exclude each other (each store page is labelled "
+                             "store_id-<id>)")
+    if "store_id" in parameters:
+        raise ParameterError(f"{where}: 'stores' and the parameter store_id exclude each other")
+    return value
+
+
+def expand_stores(jobs: list[dict[str, Any]], data_dir: str | Path) -> list[dict[str, Any]]:
+    """Replace each job holding ``stores`` by one job per store (parameter ``store_id``).
+
+    The data are read only when some job holds ``stores``: one query of the ``stores``
+    table. ``stores: all`` takes every store id in order; a list is kept as written (an id
+    not in the data is refused by :func:`run_report`, recorded as a failed run). Raises
+    :class:`ParameterError` when the data folder has no ``stores`` table.
+
+    Examples
+    --------
+    >>> expand_stores([{"name": "ops_dashboard", "lang": "zh", "parameters": {}, "label": None}], "data/demo")
+    [{'name': 'ops_dashboard', 'lang': 'zh', 'parameters': {}, 'label': None}]
+    """
+    if not any("stores" in job for job in jobs):
+        return jobs
+    known = _store_ids(data_dir)
+    out = []
+    for job in jobs:
+        if "stores" not in job:
+            out.append(job)
+            continue
+        ids = known if job["stores"] == "all" else job["stores"]
+        for store_id in ids:
+            one = {k: v for k, v in job.items() if k != "stores"}
+            out.append({**one, "parameters": {**job["parameters"], "store_id": store_id}, "label": None})
+    return out
+
+
+def _store_ids(data_dir: str | Path) -> list[str]:
+    """Every ``store_id`` of the data's ``stores`` table, sorted; :class:`ParameterError` without one."""
+    from ..engine import open_workbench
+
+    try:
+        wb = open_workbench(data_dir, tables=["stores"], validate=False)
+    except Exception as err:  # noqa: BLE001 - no data folder, unreadable file: the batch cannot start
+        raise ParameterError(f"schedule lists store pages but the stores of {data_dir} cannot be read: "
+                             f"{type(err).__name__}: {err}") from None
+    try:
+        if not wb.has_table("stores"):
+            raise ParameterError(f"schedule lists store pages ('stores:') but {data_dir} has no stores table")
+        ids = wb.query("SELECT DISTINCT store_id FROM stores WHERE store_id IS NOT NULL ORDER BY store_id")
+    finally:
+        wb.close()
+    return [str(v) for v in ids["store_id"]]
 
 
 def _up_to_date(job: dict[str, Any], as_of: str, data_dir: str | Path, out_dir: str | Path,
@@ -126,9 +220,11 @@ def run_schedule(path: str | Path, data_dir: str | Path = "data/demo", as_of: st
     that cannot even start (unknown name, bad parameter) is recorded as failed like one
     that raised. With ``skip_up_to_date``, a report whose last successful run used the
     same date, parameters and package version, and whose notebook and data have not
-    changed since, is not run again. ``progress`` logs one line per report.
+    changed since, is not run again. ``progress`` logs one line per report. Entries with
+    ``stores`` run once per store (see the module's description); a data folder without a
+    ``stores`` table then raises :class:`ParameterError` before anything runs.
     """
-    jobs = load_schedule(path)
+    jobs = expand_stores(load_schedule(path), data_dir)
     as_of = check_as_of(default_as_of(data_dir) if as_of is None else as_of)
     runs = []
     for i, job in enumerate(jobs, start=1):
