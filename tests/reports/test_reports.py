@@ -119,10 +119,12 @@ class TestRunReport:
         assert "value <strong>42</strong>" in page
         assert "secret_code_marker" not in page and "operator log" not in page  # no code, no stderr
         assert "jp-InputPrompt" not in page.replace(".jp-InputPrompt", "")  # no prompts
-        # header: catalogue title, data as-of, parameters (given and defaults), version
+        # header: catalogue title, data as-of, for whom; parameters and version in the closing appendix
         header = page[page.index('<header class="wb-header">'):page.index("</header>")]
-        assert "私域运营看板" in header and "2025-02-01" in header and "n=21" in header and "ratio=0.5" in header
-        assert "0.1" in header and "数据截至" in header and "data_dir" not in header
+        assert "私域运营看板" in header and "2025-02-01" in header and "数据截至" in header
+        assert "n=21" not in header and "data_dir" not in header
+        appendix = page[page.index('class="wb-appendix"'):]
+        assert "n=21" in appendix and "ratio=0.5" in appendix and "0.1" in appendix and "data_dir" not in appendix
         assert '<html lang="zh-CN">' in page and "<title>私域运营看板 · 2025-02-01</title>" in page
         # table of contents: every heading, each link lands on an element of the page
         toc = re.search(r'<nav[^>]*class="wb-toc".*?</nav>', page, re.S).group(0)
