@@ -208,3 +208,11 @@ def test_index_escapes_store_names_and_regions(tmp_path):
                                run("ops_dashboard", "zh", store=hostile, as_of="2025-01-31")])
     assert "<img" not in page and "<script>alert" not in page
     assert page.count("&lt;img src=x onerror=alert(1)&gt;") == 3  # store, region, earlier runs' title
+
+
+def test_every_shipped_report_says_whom_it_is_for():
+    from workbench.i18n import t
+
+    root = Path(__file__).resolve().parents[2]
+    for name in sorted(p.stem for p in (root / "notebooks").glob("*.ipynb") if not p.stem.startswith("_")):
+        assert t(f"index.about.{name}", "zh").startswith("面向") and t(f"index.about.{name}", "en").startswith("For ")
