@@ -37,6 +37,7 @@ import pandas as pd
 from scipy import stats
 
 from ._as_of import require_as_of
+from .contract import CONTACT_DELETE_TYPES
 from .engine import Workbench, literal, to_timestamp
 from .errors import ParameterError
 from .relations import (
@@ -190,13 +191,17 @@ def losses(wb: Workbench, start: Any, end: Any = None, grain: str | None = "day"
     """Deletes and group leaves per period (删除员工人次, 退群人次).
 
     Returns ``period``, the cut, ``deletes`` (person-times), ``deletes_by_customer``,
-    ``deletes_by_staff``, ``delete_persons``, ``group_leaves``, ``group_leave_persons``.
+    ``deletes_by_staff``, ``delete_persons``, ``transfers_out`` (relationships moved to another
+    guide by 在职/离职继承) and ``staff_left_closes`` (closed when the guide left) — these two end a
+    relationship without a delete and are not losses — then ``group_leaves``, ``group_leave_persons``.
     """
     _check(grain, by)
     s, e = _window(wb, start, end)
     wb.require("contact_events")
     sel, grp = _select_cut(by)
-    # Deletes inherit the channel code of the add they close.
+    # Deletes inherit the channel code of the add they close. Transfers and closes at a guide's departure
+    # end a relationship without a delete: they are not losses (contract rule 13), and are counted apart.
+    deletes = ", ".join(literal(t) for t in CONTACT_DELETE_TYPES)
     dels = wb.query(f"""
         WITH iv AS ({contact_intervals(wb)}),
         ev AS (
@@ -206,10 +211,12 @@ def losses(wb: Workbench, start: Any, end: Any = None, grain: str | None = "day"
             LEFT JOIN ({channel_dims(wb)}) ch ON ch.channel_code = iv.channel_code
             WHERE iv.end_time >= {literal(s)} AND iv.end_time < {literal(e)}
         )
-        SELECT period{sel}, COUNT(*) AS deletes,
+        SELECT period{sel}, SUM(CASE WHEN end_type IN ({deletes}) THEN 1 ELSE 0 END) AS deletes,
                SUM(CASE WHEN end_type = 'delete_by_customer' THEN 1 ELSE 0 END) AS deletes_by_customer,
                SUM(CASE WHEN end_type = 'delete_by_staff' THEN 1 ELSE 0 END) AS deletes_by_staff,
-               COUNT(DISTINCT customer_id) AS delete_persons
+               COUNT(DISTINCT CASE WHEN end_type IN ({deletes}) THEN customer_id END) AS delete_persons,
+               SUM(CASE WHEN end_type = 'transfer' THEN 1 ELSE 0 END) AS transfers_out,
+               SUM(CASE WHEN end_type = 'staff_left' THEN 1 ELSE 0 END) AS staff_left_closes
         FROM ev GROUP BY period{grp}
     """)
     leaves = _group_event_counts(wb, s, e, grain, by, "leave", "group_leaves", "group_leave_persons")

@@ -23,10 +23,15 @@ def brand_wb(report_brand):
 
 
 def _deletes_in(brand, start: str, end: str, kind: str) -> int:
-    """Hand count from the contact_events table: deletes of one kind in [start, end)."""
-    ev = brand.tables["contact_events"]
+    """Hand count from the contact_events table: deletes of one kind in [start, end) that ended a relationship.
+
+    A close right after a close of the same pair (the guide deleting a customer who had already deleted the
+    guide) ends nothing: it is a second close (contract rule 13)."""
+    ev = brand.tables["contact_events"].sort_values(["customer_id", "staff_id", "event_time"], kind="stable")
+    previous = ev.groupby(["customer_id", "staff_id"])["event_type"].shift()
+    ends = previous.isna() | (previous == "add")
     when = (ev["event_time"] >= pd.Timestamp(start)) & (ev["event_time"] < pd.Timestamp(end))
-    return int((when & (ev["event_type"] == kind)).sum())
+    return int((when & ends & (ev["event_type"] == kind)).sum())
 
 
 @pytest.mark.parametrize("as_of", ["2026-01-01", "2026-01-15"])

@@ -48,14 +48,16 @@ def test_net_adds_is_adds_minus_deletes_in_person_times(brand_wb, store_id):
     for kpi in (h.adds, h.deletes, h.net_adds):
         assert kpi.current.unit == "person_times"
     assert h.add_persons.current.unit == "persons"
-    assert h.net_adds.current.value == h.adds.current.value - h.deletes.current.value
-    assert h.net_adds.previous.value == h.adds.previous.value - h.deletes.previous.value
-    # adds and deletes open and close relationships: net adds is the change in open relationships
+    moved = h.moved_or_left
+    assert h.net_adds.current.value == h.adds.current.value - h.deletes.current.value - moved.current.value
+    assert h.net_adds.previous.value == h.adds.previous.value - h.deletes.previous.value - moved.previous.value
+    # adds open relationships; deletes, transfers and departures close them: net adds is the change in open ones
     assert h.contacts.current.value - h.contacts.previous.value == h.net_adds.current.value
     # a person can add two guides: persons never exceed person-times
     assert h.add_persons.current.value <= h.adds.current.value
     sentence = h.finding("en")
-    assert f"{h.adds.current.text()} − {h.deletes.current.text()} = {h.net_adds.current.text()}" in sentence
+    moved_term = f" − {moved.current.text()}" if moved.current.value else ""
+    assert f"{h.adds.current.text()} − {h.deletes.current.text()}{moved_term} = {h.net_adds.current.text()}" in sentence
 
 
 def test_share_changes_are_percentage_points(brand_wb):

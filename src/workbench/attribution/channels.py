@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..contract import CONTACT_DELETE_TYPES
 from ..engine import Workbench, literal, to_timestamp
 from ..errors import ParameterError
 from ..relationships import contact_intervals_sql
@@ -52,6 +53,8 @@ def channel_roi(wb: Workbench, start: Any, end: Any, as_of: Any = None, value_da
             JOIN orders o ON o.customer_id = a.customer_id AND o.order_time >= a.first_add
                  AND o.order_time < a.first_add + {v} AND o.order_time < {literal(at)}
             GROUP BY a.channel_code)""" if has_orders else ""
+    # kept = not deleted: a relationship moved to another guide or closed when its guide left is not a loss
+    deletes = ", ".join(literal(t) for t in CONTACT_DELETE_TYPES)
     df = wb.query(f"""
         WITH adds AS (
             SELECT * FROM ({contact_intervals_sql()}) iv
@@ -61,11 +64,13 @@ def channel_roi(wb: Workbench, start: Any, end: Any, as_of: Any = None, value_da
             SELECT channel_code, COUNT(*) AS adds, COUNT(DISTINCT customer_id) AS persons,
                    SUM(CASE WHEN start_time + INTERVAL '7 days' <= {literal(at)} THEN 1 ELSE 0 END) AS mature_7d,
                    SUM(CASE WHEN start_time + INTERVAL '7 days' <= {literal(at)}
-                             AND (end_time IS NULL OR end_time >= start_time + INTERVAL '7 days')
+                             AND (end_time IS NULL OR end_time >= start_time + INTERVAL '7 days'
+                                  OR end_type NOT IN ({deletes}))
                             THEN 1 ELSE 0 END) AS kept_7d,
                    SUM(CASE WHEN start_time + INTERVAL '30 days' <= {literal(at)} THEN 1 ELSE 0 END) AS mature_30d,
                    SUM(CASE WHEN start_time + INTERVAL '30 days' <= {literal(at)}
-                             AND (end_time IS NULL OR end_time >= start_time + INTERVAL '30 days')
+                             AND (end_time IS NULL OR end_time >= start_time + INTERVAL '30 days'
+                                  OR end_type NOT IN ({deletes}))
                             THEN 1 ELSE 0 END) AS kept_30d
             FROM adds GROUP BY channel_code
         ){value_cte}

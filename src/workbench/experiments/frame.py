@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..contract import CONTACT_DELETE_TYPES
 from ..engine import Workbench, literal
 from ..errors import DataContractError, ParameterError
 from ..relationships import contact_intervals_sql, open_at_sql
@@ -95,10 +96,12 @@ def _unit_metrics_sql(wb: Workbench, info: ExperimentInfo, window_days: int, pre
     w = f"INTERVAL '{int(window_days)} days'"
     p = f"INTERVAL '{int(pre_days)} days'"
     has_contacts = wb.has_table("contact_events")
+    deletes = ", ".join(literal(t) for t in CONTACT_DELETE_TYPES)   # a transfer or departure is not a loss
     retained = f"""
         LEFT JOIN (
             SELECT u.customer_id,
-                   MIN(CASE WHEN iv.end_time IS NULL OR iv.end_time >= u.t0 + {w} THEN 1 ELSE 0 END) AS retained
+                   MIN(CASE WHEN iv.end_time IS NULL OR iv.end_time >= u.t0 + {w} OR iv.end_type NOT IN ({deletes})
+                            THEN 1 ELSE 0 END) AS retained
             FROM u JOIN ({contact_intervals_sql()}) iv ON iv.customer_id = u.customer_id
             WHERE {open_at_sql('iv', 'u.t0')}
             GROUP BY u.customer_id

@@ -163,6 +163,7 @@ class Headline:
     add_persons: Kpi
     new_persons: Kpi
     deletes: Kpi
+    moved_or_left: Kpi
     net_adds: Kpi
     contacts: Kpi
     gmv: Kpi | None = None
@@ -178,8 +179,10 @@ class Headline:
         """
         net = self.net_adds.current.value
         key = "ops.finding_net_up" if net > 0 else "ops.finding_net_down" if net < 0 else "ops.finding_net_flat"
+        moved = self.moved_or_left.current
         parts = [
-            t(key, lang, adds=self.adds.current.text(), deletes=self.deletes.current.text(),
+            t(key + ("_moved" if moved.value else ""), lang, adds=self.adds.current.text(),
+              deletes=self.deletes.current.text(), moved=moved.text(),
               net=self.net_adds.current.text(), net_abs=Stated(abs(net), "person_times", "").text()),
             t("ops.finding_persons", lang, persons=self.add_persons.current.text(),
               change=self.add_persons.change_text()),
@@ -197,8 +200,9 @@ def _counts(wb: Workbench, s: pd.Timestamp, e: pd.Timestamp, store_id: str | Non
     cur = _scope_row(metrics.current_contacts(wb, e, by=by), store_id)
     out = {"adds": _get(acq, "adds"), "add_persons": _get(acq, "add_persons"),
            "new_persons": _get(acq, "new_persons"), "deletes": _get(los, "deletes"),
+           "moved_or_left": _get(los, "transfers_out") + _get(los, "staff_left_closes"),
            "contacts": _get(cur, "contacts")}
-    out["net_adds"] = out["adds"] - out["deletes"]
+    out["net_adds"] = out["adds"] - out["deletes"] - out["moved_or_left"]
     if wb.has_table("orders"):
         conv = _scope_row(metrics.conversion(wb, s, e, grain=None, by=by), store_id)
         gmv = _get(conv, "gmv")
@@ -212,7 +216,10 @@ _HEADLINE_DEFS: dict[str, tuple[str, str]] = {
     "add_persons": ("persons", "different customers who added {who} in the period"),
     "new_persons": ("persons", "customers whose first add in the brand was to {who} in the period"),
     "deletes": ("person_times", "relationships with {who} that ended in the period (deleted by customer or staff)"),
-    "net_adds": ("person_times", "adds minus deletes, both in person-times: the change in open relationships"),
+    "moved_or_left": ("person_times", "relationships with {who} that ended without a delete in the period: moved "
+                                      "to another guide (在职/离职继承) or closed when the guide left"),
+    "net_adds": ("person_times", "adds minus deletes minus relationships moved or closed at a departure, all in "
+                                 "person-times: the change in open relationships"),
     "contacts": ("count", "open customer–guide relationships with {who} at the end of the period"),
     "gmv": ("cny", "sum of order amounts {where} in the period"),
     "user_share": ("share", "share of GMV {where} bought by customers with an open WeCom relationship at order time"),
@@ -224,14 +231,17 @@ _HEADLINE_DEFS: dict[str, tuple[str, str]] = {
 def headline(wb: Workbench, start: Any, end: Any, store_id: str | None = None) -> Headline:
     """Headline KPIs of ``[start, end)`` for the brand or one store, with the previous period.
 
-    ``net_adds`` is ``adds − deletes`` in person-times (both are events), which is also the change
-    in open relationships (``contacts``) over the period. ``add_persons`` are people.
+    ``net_adds`` is ``adds − deletes − moved_or_left`` in person-times (all events), which is also
+    the change in open relationships (``contacts``) over the period; ``moved_or_left`` counts the
+    relationships that ended without a delete (moved to another guide, closed when the guide
+    left), which are not losses. ``add_persons`` are people.
     In a store view, orders are the store's orders (``orders.store_id``).
 
     The examples need a workbench opened on data (``make data`` writes the demo brand), so doctests skip them.
 
     >>> h = headline(wb, "2025-12-02", "2026-01-01")   # doctest: +SKIP
-    >>> h.net_adds.current.value == h.adds.current.value - h.deletes.current.value  # doctest: +SKIP
+    >>> change = h.adds.current.value - h.deletes.current.value - h.moved_or_left.current.value  # doctest: +SKIP
+    >>> h.net_adds.current.value == change  # doctest: +SKIP
     True
     """
     s, e = pd.Timestamp(start), pd.Timestamp(end)
