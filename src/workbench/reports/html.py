@@ -60,7 +60,8 @@ def _html_lang(lang: str) -> str:
     return "zh-CN" if lang == "zh" else "en"
 
 
-def render_html(executed: str | Path, name: str, lang: str, as_of: str, parameters: dict[str, Any]) -> str:
+def render_html(executed: str | Path, name: str, lang: str, as_of: str, parameters: dict[str, Any],
+                store: tuple[str | None, str | None] = (None, None)) -> str:
     """Render an executed notebook to one self-contained HTML page with no code.
 
     Uses the ``report`` template (extends JupyterLab's): a header for the reader (title from
@@ -68,7 +69,8 @@ def render_html(executed: str | Path, name: str, lang: str, as_of: str, paramete
     level-2/3 headings, figures inline as base64, a closing technical appendix (``parameters``,
     generation time, package version), and no script or stylesheet fetched from anywhere.
     Output streams written to stderr (warnings, logs) are dropped: they are for the
-    operator, who has the executed notebook.
+    operator, who has the executed notebook. ``store`` is the store's ``(name, region)`` of a
+    store page: the page is titled with the store's name and says whom it is for by name.
     """
     import nbformat
     from nbconvert import HTMLExporter
@@ -81,6 +83,9 @@ def render_html(executed: str | Path, name: str, lang: str, as_of: str, paramete
             cell.outputs = [o for o in cell.get("outputs", [])
                             if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
     title = t(f"{name}.title", lang)
+    store_name, region = store
+    if store_name:  # a store manager's page carries the store's name, not its code
+        title = f"{store_name} · {title}"
     nb.metadata["title"] = f"{title} · {as_of}"
     exporter = HTMLExporter(template_name=TEMPLATE_NAME, extra_template_basedirs=[str(TEMPLATES)])
     exporter.exclude_input = True
@@ -92,7 +97,7 @@ def render_html(executed: str | Path, name: str, lang: str, as_of: str, paramete
     labels = {k: label(k, lang) for k in ("data_as_of", "generated", "version", "parameters", "contents", "appendix")}
     resources = {"workbench": {
         "title": title, "as_of": as_of, "generated": f"{dt.datetime.now():%Y-%m-%d %H:%M}",
-        "audience": audience(parameters, lang),
+        "audience": audience(parameters, lang, " · ".join(v for v in store if v) or None),
         "version": __version__, "parameters": {str(k): _show(v) for k, v in parameters.items()},
         "labels": labels, "toc": _headings(nb), "css": report_css(), "footer": t("report.no_pii", lang),
     }}
@@ -117,16 +122,22 @@ def label(key: str, lang: str) -> str:
     return table.get(lang, table["en"])
 
 
-def audience(parameters: dict[str, Any], lang: str) -> str | None:
+def audience(parameters: dict[str, Any], lang: str, store_label: str | None = None) -> str | None:
     """Whom the page is for, from its parameters: one store's view, the HQ view, or None (not a store report).
+
+    ``store_label`` (the store's name and region) replaces the store's code when given.
 
     >>> audience({"store_id": ""}, "en"), audience({"store_id": "S1"}, "en"), audience({}, "en")
     ('HQ view: all stores', 'Store view: S1', None)
+    >>> audience({"store_id": "S1"}, "zh", "南京三店 · 华东")
+    '门店视角：南京三店 · 华东'
     """
     if "store_id" not in parameters or not has_key("ops.view_hq"):
         return None
     store = parameters.get("store_id")
-    return t("ops.view_store", lang, store=str(store)) if store not in (None, "") else t("ops.view_hq", lang)
+    if store in (None, ""):
+        return t("ops.view_hq", lang)
+    return t("ops.view_store", lang, store=store_label or str(store))
 
 
 def _show(value: Any) -> str:

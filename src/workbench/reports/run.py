@@ -150,7 +150,7 @@ def run_report(name: str, parameters: dict[str, Any] | None = None, lang: str = 
             try:
                 _execute(nb_path, executed, {**typed, "lang": lang, "as_of": as_of,
                                              "data_dir": str(data_dir.resolve())}, timeout)
-                page = render_html(executed, name, lang, as_of, shown)
+                page = render_html(executed, name, lang, as_of, shown, store=(store_name, region))
                 tmp_html = tmp / f"{run.stem}.html"
                 tmp_html.write_text(page, encoding="utf-8")
                 # the notebook first, the page last: a reader never sees a page without its notebook
