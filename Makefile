@@ -47,7 +47,7 @@ $(INGESTED)/ingest_report.json: $(RAW)/truth.json
 ingested: $(INGESTED)/ingest_report.json
 
 reports: $(STAMP) $(DEMO)/truth.json $(INGESTED)/ingest_report.json
-	$(BIN)/workbench run schedules/daily.yml --data $(DEMO) --skip-up-to-date
+	$(BIN)/workbench run schedules/demo.yml --data $(DEMO) --skip-up-to-date
 	$(BIN)/workbench run schedules/ingested.yml --data $(INGESTED) --skip-up-to-date
 
 demo: reports

@@ -242,6 +242,18 @@ class TestSchedules:
         for job in jobs:  # every shipped parameter fits its notebook
             check_parameters(ROOT / "notebooks" / f"{job['name']}.ipynb", job["parameters"])
 
+    @pytest.mark.parametrize("schedule", ["demo.yml", "ingested.yml"])
+    def test_demo_schedules_list_existing_reports(self, schedule):
+        """make demo's schedules: every HQ report and three store pages in both languages; the ingested brand's page."""
+        jobs = load_schedule(ROOT / "schedules" / schedule)
+        assert {j["name"] for j in jobs} <= {p.stem for p in (ROOT / "notebooks").glob("*.ipynb")}
+        assert {j["lang"] for j in jobs} == {"zh", "en"}
+        if schedule == "demo.yml":
+            stores = [(j["stores"], j["lang"]) for j in jobs if j.get("stores")]
+            assert stores == [(["S001", "S002", "S003"], "zh"), (["S001", "S002", "S003"], "en")]
+        for job in jobs:
+            check_parameters(ROOT / "notebooks" / f"{job['name']}.ipynb", job["parameters"])
+
     def test_skips_up_to_date_reports(self, folder):
         nbs = folder / "notebooks"
         write_notebook(nbs, "ops_dashboard", "print(n)")
