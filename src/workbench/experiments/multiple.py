@@ -3,11 +3,23 @@
 * :func:`holm` — Holm's step-down procedure, controls the family-wise error rate;
 * :func:`benjamini_hochberg` — step-up procedure, controls the false discovery rate
   (independent or positively dependent tests);
+* :func:`bonferroni`, :func:`sidak` — one-step family-wise corrections;
 * :func:`adjust_pvalues` — by name; :func:`adjust_frame` — within groups of a tidy
-  result frame (``scope="metric"``: per metric across variants; ``"all"``: every row).
+  result frame (``scope="metric"``: per metric across variants; ``"all"``: every row);
+* :func:`interval_alpha` / :func:`adjusted_intervals` — simultaneous confidence intervals that
+  agree with the adjusted p-values: Bonferroni at level ``1 − α/m``, Šidák at
+  ``(1 − α)^{1/m}``. An interval excludes the null exactly when the adjusted p of the same
+  one-step method is below ``α``. Holm's step-down procedure has no simple matching interval
+  (the step-down intervals of Strassburger & Bretz 2008 are degenerate at the null for every
+  rejected hypothesis; Spotify's confidence 4.1 gives none for Holm), so with ``holm`` the
+  Bonferroni intervals are given: they are valid simultaneously, only a little wider than
+  Holm's tests need, and may include the null for a comparison Holm rejects.
+  Benjamini–Hochberg controls a false discovery rate, not a family-wise error; its intervals
+  are the false-coverage-rate intervals of Benjamini & Yekutieli (2005), at level
+  ``1 − R·α/m`` with ``R`` the number of rejections.
 
 NaN p-values are left NaN and do not count towards the family size. Results equal
-``statsmodels.stats.multitest.multipletests`` (``holm`` / ``fdr_bh``).
+``statsmodels.stats.multitest.multipletests`` (``holm`` / ``fdr_bh`` / ``bonferroni`` / ``sidak``).
 """
 from __future__ import annotations
 
@@ -19,10 +31,10 @@ import pandas as pd
 
 from ..errors import ParameterError
 
-METHODS = ("holm", "bh", "bonferroni", None)
+METHODS = ("holm", "bh", "bonferroni", "sidak", None)
 SCOPES = ("metric", "all")
 _ALIASES = {"holm": "holm", "bh": "bh", "fdr_bh": "bh", "benjamini-hochberg": "bh", "bonferroni": "bonferroni",
-            "none": None, None: None}
+            "sidak": "sidak", "šidák": "sidak", "none": None, None: None}
 
 
 def _finite(p: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -84,10 +96,24 @@ def bonferroni(p_values: Sequence[float]) -> np.ndarray:
     return out
 
 
+def sidak(p_values: Sequence[float]) -> np.ndarray:
+    """Šidák-adjusted p-values ``1 − (1 − p)^m`` (exact for independent tests).
+
+    Examples
+    --------
+    >>> sidak([0.01, 0.04, 0.03]).round(4).tolist()
+    [0.0297, 0.1153, 0.0873]
+    """
+    arr, ok = _finite(p_values)
+    out = np.full(arr.shape, np.nan)
+    out[ok] = -np.expm1(ok.sum() * np.log1p(-arr[ok]))
+    return out
+
+
 def _method(method: str | None) -> str | None:
     key = method.lower() if isinstance(method, str) else method
     if key not in _ALIASES:
-        raise ParameterError(f"unknown correction {method!r}; use 'holm', 'bh', 'bonferroni' or None")
+        raise ParameterError(f"unknown correction {method!r}; use 'holm', 'bh', 'bonferroni', 'sidak' or None")
     return _ALIASES[key]
 
 
@@ -96,7 +122,63 @@ def adjust_pvalues(p_values: Sequence[float], method: str | None = "holm") -> np
     m = _method(method)
     if m is None:
         return np.asarray(p_values, dtype=float).copy()
-    return {"holm": holm, "bh": benjamini_hochberg, "bonferroni": bonferroni}[m](p_values)
+    return {"holm": holm, "bh": benjamini_hochberg, "bonferroni": bonferroni, "sidak": sidak}[m](p_values)
+
+
+def interval_alpha(alpha: float, family_size: int, method: str | None = "bonferroni", rejections: int = 0) -> float:
+    """The per-interval ``α`` that makes a family's intervals agree with ``method``'s adjusted p.
+
+    ``bonferroni`` and ``holm``: ``α/m`` (Holm has no simple interval, its Bonferroni intervals
+    are the ones given); ``sidak``: ``1 − (1 − α)^{1/m}``; ``bh``: ``R·α/m`` with ``R`` the
+    number of rejections (Benjamini–Yekutieli false-coverage-rate intervals; ``α/m`` when
+    nothing was rejected); ``None``: ``α``.
+
+    Examples
+    --------
+    >>> interval_alpha(0.05, 4), round(interval_alpha(0.05, 4, "sidak"), 6)
+    (0.0125, 0.012741)
+    """
+    m = _method(method)
+    if family_size < 1:
+        raise ParameterError(f"family_size must be at least 1, got {family_size!r}")
+    if m is None:
+        return float(alpha)
+    if m == "sidak":
+        return float(-np.expm1(np.log1p(-alpha) / family_size))
+    if m == "bh":
+        return float(alpha * max(int(rejections), 1) / family_size)
+    return float(alpha / family_size)
+
+
+def adjusted_intervals(effect: Any, se: Any, dof: Any, alpha: float, family_size: int,
+                       method: str | None = "bonferroni", alternative: str = "two-sided",
+                       rejections: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Simultaneous intervals ``effect ± q·se`` at the level :func:`interval_alpha` gives.
+
+    ``alternative="greater"`` gives ``[effect − q₁₋α'·se, +∞)``, ``"less"`` the mirror.
+
+    Examples
+    --------
+    >>> lo, hi = adjusted_intervals(1.0, 0.5, np.inf, 0.05, 2)      # z_{1−0.0125} = 2.2414
+    >>> round(float(lo), 4), round(float(hi), 4)
+    (-0.1207, 2.1207)
+    """
+    from scipy import stats as sps
+
+    a = interval_alpha(alpha, family_size, method, rejections)
+    d, s = np.asarray(effect, dtype=float), np.asarray(se, dtype=float)
+    dof = np.broadcast_to(np.asarray(dof, dtype=float), np.broadcast(d, s).shape)
+    tail = a / 2 if alternative == "two-sided" else a
+    finite = np.where(np.isinf(dof), 1.0, dof)
+    q = np.where(np.isinf(dof), sps.norm.isf(tail), sps.t.isf(tail, finite))
+    low, high = d - q * s, d + q * s
+    if alternative == "greater":
+        high = np.full(np.shape(high), np.inf)
+    elif alternative == "less":
+        low = np.full(np.shape(low), -np.inf)
+    elif alternative != "two-sided":
+        raise ParameterError(f"alternative must be 'two-sided', 'greater' or 'less', got {alternative!r}")
+    return low, high
 
 
 def adjust_frame(result: pd.DataFrame, method: str | None = "holm", scope: str = "metric",
