@@ -154,3 +154,49 @@ class TestAssignVariants:
             assign_variants(["u"], "E", ["a", "b"], weights=[1.0])
         with pytest.raises(ParameterError, match="distinct"):
             assign_variants(["u"], "E", ["a", "a"])
+
+
+class TestMultiArm:
+    """k treatments against one control: Bonferroni against statsmodels, Dunnett against his table."""
+
+    @pytest.mark.parametrize("k, share", [(2, 1.0), (3, 1.0), (4, np.sqrt(4.0))])
+    def test_bonferroni_matches_statsmodels(self, k, share):
+        from workbench.experiments.design import multi_arm_sample_size
+
+        s = multi_arm_sample_size(2.0, k, sd=40.0, correction="bonferroni", control_share=share)
+        # statsmodels: nobs1 is the control arm, ratio = n_treatment / n_control
+        n_c = NormalIndPower().solve_power(effect_size=2.0 / 40.0, alpha=0.05 / k, power=0.8, ratio=1 / share)
+        assert s.n_control_required == int(np.ceil(n_c - 1e-9))
+        assert s.alpha_per_comparison == pytest.approx(0.05 / k)
+        assert s.n_total_required == s.n_control_required + k * s.n_treatment_required
+
+    def test_dunnett_critical_values_reproduce_his_table(self):
+        from workbench.experiments.design import dunnett_critical_value
+
+        # Dunnett (1955, 1964), infinite degrees of freedom, alpha = 0.05, equal arms
+        for k, two_sided, one_sided in [(2, 2.21, 1.92), (3, 2.35, 2.06), (4, 2.44, 2.16), (5, 2.51, 2.23)]:
+            assert dunnett_critical_value(k) == pytest.approx(two_sided, abs=0.005)
+            assert dunnett_critical_value(k, alternative="larger") == pytest.approx(one_sided, abs=0.005)
+        assert dunnett_critical_value(1) == pytest.approx(sps.norm.isf(0.025))
+
+    def test_dunnett_family_error_by_simulation(self):
+        from workbench.experiments.design import dunnett_critical_value
+
+        rng = np.random.default_rng(11)
+        k, draws = 3, 400_000
+        control = rng.standard_normal(draws)
+        z = (rng.standard_normal((draws, k)) - control[:, None]) / np.sqrt(2.0)   # ρ = ½
+        fwer = np.mean(np.abs(z).max(axis=1) > dunnett_critical_value(k))
+        assert fwer == pytest.approx(0.05, abs=0.0015)      # sd of the rate ≈ 0.00035
+
+    def test_dunnett_needs_fewer_units_than_bonferroni(self):
+        from workbench.experiments.design import multi_arm_sample_size
+
+        b = multi_arm_sample_size(0.01, 3, baseline=0.10)
+        d = multi_arm_sample_size(0.01, 3, baseline=0.10, correction="dunnett")
+        one = sample_size(0.01, baseline=0.10)
+        assert one.n_control_required < d.n_treatment_required < b.n_treatment_required
+        with pytest.raises(ParameterError, match="correction"):
+            multi_arm_sample_size(0.01, 3, baseline=0.10, correction="holm")
+        with pytest.raises(ParameterError, match="positive integer"):
+            multi_arm_sample_size(0.01, 0, baseline=0.10)
