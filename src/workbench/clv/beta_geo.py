@@ -12,15 +12,70 @@ and P(alive)), so a customer with 500 repeat purchases is as finite as one with 
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.special import betaln, digamma, expit, gammaln, hyp2f1, logsumexp
+from scipy.special import betaln, digamma, expit, gammaln, hyp2f1, logsumexp, roots_legendre
 
 from .._mle import SUBSAMPLE_ROWS, ExactDerivativesFitter, dot, trigamma
+from .._rows import distinct_rows
 from ..errors import ConvergenceError, ParameterError
 from ._base import as_array, check_rfm, check_weights
+
+#: Gauss-Legendre nodes per panel and panels of the DERT quadrature (see :func:`dert_by_quadrature`)
+_DERT_NODES, _DERT_WEIGHTS = roots_legendre(32)
+_DERT_PANELS = 8
+#: rows per block of the DERT quadrature: bounds the (rows × nodes) work array
+_DERT_BLOCK = 4096
+
+
+def dert_by_quadrature(expected: Callable[..., np.ndarray], discount_rate: float, scale: float,
+                       *columns: np.ndarray) -> np.ndarray:
+    """DERT = ∫₀^∞ e^(−δt) dE(t) = δ ∫₀^∞ e^(−δt) E(t) dt for a cumulative expectation curve E.
+
+    The second form (integration by parts: E(0) = 0 and E grows at most linearly) needs only
+    E itself. It is integrated in ``v = log(1 + t/scale)`` up to t = 40/δ (the rest weighs
+    below e^−40), by 8 panels of 32-point Gauss-Legendre: the substitution resolves both the
+    curve's own time scale (``scale``, e.g. α) and the discounting's (1/δ).
+
+    Parameters
+    ----------
+    expected : callable
+        ``expected(t, *cols)``: E[Y(t)] for rows ``cols`` (shape (rows, 1)) at times ``t``
+        (shape (nodes,)), returning shape (rows, nodes).
+    discount_rate : float
+        Continuously compounded rate δ > 0 per time unit.
+    scale : float
+        Time scale of the curve.
+    *columns : ndarray
+        Per-row inputs of equal shape; evaluated in blocks of 4,096 rows.
+
+    Examples
+    --------
+    >>> # E(t) = t: DERT = δ ∫ t e^(−δt) dt = 1/δ
+    >>> float(dert_by_quadrature(lambda t, c: c * t, 0.01, 1.0, np.array([1.0]))[0].round(6))
+    100.0
+    """
+    if not np.isfinite(discount_rate) or discount_rate <= 0:
+        raise ParameterError(f"discount_rate must be a positive continuously compounded rate, got {discount_rate!r}")
+    delta = float(discount_rate)
+    edges = np.linspace(0.0, np.log1p(40.0 / delta / scale), _DERT_PANELS + 1)
+    half, mid = np.diff(edges) / 2, (edges[:-1] + edges[1:]) / 2
+    v = (mid[:, None] + half[:, None] * _DERT_NODES[None, :]).ravel()
+    t = scale * np.expm1(v)
+    weight = (half[:, None] * _DERT_WEIGHTS[None, :]).ravel() * delta * np.exp(-delta * t) * scale * np.exp(v)
+    cols = [np.asarray(c, float) for c in np.broadcast_arrays(*columns)]
+    shape = cols[0].shape
+    # customers share few distinct (x, t_x, T): integrate once per distinct row, gather back
+    rows, _, inverse = distinct_rows({str(i): c.ravel() for i, c in enumerate(cols)})
+    flat = list(rows.values())
+    out = np.empty(flat[0].shape)
+    for start in range(0, len(out), _DERT_BLOCK):
+        block = [c[start:start + _DERT_BLOCK, None] for c in flat]
+        out[start:start + _DERT_BLOCK] = expected(t, *block) @ weight
+    return out[inverse].reshape(shape)
 
 
 def _broadcast(*values: Any) -> list[np.ndarray]:
@@ -291,6 +346,24 @@ class BetaGeoFitter(ExactDerivativesFitter):
         r, alpha, a, b = self.params_.to_numpy()
         t = np.asarray(t, float)
         return _growth(a, b, r, np.full(t.shape, a + b - 1), t / (alpha + t))
+
+    def discounted_expected_residual_transactions(self, frequency: Any, recency: Any, T: Any,
+                                                  discount_rate: float) -> np.ndarray:
+        """DERT: ∫₀^∞ e^(−δt) dE[Y(t) | x, t_x, T], the present value of the expected future purchases.
+
+        ``discount_rate`` is the continuously compounded rate δ per time unit of the data (15%
+        a year on weekly data: δ = log(1.15)/52 ≈ 0.0027). BG/NBD has no closed form; the
+        integral is taken by quadrature (:func:`dert_by_quadrature`), which reproduces the
+        Pareto/NBD closed form to ~1e-10.
+        """
+        self._check_fitted()
+        r, alpha, a, b = self.params_.to_numpy()
+
+        def expected(t: np.ndarray, x: np.ndarray, tx: np.ndarray, T_: np.ndarray) -> np.ndarray:
+            alive = expit(-_log_dropout_odds(r, alpha, a, b, x.ravel(), tx.ravel(), T_.ravel()))[:, None]
+            return _growth(a, b, r, a + b + x - 1, t / (alpha + T_ + t)) * alive
+
+        return dert_by_quadrature(expected, discount_rate, alpha, *_broadcast(frequency, recency, T))
 
     def probability_of_n_purchases_up_to_time(self, t: Any, n: int) -> np.ndarray:
         """P(X(t) = n) for a customer just acquired (FHL 2005, eq. 8); vectorised over ``t``."""
