@@ -62,6 +62,6 @@ class TestAdjustFrame:
         with pytest.raises(ParameterError, match="correction_scope"):
             adjust_frame(df, "holm", "segment")
         with pytest.raises(ParameterError, match="unknown correction"):
-            adjust_pvalues([0.1], "sidak")
+            adjust_pvalues([0.1], "tukey")
         with pytest.raises(ParameterError, match="0, 1"):
             holm([1.2])

@@ -142,3 +142,84 @@ def test_non_inferiority_false_positive_rate_at_the_margin():
     st = SampleMeanStatistic(np.full(sims, 200), x_t.sum(1), (x_t ** 2).sum(1))
     r = non_inferiority_test(sc, st, 0.5, relative=False)     # Welch t at the margin boundary
     assert 0.04 <= float(np.mean(r.rejected)) <= 0.06
+
+
+def _frame(seed: int = 5, n: int = 3000, arms: tuple[str, ...] = ("control", "a", "b", "c")):
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    variant = np.repeat(arms, n)
+    lift = np.repeat(np.arange(len(arms)) * 0.5, n)
+    return pd.DataFrame({"variant": variant, "gmv": rng.normal(20.0 + lift, 8.0),
+                         "deleted": rng.binomial(1, 0.05, variant.size)})
+
+
+class TestAnalyzeOptions:
+    def test_one_sided_welch_matches_scipy(self):
+        from workbench.experiments import analyze
+
+        df = _frame(arms=("control", "a"))
+        row = analyze(df, "variant", ["gmv"], "control", alternative="greater").table.iloc[0]
+        ref = sps.ttest_ind(df.loc[df.variant == "a", "gmv"], df.loc[df.variant == "control", "gmv"],
+                            equal_var=False, alternative="greater")
+        assert row["p_value"] == pytest.approx(ref.pvalue, rel=1e-9)
+        assert row["ci_high"] == np.inf and row["ci_low"] < row["abs_effect"]
+        assert np.isnan(row["fieller_rel_ci_low"])
+
+    def test_one_sided_proportion_is_the_wald_test(self):
+        from statsmodels.stats.proportion import test_proportions_2indep
+
+        from workbench.experiments import analyze
+
+        df = _frame(arms=("control", "a"))
+        row = analyze(df, "variant", ["deleted"], "control", alternative={"deleted": "less"}).table.iloc[0]
+        c, t = df.loc[df.variant == "control", "deleted"], df.loc[df.variant == "a", "deleted"]
+        ref = test_proportions_2indep(t.sum(), t.size, c.sum(), c.size, method="wald", alternative="smaller",
+                                      correction=False)
+        assert row["p_value"] == pytest.approx(ref.pvalue, rel=1e-9)
+
+    def test_guardrails_and_ship_decision(self):
+        from workbench.experiments import analyze
+
+        df = _frame()
+        res = analyze(df, "variant", ["gmv", "deleted"], "control", guardrails=["deleted"],
+                      margins={"deleted": 0.2}, preferences={"deleted": "decrease"})
+        t = res.table
+        g = t[t.metric == "deleted"]
+        assert g["guardrail"].all() and (g["margin"] == 0.2).all()
+        np.testing.assert_allclose(g["null_value"], 0.2 * g["control_mean"], rtol=1e-12)
+        ref = one_sided(g["abs_effect"].to_numpy(), g["se"].to_numpy(), np.inf, "less", g["null_value"].to_numpy())
+        np.testing.assert_allclose(g["ni_p_value"], ref.p_value, rtol=1e-12)
+        assert (t[t.metric == "gmv"]["guardrail"] == False).all()  # noqa: E712
+        decisions = res.ship_decisions(["gmv"])
+        assert set(decisions) == {"a", "b", "c"}
+        for v, d in decisions.items():
+            ok = bool(g.loc[g.variant == v, "non_inferior"].iloc[0])
+            assert d.ship == (("gmv" in d.superior) and ok)
+
+    def test_adjusted_intervals_in_the_table(self):
+        from workbench.experiments import analyze
+
+        df = _frame()
+        t = analyze(df, "variant", ["gmv"], "control", correction="bonferroni").table
+        lo, hi = adjusted_intervals(t["abs_effect"], t["se"], t["dof"], 0.05, 3, "bonferroni")
+        np.testing.assert_allclose(t["adjusted_ci_low"], lo, rtol=1e-12)
+        np.testing.assert_allclose(t["adjusted_ci_high"], hi, rtol=1e-12)
+        # the Bonferroni interval excludes zero exactly when the Bonferroni-adjusted p is below alpha
+        np.testing.assert_array_equal((t["adjusted_ci_low"] > 0) | (t["adjusted_ci_high"] < 0), t["significant"])
+        t0 = analyze(df, "variant", ["gmv"], "control", correction=None).table
+        np.testing.assert_allclose(t0["adjusted_ci_low"], t0["ci_low"], rtol=1e-12)
+
+    def test_option_errors(self):
+        from workbench.experiments import AnalysisOptions, analyze
+
+        with pytest.raises(ParameterError, match="need a non-inferiority margin"):
+            AnalysisOptions(guardrails=("deleted",))
+        with pytest.raises(ParameterError, match="sequential"):
+            AnalysisOptions(sequential=True, alternative="greater")
+        with pytest.raises(ParameterError, match="alternative"):
+            AnalysisOptions(alternative="larger")
+        with pytest.raises(ParameterError, match="not analysed"):
+            analyze(_frame(), "variant", ["gmv"], "control", guardrails=["deleted"], margins={"deleted": 0.1})
+        with pytest.raises(ParameterError, match="margin of"):
+            AnalysisOptions(margins={"deleted": -0.1})

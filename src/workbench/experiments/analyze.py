@@ -34,7 +34,8 @@ from .checks import check_constant, check_frame, is_binary, present_variants
 from .cluster import ClusteredRatioStatistic, ClusteredStatistic, ClusterTestResult
 from .frequentist import capping_thresholds
 from .method import two_sample_test
-from .multiple import adjust_frame
+from .multiple import adjust_frame, adjust_intervals_frame
+from .noninferiority import margin_null, one_sided
 from .result import RESULT_COLUMNS, AnalysisOptions, ExperimentResult, SegmentBreakdown
 from .sequential import sequential_test
 from .srm import srm_test
@@ -97,6 +98,14 @@ def _pair(name: str, c: Any, t: Any, variant: str, options: AnalysisOptions) -> 
                    control_n_clusters=int(res.n_clusters_control))
     bayes = bayesian_summary(res.effect, res.se, alpha)
     row.update(chance_to_beat_control=bayes.chance_to_beat_control, expected_loss=bayes.expected_loss)
+    alternative = options.alternative_of(name)
+    if alternative != "two-sided":
+        one = one_sided(res.effect, res.se, res.dof, alternative, 0.0, alpha)
+        rel = one_sided(res.rel_effect, res.rel_se, res.dof, alternative, 0.0, alpha)
+        # one-sided: the delta-method relative bound; the Fieller interval is two-sided only
+        row.update(ci_low=one.ci_low, ci_high=one.ci_high, p_value=one.p_value, rel_ci_low=rel.ci_low,
+                   rel_ci_high=rel.ci_high, fieller_rel_ci_low=np.nan, fieller_rel_ci_high=np.nan)
+    row.update(_guardrail(name, res, options))
     if options.sequential:
         seq = sequential_test(c, t, alpha, planned_n=options.planned_n)
         # The fixed-horizon Fieller interval does not hold at every look: none is shown then.
@@ -104,6 +113,34 @@ def _pair(name: str, c: Any, t: Any, variant: str, options: AnalysisOptions) -> 
                    p_value=seq.always_valid_p, method=res.method + "+always_valid", fieller_rel_ci_low=np.nan,
                    fieller_rel_ci_high=np.nan)
     return row
+
+
+def _guardrail(name: str, res: Any, options: AnalysisOptions) -> dict[str, Any]:
+    """The non-inferiority columns of a row: the margin's null and its one-sided test (NaN without a margin)."""
+    preference = options.preference_of(name)
+    margins = options.margins or {}
+    out: dict[str, Any] = {"guardrail": name in options.guardrails, "preference": preference,
+                           "margin": float(margins.get(name, np.nan)), "null_value": np.nan, "ni_p_value": np.nan,
+                           "non_inferior": np.nan}
+    if name in margins:
+        null = margin_null(res.control_mean, float(margins[name]), relative=options.margin_relative,
+                           preference=preference)
+        ni = one_sided(res.effect, res.se, res.dof, "greater" if preference == "increase" else "less", null,
+                       options.alpha)
+        out.update(null_value=float(null), ni_p_value=float(ni.p_value), non_inferior=bool(ni.rejected))
+    return out
+
+
+def _finish(out: pd.DataFrame, options: AnalysisOptions) -> pd.DataFrame:
+    """Adjusted p-values, significance and simultaneous intervals of the results table."""
+    out = adjust_frame(out, options.correction, options.correction_scope) if options.correction is not None \
+        else out.assign(p_value_adjusted=out["p_value"])
+    out["significant"] = out["p_value_adjusted"] < options.alpha
+    alternatives = out["metric"].map(lambda m: options.alternative_of(str(m))).to_numpy()
+    out = adjust_intervals_frame(out, options.correction, options.correction_scope, options.alpha, alternatives)
+    if options.sequential:  # the always-valid intervals are the ones to show; no fixed-horizon adjustment
+        out["adjusted_ci_low"], out["adjusted_ci_high"] = out["ci_low"], out["ci_high"]
+    return out
 
 
 def _analyze(stats: Mapping[str, Mapping[str, Any]], control: str, options: AnalysisOptions, table: str,
@@ -134,11 +171,11 @@ def _analyze(stats: Mapping[str, Mapping[str, Any]], control: str, options: Anal
                 raise DataContractError(table, column, f"metric {name!r} has zero variance in both {control!r} and "
                                         f"{v!r}; no test is possible (a constant metric?)")
             rows.append(_pair(name, c, t, v, options))
-    out = pd.DataFrame(rows)
-    out = adjust_frame(out, options.correction, options.correction_scope) if options.correction is not None \
-        else out.assign(p_value_adjusted=out["p_value"])
-    out["significant"] = out["p_value_adjusted"] < options.alpha
-    return out[RESULT_COLUMNS]
+    unknown = sorted((set(options.guardrails) | set(options.margins or {})) - set(metric_names))
+    if unknown:
+        raise ParameterError(f"guardrails/margins name metric(s) {unknown} that are not analysed; metrics: "
+                             f"{metric_names}")
+    return _finish(pd.DataFrame(rows), options)[RESULT_COLUMNS]
 
 
 def _mean_variance(stat: Any) -> float:
@@ -362,8 +399,5 @@ def segment_breakdown(df: pd.DataFrame, segment_col: str, variant_col: str, metr
         parts.append(res.table.drop(columns=["p_value_adjusted", "significant"]).assign(segment=seg))
     if not parts:
         raise DataContractError(table, segment_col, f"no segment could be analysed: {skipped}")
-    out = pd.concat(parts, ignore_index=True)
-    out = adjust_frame(out, opts.correction, opts.correction_scope) if opts.correction is not None else out.assign(
-        p_value_adjusted=out["p_value"])
-    out["significant"] = out["p_value_adjusted"] < opts.alpha
+    out = _finish(pd.concat(parts, ignore_index=True), opts)
     return SegmentBreakdown(out[["segment"] + RESULT_COLUMNS], srm, skipped, opts)

@@ -203,3 +203,33 @@ def adjust_frame(result: pd.DataFrame, method: str | None = "holm", scope: str =
             adjusted[idx] = adjust_pvalues(p[idx], method)
     out[out_col] = adjusted
     return out
+
+
+def adjust_intervals_frame(result: pd.DataFrame, method: str | None, scope: str, alpha: float,
+                           alternatives: Any = None, metric_col: str = "metric") -> pd.DataFrame:
+    """Add ``adjusted_ci_low``/``adjusted_ci_high``: simultaneous intervals within each family.
+
+    The families are those of :func:`adjust_frame`; the family size counts the rows with a
+    p-value; with ``bh`` the number of rejections is that of ``p_value_adjusted < alpha``. Each
+    row's interval follows its entry of ``alternatives`` (default all two-sided) and uses its
+    ``abs_effect``, ``se`` and ``dof``.
+    """
+    out = result.copy()
+    low, high = np.full(len(out), np.nan), np.full(len(out), np.nan)
+    codes = np.zeros(len(out), dtype=int) if scope == "all" else pd.factorize(out[metric_col])[0]
+    alternative = np.full(len(out), "two-sided", dtype=object) if alternatives is None else \
+        np.asarray(alternatives, dtype=object)
+    p = out["p_value"].to_numpy(dtype=float)
+    p_adj = out["p_value_adjusted"].to_numpy(dtype=float) if "p_value_adjusted" in out else p
+    for code in np.unique(codes):
+        fam = codes == code
+        size = max(int(np.sum(fam & ~np.isnan(p))), 1)
+        rejections = int(np.sum(fam & (p_adj < alpha)))
+        for alt in np.unique(alternative[fam]):
+            idx = np.flatnonzero(fam & (alternative == alt))
+            low[idx], high[idx] = adjusted_intervals(out["abs_effect"].to_numpy(dtype=float)[idx],
+                                                     out["se"].to_numpy(dtype=float)[idx],
+                                                     out["dof"].to_numpy(dtype=float)[idx], alpha, size, method,
+                                                     str(alt), rejections)
+    out["adjusted_ci_low"], out["adjusted_ci_high"] = low, high
+    return out
