@@ -17,9 +17,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy.special import expit, gammaln, hyp2f1, logsumexp, roots_legendre
+from scipy.special import expit, gammaln, hyp2f1, hyperu, logsumexp, roots_legendre
 
 from .._mle import BaseFitter
+from ..errors import ParameterError
 from ._base import as_array, check_rfm, check_weights
 
 #: below this z the series is summed directly (≤ ~370 terms to reach 1e-17); above it the
@@ -166,30 +167,95 @@ class ParetoNBDFitter(BaseFitter):
         P = NB(n; r, α, t) · (β/(β+t))^s  (alive throughout)
           + ∫₀ᵗ NB(n; r, α, τ) · s β^s (β+τ)^-(s+1) dτ  (died at τ after n purchases),
 
+        (Fader & Hardie, "Deriving an expression for P(X(t) = x) under the Pareto/NBD model"),
         the integral by 96-point Gauss-Legendre in ``u = log(1 + τ/c)`` (c the smaller of
         α, β and t), which resolves both the early rise and the long tail.
         """
         self._check_fitted()
+        t = np.asarray(t, float)
+        zero = np.zeros(t.shape)
+        alive, died = _log_pmf_parts(self.params_.to_numpy(), int(n), t, zero, zero)
+        return (np.exp(alive) + np.exp(died)).reshape(t.shape)
+
+    def conditional_probability_of_n_purchases_up_to_time(self, n: int, t: Any, frequency: Any, recency: Any,
+                                                          T: Any) -> np.ndarray:
+        """P(Y(t) = n | x, t_x, T): exactly ``n`` purchases in (T, T+t] given the history.
+
+        Fader & Hardie, "Deriving the conditional PMF of the Pareto/NBD model" (2014): with
+        L the customer's likelihood,
+
+            P = 1{n=0}·(1 − P(alive)) + [ Γ(r+x+n) α^r β^s / (Γ(r) n!) ] / L ·
+                { t^n (α+T+t)^-(r+x+n) (β+T+t)^-s + s ∫₀ᵗ τ^n (α+T+τ)^-(r+x+n) (β+T+τ)^-(s+1) dτ },
+
+        the integral by quadrature as in :meth:`probability_of_n_purchases_up_to_time` (which
+        is the case x = t_x = T = 0). Vectorised over ``t`` and the customers.
+        """
+        self._check_fitted()
+        if int(n) != n or n < 0:
+            raise ParameterError(f"n must be a whole number >= 0, got {n!r}")
+        p = self.params_.to_numpy()
+        t, x, tx, T_ = np.broadcast_arrays(*(np.asarray(v, float) for v in (t, frequency, recency, T)))
+        shape = x.shape
+        t, x, tx, T_ = t.ravel(), x.ravel(), tx.ravel(), T_.ravel()
+        log_l = self._log_likelihood(p, x, tx, T_)
+        alive, died = _log_pmf_parts(p, int(n), t, x, T_)
+        out = np.exp(alive - log_l) + np.exp(died - log_l)
+        if n == 0:
+            out = out + (1.0 - self.conditional_probability_alive(x, tx, T_))
+        return np.clip(out, 0.0, 1.0).reshape(shape)
+
+    def discounted_expected_residual_transactions(self, frequency: Any, recency: Any, T: Any,
+                                                  discount_rate: float) -> np.ndarray:
+        """DERT: ∫₀^∞ e^(−δt) dE[Y(t) | x, t_x, T] (Fader, Hardie & Lee 2005, "RFM and CLV", eq. 2).
+
+        Given alive at T, λ ~ Gamma(r+x, α+T) and μ ~ Gamma(s, β+T), and the present value of
+        the purchases of someone alive is E[λ/(μ+δ)], so
+
+            DERT = P(alive) · (r+x)/(α+T) · (β+T)^s δ^(s−1) U(s, s; δ(β+T)),
+
+        with U Tricomi's confluent hypergeometric function (the paper's Ψ). ``discount_rate``
+        is the continuously compounded rate δ per time unit of the data (the paper's 15% a
+        year on weekly data: δ = log(1.15)/52 ≈ 0.0027). Multiply by the expected spend per
+        purchase for the customer's residual value.
+        """
+        self._check_fitted()
+        if not np.isfinite(discount_rate) or discount_rate <= 0:
+            raise ParameterError(f"discount_rate must be a positive continuously compounded rate, "
+                                 f"got {discount_rate!r}")
         r, alpha, s, beta = self.params_.to_numpy()
-        n = int(n)
-        shape = np.shape(t)
-        t = np.atleast_1d(np.asarray(t, float)).ravel()
-        log_nb_const = gammaln(r + n) - gammaln(r) - gammaln(n + 1) + r * np.log(alpha)
-        out = np.zeros(t.shape)
-        pos = t > 0
-        if not pos.all():
-            out[~pos] = 1.0 if n == 0 else 0.0
-        tp = t[pos]
-        alive = np.exp(log_nb_const + n * np.log(tp) - (r + n) * np.log(alpha + tp) + s * (np.log(beta)
-                                                                                           - np.log(beta + tp)))
-        c = np.minimum(min(alpha, beta), tp)
+        x, tx, T_ = np.broadcast_arrays(*(np.asarray(v, float) for v in (frequency, recency, T)))
+        z = discount_rate * (beta + T_)
+        log_value = (np.log(r + x) - np.log(alpha + T_) + s * np.log(beta + T_) + (s - 1) * np.log(discount_rate)
+                     + np.log(hyperu(s, s, z)))
+        return np.exp(log_value) * self.conditional_probability_alive(x, tx, T_)
+
+
+def _log_pmf_parts(params: np.ndarray, n: int, t: np.ndarray, x: np.ndarray, T: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Logs of the two parts of P(n purchases in (T, T+t]) times the likelihood, per row.
+
+    ``alive``: Γ(r+x+n) α^r β^s / (Γ(r) n!) · t^n (α+T+t)^-(r+x+n) (β+T+t)^-s (alive at T+t);
+    ``died``: the same constant · s ∫₀ᵗ τ^n (α+T+τ)^-(r+x+n) (β+T+τ)^-(s+1) dτ (died at T+τ
+    after n purchases). At t = 0 they are log 1{n=0} and −inf.
+    """
+    r, alpha, s, beta = params
+    t, x, T = (np.atleast_1d(v).astype(float).ravel() for v in np.broadcast_arrays(t, x, T))
+    a_, b_, rx = alpha + T, beta + T, r + x
+    const = gammaln(rx + n) - gammaln(r) - gammaln(n + 1) + r * np.log(alpha) + s * np.log(beta)
+    alive = np.full(t.shape, 0.0 if n == 0 else -np.inf)
+    died = np.full(t.shape, -np.inf)
+    pos = t > 0
+    if pos.any():
+        tp, ap, bp, rxp, cp = t[pos], a_[pos], b_[pos], rx[pos], const[pos]
+        alive_p = cp + n * np.log(tp) - (rxp + n) * np.log(ap + tp) - s * np.log(bp + tp)
+        alive[pos] = alive_p
+        c = np.minimum(np.minimum(ap, bp), tp)
         u_max = np.log1p(tp / c)
         u = (_GL_NODES[None, :] + 1) / 2 * u_max[:, None]
         tau = c[:, None] * np.expm1(u)
         with np.errstate(divide="ignore"):
-            log_f = (n * np.log(tau) - (r + n) * np.log(alpha + tau) - (s + 1) * np.log(beta + tau)
-                     + np.log(c[:, None] + tau))  # dτ = (c+τ) du
+            log_f = (n * np.log(tau) - (rxp[:, None] + n) * np.log(ap[:, None] + tau)
+                     - (s + 1) * np.log(bp[:, None] + tau) + np.log(c[:, None] + tau))  # dτ = (c+τ) du
         log_int = np.log(u_max / 2) + logsumexp(log_f + np.log(_GL_WEIGHTS)[None, :], axis=1)
-        died = np.exp(log_nb_const + np.log(s) + s * np.log(beta) + log_int)
-        out[pos] = alive + died
-        return out.reshape(shape)
+        died[pos] = cp + np.log(s) + log_int
+    return alive, died
