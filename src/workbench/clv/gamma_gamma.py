@@ -8,6 +8,7 @@ spend independent of purchase frequency.
 """
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -38,16 +39,38 @@ class GammaGammaFitter(ExactDerivativesFitter):
     _param_names = ("p", "q", "v")
 
     def fit(self, frequency: Any, monetary_value: Any, weights: Any = None,
-            initial_params: Any = None) -> GammaGammaFitter:
+            initial_params: Any = None, if_mean_infinite: str = "warn",
+            min_q: float | None = None) -> GammaGammaFitter:
         """Fit on repeat buyers; returns ``self``.
+
+        The mean spend p·v/(q−1) exists only for q > 1. A maximum-likelihood q ≤ 1 says the
+        spends are so heavy-tailed that the model has no mean spend (and
+        :meth:`conditional_expected_average_profit` refuses to give one).
+
+        Parameters
+        ----------
+        if_mean_infinite : {"warn", "raise", "ignore"}
+            What to do when the fitted q ≤ 1 (and ``min_q`` is not given): a
+            ``RuntimeWarning`` (the default), a :class:`ConvergenceError`, or nothing.
+        min_q : float, optional
+            Constrain q ≥ ``min_q`` (> 1): when the unconstrained q is below it, the fit is
+            repeated with q fixed at ``min_q`` and p, v maximised (the constrained maximum
+            lies on the boundary); ``q_constrained_`` is then True and q's standard error 0.
 
         Raises
         ------
         DataContractError
             Frequency 0 (not a repeat buyer), non-positive or non-finite monetary value.
         ConvergenceError
-            When the spend data do not identify the model (e.g. identical spends).
+            When the spend data do not identify the model (e.g. identical spends), or
+            q ≤ 1 with ``if_mean_infinite="raise"``.
+        ParameterError
+            ``if_mean_infinite`` unknown or ``min_q`` not above 1.
         """
+        if if_mean_infinite not in ("warn", "raise", "ignore"):
+            raise ParameterError(f"if_mean_infinite must be 'warn', 'raise' or 'ignore', not {if_mean_infinite!r}")
+        if min_q is not None and not (np.isfinite(min_q) and min_q > 1):
+            raise ParameterError(f"min_q must be a number above 1 (the mean spend needs q > 1), got {min_q!r}")
         x, m = as_array(frequency, "frequency"), as_array(monetary_value, "monetary_value")
         check_lengths(frequency=x, monetary_value=m)
         for mask, col, problem in ((x <= 0, "frequency", "Gamma-Gamma needs repeat buyers only (frequency > 0)"),
@@ -64,13 +87,44 @@ class GammaGammaFitter(ExactDerivativesFitter):
             # the fit on every k-th row (cheap) lands within a few standard errors of it
             k = len(self._x) // SUBSAMPLE_ROWS
             try:
-                sub = GammaGammaFitter(self.penalizer_coef).fit(self._x[::k], self._m[::k], self._w[::k] * k)
+                sub = GammaGammaFitter(self.penalizer_coef).fit(self._x[::k], self._m[::k], self._w[::k] * k,
+                                                                if_mean_infinite="ignore")
                 start = sub.params_.to_numpy()
             except ConvergenceError:
                 start = None
         default = (1.0, 1.0, float(np.average(self._m, weights=self._w)))
+        self._fixed_q = None
         self._optimise(self._initial(initial_params, default if start is None else start))
+        self.q_constrained_ = False
+        q = float(self.params_["q"])
+        if min_q is not None and q < min_q:
+            self._fit_fixed_q(float(min_q))
+        elif q <= 1 and if_mean_infinite != "ignore":
+            message = (f"GammaGammaFitter: the fitted q = {q:.4g} is not above 1, so the model has no finite mean "
+                       "spend (p·v/(q−1)): the spends are too heavy-tailed for Gamma-Gamma; cap outlying spends, "
+                       "or refit with min_q (e.g. 1.5) to constrain q")
+            if if_mean_infinite == "raise":
+                raise ConvergenceError(message)
+            warnings.warn(message, RuntimeWarning, stacklevel=2)
         return self
+
+    def _fit_fixed_q(self, q: float) -> None:
+        """Maximise over (p, v) with q fixed: the maximum under q ≥ ``q`` when the free fit lies below it."""
+        p0, _, v0 = self.params_.to_numpy()
+        self._fixed_q, self._param_names = q, ("p", "v")
+        try:
+            self._optimise(np.array([p0, v0 * q / max(float(self.params_["q"]), 1e-3)]))
+        finally:
+            self._fixed_q = None
+            del self._param_names  # back to the class's ("p", "q", "v")
+        p, v = self.params_.to_numpy()
+        names = list(self._param_names)
+        cov = np.zeros((3, 3))
+        cov[np.ix_([0, 2], [0, 2])] = self.variance_matrix_.to_numpy()
+        self.params_ = pd.Series([p, q, v], index=names, name="coef")
+        self.variance_matrix_ = pd.DataFrame(cov, index=names, columns=names)
+        self.standard_errors_ = pd.Series(np.sqrt(np.diag(cov)), index=names, name="se(coef)")
+        self.q_constrained_ = True
 
     def _set_rows(self, w: np.ndarray | None, x: np.ndarray, m: np.ndarray) -> None:
         """Keep the rows and the sufficient statistics of the likelihood.
@@ -128,7 +182,17 @@ class GammaGammaFitter(ExactDerivativesFitter):
         return float(np.sum(values)) if self._unit_weights else dot(self._w, values)
 
     def _terms(self, params: np.ndarray, order: int) -> tuple[float, np.ndarray | None, np.ndarray | None]:
-        """Negative log-likelihood (``order`` 0), with gradient (1) and Hessian (2), natural parameters."""
+        """Negative log-likelihood (``order`` 0), with gradient (1) and Hessian (2), natural parameters.
+
+        With q fixed (:meth:`_fit_fixed_q`) ``params`` is (p, v) and q's row and column are dropped.
+        """
+        if getattr(self, "_fixed_q", None) is None:
+            return self._full_terms(params, order)
+        value, g, h = self._full_terms(np.array([params[0], self._fixed_q, params[1]]), order)
+        keep = [0, 2]
+        return value, None if g is None else g[keep], None if h is None else h[np.ix_(keep, keep)]
+
+    def _full_terms(self, params: np.ndarray, order: int) -> tuple[float, np.ndarray | None, np.ndarray | None]:
         p, q, v = (float(t) for t in params)
         ux, w_x, W = self._ux, self._w_by_x, self._w_total
         pxq, px = p * ux + q, p * ux
@@ -160,10 +224,14 @@ class GammaGammaFitter(ExactDerivativesFitter):
         """E[mean spend | x, m̄] = (1 − w)·p·v/(q−1) + w·m̄ with w = p·x/(p·x + q − 1).
 
         A credibility-weighted mean of the population mean and the customer's own mean;
-        customers without a repeat purchase get the population mean.
+        customers without a repeat purchase get the population mean. Raises
+        :class:`ParameterError` when q ≤ 1 (no finite mean).
         """
         self._check_fitted()
         p, q, v = self.params_.to_numpy()
+        if q <= 1:
+            raise ParameterError(f"GammaGammaFitter: q = {q:.4g} is not above 1, so the expected spend is infinite; "
+                                 "refit with min_q (e.g. 1.5) or cap outlying spends")
         x, m = np.broadcast_arrays(np.asarray(frequency, float), np.asarray(monetary_value, float))
         population = p * v / (q - 1)
         weight = p * x / (p * x + q - 1)
