@@ -15,10 +15,15 @@ explicit loop costs O(d)). The gamma-function differences are evaluated without
 cancellation (Stirling series in log1p form when the arguments are large), and the
 Hessian's risk-set parts are accumulated as ``X.T @ (weights * X)``: memory grows with
 rows × covariates, never rows × covariates².
+
+Strata (``strata=``, e.g. the store) give each stratum its own baseline hazard with shared
+coefficients: the partial likelihood is the sum of the strata's, each over its own risk
+sets, as R's ``coxph(... + strata(s))`` and lifelines' ``CoxPHFitter(strata=...)``.
 """
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -103,8 +108,92 @@ def efron_tie_terms(y: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return log_sum, inv_sum, inv2_sum
 
 
+class _RiskSets:
+    """The rows of one stratum, sorted so that every risk set is a prefix (see :meth:`loglik`)."""
+
+    def __init__(self, x: np.ndarray, t: np.ndarray, e: np.ndarray, w: np.ndarray) -> None:
+        # descending time; within a time, censored rows before events, so that "at risk but
+        # not failing at t" is a prefix of the rows and the tied events a contiguous block
+        order = np.lexsort((e, -t))
+        self.X, self.t, self.e, self.w = x[order], t[order], e[order], w[order]
+        ev = np.flatnonzero(self.e)
+        # distinct event times, descending: slot k of each event row (event rows are sorted by slot)
+        new_time = np.r_[True, self.t[ev][1:] != self.t[ev][:-1]]
+        self.times = self.t[ev][new_time]
+        self.ev_idx = ev
+        self.ev_slot = np.cumsum(new_time) - 1
+        self.ev_start = np.flatnonzero(new_time)  # first event-row position of each slot
+        # rows [0, first event row of slot k) are at risk at time k but do not fail there
+        self.u_end = ev[self.ev_start]
+        # row j is in that set for slots k >= u_from[j] (len(times): never)
+        self.u_from = np.searchsorted(self.u_end, np.arange(len(self.t)), side="right")
+        self.d = np.add.reduceat(self.w[ev], self.ev_start)
+        self.w_x_events = self.w[ev] @ self.X[ev]
+
+    def sums(self, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per event time: U0 (at risk, not failing) and T0 (tied events) sums of ``r``."""
+        U0 = np.concatenate([[0.0], np.cumsum(r)])[self.u_end]
+        T0 = np.add.reduceat(r[self.ev_idx], self.ev_start)  # positive terms only: no cancellation
+        return U0, T0
+
+    def loglik(self, beta: np.ndarray, derivatives: bool = False) -> tuple:
+        """Efron log partial likelihood of the replicated rows (and gradient, Hessian).
+
+        Per event time, with r = w·exp(xβ): T0, T1 = Σ r, Σ r·x over the tied events; U0, U1
+        the same over the rest of the risk set (so S0 = U0 + T0 without a cancelling
+        subtraction); d tied events; y = 1 + d·U0/T0. The time contributes
+        Σ w·xβ (events) − d·log(T0/d) − [lgamma(y + d) − lgamma(y)]
+        to the log-likelihood, and its derivatives follow from ∂y = (d/T0)·U1 − (y − 1)·T1/T0
+        with digamma and trigamma differences (see :func:`efron_tie_terms`).
+        """
+        X, w, d = self.X, self.w, self.d
+        eta = X @ beta
+        shift = float(eta.max())  # exp(eta - shift) <= 1: no overflow; only log T0 needs it back
+        r = w * np.exp(eta - shift)
+        U0, T0 = self.sums(r)
+        y = 1.0 + d * U0 / T0
+        log_sum, inv_sum, inv2_sum = efron_tie_terms(y, d)
+        ll = float(self.w_x_events @ beta - np.sum(d * (np.log(T0 / d) + shift)) - np.sum(log_sum))
+        if not derivatives:
+            return (ll,)
+        ev, starts = self.ev_idx, self.ev_start
+        rX = r[:, None] * X
+        T1 = np.add.reduceat(rX[ev], starts, axis=0)
+        np.cumsum(rX, axis=0, out=rX)  # in place: rows × covariates is the largest array here
+        u_end = self.u_end
+        U1 = np.where((u_end > 0)[:, None], rX[np.maximum(u_end - 1, 0)], 0.0)
+        m = T1 / T0[:, None]
+        q = d / T0
+        dy = q[:, None] * U1 - (y - 1.0)[:, None] * m  # gradient of y
+        grad = self.w_x_events - (d[:, None] * m + inv_sum[:, None] * dy).sum(0)
+        # Hessian of the per-time term d·log T0 + lgamma(y + d) − lgamma(y), with T2, U2 the
+        # Σ r·x·xᵀ analogues and m = T1/T0, collected by parts:
+        #   a·T2 + b·U2 + g·m·mᵀ − inv2_sum·∂y·∂yᵀ − b·(U1·mᵀ + m·U1ᵀ).
+        # Summed over times, Σ a·T2 + Σ b·U2 is Xᵀ·diag(row weight)·X, each row weighted by
+        # the coefficients of the times whose sets it belongs to, and the outer-product terms
+        # are (times × p)ᵀ(times × p) products: no per-time (or per-row) p×p array is built.
+        a = (d - inv_sum * (y - 1.0)) / T0
+        b = inv_sum * q
+        g = 2.0 * inv_sum * (y - 1.0) - d
+        b_from = np.concatenate([np.cumsum(b[::-1])[::-1], [0.0]])[self.u_from]  # Σ_{k ≥ entry} b_k
+        row = r * b_from
+        row[ev] += r[ev] * a[self.ev_slot]
+        bU1 = b[:, None] * U1
+        part = (X.T @ (row[:, None] * X) + (g[:, None] * m).T @ m - (inv2_sum[:, None] * dy).T @ dy
+                - bU1.T @ m - m.T @ bU1)
+        hess = -(part + part.T) / 2  # symmetric up to rounding; make it exactly so
+        return ll, grad, hess
+
+    def cumulative_hazard(self, beta: np.ndarray) -> pd.Series:
+        """Breslow's baseline cumulative hazard (as lifelines) at the event times, ascending."""
+        r = self.w * np.exp(self.X @ beta)
+        U0, T0 = self.sums(r)
+        hazard = self.d / (U0 + T0)
+        return pd.Series(np.cumsum(hazard[::-1]), index=pd.Index(self.times[::-1], name="timeline"))
+
+
 class CollapsedCoxFitter:
-    """Cox model (Efron ties) on rows with integer frequency weights.
+    """Cox model (Efron ties) on rows with integer frequency weights, optionally stratified.
 
     Parameters
     ----------
@@ -120,6 +209,11 @@ class CollapsedCoxFitter:
     >>> m = CollapsedCoxFitter().fit(X, [5, 5, 9, 9], [1, 1, 1, 0], weights=[30, 20, 10, 15])
     >>> m.params_.index.tolist()
     ['tool']
+    >>> X8 = pd.DataFrame({"tool": [0, 1, 0, 1, 0, 1, 0, 1]})
+    >>> s = CollapsedCoxFitter().fit(X8, [2, 3, 5, 4, 3, 6, 8, 7], [1, 1, 1, 0, 1, 1, 0, 1],
+    ...                              weights=[30, 20, 10, 15, 25, 20, 10, 5], strata=["n"] * 4 + ["s"] * 4)
+    >>> s.baseline_cumulative_hazard_.columns.tolist(), round(float(s.params_["tool"]), 3)
+    (['n', 's'], -0.565)
     """
 
     def __init__(self, tol: float = 1e-10, max_iter: int = 100) -> None:
@@ -128,7 +222,8 @@ class CollapsedCoxFitter:
 
     def fit(self, X: pd.DataFrame, durations: Sequence[float] | np.ndarray | pd.Series,
             events: Sequence[bool] | np.ndarray | pd.Series,
-            weights: Sequence[float] | np.ndarray | pd.Series | None = None) -> CollapsedCoxFitter:
+            weights: Sequence[float] | np.ndarray | pd.Series | None = None,
+            strata: Sequence[Any] | np.ndarray | pd.Series | pd.Index | None = None) -> CollapsedCoxFitter:
         """Maximise the Efron partial likelihood of the rows replicated by their weights.
 
         Parameters
@@ -139,12 +234,17 @@ class CollapsedCoxFitter:
             Time and event indicator of each row.
         weights : array-like, optional
             Non-negative whole numbers: how many identical raw rows each row stands for.
+        strata : array-like, optional
+            Stratum label of each row (any hashable values, e.g. store ids or tuples). Each
+            stratum has its own baseline hazard; the coefficients are shared. A stratum
+            without events adds nothing to the partial likelihood.
 
         Returns
         -------
         CollapsedCoxFitter
             Fitted: ``params_``, ``standard_errors_``, ``variance_matrix_``, ``log_likelihood_``,
-            ``baseline_cumulative_hazard_``.
+            ``baseline_cumulative_hazard_`` (one column per stratum when stratified),
+            ``strata_`` (the stratum labels in column order, ``None`` unstratified).
         """
         X = pd.DataFrame(X).astype(float)
         t = np.asarray(durations, float)
@@ -154,13 +254,22 @@ class CollapsedCoxFitter:
             raise DataContractError("spells", "weight", "frequency weights must be non-negative whole numbers")
         if not (e & (w > 0)).any():
             raise DataContractError("spells", "churned", "no events: the Cox model is not identified")
+        if strata is not None and len(strata) != len(t):
+            raise DataContractError("spells", "strata", f"{len(strata)} stratum labels for {len(t)} rows")
         keep = w > 0  # zero-weight rows stand for no raw rows
         x, t, e, w = X.to_numpy()[keep], t[keep], e[keep], w[keep]
-        # descending time; within a time, censored rows before events, so that "at risk but
-        # not failing at t" is a prefix of the rows and the tied events a contiguous block
-        order = np.lexsort((e, -t))
-        self._X, self._t, self._e, self._w = x[order], t[order], e[order], w[order]
-        self._prepare()
+        if strata is None:
+            codes, labels = np.zeros(len(t), np.intp), None
+        else:
+            codes, uniques = pd.factorize(pd.Index(strata)[keep], sort=True)
+            if (codes < 0).any():
+                raise DataContractError("spells", "strata", "missing stratum labels (give them a level)")
+            labels = list(uniques)
+        self._blocks = []
+        for k in range(1 if labels is None else len(labels)):  # a loop over strata (stores), not rows
+            rows = codes == k
+            if (e[rows]).any():
+                self._blocks.append((k, _RiskSets(x[rows], t[rows], e[rows], w[rows])))
         beta = np.zeros(X.shape[1])
         for _ in range(self.max_iter):
             ll, grad, hess = self._loglik(beta, derivatives=True)
@@ -192,26 +301,11 @@ class CollapsedCoxFitter:
         self.variance_matrix_ = pd.DataFrame(cov, index=X.columns, columns=X.columns)
         self.standard_errors_ = pd.Series(np.sqrt(np.diag(cov)), index=X.columns, name="se(coef)")
         self.log_likelihood_ = float(ll)
-        self._baseline(beta)
+        self.strata_ = labels
+        self._baseline(beta, labels)
         return self
 
     # ------------------------------------------------------------------ internals
-    def _prepare(self) -> None:
-        t, e, w = self._t, self._e, self._w
-        ev = np.flatnonzero(e)
-        # distinct event times, descending: slot k of each event row (event rows are sorted by slot)
-        new_time = np.r_[True, t[ev][1:] != t[ev][:-1]]
-        self._times = t[ev][new_time]
-        self._ev_idx = ev
-        self._ev_slot = np.cumsum(new_time) - 1
-        self._ev_start = np.flatnonzero(new_time)  # first event-row position of each slot
-        # rows [0, first event row of slot k) are at risk at time k but do not fail there
-        self._u_end = ev[self._ev_start]
-        # row j is in that set for slots k >= _u_from[j] (len(times): never)
-        self._u_from = np.searchsorted(self._u_end, np.arange(len(t)), side="right")
-        self._d = np.add.reduceat(w[ev], self._ev_start)
-        self._w_x_events = w[ev] @ self._X[ev]
-
     def _trial(self, beta: np.ndarray, step: np.ndarray) -> tuple[np.ndarray, float]:
         """A candidate point and its log-likelihood (−inf if it under/overflows).
 
@@ -223,21 +317,10 @@ class CollapsedCoxFitter:
             ll = self._loglik(new)[0]
         return new, (ll if np.isfinite(ll) else -np.inf)
 
-    def _sums(self, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Per event time: U0 (at risk, not failing) and T0 (tied events) sums of ``r``."""
-        U0 = np.concatenate([[0.0], np.cumsum(r)])[self._u_end]
-        T0 = np.add.reduceat(r[self._ev_idx], self._ev_start)  # positive terms only: no cancellation
-        return U0, T0
-
     def _loglik(self, beta: np.ndarray, derivatives: bool = False) -> tuple:
-        """Efron log partial likelihood of the replicated rows (and gradient, Hessian).
+        """Efron log partial likelihood summed over the strata (and gradient, Hessian).
 
-        Per event time, with r = w·exp(xβ): T0, T1 = Σ r, Σ r·x over the tied events; U0, U1
-        the same over the rest of the risk set (so S0 = U0 + T0 without a cancelling
-        subtraction); d tied events; y = 1 + d·U0/T0. The time contributes
-        Σ w·xβ (events) − d·log(T0/d) − [lgamma(y + d) − lgamma(y)]
-        to the log-likelihood, and its derivatives follow from ∂y = (d/T0)·U1 − (y − 1)·T1/T0
-        with digamma and trigamma differences (see :func:`efron_tie_terms`).
+        See :meth:`_RiskSets.loglik` for one stratum's terms.
 
         Parameters
         ----------
@@ -251,51 +334,26 @@ class CollapsedCoxFitter:
         tuple
             ``(ll,)`` or ``(ll, gradient, hessian)``.
         """
-        X, w, d = self._X, self._w, self._d
-        eta = X @ beta
-        shift = float(eta.max())  # exp(eta - shift) <= 1: no overflow; only log T0 needs it back
-        r = w * np.exp(eta - shift)
-        U0, T0 = self._sums(r)
-        y = 1.0 + d * U0 / T0
-        log_sum, inv_sum, inv2_sum = efron_tie_terms(y, d)
-        ll = float(self._w_x_events @ beta - np.sum(d * (np.log(T0 / d) + shift)) - np.sum(log_sum))
+        parts = [block.loglik(beta, derivatives) for _, block in self._blocks]
         if not derivatives:
-            return (ll,)
-        ev, starts = self._ev_idx, self._ev_start
-        rX = r[:, None] * X
-        T1 = np.add.reduceat(rX[ev], starts, axis=0)
-        np.cumsum(rX, axis=0, out=rX)  # in place: rows × covariates is the largest array here
-        u_end = self._u_end
-        U1 = np.where((u_end > 0)[:, None], rX[np.maximum(u_end - 1, 0)], 0.0)
-        m = T1 / T0[:, None]
-        q = d / T0
-        dy = q[:, None] * U1 - (y - 1.0)[:, None] * m  # gradient of y
-        grad = self._w_x_events - (d[:, None] * m + inv_sum[:, None] * dy).sum(0)
-        # Hessian of the per-time term d·log T0 + lgamma(y + d) − lgamma(y), with T2, U2 the
-        # Σ r·x·xᵀ analogues and m = T1/T0, collected by parts:
-        #   a·T2 + b·U2 + g·m·mᵀ − inv2_sum·∂y·∂yᵀ − b·(U1·mᵀ + m·U1ᵀ).
-        # Summed over times, Σ a·T2 + Σ b·U2 is Xᵀ·diag(row weight)·X, each row weighted by
-        # the coefficients of the times whose sets it belongs to, and the outer-product terms
-        # are (times × p)ᵀ(times × p) products: no per-time (or per-row) p×p array is built.
-        a = (d - inv_sum * (y - 1.0)) / T0
-        b = inv_sum * q
-        g = 2.0 * inv_sum * (y - 1.0) - d
-        b_from = np.concatenate([np.cumsum(b[::-1])[::-1], [0.0]])[self._u_from]  # Σ_{k ≥ entry} b_k
-        row = r * b_from
-        row[ev] += r[ev] * a[self._ev_slot]
-        bU1 = b[:, None] * U1
-        part = (X.T @ (row[:, None] * X) + (g[:, None] * m).T @ m - (inv2_sum[:, None] * dy).T @ dy
-                - bU1.T @ m - m.T @ bU1)
-        hess = -(part + part.T) / 2  # symmetric up to rounding; make it exactly so
-        return ll, grad, hess
+            return (sum(p[0] for p in parts),)
+        return (sum(p[0] for p in parts), np.sum([p[1] for p in parts], axis=0),
+                np.sum([p[2] for p in parts], axis=0))
 
-    def _baseline(self, beta: np.ndarray) -> None:
-        r = self._w * np.exp(self._X @ beta)
-        U0, T0 = self._sums(r)
-        hazard = self._d / (U0 + T0)  # Breslow, as lifelines
-        times = self._times[::-1]
-        self.baseline_cumulative_hazard_ = pd.DataFrame({"baseline cumulative hazard": np.cumsum(hazard[::-1])},
-                                                        index=pd.Index(times, name="timeline"))
+    def _baseline(self, beta: np.ndarray, labels: list[Any] | None) -> None:
+        if labels is None:
+            h = self._blocks[0][1].cumulative_hazard(beta)
+            self.baseline_cumulative_hazard_ = h.to_frame("baseline cumulative hazard")
+            return
+        # one column per stratum on the union of event times (0 before a stratum's first event,
+        # and throughout in a stratum without events), as lifelines lays it out
+        hazards = {k: block.cumulative_hazard(beta) for k, block in self._blocks}
+        times = pd.Index(np.unique(np.concatenate([h.index.to_numpy() for h in hazards.values()])), name="timeline")
+        values = np.zeros((len(times), len(labels)))
+        for k, h in hazards.items():
+            values[:, k] = h.reindex(times).ffill().fillna(0.0).to_numpy()
+        self.baseline_cumulative_hazard_ = pd.DataFrame(values, index=times,
+                                                        columns=pd.Index(labels, tupleize_cols=False))
 
     # ------------------------------------------------------------------ outputs
     def predict_partial_hazard(self, X: pd.DataFrame) -> pd.Series:

@@ -1,8 +1,9 @@
 """Survival analysis of contact spells, thin over lifelines.
 
 Kaplan-Meier curves and tables (median lifetime, survival at 7/30/90/180 days, with CIs),
-multivariate log-rank tests, Cox proportional hazards with a hazard-ratio table and the
-proportional-hazards check, and a Weibull AFT model for extrapolated lifetimes. lifelines
+multivariate log-rank tests (and Fleming–Harrington, Gehan and Tarone–Ware weighted ones,
+computed here on collapsed rows), Cox proportional hazards (optionally stratified) with a
+hazard-ratio table and the proportional-hazards check, and a Weibull AFT model for extrapolated lifetimes. lifelines
 does the statistics; this module prepares the rows:
 
 * categorical covariates are one-hot encoded against a reference level;
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -128,15 +130,119 @@ def plot_survival_curves(curves: pd.DataFrame, ax: Any = None, title: str | None
 
 
 def logrank_table(spells: pd.DataFrame, group_col: str, duration_col: str = "duration_days",
-                  event_col: str = "churned", weights_col: str | None = None) -> pd.DataFrame:
-    """Multivariate log-rank test across the groups of ``group_col`` (rows weighted by ``weights_col``)."""
+                  event_col: str = "churned", weights_col: str | None = None, weighting: str = "logrank",
+                  p: float = 0.0, q: float = 0.0) -> pd.DataFrame:
+    """Multivariate log-rank test across the groups of ``group_col`` (rows weighted by ``weights_col``).
+
+    ``weighting`` other than ``"logrank"`` runs the weighted test of
+    :func:`weighted_logrank_test` (``"fleming-harrington"`` with ``p``, ``q``; ``"wilcoxon"``;
+    ``"tarone-ware"``); the table then also names the weighting.
+    """
+    _check(spells, [event_col, group_col], nonnegative=[duration_col, weights_col])
+    if weighting != "logrank":
+        res = weighted_logrank_test(spells[duration_col], spells[group_col], spells[event_col],
+                                    spells[weights_col] if weights_col else None, weighting, p, q)
+        return pd.DataFrame({"test_statistic": [res.statistic], "degrees_of_freedom": [res.degrees_of_freedom],
+                             "p_value": [res.p_value], "groups": [len(res.groups)], "weighting": [res.weighting]})
     from lifelines.statistics import multivariate_logrank_test
 
-    _check(spells, [event_col, group_col], nonnegative=[duration_col, weights_col])
     res = multivariate_logrank_test(spells[duration_col], spells[group_col], spells[event_col],
                                     weights=spells[weights_col] if weights_col else None)
     return pd.DataFrame({"test_statistic": [float(res.test_statistic)], "degrees_of_freedom": [res.degrees_of_freedom],
                          "p_value": [float(res.p_value)], "groups": [spells[group_col].nunique()]})
+
+
+@dataclass(frozen=True)
+class WeightedLogrank:
+    """A weighted log-rank test across k groups (chi-square on k − 1 degrees of freedom).
+
+    ``observed`` and ``expected`` are the groups' weighted event counts Σ w(t)·d and
+    Σ w(t)·E[d] (equal to the plain counts under the log-rank weight 1).
+    """
+
+    statistic: float
+    degrees_of_freedom: int
+    p_value: float
+    weighting: str
+    groups: tuple
+    observed: tuple
+    expected: tuple
+
+
+_WEIGHTINGS = ("logrank", "fleming-harrington", "wilcoxon", "tarone-ware")
+
+
+def weighted_logrank_test(durations: Any, groups: Any, events: Any, weights: Any = None,
+                          weighting: str = "fleming-harrington", p: float = 0.0, q: float = 0.0) -> WeightedLogrank:
+    """Weighted log-rank test of equal survival across groups, on (collapsed) rows with frequency weights.
+
+    At each distinct event time the groups' events are compared with those expected from
+    their numbers at risk, weighted by w(t): Fleming–Harrington G(p, q) w = S(t−)^p·(1 − S(t−))^q
+    with S the pooled Kaplan–Meier curve (``p`` > 0 stresses early differences, ``q`` > 0
+    late ones; G(0, 0) is the log-rank test, G(1, 0) R's ``survdiff(rho = 1)``, the
+    Peto–Peto–Prentice form); Gehan–Breslow ``"wilcoxon"`` w = n(t); ``"tarone-ware"``
+    w = √n(t). The variance is the hypergeometric one of the replicated rows, so a row of
+    weight w counts as w spells exactly.
+
+    Parameters
+    ----------
+    durations, groups, events : array-like
+        Time, group label and event indicator of each row.
+    weights : array-like, optional
+        Non-negative frequency weights (spells per row).
+    weighting : {"fleming-harrington", "logrank", "wilcoxon", "tarone-ware"}
+    p, q : float
+        Fleming–Harrington exponents (non-negative).
+
+    Returns
+    -------
+    WeightedLogrank
+
+    Examples
+    --------
+    >>> res = weighted_logrank_test([1, 2, 3, 4, 5, 6], ["a", "b", "a", "b", "a", "b"], [1, 1, 1, 1, 0, 1], p=1)
+    >>> res.degrees_of_freedom, round(res.statistic, 4)
+    (1, 0.1905)
+    """
+    if weighting not in _WEIGHTINGS:
+        raise ParameterError(f"weighting must be one of {_WEIGHTINGS}, got {weighting!r}")
+    if not (p >= 0 and q >= 0):
+        raise ParameterError(f"Fleming–Harrington exponents must be non-negative, got p={p!r}, q={q!r}")
+    t = np.asarray(durations, float)
+    e = np.asarray(events, float) > 0
+    w = np.ones(len(t)) if weights is None else np.asarray(weights, float)
+    frame = pd.DataFrame({"duration": t, "weight": w})
+    _check(frame, [], nonnegative=["duration", "weight"], name="spells")
+    codes, labels = pd.factorize(pd.Index(groups), sort=True)
+    if (codes < 0).any():
+        raise DataContractError("spells", "group", "missing group labels", frame[codes < 0].head(),
+                                int((codes < 0).sum()))
+    k = len(labels)
+    if k < 2:
+        raise ParameterError("a log-rank test needs at least two groups")
+    times, slot = np.unique(t, return_inverse=True)
+    m = len(times)
+    leaving = np.bincount(slot * k + codes, w, m * k).reshape(m, k)
+    died = np.bincount(slot * k + codes, w * e, m * k).reshape(m, k)
+    at_risk = np.cumsum(leaving[::-1], axis=0)[::-1]  # rows with time >= t
+    d, n = died.sum(1), at_risk.sum(1)
+    ev = d > 0
+    died, at_risk, d, n = died[ev], at_risk[ev], d[ev], n[ev]
+    s_left = np.r_[1.0, np.cumprod(1.0 - d / n)[:-1]]  # pooled Kaplan–Meier just before each time
+    wt = {"logrank": np.ones_like(n), "fleming-harrington": s_left ** p * (1.0 - s_left) ** q,
+          "wilcoxon": n, "tarone-ware": np.sqrt(n)}[weighting]
+    share = at_risk / n[:, None]
+    expected = share * d[:, None]
+    z = wt @ (died - expected)
+    c = np.where(n > 1, wt**2 * d * (n - d) / np.maximum(n - 1, 1e-300), 0.0)
+    cov = np.diag(c @ share) - (share * c[:, None]).T @ share
+    zr, vr = z[:-1], cov[:-1, :-1]  # one group is redundant (the deviations sum to zero)
+    stat = float(zr @ np.linalg.lstsq(vr, zr, rcond=None)[0]) if np.any(vr) else 0.0
+    from scipy import stats
+
+    name = f"fleming-harrington({p:g}, {q:g})" if weighting == "fleming-harrington" else weighting
+    return WeightedLogrank(stat, k - 1, float(stats.chi2.sf(stat, k - 1)), name, tuple(labels),
+                           tuple(float(v) for v in wt @ died), tuple(float(v) for v in wt @ expected))
 
 
 def landmark(spells: pd.DataFrame, landmark_days: float = 14.0, duration_col: str = "duration_days",
@@ -226,6 +332,12 @@ class SpellCoxFitter:
         uncollapsed fits (``collapse=False``, entry times, clusters, a penalizer) replicate
         the rows before lifelines (whose own weights are case weights with a different tie
         handling), so memory grows with the number of spells represented.
+    strata : column names, optional
+        Stratify by these columns (e.g. ``["store_id"]``): each stratum has its own baseline
+        hazard, the coefficients are shared (R's ``strata()``, lifelines' ``strata=``). Works
+        collapsed and with ``weights_col``; a missing value is the stratum ``"missing"``.
+        Stratified fits have one baseline column per stratum, so the at-risk scoring (which
+        reads one baseline) takes unstratified fits only.
 
     Attributes
     ----------
@@ -243,6 +355,8 @@ class SpellCoxFitter:
         Design columns (``f"{column}={level}"`` for categorical levels).
     reference_ : dict
         Reference level of each categorical covariate.
+    strata_ : list of str
+        The stratification columns (empty: one baseline).
     levels_ : dict
         Per categorical covariate, its non-reference levels.
 
@@ -254,7 +368,8 @@ class SpellCoxFitter:
                  duration_col: str = "duration_days", event_col: str = "churned", collapse: str | bool = "auto",
                  cluster_col: str | None = None, entry_col: str | None = None,
                  reference: dict[str, Any] | None = None, check_ph: bool = True, penalizer: float = 0.0,
-                 duration_resolution: float | None = None, weights_col: str | None = None) -> None:
+                 duration_resolution: float | None = None, weights_col: str | None = None,
+                 strata: Sequence[str] = ()) -> None:
         self.categorical = list(categorical)
         self.numeric = list(numeric)
         self.duration_col = duration_col
@@ -267,6 +382,7 @@ class SpellCoxFitter:
         self.penalizer = penalizer
         self.duration_resolution = duration_resolution
         self.weights_col = weights_col
+        self.strata = [strata] if isinstance(strata, str) else list(strata)
 
     def fit(self, spells: pd.DataFrame) -> SpellCoxFitter:
         """Fit on ``spells`` (one row per spell, or weighted rows); returns ``self``."""
@@ -276,8 +392,11 @@ class SpellCoxFitter:
             self.entry_col, self.reference, self.check_ph, self.penalizer, self.duration_resolution, self.weights_col)
         from lifelines import CoxPHFitter
 
-        _check(spells, [event_col, *categorical, *numeric, cluster_col],
+        strata = self.strata
+        _check(spells, [event_col, *categorical, *numeric, cluster_col, *strata],
                nonnegative=[duration_col, entry_col, weights_col])
+        if both := sorted(set(strata) & {*categorical, *numeric}):
+            raise ParameterError(f"a stratification column cannot also be a covariate: {both}")
         if duration_resolution is not None:
             if not duration_resolution > 0:
                 raise ParameterError(f"duration_resolution must be positive, got {duration_resolution!r}")
@@ -291,7 +410,7 @@ class SpellCoxFitter:
         if do_collapse and (entry_col or cluster_col or penalizer):
             raise ParameterError("collapsed fits take no entry times, clusters or penalizer: use collapse=False")
         # collapse the raw columns first (one pass over integer codes), then work on the unique rows only
-        keys = list(dict.fromkeys([*categorical, *numeric, duration_col, event_col]))
+        keys = list(dict.fromkeys([*categorical, *numeric, *strata, duration_col, event_col]))
         weights = spells[weights_col].to_numpy() if weights_col else None
         grouped = collapse_rows(spells, keys, weights) if do_collapse else None
         counted = spells if grouped is None else grouped
@@ -313,7 +432,8 @@ class SpellCoxFitter:
                 fit_data, cols = with_outcome(grouped)
                 fit_data["weight"] = grouped["weight"].to_numpy()
                 cph = CollapsedCoxFitter().fit(fit_data[cols], fit_data[duration_col], fit_data[event_col],
-                                               weights=fit_data["weight"])
+                                               weights=fit_data["weight"],
+                                               strata=_stratum_labels(grouped, strata) if strata else None)
                 data = None
             else:
                 if weights_col:  # the fit on the replicated rows (lifelines' weights are case weights)
@@ -324,6 +444,8 @@ class SpellCoxFitter:
                     data[entry_col] = spells[entry_col].to_numpy()
                 if cluster_col:
                     data[cluster_col] = spells[cluster_col].to_numpy()
+                for c in strata:
+                    data[c] = _stratum_levels(spells[c]).to_numpy()
                 if weights_col:
                     data[weights_col] = spells[weights_col].to_numpy()
                 fit_data = data
@@ -331,7 +453,8 @@ class SpellCoxFitter:
                 # lifelines' default precision (1e-7 on the step) stops early on penalised and
                 # late-entry fits; run Newton–Raphson to convergence instead
                 cph.fit(fit_data, duration_col, event_col, cluster_col=cluster_col, entry_col=entry_col,
-                        robust=bool(cluster_col), weights_col=weights_col, fit_options=LIFELINES_FIT_OPTIONS)
+                        robust=bool(cluster_col), weights_col=weights_col, fit_options=LIFELINES_FIT_OPTIONS,
+                        strata=strata or None)
         s = cph.summary
         hr = pd.DataFrame({"covariate": s.index, "coef": s["coef"].to_numpy(), "se": s["se(coef)"].to_numpy(),
                            "hr": s["exp(coef)"].to_numpy(), "hr_low": s["exp(coef) lower 95%"].to_numpy(),
@@ -348,9 +471,11 @@ class SpellCoxFitter:
                 else:
                     rows = spells.sample(min(len(spells), 20_000), random_state=0)
                 sample = with_outcome(rows)[0]
+                for c in strata:
+                    sample[c] = _stratum_levels(rows[c]).to_numpy()
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    check_model = CoxPHFitter().fit(sample, duration_col, event_col)
+                    check_model = CoxPHFitter().fit(sample, duration_col, event_col, strata=strata or None)
                     res = proportional_hazard_test(check_model, sample, time_transform="rank")
                 ph = res.summary.reset_index().rename(columns={"index": "covariate"})
                 ph = ph[["covariate", "test_statistic", "p"]]
@@ -359,7 +484,7 @@ class SpellCoxFitter:
                                    "note": [str(err)[:200]]})
         self.model_, self.hazard_ratios_, self.ph_test_ = cph, hr, ph
         self.n_spells_, self.n_rows_fitted_, self.collapsed_ = n_spells, len(fit_data), do_collapse
-        self.covariates_, self.reference_ = cols, refs
+        self.covariates_, self.reference_, self.strata_ = cols, refs, list(strata)
         self.levels_ = {c: category_levels(counted[c], refs[c]) for c in categorical}
         return self
 
@@ -384,6 +509,19 @@ class SpellCoxFitter:
         return "<SpellCoxFitter: not fitted>"
 
 
+def _stratum_levels(values: pd.Series) -> pd.Series:
+    """A stratification column with missing values as the level ``"missing"`` (no spell dropped)."""
+    return values.astype(object).where(values.notna(), "missing")
+
+
+def _stratum_labels(frame: pd.DataFrame, strata: Sequence[str]) -> pd.Index:
+    """One label per row: the value of a single stratification column, else the tuple of values."""
+    levels = pd.DataFrame({c: _stratum_levels(frame[c]) for c in strata})
+    if len(strata) == 1:
+        return pd.Index(levels[strata[0]])
+    return pd.MultiIndex.from_frame(levels).to_flat_index()
+
+
 #: the earlier name of a fitted :class:`SpellCoxFitter` (type hints in pages and the risk pipeline)
 CoxResult = SpellCoxFitter
 
@@ -392,7 +530,7 @@ def fit_cox(spells: pd.DataFrame, categorical: Sequence[str] = (), numeric: Sequ
             duration_col: str = "duration_days", event_col: str = "churned", collapse: str | bool = "auto",
             cluster_col: str | None = None, entry_col: str | None = None, reference: dict[str, Any] | None = None,
             check_ph: bool = True, penalizer: float = 0.0, duration_resolution: float | None = None,
-            weights_col: str | None = None) -> SpellCoxFitter:
+            weights_col: str | None = None, strata: Sequence[str] = ()) -> SpellCoxFitter:
     """Cox proportional hazards on spells: ``SpellCoxFitter(...).fit(spells)`` (parameters there).
 
     Examples
@@ -405,7 +543,7 @@ def fit_cox(spells: pd.DataFrame, categorical: Sequence[str] = (), numeric: Sequ
     75
     """
     return SpellCoxFitter(categorical, numeric, duration_col, event_col, collapse, cluster_col, entry_col, reference,
-                          check_ph, penalizer, duration_resolution, weights_col).fit(spells)
+                          check_ph, penalizer, duration_resolution, weights_col, strata).fit(spells)
 
 
 def hazard_ratio_forest(table: pd.DataFrame, ax: Any = None, title: str | None = None,
