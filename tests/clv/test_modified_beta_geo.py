@@ -75,8 +75,8 @@ def test_expectation_is_the_integral_of_the_model():
     r, alpha, a, b = 0.5248, 6.1831, 0.8914, 1.6140
     m = fixed({"r": r, "alpha": alpha, "a": a, "b": b})
     for t in (1.0, 39.0, 500.0):
-        direct = integrate.quad(lambda p: stats.beta.pdf(p, a, b) * (1 - p) / p * (1 - (alpha / (alpha + p * t)) ** r),
-                                0, 1, epsabs=0, epsrel=1e-11, limit=200)[0]
+        direct = integrate.quad(lambda p, t=t: stats.beta.pdf(p, a, b) * (1 - p) / p
+                                * (1 - (alpha / (alpha + p * t)) ** r), 0, 1, epsabs=0, epsrel=1e-11, limit=200)[0]
         assert float(m.expected_number_of_purchases_up_to_time(t)) == pytest.approx(direct, rel=1e-8)
 
 

@@ -25,8 +25,8 @@ from ..errors import ConvergenceError, ParameterError
 from ._base import as_array, check_rfm, check_weights
 
 #: Gauss-Legendre nodes per panel and panels of the DERT quadrature (see :func:`dert_by_quadrature`)
-_DERT_NODES, _DERT_WEIGHTS = roots_legendre(32)
-_DERT_PANELS = 8
+_DERT_NODES, _DERT_WEIGHTS = roots_legendre(16)
+_DERT_PANELS = 4
 #: rows per block of the DERT quadrature: bounds the (rows × nodes) work array
 _DERT_BLOCK = 4096
 
@@ -37,8 +37,9 @@ def dert_by_quadrature(expected: Callable[..., np.ndarray], discount_rate: float
 
     The second form (integration by parts: E(0) = 0 and E grows at most linearly) needs only
     E itself. It is integrated in ``v = log(1 + t/scale)`` up to t = 40/δ (the rest weighs
-    below e^−40), by 8 panels of 32-point Gauss-Legendre: the substitution resolves both the
-    curve's own time scale (``scale``, e.g. α) and the discounting's (1/δ).
+    below e^−40), by 4 panels of 16-point Gauss-Legendre: the substitution resolves both the
+    curve's own time scale (``scale``, e.g. α) and the discounting's (1/δ). On the CDNOW
+    customers it agrees with 16 panels of 64 points to 1e-12 for δ from 1e-4 to 0.05.
 
     Parameters
     ----------
