@@ -30,7 +30,7 @@ import pandas as pd
 from scipy import stats
 
 from .. import metrics
-from ..engine import Workbench, literal, to_timestamp
+from ..engine import Workbench, to_timestamp
 from ..errors import ParameterError
 from ..i18n import t
 from ._base import Stated, Verdict, effect_verdict
@@ -74,23 +74,6 @@ def check_store(wb: Workbench, store_id: str | None) -> str | None:
             sample = ", ".join(sorted(known)[:5])
             raise ParameterError(f"store_id {store_id!r} is not a store of this brand (e.g. {sample})")
     return str(store_id)
-
-
-def store_label(wb: Workbench, store_id: str | None) -> str | None:
-    """The store's name for a page (``"Nanjing #3 · East"``: name and region), the id without a ``stores`` table.
-
-    None for the HQ view. Store managers read names, not codes.
-    """
-    if not store_id:
-        return None
-    if not wb.has_table("stores"):
-        return str(store_id)
-    row = wb.query(f"SELECT store_name, region FROM stores WHERE store_id = {literal(str(store_id))}")
-    if not len(row):
-        return str(store_id)
-    name, region = row.iloc[0]["store_name"], row.iloc[0]["region"]
-    name = str(name) if isinstance(name, str) and name.strip() else str(store_id)
-    return f"{name} · {region}" if isinstance(region, str) and region.strip() else name
 
 
 def _scope_row(df: pd.DataFrame, store_id: str | None, col: str = "store_id") -> pd.Series:
