@@ -15,6 +15,7 @@ from workbench.experiments.group_sequential import (
     compare_with_confidence_sequence,
     design_power,
     drift_for_power,
+    group_sequential_frame,
     group_sequential_test,
     obrien_fleming_spending,
     pocock_spending,
@@ -133,6 +134,28 @@ def test_comparison_with_the_confidence_sequence():
     assert t["gs_critical"].iloc[0] > t["cs_critical"].iloc[0]
     assert np.allclose(t["gs_threshold"], t["gs_critical"] * 2.0 / np.sqrt(t["n"]))
     assert 0 < cmp.gs_expected_n < 10_000 and 0 < cmp.cs_expected_n <= 10_000
+
+
+def test_frame_tests_each_day_at_the_observed_information_fractions():
+    import pandas as pd
+
+    rng = np.random.default_rng(2)
+    rows = []
+    for variant, lift in (("c", 0.0), ("t", 0.15)):
+        x = rng.normal(1.0 + lift, 1.0, 4000)
+        for day, n in enumerate((600, 1500, 2400, 4000), start=1):  # unequal, unplanned looks
+            rows.append({"day": day, "variant": variant, "n": n, "sum": x[:n].sum(), "sum_squares": (x[:n] ** 2).sum()})
+    out = group_sequential_frame(pd.DataFrame(rows), "c", planned_n=8000)
+    assert out["information_fraction"].tolist() == [0.15, 0.375, 0.6, 1.0]
+    expected = spending_design([0.15, 0.375, 0.6, 1.0], 0.05)
+    assert np.allclose(out["critical_value"], expected.critical_values)
+    last = [r for r in rows if r["day"] == 4]
+    welch = welch_ttest(*(SampleMeanStatistic(r["n"], r["sum"], r["sum_squares"]) for r in last))
+    assert out["z"].iloc[-1] == pytest.approx(welch.effect / welch.se)
+    assert (out["crossed"] == (out["z"].abs() >= out["critical_value"])).all()
+    assert out["reject"].iloc[-1] and out["reject"].is_monotonic_increasing
+    with pytest.raises(Exception, match="planned_n"):
+        group_sequential_frame(pd.DataFrame(rows), "c", planned_n=4000)
 
 
 def _simulated_z(rng, sims, looks, per_look, effect):

@@ -40,9 +40,10 @@ import pandas as pd
 from scipy import optimize
 from scipy import stats as sps
 
-from ..errors import ParameterError
+from ..errors import DataContractError, ParameterError
+from .method import two_sample_test
 from .moments import _check_alpha
-from .sequential import cs_multiplier, rho_for_planned_n
+from .sequential import _daily_statistics, cs_multiplier, rho_for_planned_n
 
 SPENDING = ("obrien_fleming", "pocock", "hsd")
 _TAIL = 8.0  # the grid covers the drift ± 8 standard deviations: the rest has mass < 1e-15
@@ -469,3 +470,54 @@ def compare_with_confidence_sequence(design: GroupSequentialDesign, planned_n: f
                           "gs_reject": gs.rejection_by_look, "cs_reject": cs.rejection_by_look})
     return SequentialComparison(table, gs.power, cs.power, gs.expected_fraction * planned_n,
                                 cs.expected_fraction * planned_n, cs_null.power)
+
+
+def group_sequential_frame(daily: pd.DataFrame, control: str, planned_n: float, alpha: float = 0.05,
+                           spending: str = "obrien_fleming", gamma: float = -4.0, proportion: bool = False,
+                           variant_col: str = "variant", day_col: str = "day", frame_name: str = "daily",
+                           ) -> pd.DataFrame:
+    """The two-sided spending test at every day of cumulative daily sufficient statistics.
+
+    Each day is a look at information fraction ``(n_c + n_t) / planned_n``; the boundaries are
+    those of :func:`spending_design` at the fractions actually observed (spending functions do not
+    need the looks fixed in advance, only ``planned_n``). Like
+    :func:`~workbench.experiments.sequential.sequential_frame` it is for units that keep entering,
+    each with a fixed outcome; not for the same units over a growing window.
+
+    Returns
+    -------
+    DataFrame
+        ``variant``, ``day``, ``n``, ``control_n``, ``information_fraction``, ``effect``, ``z``,
+        ``critical_value``, ``nominal_level``, ``crossed`` (this day's z crosses its bound),
+        ``reject`` (some day up to this one crossed: stop), ``p_value`` (the naive fixed-horizon p).
+
+    Examples
+    --------
+    >>> daily = pd.DataFrame({"day": [1, 1, 2, 2], "variant": ["c", "t"] * 2, "n": [500, 500, 1000, 1000],
+    ...                       "sum": [500.0, 560.0, 1000.0, 1130.0], "sum_squares": [1500.0, 1600.0, 3000.0, 3200.0]})
+    >>> group_sequential_frame(daily, "c", planned_n=4000)[["day", "information_fraction"]].values.tolist()
+    [[1.0, 0.25], [2.0, 0.5]]
+    """
+    if not planned_n > 0:
+        raise ParameterError(f"planned_n must be positive, got {planned_n!r}")
+    days, variants, stat = _daily_statistics(daily, control, proportion, variant_col, day_col, frame_name)
+    out = []
+    c = stat(control)
+    for variant in [v for v in variants if v != control]:
+        t = stat(variant)
+        total = np.asarray(c.n, dtype=float) + np.asarray(t.n, dtype=float)
+        frac = total / float(planned_n)
+        if np.any(frac > 1.0 + 1e-12) or np.any(np.diff(frac) <= 0):
+            raise DataContractError(frame_name, "n", f"units must grow day by day and stay within planned_n "
+                                    f"({planned_n:g}); got totals {total.tolist()}")
+        design = spending_design(np.minimum(frac, 1.0), alpha, 2, spending, gamma)
+        res = two_sample_test(c, t, alpha)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = np.asarray(res.effect, dtype=float) / np.asarray(res.se, dtype=float)
+        crossed = np.abs(z) >= np.asarray(design.critical_values)
+        out.append(pd.DataFrame({
+            "variant": variant, "day": days, "n": np.asarray(t.n), "control_n": np.asarray(c.n),
+            "information_fraction": frac, "effect": np.asarray(res.effect), "z": z,
+            "critical_value": design.critical_values, "nominal_level": design.nominal_levels,
+            "crossed": crossed, "reject": np.logical_or.accumulate(crossed), "p_value": np.asarray(res.p_value)}))
+    return pd.concat(out, ignore_index=True)
