@@ -310,3 +310,63 @@ class TestRenderedPages:
         text = page_text(run)
         for word in ("not_distinguishable", "underpowered", "positive", "negative", "not distinguishable"):
             assert word not in text
+
+
+# ----------------------------------------------------------------------------- guardrails
+class TestGuardrails:
+    """The guardrail (retained: no contact deleted, 2% relative margin by default) is the
+    package's non-inferiority test, the page says in words whether it held, and the margins and
+    one-sided tests sit in the closing details."""
+
+    def test_page_guardrail_is_the_non_inferiority_test_of_the_frame(self, brand_wb):
+        from workbench.experiments.noninferiority import non_inferiority_test
+        from workbench.experiments.stats import ProportionStatistic
+
+        wb, _ = brand_wb
+        page, frame = experiment_page(wb, "EXP_CUST", METRICS)
+        (g,) = page.guardrails
+        assert (g.metric, g.margin, g.preference) == ("retained", 0.02, "increase")
+        arms = {v: ProportionStatistic.from_values(frame.loc[frame["variant"] == v, "retained"].to_numpy())
+                for v in ("control", "treatment")}
+        ref = non_inferiority_test(arms["control"], arms["treatment"], 0.02)
+        assert g.null_value == pytest.approx(ref.null_value, rel=1e-12)
+        assert g.p_value == pytest.approx(ref.p_value, rel=1e-9) and g.bound == pytest.approx(ref.ci_low, rel=1e-9)
+        assert g.held == bool(ref.rejected)
+        assert [d.metric for d in page.metrics] == METRICS   # the guardrail is not added to the metrics table
+
+    def test_ship_rule_needs_the_guardrail(self, brand_wb):
+        wb, _ = brand_wb
+        page, _ = experiment_page(wb, "EXP_CUST", METRICS)
+        strict, _ = experiment_page(wb, "EXP_CUST", METRICS, margins={"retained": 0.0})  # any loss fails it
+        d = page.decisions[0]
+        assert page.ship(d.variant) == (d.significant and d.verdict.value == "positive" and page.guardrails_held)
+        if not strict.guardrails_held:
+            assert not strict.ship(d.variant)
+        none, _ = experiment_page(wb, "EXP_CUST", METRICS, guardrails=[])
+        assert none.guardrails == () and none.guardrails_held
+
+    def test_guardrail_without_margin_is_refused(self, brand_wb):
+        wb, _ = brand_wb
+        with pytest.raises(ParameterError, match="margin"):
+            experiment_page(wb, "EXP_CUST", METRICS, guardrails=["converted"])
+
+    @pytest.mark.parametrize("which", ["en", "zh"])
+    def test_page_states_the_guardrail_in_words_and_details(self, pages, which):
+        run, page = pages[which]
+        text = page_text(run)
+        held = ("no guardrail got worse by more than its margin" if which == "en"
+                else "没有任何护栏指标的恶化超过其容许幅度")
+        failed = "may have worsened" if which == "en" else "可能恶化超过容许幅度"
+        assert (held in text) == page.guardrails_held and (failed in text) != page.guardrails_held
+        assert ("Guardrails: margins and tests" if which == "en" else "护栏指标：容许幅度与检验") in text
+        assert "2.0%" in text   # the margin, in the details table
+
+    def test_failed_guardrail_is_a_warning_on_the_page(self, render, brand_wb):
+        wb, _ = brand_wb
+        page, _ = experiment_page(wb, "EXP_CUST", METRICS, margins={"retained": 0.0})
+        run = render("experiment_report", "en", label="strict_guardrail", margins={"retained": 0.0})
+        text = page_text(run)
+        if page.guardrails_held:
+            assert "no guardrail got worse by more than its margin" in text
+        else:
+            assert "may have worsened" in text and "Do not roll out" in text

@@ -15,7 +15,13 @@ the tests check what the page says against the simulator's truth:
   expected ``|estimate| / true effect`` among estimates that pass the test;
 * the correction is named only when it changed something (more than one comparison in a family);
 * the daily band is :func:`~workbench.experiments.sequential.window_band` (one interval per
-  planned look, Bonferroni over the looks), valid for each day's growing outcome window.
+  planned look, Bonferroni over the looks), valid for each day's growing outcome window;
+* **guardrails** (:class:`Guardrail`): metrics the decision needs not to have got worse by more
+  than a margin (by default ``retained``, the share of customers none of whose contacts was
+  deleted, with a 2% relative margin). Each gets a one-sided non-inferiority test at ``alpha``
+  (:mod:`~workbench.experiments.noninferiority`); the page says in words whether any guardrail
+  may have worsened, the margins and tests go to the technical appendix. The rule: roll out
+  only when the primary metric is significantly better **and** every guardrail is non-inferior.
 """
 from __future__ import annotations
 
@@ -128,6 +134,32 @@ class ClusterDesign:
     design_effect: float  # variance inflation against a per-customer analysis
 
 
+DEFAULT_GUARDRAILS = ("retained",)            # deletes: the share of customers who kept every contact
+DEFAULT_MARGINS = {"retained": 0.02}          # worse by at most 2% of the control's retention
+
+
+@dataclass(frozen=True)
+class Guardrail:
+    """The non-inferiority check of one guardrail metric for one treatment variant.
+
+    ``null_value`` is the worst acceptable change (``−margin·|control mean|`` for a relative
+    margin on a metric where an increase is good); ``bound`` the one-sided ``1 − α`` bound of
+    the difference on the bad side; ``held`` when the bound is on the good side of the null
+    (the one-sided test rejects "worse by at least the margin").
+    """
+
+    metric: str
+    variant: str
+    margin: float
+    relative: bool
+    preference: str
+    null_value: float
+    difference: float
+    bound: float
+    p_value: float
+    held: bool
+
+
 @dataclass(frozen=True)
 class ExperimentPage:
     """Everything the experiment report states for one experiment."""
@@ -145,6 +177,18 @@ class ExperimentPage:
     srm: SRMResult                       # the sample-ratio check
     n_variants: int
     clusters: ClusterDesign | None = None  # store/staff designs
+    guardrails: tuple[Guardrail, ...] = ()          # one per guardrail metric × treatment variant
+    guardrails_dropped: tuple[str, ...] = ()        # asked for, but the data cannot measure them
+
+    @property
+    def guardrails_held(self) -> bool:
+        """No guardrail got worse by more than its margin (true when there is none)."""
+        return all(g.held for g in self.guardrails)
+
+    def ship(self, variant: str) -> bool:
+        """The rule: the primary metric significantly better for ``variant`` and its guardrails held."""
+        better = any(d.variant == variant and d.significant and d.verdict.value == "positive" for d in self.decisions)
+        return better and all(g.held for g in self.guardrails if g.variant == variant)
 
 
 def design_power(se: float, relevant_effect: float, alpha: float = 0.05, dof: float = math.inf) -> DesignPower:
@@ -226,14 +270,36 @@ def correction_used(method: str | None, n_treatments: int, scope: str = "metric"
     return Correction(method, size, bool(method) and size > 1)
 
 
+def _guardrails(table: pd.DataFrame, preferences: dict[str, str] | None, alpha: float) -> tuple[Guardrail, ...]:
+    """The guardrail rows of the results table, with the one-sided bound of each one's own test."""
+    from ..experiments.noninferiority import one_sided
+
+    out = []
+    for _, r in table[table["guardrail"].astype(bool)].iterrows():
+        preference = (preferences or {}).get(str(r["metric"]), "increase")
+        increase = preference == "increase"
+        one = one_sided(r["abs_effect"], r["se"], r["dof"], "greater" if increase else "less", r["null_value"], alpha)
+        out.append(Guardrail(str(r["metric"]), str(r["variant"]), float(r["margin"]), True, preference,
+                             float(r["null_value"]), float(r["abs_effect"]), float(one.ci_low if increase
+                                                                                    else one.ci_high),
+                             float(r["ni_p_value"]), bool(r["non_inferior"])))
+    return tuple(out)
+
+
 def experiment_page(wb: Any, experiment_id: str, metrics: list[str], primary_metric: str = "gmv",
                     alpha: float = 0.05, window_days: int = 14, pre_days: int = 28,
                     correction: str | None = "holm", relevant_lift: float = 0.10,
-                    sequential: bool = False) -> tuple[ExperimentPage, pd.DataFrame]:
+                    sequential: bool = False, guardrails: list[str] | tuple[str, ...] | None = None,
+                    margins: dict[str, float] | None = None,
+                    preferences: dict[str, str] | None = None) -> tuple[ExperimentPage, pd.DataFrame]:
     """Everything the experiment page states, and the per-unit frame (for the segment section).
 
     Customer designs use CUPED on GMV and orders; store/staff designs the CR2 cluster-robust
     test. The band is shown for customer designs only (clusters are not independent units).
+    ``guardrails`` (default :data:`DEFAULT_GUARDRAILS`) are analysed even when not in
+    ``metrics``, each with its relative margin from ``margins`` (default
+    :data:`DEFAULT_MARGINS`); a guardrail the data cannot measure (``retained`` without contact
+    events) is left out and listed in ``guardrails_dropped``.
     """
     from ..errors import ParameterError
     from ..experiments import analyze, window_band
@@ -247,12 +313,23 @@ def experiment_page(wb: Any, experiment_id: str, metrics: list[str], primary_met
     frame = experiment_segments(wb, experiment_frame(wb, experiment_id, window_days=window_days, pre_days=pre_days))
     control = "control" if "control" in info.variants else sorted(info.variants)[0]
     clustered = info.unit != "customer"
+    asked = list(DEFAULT_GUARDRAILS if guardrails is None else guardrails)
+    margins = {**DEFAULT_MARGINS, **(margins or {})}
+    missing = [g for g in asked if g not in margins]
+    if missing:
+        raise ParameterError(f"guardrail(s) {missing} need a margin in margins (a fraction of the control mean, "
+                             "e.g. 0.02)")
+    measurable = [g for g in asked if g in frame.columns and frame[g].notna().all()]
+    dropped = tuple(g for g in asked if g not in measurable)
     spec = {m: ("gmv", "orders") if m == "aov" else m for m in metrics}
+    spec.update({g: g for g in measurable if g not in spec})
     covariates = None if clustered else {m: c for m, c in (("gmv", "pre_gmv"), ("orders", "pre_orders")) if m in spec}
     res = analyze(frame, "variant", spec, control=control, covariates=covariates,
                   cluster_col="cluster_id" if clustered else None, alpha=alpha, correction=correction,
-                  sequential=sequential)
-    table = res.table
+                  sequential=sequential, guardrails=tuple(measurable),
+                  margins={g: float(margins[g]) for g in measurable}, preferences=preferences)
+    guards = _guardrails(res.table, preferences, alpha)
+    table = res.table[res.table["metric"].isin(list(metrics))]
     corr = correction_used(correction, len(info.variants) - 1)
     rows = tuple(_decision(r, alpha, corr.applied, relevant_lift) for _, r in table.iterrows())
     band = None
@@ -271,5 +348,5 @@ def experiment_page(wb: Any, experiment_id: str, metrics: list[str], primary_met
         clusters = ClusterDesign(int(frame["cluster_id"].nunique()), float(prim["icc"]), float(prim["design_effect"]))
     page = ExperimentPage(experiment_id, info.name or experiment_id, info.unit, len(frame), control, float(alpha),
                           corr, tuple(d for d in rows if d.metric == primary_metric), rows, band, res.srm,
-                          len(info.variants), clusters)
+                          len(info.variants), clusters, guards, dropped)
     return page, frame
