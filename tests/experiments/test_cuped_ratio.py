@@ -100,7 +100,7 @@ def _sums(m, d, m0, d0):
 
 
 @pytest.mark.slow
-def test_aa_false_positive_rate_and_interval_coverage():
+def test_aa_false_positive_rate_and_variance_reduction():
     """A/A: 4,000 simulated experiments of 300 units per arm; the adjusted test rejects about 5%."""
     rng = np.random.default_rng(11)
     sims, n = 4000, 300
