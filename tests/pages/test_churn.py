@@ -6,6 +6,7 @@ import math
 import re
 from types import SimpleNamespace
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -191,3 +192,59 @@ def test_value_at_risk_uses_the_clv_reports_customer_value(brand_wb):
     buyers = cv.customers[cv.customers["frequency"].notna()]
     assert churn_value["n"] == len(buyers)
     assert churn_value["v"] == pytest.approx(buyers["clv"].sum(), rel=1e-9)
+
+
+# ---------------------------------------------------------------- DERL sentence and weighted tests (issue 19)
+def test_residual_lifetime_states_the_sbg_derl():
+    """Regular cohort of Fader & Hardie (2007) read as monthly: the sentence states the DERL of a
+    relationship that has lasted 6 months and of a new one, discounted at 10% a year."""
+    from workbench.churn import ShiftedBetaGeometricFitter
+    from workbench.churn.sbg import derl
+
+    sbg = ShiftedBetaGeometricFitter().fit(survival=[100, 63.1, 46.8, 38.2, 32.6, 28.9, 26.2, 24.1], n=1000)
+    r = page.residual_lifetime(sbg)
+    monthly = 1.1 ** (1 / 12) - 1
+    a, b = float(sbg.params_["alpha"]), float(sbg.params_["beta"])
+    assert r.stayed.value == pytest.approx(float(derl(a, b, monthly, 6)), rel=1e-12)
+    assert r.new.value == pytest.approx(float(derl(a, b, monthly, 0)), rel=1e-12)
+    assert r.stayed.value > r.new.value  # the sorting effect
+    assert list(r.table["months_stayed"]) == list(range(13)) and r.table["derl_months"].is_monotonic_increasing
+    en = page.residual_lifetime_sentence(r, "en")
+    assert en.startswith(f"A relationship that has lasted 6 months is expected to stay connected {r.stayed.text()} "
+                         f"more months, against {r.new.text()} months")
+    assert "10% a year" in en
+    assert f"已持续 6 个月的好友关系，预计还将保持 {r.stayed.text()} 个月" in page.residual_lifetime_sentence(r, "zh")
+
+
+def test_weighted_logrank_rows_start_with_the_plain_test():
+    from workbench.churn import logrank_table
+
+    rng = np.random.default_rng(2)
+    spells = pd.DataFrame({"duration_days": np.ceil(rng.exponential(30, 600)), "churned": rng.random(600) < 0.7,
+                           "group": rng.choice(["a", "b", "c"], 600)})
+    rows = page.weighted_logrank_rows(spells, "group", weights_col=None)
+    assert rows["weighting"].tolist() == [f"fleming-harrington({p}, {q})" for p, q in page.FH_WEIGHTS]
+    plain = logrank_table(spells, "group")
+    assert rows["test_statistic"].iloc[0] == pytest.approx(plain["test_statistic"].iloc[0], rel=1e-10)
+    assert (rows["degrees_of_freedom"] == 2).all()
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_churn_page_states_derl_and_the_weighted_tests_in_the_details(render, brand_wb, lang):
+    """The page's DERL sentence is the function's, from the report's own sBG fit; the weighted
+    log-rank tests appear only in the statistical details at the end."""
+    from workbench.churn import ShiftedBetaGeometricFitter
+    from workbench.churn.cohorts import cohort_retention
+    from workbench.churn.spells import spell_counts
+
+    brand, wb = brand_wb
+    as_of = brand.truth["as_of"][:10]
+    by_cohort = spell_counts(wb, as_of, by=["cohort"], landmark_days=14)
+    sbg = ShiftedBetaGeometricFitter().fit(cohorts=cohort_retention(by_cohort, as_of, start_col="cohort",
+                                                                     weights_col="weight"))
+    text = page_text(render("churn_report", lang))
+    assert page.residual_lifetime_sentence(page.residual_lifetime(sbg), lang) in text
+    details = text.index(t("churn.h_details", lang))
+    assert text.index(t("churn.wlogrank_note", lang)) > details
+    assert text.index(t("churn.derl_note", lang, discount="10%")) > details
+    assert text.count("G(1, 0)") >= 2  # the note and the table row
