@@ -11,6 +11,7 @@ Typical use::
 from .beta_geo import BetaGeoFitter
 from .beta_geo_beta_binom import BetaGeoBetaBinomFitter
 from .gamma_gamma import GammaGammaFitter
+from .modified_beta_geo import ModifiedBetaGeoFitter
 from .pareto_nbd import ParetoNBDFitter
 from .rfm import collapse_rfm, rfm_summary
 from .validation import (
@@ -23,7 +24,8 @@ from .validation import (
 )
 from .value import clv_interval, customer_lifetime_value
 
-__all__ = ["BetaGeoFitter", "ParetoNBDFitter", "GammaGammaFitter", "BetaGeoBetaBinomFitter", "rfm_summary",
+__all__ = ["BetaGeoFitter", "ModifiedBetaGeoFitter", "ParetoNBDFitter", "GammaGammaFitter", "BetaGeoBetaBinomFitter",
+           "rfm_summary",
            "collapse_rfm", "customer_lifetime_value", "clv_interval", "calibration_holdout_comparison",
            "period_transactions", "expected_vs_actual_cumulative", "plot_period_transactions",
            "plot_calibration_holdout", "plot_cumulative_transactions"]

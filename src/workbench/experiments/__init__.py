@@ -11,11 +11,21 @@ Statistics (pure functions on small frames and sufficient statistics):
 * :mod:`~workbench.experiments.cluster` — store- or staff-randomised designs
   (cluster-robust variance, ICC, design effect);
 * :mod:`~workbench.experiments.method` — the one place that picks the test for a metric;
-* :mod:`~workbench.experiments.multiple` — Holm and Benjamini–Hochberg;
+* :mod:`~workbench.experiments.multiple` — Holm, Benjamini–Hochberg, Šidák, and simultaneous
+  (adjusted) confidence intervals that match the correction;
+* :mod:`~workbench.experiments.noninferiority` — one-sided tests, non-inferiority margins
+  (guardrail metrics) and the ship rule;
+* :mod:`~workbench.experiments.poststrat` — the post-stratified estimator (gbstats);
+* :mod:`~workbench.experiments.group_sequential` — group-sequential designs with Lan–DeMets alpha
+  spending (O'Brien–Fleming-, Pocock-, Hwang–Shih–DeCani-type), power and expected sample size,
+  beside the always-valid confidence sequences;
+* :mod:`~workbench.experiments.quantile` — median / p90 metrics with a Woodruff interval;
+* :mod:`~workbench.experiments.cuped_ratio` — CUPED for ratio metrics (regression-adjusted ratio);
 * :mod:`~workbench.experiments.sequential` — always-valid confidence sequences for daily
   monitoring;
 * :mod:`~workbench.experiments.bayesian` — chance to beat control, expected loss;
-* :mod:`~workbench.experiments.design` — power, MDE, sample size, hashed assignment;
+* :mod:`~workbench.experiments.design` — power, MDE, sample size (also several arms against one
+  control, Bonferroni or Dunnett), hashed assignment;
 * :mod:`~workbench.experiments.srm` — sample-ratio mismatch;
 * :mod:`~workbench.experiments.sufficient` — per-unit frame → sums frame → statistics;
 * :mod:`~workbench.experiments.checks` — checks of a per-unit frame;
@@ -57,11 +67,51 @@ from .cluster import (
     design_effect,
     icc_anova,
 )
-from .design import SampleSize, assign_variants, hash_uniform, minimum_detectable_effect, power, sample_size
+from .cuped_ratio import RegressionAdjustedRatioStatistic, cuped_ratio_test, ratio_theta
+from .design import (
+    MultiArmSampleSize,
+    SampleSize,
+    assign_variants,
+    dunnett_critical_value,
+    hash_uniform,
+    minimum_detectable_effect,
+    multi_arm_sample_size,
+    power,
+    sample_size,
+)
 from .frequentist import capping_thresholds, cuped_test, proportion_ztest, ratio_test, welch_ttest, winsorize
+from .group_sequential import (
+    DesignPower,
+    GroupSequentialDesign,
+    GroupSequentialTest,
+    SequentialComparison,
+    boundary_power,
+    classical_design,
+    compare_with_confidence_sequence,
+    design_power,
+    drift_for_power,
+    group_sequential_frame,
+    group_sequential_test,
+    hsd_spending,
+    obrien_fleming_spending,
+    pocock_spending,
+    spending_design,
+)
 from .method import choose_test, statistic_type, two_sample_test
 from .moments import TestResult
-from .multiple import adjust_frame, adjust_pvalues, benjamini_hochberg, bonferroni, holm
+from .multiple import (
+    adjust_frame,
+    adjust_pvalues,
+    adjusted_intervals,
+    benjamini_hochberg,
+    bonferroni,
+    holm,
+    interval_alpha,
+    sidak,
+)
+from .noninferiority import ShiftedTest, ShipDecision, margin_null, non_inferiority_test, one_sided, ship_decision
+from .poststrat import PostStratifiedResult, post_stratified_test
+from .quantile import QuantileStatistic, quantile_frame, quantile_ranks, quantile_test
 from .result import RESULT_COLUMNS, AnalysisOptions, ExperimentResult, SegmentBreakdown
 from .sequential import (
     SequentialResult,
@@ -104,7 +154,17 @@ __all__ = [
     "SampleSize", "assign_variants", "hash_uniform", "minimum_detectable_effect", "power", "sample_size",
     "TestResult", "choose_test", "statistic_type", "two_sample_test",
     "capping_thresholds", "cuped_test", "proportion_ztest", "ratio_test", "welch_ttest", "winsorize",
-    "adjust_frame", "adjust_pvalues", "benjamini_hochberg", "bonferroni", "holm",
+    "adjust_frame", "adjust_pvalues", "benjamini_hochberg", "bonferroni", "holm", "sidak", "adjusted_intervals",
+    "interval_alpha",
+    "ShiftedTest", "ShipDecision", "margin_null", "non_inferiority_test", "one_sided", "ship_decision",
+    "PostStratifiedResult", "post_stratified_test",
+    "MultiArmSampleSize", "dunnett_critical_value", "multi_arm_sample_size",
+    "GroupSequentialDesign", "DesignPower", "GroupSequentialTest", "SequentialComparison", "spending_design",
+    "classical_design", "design_power", "boundary_power", "drift_for_power", "group_sequential_test",
+    "group_sequential_frame", "compare_with_confidence_sequence", "obrien_fleming_spending", "pocock_spending",
+    "hsd_spending",
+    "QuantileStatistic", "quantile_test", "quantile_frame", "quantile_ranks",
+    "RegressionAdjustedRatioStatistic", "cuped_ratio_test", "ratio_theta",
     "SequentialResult", "always_valid_p", "cs_multiplier", "rho_for_planned_n", "sequential_frame",
     "sequential_test", "window_band",
     "SRMResult", "srm_test",

@@ -328,6 +328,24 @@ def _month(name: str, value: Any, values: _Values) -> None:
         raise ParameterError(f"parameter {name!r} must be a month YYYY-MM (or empty), got {value!r}")
 
 
+_GUARDRAIL_METRICS = ("gmv", "orders", "converted", "aov", "retained")
+
+
+def _guardrails(name: str, value: Any, values: _Values) -> None:
+    bad = [m for m in (value or []) if m not in _GUARDRAIL_METRICS]
+    if bad:
+        raise ParameterError(f"parameter {name!r} lists {', '.join(map(repr, bad))}; guardrails are among "
+                             f"{', '.join(_GUARDRAIL_METRICS)}")
+
+
+def _margins(name: str, value: Any, values: _Values) -> None:
+    ok = isinstance(value, dict) and all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < 1
+                                         for v in value.values())
+    if value is not None and not ok:
+        raise ParameterError(f"parameter {name!r} must map metrics to margins in [0, 1) (a share of the control "
+                             f"mean), got {value!r}")
+
+
 #: Value checks by parameter name, applied to the values given to a run (after their type
 #: is checked, before the notebook runs). A name not listed here is checked by type only.
 VALUE_CHECKS: dict[str, Any] = {
@@ -344,6 +362,8 @@ VALUE_CHECKS: dict[str, Any] = {
     "month": _month,
     "spend_basis": _one_of("net", "gross"),
     "correction": _one_of("holm", "bh", "bonferroni"),
+    "guardrails": _guardrails,
+    "margins": _margins,
 }
 
 
