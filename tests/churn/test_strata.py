@@ -115,3 +115,23 @@ def test_missing_stratum_is_a_level_and_errors(rossi):
         fit_cox(data, numeric=["fin"], duration_col="week", event_col="arrest", strata=["region"])
     with pytest.raises(DataContractError, match="stratum labels"):
         CollapsedCoxFitter().fit(rossi[["fin"]], rossi["week"], rossi["arrest"], strata=["a", "b"])
+
+
+@pytest.mark.slow
+def test_wald_test_false_positive_rate_with_store_strata():
+    """A/A: covariate without effect, four stores whose baseline hazards differ 8-fold and where the
+    covariate is more common in the slow-churning stores (an unstratified fit rejects 98% of the time, mean
+    z −4.2).
+    2,000 simulations of 1,000 spells (whole days, censored at day 90), collapsed to weighted rows;
+    the stratified Wald test at 5% rejects 5% ± 1 point (seed 6: 5.0%). About 25 s."""
+    rng = np.random.default_rng(6)
+    sims, n, rejected = 2000, 1000, 0
+    for _ in range(sims):  # a loop over simulations; each fit is vectorised over its rows
+        store = rng.integers(0, 4, n)
+        x = np.where(rng.random(n) < 0.2 * store, 1, rng.integers(0, 2, n))
+        days = np.minimum(np.ceil(rng.exponential(20.0 * 2.0 ** store)), 90.0)
+        key, w = np.unique(store * 1000 + x * 100 + days, return_counts=True)
+        s, xx, dd = key // 1000, (key // 100) % 10, key % 100
+        m = CollapsedCoxFitter().fit(pd.DataFrame({"x": xx}), dd, dd < 90, weights=w, strata=s)
+        rejected += abs(m.params_["x"] / m.standard_errors_["x"]) > 1.959963984540054
+    assert 0.04 <= rejected / sims <= 0.06
