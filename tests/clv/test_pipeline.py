@@ -72,7 +72,9 @@ class TestEnginePipeline:
         cv = customer_value(workbench.open(brand.tables), brand.as_of, interval_draws=20)
         c = cv.customers
         buyers = c[c["frequency"].notna()]
-        np.testing.assert_allclose(buyers["clv"].sum(), s["clv"].sum(), rtol=1e-10)
+        # customer_value refits on collapsed rows: its parameters equal the per-customer fit's to the optimiser's
+        # tolerance (1e-7, test_fits_equal_per_customer_fits), so the total agrees to that order, not to 1e-10
+        np.testing.assert_allclose(buyers["clv"].sum(), s["clv"].sum(), rtol=1e-7)
         assert cv.total_interval[1] < cv.total_interval[0] < cv.total_interval[2]
         share = buyers["value_tier"].value_counts(normalize=True)
         assert share["super_vip"] == pytest.approx(0.05, abs=0.002)
