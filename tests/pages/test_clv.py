@@ -166,3 +166,100 @@ def test_page_with_experiment_orders_included_says_so(render, report_brand):
     text = page_text(render("clv_report", "zh", label="with-experiments", exclude_experiment_orders=False))
     assert page.orders_sentence(s, "zh").replace("`", "") in text
     assert f"{t('clv.kpi_alive', 'zh')} {s.expected_active_repeat_buyers.text()}" in text
+
+
+# ---------------------------------------------------------------- covariate effects (acquisition channel, region)
+@pytest.fixture(scope="module")
+def covariates(report_value, report_brand):
+    """The page's covariate model on the report brand, and the workbench it ran on."""
+    folder, brand = report_brand
+    wb = workbench.open(folder / "data", as_of=brand.truth["as_of"][:10])
+    _, cv, _ = report_value
+    return wb, cv, page.covariate_effects(wb, cv)
+
+
+def test_covariate_rows_count_buyers_by_channel_group_and_region_by_hand(covariates, report_brand):
+    """Buyers per first-add channel group and per main-store region, counted in pandas from the brand's tables."""
+    _, brand = report_brand
+    wb, cv, _ = covariates
+    as_of = pd.Timestamp(brand.truth["as_of"][:10])
+    tables = brand.tables
+    buyers = cv.customers.loc[cv.customers["frequency"].notna(), "customer_id"]
+    adds = tables["contact_events"]
+    adds = adds[(adds["event_type"] == "add") & adds["customer_id"].notna() & (adds["event_time"] < as_of)]
+    first = adds.sort_values(["customer_id", "event_time", "channel_code"]).drop_duplicates("customer_id")
+    group = first.merge(tables["channels"], on="channel_code", how="left").set_index("customer_id")["channel_group"]
+    o = tables["orders"]
+    o = o[o["customer_id"].notna() & o["store_id"].notna() & (o["order_time"] < as_of)]
+    n = o.groupby(["customer_id", "store_id"]).size().rename("n").reset_index()
+    main = n.sort_values(["customer_id", "n", "store_id"], ascending=[True, False, True]).drop_duplicates("customer_id")
+    region = main.merge(tables["stores"], on="store_id", how="left").set_index("customer_id")["region"]
+    by_hand = pd.DataFrame({"channel_group": group.reindex(buyers).fillna("unknown").to_numpy(),
+                            "region": region.reindex(buyers).fillna("unknown").to_numpy()})
+    rows = wb.query(page.covariate_rows_sql(page.COVARIATE_BUYERS_TABLE, as_of, 0))
+    assert rows["weight"].sum() == len(buyers)
+    for c in page.CLV_COVARIATES:
+        counted = rows.groupby(c)["weight"].sum().sort_index()
+        expected = by_hand[c].value_counts().sort_index()
+        assert counted.to_dict() == expected.to_dict(), c
+
+
+def test_covariate_effects_are_the_fitters_and_sentences_follow_holm(covariates):
+    """The page's multipliers are exp(γ) of the fitter on the same rows; words only for Holm-clear levels."""
+    from workbench.clv.covariates import ParetoNBDCovariatesFitter
+
+    wb, cv, ce = covariates
+    assert ce.buyers == int(cv.customers["frequency"].notna().sum())
+    rows = wb.query(page.covariate_rows_sql(page.COVARIATE_BUYERS_TABLE, cv.as_of, page.COVARIATE_MIN_BUYERS))
+    cov = rows[list(ce.references)].astype(str)
+    m = ParetoNBDCovariatesFitter().fit(rows["frequency"], rows["recency_days"] / 7, rows["age_days"] / 7, cov, cov,
+                                        weights=rows["weight"], reference=ce.references)
+    assert ce.log_likelihood == pytest.approx(m.log_likelihood_, rel=1e-12)
+    for f in ce.findings:
+        assert f.purchase.value == pytest.approx(np.exp(m.params_[f"purchase: {f.covariate}={f.level}"]), rel=1e-9)
+        assert f.dropout.value == pytest.approx(np.exp(m.params_[f"dropout: {f.covariate}={f.level}"]), rel=1e-9)
+        assert f.purchase.ci_low < f.purchase.value < f.purchase.ci_high
+    worded = [f for f in ce.findings if f.level not in page.UNSTATED_LEVELS]
+    ps = sorted(p for f in worded for p in (f.p_purchase, f.p_dropout))
+    bound = next((0.05 / (len(ps) - i) for i, p in enumerate(ps) if p > 0.05 / (len(ps) - i)), 1.0)
+    for f in worded:  # Holm: clear exactly when a p-value lies below the first bound that failed
+        assert f.clear == (min(f.p_purchase, f.p_dropout) < bound and min(f.p_purchase, f.p_dropout) <= 0.05)
+    sentences = page.covariate_sentences(ce, "en")
+    assert len(sentences) == max(1, sum(f.clear for f in worded))
+    assert not any("unknown" in s.lower() for s in sentences if s != t("clv.cov_none", "en"))
+    assert ce.lr_statistic > 0 and ce.df == len(m.params_) - 4
+
+
+def test_holm_steps_down():
+    """Holm's step-down: thresholds 0.05/3, 0.05/2, 0.05/1, stopping at the first failure."""
+    assert page.holm({"a": 0.01, "b": 0.02, "c": 0.5}, 0.05) == {"a": True, "b": True, "c": False}
+    assert page.holm({"a": 0.02, "b": 0.02}, 0.05) == {"a": True, "b": True}
+    assert page.holm({"a": 0.03, "b": 0.04}, 0.05) == {"a": False, "b": False}
+
+
+def test_covariate_sentence_words_and_escapes_levels(covariates):
+    """A clear level is worded with its multipliers and intervals; a level from the data is escaped."""
+    _, _, ce = covariates
+    f = ce.findings[0]
+    odd = page.CovariateFinding("region", "**<b>x</b>", "East", 500, f.purchase, f.dropout, 1e-6, 1e-6, True)
+    forced = page.CovariateEffects((odd,), {"region": "East"}, ce.table, ce.buyers, ce.log_likelihood,
+                                   ce.lr_statistic, ce.df, ce.p_value, ce.as_of)
+    (en,) = page.covariate_sentences(forced, "en")
+    assert en.startswith(f"Customers whose main store is in **\\*\\*&lt;b&gt;x&lt;/b&gt;** buy {f.purchase.text()}× "
+                         f"as often (95%: {f.purchase.ci_text()})")
+    (zh,) = page.covariate_sentences(forced, "zh")
+    assert f"{f.dropout.text()} 倍（95%：{f.dropout.ci_text()}）" in zh
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_clv_page_states_the_covariate_effects(render, covariates, lang):
+    """The rendered page carries the sentences, every worded interval and the appendix's LR test."""
+    _, _, ce = covariates
+    text = page_text(render("clv_report", lang))
+    assert t("clv.h_covariates", lang) in text and t("clv.h_cov_appendix", lang) in text
+    for sentence in page.covariate_sentences(ce, lang):
+        assert sentence.replace("**", "") in text
+    for f in ce.findings:
+        if f.level not in page.UNSTATED_LEVELS:
+            assert f.purchase.ci_text() in text and f.dropout.ci_text() in text
+    assert f"χ² = {ce.lr_statistic:,.1f}" in text or f"χ² = {ce.lr_statistic:.1f}" in text

@@ -16,9 +16,19 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
-from ..clv.pipeline import CustomerValue, ModelOrders, probability_alive_matrix, value_concentration
-from ..i18n import t
+from ..clv.covariates import ParetoNBDCovariatesFitter
+from ..clv.pipeline import (
+    CustomerValue,
+    ModelOrders,
+    main_store_sql,
+    probability_alive_matrix,
+    summarise_buyers,
+    value_concentration,
+)
+from ..engine import literal, quote
+from ..i18n import has_key, t
 from ._base import Stated
 
 #: value tiers considered high value (super-VIP and cultivate)
@@ -314,3 +324,172 @@ def holdout_sentence(h: HoldoutCheck, weeks: int, lang: str) -> str:
     """The sentence on the holdout check: predicted vs actual, and the model against the naive forecast."""
     return t("clv.finding_fit", lang, weeks=weeks, pred=h.predicted.text(), actual=h.actual.text(),
              err=h.total_error.text(), naive=h.naive.text(), mae=h.model_mae.text(), naive_mae=h.naive_mae.text())
+
+
+# ---------------------------------------------------------------------------- covariate effects
+#: engine table of the buyers the covariate model sees (same orders as the value models)
+COVARIATE_BUYERS_TABLE = "clv_covariate_buyers"
+#: the covariates HQ asks about: how the customer was acquired, and where they shop
+CLV_COVARIATES = ("channel_group", "region")
+#: groups with fewer buyers are pooled as ``other``: too few to estimate an effect on drop-out
+COVARIATE_MIN_BUYERS = 200
+
+
+@dataclass(frozen=True)
+class CovariateFinding:
+    """One level's effect against its covariate's reference level, as multipliers with 95% intervals.
+
+    ``purchase``: factor on the purchase rate while active; ``dropout``: factor on the rate of
+    dropping out (Pareto/NBD with time-invariant covariates); ``p_purchase``, ``p_dropout``
+    their Wald p-values. ``clear``: the level differs from the reference in at least one of
+    the two after Holm's correction over every comparison the page puts in words (levels
+    other than ``unknown`` and ``other``), so the sentences keep a 5% family-wise error.
+    """
+
+    covariate: str
+    level: str
+    reference: str
+    buyers: int
+    purchase: Stated
+    dropout: Stated
+    p_purchase: float
+    p_dropout: float
+    clear: bool
+
+
+@dataclass(frozen=True)
+class CovariateEffects:
+    """Pareto/NBD with acquisition channel group and store region as covariates.
+
+    ``findings`` per non-reference level; ``table`` (technical appendix) every coefficient
+    with its standard error and interval; ``buyers`` modelled; ``log_likelihood`` and
+    ``lr_statistic`` (twice the gain over the model without covariates, on ``df`` degrees of
+    freedom) with its ``p_value``.
+    """
+
+    findings: tuple[CovariateFinding, ...]
+    references: dict[str, str]
+    table: pd.DataFrame
+    buyers: int
+    log_likelihood: float
+    lr_statistic: float
+    df: int
+    p_value: float
+    as_of: pd.Timestamp
+
+
+#: pooled or unknown groups: in the appendix table, never in words
+UNSTATED_LEVELS = ("unknown", "other")
+
+
+def holm(p_values: dict[Any, float], alpha: float = 0.05) -> dict[Any, bool]:
+    """Holm's step-down rejections at family-wise level ``alpha``.
+
+    >>> holm({"a": 0.001, "b": 0.02, "c": 0.04})
+    {'a': True, 'b': True, 'c': True}
+    >>> holm({"a": 0.001, "b": 0.03, "c": 0.04})
+    {'a': True, 'b': False, 'c': False}
+    """
+    order = sorted(p_values, key=lambda k: p_values[k])
+    out, m, going = {}, len(order), True
+    for i, key in enumerate(order):
+        going = going and p_values[key] <= alpha / (m - i)
+        out[key] = going
+    return {k: out[k] for k in p_values}
+
+
+def covariate_rows_sql(buyers: str, as_of: pd.Timestamp, min_buyers: int) -> str:
+    """Buyers collapsed by (frequency, recency, age, channel group, region) with counts.
+
+    Channel group: of the channel of the customer's first ``add`` before ``as_of``; region:
+    of the customer's main store (:func:`~workbench.clv.pipeline.main_store_sql`). Missing
+    ones are ``unknown``; levels with fewer than ``min_buyers`` buyers are pooled as ``other``.
+    """
+    first_add = f"""
+        SELECT customer_id, channel_code FROM (
+            SELECT customer_id, channel_code,
+                   ROW_NUMBER() OVER (PARTITION BY customer_id ORDER BY event_time, channel_code) AS rn
+            FROM contact_events
+            WHERE event_type = 'add' AND customer_id IS NOT NULL AND event_time < {literal(as_of)}) a
+        WHERE rn = 1"""
+    raw = f"""
+        SELECT b.frequency, b.recency_days, b.age_days,
+               COALESCE(c.channel_group, 'unknown') AS channel_group, COALESCE(st.region, 'unknown') AS region
+        FROM {quote(buyers)} b
+        LEFT JOIN ({first_add}) f ON f.customer_id = b.customer_id
+        LEFT JOIN channels c ON c.channel_code = f.channel_code
+        LEFT JOIN ({main_store_sql(as_of)}) m ON m.customer_id = b.customer_id
+        LEFT JOIN stores st ON st.store_id = m.store_id"""
+    pooled = ", ".join(
+        f"CASE WHEN COUNT(*) OVER (PARTITION BY {c}) < {literal(int(min_buyers))} THEN 'other' ELSE {c} END AS {c}"
+        for c in CLV_COVARIATES)
+    return f"""
+        SELECT frequency, recency_days, age_days, channel_group, region, COUNT(*) AS weight
+        FROM (SELECT frequency, recency_days, age_days, {pooled} FROM ({raw}) r) p
+        GROUP BY frequency, recency_days, age_days, channel_group, region
+        ORDER BY frequency, recency_days, age_days, channel_group, region"""
+
+
+def covariate_effects(wb: Any, cv: CustomerValue, min_buyers: int = COVARIATE_MIN_BUYERS) -> CovariateEffects | None:
+    """Fit Pareto/NBD with acquisition channel group and store region on the buyers of ``cv``.
+
+    The buyers and orders are those of the value models (same ``as_of``, spend basis and
+    experiment-order choice); ages and recencies in weeks. ``None`` when the workbench lacks
+    contact events, channels or stores, or when no covariate has two levels.
+    """
+    if not all(wb.has_table(n) for n in ("contact_events", "channels", "stores")):
+        return None
+    exclude = bool(cv.orders_seen.exclude_experiment_orders) if cv.orders_seen else False
+    summarise_buyers(wb, cv.as_of, COVARIATE_BUYERS_TABLE, exclude_experiment_orders=exclude, spend=cv.spend)
+    rows = wb.query(covariate_rows_sql(COVARIATE_BUYERS_TABLE, cv.as_of, min_buyers))
+    used = [c for c in CLV_COVARIATES if rows[c].nunique() > 1]
+    if not used:
+        return None
+    cov = rows[used].astype(str)
+    # each covariate against its most common level among the buyers (ties: the first in order)
+    references = {c: str(rows["weight"].groupby(cov[c]).sum().sort_index().idxmax()) for c in used}
+    weeks = (rows["frequency"], rows["recency_days"] / 7.0, rows["age_days"] / 7.0)
+    model = ParetoNBDCovariatesFitter().fit(*weeks, cov, cov, weights=rows["weight"], reference=references)
+    by_name = {(e.process, e.covariate): e for e in model.effects()}
+    worded = [n for n in model.purchase_names_ if n.partition("=")[2] not in UNSTATED_LEVELS]
+    clear = holm({(p, n): by_name[(p, n)].p_value for n in worded for p in ("purchase", "dropout")})
+    findings = []
+    for name in model.purchase_names_:
+        c, _, level = name.partition("=")
+        n = int(rows.loc[cov[c] == level, "weight"].sum())
+        stated = {}
+        for process, what in (("purchase", "purchase rate while active"), ("dropout", "rate of dropping out")):
+            e = by_name[(process, name)]
+            stated[process] = Stated(e.multiplier, "ratio", f"{what} of buyers with {c} = {level} relative to "
+                                     f"{references[c]}, Pareto/NBD with covariates; 95% Wald interval",
+                                     None, cv.as_of, e.multiplier_low, e.multiplier_high)
+        findings.append(CovariateFinding(c, level, references[c], n, stated["purchase"], stated["dropout"],
+                                         by_name[("purchase", name)].p_value, by_name[("dropout", name)].p_value,
+                                         clear.get(("purchase", name), False) or clear.get(("dropout", name), False)))
+    lr = 2 * (model.log_likelihood_ - model.base_model_.log_likelihood_)
+    df = len(model.params_) - 4
+    table = model.summary.rename_axis("parameter").reset_index()
+    return CovariateEffects(tuple(findings), references, table, int(model.n_customers_), model.log_likelihood_,
+                            float(lr), df, float(stats.chi2.sf(max(lr, 0.0), df)), cv.as_of)
+
+
+def level_label(covariate: str, level: str, lang: str) -> str:
+    """A group's name for the page: translated channel groups; other levels as they are, Markdown-escaped."""
+    from ..plotting import escape_markdown
+
+    key = f"{covariate}.{level}"
+    return t(key, lang) if has_key(key) else escape_markdown(level)
+
+
+def covariate_sentences(ce: CovariateEffects, lang: str) -> list[str]:
+    """One sentence per level the data tell from its reference; one 'no clear difference' sentence otherwise."""
+    out = []
+    for f in ce.findings:
+        if not f.clear or f.level in UNSTATED_LEVELS:
+            continue
+        out.append(t(f"clv.cov_finding_{f.covariate}", lang, level=level_label(f.covariate, f.level, lang),
+                     reference=level_label(f.covariate, f.reference, lang), buy=f.purchase.text(),
+                     buy_ci=f.purchase.ci_text(), leave=f.dropout.text(), leave_ci=f.dropout.ci_text()))
+    if not out:
+        out.append(t("clv.cov_none", lang))
+    return out
