@@ -42,9 +42,11 @@ class TestEnginePipeline:
         assert rows["weight"].sum() == n == len(reference[0])
         assert len(rows) < n  # collapsing pays
         bg, gg = fit_value_models(wb, rows=rows)
-        # the same values with counts as weights: the same likelihood, so the same optimum
-        np.testing.assert_allclose(bg.params_, bg_ref.params_, rtol=1e-7)
-        np.testing.assert_allclose(gg.params_, gg_ref.params_, rtol=1e-7)
+        # the same values with counts as weights: the same likelihood, so the same optimum, up to the Newton
+        # decrement at which both stop (1e-10: a distance of about 1e-5 standard errors); Gamma-Gamma's likelihood
+        # is flat in v, so compare in standard errors rather than relative digits
+        for fit, ref in ((bg, bg_ref), (gg, gg_ref)):
+            np.testing.assert_allclose(fit.params_, ref.params_, rtol=0, atol=1e-4 * ref.standard_errors_.min())
 
     def test_clv_equals_array_path(self, brand, reference):
         s, bg, gg = reference
@@ -72,9 +74,9 @@ class TestEnginePipeline:
         cv = customer_value(workbench.open(brand.tables), brand.as_of, interval_draws=20)
         c = cv.customers
         buyers = c[c["frequency"].notna()]
-        # customer_value refits on collapsed rows: its parameters equal the per-customer fit's to the optimiser's
-        # tolerance (1e-7, test_fits_equal_per_customer_fits), so the total agrees to that order, not to 1e-10
-        np.testing.assert_allclose(buyers["clv"].sum(), s["clv"].sum(), rtol=1e-7)
+        # customer_value refits on collapsed rows: its parameters equal the per-customer fit's within 1e-4
+        # standard errors (test_fits_equal_per_customer_fits), so the total agrees to about 1e-6, not to 1e-10
+        np.testing.assert_allclose(buyers["clv"].sum(), s["clv"].sum(), rtol=1e-6)
         assert cv.total_interval[1] < cv.total_interval[0] < cv.total_interval[2]
         share = buyers["value_tier"].value_counts(normalize=True)
         assert share["super_vip"] == pytest.approx(0.05, abs=0.002)
