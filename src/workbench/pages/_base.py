@@ -25,6 +25,7 @@ UNITS: dict[str, Any] = {
     "pp": lambda v: _format_pp(v),    # difference of two shares, in percentage points
     "relative": lambda v: format_pct(v, signed=True),   # a relative change
     "days": lambda v: format_float(v, 0),
+    "months": lambda v: format_float(v, 1),   # expected months (sBG: discounted residual lifetime)
     "ratio": lambda v: format_float(v, 2),    # hazard ratio, multiplier
     "number": lambda v: format_float(v, 2),
 }

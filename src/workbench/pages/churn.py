@@ -442,8 +442,8 @@ def residual_lifetime(sbg: Any, tenure_months: int = DERL_TENURE_MONTHS, annual_
            f"month discounted at {annual_discount:.0%} a year (Fader & Hardie 2010 DERL)")
     return ResidualLifetime(
         int(tenure_months), float(annual_discount),
-        Stated(float(values[0]), "number", "relationship just added: " + how),
-        Stated(float(values[tenure_months]), "number", f"relationship that has lasted {tenure_months} months: " + how),
+        Stated(float(values[0]), "months", "relationship just added: " + how),
+        Stated(float(values[tenure_months]), "months", f"relationship that has lasted {tenure_months} months: " + how),
         Stated(float(elastic[tenure_months]), "number", f"% change of the expected further months of a relationship "
                f"that has lasted {tenure_months} months when every monthly retention rate rises by 1%"),
         table)
