@@ -247,6 +247,8 @@ def test_covariate_sentence_words_and_escapes_levels(covariates):
     (en,) = page.covariate_sentences(forced, "en")
     assert en.startswith(f"Customers whose main store is in **\\*\\*&lt;b&gt;x&lt;/b&gt;** buy {f.purchase.text()}× "
                          f"as often (95%: {f.purchase.ci_text()})")
+    intro = page.covariate_intro(ce, "en")
+    assert f"fitted on {ce.buyers:,} buyers" in intro and "(Offline store; East)" in intro  # the report brand's
     (zh,) = page.covariate_sentences(forced, "zh")
     assert f"{f.dropout.text()} 倍（95%：{f.dropout.ci_text()}）" in zh
 
@@ -257,6 +259,7 @@ def test_clv_page_states_the_covariate_effects(render, covariates, lang):
     _, _, ce = covariates
     text = page_text(render("clv_report", lang))
     assert t("clv.h_covariates", lang) in text and t("clv.h_cov_appendix", lang) in text
+    assert page.covariate_intro(ce, lang) in text
     for sentence in page.covariate_sentences(ce, lang):
         assert sentence.replace("**", "") in text
     for f in ce.findings:

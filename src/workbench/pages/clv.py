@@ -481,6 +481,15 @@ def level_label(covariate: str, level: str, lang: str) -> str:
     return t(key, lang) if has_key(key) else escape_markdown(level)
 
 
+def covariate_intro(ce: CovariateEffects, lang: str) -> str:
+    """What the covariate model is, on how many buyers, and the reference group of each covariate."""
+    from ..plotting import format_int
+
+    sep = "；" if lang == "zh" else "; "
+    refs = sep.join(level_label(c, r, lang) for c, r in ce.references.items())
+    return t("clv.cov_intro", lang, buyers=format_int(ce.buyers), references=refs)
+
+
 def covariate_sentences(ce: CovariateEffects, lang: str) -> list[str]:
     """One sentence per level the data tell from its reference; one 'no clear difference' sentence otherwise."""
     out = []
