@@ -300,7 +300,7 @@ class TestAbsentTables:
     def test_validate_all_lists_absent_tables_and_what_needs_them(self, clean, tmp_path):
         tables = {k: v for k, v in clean.items() if k not in ("coupons", "orders")}
         summary = workbench.open(write(tmp_path, tables), as_of=AS_OF).validate_all()
-        assert set(summary.absent) == {"coupons", "orders", "staff_daily", "mass_sends"}
+        assert set(summary.absent) == {"coupons", "orders"}
         assert "value model" in summary.absent["orders"]
         assert any(line.startswith("absent  orders (needed by") for line in summary.notes())
         assert summary["customers"] == len(clean["customers"])
@@ -384,7 +384,8 @@ class TestBackfill:
         cut = pd.Timestamp(self.CUT)
         before = {name: clean[name][clean[name][col] < cut] for name, col in
                   [("orders", "order_time"), ("contact_events", "event_time"), ("touches", "event_time"),
-                   ("scans", "event_time"), ("group_events", "event_time"), ("coupons", "issued_at")]}
+                   ("scans", "event_time"), ("group_events", "event_time"), ("coupons", "issued_at"),
+                   ("staff_daily", "stat_date"), ("mass_sends", "created_at")]}
         after = wb.rows_after_as_of()
         for name, kept in before.items():
             assert after[name] == len(clean[name]) - len(kept), name
