@@ -10,6 +10,13 @@ Typical use::
 """
 from .beta_geo import BetaGeoFitter
 from .beta_geo_beta_binom import BetaGeoBetaBinomFitter
+from .covariates import (
+    BetaGeoCovariatesFitter,
+    CovariateEffect,
+    ParetoNBDCovariatesFitter,
+    design_matrix,
+    simulate_pareto_nbd_covariates,
+)
 from .gamma_gamma import GammaGammaFitter
 from .modified_beta_geo import ModifiedBetaGeoFitter
 from .pareto_nbd import ParetoNBDFitter
@@ -25,7 +32,8 @@ from .validation import (
 from .value import clv_interval, customer_lifetime_value
 
 __all__ = ["BetaGeoFitter", "ModifiedBetaGeoFitter", "ParetoNBDFitter", "GammaGammaFitter", "BetaGeoBetaBinomFitter",
-           "rfm_summary",
+           "BetaGeoCovariatesFitter", "ParetoNBDCovariatesFitter", "CovariateEffect", "design_matrix",
+           "simulate_pareto_nbd_covariates", "rfm_summary",
            "collapse_rfm", "customer_lifetime_value", "clv_interval", "calibration_holdout_comparison",
            "period_transactions", "expected_vs_actual_cumulative", "plot_period_transactions",
            "plot_calibration_holdout", "plot_cumulative_transactions"]
