@@ -19,7 +19,8 @@ Exit codes (for cron and Airflow):
 1     a report failed for a reason other than data or parameters
       (its failure page is rendered and indexed)
 2     bad arguments or report parameters, an unknown report (nothing was run)
-3     bad input data (the data contract was violated), before or inside a notebook
+3     bad input data (the data contract was violated, or a file or database of an
+      ingest cannot be read), before or inside a notebook
 4     an unexpected error (a bug: run again with --debug)
 130   interrupted by SIGINT (Ctrl-C); 143 stopped by SIGTERM
 ====  ============================================================
@@ -509,12 +510,14 @@ def main(argv: list[str] | None = None) -> int:
 
 def _classify(err: Exception) -> tuple[int, str]:
     """Exit code and label of an error that reached the top."""
-    from .errors import DataContractError, ParameterError, ReportError
+    from .errors import DataContractError, ParameterError, ReportError, SourceUnavailableError
 
     if isinstance(err, ParameterError):
         return EXIT_BAD_ARGS, "bad parameter"
     if isinstance(err, DataContractError):
         return EXIT_BAD_DATA, "bad input data"
+    if isinstance(err, SourceUnavailableError):
+        return EXIT_BAD_DATA, "input unavailable"
     if isinstance(err, ReportError):
         return EXIT_REPORT_FAILED, "report error"
     return EXIT_BUG, f"unexpected error: {type(err).__name__}"

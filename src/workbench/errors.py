@@ -58,6 +58,13 @@ class DataContractError(WorkbenchError, ValueError):
         super().__init__(msg)
 
 
+class SourceUnavailableError(WorkbenchError, OSError):
+    """An input cannot be read at all: a database that refuses the connection, a missing export.
+
+    The message names the source (never a password); the CLI exits 3, as for bad input data.
+    """
+
+
 class ParameterError(WorkbenchError, ValueError):
     """A function or report parameter is unknown, of the wrong type or out of range."""
 

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 import workbench
-from workbench.errors import DataContractError, ParameterError, WorkbenchError
+from workbench.errors import DataContractError, ParameterError, SourceUnavailableError
 from workbench.ingest.openscrm import ingest_openscrm
 from workbench.relations import contact_intervals_sql
 from workbench.simulate import simulate_brand
@@ -243,14 +243,14 @@ def test_unreachable_server_names_host_and_port_not_password(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    with pytest.raises(WorkbenchError, match=rf"127\.0\.0\.1:{port}/openscrm") as err:
+    with pytest.raises(SourceUnavailableError, match=rf"127\.0\.0\.1:{port}/openscrm") as err:
         ingest_openscrm(f"mysql://someone:s3cret-Pw@127.0.0.1:{port}/openscrm", tmp_path / "out")
     assert "s3cret-Pw" not in str(err.value)
     assert not (tmp_path / "out").exists()
 
 
 def test_wrong_password_is_refused_without_echoing_it(mariadb, tmp_path):
-    with pytest.raises(WorkbenchError, match="cannot connect") as err:
+    with pytest.raises(SourceUnavailableError, match="cannot connect") as err:
         ingest_openscrm(f"mysql://{mariadb.user}:not-the-Pw@127.0.0.1:{mariadb.port}/openscrm", tmp_path / "out")
     assert "not-the-Pw" not in str(err.value)
 
@@ -381,6 +381,6 @@ def test_cli_ingest_openscrm(scrm, mariadb, tmp_path, capsys):
     assert f"scrm_history_rows: {len(scrm['customer_staff_relation_history']):,}" in printed.out
     assert mariadb.password not in printed.out + printed.err
     url = mariadb.url("openscrm").replace(f":{mariadb.port}/", ":1/")
-    assert main(["ingest", "openscrm", "--url", url, "--out", str(tmp_path / "out2")]) != 0
+    assert main(["ingest", "openscrm", "--url", url, "--out", str(tmp_path / "out2")]) == 3  # input unavailable
     printed = capsys.readouterr()
     assert "127.0.0.1:1/openscrm" in printed.err and mariadb.password not in printed.out + printed.err

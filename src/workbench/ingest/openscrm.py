@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import DataContractError, ParameterError, WorkbenchError
+from ..errors import DataContractError, ParameterError, SourceUnavailableError
 from . import openscrm_map as m
 from .report import IngestReport
 
@@ -71,7 +71,7 @@ def _scrub(text: str, password: str | None) -> str:
 
 
 def _connect(url: Any, shown: str) -> Any:
-    """An engine that answered ``SELECT 1``; else a WorkbenchError naming host:port (never the password)."""
+    """An engine that answered ``SELECT 1``; else a SourceUnavailableError naming host:port (never the password)."""
     import sqlalchemy as sa
 
     engine = sa.create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 10})
@@ -81,7 +81,7 @@ def _connect(url: Any, shown: str) -> Any:
     except Exception as exc:  # any driver failure: refused, unknown host, bad login, unknown database
         engine.dispose()
         reason = getattr(exc, "orig", exc)
-        raise WorkbenchError(f"cannot connect to the OpenSCRM database {shown}: "
+        raise SourceUnavailableError(f"cannot connect to the OpenSCRM database {shown}: "
                              f"{_scrub(str(reason), url.password)}") from None
     return engine
 
@@ -170,7 +170,7 @@ def ingest_openscrm(url: str, out: str | Path, tables: str | Path | None = None)
 
     Raises
     ------
-    WorkbenchError
+    SourceUnavailableError
         The database cannot be reached or refuses the login (the message names host:port).
     DataContractError
         A needed OpenSCRM table or column is missing.
