@@ -89,3 +89,19 @@ def check_rfm(frequency: np.ndarray, recency: np.ndarray, T: np.ndarray, integer
             rows = pd.DataFrame({"row": idx, "frequency": frequency[idx], "recency": recency[idx], "T": T[idx]})
             raise DataContractError("rfm summary", col, problem, rows, int(mask.sum()))
 
+
+
+def set_rfm_data(fitter: Any, frequency: Any, recency: Any, T: Any, weights: Any = None) -> float:
+    """Validate (frequency, recency, T, weights) and store them on ``fitter`` as ``_x``, ``_tx``, ``_T``.
+
+    The data step every purchase-process fitter (BG/NBD, MBG/NBD, Pareto/NBD) takes before
+    maximising its likelihood: rows collapsed to distinct values with counts as weights
+    (``fitter._set_data``). Returns the weighted mean ``T`` (at least 1), the time scale the
+    fitters start from.
+    """
+    x, tx, T_ = as_array(frequency, "frequency"), as_array(recency, "recency"), as_array(T, "T")
+    check_rfm(x, tx, T_)
+    w = check_weights(weights, len(x))
+    cols = fitter._set_data(w, x=x, tx=tx, T=T_)
+    fitter._x, fitter._tx, fitter._T = cols["x"], cols["tx"], cols["T"]
+    return max(float(np.average(fitter._T, weights=fitter._w)), 1.0)

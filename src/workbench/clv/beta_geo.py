@@ -22,7 +22,7 @@ from scipy.special import betaln, digamma, expit, gammaln, hyp2f1, logsumexp, ro
 from .._mle import SUBSAMPLE_ROWS, ExactDerivativesFitter, dot, trigamma
 from .._rows import distinct_rows
 from ..errors import ConvergenceError, ParameterError
-from ._base import as_array, check_rfm, check_weights
+from ._base import set_rfm_data
 
 #: Gauss-Legendre nodes per panel and panels of the DERT quadrature (see :func:`dert_by_quadrature`)
 _DERT_NODES, _DERT_WEIGHTS = roots_legendre(16)
@@ -153,13 +153,8 @@ class BetaGeoFitter(ExactDerivativesFitter):
         ConvergenceError
             When the likelihood has no interior maximum (e.g. nobody bought twice).
         """
-        x, tx, T_ = as_array(frequency, "frequency"), as_array(recency, "recency"), as_array(T, "T")
-        check_rfm(x, tx, T_)
-        w = check_weights(weights, len(x))
-        cols = self._set_data(w, x=x, tx=tx, T=T_)
-        self._x, self._tx, self._T = cols["x"], cols["tx"], cols["T"]
+        scale = set_rfm_data(self, frequency, recency, T, weights)
         self._prepare_terms()
-        scale = max(float(np.average(self._T, weights=self._w)), 1.0)
         start = self._sample_start() if initial_params is None else None
         self._optimise(self._initial(initial_params, (0.5, scale / 4, 1.0, 1.0) if start is None else start))
         return self

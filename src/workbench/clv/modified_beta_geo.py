@@ -23,7 +23,7 @@ from scipy.special import betaln, digamma, expit, gammaln
 
 from .._mle import BaseFitter
 from ..errors import ParameterError
-from ._base import as_array, check_rfm, check_weights
+from ._base import set_rfm_data
 from .beta_geo import _broadcast, _growth, dert_by_quadrature
 
 
@@ -64,12 +64,7 @@ class ModifiedBetaGeoFitter(BaseFitter):
         ConvergenceError
             When the likelihood has no interior maximum (e.g. nobody bought twice).
         """
-        x, tx, T_ = as_array(frequency, "frequency"), as_array(recency, "recency"), as_array(T, "T")
-        check_rfm(x, tx, T_)
-        w = check_weights(weights, len(x))
-        cols = self._set_data(w, x=x, tx=tx, T=T_)
-        self._x, self._tx, self._T = cols["x"], cols["tx"], cols["T"]
-        scale = max(float(np.average(self._T, weights=self._w)), 1.0)
+        scale = set_rfm_data(self, frequency, recency, T, weights)
         self._optimise(self._initial(initial_params, (0.5, scale / 4, 1.0, 1.0)))
         return self
 

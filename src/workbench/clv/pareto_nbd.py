@@ -21,7 +21,7 @@ from scipy.special import expit, gammaln, hyp2f1, hyperu, logsumexp, roots_legen
 
 from .._mle import BaseFitter
 from ..errors import ParameterError
-from ._base import as_array, check_rfm, check_weights
+from ._base import set_rfm_data
 
 #: below this z the series is summed directly (≤ ~370 terms to reach 1e-17); above it the
 #: bounded Euler form is handed to scipy, whose value is then at most 1/(1−z)
@@ -104,12 +104,7 @@ class ParetoNBDFitter(BaseFitter):
     def fit(self, frequency: Any, recency: Any, T: Any, weights: Any = None,
             initial_params: Any = None) -> ParetoNBDFitter:
         """Maximum-likelihood fit; returns ``self`` (errors as :meth:`BetaGeoFitter.fit`)."""
-        x, tx, T_ = as_array(frequency, "frequency"), as_array(recency, "recency"), as_array(T, "T")
-        check_rfm(x, tx, T_)
-        w = check_weights(weights, len(x))
-        cols = self._set_data(w, x=x, tx=tx, T=T_)
-        self._x, self._tx, self._T = cols["x"], cols["tx"], cols["T"]
-        scale = max(float(np.average(self._T, weights=self._w)), 1.0)
+        scale = set_rfm_data(self, frequency, recency, T, weights)
         self._optimise(self._initial(initial_params, (0.5, scale / 4, 0.5, scale)))
         return self
 
