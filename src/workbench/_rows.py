@@ -132,8 +132,8 @@ def column_codes(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
     codes = codes.astype(np.int64)
     if (codes < 0).any():  # missing values form a level of their own, as in GROUP BY
         codes[codes < 0] = len(uniques)
-        uniques = uniques.insert(len(uniques), np.nan) if isinstance(uniques, pd.Index) else \
-            pd.Index(uniques.astype(object)).insert(len(uniques), np.nan)
+        # built in one go, so the levels' dtype is inferred as before (Index.insert no longer infers it)
+        uniques = pd.Index([*uniques, np.nan])
     return codes, pd.Index(uniques)
 
 

@@ -432,7 +432,7 @@ def residual_lifetime(sbg: Any, tenure_months: int = DERL_TENURE_MONTHS, annual_
     >>> m = ShiftedBetaGeometricFitter().fit(survival=[100, 63.1, 46.8, 38.2, 32.6, 28.9, 26.2, 24.1])
     >>> r = residual_lifetime(m)
     >>> r.new.text(), r.stayed.text()
-    ('9.33', '27.93')
+    ('9.3', '27.9')
     """
     monthly = (1.0 + annual_discount) ** (1.0 / 12.0) - 1.0
     months = np.arange(0, max(max_months, tenure_months) + 1)
