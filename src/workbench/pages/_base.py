@@ -185,3 +185,38 @@ def as_of_note(wb: Any, lang: str) -> str | None:
     tables = ", ".join(f"{table} {format_int(n)}" for table, n in counts.items())
     return t("report.rows_after_as_of", lang, as_of=f"{pd.Timestamp(wb.as_of):%Y-%m-%d}",
              n=format_int(sum(counts.values())), tables=tables)
+
+
+# Kinds of enumerated data values a page shows, and the catalogue prefix of their labels.
+DISPLAY_KINDS: dict[str, str] = {
+    "variant": "variant.",               # experiment arms: control, treatment, holdout, reached
+    "channel_group": "channel_group.",
+    "touch": "touch.",
+    "event_type": "event_type.",         # contact_events.event_type
+    "order_channel": "order_channel.",
+    "task_type": "value.task_type_",
+}
+
+
+def display_value(kind: str, value: Any, lang: str) -> str:
+    """An enumerated value from the data as a reader reads it, in ``lang``.
+
+    Looks up the catalogue key of ``kind`` (:data:`DISPLAY_KINDS`) and ``value``; a value the
+    catalogue does not name (e.g. a variant a brand named itself) is shown as it is, and a
+    missing value as ``–``. Use it for table cells and sentence arguments, never for keys.
+
+    Examples
+    --------
+    >>> display_value("variant", "treatment", "zh"), display_value("variant", "treatment", "en")
+    ('实验组', 'Treatment')
+    >>> display_value("variant", "script_b", "zh"), display_value("channel_group", None, "en")
+    ('script_b', '–')
+    """
+    from ..i18n import has_key, t
+
+    if kind not in DISPLAY_KINDS:
+        raise ValueError(f"unknown kind {kind!r}; one of {', '.join(DISPLAY_KINDS)}")
+    if _missing(value) or value is pd.NA:
+        return "–"
+    key = DISPLAY_KINDS[kind] + str(value)
+    return t(key, lang) if has_key(key) else str(value)
