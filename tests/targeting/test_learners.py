@@ -1,4 +1,4 @@
-"""Cross-fitted meta-learners: folds by salted hash, no unit scored by a model that saw it, recovery of known effects."""
+"""Cross-fitted meta-learners: salted-hash folds, no unit scored by a model that saw it, known effects recovered."""
 from __future__ import annotations
 
 import numpy as np
@@ -156,8 +156,9 @@ def test_bad_input_is_refused():
 
 
 def test_feature_matrix_from_an_experiment_frame():
-    frame = pd.DataFrame({"unit_id": ["a", "b", "c", "d"], "pre_orders": [0, 2, 1, 0], "pre_gmv": [0.0, 50.0, 9.9, 0.0],
-                          "channel_group": ["store", "ads", None, "store"], "buyer_type": ["new", "repeat", "repeat", "new"]})
+    frame = pd.DataFrame({"unit_id": ["a", "b", "c", "d"], "pre_orders": [0, 2, 1, 0],
+                          "pre_gmv": [0.0, 50.0, 9.9, 0.0], "channel_group": ["store", "ads", None, "store"],
+                          "buyer_type": ["new", "repeat", "repeat", "new"]})
     f = feature_matrix(frame, min_share=0.3)
     assert f.columns.tolist() == ["pre_orders", "pre_gmv", "channel_group=(other)", "channel_group=store",
                                   "buyer_type=new", "buyer_type=repeat"]
