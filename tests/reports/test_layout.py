@@ -199,7 +199,7 @@ class TestHeader:
         assert "数据截至" in header and "2026-01-01" in header and "总部视角：全部门店" in header
         start = page.index('class="wb-appendix"')
         appendix = page[start:page.index("</section>", start)]
-        assert "技术附录" in appendix and "<code>store_id=''</code>" in appendix
+        assert "运行信息" in appendix and "<code>store_id=''</code>" in appendix
         assert "<code>period_days=30</code>" in appendix and "生成时间" in appendix and "workbench 版本" in appendix
         assert page.index("核心指标") < start < page.index('class="wb-footer"')
 
@@ -207,7 +207,7 @@ class TestHeader:
         page = self._page(tmp_path, {"store_id": "<b>S1</b>"}, lang="en")
         header = page[page.index('<header class="wb-header">'):page.index("</header>")]
         assert "Store view: &lt;b&gt;S1&lt;/b&gt;" in header and "<b>S1" not in page
-        assert "Technical appendix" in page
+        assert "Run details" in page
 
     def test_failure_page_keeps_parameters_out_of_the_header(self):
         page = failure_page("ops_dashboard", "en", "2026-01-01", {"store_id": "S1"}, ValueError("boom"))

@@ -94,7 +94,7 @@ def render_html(executed: str | Path, name: str, lang: str, as_of: str, paramete
     exporter.exclude_output_stdin = True
     exporter.embed_images = True  # markdown images too: the page is one file
     exporter.language_code = lang
-    labels = {k: label(k, lang) for k in ("data_as_of", "generated", "version", "parameters", "contents", "appendix")}
+    labels = {k: label(k, lang) for k in ("data_as_of", "generated", "version", "parameters", "contents", "run_details")}
     resources = {"workbench": {
         "title": title, "as_of": as_of, "generated": f"{dt.datetime.now():%Y-%m-%d %H:%M}",
         "audience": audience(parameters, lang, " · ".join(v for v in store if v) or None),
@@ -107,7 +107,8 @@ def render_html(executed: str | Path, name: str, lang: str, as_of: str, paramete
 
 
 # Page labels the catalogue may not have yet: the page still renders, in the reader's language.
-_FALLBACK_LABELS = {"appendix": {"en": "Technical appendix", "zh": "技术附录"}}
+_FALLBACK_LABELS = {"appendix": {"en": "Technical appendix", "zh": "技术附录"},
+                    "run_details": {"en": "Run details", "zh": "运行信息"}}
 
 
 def label(key: str, lang: str) -> str:
@@ -167,7 +168,7 @@ def failure_page(name: str, lang: str, as_of: str, parameters: dict[str, Any], e
     cell = _failing_cell(executed)
     title = t(f"{name}.title", lang) if has_key(f"{name}.title") else name
     params = " ".join(f"<code>{html.escape(str(k))}={html.escape(_show(v))}</code>" for k, v in parameters.items())
-    heading = html.escape(label("appendix", lang))
+    heading = html.escape(label("run_details", lang))
     appendix = (f'<section class="wb-appendix"><h2 class="wb-appendix-title">{heading}</h2>'
                 f'<dl><dt>{html.escape(t("report.parameters", lang))}</dt><dd>{params or "–"}</dd>'
                 f'<dt>{html.escape(t("report.generated", lang))}</dt><dd>{dt.datetime.now():%Y-%m-%d %H:%M}</dd>'
