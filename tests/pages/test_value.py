@@ -16,6 +16,7 @@ from workbench import metrics
 from workbench.attribution.buckets import value_buckets
 from workbench.i18n import t
 from workbench.pages import Stated, Verdict, effect_verdict
+from workbench.pages import names
 from workbench.pages import value as vp
 from workbench.plotting import format_cny
 
@@ -268,8 +269,8 @@ def _state_the_functions_numbers(text: str, wb, lang: str, days: int) -> None:
     for v in tasks.rows["user_gmv"]:
         assert format_cny(v) in text
     cv = vp.credited_value(wb, *MONTH, "store", interaction_window_days=days)
-    assert squash(t("value.finding_stores", lang, k=cv.top_k, share=cv.top_k_share.text(), store=cv.leader,
-                    value=cv.leader_value.text())) in text
+    assert squash(t("value.finding_stores", lang, k=cv.top_k, share=cv.top_k_share.text(),
+                    store=names.store_label(wb, cv.leader), value=cv.leader_value.text())) in text
     mta = vp.mta_comparison(wb, *MONTH, lookback_days=30)
     assert squash(t("value.mta_note", lang, period=ladder.total.period_text(), days=30,
                     unattributed=mta.unattributed.text())) in text

@@ -8,7 +8,7 @@ import pandas as pd
 
 from ..engine import Workbench, literal
 
-__all__ = ["store_label", "with_store_names"]
+__all__ = ["store_label", "with_names", "with_store_names"]
 
 
 def store_label(wb: Workbench, store_id: str | None) -> str | None:
@@ -53,4 +53,35 @@ def with_store_names(wb: Workbench, frame: pd.DataFrame, missing: str) -> pd.Dat
         names, regions = ids, pd.Series(None, index=out.index)
     out["store_id"] = names.where(names.notna(), ids).astype(object).where(ids.notna(), missing)
     out.insert(out.columns.get_loc("store_id") + 1, "region", regions.astype(object).where(regions.notna(), None))
+    return out
+
+
+_NAMES = {"staff_id": ("staff", "staff_name"), "task_id": ("tasks", "title"),
+          "channel_code": ("channels", "channel_name"), "experiment_id": ("experiments", "name")}
+
+
+def with_names(wb: Workbench, frame: pd.DataFrame, column: str, missing: str = "–") -> pd.DataFrame:
+    """``frame`` with the ids in ``column`` (staff, task, channel code, experiment) replaced by their names.
+
+    Guide names come from ``staff.staff_name``, task titles from ``tasks.title``, channel-code names
+    from ``channels.channel_name``, experiment names from ``experiments.name``; an id without a name
+    (or without the table) stays as it is, and a missing id reads ``missing``.
+
+    >>> import workbench, pandas as pd
+    >>> wb = workbench.open({"staff": pd.DataFrame({"staff_id": ["E1", "E2"], "role": ["guide", "guide"],
+    ...                                              "staff_name": ["王丽", None]})})
+    >>> with_names(wb, pd.DataFrame({"staff_id": ["E1", "E2", None]}), "staff_id")["staff_id"].tolist()
+    ['王丽', 'E2', '–']
+    """
+    table, name_column = _NAMES[column]
+    out = frame.copy()
+    ids = out[column]
+    names = ids
+    if wb.has_table(table):
+        ref = wb.frame(table)
+        if name_column in ref:
+            lookup = ref.set_index(column)[name_column]
+            names = ids.map(lookup.where(lookup.notna() & (lookup.astype(str).str.strip() != ""), None))
+            names = names.where(names.notna(), ids)
+    out[column] = names.astype(object).where(ids.notna(), missing)
     return out
