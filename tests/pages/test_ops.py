@@ -53,6 +53,15 @@ def test_net_adds_is_adds_minus_deletes_in_person_times(brand_wb, store_id):
     assert h.net_adds.previous.value == h.adds.previous.value - h.deletes.previous.value - moved.previous.value
     # adds open relationships; deletes, transfers and departures close them: net adds is the change in open ones
     assert h.contacts.current.value - h.contacts.previous.value == h.net_adds.current.value
+    # deletes as a rate: per 1,000 contacts (mean of the first and last day) per month, as the store page's KPI
+    exposure = (h.contacts.previous.value + h.contacts.current.value) / 2
+    days = (end - start) / pd.Timedelta(days=1)
+    assert h.delete_rate.current.unit == "per_1000"
+    assert h.delete_rate.current.value == pytest.approx(1000 * h.deletes.current.value / exposure
+                                                        * ops.DAYS_PER_MONTH / days, rel=1e-12)
+    if store_id:
+        kpi = store_page.store_kpis(wb, store_id, start, end).kpis["deletes_per_1000"]
+        assert kpi.current.value == pytest.approx(h.delete_rate.current.value, rel=1e-12)
     # a person can add two guides: persons never exceed person-times
     assert h.add_persons.current.value <= h.adds.current.value
     sentence = h.finding("en")
@@ -182,6 +191,7 @@ def stated_on_page(text: str, wb, start, end, store_id, lang) -> None:
     # the net-adds card shows the net, in person-times, and the share card a change in pp
     from workbench.i18n import t
     assert f"{t('ops.kpi_net_adds', lang)} {h.net_adds.current.text()} {h.net_adds.change_text()}" in text
+    assert f"{t('ops.kpi_delete_rate', lang)} {h.delete_rate.current.text()} {h.delete_rate.change_text()}" in text
     assert f"{t('ops.kpi_user_share', lang)} {h.user_share.current.text()} {h.user_share.change.text()}" in text
     if lang == "zh":   # channel groups and verdicts in words, never raw English enum values
         for raw in ("offline_store", "online_mall", "wechat_ecosystem", "not_distinguishable", "unknown"):

@@ -25,7 +25,8 @@ UNITS: dict[str, Any] = {
     "pp": lambda v: _format_pp(v),    # difference of two shares, in percentage points
     "relative": lambda v: format_pct(v, signed=True),   # a relative change
     "days": lambda v: format_float(v, 0),
-    "months": lambda v: format_float(v, 1),   # expected months (sBG: discounted residual lifetime)
+    "months": lambda v: format_float(v, 1),     # expected months (sBG: discounted residual lifetime)
+    "per_1000": lambda v: format_float(v, 1),   # a rate per 1,000 (e.g. deletes per 1,000 contacts per month)
     "ratio": lambda v: format_float(v, 2),    # hazard ratio, multiplier
     "number": lambda v: format_float(v, 2),
 }

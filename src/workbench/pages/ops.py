@@ -64,6 +64,10 @@ def report_window(wb: Workbench, as_of: Any, period_days: int) -> tuple[pd.Times
     return end - pd.Timedelta(days=int(period_days)), end
 
 
+#: Days in the month of a monthly rate (365.25 / 12).
+DAYS_PER_MONTH = 365.25 / 12
+
+
 def check_store(wb: Workbench, store_id: str | None) -> str | None:
     """``store_id`` when the brand has that store (None/"" for the HQ view), else a ParameterError."""
     if not store_id:
@@ -148,6 +152,7 @@ class Headline:
     deletes: Kpi
     moved_or_left: Kpi
     net_adds: Kpi
+    delete_rate: Kpi
     contacts: Kpi
     gmv: Kpi | None = None
     user_share: Kpi | None = None
@@ -181,11 +186,17 @@ def _counts(wb: Workbench, s: pd.Timestamp, e: pd.Timestamp, store_id: str | Non
     acq = _scope_row(metrics.acquisition(wb, s, e, grain=None, by=by), store_id)
     los = _scope_row(metrics.losses(wb, s, e, grain=None, by=by), store_id)
     cur = _scope_row(metrics.current_contacts(wb, e, by=by), store_id)
+    first = _scope_row(metrics.current_contacts(wb, s, by=by), store_id)
     out = {"adds": _get(acq, "adds"), "add_persons": _get(acq, "add_persons"),
            "new_persons": _get(acq, "new_persons"), "deletes": _get(los, "deletes"),
            "moved_or_left": _get(los, "transfers_out") + _get(los, "staff_left_closes"),
            "contacts": _get(cur, "contacts")}
     out["net_adds"] = out["adds"] - out["deletes"] - out["moved_or_left"]
+    # a rate, because raw deletes rise with the number of contacts: per 1,000 contacts (the mean of the
+    # period's first and last day) per month
+    exposure = (_get(first, "contacts") + out["contacts"]) / 2
+    days = (e - s) / pd.Timedelta(days=1)
+    out["delete_rate"] = 1000 * out["deletes"] / exposure * DAYS_PER_MONTH / days if exposure > 0 else float("nan")
     if wb.has_table("orders"):
         conv = _scope_row(metrics.conversion(wb, s, e, grain=None, by=by), store_id)
         gmv = _get(conv, "gmv")
@@ -201,6 +212,8 @@ _HEADLINE_DEFS: dict[str, tuple[str, str]] = {
     "deletes": ("person_times", "relationships with {who} that ended in the period (deleted by customer or staff)"),
     "moved_or_left": ("person_times", "relationships with {who} that ended without a delete in the period: moved "
                                       "to another guide (在职/离职继承) or closed when the guide left"),
+    "delete_rate": ("per_1000", "deletes of relationships with {who} per 1,000 open relationships (the mean of the "
+                                "period's first and last day) per month of 30.44 days"),
     "net_adds": ("person_times", "adds minus deletes minus relationships moved or closed at a departure, all in "
                                  "person-times: the change in open relationships"),
     "contacts": ("count", "open customer–guide relationships with {who} at the end of the period"),
@@ -240,7 +253,7 @@ def headline(wb: Workbench, start: Any, end: Any, store_id: str | None = None) -
         point = key == "contacts"   # a stock at the end of each period, not a flow over it
         kpis[key] = Kpi(Stated(value, unit, d, None if point else s, e),
                         Stated(before[key], unit, d, None if point else ps, s),
-                        lower_is_better=key == "deletes", absolute_change=key == "net_adds")
+                        lower_is_better=key in ("deletes", "delete_rate"), absolute_change=key == "net_adds")
     return Headline(store_id, s, e, **kpis)
 
 

@@ -27,11 +27,10 @@ from ..masking import mask_key, mask_tokens
 from ..relations import contact_intervals, open_at_sql
 from ._base import Stated
 from .guides import guide_dims_sql, risk_by_relationship_sql, store_members_sql
-from .ops import check_store
+from .ops import DAYS_PER_MONTH, check_store
 
 __all__ = ["StoreTodo", "StoreKpi", "StoreKPIs", "store_todo", "store_kpis", "KPI_DEFS", "DAYS_PER_MONTH"]
 
-DAYS_PER_MONTH = 365.25 / 12
 UNASSIGNED = "(unassigned)"   # display name of the buyers' row with no guide
 
 
@@ -212,7 +211,7 @@ def _per_guide(guides: pd.DataFrame, buyers: pd.DataFrame, not_grouped: pd.DataF
 # kpi → (unit, lower is better, definition)
 KPI_DEFS: dict[str, tuple[str, bool, str]] = {
     "add_persons": ("persons", False, "different customers who added a guide of the store in the period"),
-    "deletes_per_1000": ("number", True, "deletes (by customer or guide) per 1,000 contacts per month: deletes / "
+    "deletes_per_1000": ("per_1000", True, "deletes (by customer or guide) per 1,000 contacts per month: deletes / "
                          "mean of contacts at the start and the end × 1,000 × (days per month / period days)"),
     "contacts": ("count", False, "open customer–guide relationships of the store at the end of the period"),
     "group_coverage": ("share", False, "share of the store's contact persons at the end in one of its groups"),
