@@ -94,7 +94,8 @@ def render_html(executed: str | Path, name: str, lang: str, as_of: str, paramete
     exporter.exclude_output_stdin = True
     exporter.embed_images = True  # markdown images too: the page is one file
     exporter.language_code = lang
-    labels = {k: label(k, lang) for k in ("data_as_of", "generated", "version", "parameters", "contents", "run_details")}
+    keys = ("data_as_of", "generated", "version", "parameters", "contents", "run_details")
+    labels = {k: label(k, lang) for k in keys}
     resources = {"workbench": {
         "title": title, "as_of": as_of, "generated": f"{dt.datetime.now():%Y-%m-%d %H:%M}",
         "audience": audience(parameters, lang, " · ".join(v for v in store if v) or None),
