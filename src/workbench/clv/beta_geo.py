@@ -92,29 +92,31 @@ def _log_h(r: float, a: float, b: float, x: Any) -> Any:
     return gammaln(r + x) - gammaln(r) + betaln(a, b + x) - betaln(a, b)
 
 
-def _log_dropout_odds(r: float, alpha: float, a: float, b: float, x: np.ndarray, tx: np.ndarray,
+def _log_dropout_odds(r: Any, alpha: Any, a: Any, b: Any, x: np.ndarray, tx: np.ndarray,
                       T: np.ndarray) -> np.ndarray:
     """Z = log[a/(b+x−1)] + (r+x)·[log(α+T) − log(α+t_x)]: log P(dead)/P(alive); −inf where x = 0.
 
     The bracket of the likelihood is ``(α+T)^-(r+x) · (1 + e^z)``, so the log-likelihood of a
     row is ``_log_h + r·log α − (r+x)·log(α+T) + softplus(z)`` and P(alive) is ``σ(−z)``.
+    The parameters may be scalars or per-row arrays (the covariate models give each customer
+    their own α, a, b).
     """
     has = x > 0
-    out = np.full(np.shape(x), -np.inf)
-    xh = x[has]
-    out[has] = np.log(a) - np.log(b + xh - 1) + (r + xh) * (np.log(alpha + T[has]) - np.log(alpha + tx[has]))
-    return out
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.log(a) - np.log(np.where(has, b + x - 1, 1.0)) + (r + x) * (np.log(alpha + T) - np.log(alpha + tx))
+    return np.where(has, z, -np.inf)
 
 
-def _growth(a: float, b: float, r: float, c: np.ndarray, z: np.ndarray) -> np.ndarray:
+def _growth(a: Any, b: Any, r: Any, c: np.ndarray, z: np.ndarray) -> np.ndarray:
     """c/(a−1) · [1 − (1−z)^(a−1) · 2F1(a+b−1−r, a−1; c; z)].
 
     This is the Euler transform of the BG/NBD expectation term
     ``c/(a−1) [1 − (1−z)^r 2F1(r+x, b+x; c; z)]`` with ``c = a+b+x−1``: the transformed
     parameters stay small for any x, so the series neither overflows nor loses digits.
-    At a = 1 the bracket is 0/0; its limit is taken by a tiny offset.
+    At a = 1 the bracket is 0/0; its limit is taken by a tiny offset. ``a``, ``b``, ``r`` may be
+    per-row arrays.
     """
-    a = a if abs(a - 1) > 1e-10 else 1 + 1e-10
+    a = np.where(np.abs(np.asarray(a, float) - 1) > 1e-10, a, 1 + 1e-10)
     f = hyp2f1(a + b - 1 - r, a - 1, c, z)
     positive = f > 0  # always, except for x = 0 when a + b < 1 makes c negative
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -33,13 +33,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy import stats
-from scipy.special import betaln, digamma, expit, gammaln, hyp2f1
+from scipy.special import betaln, digamma, expit, gammaln
 
 from .._mle import trigamma
 from .._rows import collapse_indexed, distinct_rows
 from ..errors import ConvergenceError, DataContractError, ParameterError
 from ._base import as_array, check_rfm, check_weights
-from .beta_geo import BetaGeoFitter
+from .beta_geo import BetaGeoFitter, _growth, _log_dropout_odds
 from .pareto_nbd import ParetoNBDFitter, _one_minus_ratio_power_over, log_hyp2f1_unit_a
 
 _STEP = 1e-4  # central-difference step on log-parameters (second differences: error ~1e-7 relative)
@@ -126,19 +126,10 @@ def pareto_nbd_log_likelihood(u: np.ndarray, x: np.ndarray, tx: np.ndarray, T: n
     return head + np.logaddexp(alive, died)
 
 
-def _bg_log_dropout_odds(r: np.ndarray, alpha: np.ndarray, a: np.ndarray, b: np.ndarray, x: np.ndarray,
-                         tx: np.ndarray, T: np.ndarray) -> np.ndarray:
-    """Log-odds P(dropped out)/P(alive) of BG/NBD rows; −inf where x = 0."""
-    has = x > 0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        z = np.log(a) - np.log(np.where(has, b + x - 1, 1.0)) + (r + x) * (np.log(alpha + T) - np.log(alpha + tx))
-    return np.where(has, z, -np.inf)
-
-
 def beta_geo_log_likelihood(u: np.ndarray, x: np.ndarray, tx: np.ndarray, T: np.ndarray) -> np.ndarray:
     """Per-row BG/NBD log-likelihood; ``u`` (4, rows) holds log r, log α_i, log a_i, log b_i."""
     r, alpha, a, b = np.exp(u)
-    z = _bg_log_dropout_odds(r, alpha, a, b, x, tx, T)
+    z = _log_dropout_odds(r, alpha, a, b, x, tx, T)
     return (gammaln(r + x) - gammaln(r) + betaln(a, b + x) - betaln(a, b) + r * np.log(alpha)
             - (r + x) * np.log(alpha + T) + np.logaddexp(0.0, z))
 
@@ -156,7 +147,7 @@ def beta_geo_row_derivatives(u: np.ndarray, x: np.ndarray, tx: np.ndarray, T: np
     """
     r, alpha, a, b = np.exp(u)
     has = x > 0
-    z = _bg_log_dropout_odds(r, alpha, a, b, x, tx, T)
+    z = _log_dropout_odds(r, alpha, a, b, x, tx, T)
     codes, first = groups if groups is not None else (slice(None), slice(None))
     rg, ag, bg, xg = r[first], a[first], b[first], x[first]
     lg = (gammaln(rg + xg) - gammaln(rg) + betaln(ag, bg + xg) - betaln(ag, bg))[codes]
@@ -571,17 +562,6 @@ class ParetoNBDCovariatesFitter(_CovariateFitter):
         return rate * self.conditional_probability_alive(x, tx, T_, purchase_covariates, dropout_covariates)
 
 
-def _growth_rows(a: np.ndarray, b: np.ndarray, r: np.ndarray, c: np.ndarray, z: np.ndarray) -> np.ndarray:
-    """Row-wise c/(a−1)·[1 − (1−z)^(a−1)·2F1(a+b−1−r, a−1; c; z)] (see :func:`beta_geo._growth`)."""
-    a = np.where(np.abs(a - 1) > 1e-10, a, 1 + 1e-10)
-    f = hyp2f1(a + b - 1 - r, a - 1, c, z)
-    positive = f > 0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        bracket = np.where(positive, -np.expm1((a - 1) * np.log1p(-z) + np.log(np.where(positive, f, 1.0))),
-                           1 - (1 - z) ** (a - 1) * f)
-    return c / (a - 1) * bracket
-
-
 class BetaGeoCovariatesFitter(_CovariateFitter):
     """BG/NBD with time-invariant covariates: α_i = α0·exp(−γ_p'x_i); a_i, b_i = a0, b0 · exp(γ_d'x_i).
 
@@ -611,7 +591,7 @@ class BetaGeoCovariatesFitter(_CovariateFitter):
         """P(alive at T | x, t_x, T, covariates), per customer (1 for x = 0, by the model's construction)."""
         u, x, tx, T_ = self._rows(frequency, recency, T, purchase_covariates, dropout_covariates)
         r, alpha, a, b = np.exp(u)
-        return expit(-_bg_log_dropout_odds(r, alpha, a, b, x, tx, T_))
+        return expit(-_log_dropout_odds(r, alpha, a, b, x, tx, T_))
 
     def conditional_expected_number_of_purchases_up_to_time(self, t: Any, frequency: Any, recency: Any, T: Any,
                                                             purchase_covariates: Any = None,
@@ -620,8 +600,8 @@ class BetaGeoCovariatesFitter(_CovariateFitter):
         u, x, tx, T_ = self._rows(frequency, recency, T, purchase_covariates, dropout_covariates)
         r, alpha, a, b = np.exp(u)
         t = np.asarray(t, float)
-        alive = expit(-_bg_log_dropout_odds(r, alpha, a, b, x, tx, T_))
-        return _growth_rows(a, b, r, a + b + x - 1, t / (alpha + T_ + t)) * alive
+        alive = expit(-_log_dropout_odds(r, alpha, a, b, x, tx, T_))
+        return _growth(a, b, r, a + b + x - 1, t / (alpha + T_ + t)) * alive
 
 
 # ---------------------------------------------------------------------------- simulation
