@@ -4,6 +4,8 @@
 scikit-learn regressors); :func:`evaluate_uplift` the Qini coefficient, AUUC and uplift@k
 with bootstrap CIs; :func:`policy_values` the off-policy value of treating the top k% (IPW
 and doubly robust) beside treat-all, treat-none and random targeting.
+:func:`customer_features` and :func:`targeting_frame` compute the features in the engine (RFM,
+tenure, recent touches, acquisition channel, store) and the per-unit frame of an experiment.
 """
 from __future__ import annotations
 
@@ -18,10 +20,11 @@ from .evaluation import (
     within_fold_ranks,
 )
 from .features import feature_matrix
+from .frame import TARGETING_CATEGORICAL, TARGETING_NUMERIC, customer_features, targeting_frame
 from .learners import FoldModel, UpliftFit, fit_uplift, fold_ids, holdout_mask, score_chunks
 
 __all__ = [
-    "Curve", "FoldModel", "PolicyEvaluation", "UpliftEvaluation", "UpliftFit", "evaluate_uplift", "feature_matrix",
-    "fit_uplift", "fold_ids", "holdout_mask", "policy_values", "qini_curve", "score_chunks", "uplift_curve",
-    "within_fold_ranks",
+    "TARGETING_CATEGORICAL", "TARGETING_NUMERIC", "Curve", "FoldModel", "PolicyEvaluation", "UpliftEvaluation",
+    "UpliftFit", "customer_features", "evaluate_uplift", "feature_matrix", "fit_uplift", "fold_ids", "holdout_mask",
+    "policy_values", "qini_curve", "score_chunks", "targeting_frame", "uplift_curve", "within_fold_ranks",
 ]
