@@ -158,12 +158,25 @@ def _has_retention_tool(wb: Workbench) -> bool:
     return wb.has_table("stores") and "uses_retention_tool" in wb.columns("stores")
 
 
+SPELL_BASE = "__wb_spell_base"
+
+
+def spell_base(wb: Workbench, as_of: Any = None) -> str:
+    """:func:`contact_spells_sql` at level ``customer_staff``, materialised once per workbench and as-of date.
+
+    The covariates read the spells four times. In the persisted layer
+    (:mod:`workbench.engine.layer`) its as-of-dependent columns are ``end`` and ``duration_days``
+    of the spells open at as-of (``end_reason = 'censored'``).
+    """
+    at = require_as_of(wb, as_of)
+    return derived_table(wb, SPELL_BASE, contact_spells_sql(wb, at, "customer_staff"), ("contact_events",),
+                         params=(at,))
+
+
 def spell_covariates_sql(wb: Workbench, as_of: Any = None, landmark_days: float = 14.0) -> str:
     """The SQL behind :func:`spell_covariates` (unordered, for use inside the engine)."""
     at = require_as_of(wb, as_of)
-    # the spells are read four times below: build them once per workbench and as-of date
-    base = derived_table(wb, "__wb_spell_base", contact_spells_sql(wb, at, "customer_staff"), ("contact_events",),
-                         params=(at,))
+    base = spell_base(wb, at)
     lm = f"INTERVAL '{int(landmark_days * 86400)} seconds'"
     tool = ", CAST(st.uses_retention_tool AS INTEGER) AS uses_retention_tool" if _has_retention_tool(wb) else ""
     chans = wb.has_table("channels")

@@ -143,9 +143,21 @@ def summarise_buyers(wb: Workbench, as_of: Any = None, name: str = RFM_TABLE, ex
         raise ParameterError(f"purchase_unit must be one of {', '.join(PURCHASE_UNITS)}, not {purchase_unit!r}")
     end = (as_of - pd.Timedelta(days=1)).normalize()
     source = model_orders_sql(wb, exclude_experiment_orders)
-    wb.materialize(name, customer_days_sql(source, "customer_id", "order_time", SPEND_VALUES[spend], end, end, False,
-                                           per_order=purchase_unit == "order"))
+    sql = customer_days_sql(source, "customer_id", "order_time", SPEND_VALUES[spend], end, end, False,
+                            per_order=purchase_unit == "order")
+    # kept once per workbench and options (or read from the persisted layer, which holds the default options)
+    reads = ("orders", "tasks") if source != "orders" else ("orders",)
+    if isinstance(wb, Workbench):
+        wb.derived(name, sql, reads, params=buyer_params(as_of, exclude_experiment_orders, spend, purchase_unit))
+    else:
+        wb.materialize(name, sql)
     return int(wb.scalar(f"SELECT COUNT(*) FROM {quote(name)}"))
+
+
+def buyer_params(as_of: pd.Timestamp, exclude_experiment_orders: bool = False, spend: str = "net",
+                 purchase_unit: str = "day") -> tuple:
+    """The parameters the buyer table of :func:`summarise_buyers` is built from (its derived-relation key)."""
+    return (as_of, bool(exclude_experiment_orders), spend, purchase_unit)
 
 
 def buyer_rows(wb: Workbench, table: str = RFM_TABLE) -> pd.DataFrame:

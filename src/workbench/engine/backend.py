@@ -58,7 +58,14 @@ class Backend(Protocol):
         """Compute ``query`` once and keep the result as relation ``name`` (for this session)."""
 
     def drop(self, name: str) -> None:
-        """Forget a materialised relation (no error if there is none)."""
+        """Forget a materialised relation or a loaded view (no error if there is none)."""
+
+    def write_parquet(self, query: str, path: str) -> None:
+        """Write the result of ``query`` to Parquet at ``path`` (a file or a folder of part files).
+
+        What :meth:`load` reads back with the same column names and types: the persisted derived
+        layer (:mod:`workbench.engine.layer`) is written and read through these two.
+        """
 
     def column_types(self, view: str) -> dict[str, str]:
         """Column names and DuckDB type names (``VARCHAR``, ``TIMESTAMP``…) of a relation, in order."""

@@ -92,8 +92,17 @@ class DuckDBBackend:
         self.con.execute(f"CREATE OR REPLACE TEMP TABLE {quote(name)} AS {query}")
 
     def drop(self, name: str) -> None:
-        """Forget a materialised relation (no error if there is none)."""
-        self.con.execute(f"DROP TABLE IF EXISTS {quote(name)}")
+        """Forget a materialised relation or a loaded view (no error if there is none)."""
+        # a temporary table shadows a view of the same name: drop whichever exists, both if both do
+        for kind in ("TABLE", "VIEW", "TABLE"):
+            try:
+                self.con.execute(f"DROP {kind} IF EXISTS {quote(name)}")
+            except duckdb.CatalogException:  # the name is the other kind of object
+                pass
+
+    def write_parquet(self, query: str, path: str) -> None:
+        """Write the result of ``query`` to the Parquet file ``path`` (``COPY … TO … (FORMAT PARQUET)``)."""
+        self.con.execute(f"COPY ({query}) TO {literal(str(path))} (FORMAT PARQUET)")
 
     def column_types(self, view: str) -> dict[str, str]:
         """Column names and DuckDB type names of a relation, in order."""

@@ -113,6 +113,10 @@ class SparkBackend:
         """Forget a materialised relation (no error if there is none)."""
         self.spark.catalog.dropTempView(name)
 
+    def write_parquet(self, query: str, path: str) -> None:
+        """Write the result of ``query`` as a folder of Parquet part files at ``path`` (replacing it)."""
+        self.spark.sql(to_spark_sql(query)).write.mode("overwrite").parquet(str(path))
+
     def column_types(self, view: str) -> dict[str, str]:
         """Column names and DuckDB type names of a relation, in order."""
         fields = self.spark.table(view).schema.fields

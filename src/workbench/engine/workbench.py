@@ -17,7 +17,8 @@ from __future__ import annotations
 import logging
 import os
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -128,6 +129,10 @@ class Workbench:
         self._derived: dict[str, tuple[tuple[Any, ...], tuple]] = {}
         for name, source in sources.items():
             self._attach(name, source)
+        #: the persisted derived layer read by :meth:`derived` (set by :func:`open_workbench`), and the
+        #: sources it was built from: a table attached again is no longer the layer's
+        self.layer: Any = None
+        self._layer_sources: dict[str, Any] = dict(self._sources)
 
     # ------------------------------------------------------------------ engine
     @property
@@ -251,9 +256,58 @@ class Workbench:
         key = tuple(self._sources.get(t) for t in reads)
         seen = self._derived.get(name)
         if seen is None or seen[1] != params or any(a is not b for a, b in zip(seen[0], key, strict=False)):
-            self.materialize(name, sql)
+            persisted = self._layer_file(name, reads, params)
+            if persisted is None:
+                self.materialize(name, sql)
+            else:  # the same rows, persisted by build_layer for this snapshot and as-of
+                self._check_tables(sql)
+                self.backend.drop(name)
+                self.backend.load(name, persisted)
+                self._user_tables.add(name)
             self._derived[name] = (key, params)
         return f"SELECT * FROM {name}"
+
+    def _layer_file(self, name: str, reads: tuple[str, ...], params: tuple) -> Any:
+        """The layer's Parquet of relation ``name`` when it holds it with these ``params``, else None.
+
+        Only while every table the relation reads is still the source the layer was built from.
+        """
+        if self.layer is None or any(self._sources.get(t) is not self._layer_sources.get(t) for t in reads):
+            return None
+        return self.layer.relation_path(name, params)
+
+    @contextmanager
+    def restricted(self, keys: str, tables: Iterable[str], key: str = "customer_id") -> Iterator[None]:
+        """Within the block, contract tables ``tables`` hold only the rows whose ``key`` is in relation ``keys``.
+
+        Every derived relation built inside is built from those rows only: the same SQL, restricted to
+        some customers (what an incremental build of the layer recomputes). Derived relations are
+        forgotten on entry and on exit, so none built on the restricted rows outlives the block.
+        Tables must have been validated before (validation reads the full tables).
+        """
+        present = [t for t in tables if t in self._sources and t in contract.TABLES]
+        saved_layer, self.layer = self.layer, None
+        self._forget_derived()
+        for t in present:
+            self._create_view(t, f"SELECT * FROM ({self._contract_select(t)}) r "
+                                 f"WHERE {quote(key)} IN (SELECT {quote(key)} FROM {quote(keys)})")
+        try:
+            yield
+        finally:
+            for t in present:
+                self._create_contract_view(t)
+            self._forget_derived()
+            self.layer = saved_layer
+
+    def forget(self, name: str) -> None:
+        """Drop derived relation ``name``: the next :meth:`derived` call builds it again (or reads the layer)."""
+        if self._derived.pop(name, None) is not None:
+            self.backend.drop(name)
+
+    def _forget_derived(self) -> None:
+        for name in self._derived:
+            self.backend.drop(name)
+        self._derived = {}
 
     @property
     def tables(self) -> list[str]:
@@ -573,6 +627,7 @@ def open_workbench(
     tables: Iterable[str] | None = None,
     validate: bool = True,
     strict: bool | None = None,
+    layer: Any = "auto",
     **engine_options: Any,
 ) -> Workbench:
     """Open a brand's data: a directory of contract files, or a dict of DataFrames.
@@ -591,6 +646,11 @@ def open_workbench(
         Only attach these tables.
     validate : bool, default True
         Validate each contract table when a query first reads it.
+    layer : "auto", path or None
+        The persisted derived layer (:func:`workbench.engine.layer.build_layer`) to read derived
+        relations from, when it is current for these files and this as-of date: ``"auto"`` looks
+        in the data directory's default place (:func:`~workbench.engine.layer.default_layer_dir`),
+        a path reads that layer, ``None`` never reads one. The results are the same either way.
 
     Returns
     -------
@@ -614,4 +674,9 @@ def open_workbench(
     if tables is not None:
         wanted = set(tables)
         sources = {k: v for k, v in sources.items() if k in wanted}
-    return Workbench(sources, as_of=as_of, validate=validate, strict=strict, **engine_options)
+    wb = Workbench(sources, as_of=as_of, validate=validate, strict=strict, **engine_options)
+    if layer is not None and not isinstance(source, Mapping) and tables is None:
+        from .layer import current_layer
+
+        wb.layer = current_layer(source, wb, None if layer == "auto" else layer)
+    return wb
