@@ -1,13 +1,14 @@
-"""The ``workbench`` command: simulate, validate, reports, report, run, index, at-risk, ingest.
+"""The ``workbench`` command: simulate, validate, build, reports, report, run, index, at-risk, ingest.
 
 Examples::
 
     workbench simulate --customers 100000 --seed 7 --out data/demo
     workbench validate --data data/demo
+    workbench build --data data/demo                    # the derived layer the reports read (incremental)
     workbench reports                                   # the reports and their typed parameters
     workbench report ops_dashboard -p period_days 7 --lang zh --data data/demo
     workbench report ops_dashboard -p store_id S001     # labelled store_id-S001: never the HQ page
-    workbench run schedules/daily.yml --data data/demo
+    workbench run schedules/daily.yml --data data/demo --memory-limit 8GB   # layer first, kernels in parallel
     workbench index
     workbench ingest wecom --events callbacks/ --snapshot snapshots.jsonl --tables brand/ --out data/brand
     workbench ingest openscrm --url mysql+pymysql://reader@host/scrm --out data/brand
@@ -174,6 +175,24 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--skip-up-to-date", action="store_true",
                    help="do not re-run reports whose notebook, data and parameters are unchanged "
                         "since their last success")
+    b.add_argument("--workers", type=_positive(int), default=None, metavar="N",
+                   help="reports run at a time, each in its own kernel (default: one per core), capped by "
+                        "--memory-limit at 2 GiB per kernel")
+    b.add_argument("--memory-limit", default=None, metavar="SIZE",
+                   help="memory for the whole batch, e.g. 8GB (default: WORKBENCH_MEMORY_LIMIT, else half the "
+                        "machine); each kernel's DuckDB gets half of its equal share")
+    b.add_argument("--no-layer", action="store_true",
+                   help="do not build or reuse the derived layer first (each report computes its relations)")
+
+    d = add("build", "build the derived layer the reports read (or say it is current); incremental by day")
+    d.add_argument("--data", default="data/demo", help="data directory")
+    d.add_argument("--as-of", default=None, help="YYYY-MM-DD (default: the day after the data ends)")
+    d.add_argument("--layer", default=None, metavar="DIR",
+                   help="where the layer goes (default: the layer folder of the data, where reports look)")
+    d.add_argument("--full", action="store_true", help="rebuild everything, even when an incremental build would do")
+    d.add_argument("--memory-limit", default=None, metavar="SIZE",
+                   help="DuckDB memory for the build, e.g. 8GB (default: WORKBENCH_MEMORY_LIMIT, else half the "
+                        "machine)")
 
     a = add("at-risk", "export the ranked list of relationships at risk of deletion (CSV, for operations)")
     a.add_argument("--data", default="data/demo", help="data directory")
@@ -359,7 +378,8 @@ def _run(args: argparse.Namespace) -> int:
 
     _strict(args)
     runs = run_schedule(args.schedule, data_dir=args.data, as_of=args.as_of, out_dir=args.out,
-                        notebooks_dir=args.notebooks, skip_up_to_date=args.skip_up_to_date, timeout=args.timeout)
+                        notebooks_dir=args.notebooks, skip_up_to_date=args.skip_up_to_date, timeout=args.timeout,
+                        workers=args.workers, memory_limit=args.memory_limit, layer=not args.no_layer)
     failed = [r for r in runs if not r.ok]
     for r in runs:
         if r.ok:
@@ -368,6 +388,24 @@ def _run(args: argparse.Namespace) -> int:
             print(f"FAILED  {r.stem:<40} {r.error}" + (f" (see {r.html_path})" if r.html_path else ""))
     print(f"{len(runs) - len(failed)} ok, {len(failed)} failed; index: {Path(args.out) / 'index.html'}")
     return max((run_exit_code(r) for r in failed), default=EXIT_OK)
+
+
+def _build(args: argparse.Namespace) -> int:
+    """Build (or reuse) the derived layer; one line: mode, relations, rows, seconds and why."""
+    from .engine.layer import build_layer
+    from .reports.run import check_as_of
+
+    options = {}
+    if args.memory_limit:
+        from .reports.schedule import parse_size
+
+        options["memory_limit"] = f"{parse_size(args.memory_limit) // 2**20}MB"
+    as_of = check_as_of(args.as_of) if args.as_of else None
+    build = build_layer(args.data, as_of=as_of, out=args.layer, full=args.full, **options)
+    rows = sum(build.relations.values())
+    print(f"{build.mode:<12} {len(build.relations)} relations, {rows:,} rows in {build.seconds:.1f} s as of "
+          f"{build.as_of} ({build.reason}) -> {build.path}")
+    return EXIT_OK
 
 
 def default_export_path(data_dir: str | Path, as_of: str) -> Path:
@@ -427,7 +465,7 @@ def _ingest(args: argparse.Namespace) -> int:
 
 
 HANDLERS = {"simulate": _simulate, "validate": _validate, "reports": _reports, "report": _report, "run": _run,
-            "index": _index, "at-risk": _at_risk, "ingest": _ingest}
+            "build": _build, "index": _index, "at-risk": _at_risk, "ingest": _ingest}
 
 
 class _StderrHandler(logging.StreamHandler):

@@ -8,8 +8,10 @@ import logging
 import os
 import re
 import shutil
+import signal
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from functools import lru_cache
@@ -81,7 +83,7 @@ def default_as_of(data_dir: str | Path) -> str:
 def run_report(name: str, parameters: dict[str, Any] | None = None, lang: str = "en", as_of: str | None = None,
                data_dir: str | Path = "data/demo", out_dir: str | Path = "reports",
                notebooks_dir: str | Path = "notebooks", record: bool = True, label: str | None = None,
-               timeout: float | None = None) -> ReportRun:
+               timeout: float | None = None, stop: threading.Event | None = None) -> ReportRun:
     """Execute ``<notebooks_dir>/<name>.ipynb`` with papermill and render it to HTML.
 
     Parameters
@@ -106,12 +108,17 @@ def run_report(name: str, parameters: dict[str, Any] | None = None, lang: str = 
         parameterised run never replaces another run's page; none for a default run.
     timeout : float, optional
         Seconds any one cell may run before the run fails (no limit by default).
+    stop : threading.Event, optional
+        Set by a batch that is being stopped (it also ends the kernels, see
+        :func:`stop_kernels`): a run that then fails is ``interrupted``, not ``failed``, its
+        temporary folder is removed, no failure page is written and it is returned rather
+        than raised (worker threads receive no signals).
 
     Returns
     -------
     ReportRun
         ``status`` ``ok``, or ``failed`` with a failure page; the previous good report of
-        the same name, language and date is left untouched.
+        the same name, language and date is left untouched. ``interrupted`` only with ``stop``.
 
     Raises
     ------
@@ -162,12 +169,16 @@ def run_report(name: str, parameters: dict[str, Any] | None = None, lang: str = 
                 run.status, run.html_path = "ok", str(out / f"{run.stem}.html")
                 run.ipynb_path = str(out / f"{run.stem}.ipynb")
             except Exception as err:  # record it, show a failure page, keep the last good report
+                if stop is not None and stop.is_set():  # its kernel was ended by a stopping batch
+                    raise _Stopped from err
                 _record_failure(run, err, executed, out_dir, shown)
-    except KeyboardInterrupt:  # SIGINT, or SIGTERM turned into Interrupted by the CLI: tmp is gone already
+    except (KeyboardInterrupt, _Stopped) as stopped:  # SIGINT, SIGTERM (the CLI's Interrupted): tmp is gone
         run.status, run.error, run.finished = "interrupted", "interrupted by a signal", now_iso()
         log.info("%s interrupted after %.1f s", run.stem, time.perf_counter() - clock)
         if record:
             record_run(run, out_dir)
+        if isinstance(stopped, _Stopped):
+            return run
         raise
     run.finished = now_iso()
     # callers report failures themselves (the CLI in one line on stderr): progress only here
@@ -362,14 +373,45 @@ def remove_stale_temporaries(out: str | Path, unlocked_age_s: float = 3600.0) ->
     return removed
 
 
+class _Stopped(Exception):
+    """A run's kernel was ended because its batch is stopping (raised inside :func:`run_report` only)."""
+
+
+#: pid of the kernel each thread is running (a batch runs reports in threads; see :func:`stop_kernels`)
+_KERNELS: dict[int, int] = {}
+_KERNELS_LOCK = threading.Lock()
+
+
+def stop_kernels(sig: int = signal.SIGTERM) -> list[int]:
+    """Send ``sig`` to every report kernel this process is running; returns their pids.
+
+    Kernels run in their own session (jupyter_client starts them so), so a signal to the
+    batch does not reach them: a stopping batch ends them here, and the threads waiting on
+    them see a dead kernel within about a second.
+    """
+    with _KERNELS_LOCK:
+        pids = list(_KERNELS.values())
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, sig)
+    return pids
+
+
 def _execute(nb_path: Path, executed: Path, parameters: dict[str, Any], timeout: float | None) -> None:
     import papermill as pm
 
     kernel = ensure_kernel()
-    pm.execute_notebook(str(nb_path), str(executed), parameters=parameters, kernel_name=kernel,
-                        cwd=str(nb_path.parent.resolve()), progress_bar=False, log_output=False,
-                        report_mode=True, execution_timeout=timeout, language="python",
-                        kernel_manager_class=_quiet_kernel_manager())
+    # The kernel starts in the notebooks' folder through nbclient's resources, not papermill's ``cwd``:
+    # papermill would chdir the whole process, which races when a batch runs reports in threads.
+    folder = {"metadata": {"path": str(nb_path.parent.resolve())}}
+    try:
+        pm.execute_notebook(str(nb_path.resolve()), str(executed.resolve()), parameters=parameters,
+                            kernel_name=kernel, progress_bar=False, log_output=False, report_mode=True,
+                            execution_timeout=timeout, language="python", resources=folder,
+                            kernel_manager_class=_quiet_kernel_manager())
+    finally:
+        with _KERNELS_LOCK:
+            _KERNELS.pop(threading.get_ident(), None)
 
 
 @lru_cache(maxsize=1)
@@ -383,6 +425,13 @@ def _quiet_kernel_manager() -> type:
     from jupyter_client.manager import AsyncKernelManager
 
     class QuietShutdownKernelManager(AsyncKernelManager):
+        async def start_kernel(self, **kw: Any) -> None:
+            await super().start_kernel(**kw)
+            pid = getattr(self.provisioner, "pid", None)
+            if pid:  # known to stop_kernels while this thread runs it
+                with _KERNELS_LOCK:
+                    _KERNELS[threading.get_ident()] = int(pid)
+
         async def _async_interrupt_kernel(self) -> None:
             if getattr(self, "shutting_down", False):
                 return

@@ -23,7 +23,14 @@ Examples
 """
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import re
+import signal
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +41,7 @@ from ..i18n import LANGS
 from .html import error_summary
 from .index import ReportRun, load_runs, record_run
 from .parameters import STANDARD_PARAMETERS, auto_label, check_parameters, notebook_parameters
-from .run import check_as_of, default_as_of, inputs_fingerprint, now_iso, run_report
+from .run import check_as_of, default_as_of, inputs_fingerprint, now_iso, run_report, stop_kernels
 
 log = logging.getLogger(__name__)
 
@@ -210,11 +217,146 @@ def _label_of_refused(job: dict[str, Any], notebooks_dir: Path) -> str | None:
     return auto_label(declared, values)
 
 
+# ---------------------------------------------------------------------- parallel batches under a memory budget
+#: budget kept for this process (papermill, rendering, small queries) before kernels get theirs
+PARENT_RESERVE = 512 * 2**20
+#: the least budget one concurrent kernel gets (half for its DuckDB, half for its pandas frames and Python);
+#: a report reading the derived layer of a 1M-customer brand peaks well under it
+KERNEL_FLOOR = 2 * 2**30
+_UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12, "k": 2**10, "m": 2**20, "g": 2**30,
+          "t": 2**40, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def parse_size(value: str | int) -> int:
+    """Bytes in a size written as DuckDB reads it (``8GB`` = 8·10⁹, ``8GiB`` or ``8G`` = 8·2³⁰).
+
+    A percentage (``50%``) is of the machine's physical memory; an int is bytes.
+
+    Examples
+    --------
+    >>> parse_size("8GB"), parse_size("1.5GiB"), parse_size("512 MB"), parse_size(1024)
+    (8000000000, 1610612736, 512000000, 1024)
+    """
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    text = str(value).strip().lower().replace(" ", "")
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)([a-z%]+)", text)
+    if match and match.group(2) == "%":
+        return int(float(match.group(1)) / 100 * _physical_memory())
+    if not match or match.group(2) not in _UNITS:
+        raise ParameterError(f"memory size {value!r}: expected a number and a unit, e.g. 8GB, 6GiB, 512MB")
+    return int(float(match.group(1)) * _UNITS[match.group(2)])
+
+
+def _physical_memory() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # not POSIX: assume a small machine
+        return 8 * 2**30
+
+
+def default_budget() -> int:
+    """``WORKBENCH_MEMORY_LIMIT`` (the batch's budget when set), else half the physical memory, in bytes."""
+    configured = os.environ.get("WORKBENCH_MEMORY_LIMIT", "").strip()
+    return parse_size(configured) if configured else _physical_memory() // 2
+
+
+def _mb(n_bytes: int) -> str:
+    return f"{n_bytes // 2**20}MB"
+
+
+@dataclass(frozen=True)
+class BatchPlan:
+    """How a batch runs: ``workers`` kernels at a time, each kernel's DuckDB limited to ``kernel_memory_limit``.
+
+    ``budget`` is the memory (bytes) the whole process tree should stay under; ``reason``
+    is the log line that says how the numbers follow from it.
+    """
+
+    workers: int
+    budget: int
+    kernel_memory_limit: str
+    build_memory_limit: str
+    reason: str
+
+
+def plan_batch(workers: int | None, memory_limit: str | int | None, n_jobs: int) -> BatchPlan:
+    """Workers and per-kernel memory for a batch of ``n_jobs`` reports.
+
+    ``workers`` (None: one per core) is capped by the jobs and by the budget
+    (``memory_limit``, default :func:`default_budget`): after :data:`PARENT_RESERVE` for
+    this process, each concurrent kernel needs at least :data:`KERNEL_FLOOR`. The kernels
+    share what is left equally; half of a kernel's share is its DuckDB's limit, the other
+    half is for its pandas frames (the engine's own split). A layer build runs alone
+    before the kernels and gets three quarters of what is left (it is SQL, few frames).
+
+    Examples
+    --------
+    >>> plan = plan_batch(4, "8GiB", n_jobs=12)
+    >>> plan.workers, plan.kernel_memory_limit
+    (3, '1280MB')
+    >>> plan_batch(4, "3GiB", n_jobs=12).workers   # the budget allows one kernel at the floor
+    1
+    """
+    if workers is not None and workers < 1:
+        raise ParameterError(f"workers must be positive, got {workers}")
+    requested = workers or os.cpu_count() or 1
+    budget = parse_size(memory_limit) if memory_limit is not None else default_budget()
+    usable = max(budget - PARENT_RESERVE, 0)
+    allowed = max(1, usable // KERNEL_FLOOR)
+    n = max(1, min(requested, allowed, n_jobs))
+    share = max(usable // n, 2 * 256 * 2**20)  # never below 256MB for DuckDB, even on a budget too small
+    reason = (f"{n} worker(s) at a time (asked {requested}, {n_jobs} report(s); a {_mb(budget)} budget allows "
+              f"{allowed} at {_mb(KERNEL_FLOOR)} each); each kernel's DuckDB: {_mb(share // 2)}")
+    if usable < KERNEL_FLOOR:
+        reason += f" (the budget is below one kernel's floor of {_mb(KERNEL_FLOOR + PARENT_RESERVE)})"
+    return BatchPlan(workers=n, budget=budget, kernel_memory_limit=_mb(share // 2),
+                     build_memory_limit=_mb(max(usable * 3 // 4, 256 * 2**20)), reason=reason)
+
+
+@contextlib.contextmanager
+def kernel_memory_limit(limit: str) -> Iterator[None]:
+    """``WORKBENCH_MEMORY_LIMIT=limit`` while the batch runs: kernels inherit it and their DuckDB honours it."""
+    before = os.environ.get("WORKBENCH_MEMORY_LIMIT")
+    os.environ["WORKBENCH_MEMORY_LIMIT"] = limit
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("WORKBENCH_MEMORY_LIMIT", None)
+        else:
+            os.environ["WORKBENCH_MEMORY_LIMIT"] = before
+
+
+def prepare_layer(data_dir: str | Path, as_of: str, plan: BatchPlan | None = None) -> Any:
+    """Build or reuse the derived layer of ``data_dir`` as of ``as_of``; log one line saying which and why.
+
+    Returns the layer build, or None when it could not be built: the reports then compute
+    their relations themselves (and a data problem is reported by each of them).
+    """
+    try:
+        from ..engine.layer import build_layer
+    except ImportError:  # an engine without a layer: the reports compute their relations themselves
+        log.info("layer: not available; each report computes its relations")
+        return None
+    options = {"memory_limit": plan.build_memory_limit} if plan is not None else {}
+    try:
+        build = build_layer(data_dir, as_of=as_of, **options)
+    except Exception as err:  # noqa: BLE001 - the batch still runs; each report states the problem itself
+        log.warning("layer not built (%s: %s); each report computes its relations", type(err).__name__, err)
+        return None
+    rows = sum(build.relations.values())
+    log.info("layer %s: %d relations, %s rows in %.1f s (%s) -> %s", build.mode, len(build.relations),
+             f"{rows:,}", build.seconds, build.reason, build.path)
+    return build
+
+
 def run_schedule(path: str | Path, data_dir: str | Path = "data/demo", as_of: str | None = None,
                  out_dir: str | Path = "reports", notebooks_dir: str | Path = "notebooks",
                  progress: bool = True, skip_up_to_date: bool = False,
-                 timeout: float | None = None) -> list[ReportRun]:
-    """Run every report of a schedule file; one failure does not stop the batch.
+                 timeout: float | None = None, workers: int | None = 1,
+                 memory_limit: str | int | None = None, layer: bool = False) -> list[ReportRun]:
+    """Run every report of a schedule file, ``workers`` at a time; one failure does not stop the batch.
 
     All reports use the same ``as_of`` (default: the day after the data ends). A report
     that cannot even start (unknown name, bad parameter) is recorded as failed like one
@@ -223,31 +365,108 @@ def run_schedule(path: str | Path, data_dir: str | Path = "data/demo", as_of: st
     changed since, is not run again. ``progress`` logs one line per report. Entries with
     ``stores`` run once per store (see the module's description); a data folder without a
     ``stores`` table then raises :class:`ParameterError` before anything runs.
+
+    Parallel runs: reports run in kernels of their own; this process only waits on them
+    (one thread each) and alone writes ``runs.json`` and the index, in schedule order.
+    ``workers`` (None: one per core) is capped by what ``memory_limit`` allows (see
+    :func:`plan_batch`), and every kernel's DuckDB gets its share of the budget through
+    ``WORKBENCH_MEMORY_LIMIT``. A SIGTERM or SIGINT (``KeyboardInterrupt``) ends every
+    running kernel, records those runs as ``interrupted``, starts nothing more and is
+    re-raised. With ``layer``, the derived layer is built or reused first
+    (:func:`prepare_layer`), so every kernel reads it instead of rebuilding relations.
     """
     jobs = expand_stores(load_schedule(path), data_dir)
     as_of = check_as_of(default_as_of(data_dir) if as_of is None else as_of)
-    runs = []
-    for i, job in enumerate(jobs, start=1):
-        done = _up_to_date(job, as_of, data_dir, out_dir, notebooks_dir) if skip_up_to_date else None
-        if done is not None:
-            if progress:
-                log.info("[%d/%d] %s up to date", i, len(jobs), done.stem)
-            runs.append(done)
-            continue
-        if progress:
-            log.info("[%d/%d] %s [%s]", i, len(jobs), job["name"] + (f"-{job['label']}" if job.get("label") else ""),
-                     job["lang"])
-        try:
-            run = run_report(job["name"], job["parameters"], lang=job["lang"], as_of=as_of, data_dir=data_dir,
-                             out_dir=out_dir, notebooks_dir=notebooks_dir, label=job.get("label"), timeout=timeout)
-        except Exception as err:  # noqa: BLE001 - the batch goes on; the failure is recorded and shown
-            from .. import __version__
+    plan = plan_batch(workers, memory_limit, len(jobs))
+    if layer:
+        prepare_layer(data_dir, as_of, plan)
+    if progress:
+        log.info("%s", plan.reason)
+    where = {"data_dir": Path(data_dir).resolve(), "out_dir": Path(out_dir).resolve(),
+             "notebooks_dir": Path(notebooks_dir).resolve()}  # absolute: threads share one working directory
+    with kernel_memory_limit(plan.kernel_memory_limit):
+        return _run_jobs(jobs, as_of, where, plan.workers, progress, skip_up_to_date, timeout)
 
-            run = ReportRun(job["name"], job["lang"], as_of, status="failed", error=error_summary(err),
-                            parameters=job["parameters"], started=now_iso(), finished=now_iso(),
-                            label=_label_of_refused(job, Path(notebooks_dir)), version=__version__,
-                            error_type=type(err).__name__)
-            log.info("%s not run: %s", run.stem, run.error)
-            record_run(run, out_dir)
-        runs.append(run)
-    return runs
+
+def _run_jobs(jobs: list[dict[str, Any]], as_of: str, where: dict[str, Path], workers: int, progress: bool,
+              skip_up_to_date: bool, timeout: float | None) -> list[ReportRun]:
+    """Run ``jobs`` in a pool of ``workers`` threads; record finished runs in schedule order."""
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+    stop = threading.Event()
+    done: dict[int, tuple[ReportRun, bool]] = {}  # index -> (run, whether to record it)
+    recorded = [0]  # how many leading jobs are recorded
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="report")
+    pending = {pool.submit(_one_job, i, len(jobs), job, as_of, where, progress, skip_up_to_date, timeout, stop): i
+               for i, job in enumerate(jobs)}
+    try:
+        while pending:
+            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in finished:
+                done[pending.pop(future)] = future.result()
+            _record_in_order(done, recorded, where["out_dir"])
+    except BaseException:  # SIGTERM/SIGINT in this thread: end the kernels, keep what finished, re-raise
+        stop.set()
+        for future in pending:
+            future.cancel()
+        stop_kernels()
+        running = [f for f in pending if not f.cancelled()]
+        finished, late = wait(running, timeout=_STOP_WAIT_S)
+        if late:  # a kernel that ignored SIGTERM: its thread must still end, or the process cannot exit
+            stop_kernels(signal.SIGKILL)
+            finished |= wait(late, timeout=_STOP_WAIT_S)[0]
+        for future in finished:
+            with contextlib.suppress(Exception):
+                done[pending[future]] = future.result()
+        _record_in_order(done, recorded, where["out_dir"], stopping=True)
+        raise
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+    return [done[i][0] for i in range(len(jobs))]
+
+
+#: seconds a stopping batch waits for a kernel's thread to notice the kernel is gone (nbclient checks each second)
+_STOP_WAIT_S = 30.0
+
+
+def _record_in_order(done: dict[int, tuple[ReportRun, bool]], recorded: list[int], out_dir: Path,
+                     stopping: bool = False) -> None:
+    """Record the finished runs that follow the recorded ones; when ``stopping``, every finished run.
+
+    ``recorded[0]`` is the index of the first job not yet recorded; it moves past each run as
+    soon as that run is written, so a signal between two writes never records one twice.
+    """
+    last = max(done, default=-1)
+    while recorded[0] in done or (stopping and recorded[0] <= last):
+        if recorded[0] in done:
+            run, record = done[recorded[0]]
+            if record:
+                record_run(run, out_dir)
+        recorded[0] += 1
+
+
+def _one_job(i: int, n: int, job: dict[str, Any], as_of: str, where: dict[str, Path], progress: bool,
+             skip_up_to_date: bool, timeout: float | None, stop: threading.Event) -> tuple[ReportRun, bool]:
+    """One job in a worker thread: ``(run, record it?)``; never raises (a refused job is a failed run)."""
+    data_dir, out_dir, notebooks_dir = where["data_dir"], where["out_dir"], where["notebooks_dir"]
+    done = _up_to_date(job, as_of, data_dir, out_dir, notebooks_dir) if skip_up_to_date else None
+    if done is not None:
+        if progress:
+            log.info("[%d/%d] %s up to date", i + 1, n, done.stem)
+        return done, False
+    if progress:
+        log.info("[%d/%d] %s [%s]", i + 1, n, job["name"] + (f"-{job['label']}" if job.get("label") else ""),
+                 job["lang"])
+    try:
+        run = run_report(job["name"], job["parameters"], lang=job["lang"], as_of=as_of, data_dir=data_dir,
+                         out_dir=out_dir, notebooks_dir=notebooks_dir, label=job.get("label"), timeout=timeout,
+                         record=False, stop=stop)
+    except Exception as err:  # noqa: BLE001 - the batch goes on; the failure is recorded and shown
+        from .. import __version__
+
+        run = ReportRun(job["name"], job["lang"], as_of, status="failed", error=error_summary(err),
+                        parameters=job["parameters"], started=now_iso(), finished=now_iso(),
+                        label=_label_of_refused(job, notebooks_dir), version=__version__,
+                        error_type=type(err).__name__)
+        log.info("%s not run: %s", run.stem, run.error)
+    return run, True
