@@ -191,8 +191,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="where the layer goes (default: the layer folder of the data, where reports look)")
     d.add_argument("--full", action="store_true", help="rebuild everything, even when an incremental build would do")
     d.add_argument("--memory-limit", default=None, metavar="SIZE",
-                   help="DuckDB memory for the build, e.g. 8GB (default: WORKBENCH_MEMORY_LIMIT, else half the "
-                        "machine)")
+                   help="memory for the build, e.g. 8GB (default: WORKBENCH_MEMORY_LIMIT, else half the machine); "
+                        "DuckDB gets three quarters of it after 512 MiB for the process, as in `run`")
 
     a = add("at-risk", "export the ranked list of relationships at risk of deletion (CSV, for operations)")
     a.add_argument("--data", default="data/demo", help="data directory")
@@ -397,9 +397,9 @@ def _build(args: argparse.Namespace) -> int:
 
     options = {}
     if args.memory_limit:
-        from .reports.schedule import parse_size
+        from .reports.schedule import plan_batch
 
-        options["memory_limit"] = f"{parse_size(args.memory_limit) // 2**20}MB"
+        options["memory_limit"] = plan_batch(1, args.memory_limit, 1).build_memory_limit
     as_of = check_as_of(args.as_of) if args.as_of else None
     build = build_layer(args.data, as_of=as_of, out=args.layer, full=args.full, **options)
     rows = sum(build.relations.values())

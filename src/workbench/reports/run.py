@@ -440,12 +440,21 @@ def _quiet_kernel_manager() -> type:
     return QuietShutdownKernelManager
 
 
+#: the derived layer's folder inside a data folder (engine.layer.LAYER_DIR; not imported: it pulls in pandas)
+_LAYER_DIR = ".layer"
+
+
 def inputs_fingerprint(nb_path: Path, data_dir: Path) -> str:
-    """Notebook content plus the name, size and modification time of every data file."""
+    """Notebook content plus the name, size and modification time of every data file.
+
+    The derived layer inside the data folder is left out: it follows from the data files, and
+    rebuilding it must not make every report look changed.
+    """
     import hashlib
 
     h = hashlib.sha1(nb_path.read_bytes())
-    files = sorted(p for p in data_dir.rglob("*") if p.is_file()) if data_dir.is_dir() else []
+    files = sorted(p for p in data_dir.rglob("*") if p.is_file() and p.relative_to(data_dir).parts[0] != _LAYER_DIR) \
+        if data_dir.is_dir() else []
     for p in files:
         st = p.stat()
         h.update(f"{p.relative_to(data_dir).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
