@@ -143,8 +143,14 @@ def summarise_buyers(wb: Workbench, as_of: Any = None, name: str = RFM_TABLE, ex
         raise ParameterError(f"purchase_unit must be one of {', '.join(PURCHASE_UNITS)}, not {purchase_unit!r}")
     end = (as_of - pd.Timedelta(days=1)).normalize()
     source = model_orders_sql(wb, exclude_experiment_orders)
-    sql = customer_days_sql(source, "customer_id", "order_time", SPEND_VALUES[spend], end, end, False,
-                            per_order=purchase_unit == "order")
+    # values summed as decimals: the sums (and so monetary_value) do not depend on the order the engine adds
+    # the rows in, so the table is the same bit for bit on any thread count and when the persisted layer
+    # recomputes some customers only
+    value = f"CAST({SPEND_VALUES[spend]} AS DECIMAL(38, 10))"
+    days = customer_days_sql(source, "customer_id", "order_time", value, end, end, False,
+                             per_order=purchase_unit == "order")
+    sql = (f"SELECT customer_id, frequency, recency_days, age_days, CAST(monetary_value AS DOUBLE) AS monetary_value, "
+           f"first_day FROM ({days}) b")
     # kept once per workbench and options (or read from the persisted layer, which holds the default options)
     reads = ("orders", "tasks") if source != "orders" else ("orders",)
     if isinstance(wb, Workbench):
@@ -186,7 +192,8 @@ def fit_value_models(wb: Workbench, table: str = RFM_TABLE,
                              rows["age_days"] / _DAYS_PER_WEEK, weights=rows["weight"])
     spend = wb.query(f"""
         SELECT frequency, monetary_value, COUNT(*) AS weight FROM {quote(table)}
-        WHERE frequency > 0 AND monetary_value > 0 GROUP BY frequency, monetary_value""")
+        WHERE frequency > 0 AND monetary_value > 0 GROUP BY frequency, monetary_value
+        ORDER BY frequency, monetary_value""")  # ordered: the fit's sums then do not depend on the engine's order
     if spend.empty:
         raise ParameterError("no repeat buyers with a positive spend: the Gamma-Gamma model cannot be fitted")
     gg = GammaGammaFitter().fit(spend["frequency"], spend["monetary_value"], weights=spend["weight"])

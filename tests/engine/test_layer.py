@@ -1,0 +1,207 @@
+"""The persisted derived layer (workbench.engine.layer): read when current, incremental by day, same on every engine."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import workbench
+from tests.handbuilt import tiny_brand
+from workbench import contract, relations
+from workbench.churn.spells import contact_spells, spell_counts, spell_covariates
+from workbench.clv.pipeline import customer_value
+from workbench.engine import open_workbench, table_sources
+from workbench.engine.layer import build_layer, default_layer_dir, layer_relations, layer_status
+
+DAYS = 7
+
+
+def _sorted(df: pd.DataFrame) -> pd.DataFrame:
+    return df.sort_values(list(df.columns), ignore_index=True, na_position="first")
+
+
+def _relation_frames(layer_dir: Path) -> dict[str, pd.DataFrame]:
+    manifest = json.loads((layer_dir / "manifest.json").read_text())
+    folder = layer_dir / manifest["folder"]
+    return {name: _sorted(pd.read_parquet(folder / entry["file"])) for name, entry in manifest["relations"].items()}
+
+
+def _write_day(tables: dict[str, pd.DataFrame], as_of: pd.Timestamp, folder: Path) -> None:
+    """The data folder as the export stands on ``as_of``: event rows before it (files rewritten)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, df in tables.items():
+        col = contract.ROW_TIME.get(name)
+        out = df[df[col] < as_of] if col is not None and col in df.columns else df
+        out.to_parquet(folder / f"{name}.parquet", index=False)
+
+
+@pytest.fixture(scope="module")
+def week(tmp_path_factory: pytest.TempPathFactory):
+    """A simulated brand cut into a week of daily exports, with a late event, a correction and a staff change.
+
+    Returns (tables of the last day, the as-of dates, the data folder, the incremental layer folder,
+    the per-day (LayerBuild, incremental frames, full-rebuild frames)).
+    """
+    from workbench.simulate import simulate_brand
+
+    root = tmp_path_factory.mktemp("layer-week")
+    brand = simulate_brand(2_000, seed=3, n_stores=4, n_staff=12, months=3)
+    tables = {k: v.copy() for k, v in brand.tables.items()}
+    end = pd.Timestamp(brand.truth["as_of"]).normalize()
+    dates = [end - pd.Timedelta(days=DAYS - k) for k in range(DAYS + 1)]
+    ce = tables["contact_events"]
+    # a contact event of day 2 (in [dates[1], dates[2])) that reaches the export only on day 4
+    late = ce.index[(ce["event_time"] >= dates[1]) & (ce["event_time"] < dates[2])][0]
+    orders, touches = tables["orders"], tables["touches"]
+    repeat = orders[orders["order_time"] < dates[0]].groupby("customer_id")["order_id"].transform("size") > 1
+    corrected = repeat[repeat].index[0]            # an old order of a repeat buyer: its amount is corrected on day 5
+    deleted = touches.index[(touches["event_time"] < dates[0]) & (touches["touch_type"] == "chat")][0]
+    data, layer = root / "data", root / "layer"
+    days = []
+    for k, at in enumerate(dates):
+        day = {n: df.copy() for n, df in tables.items()}
+        if k in (2, 3):
+            day["contact_events"] = day["contact_events"].drop(index=late)
+        if k >= 5:
+            day["orders"].loc[corrected, "amount"] = day["orders"].loc[corrected, "amount"] + 10.0
+            day["touches"] = day["touches"].drop(index=deleted)
+        if k >= 6:
+            day["staff"].loc[day["staff"].index[0], "store_id"] = day["staff"]["store_id"].iloc[-1]
+        _write_day(day, at, data)
+        built = build_layer(data, as_of=at, out=layer)
+        build_layer(data, as_of=at, out=root / f"full-{k}", full=True)
+        days.append((built, _relation_frames(layer), _relation_frames(root / f"full-{k}")))
+    return day, dates, data, layer, days
+
+
+def test_a_week_of_incremental_builds_equals_full_rebuilds_exactly(week):
+    """Day by day, the updated layer has exactly the rows of a full rebuild on that day's files."""
+    _, dates, _, _, days = week
+    assert days[0][0].mode == "full"
+    for k, (built, incremental, full) in enumerate(days):
+        if k:
+            assert built.mode == "incremental", (k, built.reason)
+            assert built.changed_keys is not None and 0 < built.changed_keys < 2_000
+        assert built.as_of == dates[k].date().isoformat()
+        assert set(incremental) == {r.name for r in layer_relations()}
+        for name, frame in full.items():
+            pd.testing.assert_frame_equal(incremental[name], frame, check_exact=True, obj=f"day {k}: {name}")
+            assert built.relations[name] == len(frame)
+
+
+def test_the_late_event_the_correction_and_the_staff_change_are_found(week):
+    """Late rows and corrections are found by fingerprint; a changed dimension rebuilds its readers in full."""
+    _, _, _, _, days = week
+    late_day, corrected_day, staff_day = days[4][0], days[5][0], days[6][0]
+    # the late contact event's customer and the corrected customers are recomputed with the day's new events
+    assert "staff changed" in staff_day.reason and "__wb_spell_covariates" in staff_day.reason
+    assert "staff" not in late_day.reason and "staff" not in corrected_day.reason
+    assert days[5][1]["clv_buyers"]["monetary_value"].sum() != days[4][1]["clv_buyers"]["monetary_value"].sum()
+
+
+def test_reading_the_layer_gives_the_same_results_as_building(week):
+    """Reading the layer is transparent: intervals, spells, spell counts and the CLV table are unchanged."""
+    _, dates, data, layer, _ = week
+    at = dates[-1]
+    with_layer = open_workbench(data, as_of=at, layer=layer)
+    without = open_workbench(data, as_of=at, layer=None)
+    assert with_layer.layer is not None and without.layer is None
+    checks = {
+        "intervals": lambda wb: wb.query(relations.contact_intervals(wb)),
+        "group intervals": lambda wb: wb.query(relations.group_intervals(wb)),
+        "first adds": lambda wb: wb.query(relations.first_adds(wb)),
+        "spells": lambda wb: contact_spells(wb, at, level="customer_staff"),
+        "customer spells": lambda wb: contact_spells(wb, at),
+        "covariates": lambda wb: spell_covariates(wb, at),
+        "spell counts": lambda wb: spell_counts(wb, at, by=["channel_group", "early_chats"]),
+        "customer value": lambda wb: customer_value(wb, at).customers,
+    }
+    for what, get in checks.items():
+        pd.testing.assert_frame_equal(_sorted(get(with_layer)), _sorted(get(without)), check_exact=True, obj=what)
+    # the layer was read, not rebuilt: the spell table is a view over the layer's Parquet
+    views = set(with_layer.con.sql("SELECT view_name FROM duckdb_views()").df()["view_name"])
+    assert {"__wb_contact_intervals", "__wb_spell_covariates", "clv_buyers"} <= views
+
+
+def test_a_stale_layer_is_not_read_and_says_why(week, tmp_path):
+    """A layer whose files or as-of differ is not read; layer_status says why."""
+    _, dates, data, layer, _ = week
+    copy, copied_layer = tmp_path / "data", tmp_path / "layer"
+    shutil.copytree(data, copy)
+    shutil.copytree(layer, copied_layer)
+    # copying keeps nothing of the snapshot: the paths differ
+    assert layer_status(copy, dates[-1], out=copied_layer).startswith("stale: source files changed")
+    assert layer_status(data, dates[-1], out=layer) == "current"
+    assert layer_status(data, dates[-2], out=layer).startswith("stale: built as of")
+    assert layer_status(data, dates[-1], out=tmp_path / "nowhere") == "absent"
+    built = build_layer(copy, as_of=dates[-1], out=copied_layer)
+    assert built.mode == "incremental" and layer_status(copy, dates[-1], out=copied_layer) == "current"
+    orders = pd.read_parquet(copy / "orders.parquet")
+    orders.iloc[:-1].to_parquet(copy / "orders.parquet", index=False)
+    assert layer_status(copy, dates[-1], out=copied_layer) == "stale: source files changed (orders)"
+    assert open_workbench(copy, as_of=dates[-1], layer=copied_layer).layer is None
+
+
+def test_the_layer_folder_is_not_a_table_and_auto_finds_it(tmp_path):
+    """The default layer folder sits in the data folder, is not a table, and is found by layer='auto'."""
+    for name, df in tiny_brand().items():
+        df.to_parquet(tmp_path / f"{name}.parquet", index=False)
+    sources = table_sources(tmp_path)
+    built = build_layer(tmp_path, as_of="2025-02-01")
+    assert built.path == default_layer_dir(tmp_path) and built.mode == "full"
+    assert table_sources(tmp_path) == sources
+    wb = workbench.open(tmp_path, as_of="2025-02-01")
+    assert wb.layer is not None and wb.tables == sorted(wb.tables, key=list(contract.TABLES).index)
+    assert workbench.open(tmp_path, as_of="2025-02-02").layer is None      # another as-of date
+    assert build_layer(tmp_path, as_of="2025-02-01").mode == "reused"
+
+
+def test_a_layer_of_another_package_version_is_rebuilt(tmp_path):
+    """A layer written by another package version is stale and rebuilt in full."""
+    for name, df in tiny_brand().items():
+        df.to_parquet(tmp_path / f"{name}.parquet", index=False)
+    build_layer(tmp_path, as_of="2025-02-01")
+    manifest_path = default_layer_dir(tmp_path) / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["package_version"] = "0.0.1-old"
+    manifest_path.write_text(json.dumps(manifest))
+    why = layer_status(tmp_path, "2025-02-01")
+    assert why == f"stale: built by workbench 0.0.1-old, this is {workbench.__version__}"
+    assert workbench.open(tmp_path, as_of="2025-02-01").layer is None
+    again = build_layer(tmp_path, as_of="2025-02-01")
+    assert again.mode == "full" and "0.0.1-old" in again.reason
+    assert layer_status(tmp_path, "2025-02-01") == "current"
+
+
+def test_the_layer_is_the_same_on_every_engine(engine, tmp_path):
+    """Build on the engine of the fixture (DuckDB, Spark); read back, the relations equal the ones built in place."""
+    tables = tiny_brand()
+    for name, df in tables.items():
+        df.to_parquet(tmp_path / f"{name}.parquet", index=False)
+    probe = engine(tables, as_of="2025-02-01")
+
+    def options() -> dict:
+        """A backend of the fixture's engine for each workbench the layer opens (DuckDB by default)."""
+        if probe.dialect != "spark":
+            return {}
+        from workbench.engine.spark import SparkBackend
+
+        return {"backend": SparkBackend(probe.backend.spark)}
+
+    built = build_layer(tmp_path, as_of="2025-02-01", **options())
+    assert built.relations == {"__wb_contact_intervals": 5, "__wb_group_intervals": 2, "__wb_first_adds": 3,
+                               "__wb_spell_base": 5, "__wb_spell_covariates": 5, "clv_buyers": 4}
+    read = open_workbench(tmp_path, as_of="2025-02-01", **options())
+    assert read.layer is not None
+    at = pd.Timestamp("2025-02-01")
+    for r in layer_relations():  # read from the layer on this engine = built in place on this engine
+        r.build(read, at)
+        r.build(probe, at)
+        got, want = (_sorted(wb.query(f"SELECT * FROM {r.name}")) for wb in (read, probe))
+        assert len(got) == built.relations[r.name]
+        pd.testing.assert_frame_equal(got, want, check_dtype=False, obj=r.name)
+    spans = read.query(f"SELECT customer_id FROM ({relations.contact_intervals(read)}) i ORDER BY 1")
+    assert list(spans["customer_id"]) == ["C1", "C1", "C2", "C2", "C3"]
