@@ -86,7 +86,7 @@ def test_a_week_of_incremental_builds_equals_full_rebuilds_exactly(week):
             assert built.mode == "incremental", (k, built.reason)
             assert built.changed_keys is not None and 0 < built.changed_keys < 2_000
         assert built.as_of == dates[k].date().isoformat()
-        assert set(incremental) == {r.name for r in layer_relations()}
+        assert len(incremental) == len(layer_relations())
         for name, frame in full.items():
             pd.testing.assert_frame_equal(incremental[name], frame, check_exact=True, obj=f"day {k}: {name}")
             assert built.relations[name] == len(frame)
@@ -179,8 +179,8 @@ def test_a_layer_of_another_package_version_is_rebuilt(tmp_path):
 def test_the_layer_is_the_same_on_every_engine(engine, tmp_path):
     """Build on the engine of the fixture (DuckDB, Spark); read back, the relations equal the ones built in place."""
     tables = tiny_brand()
-    for name, df in tables.items():
-        df.to_parquet(tmp_path / f"{name}.parquet", index=False)
+    for name, df in tables.items():  # microsecond times: Spark reads no nanosecond Parquet timestamps
+        df.to_parquet(tmp_path / f"{name}.parquet", index=False, coerce_timestamps="us")
     probe = engine(tables, as_of="2025-02-01")
 
     def options() -> dict:
@@ -192,16 +192,18 @@ def test_the_layer_is_the_same_on_every_engine(engine, tmp_path):
         return {"backend": SparkBackend(probe.backend.spark)}
 
     built = build_layer(tmp_path, as_of="2025-02-01", **options())
-    assert built.relations == {"__wb_contact_intervals": 5, "__wb_group_intervals": 2, "__wb_first_adds": 3,
-                               "__wb_spell_base": 5, "__wb_spell_covariates": 5, "clv_buyers": 4}
+    fixed = {n: v for n, v in built.relations.items() if not n.startswith("__wb_buckets_")}
+    assert fixed == {"__wb_contact_intervals": 5, "__wb_group_intervals": 2, "__wb_first_adds": 3,
+                     "__wb_spell_base": 5, "__wb_spell_covariates": 5, "clv_buyers": 4}
     read = open_workbench(tmp_path, as_of="2025-02-01", **options())
     assert read.layer is not None
     at = pd.Timestamp("2025-02-01")
     for r in layer_relations():  # read from the layer on this engine = built in place on this engine
         r.build(read, at)
         r.build(probe, at)
-        got, want = (_sorted(wb.query(f"SELECT * FROM {r.name}")) for wb in (read, probe))
-        assert len(got) == built.relations[r.name]
+        name = r.table_name(read, at)
+        got, want = (_sorted(wb.query(f"SELECT * FROM {name}")) for wb in (read, probe))
+        assert len(got) == built.relations[name]
         pd.testing.assert_frame_equal(got, want, check_dtype=False, obj=r.name)
     spans = read.query(f"SELECT customer_id FROM ({relations.contact_intervals(read)}) i ORDER BY 1")
     assert list(spans["customer_id"]) == ["C1", "C1", "C2", "C2", "C3"]

@@ -148,6 +148,27 @@ def order_buckets_sql(wb: Workbench, start: Any, end: Any, interaction_window_da
         ) b"""
 
 
+#: the tables the bucket of an order depends on
+BUCKET_READS = ("orders", "touches", "coupons", "staff")
+
+
+def bucket_window(wb: Workbench, start: Any, end: Any, interaction_window_days: int = 7,
+                  live_window_days: int = 3, precedence: tuple[str, ...] = DEFAULT_PRECEDENCE,
+                  interaction_types: tuple[str, ...] = INTERACTION_TYPES) -> tuple[str, str]:
+    """The name and SQL of a window's orders with their buckets, as kept once per workbench.
+
+    One row per order in ``[start, end)``: ``customer_id``, ``order_time``, ``amount``,
+    ``net_amount``, ``order_channel``, ``rule``, ``bucket``, ``credited_staff_id``,
+    ``credited_store_id``. The name is derived from the SQL, so each window and set of
+    parameters is its own relation (:meth:`~workbench.engine.Workbench.derived`, reading
+    :data:`BUCKET_READS`); the persisted layer holds the last complete month's.
+    """
+    sql = order_buckets_sql(wb, start, end, interaction_window_days, live_window_days, precedence, interaction_types)
+    name = "__wb_buckets_" + hashlib.sha1(sql.encode()).hexdigest()[:16]
+    return name, f"""SELECT customer_id, order_time, amount, net_amount, order_channel, rule, bucket,
+                            credited_staff_id, credited_store_id FROM ({sql}) b"""
+
+
 def value_buckets(wb: Workbench, start: Any, end: Any, interaction_window_days: int = 7,
                   live_window_days: int = 3, precedence: tuple[str, ...] = DEFAULT_PRECEDENCE,
                   interaction_types: tuple[str, ...] = INTERACTION_TYPES,
@@ -184,16 +205,17 @@ def value_buckets(wb: Workbench, start: Any, end: Any, interaction_window_days: 
     sql = order_buckets_sql(wb, start, end, interaction_window_days, live_window_days, precedence, interaction_types)
     if by is None:
         return wb.query(sql + " ORDER BY order_time, order_id")
-    # a report cuts one window several ways (bucket, store, staff…): from the second cut of the same window on,
-    # its orders are classified once per workbench and kept (only the columns the cuts need)
+    # a report cuts one window several ways (bucket, store, staff…): from the second cut of the same window on
+    # (from the first when the persisted layer holds the window), its orders are classified once per workbench
+    # and kept (only the columns the cuts need)
     from ..metrics import derived_table
 
-    name = "__wb_buckets_" + hashlib.sha1(sql.encode()).hexdigest()[:16]
+    name, kept = bucket_window(wb, start, end, interaction_window_days, live_window_days, precedence,
+                               interaction_types)
     seen = wb.__dict__.setdefault("_bucket_windows", set())
-    if name in seen:
-        sql = derived_table(wb, name, f"""SELECT order_time, amount, net_amount, order_channel, rule, bucket,
-                                                credited_staff_id, credited_store_id FROM ({sql}) b""",
-                            ("orders", "touches", "coupons", "staff"))
+    layer = getattr(wb, "layer", None)
+    if name in seen or (layer is not None and layer.relation_path(name, ()) is not None):
+        sql = derived_table(wb, name, kept, BUCKET_READS)
     seen.add(name)
     keymap = {"bucket": "bucket", "rule": "rule", "month": "date_trunc('month', order_time)",
               "store": "credited_store_id", "staff": "credited_staff_id", "order_channel": "order_channel"}

@@ -101,6 +101,12 @@ class _Relation:
     build: Callable[[Workbench, pd.Timestamp], Any]
     params: Callable[[pd.Timestamp], tuple]
     as_of_columns: Callable[[pd.Timestamp], dict[str, str]] = field(default=lambda at: {})
+    #: the derived relation's name when it depends on the workbench and as-of (a window's name), else ``name``
+    table: Callable[[Workbench, pd.Timestamp], str] | None = None
+
+    def table_name(self, wb: Workbench, at: pd.Timestamp) -> str:
+        """The name of the derived relation in ``wb`` (the manifest's key)."""
+        return self.table(wb, at) if self.table is not None else self.name
 
 
 def _spell_columns(at: pd.Timestamp) -> dict[str, str]:
@@ -120,8 +126,13 @@ def _buyer_columns(at: pd.Timestamp) -> dict[str, str]:
 def layer_relations() -> tuple[_Relation, ...]:
     """The relations a layer holds, in build order (a relation may read earlier ones)."""
     from .. import relations
+    from ..attribution import buckets
     from ..churn import spells
     from ..clv import pipeline
+    from ..pages._base import last_complete_month
+
+    def month(wb: Workbench, at: pd.Timestamp) -> tuple[str, str]:  # the value report's default window
+        return buckets.bucket_window(wb, *last_complete_month(at))
 
     return (
         _Relation("__wb_contact_intervals", "contact_events", ("contact_events",),
@@ -137,6 +148,9 @@ def layer_relations() -> tuple[_Relation, ...]:
         _Relation(pipeline.RFM_TABLE, "orders", ("orders",),
                   lambda wb, at: pipeline.summarise_buyers(wb, at), lambda at: pipeline.buyer_params(at),
                   _buyer_columns),
+        _Relation("value buckets of the last complete month", "orders", buckets.BUCKET_READS,
+                  lambda wb, at: relations.derived_table(wb, *month(wb, at), buckets.BUCKET_READS), lambda at: (),
+                  table=lambda wb, at: month(wb, at)[0]),
     )
 
 
@@ -315,9 +329,9 @@ def _count(wb: Workbench, path: Path) -> int:
 
 
 def _plan(previous: dict[str, Any] | None, wb: Workbench, at: pd.Timestamp, full: bool,
-          dims: dict[str, list[int]], rels: tuple[_Relation, ...]) -> tuple[str, set[str]]:
-    """Why the build is full or incremental, and the relations to rebuild in full."""
-    everything = {r.name for r in rels}
+          dims: dict[str, list[int]], rels: dict[str, _Relation], keyless: list[str]) -> tuple[str, set[str]]:
+    """Why the build is full or incremental, and the relations (by derived name) to rebuild in full."""
+    everything = set(rels)
     if full:
         return "full rebuild asked for", everything
     if previous is None:
@@ -332,11 +346,17 @@ def _plan(previous: dict[str, Any] | None, wb: Workbench, at: pd.Timestamp, full
         if bad:
             return why, everything
     old_dims = previous.get("dims", {})
-    changed = sorted(t for t in dims if old_dims.get(t) != dims[t])
-    rebuild = {r.name for r in rels if r.name not in previous.get("relations", {}) or set(r.reads) & set(changed)}
+    # a changed dimension, or changed rows without a customer (no customer to recompute), rebuild their readers
+    changed = sorted({t for t in dims if old_dims.get(t) != dims[t]} | set(keyless))
+    rebuild = {n for n, r in rels.items() if n not in previous.get("relations", {}) or set(r.reads) & set(changed)}
     reason = f"new events since {previous['as_of'][:10]}"
     if changed:
-        reason += f"; {', '.join(changed)} changed: " + ", ".join(sorted(rebuild)) + " rebuilt in full"
+        reason += f"; {', '.join(changed)} changed"
+    new = sorted(n for n in rebuild if n not in previous.get("relations", {}))
+    if new:
+        reason += f"; not in the previous layer: {', '.join(new)}"
+    if rebuild:
+        reason += "; rebuilt in full: " + ", ".join(sorted(rebuild))
     return reason, rebuild
 
 
@@ -382,18 +402,22 @@ def build_layer(data_dir: str | Path, as_of: Any = None, out: str | Path | None 
 
 def _build(wb: Workbench, data_dir: str | Path, root: Path, at: pd.Timestamp, previous: dict[str, Any] | None,
            full: bool, started: float) -> LayerBuild:
-    rels = tuple(r for r in layer_relations() if wb.has_table(r.needs))
-    reads = sorted({t for r in rels for t in r.reads if wb.has_table(t)})
+    rels = {r.table_name(wb, at): r for r in layer_relations() if wb.has_table(r.needs)}
+    reads = sorted({t for r in rels.values() for t in r.reads if wb.has_table(t)})
     for t in reads:  # validation reads the full tables: before any restriction
         wb.validate(t)
     keyed = [t for t in KEYED_TABLES if t in reads]
     dims = {t: _dim_fingerprint(wb, t) for t in reads if t not in KEYED_TABLES}
-    reason, rebuild = _plan(previous, wb, at, full, dims, rels)
-    old = Layer(root / previous["folder"], previous) if previous is not None else None
-    incremental = [r for r in rels if r.name not in rebuild]
-    since = pd.Timestamp(previous["as_of"]) if incremental else at
+    usable = previous is not None and not full and all(t in previous.get("fingerprints", {}) for t in keyed)
+    since = pd.Timestamp(previous["as_of"]) if usable and pd.Timestamp(previous["as_of"]) <= at else at
     for t in keyed:
         wb.backend.materialise(f"__layer_fp_{t}", _fingerprint_sql(wb, t, since))
+    old = Layer(root / previous["folder"], previous) if usable else None
+    keyless = _keyless_changes(wb, old, keyed) if old is not None else []
+    reason, rebuild = _plan(previous, wb, at, full, dims, rels, keyless)
+    if old is None:
+        rebuild = set(rels)
+    incremental = [n for n in rels if n not in rebuild]
     folder = f"v-{pd.Timestamp.now():%Y%m%dT%H%M%S%f}-{os.getpid()}"
     target = root / folder
     (target / "parts").mkdir(parents=True)
@@ -405,30 +429,24 @@ def _build(wb: Workbench, data_dir: str | Path, root: Path, at: pd.Timestamp, pr
     changed_keys = None
     try:
         if incremental:
-            assert old is not None
-            for t in keyed:
-                wb.backend.load(f"__layer_oldfp_{t}", str(old.folder / previous["fingerprints"][t]))
-            wb.backend.materialise(_KEYS, _changed_keys_sql(keyed))
-            changed_keys = int(wb.backend.fetch(f"SELECT COUNT(*) FROM {_KEYS}")[0][0])
+            changed_keys = _affected(wb, old, keyed)
             with wb.restricted(_KEYS, KEYED_TABLES, KEY):
-                for r in incremental:
-                    r.build(wb, at)
-                    part = target / "parts" / f"{r.name}.parquet"
-                    wb.backend.write_parquet(f"SELECT * FROM {quote(r.name)}", str(part))
+                for n in incremental:
+                    rels[n].build(wb, at)
+                    wb.backend.write_parquet(f"SELECT * FROM {quote(n)}", str(target / "parts" / f"{n}.parquet"))
         wb.layer = Layer(target, manifest)  # relations written below are read by the later ones
-        for r in rels:
-            file = f"{r.name}.parquet"
-            if r in incremental:
-                assert old is not None
-                _write_kept(wb, r, old, at, target / "parts" / file, target / file)
+        for n, r in rels.items():
+            file = f"{n}.parquet"
+            if n in incremental:
+                _write_kept(wb, n, r, old, at, target / "parts" / file, target / file)
             else:
                 r.build(wb, at)
-                wb.backend.write_parquet(f"SELECT * FROM {quote(r.name)}", str(target / file))
-                wb.forget(r.name)
-            manifest["relations"][r.name] = {
-                "params": encode_params(r.params(at)), "file": file, "rows": _count(wb, target / file),
-                "reads": list(r.reads), "as_of_columns": sorted(r.as_of_columns(at)),
-                "built": "incremental" if r in incremental else "full"}
+                wb.backend.write_parquet(f"SELECT * FROM {quote(n)}", str(target / file))
+                wb.forget(n)
+            manifest["relations"][n] = {
+                "label": r.name, "params": encode_params(r.params(at)), "file": file,
+                "rows": _count(wb, target / file), "reads": list(r.reads), "as_of_columns": sorted(r.as_of_columns(at)),
+                "built": "incremental" if n in incremental else "full"}
         for t in keyed:
             file = f"_fingerprint_{t}.parquet"
             wb.backend.write_parquet(f"SELECT {KEY}, n, h FROM __layer_fp_{t}", str(target / file))
@@ -446,9 +464,38 @@ def _build(wb: Workbench, data_dir: str | Path, root: Path, at: pd.Timestamp, pr
                       changed_keys, reason)
 
 
-def _write_kept(wb: Workbench, r: _Relation, old: Layer, at: pd.Timestamp, part: Path, path: Path) -> None:
-    """Relation ``r``: the recomputed rows of the affected customers and the previous layer's other rows."""
-    entry = old.manifest["relations"][r.name]
+def _load_old_fingerprints(wb: Workbench, old: Layer, keyed: list[str]) -> None:
+    for t in keyed:
+        wb.backend.load(f"__layer_oldfp_{t}", str(old.folder / old.manifest["fingerprints"][t]))
+
+
+def _keyless_changes(wb: Workbench, old: Layer, keyed: list[str]) -> list[str]:
+    """Keyed tables whose earlier rows without a customer changed (no customer to recompute: readers rebuild).
+
+    New rows without a customer need nothing: the relations keep no such rows, except the bucket
+    window, which ends on or before the previous as-of while its name (its month) is unchanged.
+    """
+    _load_old_fingerprints(wb, old, keyed)
+    changed = []
+    for t in keyed:
+        now = wb.backend.fetch(f"SELECT n_past, h_past FROM __layer_fp_{t} WHERE {KEY} IS NULL")
+        before = wb.backend.fetch(f"SELECT n, h FROM __layer_oldfp_{t} WHERE {KEY} IS NULL")
+        if [tuple(int(v or 0) for v in r) for r in now if r[0]] != [tuple(int(v) for v in r) for r in before]:
+            changed.append(f"{t} rows without a customer")
+    return changed
+
+
+def _affected(wb: Workbench, old: Layer | None, keyed: list[str]) -> int:
+    """Materialise the affected customers as ``__layer_keys``; their number."""
+    wb.backend.materialise(_KEYS, _changed_keys_sql(keyed))
+    return int(wb.backend.fetch(f"SELECT COUNT(*) FROM {_KEYS}")[0][0])
+
+
+def _write_kept(wb: Workbench, name: str, r: _Relation, old: Layer | None, at: pd.Timestamp, part: Path,
+                path: Path) -> None:
+    """Relation ``name``: the recomputed rows of the affected customers and the previous layer's other rows."""
+    assert old is not None
+    entry = old.manifest["relations"][name]
     wb.backend.load("__layer_old", str(old.folder / entry["file"]))
     wb.backend.load("__layer_part", str(part))
     moved = r.as_of_columns(at)
