@@ -270,3 +270,54 @@ def test_at_risk_export_defaults_beside_the_data_with_private_mode(folder, monke
     path = folder / "exports" / "at_risk_2025-02-01.csv"
     assert f"wrote {path}" in capsys.readouterr().out
     assert stat.S_IMODE(path.stat().st_mode) == 0o600  # real customer ids
+
+
+class TestBuild:
+    """``workbench build``: one line per build (full, then reused, then full again with --full), exit codes."""
+
+    def test_build_reuse_and_full(self, folder, capsys):
+        args = ["build", "--data", str(folder / "data"), "--as-of", "2025-02-01"]
+        assert main(args) == 0
+        first = capsys.readouterr().out.strip().splitlines()
+        assert len(first) == 1 and first[0].startswith("full ") and "as of 2025-02-01" in first[0]
+        assert main(args) == 0
+        assert capsys.readouterr().out.startswith("reused ")
+        assert main([*args, "--full"]) == 0
+        assert capsys.readouterr().out.startswith("full ")
+        assert (folder / "data" / ".layer" / "manifest.json").exists()
+
+    def test_build_exit_codes(self, folder, capsys):
+        assert main(["build", "--data", str(folder / "data"), "--as-of", "2025-13-01"]) == 2
+        assert main(["build", "--data", str(folder / "data"), "--memory-limit", "lots"]) == 2
+        assert "memory size 'lots'" in capsys.readouterr().err
+        import pandas as pd
+
+        orders = pd.read_parquet(folder / "data" / "orders.parquet")
+        orders.loc[0, "amount"] = -5.0  # the contract refuses a negative amount
+        orders.to_parquet(folder / "data" / "orders.parquet")
+        assert main(["build", "--data", str(folder / "data"), "--as-of", "2025-02-01"]) == 3
+        err = capsys.readouterr().err
+        assert "bad input data" in err and "amount" in err and "Traceback" not in err
+
+    def test_run_builds_or_reuses_the_layer_first(self, folder, capsys):
+        sched = folder / "one.yml"
+        sched.write_text("reports:\n  - name: ops_dashboard\n    langs: [en]\n")
+        args = ["run", str(sched), "--data", str(folder / "data"), "--out", str(folder / "reports"),
+                "--notebooks", str(folder / "notebooks"), "--as-of", "2025-02-01", "--workers", "1"]
+        assert main(args) == 0
+        assert "layer full:" in capsys.readouterr().err
+        assert main(args) == 0
+        assert "layer reused:" in capsys.readouterr().err
+        assert main([*args, "--no-layer"]) == 0
+        assert "layer" not in capsys.readouterr().err.replace("derived layer", "")
+
+    def test_build_help_imports_no_analysis_stack(self):
+        import subprocess
+        import sys
+
+        code = ("import sys\nfrom workbench.cli import main\n"
+                "assert main(['build', '--help']) == 0\n"
+                "print('HEAVY', sorted(m for m in ('pandas', 'duckdb', 'numpy', 'papermill') if m in sys.modules))")
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert "HEAVY []" in done.stdout and "--full" in done.stdout and "--layer DIR" in done.stdout
