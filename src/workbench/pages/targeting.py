@@ -117,6 +117,17 @@ class TargetingPage:
         """Whether the page recommends an audience."""
         return self.status == "target"
 
+    def per_customer(self, value: float) -> str:
+        """A value in the page's per-customer unit (CNY per customer for GMV).
+
+        >>> TargetingPage("E", "E", "customer", "gmv", "dr", 0.3, 14, "nothing", 10, None, 3,
+        ...               pd.Timestamp("2026-01-01")).per_customer(12.345)
+        '¥12.35'
+        """
+        from ._base import UNITS
+
+        return UNITS[OUTCOMES[self.outcome]](value)
+
 
 def mean_se(terms: np.ndarray, clusters: Any = None) -> tuple[float, float]:
     """Mean of ``terms`` and its standard error (cluster-robust with the CR1 factor when clusters are given).

@@ -364,6 +364,10 @@ VALUE_CHECKS: dict[str, Any] = {
     "correction": _one_of("holm", "bh", "bonferroni"),
     "guardrails": _guardrails,
     "margins": _margins,
+    "outcome": _one_of("gmv", "orders"),
+    "method": _one_of("dr", "t", "x"),
+    "top_share": _between(0, 1),
+    "holdout_share": _between(0, 1),
 }
 
 
