@@ -24,7 +24,9 @@ def table_sources(source: str | Path | Mapping[str, Any]) -> dict[str, Any]:
     """Contract tables found in a data directory.
 
     Contract tables found in a data directory (``<table>.parquet``, ``<table>.csv`` or a
-    folder ``<table>/``), or the mapping itself.
+    folder ``<table>/``), or the mapping itself. Only contract names are looked up, so other
+    files and folders beside them (the persisted derived layer's ``.layer/``, ``truth.json``)
+    are never taken for a table.
     """
     if isinstance(source, Mapping):
         return dict(source)
