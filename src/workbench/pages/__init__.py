@@ -10,7 +10,8 @@ against the simulator's truth and against their own arithmetic (net = adds − d
 unit, shares adding up, a store view summing to the store's totals).
 
 One module per report family: ``ops`` (the operations dashboard and store view), ``experiment``,
-``value`` (the value model), ``churn`` and ``clv``; shared pieces are in ``_base``.
+``value`` (the value model), ``churn``, ``clv`` and ``targeting`` (whom to give the next task); shared
+pieces are in ``_base``.
 """
 from __future__ import annotations
 

@@ -111,6 +111,9 @@ class TargetingPage:
     by_store: pd.DataFrame | None = None        # store_name, customers, predicted_uplift
     by_guide: pd.DataFrame | None = None        # staff_name, store_name, customers, predicted_uplift
     model: Any = None                           # TargetingModel (None when too few to learn)
+    holdout_share: float = 0.3
+    n_folds: int = 5
+    n_boot: int = 500
 
     @property
     def recommends(self) -> bool:
@@ -391,7 +394,8 @@ def targeting_page(wb: Any, experiment_id: str, outcome: str = "gmv", top_share:
     hold = holdout_mask(groups, holdout_share)
     base = dict(experiment_id=experiment_id, name=info.name or experiment_id, unit=info.unit, outcome=outcome,
                 method=method, top_share=float(top_share), window_days=int(window_days), n_units=len(frame),
-                n_clusters=int(groups.nunique()) if clustered else None, n_holdout=int(hold.sum()), as_of=when)
+                n_clusters=int(groups.nunique()) if clustered else None, n_holdout=int(hold.sum()), as_of=when,
+                holdout_share=float(holdout_share), n_folds=int(n_folds), n_boot=int(n_boot))
     if not _enough(frame, hold, groups, clustered):
         return TargetingPage(status="too_few", **base)
     x, lay = TargetingModel.layout(frame, TARGETING_NUMERIC, TARGETING_CATEGORICAL)
