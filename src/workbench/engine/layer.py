@@ -33,6 +33,7 @@ rebuild (tested day by day over a simulated week with a late event and a correct
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import time
@@ -47,6 +48,8 @@ from .. import contract
 from .reading import table_sources
 from .sql import literal, quote, to_timestamp
 from .workbench import Workbench, open_workbench
+
+log = logging.getLogger("workbench.engine")
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -145,9 +148,10 @@ def layer_relations() -> tuple[_Relation, ...]:
                   lambda wb, at: spells.spell_base(wb, at), lambda at: (at,), _spell_columns),
         _Relation(spells.SPELL_TABLE, "contact_events", spells.SPELL_READS,
                   lambda wb, at: spells.spell_table(wb, at, 14.0), lambda at: (at, 14.0), _spell_columns),
-        _Relation(pipeline.RFM_TABLE, "orders", ("orders",),
-                  lambda wb, at: pipeline.summarise_buyers(wb, at), lambda at: pipeline.buyer_params(at),
-                  _buyer_columns),
+        # the CLV report's defaults: net spend, purchase days, orders of experiment tasks left out
+        _Relation(pipeline.RFM_TABLE, "orders", ("orders", "tasks"),
+                  lambda wb, at: pipeline.summarise_buyers(wb, at, exclude_experiment_orders=True),
+                  lambda at: pipeline.buyer_params(at, True), _buyer_columns),
         _Relation("value buckets of the last complete month", "orders", buckets.BUCKET_READS,
                   lambda wb, at: relations.derived_table(wb, *month(wb, at), buckets.BUCKET_READS), lambda at: (),
                   table=lambda wb, at: month(wb, at)[0]),
@@ -404,14 +408,21 @@ def _build(wb: Workbench, data_dir: str | Path, root: Path, at: pd.Timestamp, pr
            full: bool, started: float) -> LayerBuild:
     rels = {r.table_name(wb, at): r for r in layer_relations() if wb.has_table(r.needs)}
     reads = sorted({t for r in rels.values() for t in r.reads if wb.has_table(t)})
+    clock = _Clock()
     for t in reads:  # validation reads the full tables: before any restriction
         wb.validate(t)
+    clock.lap("validation")
     keyed = [t for t in KEYED_TABLES if t in reads]
     dims = {t: _dim_fingerprint(wb, t) for t in reads if t not in KEYED_TABLES}
-    usable = previous is not None and not full and all(t in previous.get("fingerprints", {}) for t in keyed)
-    since = pd.Timestamp(previous["as_of"]) if usable and pd.Timestamp(previous["as_of"]) <= at else at
+    # the previous layer can be updated: same format, package and engine, not later, with every fingerprint
+    usable = (previous is not None and not full and previous.get("format") == FORMAT_VERSION
+              and previous.get("package_version") == _package_version() and previous.get("engine") == wb.dialect
+              and pd.Timestamp(previous.get("as_of")) <= at
+              and all(t in previous.get("fingerprints", {}) for t in keyed))
+    since = pd.Timestamp(previous["as_of"]) if usable else at
     for t in keyed:
         wb.backend.materialise(f"__layer_fp_{t}", _fingerprint_sql(wb, t, since))
+    clock.lap("fingerprints")
     old = Layer(root / previous["folder"], previous) if usable else None
     keyless = _keyless_changes(wb, old, keyed) if old is not None else []
     reason, rebuild = _plan(previous, wb, at, full, dims, rels, keyless)
@@ -430,10 +441,12 @@ def _build(wb: Workbench, data_dir: str | Path, root: Path, at: pd.Timestamp, pr
     try:
         if incremental:
             changed_keys = _affected(wb, old, keyed)
+            clock.lap(f"{changed_keys} affected customers")
             with wb.restricted(_KEYS, KEYED_TABLES, KEY):
                 for n in incremental:
                     rels[n].build(wb, at)
                     wb.backend.write_parquet(f"SELECT * FROM {quote(n)}", str(target / "parts" / f"{n}.parquet"))
+                    clock.lap(f"{n}: affected customers recomputed")
         wb.layer = Layer(target, manifest)  # relations written below are read by the later ones
         for n, r in rels.items():
             file = f"{n}.parquet"
@@ -443,6 +456,7 @@ def _build(wb: Workbench, data_dir: str | Path, root: Path, at: pd.Timestamp, pr
                 r.build(wb, at)
                 wb.backend.write_parquet(f"SELECT * FROM {quote(n)}", str(target / file))
                 wb.forget(n)
+            clock.lap(f"{n}: {'kept rows merged' if n in incremental else 'built in full'}")
             manifest["relations"][n] = {
                 "label": r.name, "params": encode_params(r.params(at)), "file": file,
                 "rows": _count(wb, target / file), "reads": list(r.reads), "as_of_columns": sorted(r.as_of_columns(at)),
@@ -452,6 +466,7 @@ def _build(wb: Workbench, data_dir: str | Path, root: Path, at: pd.Timestamp, pr
             wb.backend.write_parquet(f"SELECT {KEY}, n, h FROM __layer_fp_{t}", str(target / file))
             manifest["fingerprints"][t] = file
         manifest["mode"], manifest["reason"] = ("incremental" if incremental else "full"), reason
+        manifest["seconds"] = clock.laps
         shutil.rmtree(target / "parts")
     except BaseException:
         wb.layer = None
@@ -462,6 +477,20 @@ def _build(wb: Workbench, data_dir: str | Path, root: Path, at: pd.Timestamp, pr
     rows = {n: e["rows"] for n, e in manifest["relations"].items()}
     return LayerBuild(root, at.date().isoformat(), manifest["mode"], rows, time.perf_counter() - started,
                       changed_keys, reason)
+
+
+class _Clock:
+    """Seconds per step of a build, logged (``workbench.engine``) and kept in the manifest."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, step: str) -> None:
+        now = time.perf_counter()
+        self.laps[step] = round(now - self._last, 3)
+        self._last = now
+        log.info("layer: %s (%.1f s)", step, self.laps[step])
 
 
 def _load_old_fingerprints(wb: Workbench, old: Layer, keyed: list[str]) -> None:
