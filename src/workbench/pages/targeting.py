@@ -345,17 +345,48 @@ def _enough(frame: pd.DataFrame, hold: np.ndarray, groups: pd.Series, clustered:
         >= (2 if clustered else MIN_HOLDOUT_PER_ARM) and min(int((t[~hold] == a).sum()) for a in (0, 1)) > 0
 
 
-def targeting_page(wb: Any, experiment_id: str, outcome: str = "gmv", top_share: float = 0.3, method: str = "dr",
-                   window_days: int = 14, pre_days: int = 28, holdout_share: float = 0.3, n_folds: int = 5,
-                   at: Any = None, n_boot: int = 500, level: float = 0.95, threads: int | None = 1,
+def default_experiment(wb: Any) -> str:
+    """The latest customer-randomised experiment with a ``control`` arm and one other arm (a task test).
+
+    What the report targets when no experiment is named; the global holdout (arms ``reached`` /
+    ``holdout``) is not one.
+
+    >>> import workbench
+    >>> exps = pd.DataFrame({"experiment_id": ["H", "A", "B"], "unit": ["customer", "customer", "store"],
+    ...                      "start_at": pd.to_datetime(["2025-01-01", "2025-03-01", "2025-04-01"])})
+    >>> asg = pd.DataFrame({"experiment_id": ["H", "H", "A", "A", "B", "B"], "unit_id": ["1", "2", "1", "2", "S", "T"],
+    ...                     "variant": ["reached", "holdout", "control", "treatment", "control", "treatment"]})
+    >>> default_experiment(workbench.open({"experiments": exps, "assignments": asg}))
+    'A'
+    """
+    from ..errors import DataContractError
+
+    wb.require("experiments", "assignments")
+    found = wb.query("""
+        SELECT e.experiment_id FROM experiments e
+        JOIN (SELECT experiment_id, COUNT(DISTINCT variant) AS arms,
+                     MAX(CASE WHEN variant = 'control' THEN 1 ELSE 0 END) AS has_control
+              FROM assignments GROUP BY experiment_id) a ON a.experiment_id = e.experiment_id
+        WHERE e.unit = 'customer' AND a.arms = 2 AND a.has_control = 1
+        ORDER BY e.start_at DESC, e.experiment_id LIMIT 1""")
+    if found.empty:
+        raise DataContractError("experiments", "experiment_id", "no customer-randomised experiment with a control "
+                                "arm and one treatment arm to learn whom to target from")
+    return str(found["experiment_id"].iloc[0])
+
+
+def targeting_page(wb: Any, experiment_id: str | None = None, outcome: str = "gmv", top_share: float = 0.3,
+                   method: str = "dr", window_days: int = 14, pre_days: int = 28, holdout_share: float = 0.3,
+                   n_folds: int = 5, at: Any = None, n_boot: int = 500, level: float = 0.95, threads: int | None = 1,
                    estimator: Any = None) -> TargetingPage:
     """Everything the targeting report states for ``experiment_id`` (see the module docstring).
 
     Parameters
     ----------
     wb : Workbench
-    experiment_id : str
-        A randomised task experiment (two arms: control and one treatment).
+    experiment_id : str, optional
+        A randomised task experiment (two arms: control and one treatment); default (None or
+        empty) :func:`default_experiment`.
     outcome : {'gmv', 'orders'}
         The outcome over ``window_days`` from each unit's exposure.
     top_share : float, default 0.3
@@ -386,6 +417,7 @@ def targeting_page(wb: Any, experiment_id: str, outcome: str = "gmv", top_share:
     from ..targeting.learners import fit_uplift, holdout_mask
 
     _check(outcome, top_share, method, holdout_share)
+    experiment_id = experiment_id or default_experiment(wb)
     info = experiment_info(wb, experiment_id)
     when = require_as_of(wb, at, "at")
     frame = targeting_frame(wb, experiment_id, window_days, pre_days)

@@ -368,6 +368,7 @@ VALUE_CHECKS: dict[str, Any] = {
     "method": _one_of("dr", "t", "x"),
     "top_share": _between(0, 1),
     "holdout_share": _between(0, 1),
+    "n_folds": _at_least(2),
 }
 
 
