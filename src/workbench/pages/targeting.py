@@ -321,7 +321,7 @@ def drivers(traits: pd.DataFrame, top: int = 3) -> tuple[Driver, ...]:
 
 
 # ----------------------------------------------------------------------------- the page
-def _check(outcome: str, top_share: float, method: str, holdout_share: float) -> None:
+def _check(outcome: str, top_share: float, method: str, holdout_share: float, n_folds: int) -> None:
     from ..errors import ParameterError
     from ..targeting.learners import METHODS
 
@@ -329,6 +329,9 @@ def _check(outcome: str, top_share: float, method: str, holdout_share: float) ->
         raise ParameterError(f"outcome must be one of {', '.join(OUTCOMES)}, not {outcome!r}")
     if method not in METHODS:
         raise ParameterError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
+    if method == "dr" and int(n_folds) < 3:
+        raise ParameterError("the DR-learner cross-fits its own pseudo-outcomes inside the training folds: "
+                             f"n_folds must be at least 3 (got {n_folds})")
     for name, v in (("top_share", top_share), ("holdout_share", holdout_share)):
         if not 0 < v < 1:
             raise ParameterError(f"{name} must lie strictly between 0 and 1, got {v!r}")
@@ -416,7 +419,7 @@ def targeting_page(wb: Any, experiment_id: str | None = None, outcome: str = "gm
     from ..targeting.frame import TARGETING_CATEGORICAL, TARGETING_NUMERIC, targeting_frame
     from ..targeting.learners import fit_uplift, holdout_mask
 
-    _check(outcome, top_share, method, holdout_share)
+    _check(outcome, top_share, method, holdout_share, n_folds)
     experiment_id = experiment_id or default_experiment(wb)
     info = experiment_info(wb, experiment_id)
     when = require_as_of(wb, at, "at")
@@ -437,7 +440,9 @@ def targeting_page(wb: Any, experiment_id: str | None = None, outcome: str = "gm
         try:
             fit = fit_uplift(xa[~hold], t[~hold], y[~hold], method, estimator, unit_ids=groups[~hold].to_numpy(),
                              n_folds=n_folds, propensity=e[~hold])
-        except ParameterError:   # a training fold without one arm: too few units (clusters) to learn from
+        except ParameterError as err:   # a fold without units, or without one arm: too few to learn from
+            if "no units in one arm" not in str(err) and "is empty" not in str(err):
+                raise
             return TargetingPage(status="too_few", **base)
         model = TargetingModel(fit, **lay, outcome=outcome, window_days=int(window_days))
         score_h = model.fit.predict(xa[hold])
