@@ -372,10 +372,16 @@ class TestTruthRecovery:
         o = brand.tables["orders"]
         extra = o[o["task_id"].fillna("").str.startswith("TX_")]
         assert (extra["order_channel"] == "mini_program").all() and extra["share_staff_id"].notna().all()
-        lift = t["EXP_CUST"]["true_abs_lift"]
-        assert lift["orders_per_unit"] == pytest.approx(0.01)
+        # heterogeneous lift (tests/simulate/test_experiments.py): the mean over the units of their segments' lifts,
+        # with the treated units' mean extra-order probability the design's 0.04
+        lift, seg = t["EXP_CUST"]["true_abs_lift"], t["EXP_CUST"]["segments"].values()
+        assert sum(s["n_units"] for s in seg) == len(cust)
+        assert lift["orders_per_unit"] == pytest.approx(
+            sum(s["n_units"] * s["true_abs_lift"]["orders_per_unit"] for s in seg) / len(cust))
+        assert sum(s["n_treated"] * s["extra_order_prob"]["treatment"] for s in seg) == pytest.approx(
+            0.04 * (cust["variant"] == "treatment").sum())
         net = brand.truth["refunds"]["net_spend_factor"]
-        assert lift["gmv_per_unit"] == pytest.approx(0.01 * brand.truth["mean_spend"] * net)
+        assert lift["gmv_per_unit"] == pytest.approx(lift["orders_per_unit"] * brand.truth["mean_spend"] * net)
         # extra orders per unit in each arm match the design probabilities
         cust_extra = extra[extra["task_id"].isin(set(t["EXP_CUST"]["task_ids"].values()))]
         joined = cust.merge(cust_extra, left_on="unit_id", right_on="customer_id", how="left")

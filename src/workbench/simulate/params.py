@@ -84,6 +84,11 @@ class SimulationParams:
         Probability of one extra task-link order within ``exp_window_days=14``, (control,
         treatment): ``exp_cust_probs=(0.03, 0.04)``, ``exp_store_probs=(0.03, 0.04)``; store
         probabilities are Beta with intra-store correlation ``exp_store_icc=0.03``.
+        ``exp_cust_heterogeneity=1.0`` spreads EXP_CUST's lift over segments of units (see
+        :mod:`~workbench.simulate.experiments`: none for customers who never bought, most for
+        buyers first added in store less than 90 days before), keeping its mean over the
+        treated units; 0 gives every unit the same lift (nothing to target), values in
+        between shrink the spread toward it.
     WeCom habits (:mod:`~workbench.simulate.staffing`, :mod:`~workbench.simulate.habits`)
         ``staff_leave_share=0.06`` of active guides leave (离职) at a uniform time in the
         window's second half (at most one per store, only stores with another guide);
@@ -174,6 +179,7 @@ class SimulationParams:
     exp_cust_probs: tuple[float, float] = (0.03, 0.04)
     exp_store_probs: tuple[float, float] = (0.03, 0.04)
     exp_store_icc: float = 0.03
+    exp_cust_heterogeneity: float = 1.0
     exp_window_days: int = 14
     # WeCom habits
     staff_leave_share: float = 0.06
@@ -271,6 +277,9 @@ def validate_params(p: Any) -> None:
         probs = getattr(p, name)
         if len(probs) != 2 or not all(0 < x < 1 for x in probs):
             raise ParameterError(f"SimulationParams.{name} must be (control, treatment) probabilities in (0, 1)")
+    if not 0 <= p.exp_cust_heterogeneity <= 1:
+        raise ParameterError("SimulationParams.exp_cust_heterogeneity must lie in [0, 1] (0: the same lift for "
+                             f"every unit, 1: the full spread), got {p.exp_cust_heterogeneity!r}")
     if not 0 < p.exp_store_icc < 1:
         raise ParameterError("SimulationParams.exp_store_icc must lie strictly between 0 and 1")
     if p.second_close_max_days <= 1:

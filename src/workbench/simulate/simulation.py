@@ -12,7 +12,7 @@ import pandas as pd
 from ..errors import ParameterError
 from .customers import build_customers
 from .draws import NEVER, Clock, make_frame, nullable, seq_ids, uniform_secs
-from .experiments import Experiments, experiments_truth, simulate_experiments
+from .experiments import Experiments, experiments_truth, merge_stats, simulate_experiments
 from .habits import mass_sends_table, staff_daily_table, staff_day_counts
 from .identity import identity_links_table
 from .orders import assign_channels, bgnbd_orders, draw_amounts, redeem_coupons
@@ -311,12 +311,7 @@ def _simulate_chunked(n_customers: int, seed: int, out: str | Path | None, n_sto
             for k, v in stats.items():  # sums; the store-level arrays are the same in every chunk, add_* add up
                 same = isinstance(v, np.ndarray) and k in totals and not k.startswith("add_")
                 totals[k] = v if same else totals.get(k, 0) + v
-            if exp_stats is None:
-                exp_stats = dict(exp.stats)
-            else:
-                for k in ("n_cust_units", "n_store_units", "n_store_reached"):
-                    exp_stats[k] += exp.stats[k]
-                exp_stats["store_seen"] = exp_stats["store_seen"] | exp.stats["store_seen"]
+            exp_stats = merge_stats(exp_stats, exp.stats)
             del tables, stats, exp, a
             gc.collect()
             bar.update(1)
