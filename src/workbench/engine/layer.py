@@ -51,7 +51,7 @@ from .workbench import Workbench, open_workbench
 
 log = logging.getLogger("workbench.engine")
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
 #: the folder name of the default layer inside a data folder (never a contract table name)
 LAYER_DIR = ".layer"
@@ -299,18 +299,33 @@ def layer_status(data_dir: str | Path, as_of: Any = None, out: str | Path | None
 
 
 # ---------------------------------------------------------------------- building
-def _row_hash(wb: Workbench, table: str) -> str:
-    cols = ", ".join(quote(c) for c in wb.columns(table))
+def _row_hash(wb: Workbench, table: str, view: str | None = None) -> str:
+    cols = ", ".join(quote(c) for c in wb.columns(view or table))
     return f"CAST(hash({cols}) % {_PRIME} AS BIGINT)"
 
 
-def _fingerprint_sql(wb: Workbench, table: str, before: pd.Timestamp) -> str:
-    """Per customer: rows and summed row hashes, in all and of the rows before ``before``."""
-    h, past = _row_hash(wb, table), f"{quote(contract.ROW_TIME[table])} < {literal(before)}"
-    return f"""SELECT {KEY}, COUNT(*) AS n, SUM({h}) AS h,
+def _fingerprint_sql(wb: Workbench, table: str, since: pd.Timestamp) -> str:
+    """Per customer: rows and summed row hashes of the rows before as-of, and of those before ``since``.
+
+    Read from the table as exported (``__raw_<table>``: names and text normalised, nothing cast,
+    no as-of rules), which costs half the typed view and does not depend on the as-of date: rows
+    before ``since`` fingerprint the same at every later build unless they changed. ``moved``
+    counts rows whose optional times fall in [since, as-of), which the typed view read as not
+    yet happened at ``since``.
+    """
+    raw = f"__raw_{table}"
+    types = wb._raw_types(table)
+    key = wb._cast(KEY, types[KEY], contract.STRING)
+    row_time = wb._cast(contract.ROW_TIME[table], types[contract.ROW_TIME[table]], contract.TIMESTAMP)
+    h, past = _row_hash(wb, table, raw), f"{row_time} < {literal(since)}"
+    optional = [wb._cast(c.name, types[c.name], contract.TIMESTAMP) for c in contract.TABLES[table].columns
+                if c.dtype == contract.TIMESTAMP and c.nullable and c.name in types]
+    moved = " OR ".join(f"({t} >= {literal(since)} AND {t} < {literal(wb.as_of)})" for t in optional) or "FALSE"
+    return f"""SELECT {key} AS {KEY}, COUNT(*) AS n, SUM({h}) AS h,
                       SUM(CASE WHEN {past} THEN 1 ELSE 0 END) AS n_past,
-                      SUM(CASE WHEN {past} THEN {h} ELSE 0 END) AS h_past
-               FROM {quote(table)} GROUP BY {KEY}"""
+                      SUM(CASE WHEN {past} THEN {h} ELSE 0 END) AS h_past,
+                      SUM(CASE WHEN {moved} THEN 1 ELSE 0 END) AS moved
+               FROM {quote(raw)} WHERE {row_time} < {literal(wb.as_of)} GROUP BY 1"""
 
 
 def _dim_fingerprint(wb: Workbench, table: str) -> list[int]:
@@ -322,7 +337,8 @@ def _changed_keys_sql(tables: list[str]) -> str:
     """Customers with rows after the previous as-of, or whose earlier rows fingerprint differently."""
     parts = [f"""SELECT COALESCE(s.{KEY}, o.{KEY}) AS {KEY}
                  FROM __layer_fp_{t} s FULL OUTER JOIN __layer_oldfp_{t} o ON o.{KEY} = s.{KEY}
-                 WHERE COALESCE(s.n, 0) <> COALESCE(s.n_past, 0) OR COALESCE(s.n_past, 0) <> COALESCE(o.n, 0)
+                 WHERE COALESCE(s.n, 0) <> COALESCE(s.n_past, 0) OR COALESCE(s.moved, 0) > 0
+                    OR COALESCE(s.n_past, 0) <> COALESCE(o.n, 0)
                     OR COALESCE(s.h_past, 0) <> COALESCE(o.h, 0)""" for t in tables]
     return f"SELECT DISTINCT {KEY} FROM ({' UNION ALL '.join(parts)}) k WHERE {KEY} IS NOT NULL"
 
@@ -380,7 +396,9 @@ def build_layer(data_dir: str | Path, as_of: Any = None, out: str | Path | None 
         Rebuild everything even when the previous layer could be updated.
     **engine_options
         Passed to :func:`~workbench.engine.open_workbench` (``threads``, ``memory_limit``,
-        ``backend``…).
+        ``backend``…). ``validate=False`` skips validating the tables the layer reads (a
+        workbench reading the layer still validates them on use; the pass is remembered per
+        snapshot, so a batch validates once either way).
 
     Returns
     -------
@@ -409,7 +427,7 @@ def _build(wb: Workbench, data_dir: str | Path, root: Path, at: pd.Timestamp, pr
     rels = {r.table_name(wb, at): r for r in layer_relations() if wb.has_table(r.needs)}
     reads = sorted({t for r in rels.values() for t in r.reads if wb.has_table(t)})
     clock = _Clock()
-    for t in reads:  # validation reads the full tables: before any restriction
+    for t in reads if wb.validate_on_use else ():  # validation reads the full tables: before any restriction
         wb.validate(t)
     clock.lap("validation")
     keyed = [t for t in KEYED_TABLES if t in reads]
@@ -507,9 +525,10 @@ def _keyless_changes(wb: Workbench, old: Layer, keyed: list[str]) -> list[str]:
     _load_old_fingerprints(wb, old, keyed)
     changed = []
     for t in keyed:
-        now = wb.backend.fetch(f"SELECT n_past, h_past FROM __layer_fp_{t} WHERE {KEY} IS NULL")
+        now = wb.backend.fetch(f"SELECT n_past, h_past, moved FROM __layer_fp_{t} WHERE {KEY} IS NULL")
         before = wb.backend.fetch(f"SELECT n, h FROM __layer_oldfp_{t} WHERE {KEY} IS NULL")
-        if [tuple(int(v or 0) for v in r) for r in now if r[0]] != [tuple(int(v) for v in r) for r in before]:
+        moved = any(r[2] for r in now)
+        if moved or [tuple(int(v or 0) for v in r[:2]) for r in now if r[0]] != [tuple(map(int, r)) for r in before]:
             changed.append(f"{t} rows without a customer")
     return changed
 
