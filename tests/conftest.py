@@ -37,6 +37,18 @@ def report_brand(tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.fixture(scope="session")
+def large_brand():
+    """The one large simulated brand of the truth-recovery tests: 30,000 customers, seed 21, default world.
+
+    In memory (``brand.tables``, ``brand.truth``); session-scoped (per test worker): tests must not modify
+    its tables (copy before changing, or register a changed table on their own workbench).
+    """
+    from workbench.simulate import simulate_brand
+
+    return simulate_brand(30_000, seed=21)
+
+
+@pytest.fixture(scope="session")
 def render(report_brand):
     """``render(name, lang="en", label=None, **params)`` runs a report notebook on ``report_brand``
     (as of the brand's truth date) once per worker and returns the ``ReportRun``; repeated calls

@@ -21,7 +21,6 @@ from workbench.churn import (
     mask_ids,
     spell_covariates,
 )
-from workbench.simulate import simulate_brand
 
 
 def sig3(x):
@@ -134,8 +133,9 @@ class TestTelecom:
 
 
 @pytest.fixture(scope="module")
-def spells():
-    b = simulate_brand(30_000, seed=17)
+def spells(large_brand):
+    """The truth and the spell covariates of the session's large simulated brand (tests/conftest.py)."""
+    b = large_brand
     wb = workbench.open(b.tables, as_of=b.truth["as_of"])
     return b.truth, spell_covariates(wb, b.truth["as_of"])
 

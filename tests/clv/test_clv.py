@@ -11,7 +11,6 @@ import workbench
 from workbench import DataContractError
 from workbench.clv import BetaGeoFitter, GammaGammaFitter, collapse_rfm, rfm_summary
 from workbench.clv.value import clv_interval, customer_lifetime_value
-from workbench.simulate import simulate_brand
 
 
 def sig3(x: float) -> float:
@@ -76,8 +75,8 @@ class TestValue:
 
 class TestSimulatorRecovery:
     @pytest.mark.slow
-    def test_bgnbd_and_gamma_gamma_cover_truth(self):
-        brand = simulate_brand(30_000, seed=21)
+    def test_bgnbd_and_gamma_gamma_cover_truth(self, large_brand):
+        brand = large_brand
         t = brand.truth
         wb = workbench.open(brand.tables, as_of=t["as_of"])
         wb.register("holdout_customers", brand.tables["assignments"].query(

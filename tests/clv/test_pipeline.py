@@ -10,12 +10,12 @@ from workbench.clv import BetaGeoFitter, GammaGammaFitter, clv_interval, custome
 from workbench.clv.pipeline import (VALUE_TABLE, buyer_rows, customer_value, fit_value_models, summarise_buyers,
                                     total_value_interval, value_customers)
 from workbench.errors import ParameterError
-from workbench.simulate import simulate_brand
 
 
 @pytest.fixture(scope="module")
-def brand():
-    return simulate_brand(20_000, seed=3, n_stores=10, n_staff=40)
+def brand(large_brand):
+    """The session's large simulated brand (tests/conftest.py)."""
+    return large_brand
 
 
 @pytest.fixture(scope="module")
