@@ -4,9 +4,11 @@
 (``pre_orders``, ``pre_gmv``) and of :func:`workbench.experiments.frame.experiment_segments`
 (``channel_group``, ``store_id``, ``buyer_type``), or any per-unit frame, into the float
 matrix the learners take: numeric columns as they are (missing values are refused, not
-filled), categorical ones one-hot encoded with rare levels pooled. Features computed in the
-engine at assignment (RFM, tier, tenure of the WeCom relationship, recent touches) are
-planned separately.
+filled), categorical ones one-hot encoded with rare levels pooled. The features computed in
+the engine at assignment (RFM over the past year, tenure of the WeCom relationship, recent
+touches, whether the customer ever bought, acquisition channel group, the guide's store) come
+from :func:`workbench.targeting.targeting_frame`; pass ``numeric=TARGETING_NUMERIC`` and
+``categorical=TARGETING_CATEGORICAL`` (:mod:`workbench.targeting.frame`) to use them.
 """
 from __future__ import annotations
 
