@@ -128,7 +128,11 @@ conversions: store probabilities weighted by customers, resp. expected adders),
 ``experiment_frame`` builds them), ``n_clusters``, ``task_ids``, ``extra_order_prob``
 (per variant), ``true_abs_lift`` (``orders_per_unit``, ``gmv_per_unit`` net of refunds as
 ``experiment_frame`` measures GMV, ``gross_gmv_per_unit``); ``EXP_STORE`` also
-``icc_extra_order``, ``reached_share_of_units`` and ``store_extra_order_prob``.
+``icc_extra_order``, ``reached_share_of_units`` and ``store_extra_order_prob``; ``EXP_CUST`` also
+``heterogeneity``, ``new_relationship_days``, ``segment_rule`` (the segment rule on contract
+columns) and ``segments`` (``{name: {code, rule, base_multiplier, n_units, n_treated,
+extra_order_prob, true_abs_lift}}``: its lift differs by segment, ``true_abs_lift`` is the mean over
+the units).
 
 ``identity``: ``n_components`` (one per customer), ``linked_types``, ``two_openid_customers``.
 ``counts``: rows per table plus ``contacts_added``.
