@@ -97,10 +97,13 @@ def test_kernels_run_at_once_with_their_share_of_the_budget(folder, monkeypatch)
     """Two reports that each wait for the other to start can only both finish if they run together; each
     kernel sees the DuckDB limit the plan gives it, and the parent's environment is restored afterwards."""
     monkeypatch.setenv("WORKBENCH_MEMORY_LIMIT", "5GB")
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "")  # unset: the batch gives each kernel its share of the cores
+    monkeypatch.setenv("MKL_NUM_THREADS", "3")  # set by the operator: kept
     body = ("import os, pathlib, time\nhere = pathlib.Path('.')\n(here / f'started-{n}').write_text('yes')\n"
             "for _ in range(900):\n    if len(list(here.glob('started-*'))) >= 2:\n        break\n"
             "    time.sleep(0.1)\nelse:\n    raise RuntimeError('ran alone')\n"
-            "print('limit', os.environ['WORKBENCH_MEMORY_LIMIT'])")
+            "print('limit', os.environ['WORKBENCH_MEMORY_LIMIT'])\n"
+            "print('threads', os.environ['OPENBLAS_NUM_THREADS'], os.environ['MKL_NUM_THREADS'])")
     write_notebook(folder / "notebooks", "ops_dashboard", body)
     schedule = write_schedule(folder, "reports:\n  - name: ops_dashboard\n    langs: [en]\n    parameters: {n: 1}\n"
                                       "  - name: ops_dashboard\n    langs: [en]\n    parameters: {n: 2}\n")
@@ -109,7 +112,8 @@ def test_kernels_run_at_once_with_their_share_of_the_budget(folder, monkeypatch)
     share = (8 * 2**30 - PARENT_RESERVE) // 2
     for run in runs:
         assert f"limit {share // 2 // 2**20}MB" in page_text(run)  # 1920MB: half of (8 GiB - 512 MiB) / 2
-    assert os.environ["WORKBENCH_MEMORY_LIMIT"] == "5GB"
+        assert f"threads {max(1, (os.cpu_count() or 1) // 2)} 3" in page_text(run)
+    assert os.environ["WORKBENCH_MEMORY_LIMIT"] == "5GB" and os.environ["OPENBLAS_NUM_THREADS"] == ""
 
 
 @pytest.mark.parametrize("workers, budget, jobs, expected, duckdb_mb", [

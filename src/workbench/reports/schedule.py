@@ -270,7 +270,8 @@ class BatchPlan:
     """How a batch runs: ``workers`` kernels at a time, each kernel's DuckDB limited to ``kernel_memory_limit``.
 
     ``budget`` is the memory (bytes) the whole process tree should stay under; ``reason``
-    is the log line that says how the numbers follow from it.
+    is the log line that says how the numbers follow from it. ``kernel_threads`` is each
+    kernel's share of the cores, for its BLAS and OpenMP pools (:func:`kernel_environment`).
     """
 
     workers: int
@@ -278,6 +279,7 @@ class BatchPlan:
     kernel_memory_limit: str
     build_memory_limit: str
     reason: str
+    kernel_threads: int = 1
 
 
 def plan_batch(workers: int | None, memory_limit: str | int | None, n_jobs: int) -> BatchPlan:
@@ -311,21 +313,35 @@ def plan_batch(workers: int | None, memory_limit: str | int | None, n_jobs: int)
     if usable < KERNEL_FLOOR:
         reason += f" (the budget is below one kernel's floor of {_mb(KERNEL_FLOOR + PARENT_RESERVE)})"
     return BatchPlan(workers=n, budget=budget, kernel_memory_limit=_mb(share // 2),
-                     build_memory_limit=_mb(max(usable * 3 // 4, 256 * 2**20)), reason=reason)
+                     build_memory_limit=_mb(max(usable * 3 // 4, 256 * 2**20)), reason=reason,
+                     kernel_threads=max(1, (os.cpu_count() or 1) // n))
+
+
+#: thread pools of numerical libraries in a kernel (BLAS threads spin while they wait: oversubscribed, they
+#: take the cores the other kernels need)
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 @contextlib.contextmanager
-def kernel_memory_limit(limit: str) -> Iterator[None]:
-    """``WORKBENCH_MEMORY_LIMIT=limit`` while the batch runs: kernels inherit it and their DuckDB honours it."""
-    before = os.environ.get("WORKBENCH_MEMORY_LIMIT")
-    os.environ["WORKBENCH_MEMORY_LIMIT"] = limit
+def kernel_environment(plan: BatchPlan) -> Iterator[None]:
+    """The kernels' environment while the batch runs (they inherit it; restored afterwards).
+
+    ``WORKBENCH_MEMORY_LIMIT`` is the plan's per-kernel limit, which each kernel's DuckDB
+    honours; the BLAS and OpenMP pools get the kernel's share of the cores unless the
+    operator set them.
+    """
+    wanted = {"WORKBENCH_MEMORY_LIMIT": plan.kernel_memory_limit}
+    wanted.update({v: str(plan.kernel_threads) for v in THREAD_VARIABLES if not os.environ.get(v)})
+    before = {k: os.environ.get(k) for k in wanted}
+    os.environ.update(wanted)
     try:
         yield
     finally:
-        if before is None:
-            os.environ.pop("WORKBENCH_MEMORY_LIMIT", None)
-        else:
-            os.environ["WORKBENCH_MEMORY_LIMIT"] = before
+        for key, value in before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def prepare_layer(data_dir: str | Path, as_of: str, plan: BatchPlan | None = None) -> Any:
@@ -370,9 +386,9 @@ def run_schedule(path: str | Path, data_dir: str | Path = "data/demo", as_of: st
     (one thread each) and alone writes ``runs.json`` and the index, in schedule order.
     ``workers`` (None: one per core) is capped by what ``memory_limit`` allows (see
     :func:`plan_batch`), and every kernel's DuckDB gets its share of the budget through
-    ``WORKBENCH_MEMORY_LIMIT``. A SIGTERM or SIGINT (``KeyboardInterrupt``) ends every
-    running kernel, records those runs as ``interrupted``, starts nothing more and is
-    re-raised. With ``layer``, the derived layer is built or reused first
+    ``WORKBENCH_MEMORY_LIMIT`` (its BLAS pools its share of the cores: :func:`kernel_environment`).
+    A SIGTERM or SIGINT (``KeyboardInterrupt``) ends every running kernel, records those runs
+    as ``interrupted``, starts nothing more and is re-raised. With ``layer``, the derived layer is built or reused first
     (:func:`prepare_layer`), so every kernel reads it instead of rebuilding relations.
     """
     jobs = expand_stores(load_schedule(path), data_dir)
@@ -384,7 +400,7 @@ def run_schedule(path: str | Path, data_dir: str | Path = "data/demo", as_of: st
         log.info("%s", plan.reason)
     where = {"data_dir": Path(data_dir).resolve(), "out_dir": Path(out_dir).resolve(),
              "notebooks_dir": Path(notebooks_dir).resolve()}  # absolute: threads share one working directory
-    with kernel_memory_limit(plan.kernel_memory_limit):
+    with kernel_environment(plan):
         return _run_jobs(jobs, as_of, where, plan.workers, progress, skip_up_to_date, timeout)
 
 
