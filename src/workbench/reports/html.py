@@ -52,6 +52,26 @@ def _headings(nb: Any) -> list[dict[str, Any]]:
     return toc
 
 
+NOTES_TAG = "notes"
+
+
+def without_notes(nb: Any) -> Any:
+    """The notebook without its cells tagged ``notes``.
+
+    A report notebook explains each section to the analyst in English Markdown cells tagged
+    ``notes`` (what the section shows, which package function computes it); the published page
+    is in the reader's language and carries none of them.
+
+    >>> import nbformat
+    >>> nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("for the analyst",
+    ...     metadata={"tags": ["notes"]}), nbformat.v4.new_code_cell("1 + 1")])
+    >>> [c.cell_type for c in without_notes(nb).cells]
+    ['code']
+    """
+    nb.cells = [c for c in nb.cells if NOTES_TAG not in c.get("metadata", {}).get("tags", [])]
+    return nb
+
+
 def _text(value: Any) -> str:
     return "".join(value) if isinstance(value, list) else str(value)
 
@@ -68,6 +88,7 @@ def render_html(executed: str | Path, name: str, lang: str, as_of: str, paramete
     the catalogue, data as-of, for whom: :func:`audience`), a table of contents of the
     level-2/3 headings, figures inline as base64, a closing technical appendix (``parameters``,
     generation time, package version), and no script or stylesheet fetched from anywhere.
+    Cells tagged ``notes`` (the analyst's English notes) are left out (:func:`without_notes`).
     Output streams written to stderr (warnings, logs) are dropped: they are for the
     operator, who has the executed notebook. ``store`` is the store's ``(name, region)`` of a
     store page: the page is titled with the store's name and says whom it is for by name.
@@ -77,7 +98,7 @@ def render_html(executed: str | Path, name: str, lang: str, as_of: str, paramete
 
     from .. import __version__
 
-    nb = nbformat.read(str(executed), as_version=4)
+    nb = without_notes(nbformat.read(str(executed), as_version=4))
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.outputs = [o for o in cell.get("outputs", [])
