@@ -183,7 +183,7 @@ def test_a_layer_of_another_package_version_is_rebuilt(tmp_path):
 
 
 def test_the_layer_is_the_same_on_every_engine(engine, tmp_path):
-    """Build on the engine of the fixture (DuckDB, Spark); read back, the relations equal the ones built in place."""
+    """Build and update a layer on the fixture's engine: read back, its relations equal those built in place."""
     tables = tiny_brand()
     for name, df in tables.items():  # microsecond times: Spark reads no nanosecond Parquet timestamps
         df.to_parquet(tmp_path / f"{name}.parquet", index=False, coerce_timestamps="us")
@@ -197,7 +197,10 @@ def test_the_layer_is_the_same_on_every_engine(engine, tmp_path):
 
         return {"backend": SparkBackend(probe.backend.spark)}
 
+    # a layer as of an earlier day, then updated: the incremental path runs on this engine too
+    assert build_layer(tmp_path, as_of="2025-01-03", **options()).mode == "full"
     built = build_layer(tmp_path, as_of="2025-02-01", **options())
+    assert built.mode == "incremental" and built.changed_keys == 2, built.reason   # C3 and C4 have later rows
     fixed = {n: v for n, v in built.relations.items() if not n.startswith("__wb_buckets_")}
     assert fixed == {"__wb_contact_intervals": 5, "__wb_group_intervals": 2, "__wb_first_adds": 3,
                      "__wb_spell_base": 5, "__wb_spell_covariates": 5, "clv_buyers": 4}

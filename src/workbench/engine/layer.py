@@ -29,6 +29,20 @@ persisted columns with the expressions of the full SQL (``as_of_columns`` in the
 A change in a dimension table a relation reads (staff, stores, channels…) rebuilds that
 relation in full; so does a relation the previous layer lacks. The result equals a full
 rebuild (tested day by day over a simulated week with a late event and a correction).
+
+What each relation does in an incremental build:
+
+* contact intervals, group intervals, first adds: affected customers recomputed, others kept
+  as they are (no column depends on as-of: an open interval has no end);
+* spell base and spell covariates (14-day landmark): affected customers recomputed; the
+  others' spells kept, with ``end`` and ``duration_days`` of the spells open at as-of
+  recomputed at the new as-of (the only columns that move with it; the covariates of a
+  customer without new rows cannot change); the covariates are rebuilt in full when
+  ``channels``, ``staff`` or ``stores`` changed;
+* CLV buyer table (the CLV report's defaults): affected customers recomputed, the others kept
+  with ``age_days`` recomputed; rebuilt in full when ``tasks`` changed;
+* value buckets of the last complete month: rebuilt in full when ``coupons`` or ``staff``
+  changed (in practice every day: coupons are issued daily) or the month moved on.
 """
 from __future__ import annotations
 
