@@ -349,7 +349,7 @@ def _enough(frame: pd.DataFrame, hold: np.ndarray, groups: pd.Series, clustered:
 
 
 def default_experiment(wb: Any) -> str:
-    """The latest customer-randomised experiment with a ``control`` arm and one other arm (a task test).
+    """The latest customer-randomised experiment with two arms (a task test).
 
     What the report targets when no experiment is named; the global holdout (arms ``reached`` /
     ``holdout``) is not one.
@@ -368,13 +368,13 @@ def default_experiment(wb: Any) -> str:
     found = wb.query("""
         SELECT e.experiment_id FROM experiments e
         JOIN (SELECT experiment_id, COUNT(DISTINCT variant) AS arms,
-                     MAX(CASE WHEN variant = 'control' THEN 1 ELSE 0 END) AS has_control
+                     MAX(CASE WHEN variant IN ('reached', 'holdout') THEN 1 ELSE 0 END) AS holdout_arms
               FROM assignments GROUP BY experiment_id) a ON a.experiment_id = e.experiment_id
-        WHERE e.unit = 'customer' AND a.arms = 2 AND a.has_control = 1
+        WHERE e.unit = 'customer' AND a.arms = 2 AND a.holdout_arms = 0
         ORDER BY e.start_at DESC, e.experiment_id LIMIT 1""")
     if found.empty:
-        raise DataContractError("experiments", "experiment_id", "no customer-randomised experiment with a control "
-                                "arm and one treatment arm to learn whom to target from")
+        raise DataContractError("experiments", "experiment_id", "no customer-randomised experiment with two arms "
+                                "to learn whom to target from")
     return str(found["experiment_id"].iloc[0])
 
 
@@ -423,7 +423,8 @@ def targeting_page(wb: Any, experiment_id: str | None = None, outcome: str = "gm
     experiment_id = experiment_id or default_experiment(wb)
     info = experiment_info(wb, experiment_id)
     when = require_as_of(wb, at, "at")
-    frame = targeting_frame(wb, experiment_id, window_days, pre_days)
+    control = "control" if "control" in info.variants else sorted(info.variants)[0]   # as the experiment page
+    frame = targeting_frame(wb, experiment_id, window_days, pre_days, control=control)
     clustered = info.unit != "customer"
     groups = (frame["cluster_id"] if clustered else frame["unit_id"]).astype(str).reset_index(drop=True)
     hold = holdout_mask(groups, holdout_share)
