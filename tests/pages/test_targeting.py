@@ -1,0 +1,233 @@
+"""What the targeting report states, checked against the simulator's truth and its own arithmetic.
+
+Two brands of 10,000 customers whose EXP_CUST task has a large lift (extra-order probability 0.03 → 0.12), so a
+ranking can be learnt from a small experiment: one with the lift spread over the simulator's segments (none for
+customers who never bought, most for store buyers added shortly before), one with the same lift for everyone. On
+the first the page recommends an audience, its policy-value interval covers the true value of the learned policy,
+and per-customer × audience = total; on the second it says there is nothing to target. The store-randomised
+experiment of the shared report brand has too few stores, and the page says so.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import workbench
+from tests.pages.rendered import page_text
+from tests.truth import exp_cust_true_lift
+from workbench.errors import ParameterError
+from workbench.pages.experiment import bounds
+from workbench.pages.targeting import MIN_CLUSTERS_PER_ARM, level_label, targeting_page, top_mask
+from workbench.simulate import simulate_brand
+from workbench.simulate.params import SimulationParams
+from workbench.targeting import holdout_mask, targeting_frame
+from workbench.targeting.audience import export_audience
+
+ROOT = Path(__file__).resolve().parents[2]
+N_CUSTOMERS = 10_000
+# The T-learner over three folds (6 tree fits; the report's default DR-learner over five folds makes 65): the page's
+# evaluation on the hold-out does not depend on the learner, and the test renders four pages on a shared machine.
+METHOD, FOLDS = "t", 3
+LIFT = (0.03, 0.12)   # a task worth targeting: +0.09 extra orders per treated customer on average
+SPREAD_SEED, FLAT_SEED = 21, 11
+
+
+def _brand(tmp_path_factory, heterogeneity: float, seed: int) -> dict:
+    out = tmp_path_factory.mktemp(f"targeting-{heterogeneity}")
+    brand = simulate_brand(N_CUSTOMERS, seed=seed, out=out / "data", n_stores=12, n_staff=48,
+                           params=SimulationParams(exp_cust_probs=LIFT, exp_cust_heterogeneity=heterogeneity))
+    wb = workbench.open(out / "data", as_of=brand.truth["as_of"][:10])
+    return {"out": out, "brand": brand, "wb": wb, "page": targeting_page(wb, "EXP_CUST", method=METHOD, n_folds=FOLDS),
+            "runs": {}}
+
+
+@pytest.fixture(scope="module")
+def spread(tmp_path_factory) -> dict:
+    """The brand whose task lift differs by segment, and its page."""
+    return _brand(tmp_path_factory, 1.0, SPREAD_SEED)
+
+
+@pytest.fixture(scope="module")
+def flat(tmp_path_factory) -> dict:
+    """The brand whose task lift is the same for every customer, and its page."""
+    return _brand(tmp_path_factory, 0.0, FLAT_SEED)
+
+
+def rendered(b: dict, lang: str, **params) -> str:
+    """The visible text of the targeting report on brand ``b`` (rendered once per language and parameters)."""
+    from workbench.reports import run_report
+
+    params = {"method": METHOD, "n_folds": FOLDS, **params}
+    key = (lang, tuple(sorted(params.items())))
+    if key not in b["runs"]:
+        b["runs"][key] = run_report("targeting_report", params, lang=lang, as_of=b["brand"].truth["as_of"][:10],
+                                    data_dir=b["out"] / "data", out_dir=b["out"] / "reports",
+                                    notebooks_dir=ROOT / "notebooks")
+    return page_text(b["runs"][key])
+
+
+def learned_policy(b: dict) -> tuple[np.ndarray, np.ndarray]:
+    """The hold-out's true per-unit lift and the page's top-share policy on it (as the page ranks them)."""
+    wb, page = b["wb"], b["page"]
+    frame = targeting_frame(wb, "EXP_CUST")
+    hold = holdout_mask(frame["unit_id"].astype(str), 0.3)
+    score = page.model.fit.predict(page.model.matrix(frame)[hold])
+    return exp_cust_true_lift(frame, b["brand"].truth)[hold], top_mask(score, page.top_share)
+
+
+# ----------------------------------------------------------------------------- truth
+class TestTruth:
+    """The page against the simulator's per-unit truth."""
+
+    def test_spread_lift_is_found_and_an_audience_recommended(self, spread):
+        """The ranking beats random on customers it never saw; the page recommends the top 30%."""
+        p = spread["page"]
+        assert p.status == "target" and p.recommends
+        assert p.qini.ci_low > 0 and p.gain_vs_random.ci_low > 0
+
+    def test_policy_value_interval_covers_the_true_value(self, spread):
+        """The doubly-robust incremental value of the learned top 30% (vs treating no one) covers the truth.
+
+        So do the per-treated-customer and the treat-everyone statements.
+        """
+        p = spread["page"]
+        lift, pi = learned_policy(spread)
+        truth = {"policy_gain": (lift * pi).mean(), "top_effect": lift[pi].mean(), "holdout_all": lift.mean()}
+        for name, value in truth.items():
+            s = getattr(p, name)
+            assert s.ci_low <= value <= s.ci_high, (name, value, s.ci_low, s.ci_high)
+
+    def test_learned_policy_beats_random_by_a_margin(self, spread):
+        """In truth, the learned top 30% gain at least half again what a random 30% gains.
+
+        The segments' multipliers run from 0 to about 2 times the mean lift.
+        """
+        lift, pi = learned_policy(spread)
+        assert (lift * pi).mean() > 1.5 * 0.3 * lift.mean()
+
+    def test_traits_name_a_true_driver(self, spread):
+        """The widest trait is one the simulator's lift comes from; never bought is not the level that gains most.
+
+        The lift depends on a past purchase, acquisition in store and a young relationship.
+        """
+        p = spread["page"]
+        assert p.drivers and p.drivers[0].trait in {"last_purchase", "frequency", "spend", "channel", "tenure"}
+        for d in p.drivers:
+            assert not (d.trait == "last_purchase" and d.high_level == "never")
+            if d.trait == "channel":
+                assert d.high_level == "offline_store"
+
+    def test_flat_lift_means_nothing_to_target(self, flat):
+        """Same lift for everyone: nothing to target, no audience, and the average effect says treat everyone.
+
+        The ranking is not distinguishable from random; the average effect is clearly positive here.
+        """
+        p = flat["page"]
+        assert p.status == "nothing" and not p.recommends
+        assert p.qini.covers_zero or p.gain_vs_random.ci_low <= 0
+        assert p.audience is None and p.by_store is None and p.audience_gain is None
+        assert p.average_verdict.value == "positive"
+        with pytest.raises(ParameterError, match="nothing to target"):
+            export_audience(flat["wb"], p, flat["out"] / "x.csv")
+
+
+# ----------------------------------------------------------------------------- arithmetic
+class TestArithmetic:
+    """The page's numbers against each other."""
+
+    def test_audience_is_the_top_share_of_customers_open_now(self, spread):
+        """The audience is the top 30% of customers open now; stores and guides add up to it."""
+        p = spread["page"]
+        assert p.audience.value == int(p.n_open.value * p.top_share)
+        assert p.by_store["customers"].sum() == p.by_guide["customers"].sum() == p.audience.value
+
+    def test_total_is_per_customer_times_audience(self, spread):
+        """Totals are the per-customer estimate times the customers, interval included."""
+        p = spread["page"]
+        for total, per, n in ((p.audience_gain, p.top_effect, p.audience.value),
+                              (p.treat_all_gain, p.holdout_all, p.n_open.value)):
+            assert total.value == pytest.approx(per.value * n, rel=1e-12)
+            assert total.ci_low == pytest.approx(per.ci_low * n, rel=1e-12)
+            assert total.ci_high == pytest.approx(per.ci_high * n, rel=1e-12)
+        # as written on the page: the rounded per-customer figure times the audience is the total within rounding
+        written = float(re.sub(r"[^0-9.\-]", "", p.top_effect.text()))
+        total = float(re.sub(r"[^0-9.\-]", "", p.audience_gain.text()))
+        assert abs(written * p.audience.value - total) <= 0.005 * p.audience.value + 0.5
+
+    def test_policy_gain_is_the_policy_value_minus_treat_none(self, spread):
+        """The incremental statements are differences of the policy values in the table."""
+        p = spread["page"]
+        dr = p.policies[p.policies["estimator"] == "dr"].set_index("policy")["value"]
+        assert p.policy_gain.value == pytest.approx(dr[f"top {p.top_share:.0%}"] - dr["treat none"], abs=1e-9)
+        assert p.holdout_all.value == pytest.approx(dr["treat all"] - dr["treat none"], abs=1e-9)
+        assert p.top_effect.value == pytest.approx(p.policy_gain.value / p.top_share, rel=0.01)
+
+
+# ----------------------------------------------------------------------------- rendered pages
+class TestRenderedPages:
+    """The rendered pages state the function's numbers, in both languages."""
+
+    @pytest.mark.parametrize("lang", ["en", "zh"])
+    def test_page_states_the_functions_numbers(self, spread, lang):
+        """Every number, interval end, store name and driver level of the page function is on the page."""
+        p = spread["page"]
+        text = rendered(spread, lang)
+        for s in (p.top_effect, p.audience_gain, p.treat_all_gain, p.qini, p.uplift_at_k, p.policy_gain,
+                  p.gain_vs_random, p.holdout_all):
+            low, high = bounds(s)
+            assert s.text() in text and low in text and high in text, s.definition
+        assert p.audience.text() in text and p.n_open.text() in text
+        for name in p.by_store["store_name"]:
+            assert name in text
+        for d in p.drivers:
+            assert level_label(p, d.trait, d.high_level, lang) in text
+            assert p.per_customer(d.high) in text and p.per_customer(d.low) in text
+        recommend = "Give the next task like" if lang == "en" else "的下一次任务只发给模型排名最高的"
+        assert recommend in text
+
+    def test_page_says_where_the_result_holds(self, spread):
+        """The caveat names the task type and period; the page names no customer."""
+        text = rendered(spread, "en")
+        assert "This holds for tasks like “New-arrival script test (customer-randomised)”" in text
+        assert "no customer identifiers" in text.lower() or "names no customer" in text
+
+    @pytest.mark.parametrize("lang", ["en", "zh"])
+    def test_flat_page_says_nothing_to_target(self, flat, lang):
+        """The flat brand's page says there is nothing to target and recommends no audience."""
+        p = flat["page"]
+        text = rendered(flat, lang)
+        if lang == "en":
+            assert "Nothing to target" in text and "Give it to everyone" in text
+            assert "Recommended audience" not in text and "Give the next task like" not in text
+        else:
+            assert "没有值得精准触达的人群" in text and "建议发给所有客户" in text and "推荐人群" not in text.replace(
+                "不推荐目标人群", "")
+        low, high = bounds(p.average_effect)
+        assert p.average_effect.text() in text and low in text and high in text
+
+    def test_store_experiment_with_few_stores_says_so(self, render, report_brand):
+        """EXP_STORE of the report brand has 12 stores: too few to learn whom to target, said plainly."""
+        folder, brand = report_brand
+        wb = workbench.open(folder / "data", as_of=brand.truth["as_of"][:10])
+        page = targeting_page(wb, "EXP_STORE")
+        assert page.status == "too_few" and page.n_clusters == 12 and page.model is None
+        text = page_text(render("targeting_report", "en", label="EXP_STORE", experiment_id="EXP_STORE"))
+        assert "Nothing can be learnt from this experiment about whom to target" in text
+        assert f"{MIN_CLUSTERS_PER_ARM} per group are needed" in text
+
+    def test_notebook_has_no_sql(self):
+        """The notebook only lays out."""
+        source = (ROOT / "notebooks" / "targeting_report.ipynb").read_text(encoding="utf-8")
+        assert "wb.query" not in source and not re.search(r"\bSELECT\b", source)
+
+
+def test_bad_parameters_are_refused(report_brand):
+    """Unknown outcomes and methods, and shares outside (0, 1), are parameter errors."""
+    folder, brand = report_brand
+    wb = workbench.open(folder / "data", as_of=brand.truth["as_of"][:10])
+    for kwargs in ({"outcome": "aov"}, {"top_share": 1.0}, {"method": "s"}, {"holdout_share": 0}, {"n_folds": 2}):
+        with pytest.raises(ParameterError):
+            targeting_page(wb, "EXP_CUST", **kwargs)
