@@ -1,7 +1,8 @@
 """The same transforms on DuckDB and on Spark (local mode) give identical results.
 
-The hand-worked metric and relation values run on both engines through the ``engine`` fixture
-(tests/metrics, tests/engine/test_relations.py); this module compares the engines on larger or
+The hand-worked metric and relation values, the contract checks and identity resolution run on
+both engines through the ``engine`` fixture (tests/metrics, tests/engine/test_relations.py,
+test_engine.py, test_bad_data.py, test_identity.py); this module compares the engines on larger or
 messier inputs. Spark is skipped when Java is absent (failed instead when CI is set) and with
 WORKBENCH_SKIP_SPARK=1.
 """
@@ -12,7 +13,7 @@ import pandas as pd
 import pytest
 
 import workbench
-from workbench import DataContractError, metrics
+from workbench import metrics
 from workbench.attribution.buckets import value_buckets
 from workbench.experiments.frame import experiment_daily, experiment_frame, experiment_statistics
 from workbench.relationships import contact_intervals_sql, group_intervals_sql
@@ -109,29 +110,6 @@ class TestAnalysesAgree:
         from workbench.engine.spark import open_spark
         s = open_spark(dict(d._sources), as_of="2025-02-01", spark=spark)
         same(value_buckets(d, "2025-01-15", "2025-02-01", by=None), value_buckets(s, "2025-01-15", "2025-02-01", by=None))
-
-
-class TestValidationAgrees:
-    @pytest.mark.parametrize("change, match", [
-        (lambda t: t["orders"].assign(amount=lambda o: o.amount.where(o.order_id != "O4", -1.0)), "value below 0"),
-        (lambda t: pd.concat([t["orders"], t["orders"].iloc[:1]]), "duplicate key"),
-        (lambda t: t["orders"].assign(order_channel=lambda o: o.order_channel.where(o.order_id != "O1", "taobao")),
-         "unknown value"),
-    ])
-    def test_orders_errors(self, spark, change, match):
-        tables = tiny_brand()
-        tables["orders"] = change(tables)
-        for wb in both(spark, tables):
-            with pytest.raises(DataContractError, match=match):
-                wb.query("SELECT * FROM orders")
-
-    def test_delete_without_add(self, spark):
-        tables = tiny_brand()
-        ev = tables["contact_events"]
-        tables["contact_events"] = ev[~((ev.customer_id == "C3") & (ev.event_type == "add"))]
-        for wb in both(spark, tables):
-            with pytest.raises(DataContractError, match="delete with no earlier add"):
-                wb.query("SELECT * FROM contact_events")
 
 
 class TestMoreTransformsAgree:
@@ -246,17 +224,6 @@ class TestReadingRulesAgree:
 
 
 class TestSeam:
-    def test_identity_resolution_gives_the_same_components(self, spark):
-        links = pd.DataFrame(
-            [("phone_hash", "p1", "unionid", "u1"), ("unionid", "u1", "openid", "o1"), ("openid", "o1", "phone_hash", "p1"),
-             ("member_id", "m2", "openid", "o2"), ("openid", "o2", "external_userid", "x2")]
-            + [("openid", f"c{i}", "openid", f"c{i + 1}") for i in range(12)],
-            columns=["id_type", "id_value", "linked_type", "linked_value"])
-        d, s = both(spark, {"identity_links": links})
-        on_duckdb, on_spark = workbench.resolve_identities(d), workbench.resolve_identities(s)
-        same(on_duckdb, on_spark)
-        assert on_spark["customer_id"].nunique() == 3 and on_spark["component_size"].max() == 13
-
     def test_absent_table_reads_as_the_same_empty_typed_view(self, engines):
         d, s = engines
         frames = [wb.query(f"SELECT * FROM {wb.table_or_empty('touches')}") for wb in engines]

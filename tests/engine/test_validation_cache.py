@@ -1,4 +1,8 @@
-"""The validation cache is keyed on file content: an edit that keeps size and modification time is checked again."""
+"""The validation cache is keyed on file content: an edit that keeps size and modification time is checked again.
+
+DuckDB only: the cache (file digests and marker files) is Python around the engine and the same for every engine;
+the checks it skips or repeats run on both engines in test_engine.py.
+"""
 from __future__ import annotations
 
 import os
