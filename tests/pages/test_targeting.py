@@ -231,3 +231,18 @@ def test_bad_parameters_are_refused(report_brand):
     for kwargs in ({"outcome": "aov"}, {"top_share": 1.0}, {"method": "s"}, {"holdout_share": 0}, {"n_folds": 2}):
         with pytest.raises(ParameterError):
             targeting_page(wb, "EXP_CUST", **kwargs)
+
+
+def test_store_experiment_with_enough_stores_is_learnt_and_evaluated_by_store(tmp_path):
+    """50 stores (25 per arm) are enough: stores are split, resampled and clustered.
+
+    The whole-experiment average effect (cluster-robust) covers the true lift, and a store test without
+    heterogeneity has nothing to target.
+    """
+    brand = simulate_brand(8_000, seed=3, out=tmp_path / "data", n_stores=50, n_staff=150)
+    wb = workbench.open(tmp_path / "data", as_of=brand.truth["as_of"][:10])
+    page = targeting_page(wb, "EXP_STORE", method=METHOD, n_folds=FOLDS)
+    assert page.unit == "store" and page.n_clusters == 50 and page.status in ("nothing", "target")
+    truth = brand.truth["experiments"]["EXP_STORE"]["true_abs_lift"]["gmv_per_unit"]
+    assert page.average_effect.ci_low <= truth <= page.average_effect.ci_high
+    assert page.qini.ci_low <= 0 or page.gain_vs_random.ci_low <= 0
