@@ -392,7 +392,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def _build(args: argparse.Namespace) -> int:
     """Build (or reuse) the derived layer; one line: mode, relations, rows, seconds and why."""
-    from .engine.layer import build_layer
+    from .derived_layer import build_layer
     from .reports.run import check_as_of
 
     options = {}

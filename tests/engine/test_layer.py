@@ -13,8 +13,9 @@ from tests.handbuilt import tiny_brand
 from workbench import contract, relations
 from workbench.churn.spells import contact_spells, spell_counts, spell_covariates
 from workbench.clv.pipeline import customer_value
+from workbench.derived_layer import build_layer, layer_relations, layer_status
 from workbench.engine import open_workbench, table_sources
-from workbench.engine.layer import build_layer, default_layer_dir, layer_relations, layer_status
+from workbench.engine.layer import default_layer_dir
 
 DAYS = 7
 

@@ -14,7 +14,8 @@ import pytest
 
 import workbench
 from tests.pages.rendered import page_text
-from workbench.engine.layer import build_layer, default_layer_dir, layer_status
+from workbench.derived_layer import build_layer, layer_status
+from workbench.engine.layer import default_layer_dir
 from workbench.reports import run_schedule
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -25,13 +25,14 @@ validation
 reading
     Finding a table's export and decoding CSV bytes.
 layer
-    The persisted derived layer: :func:`build_layer`, :func:`layer_status`, :func:`default_layer_dir`.
+    The persisted derived layer's format and reading: :func:`default_layer_dir`
+    (building it: :func:`workbench.derived_layer.build_layer`).
 """
 from __future__ import annotations
 
 from .backend import Backend
 from .duckdb import DuckDBBackend, default_memory_limit, quiet_progress, spill_directory
-from .layer import LayerBuild, build_layer, default_layer_dir, layer_status
+from .layer import default_layer_dir
 from .reading import table_sources, utf8_csv
 from .sql import (
     empty_table_sql,
@@ -47,9 +48,9 @@ from .validation import Normalisation, ValidationSummary, content_digest, valida
 from .workbench import Workbench, derived_table, open_workbench, strict_as_of
 
 __all__ = [
-    "Backend", "DuckDBBackend", "LayerBuild", "Normalisation", "ValidationSummary", "Workbench", "build_layer",
+    "Backend", "DuckDBBackend", "Normalisation", "ValidationSummary", "Workbench",
     "content_digest", "default_layer_dir", "default_memory_limit", "derived_table", "empty_table_sql",
-    "interval_order_sql", "layer_status", "literal", "open_workbench", "ordered_events_sql", "quiet_progress",
+    "interval_order_sql", "literal", "open_workbench", "ordered_events_sql", "quiet_progress",
     "quote", "referenced_tables", "spill_directory", "strict_as_of", "table_sources", "to_timestamp", "transpile",
     "utf8_csv", "validation_marker",
 ]

@@ -647,7 +647,7 @@ def open_workbench(
     validate : bool, default True
         Validate each contract table when a query first reads it.
     layer : "auto", path or None
-        The persisted derived layer (:func:`workbench.engine.layer.build_layer`) to read derived
+        The persisted derived layer (:func:`workbench.derived_layer.build_layer`) to read derived
         relations from, when it is current for these files and this as-of date: ``"auto"`` looks
         in the data directory's default place (:func:`~workbench.engine.layer.default_layer_dir`),
         a path reads that layer, ``None`` never reads one. The results are the same either way.
@@ -678,5 +678,5 @@ def open_workbench(
     if layer is not None and not isinstance(source, Mapping) and tables is None:
         from .layer import current_layer
 
-        wb.layer = current_layer(source, wb, None if layer == "auto" else layer)
+        wb.layer = current_layer(source, wb.as_of, wb.dialect, None if layer == "auto" else layer)
     return wb

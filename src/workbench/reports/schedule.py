@@ -351,7 +351,7 @@ def prepare_layer(data_dir: str | Path, as_of: str, plan: BatchPlan | None = Non
     their relations themselves (and a data problem is reported by each of them).
     """
     try:
-        from ..engine.layer import build_layer
+        from ..derived_layer import build_layer
     except ImportError:  # an engine without a layer: the reports compute their relations themselves
         log.info("layer: not available; each report computes its relations")
         return None
