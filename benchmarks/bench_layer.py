@@ -29,8 +29,11 @@ import psutil
 from bench_schedule import WORKBENCH, report_times, run
 
 
-def step(name: str, cmd: list[str], poll: float, logs: Path) -> dict:
-    """Run one CLI step; its result with the first line of its output (the build's summary)."""
+def step(name: str, cmd: list[str], poll: float, logs: Path, fatal: bool = True) -> dict:
+    """Run one CLI step; its result with the first line of its output (the build's summary).
+
+    A failed build stops the benchmark (``fatal``); a stopped or failed batch is kept with its reports' times.
+    """
     result = run(cmd, poll, logs / f"{name}.log")
     lines = (logs / f"{name}.log").read_text(encoding="utf-8").splitlines()
     result["name"] = name
@@ -38,7 +41,7 @@ def step(name: str, cmd: list[str], poll: float, logs: Path) -> dict:
     result["layer_line"] = next((ln for ln in lines if " layer " in ln or "layer:" in ln), "")
     print(json.dumps({k: result[k] for k in ("name", "exit_code", "wall_s", "peak_tree_rss_gb", "summary")}),
           flush=True)
-    if result["exit_code"] not in (0, 1):  # 1: a report failed, the batch and its timings still stand
+    if fatal and result["exit_code"] not in (0, 1):  # 1: a report failed, the timings still stand
         sys.exit(f"{name} failed (exit {result['exit_code']}): see {logs / f'{name}.log'}")
     return result
 
@@ -51,7 +54,7 @@ def batch(name: str, args: argparse.Namespace, as_of: str, out: Path, logs: Path
         cmd += ["--workers", str(args.workers)]
     if args.memory_limit:
         cmd += ["--memory-limit", args.memory_limit]
-    result = step(name, cmd, args.poll, logs)
+    result = step(name, cmd, args.poll, logs, fatal=False)
     result["reports"] = report_times(out, since)
     return result
 
