@@ -350,11 +350,8 @@ def prepare_layer(data_dir: str | Path, as_of: str, plan: BatchPlan | None = Non
     Returns the layer build, or None when it could not be built: the reports then compute
     their relations themselves (and a data problem is reported by each of them).
     """
-    try:
-        from ..derived_layer import build_layer
-    except ImportError:  # an engine without a layer: the reports compute their relations themselves
-        log.info("layer: not available; each report computes its relations")
-        return None
+    from ..derived_layer import build_layer
+
     options = {"memory_limit": plan.build_memory_limit} if plan is not None else {}
     try:
         build = build_layer(data_dir, as_of=as_of, **options)
