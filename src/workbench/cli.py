@@ -1,4 +1,4 @@
-"""The ``workbench`` command: simulate, validate, build, reports, report, run, index, at-risk, ingest.
+"""The ``workbench`` command: simulate, validate, build, reports, report, run, index, at-risk, audience, ingest.
 
 Examples::
 
@@ -10,6 +10,7 @@ Examples::
     workbench report ops_dashboard -p store_id S001     # labelled store_id-S001: never the HQ page
     workbench run schedules/daily.yml --data data/demo --memory-limit 8GB   # layer first, kernels in parallel
     workbench index
+    workbench audience --data data/demo --experiment EXP_CUST   # who gets the next task (masked CSV)
     workbench ingest wecom --events callbacks/ --snapshot snapshots.jsonl --tables brand/ --out data/brand
     workbench ingest openscrm --url mysql+pymysql://reader@host/scrm --out data/brand
 
@@ -202,6 +203,20 @@ def _parser() -> argparse.ArgumentParser:
                         "<parent of --data>/exports/at_risk_<as-of>.csv, beside the data, never in the repository")
     a.add_argument("--horizon-days", type=_positive(float), default=30.0, help="risk horizon")
     a.add_argument("--top", type=_positive(int), default=None, help="keep the N highest values at risk")
+
+    u = add("audience", "export the recommended audience of the next task (CSV by store and guide, masked ids)")
+    u.add_argument("--data", default="data/demo", help="data directory")
+    u.add_argument("--as-of", default=None, help="YYYY-MM-DD (default: the day after the data ends)")
+    u.add_argument("--experiment", default="", help="the randomised experiment to learn from (default: the latest "
+                                                     "customer-randomised one with two arms)")
+    u.add_argument("--outcome", default="gmv", choices=("gmv", "orders"), help="what the task should increase")
+    u.add_argument("--top-share", type=float, default=0.3, help="share of the open customers to target (0-1)")
+    u.add_argument("--method", default="dr", choices=("dr", "t", "x"), help="the meta-learner (as the report's)")
+    u.add_argument("--folds", type=_positive(int), default=5, help="cross-fitting folds (as the report's n_folds)")
+    u.add_argument("--raw-ids", action="store_true",
+                   help="real customer ids instead of keyed tokens (the operations export; mode 0600)")
+    u.add_argument("--out", default=None, help="CSV path (default: <parent of --data>/exports/"
+                                                "targeting_<experiment>_<as-of>.csv, never in the repository)")
 
     i = add("index", "rebuild reports/index.html from reports/runs.json")
     i.add_argument("--out", default="reports", help="reports folder")
@@ -436,6 +451,26 @@ def _at_risk(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _audience(args: argparse.Namespace) -> int:
+    """Learn the targeting policy from the experiment and write its audience; a page with nothing to target exits 2."""
+    from .engine import open_workbench
+    from .pages.targeting import targeting_page
+    from .reports import default_as_of
+    from .targeting.audience import export_audience
+
+    as_of = args.as_of or default_as_of(args.data)
+    wb = open_workbench(args.data, as_of=as_of)
+    try:
+        page = targeting_page(wb, args.experiment or None, outcome=args.outcome, top_share=args.top_share,
+                              method=args.method, n_folds=args.folds)
+        path = export_audience(wb, page, args.out, top_share=args.top_share, masked=not args.raw_ids,
+                               data_dir=args.data)
+    finally:
+        wb.close()
+    print(f"wrote {path}")
+    return EXIT_OK
+
+
 def _index(args: argparse.Namespace) -> int:
     from .reports import write_index
 
@@ -465,7 +500,7 @@ def _ingest(args: argparse.Namespace) -> int:
 
 
 HANDLERS = {"simulate": _simulate, "validate": _validate, "reports": _reports, "report": _report, "run": _run,
-            "build": _build, "index": _index, "at-risk": _at_risk, "ingest": _ingest}
+            "build": _build, "index": _index, "at-risk": _at_risk, "audience": _audience, "ingest": _ingest}
 
 
 class _StderrHandler(logging.StreamHandler):

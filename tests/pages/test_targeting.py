@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import workbench
@@ -246,3 +247,28 @@ def test_store_experiment_with_enough_stores_is_learnt_and_evaluated_by_store(tm
     truth = brand.truth["experiments"]["EXP_STORE"]["true_abs_lift"]["gmv_per_unit"]
     assert page.average_effect.ci_low <= truth <= page.average_effect.ci_high
     assert page.qini.ci_low <= 0 or page.gain_vs_random.ci_low <= 0
+
+
+class TestAudienceCommand:
+    """``workbench audience``: the page's audience as a masked CSV beside the data; nothing to target exits 2."""
+
+    def test_writes_the_pages_audience_masked(self, spread, capsys):
+        from workbench.cli import main
+
+        data = spread["out"] / "data"
+        code = main(["audience", "--data", str(data), "--as-of", spread["brand"].truth["as_of"][:10],
+                     "--experiment", "EXP_CUST", "--method", METHOD, "--folds", str(FOLDS)])
+        assert code == 0
+        path = Path(capsys.readouterr().out.strip().removeprefix("wrote "))
+        assert path.parent == (spread["out"] / "exports").resolve()
+        rows = pd.read_csv(path)
+        assert "customer_id" not in rows and rows["customer_token"].str.startswith("C-").all()
+        assert len(rows) == spread["page"].audience.value
+
+    def test_nothing_to_target_exits_2(self, flat, capsys):
+        from workbench.cli import main
+
+        code = main(["audience", "--data", str(flat["out"] / "data"), "--as-of", flat["brand"].truth["as_of"][:10],
+                     "--experiment", "EXP_CUST", "--method", METHOD, "--folds", str(FOLDS)])
+        assert code == 2
+        assert "nothing to target" in capsys.readouterr().err
