@@ -36,7 +36,7 @@ def both(spark, tables, as_of="2025-02-01"):
     return workbench.open(tables, as_of=as_of), open_spark(tables, as_of=as_of, spark=spark)
 
 
-def same(a: pd.DataFrame, b: pd.DataFrame) -> None:
+def same(a: pd.DataFrame, b: pd.DataFrame, rtol: float = 1e-12) -> None:
     assert list(a.columns) == list(b.columns)
     keys = list(a.columns)
     a = a.sort_values(keys, na_position="first").reset_index(drop=True)
@@ -45,7 +45,7 @@ def same(a: pd.DataFrame, b: pd.DataFrame) -> None:
         x, y = a[c], b[c]
         if pd.api.types.is_numeric_dtype(x) or pd.api.types.is_numeric_dtype(y):
             np.testing.assert_allclose(pd.to_numeric(x, errors="coerce").astype(float),
-                                       pd.to_numeric(y, errors="coerce").astype(float), rtol=1e-12, atol=1e-9,
+                                       pd.to_numeric(y, errors="coerce").astype(float), rtol=rtol, atol=1e-9,
                                        err_msg=c)
         elif pd.api.types.is_datetime64_any_dtype(x) or pd.api.types.is_datetime64_any_dtype(y):
             assert (pd.to_datetime(x).fillna(pd.Timestamp(0)) == pd.to_datetime(y).fillna(pd.Timestamp(0))).all(), c
@@ -162,7 +162,9 @@ class TestMoreTransformsAgree:
         for wb in (d, s):
             value_customers(wb, bg, gg)
         cols = "customer_id, frequency, recency_days, age_days, monetary_value, p_alive, expected_purchases_90d, clv"
-        same(d.query(f"SELECT {cols} FROM {VALUE_TABLE}"), s.query(f"SELECT {cols} FROM {VALUE_TABLE}"))
+        # p_alive and CLV go through EXP and LN in SQL: the JVM's and DuckDB's math libraries differ in the last bits
+        # (seen: 2.4e-12 relative on CLV)
+        same(d.query(f"SELECT {cols} FROM {VALUE_TABLE}"), s.query(f"SELECT {cols} FROM {VALUE_TABLE}"), rtol=1e-10)
 
 
 class TestReadingRulesAgree:

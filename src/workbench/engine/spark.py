@@ -83,8 +83,17 @@ class SparkBackend:
         self.spark.sql(to_spark_sql(statement))
 
     def fetch(self, query: str) -> list[tuple]:
-        """Run a query; its rows as tuples."""
-        return [tuple(r) for r in self.spark.sql(to_spark_sql(query)).collect()]
+        """Run a query; its rows as tuples (times as the session's wall clock, as :meth:`frame` gives them)."""
+        df = self.spark.sql(to_spark_sql(query))
+        # collect() turns a TIMESTAMP into the driver process's local time; TIMESTAMP_NTZ is the session zone's
+        # wall clock (Asia/Shanghai), which is what the contract's naive times mean
+        stamps = [f.name for f in df.schema.fields if f.dataType.typeName() == "timestamp"]
+        if stamps:
+            from pyspark.sql import functions as F
+
+            df = df.select(*[F.col(f"`{c}`").cast("timestamp_ntz").alias(c) if c in stamps else F.col(f"`{c}`")
+                             for c in df.columns])
+        return [tuple(r) for r in df.collect()]
 
     def frame(self, query: str) -> pd.DataFrame:
         """Run a query; its result as a pandas DataFrame."""
