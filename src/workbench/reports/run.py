@@ -65,19 +65,13 @@ def ensure_kernel() -> str:
 
 
 def default_as_of(data_dir: str | Path) -> str:
-    """The day after the latest event in the data (the natural as-of date)."""
-    import pandas as pd
+    """The day after the latest event in the data (the natural as-of date), as ``YYYY-MM-DD``.
 
-    from ..engine import open_workbench
+    :func:`workbench.derived_layer.default_as_of` as text: the layer and the reports use one rule.
+    """
+    from ..derived_layer import default_as_of as day_after_data
 
-    wb = open_workbench(data_dir, validate=False)
-    try:
-        end = wb.data_end()
-    finally:
-        wb.close()
-    if end is None or pd.isna(end):
-        return dt.date.today().isoformat()
-    return (pd.Timestamp(end).normalize() + pd.Timedelta(days=1)).date().isoformat()
+    return day_after_data(data_dir).date().isoformat()
 
 
 def run_report(name: str, parameters: dict[str, Any] | None = None, lang: str = "en", as_of: str | None = None,

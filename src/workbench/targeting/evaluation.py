@@ -201,10 +201,7 @@ def qini_curve(score, treatment, y) -> Curve:
     >>> qini_curve([0.9, 0.5, 0.1, 0.0], [1, 0, 1, 0], [1, 0, 0, 1]).value.tolist()
     [0.0, 1.0, 1.0, 1.0, 0.0]
     """
-    s, t, ya = _arrays(score, treatment, y)
-    o = _order(s)
-    x, v = _curve_values("qini", _cums(t[o], ya[o], np.ones((1, len(s))), _ends(s[o])))
-    return Curve(x[0], v[0])
+    return _curve("qini", score, treatment, y)
 
 
 def uplift_curve(score, treatment, y) -> Curve:
@@ -215,9 +212,13 @@ def uplift_curve(score, treatment, y) -> Curve:
     >>> uplift_curve([0.9, 0.5, 0.1, 0.0], [1, 0, 1, 0], [1, 0, 0, 1]).value.tolist()
     [0.0, 1.0, 2.0, 1.5, 0.0]
     """
+    return _curve("uplift", score, treatment, y)
+
+
+def _curve(kind: str, score, treatment, y) -> Curve:
     s, t, ya = _arrays(score, treatment, y)
     o = _order(s)
-    x, v = _curve_values("uplift", _cums(t[o], ya[o], np.ones((1, len(s))), _ends(s[o])))
+    x, v = _curve_values(kind, _cums(t[o], ya[o], np.ones((1, len(s))), _ends(s[o])))
     return Curve(x[0], v[0])
 
 
