@@ -13,7 +13,7 @@ Each step is a subprocess whose wall time and peak resident memory of the whole 
 CLI and every kernel; :class:`bench_schedule.TreeMemory`) are recorded; per-report seconds come from
 ``runs.json``. Prints Markdown tables ready for BENCHMARKS.md and writes the results as JSON.
 
-    python benchmarks/bench_layer.py --data /tmp/b1m --schedule schedules/demo.yml --workers 2 --memory-limit 8GB
+    python benchmarks/bench_layer.py --data DIR --schedule schedules/demo.yml --workers 2 --memory-limit 8GB
     python benchmarks/bench_layer.py --data DIR --schedule schedules/daily.yml --workers 2 --memory-limit 8GB
 """
 from __future__ import annotations
