@@ -57,7 +57,7 @@ def build_group_events(backend: Backend) -> dict[str, int]:
 def group_events_sql() -> str:
     """SELECT of the contract ``group_events`` rows from ``__wi_group``."""
     return (f"SELECT {local_time('ts')} AS event_time, customer_id, chat_id AS group_id, event_type "
-            "FROM __wi_group ORDER BY ts, ord")
+            "FROM __wi_group ORDER BY ts, ord, customer_id")  # one callback can list several members
 
 
 def groups_sql(brand_groups: bool) -> str:
