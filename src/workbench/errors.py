@@ -69,6 +69,10 @@ class ParameterError(WorkbenchError, ValueError):
     """A function or report parameter is unknown, of the wrong type or out of range."""
 
 
+class TooFewUnitsError(ParameterError):
+    """Too few units to learn from: a cross-fitting fold is empty, or has no units in one arm."""
+
+
 class ConvergenceError(WorkbenchError, RuntimeError):
     """A model fit did not converge; the message says what to try."""
 

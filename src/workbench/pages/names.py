@@ -56,7 +56,7 @@ def with_store_names(wb: Workbench, frame: pd.DataFrame, missing: str) -> pd.Dat
     return out
 
 
-_NAMES = {"staff_id": ("staff", "staff_name"), "task_id": ("tasks", "title"),
+_NAMES = {"store_id": ("stores", "store_name"), "staff_id": ("staff", "staff_name"), "task_id": ("tasks", "title"),
           "channel_code": ("channels", "channel_name"), "experiment_id": ("experiments", "name")}
 
 
@@ -73,9 +73,23 @@ def with_names(wb: Workbench, frame: pd.DataFrame, column: str, missing: str = "
     >>> with_names(wb, pd.DataFrame({"staff_id": ["E1", "E2", None]}), "staff_id")["staff_id"].tolist()
     ['王丽', 'E2', '–']
     """
-    table, name_column = _NAMES[column]
     out = frame.copy()
-    ids = out[column]
+    out[column] = names_of(wb, out[column], column, missing)
+    return out
+
+
+def names_of(wb: Workbench, ids: pd.Series, column: str, missing: str = "–") -> pd.Series:
+    """The names of ``ids`` (store, staff, task, channel-code or experiment ids, by ``column``).
+
+    The name from the dimension table (see :func:`with_names`); an id without a name keeps its id, a
+    missing id reads ``missing``.
+
+    >>> import workbench, pandas as pd
+    >>> wb = workbench.open({"stores": pd.DataFrame({"store_id": ["S1"], "store_name": ["南京三店"]})})
+    >>> names_of(wb, pd.Series(["S1", "S9", None]), "store_id").tolist()
+    ['南京三店', 'S9', '–']
+    """
+    table, name_column = _NAMES[column]
     names = ids
     if wb.has_table(table):
         ref = wb.frame(table)
@@ -83,5 +97,4 @@ def with_names(wb: Workbench, frame: pd.DataFrame, column: str, missing: str = "
             lookup = ref.set_index(column)[name_column]
             names = ids.map(lookup.where(lookup.notna() & (lookup.astype(str).str.strip() != ""), None))
             names = names.where(names.notna(), ids)
-    out[column] = names.astype(object).where(ids.notna(), missing)
-    return out
+    return names.astype(object).where(ids.notna(), missing)

@@ -413,7 +413,7 @@ def targeting_page(wb: Any, experiment_id: str | None = None, outcome: str = "gm
     from threadpoolctl import threadpool_limits
 
     from .._as_of import require_as_of
-    from ..errors import ParameterError
+    from ..errors import TooFewUnitsError
     from ..experiments.frame import experiment_info
     from ..targeting.audience import TargetingModel
     from ..targeting.frame import TARGETING_CATEGORICAL, TARGETING_NUMERIC, targeting_frame
@@ -441,9 +441,7 @@ def targeting_page(wb: Any, experiment_id: str | None = None, outcome: str = "gm
         try:
             fit = fit_uplift(xa[~hold], t[~hold], y[~hold], method, estimator, unit_ids=groups[~hold].to_numpy(),
                              n_folds=n_folds, propensity=e[~hold])
-        except ParameterError as err:   # a fold without units, or without one arm: too few to learn from
-            if "no units in one arm" not in str(err) and "is empty" not in str(err):
-                raise
+        except TooFewUnitsError:   # a fold without units, or without one arm
             return TargetingPage(status="too_few", **base)
         model = TargetingModel(fit, **lay, outcome=outcome, window_days=int(window_days))
         score_h = model.fit.predict(xa[hold])
@@ -516,14 +514,14 @@ def _evaluate(page_base: dict, score: np.ndarray, t: np.ndarray, y: np.ndarray, 
 
 def _named_traits(wb: Any, traits: pd.DataFrame) -> pd.DataFrame:
     """Store levels carry the store's name (not its code) in their label arguments."""
-    from ..targeting.audience import with_display_names
+    from .names import names_of
 
     out = traits.copy()
     stores = out["key"] == "store"
     if stores.any():
         ids = out.loc[stores, "args"].map(lambda a: a["value"] or None)
-        names = with_display_names(wb, pd.DataFrame({"store_id": ids.to_numpy()}), "")["store_name"].to_numpy()
-        out.loc[stores, "args"] = pd.Series([{"value": str(n)} for n in names], index=ids.index)
+        names = names_of(wb, ids, "store_id", "")
+        out.loc[stores, "args"] = names.map(lambda n: {"value": str(n)})
     return out
 
 

@@ -185,22 +185,11 @@ def audience_by(wb: Any, audience: pd.DataFrame, by: str, missing: str = "–") 
                          na_position="last").reset_index(drop=True)
 
 
-def _lookup(wb: Any, table: str, id_col: str, name_col: str) -> pd.Series:
-    """``id → name`` from a dimension table (empty without the table or the column; blank names left out)."""
-    if not wb.has_table(table):
-        return pd.Series(dtype=object)
-    ref = wb.frame(table)
-    if name_col not in ref:
-        return pd.Series(dtype=object)
-    names = ref.set_index(id_col)[name_col]
-    return names[names.notna() & (names.astype(str).str.strip() != "")].astype(str)
-
-
 def with_display_names(wb: Any, frame: pd.DataFrame, missing: str = "–") -> pd.DataFrame:
     """``frame`` with ``store_name`` after ``store_id`` and ``staff_name`` after ``staff_id`` (when present).
 
-    Names come from ``stores.store_name`` and ``staff.staff_name``; an id without a name keeps its id,
-    a missing id reads ``missing``.
+    Names as :func:`workbench.pages.names.names_of` gives them: an id without a name keeps its id, a
+    missing id reads ``missing``. The ids stay (the export needs them).
 
     Examples
     --------
@@ -209,14 +198,12 @@ def with_display_names(wb: Any, frame: pd.DataFrame, missing: str = "–") -> pd
     >>> with_display_names(wb, pd.DataFrame({"store_id": ["S1", "S9", None]}))["store_name"].tolist()
     ['南京三店', 'S9', '–']
     """
+    from ..pages.names import names_of
+
     out = frame.copy()
-    for id_col, table, name_col in (("store_id", "stores", "store_name"), ("staff_id", "staff", "staff_name")):
-        if id_col not in out:
-            continue
-        ids = out[id_col]
-        names = ids.map(_lookup(wb, table, id_col, name_col))
-        shown = names.where(names.notna(), ids.astype(object)).where(ids.notna(), missing)
-        out.insert(out.columns.get_loc(id_col) + 1, name_col, shown.astype(object))
+    for id_col, name_col in (("store_id", "store_name"), ("staff_id", "staff_name")):
+        if id_col in out:
+            out.insert(out.columns.get_loc(id_col) + 1, name_col, names_of(wb, out[id_col], id_col, missing))
     return out
 
 

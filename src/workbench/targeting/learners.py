@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import ParameterError
+from ..errors import ParameterError, TooFewUnitsError
 
 METHODS = ("t", "x", "dr")
 DEFAULT_SALT = "workbench-uplift"
@@ -188,7 +188,7 @@ def _fit(estimator: Any, x: np.ndarray, y: np.ndarray) -> Any:
     from sklearn.base import clone
 
     if len(y) == 0:
-        raise ParameterError("a training fold has no units in one arm; use fewer folds or more units")
+        raise TooFewUnitsError("a training fold has no units in one arm; use fewer folds or more units")
     return clone(estimator).fit(x, y)
 
 
@@ -276,7 +276,7 @@ def fit_uplift(x: Any, treatment: Any, y: Any, method: str = "dr", estimator: An
     for k in range(int(n_folds)):
         held = folds == k
         if not held.any():
-            raise ParameterError(f"fold {k} of {n_folds} is empty ({len(t)} units); use fewer folds")
+            raise TooFewUnitsError(f"fold {k} of {n_folds} is empty ({len(t)} units); use fewer folds")
         tr = np.flatnonzero(~held)
         model, m0, m1 = _fold_model(method, estimator, xa[tr], t[tr], ya[tr], e[tr], folds[tr])
         scores[held] = model.cate(xa[held])
