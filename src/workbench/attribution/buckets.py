@@ -225,8 +225,11 @@ def value_buckets(wb: Workbench, start: Any, end: Any, interaction_window_days: 
     names = {"store": "store_id", "staff": "staff_id"}
     select = ", ".join(f"{keymap[k]} AS {names.get(k, k)}" for k in by)
     group = ", ".join(str(i + 1) for i in range(len(by)))
-    df = wb.query(f"""SELECT {select + ', ' if select else ''} COUNT(*) AS orders, SUM(amount) AS gmv,
-                             SUM(net_amount) AS net_gmv
+    # money summed as decimals: the sums do not depend on the order the engine adds the rows in (a window read
+    # from the persisted layer gives the same cents as one classified here)
+    df = wb.query(f"""SELECT {select + ', ' if select else ''} COUNT(*) AS orders,
+                             CAST(SUM(CAST(amount AS DECIMAL(38, 10))) AS DOUBLE) AS gmv,
+                             CAST(SUM(CAST(net_amount AS DECIMAL(38, 10))) AS DOUBLE) AS net_gmv
                       FROM ({sql}) b {'GROUP BY ' + group if group else ''}
                       {'ORDER BY ' + group if group else ''}""")
     # every order of the window falls in exactly one group: the total is the groups' sum (no second pass over
