@@ -23,7 +23,7 @@ NaN p-values are left NaN and do not count towards the family size. Results equa
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -37,12 +37,30 @@ _ALIASES = {"holm": "holm", "bh": "bh", "fdr_bh": "bh", "benjamini-hochberg": "b
             "sidak": "sidak", "šidák": "sidak", "none": None, None: None}
 
 
-def _finite(p: Any) -> tuple[np.ndarray, np.ndarray]:
-    arr = np.asarray(p, dtype=float).ravel()
+def _on_finite(p_values: Sequence[float], adjust: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """Apply ``adjust`` to the non-NaN p-values (a family of their number); NaN stays NaN."""
+    arr = np.asarray(p_values, dtype=float).ravel()
     ok = ~np.isnan(arr)
     if np.any((arr[ok] < 0) | (arr[ok] > 1)):
         raise ParameterError("p-values must lie in [0, 1]")
-    return arr, ok
+    out = np.full(arr.shape, np.nan)
+    if ok.any():
+        out[ok] = adjust(arr[ok])
+    return out
+
+
+def _stepwise(p: np.ndarray, factors: np.ndarray, accumulate: np.ufunc, descending: bool) -> np.ndarray:
+    """``accumulate`` of ``min(1, factor · p)`` along the p-values sorted, back in their own order.
+
+    Step-down (Holm) walks from the smallest p with a running maximum, step-up
+    (Benjamini–Hochberg) from the largest with a running minimum; ties keep their order.
+    """
+    order = np.argsort(p, kind="mergesort")
+    if descending:
+        order = order[::-1]
+    out = np.empty(p.size)
+    out[order] = accumulate.accumulate(np.minimum(1.0, factors * p[order]))
+    return out
 
 
 def holm(p_values: Sequence[float]) -> np.ndarray:
@@ -53,17 +71,7 @@ def holm(p_values: Sequence[float]) -> np.ndarray:
     >>> holm([0.01, 0.04, 0.03]).round(3).tolist()
     [0.03, 0.06, 0.06]
     """
-    arr, ok = _finite(p_values)
-    out = np.full(arr.shape, np.nan)
-    p = arr[ok]
-    m = p.size
-    if m:
-        order = np.argsort(p, kind="mergesort")
-        adj = np.maximum.accumulate(np.minimum(1.0, (m - np.arange(m)) * p[order]))
-        res = np.empty(m)
-        res[order] = adj
-        out[ok] = res
-    return out
+    return _on_finite(p_values, lambda p: _stepwise(p, p.size - np.arange(p.size), np.maximum, descending=False))
 
 
 def benjamini_hochberg(p_values: Sequence[float]) -> np.ndarray:
@@ -74,26 +82,13 @@ def benjamini_hochberg(p_values: Sequence[float]) -> np.ndarray:
     >>> benjamini_hochberg([0.01, 0.04, 0.03]).round(3).tolist()
     [0.03, 0.04, 0.04]
     """
-    arr, ok = _finite(p_values)
-    out = np.full(arr.shape, np.nan)
-    p = arr[ok]
-    m = p.size
-    if m:
-        order = np.argsort(p, kind="mergesort")[::-1]
-        ranks = np.arange(m, 0, -1)
-        adj = np.minimum.accumulate(np.minimum(1.0, m * p[order] / ranks))
-        res = np.empty(m)
-        res[order] = adj
-        out[ok] = res
-    return out
+    return _on_finite(p_values, lambda p: _stepwise(p, p.size / np.arange(p.size, 0, -1), np.minimum,
+                                                    descending=True))
 
 
 def bonferroni(p_values: Sequence[float]) -> np.ndarray:
     """Bonferroni-adjusted p-values (NaN stays NaN and is not counted)."""
-    arr, ok = _finite(p_values)
-    out = np.full(arr.shape, np.nan)
-    out[ok] = np.minimum(1.0, arr[ok] * ok.sum())
-    return out
+    return _on_finite(p_values, lambda p: np.minimum(1.0, p * p.size))
 
 
 def sidak(p_values: Sequence[float]) -> np.ndarray:
@@ -104,10 +99,7 @@ def sidak(p_values: Sequence[float]) -> np.ndarray:
     >>> sidak([0.01, 0.04, 0.03]).round(4).tolist()
     [0.0297, 0.1153, 0.0873]
     """
-    arr, ok = _finite(p_values)
-    out = np.full(arr.shape, np.nan)
-    out[ok] = -np.expm1(ok.sum() * np.log1p(-arr[ok]))
-    return out
+    return _on_finite(p_values, lambda p: -np.expm1(p.size * np.log1p(-p)))
 
 
 def _method(method: str | None) -> str | None:
