@@ -34,10 +34,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from ..engine import Workbench, literal, to_timestamp
 from ..errors import ParameterError
+from ..experiments.frequentist import welch_ttest
+from ..experiments.stats import SampleMeanStatistic
 
 RULES = {
     "link": "direct",
@@ -53,31 +54,33 @@ INTERACTION_TYPES = ("chat", "group_message", "mass_send", "task_push", "coupon_
 BUCKETS = ("direct", "indirect", "not_attributed")
 
 
+#: rule → (condition, credited staff expression, credited store expression, the optional table it needs)
+_RULE_SQL: dict[str, tuple[str, str, str, str | None]] = {
+    "link": ("o.order_channel = 'mini_program' AND (o.task_id IS NOT NULL OR o.share_staff_id IS NOT NULL)",
+             "o.share_staff_id", "COALESCE(ss.store_id, o.store_id)", None),
+    "transfer": ("o.order_channel = 'wecom_transfer'", "o.share_staff_id", "COALESCE(ss.store_id, o.store_id)",
+                 None),
+    "coupon": ("o.order_channel = 'pos' AND cp.coupon_id IS NOT NULL", "cp.issued_by_staff_id",
+               "COALESCE(cs.store_id, o.store_id)", "coupons"),
+    "interaction": ("o.order_channel = 'pos' AND it.staff_id IS NOT NULL", "it.staff_id",
+                    "COALESCE(its.store_id, o.store_id)", "touches"),
+    "proxy": ("o.order_channel = 'proxy_order'", "o.share_staff_id", "COALESCE(ss.store_id, o.store_id)", None),
+    "live": ("o.order_channel = 'channels_live' AND li.staff_id IS NOT NULL", "NULLIF(li.staff_id, '')",
+             "COALESCE(lis.store_id, o.store_id)", "touches"),
+}
+
+
 def _rule_sql(rule: str, has: dict[str, bool]) -> tuple[str, str, str]:
-    """(condition, credited staff expression, credited store expression) for a rule."""
-    if rule == "link":
-        return ("o.order_channel = 'mini_program' AND (o.task_id IS NOT NULL OR o.share_staff_id IS NOT NULL)",
-                "o.share_staff_id", "COALESCE(ss.store_id, o.store_id)")
-    if rule == "transfer":
-        return "o.order_channel = 'wecom_transfer'", "o.share_staff_id", "COALESCE(ss.store_id, o.store_id)"
-    if rule == "coupon":
-        if not has["coupons"]:
-            return "FALSE", "NULL", "NULL"
-        return ("o.order_channel = 'pos' AND cp.coupon_id IS NOT NULL", "cp.issued_by_staff_id",
-                "COALESCE(cs.store_id, o.store_id)")
-    if rule == "interaction":
-        if not has["touches"]:
-            return "FALSE", "NULL", "NULL"
-        return ("o.order_channel = 'pos' AND it.staff_id IS NOT NULL", "it.staff_id",
-                "COALESCE(its.store_id, o.store_id)")
-    if rule == "proxy":
-        return "o.order_channel = 'proxy_order'", "o.share_staff_id", "COALESCE(ss.store_id, o.store_id)"
-    if rule == "live":
-        if not has["touches"]:
-            return "FALSE", "NULL", "NULL"
-        return ("o.order_channel = 'channels_live' AND li.staff_id IS NOT NULL", "NULLIF(li.staff_id, '')",
-                "COALESCE(lis.store_id, o.store_id)")
-    raise ParameterError(f"unknown rule {rule!r}; rules: {', '.join(RULES)}")
+    """(condition, credited staff expression, credited store expression) for a rule.
+
+    A rule whose optional table is absent matches no order.
+    """
+    if rule not in _RULE_SQL:
+        raise ParameterError(f"unknown rule {rule!r}; rules: {', '.join(RULES)}")
+    condition, staff, store, needs = _RULE_SQL[rule]
+    if needs is not None and not has[needs]:
+        return "FALSE", "NULL", "NULL"
+    return condition, staff, store
 
 
 def order_buckets_sql(wb: Workbench, start: Any, end: Any, interaction_window_days: int = 7,
@@ -256,8 +259,8 @@ class Incrementality:
     total_ci_low: float
     total_ci_high: float
     #: per-customer GMV standard deviation in each arm (what a power calculation needs)
-    reached_sd: float = float("nan")
-    holdout_sd: float = float("nan")
+    reached_sd: float
+    holdout_sd: float
 
 
 def holdout_incrementality(wb: Workbench, start: Any, end: Any, experiment_id: str = "HOLDOUT",
@@ -266,7 +269,8 @@ def holdout_incrementality(wb: Workbench, start: Any, end: Any, experiment_id: s
 
     Every assigned customer contributes their GMV in ``[start, end)`` (zero when they did not
     buy). The incremental GMV per customer is the reached mean minus the holdout mean
-    (Welch CI); the total scales it by the number of reached customers.
+    (Welch's t test, :func:`~workbench.experiments.frequentist.welch_ttest`); the total scales it
+    by the number of reached customers.
     """
     s, e = to_timestamp(start, "start"), to_timestamp(end, "end")
     wb.require("assignments", "orders")
@@ -283,16 +287,11 @@ def holdout_incrementality(wb: Workbench, start: Any, end: Any, experiment_id: s
         FROM g GROUP BY 1""").set_index("arm")
     if set(df.index) != {"holdout", "reached"}:
         raise ParameterError(f"experiment {experiment_id!r} needs a '{holdout_variant}' arm and at least one other arm")
-    n, mean = df["n"].astype(float), df["s"] / df["n"]
-    var = (df["ss"] - n * mean**2) / (n - 1)
-    diff = mean["reached"] - mean["holdout"]
-    se2 = var / n
-    se = float(np.sqrt(se2.sum()))
-    dof = se2.sum() ** 2 / ((se2**2) / (n - 1)).sum()
-    q = stats.t.ppf(1 - alpha / 2, dof)
-    p = 2 * stats.t.sf(abs(diff) / se, dof)
-    n_r = int(n["reached"])
-    return Incrementality(n_r, int(n["holdout"]), float(mean["reached"]), float(mean["holdout"]), float(diff),
-                          float(diff - q * se), float(diff + q * se), float(p), float(diff * n_r),
-                          float((diff - q * se) * n_r), float((diff + q * se) * n_r),
-                          float(np.sqrt(var["reached"])), float(np.sqrt(var["holdout"])))
+    reached, holdout = (SampleMeanStatistic(int(df.at[arm, "n"]), float(df.at[arm, "s"]), float(df.at[arm, "ss"]))
+                        for arm in ("reached", "holdout"))
+    test = welch_ttest(holdout, reached, alpha)
+    n_r = int(reached.n)
+    return Incrementality(n_r, int(holdout.n), float(reached.mean), float(holdout.mean), float(test.effect),
+                          float(test.ci_low), float(test.ci_high), float(test.p_value), float(test.effect) * n_r,
+                          float(test.ci_low) * n_r, float(test.ci_high) * n_r,
+                          float(np.sqrt(reached.variance)), float(np.sqrt(holdout.variance)))
