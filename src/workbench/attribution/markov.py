@@ -76,7 +76,7 @@ class MarkovChain:
     @property
     def start(self) -> int:
         """Index of the start state (after the transient states)."""
-        return len(self.states)
+        return self.n_states
 
     @property
     def out_degree(self) -> np.ndarray:
