@@ -30,8 +30,17 @@ from .survival import (
     weighted_logrank_test,
 )
 
-__all__ = ["contact_spells", "spell_covariates", "kaplan_meier_table", "kaplan_meier_curves", "plot_survival_curves",
-           "logrank_table", "landmark", "collapse_spells", "fit_cox", "hazard_ratio_forest", "fit_weibull_aft",
-           "expected_lifetime", "ShiftedBetaGeometricFitter", "SpellCoxFitter", "SpellWeibullAFTFitter",
-           "at_risk_list", "at_risk_counts_by", "deletion_risk", "mask_ids", "WeightedLogrank",
-           "weighted_logrank_test", "MultiCohortSBGFitter", "sbg_derl", "sbg_retention_elasticity"]
+__all__ = [
+    # contact spells (customer–staff relationships)
+    "contact_spells", "spell_covariates",
+    # survival curves and tests
+    "kaplan_meier_table", "kaplan_meier_curves", "plot_survival_curves", "logrank_table", "landmark",
+    "collapse_spells", "WeightedLogrank", "weighted_logrank_test",
+    # survival models
+    "SpellCoxFitter", "fit_cox", "hazard_ratio_forest", "SpellWeibullAFTFitter", "fit_weibull_aft",
+    "expected_lifetime",
+    # cohort retention (shifted beta-geometric)
+    "ShiftedBetaGeometricFitter", "MultiCohortSBGFitter", "sbg_derl", "sbg_retention_elasticity",
+    # at-risk lists
+    "at_risk_list", "at_risk_counts_by", "deletion_risk", "mask_ids",
+]
