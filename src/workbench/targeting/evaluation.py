@@ -207,6 +207,9 @@ def qini_curve(score, treatment, y) -> Curve:
 def uplift_curve(score, treatment, y) -> Curve:
     """Uplift curve ``U(n) = (Y_t/N_t - Y_c/N_c) n`` over the units ranked by score.
 
+    It is the Qini curve scaled by ``n / N_t``: the same difference in means, counted over all
+    ``n`` targeted units rather than over the treated ones among them.
+
     Examples
     --------
     >>> uplift_curve([0.9, 0.5, 0.1, 0.0], [1, 0, 1, 0], [1, 0, 0, 1]).value.tolist()
