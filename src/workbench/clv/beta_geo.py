@@ -22,7 +22,7 @@ from scipy.special import betaln, digamma, expit, gammaln, hyp2f1, logsumexp, ro
 from .._mle import SUBSAMPLE_ROWS, ExactDerivativesFitter, dot, trigamma
 from .._rows import distinct_rows
 from ..errors import ConvergenceError, ParameterError
-from ._base import set_rfm_data
+from ._base import RfmFitter, broadcast_rows
 
 #: Gauss-Legendre nodes per panel and panels of the DERT quadrature (see :func:`dert_by_quadrature`)
 _DERT_NODES, _DERT_WEIGHTS = roots_legendre(16)
@@ -67,7 +67,7 @@ def dert_by_quadrature(expected: Callable[..., np.ndarray], discount_rate: float
     v = (mid[:, None] + half[:, None] * _DERT_NODES[None, :]).ravel()
     t = scale * np.expm1(v)
     weight = (half[:, None] * _DERT_WEIGHTS[None, :]).ravel() * delta * np.exp(-delta * t) * scale * np.exp(v)
-    cols = [np.asarray(c, float) for c in np.broadcast_arrays(*columns)]
+    cols = broadcast_rows(*columns)
     shape = cols[0].shape
     # customers share few distinct (x, t_x, T): integrate once per distinct row, gather back
     rows, _, inverse = distinct_rows({str(i): c.ravel() for i, c in enumerate(cols)})
@@ -79,15 +79,11 @@ def dert_by_quadrature(expected: Callable[..., np.ndarray], discount_rate: float
     return out[inverse].reshape(shape)
 
 
-def _broadcast(*values: Any) -> list[np.ndarray]:
-    return list(np.broadcast_arrays(*(np.asarray(v, float) for v in values)))
-
-
 def _log_h(r: float, a: float, b: float, x: Any) -> Any:
     """The part of the log-likelihood that depends on x alone, without r·log α.
 
     log Γ(r+x) − log Γ(r) + log B(a, b+x) − log B(a, b); the fast path sums it once per
-    distinct x, the per-row reference once per row.
+    distinct x.
     """
     return gammaln(r + x) - gammaln(r) + betaln(a, b + x) - betaln(a, b)
 
@@ -125,12 +121,160 @@ def _growth(a: Any, b: Any, r: Any, c: np.ndarray, z: np.ndarray) -> np.ndarray:
     return c / (a - 1) * bracket
 
 
-class BetaGeoFitter(ExactDerivativesFitter):
+class _BetaGeoFamily(RfmFitter):
+    """What BG/NBD and MBG/NBD share: parameters (r, α, a, b), the likelihood, P(alive) and the expectations.
+
+    The two models differ only in when a customer may drop out: BG/NBD after each repeat
+    purchase, MBG/NBD also right after the first. With ``k = _first_dropout`` (0 for BG/NBD,
+    1 for MBG/NBD) a customer with x repeat purchases has had x+k chances to drop out, so the
+    likelihood of (x, t_x, T) is
+
+        B(a, b+x+k)/B(a, b) · Γ(r+x) α^r / Γ(r) · (α+T)^-(r+x) · (1 + e^z),
+
+    z the model's log-odds of having dropped out, ``_dropout_odds(r, α, a, b, x, t_x, T)``
+    (−inf where BG/NBD's customer has had no chance), and P(alive) = σ(−z). A customer alive
+    at T has p ~ Beta(a, b+x+k) and λ ~ Gamma(r+x, α+T), and expects
+    ``_growth(a, b+k, r, a+b+x−1+k, t/(α+T+t))`` purchases in the next t periods.
+    """
+
+    _param_names = ("r", "alpha", "a", "b")
+    #: 1 where a customer may also drop out right after the first purchase (MBG/NBD)
+    _first_dropout = 0
+    _dropout_odds = staticmethod(_log_dropout_odds)
+
+    @classmethod
+    def _log_likelihood(cls, params: np.ndarray, x: np.ndarray, tx: np.ndarray, T: np.ndarray) -> np.ndarray:
+        """Per-row log-likelihood, evaluated directly (for BG/NBD the reference of the fitting fast path)."""
+        r, alpha, a, b = params
+        k = cls._first_dropout
+        z = cls._dropout_odds(r, alpha, a, b, x, tx, T)
+        return (gammaln(r + x) - gammaln(r) + betaln(a, b + x + k) - betaln(a, b) + r * np.log(alpha)
+                - (r + x) * np.log(alpha + T) + np.logaddexp(0.0, z))
+
+    @classmethod
+    def _gradient_rows(cls, params: np.ndarray, x: np.ndarray, tx: np.ndarray, T: np.ndarray) -> np.ndarray:
+        """Per-row gradient of the log-likelihood, shape (4, rows), evaluated directly; ``∂ softplus(z) = σ(z)·∂z``."""
+        r, alpha, a, b = params
+        k = cls._first_dropout
+        w2 = expit(cls._dropout_odds(r, alpha, a, b, x, tx, T))  # share of the drop-out term of the bracket
+        w1 = 1.0 - w2
+        chances = x + k > 0  # the drop-out term a/(b+x−1+k) exists
+        inv_bxk = np.where(chances, 1 / np.where(chances, b + x - 1 + k, 1.0), 0.0)
+        d_r = digamma(r + x) - digamma(r) + np.log(alpha) - w1 * np.log(alpha + T) - w2 * np.log(alpha + tx)
+        d_alpha = r / alpha - w1 * (r + x) / (alpha + T) - w2 * (r + x) / (alpha + tx)
+        d_a = digamma(a + b) - digamma(a + b + x + k) + w2 / a
+        d_b = digamma(b + x + k) - digamma(b) + digamma(a + b) - digamma(a + b + x + k) - w2 * inv_bxk
+        return np.array([d_r, d_alpha, d_a, d_b])
+
+    def _expected_given_history(self, t: np.ndarray, x: np.ndarray, tx: np.ndarray, T: np.ndarray) -> np.ndarray:
+        """E[Y(t) | x, t_x, T] on broadcastable arrays: the expectation given alive times P(alive)."""
+        r, alpha, a, b = self.params_.to_numpy()
+        k = self._first_dropout
+        alive = expit(-self._dropout_odds(r, alpha, a, b, x, tx, T))
+        return _growth(a, b + k, r, a + b + x + (k - 1), t / (alpha + T + t)) * alive
+
+    def conditional_probability_alive(self, frequency: Any, recency: Any, T: Any) -> np.ndarray:
+        """P(alive at T | x, t_x, T), in [0, 1].
+
+        BG/NBD: 1 / (1 + a/(b+x−1) ((α+T)/(α+t_x))^(r+x)) for x > 0, and 1 for x = 0 (a
+        customer drops out only after a repeat purchase). MBG/NBD: 1 / (1 + a/(b+x)
+        ((α+T)/(α+t_x))^(r+x)), below 1 even for x = 0: the customer may have dropped out
+        right after the first purchase. Computed as a logistic of the log-odds, so x = 500
+        gives neither overflow nor warning.
+
+        Parameters
+        ----------
+        frequency, recency, T : array-like
+            Customers' histories (repeat purchases, time of the last, time observed), broadcast.
+
+        Returns
+        -------
+        ndarray
+            P(alive) per customer, in the broadcast shape.
+        """
+        self._check_fitted()
+        r, alpha, a, b = self.params_.to_numpy()
+        return expit(-self._dropout_odds(r, alpha, a, b, *broadcast_rows(frequency, recency, T)))
+
+    def conditional_expected_number_of_purchases_up_to_time(self, t: Any, frequency: Any, recency: Any,
+                                                            T: Any) -> np.ndarray:
+        """E[Y(t) | x, t_x, T]: expected purchases in the next ``t`` periods.
+
+        FHL 2005, eq. 10 (BG/NBD); Batislam et al. 2007 (MBG/NBD). The hypergeometric term is
+        taken through Euler's transformation (:func:`_growth`), which keeps it finite for any x.
+
+        Parameters
+        ----------
+        t : array-like
+            Length of the future window, in the time unit of the data.
+        frequency, recency, T : array-like
+            Customers' histories, broadcast against ``t`` and each other.
+
+        Returns
+        -------
+        ndarray
+            Expected purchases per customer, in the broadcast shape.
+        """
+        self._check_fitted()
+        return self._expected_given_history(*broadcast_rows(t, frequency, recency, T))
+
+    def expected_number_of_purchases_up_to_time(self, t: Any) -> np.ndarray:
+        """E[X(t)]: expected repeat purchases of a customer just acquired, in the ``t`` periods after the first.
+
+        The conditional expectation at x = t_x = T = 0. BG/NBD: c/(a−1) [1 − (α/(α+t))^r
+        2F1(r, b; a+b−1; t/(α+t))] with c = a+b−1 (FHL 2005, eq. 9). MBG/NBD: b/(a−1) [1 −
+        (α/(α+t))^r 2F1(r, b+1; a+b; t/(α+t))], the BG/NBD form with b+1 for b times the
+        chance b/(a+b) of surviving the first purchase.
+
+        Parameters
+        ----------
+        t : array-like
+            Time since the first purchase, in the time unit of the data.
+
+        Returns
+        -------
+        ndarray
+            Expected repeat purchases, in the shape of ``t``.
+        """
+        self._check_fitted()
+        return self._expected_given_history(*broadcast_rows(t, 0.0, 0.0, 0.0))
+
+    def discounted_expected_residual_transactions(self, frequency: Any, recency: Any, T: Any,
+                                                  discount_rate: float) -> np.ndarray:
+        """DERT: ∫₀^∞ e^(−δt) dE[Y(t) | x, t_x, T], the present value of the expected future purchases.
+
+        Neither model has a closed form; the integral is taken by quadrature of
+        δ·∫ e^(−δt) E[Y(t)] dt (:func:`dert_by_quadrature`), which reproduces the Pareto/NBD
+        closed form to ~1e-10. Multiply by the expected spend per purchase for the customer's
+        residual value.
+
+        Parameters
+        ----------
+        frequency, recency, T : array-like
+            Customers' histories, broadcast against each other.
+        discount_rate : float
+            Continuously compounded rate δ per time unit of the data (15% a year on weekly
+            data: δ = log(1.15)/52 ≈ 0.0027).
+
+        Returns
+        -------
+        ndarray
+            DERT per customer, in the broadcast shape.
+        """
+        self._check_fitted()
+        alpha = float(self.params_["alpha"])
+        return dert_by_quadrature(self._expected_given_history, discount_rate, alpha,
+                                  *broadcast_rows(frequency, recency, T))
+
+
+class BetaGeoFitter(ExactDerivativesFitter, _BetaGeoFamily):
     """BG/NBD model (r, alpha, a, b) on frequency (repeat purchases), recency and T.
 
     ``fit`` collapses identical (frequency, recency, T) rows into weights, so millions of
     customers cost a few thousand likelihood terms; ``weights`` lets you pass rows that are
-    already collapsed (see :func:`~workbench.clv.collapse_rfm`).
+    already collapsed (see :func:`~workbench.clv.collapse_rfm`). The likelihood, its gradient
+    and Hessian come from :meth:`_terms` (:class:`~workbench._mle.ExactDerivativesFitter`,
+    listed first so that they, not the generic row sum, give the objective).
 
     Examples
     --------
@@ -142,24 +286,10 @@ class BetaGeoFitter(ExactDerivativesFitter):
     0.54
     """
 
-    _param_names = ("r", "alpha", "a", "b")
-
-    def fit(self, frequency: Any, recency: Any, T: Any, weights: Any = None,
-            initial_params: Any = None) -> BetaGeoFitter:
-        """Maximum-likelihood fit; returns ``self``.
-
-        Raises
-        ------
-        DataContractError
-            NaN, negative, fractional frequency, recency > T or recency > 0 with frequency 0.
-        ConvergenceError
-            When the likelihood has no interior maximum (e.g. nobody bought twice).
-        """
-        scale = set_rfm_data(self, frequency, recency, T, weights)
-        self._prepare_terms()
-        start = self._sample_start() if initial_params is None else None
-        self._optimise(self._initial(initial_params, (0.5, scale / 4, 1.0, 1.0) if start is None else start))
-        return self
+    def _default_start(self, scale: float) -> np.ndarray:
+        """The fit on a sample of the rows where that pays (:meth:`_sample_start`), else a generic start."""
+        start = self._sample_start()
+        return np.array([0.5, scale / 4, 1.0, 1.0]) if start is None else start
 
     def _sample_start(self) -> np.ndarray | None:
         """Parameters fitted on a systematic sample of the rows with x > 0 (all x = 0 rows kept).
@@ -189,27 +319,6 @@ class BetaGeoFitter(ExactDerivativesFitter):
         return sub.params_.to_numpy()
 
     # ------------------------------------------------------------------ likelihood
-    @staticmethod
-    def _log_likelihood(params: np.ndarray, x: np.ndarray, tx: np.ndarray, T: np.ndarray) -> np.ndarray:
-        """Per-row log-likelihood, evaluated directly (the reference for the fitting fast path)."""
-        r, alpha, a, b = params
-        z = _log_dropout_odds(r, alpha, a, b, x, tx, T)
-        return _log_h(r, a, b, x) + r * np.log(alpha) - (r + x) * np.log(alpha + T) + np.logaddexp(0.0, z)
-
-    @staticmethod
-    def _gradient_rows(params: np.ndarray, x: np.ndarray, tx: np.ndarray, T: np.ndarray) -> np.ndarray:
-        """Per-row gradient of the log-likelihood, shape (4, rows), evaluated directly (reference)."""
-        r, alpha, a, b = params
-        w2 = expit(_log_dropout_odds(r, alpha, a, b, x, tx, T))  # share of the drop-out term of the bracket
-        w1 = 1.0 - w2
-        has = x > 0
-        inv_bx1 = np.where(has, 1 / np.where(has, b + x - 1, 1.0), 0.0)
-        d_r = digamma(r + x) - digamma(r) + np.log(alpha) - w1 * np.log(alpha + T) - w2 * np.log(alpha + tx)
-        d_alpha = r / alpha - w1 * (r + x) / (alpha + T) - w2 * (r + x) / (alpha + tx)
-        d_a = digamma(a + b) - digamma(a + b + x) + w2 / a
-        d_b = digamma(b + x) - digamma(b) + digamma(a + b) - digamma(a + b + x) - w2 * inv_bx1
-        return np.array([d_r, d_alpha, d_a, d_b])
-
     def _prepare_terms(self) -> None:
         """Index the collapsed rows for :meth:`_terms`.
 
@@ -308,61 +417,7 @@ class BetaGeoFitter(ExactDerivativesFitter):
         h = np.triu(h) + np.triu(h, 1).T
         return -ll, -g, -h
 
-    def log_likelihood_rows(self, frequency: Any, recency: Any, T: Any) -> np.ndarray:
-        """Per-customer log-likelihood at the fitted parameters."""
-        self._check_fitted()
-        x, tx, T_ = _broadcast(frequency, recency, T)
-        return self._log_likelihood(self.params_.to_numpy(), x.ravel(), tx.ravel(), T_.ravel()).reshape(x.shape)
-
     # ------------------------------------------------------------------ predictions
-    def _log_dropout_odds(self, x: np.ndarray, tx: np.ndarray, T: np.ndarray) -> np.ndarray:
-        """Log of P(dead)/P(alive) given the history; −inf when x = 0 (cannot have dropped out)."""
-        r, alpha, a, b = self.params_.to_numpy()
-        return _log_dropout_odds(r, alpha, a, b, x.ravel(), tx.ravel(), T.ravel()).reshape(x.shape)
-
-    def conditional_probability_alive(self, frequency: Any, recency: Any, T: Any) -> np.ndarray:
-        """P(alive at T | x, t_x, T) = 1 / (1 + a/(b+x−1) ((α+T)/(α+t_x))^(r+x)), in [0, 1].
-
-        Computed as a logistic of the log-odds, so x = 500 gives neither overflow nor warning.
-        """
-        self._check_fitted()
-        x, tx, T_ = _broadcast(frequency, recency, T)
-        return expit(-self._log_dropout_odds(x, tx, T_))
-
-    def conditional_expected_number_of_purchases_up_to_time(self, t: Any, frequency: Any, recency: Any,
-                                                            T: Any) -> np.ndarray:
-        """E[Y(t) | x, t_x, T]: expected purchases in the next ``t`` periods (FHL 2005, eq. 10)."""
-        self._check_fitted()
-        r, alpha, a, b = self.params_.to_numpy()
-        t, x, tx, T_ = _broadcast(t, frequency, recency, T)
-        z = t / (alpha + T_ + t)
-        return _growth(a, b, r, a + b + x - 1, z) * expit(-self._log_dropout_odds(x, tx, T_))
-
-    def expected_number_of_purchases_up_to_time(self, t: Any) -> np.ndarray:
-        """E[X(t)]: expected repeat purchases of a customer in the ``t`` periods after the first."""
-        self._check_fitted()
-        r, alpha, a, b = self.params_.to_numpy()
-        t = np.asarray(t, float)
-        return _growth(a, b, r, np.full(t.shape, a + b - 1), t / (alpha + t))
-
-    def discounted_expected_residual_transactions(self, frequency: Any, recency: Any, T: Any,
-                                                  discount_rate: float) -> np.ndarray:
-        """DERT: ∫₀^∞ e^(−δt) dE[Y(t) | x, t_x, T], the present value of the expected future purchases.
-
-        ``discount_rate`` is the continuously compounded rate δ per time unit of the data (15%
-        a year on weekly data: δ = log(1.15)/52 ≈ 0.0027). BG/NBD has no closed form; the
-        integral is taken by quadrature (:func:`dert_by_quadrature`), which reproduces the
-        Pareto/NBD closed form to ~1e-10.
-        """
-        self._check_fitted()
-        r, alpha, a, b = self.params_.to_numpy()
-
-        def expected(t: np.ndarray, x: np.ndarray, tx: np.ndarray, T_: np.ndarray) -> np.ndarray:
-            alive = expit(-_log_dropout_odds(r, alpha, a, b, x.ravel(), tx.ravel(), T_.ravel()))[:, None]
-            return _growth(a, b, r, a + b + x - 1, t / (alpha + T_ + t)) * alive
-
-        return dert_by_quadrature(expected, discount_rate, alpha, *_broadcast(frequency, recency, T))
-
     def probability_of_n_purchases_up_to_time(self, t: Any, n: int) -> np.ndarray:
         """P(X(t) = n) for a customer just acquired (FHL 2005, eq. 8); vectorised over ``t``."""
         self._check_fitted()
@@ -402,6 +457,12 @@ def simulate_beta_geo(n_customers: int, r: float, alpha: float, a: float, b: flo
     >>> list(d.columns)
     ['frequency', 'recency', 'T']
     """
+    return _simulate_family(n_customers, r, alpha, a, b, T, seed, first_dropout=0)
+
+
+def _simulate_family(n_customers: int, r: float, alpha: float, a: float, b: float, T: Any, seed: int | None,
+                     first_dropout: int) -> pd.DataFrame:
+    """Draws of BG/NBD (``first_dropout`` 0) or MBG/NBD (1: one more drop-out chance at the first purchase)."""
     if min(r, alpha, a, b) <= 0 or n_customers < 1:
         raise ParameterError("r, alpha, a, b and n_customers must be positive")
     rng = np.random.default_rng(seed)
@@ -409,7 +470,8 @@ def simulate_beta_geo(n_customers: int, r: float, alpha: float, a: float, b: flo
     lam = rng.gamma(r, 1 / alpha, n_customers)
     p = rng.beta(a, b, n_customers)
     n_events = rng.poisson(lam * T_)
-    k = rng.geometric(np.clip(p, 1e-12, 1.0))
+    # repeat purchases survived: K ~ Geometric(p), one fewer when the first purchase may end it (K = 0 dropped there)
+    k = rng.geometric(np.clip(p, 1e-12, 1.0)) - first_dropout
     x = np.minimum(n_events, k)
     recency = np.zeros(n_customers)
     has = x > 0

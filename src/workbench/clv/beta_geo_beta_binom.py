@@ -17,9 +17,8 @@ import numpy as np
 import pandas as pd
 from scipy.special import betaln, gammaln, logsumexp
 
-from .._mle import BaseFitter
 from ..errors import DataContractError
-from ._base import as_array, check_lengths, check_nonnegative, check_weights
+from ._base import RowsFitter, as_array, broadcast_rows, check_lengths, check_nonnegative, check_weights
 
 
 def _log_choose(n: Any, k: Any) -> np.ndarray:
@@ -27,7 +26,7 @@ def _log_choose(n: Any, k: Any) -> np.ndarray:
         np.asarray(n, float) - np.asarray(k, float) + 1)
 
 
-class BetaGeoBetaBinomFitter(BaseFitter):
+class BetaGeoBetaBinomFitter(RowsFitter):
     """BG/BB model (alpha, beta, gamma, delta) on (frequency, recency, n_periods).
 
     Examples
@@ -40,6 +39,7 @@ class BetaGeoBetaBinomFitter(BaseFitter):
     """
 
     _param_names = ("alpha", "beta", "gamma", "delta")
+    _columns = ("_x", "_tx", "_n")
 
     def fit(self, frequency: Any, recency: Any, n_periods: Any, weights: Any = None,
             initial_params: Any = None) -> BetaGeoBetaBinomFitter:
@@ -94,14 +94,9 @@ class BetaGeoBetaBinomFitter(BaseFitter):
         died = np.where(i < (n - tx)[:, None], died, -np.inf)
         return logsumexp(np.hstack([alive[:, None], died]), axis=1)
 
-    def _negative_ll(self, params: np.ndarray) -> float:
-        return -float(np.sum(self._w * self._log_likelihood(params, self._x, self._tx, self._n)))
-
     def log_likelihood_rows(self, frequency: Any, recency: Any, n_periods: Any) -> np.ndarray:
-        """Per-customer log-likelihood at the fitted parameters."""
-        self._check_fitted()
-        x, tx, n = np.broadcast_arrays(*(np.asarray(v, float) for v in (frequency, recency, n_periods)))
-        return self._log_likelihood(self.params_.to_numpy(), x.ravel(), tx.ravel(), n.ravel()).reshape(x.shape)
+        """Per-customer log-likelihood at the fitted parameters, in the broadcast shape of the inputs."""
+        return self._rows_log_likelihood(frequency, recency, n_periods)
 
     # ------------------------------------------------------------------ predictions
     def conditional_probability_alive(self, frequency: Any, recency: Any, n_periods: Any,
@@ -109,7 +104,7 @@ class BetaGeoBetaBinomFitter(BaseFitter):
         """P(alive after period n + m | x, t_x, n); m = 0 is "alive at the end of the data"."""
         self._check_fitted()
         p = self.params_.to_numpy()
-        x, tx, n = np.broadcast_arrays(*(np.asarray(v, float) for v in (frequency, recency, n_periods)))
+        x, tx, n = broadcast_rows(frequency, recency, n_periods)
         log_p = self._log_alive_part(p, x.ravel(), n.ravel(), m_periods_in_future) - self._log_likelihood(
             p, x.ravel(), tx.ravel(), n.ravel())
         return np.clip(np.exp(log_p), 0.0, 1.0).reshape(x.shape)
@@ -127,8 +122,7 @@ class BetaGeoBetaBinomFitter(BaseFitter):
         """E[X(n, n + m) | x, t_x, n]: transactions in the next m periods (FHS 2010, eq. 13)."""
         self._check_fitted()
         alpha, beta, gamma, delta = p = self.params_.to_numpy()
-        m, x, tx, n = np.broadcast_arrays(*(np.asarray(v, float) for v in
-                                            (m_periods_in_future, frequency, recency, n_periods)))
+        m, x, tx, n = broadcast_rows(m_periods_in_future, frequency, recency, n_periods)
         shape = x.shape
         m, x, tx, n = m.ravel(), x.ravel(), tx.ravel(), n.ravel()
         lead = np.exp(betaln(alpha + x + 1, beta + n - x) - betaln(alpha, beta) - self._log_likelihood(p, x, tx, n))

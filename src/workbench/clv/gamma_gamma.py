@@ -18,7 +18,7 @@ from scipy.special import digamma, gammaln
 from .._mle import SUBSAMPLE_ROWS, ExactDerivativesFitter, dot, trigamma
 from .._rows import level_codes
 from ..errors import ConvergenceError, DataContractError, ParameterError
-from ._base import as_array, check_lengths, check_weights
+from ._base import as_array, broadcast_rows, check_lengths, check_weights
 
 
 class GammaGammaFitter(ExactDerivativesFitter):
@@ -232,7 +232,7 @@ class GammaGammaFitter(ExactDerivativesFitter):
         if q <= 1:
             raise ParameterError(f"GammaGammaFitter: q = {q:.4g} is not above 1, so the expected spend is infinite; "
                                  "refit with min_q (e.g. 1.5) or cap outlying spends")
-        x, m = np.broadcast_arrays(np.asarray(frequency, float), np.asarray(monetary_value, float))
+        x, m = broadcast_rows(frequency, monetary_value)
         population = p * v / (q - 1)
         weight = p * x / (p * x + q - 1)
         return np.where(x > 0, (1 - weight) * population + weight * m, population)

@@ -19,9 +19,8 @@ from typing import Any
 import numpy as np
 from scipy.special import expit, gammaln, hyp2f1, hyperu, logsumexp, roots_legendre
 
-from .._mle import BaseFitter
 from ..errors import ParameterError
-from ._base import set_rfm_data
+from ._base import RfmFitter, broadcast_rows
 
 #: below this z the series is summed directly (≤ ~370 terms to reach 1e-17); above it the
 #: bounded Euler form is handed to scipy, whose value is then at most 1/(1−z)
@@ -85,7 +84,7 @@ def _one_minus_ratio_power_over(k: Any, ratio_log: Any) -> np.ndarray:
     return np.where(np.abs(k) > 1e-12, -np.expm1(-k * ratio_log) / safe_k, ratio_log)
 
 
-class ParetoNBDFitter(BaseFitter):
+class ParetoNBDFitter(RfmFitter):
     """Pareto/NBD model (r, alpha, s, beta); same interface as :class:`~workbench.clv.BetaGeoFitter`.
 
     Examples
@@ -101,12 +100,8 @@ class ParetoNBDFitter(BaseFitter):
 
     _param_names = ("r", "alpha", "s", "beta")
 
-    def fit(self, frequency: Any, recency: Any, T: Any, weights: Any = None,
-            initial_params: Any = None) -> ParetoNBDFitter:
-        """Maximum-likelihood fit; returns ``self`` (errors as :meth:`BetaGeoFitter.fit`)."""
-        scale = set_rfm_data(self, frequency, recency, T, weights)
-        self._optimise(self._initial(initial_params, (0.5, scale / 4, 0.5, scale)))
-        return self
+    def _default_start(self, scale: float) -> tuple[float, ...]:
+        return (0.5, scale / 4, 0.5, scale)
 
     # ------------------------------------------------------------------ likelihood
     @staticmethod
@@ -118,22 +113,13 @@ class ParetoNBDFitter(BaseFitter):
         died = np.log(s) - np.log(r + s + x) + _log_a0(params, x, tx, T)
         return head + np.logaddexp(alive, died)
 
-    def _negative_ll(self, params: np.ndarray) -> float:
-        return -float(np.sum(self._w * self._log_likelihood(params, self._x, self._tx, self._T)))
-
-    def log_likelihood_rows(self, frequency: Any, recency: Any, T: Any) -> np.ndarray:
-        """Per-customer log-likelihood at the fitted parameters."""
-        self._check_fitted()
-        x, tx, T_ = np.broadcast_arrays(*(np.asarray(v, float) for v in (frequency, recency, T)))
-        return self._log_likelihood(self.params_.to_numpy(), x.ravel(), tx.ravel(), T_.ravel()).reshape(x.shape)
-
     # ------------------------------------------------------------------ predictions
     def conditional_probability_alive(self, frequency: Any, recency: Any, T: Any) -> np.ndarray:
         """P(alive at T | x, t_x, T) = 1 / (1 + s/(r+s+x) (α+T)^(r+x) (β+T)^s A0), in [0, 1]."""
         self._check_fitted()
         p = self.params_.to_numpy()
         r, alpha, s, beta = p
-        x, tx, T_ = np.broadcast_arrays(*(np.asarray(v, float) for v in (frequency, recency, T)))
+        x, tx, T_ = broadcast_rows(frequency, recency, T)
         shape = x.shape
         x, tx, T_ = x.ravel(), tx.ravel(), T_.ravel()
         log_odds = (np.log(s) - np.log(r + s + x) + (r + x) * np.log(alpha + T_) + s * np.log(beta + T_)
@@ -145,7 +131,7 @@ class ParetoNBDFitter(BaseFitter):
         """E[Y(t) | x, t_x, T] = (r+x)(β+T)/((α+T)(s−1)) [1 − ((β+T)/(β+T+t))^(s−1)] · P(alive)."""
         self._check_fitted()
         r, alpha, s, beta = self.params_.to_numpy()
-        t, x, tx, T_ = np.broadcast_arrays(*(np.asarray(v, float) for v in (t, frequency, recency, T)))
+        t, x, tx, T_ = broadcast_rows(t, frequency, recency, T)
         rate = (r + x) * (beta + T_) / (alpha + T_) * _one_minus_ratio_power_over(s - 1, np.log1p(t / (beta + T_)))
         return rate * self.conditional_probability_alive(x, tx, T_)
 
@@ -189,7 +175,7 @@ class ParetoNBDFitter(BaseFitter):
         if int(n) != n or n < 0:
             raise ParameterError(f"n must be a whole number >= 0, got {n!r}")
         p = self.params_.to_numpy()
-        t, x, tx, T_ = np.broadcast_arrays(*(np.asarray(v, float) for v in (t, frequency, recency, T)))
+        t, x, tx, T_ = broadcast_rows(t, frequency, recency, T)
         shape = x.shape
         t, x, tx, T_ = t.ravel(), x.ravel(), tx.ravel(), T_.ravel()
         log_l = self._log_likelihood(p, x, tx, T_)
@@ -218,7 +204,7 @@ class ParetoNBDFitter(BaseFitter):
             raise ParameterError(f"discount_rate must be a positive continuously compounded rate, "
                                  f"got {discount_rate!r}")
         r, alpha, s, beta = self.params_.to_numpy()
-        x, tx, T_ = np.broadcast_arrays(*(np.asarray(v, float) for v in (frequency, recency, T)))
+        x, tx, T_ = broadcast_rows(frequency, recency, T)
         z = discount_rate * (beta + T_)
         log_value = (np.log(r + x) - np.log(alpha + T_) + s * np.log(beta + T_) + (s - 1) * np.log(discount_rate)
                      + np.log(hyperu(s, s, z)))
