@@ -106,17 +106,22 @@ class Decision:
 
 @dataclass(frozen=True)
 class DailyBand:
-    """The daily band of the primary metric (customer-randomised designs)."""
+    """The daily band of the primary metric (customer-randomised designs).
+
+    One entry per day in ``days``: the effect on the first days since exposure and its interval
+    (``low``, ``high``) at level ``1 − alpha / looks``, so that all ``looks`` intervals hold together
+    at ``1 − alpha`` (:func:`~workbench.experiments.sequential.window_band`).
+    """
 
     metric: str
     unit: str
     variant: str
+    alpha: float
+    looks: int
     days: tuple[int, ...]
     effect: tuple[float, ...]
     low: tuple[float, ...]
     high: tuple[float, ...]
-    looks: int
-    alpha: float
 
     @property
     def final(self) -> Stated:
@@ -338,10 +343,10 @@ def experiment_page(wb: Any, experiment_id: str, metrics: list[str], primary_met
         daily = experiment_daily(wb, experiment_id, metric=metric_daily, days=window_days)
         wb_band = window_band(daily, control, alpha=alpha, looks=window_days, proportion=metric_daily == "converted")
         first = wb_band[wb_band["variant"] == wb_band["variant"].iloc[0]]
-        band = DailyBand(metric_daily, METRIC_UNITS[metric_daily], str(first["variant"].iloc[0]),
-                         tuple(int(d) for d in first["day"]), tuple(map(float, first["effect"])),
-                         tuple(map(float, first["band_low"])), tuple(map(float, first["band_high"])),
-                         int(first["looks"].iloc[0]), float(alpha))
+        band = DailyBand(metric=metric_daily, unit=METRIC_UNITS[metric_daily], variant=str(first["variant"].iloc[0]),
+                         alpha=float(alpha), looks=int(first["looks"].iloc[0]),
+                         days=tuple(int(d) for d in first["day"]), effect=tuple(map(float, first["effect"])),
+                         low=tuple(map(float, first["band_low"])), high=tuple(map(float, first["band_high"])))
     clusters = None
     if clustered:
         prim = table[table["metric"] == primary_metric].iloc[0]
