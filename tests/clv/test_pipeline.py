@@ -126,3 +126,28 @@ class TestCollapsedSummary:
         rows = rfm_summary(tx, observation_end="2025-01-29", collapsed=True)
         assert rows.to_dict("records") == [{"frequency": 0.0, "recency": 0.0, "T": 3.0, "weight": 2.0},
                                            {"frequency": 1.0, "recency": 2.0, "T": 4.0, "weight": 1.0}]
+
+
+@pytest.mark.parametrize("exclude, spend, unit",
+                         [(True, "net", "day"), (False, "gross", "day"), (False, "net", "order")])
+def test_one_aggregate_equals_day_collapse(brand, exclude, spend, unit):
+    """The buyer table's one aggregate by customer (DuckDB) equals the portable two-level SQL bit for bit.
+
+    The brand has refunds, experiment-task orders and customers with several orders on one day (some on their
+    first day), so every branch of the first day's value is taken.
+    """
+    from workbench.clv.pipeline import SPEND_VALUES
+    from workbench.clv.rfm import customer_days_sql, model_orders_sql
+
+    wb = workbench.open(brand.tables)
+    end = (brand.as_of - pd.Timedelta(days=1)).normalize()
+    got = {}
+    for dialect in ("duckdb", "spark"):
+        sql = customer_days_sql(model_orders_sql(wb, exclude), "customer_id", "order_time", SPEND_VALUES[spend], end,
+                                end, False, per_order=unit == "order", exact=True, dialect=dialect)
+        got[dialect] = wb.query(f"SELECT * FROM ({sql}) s ORDER BY customer_id")
+    assert len(got["duckdb"]) > 20_000
+    pd.testing.assert_frame_equal(got["duckdb"], got["spark"], check_dtype=False, check_exact=True)
+    summarise_buyers(wb, brand.as_of, exclude_experiment_orders=exclude, spend=spend, purchase_unit=unit)
+    table = wb.query("SELECT * FROM clv_buyers ORDER BY customer_id")
+    np.testing.assert_array_equal(table["monetary_value"], got["spark"]["monetary_value"].astype(float))

@@ -1,6 +1,7 @@
 """RFM summaries: CDNOW reference numbers, the engine path against the frame path, edge cases."""
 from __future__ import annotations
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pytest
@@ -118,3 +119,57 @@ class TestEngine:
         s = rfm_summary(wb).set_index("customer_id")
         # last order 2025-01-06; C1 first bought on Jan 2 (three orders, one day)
         assert s.loc["C1", "frequency"] == 0 and s.loc["C1", "T"] == pytest.approx(4 / 7)
+
+
+class TestOneAggregate:
+    """Without a holdout, DuckDB summarises the orders in one aggregate by customer.
+
+    The rows equal the portable SQL's (orders to purchase days, days to customers) bit for bit when the values
+    are summed exactly.
+    """
+
+    tx = pd.DataFrame({
+        "customer_id": ["a", "a", "a", "a", "a", "b", "b", "b", "c", "d", "d", None],
+        "order_time": pd.to_datetime(["2025-01-01 09:00", "2025-01-01 18:00", "2025-01-15 00:00", "2025-01-15 10:00",
+                                      "2025-02-05 00:00", "2025-01-08 00:00", "2025-01-09 00:00", "2025-01-20 00:00",
+                                      "2025-02-10 00:00", "2025-01-03 00:00", "2025-01-03 00:00", "2025-01-05 00:00"]),
+        "amount": [10.1, 5.2, 30.3, 0.1, 7.0, 5.0, 0.7, 0.2, 99.0, 1.1, 2.2, 3.0]})
+
+    @staticmethod
+    def summary(tx, dialect, per_order=False):
+        """The summary of frame ``tx`` by the SQL DuckDB gets (``"duckdb"``) or the portable SQL (``"spark"``)."""
+        from workbench.clv.rfm import customer_days_sql
+
+        end = pd.Timestamp("2025-02-05")
+        sql = customer_days_sql("tx", "customer_id", "order_time", "amount", end, end, False, per_order=per_order,
+                                exact=True, dialect=dialect)
+        con = duckdb.connect()
+        con.register("tx", tx)
+        out = con.sql(f"SELECT * FROM ({sql}) s ORDER BY customer_id").df()
+        con.close()
+        return out
+
+    @pytest.mark.parametrize("per_order", [False, True])
+    def test_equals_day_collapse(self, per_order):
+        """Purchase days or orders: the one aggregate equals the two-level SQL exactly."""
+        one, two = self.summary(self.tx, "duckdb", per_order), self.summary(self.tx, "spark", per_order)
+        pd.testing.assert_frame_equal(one, two, check_dtype=False, check_exact=True)
+
+    def test_known_rows(self):
+        """Frequency, recency, age and the exact mean of the repeat days, counted by hand."""
+        s = self.summary(self.tx, "duckdb").set_index("customer_id")
+        assert list(s.index) == ["a", "b", "d"]  # c buys after the end; the order without a customer is left out
+        # a: days Jan 1 (10.1 + 5.2), Jan 15 (30.3 + 0.1), Feb 5 (7.0): two repeat days
+        assert s.loc["a", "frequency"] == 2 and s.loc["a", "recency_days"] == 35 and s.loc["a", "age_days"] == 35
+        assert s.loc["a", "monetary_value"] == (30.4 + 7.0) / 2  # exact decimals: no 0.1 + 0.2 drift
+        assert s.loc["b", "frequency"] == 2 and s.loc["b", "monetary_value"] == 0.45
+        # d: two orders on its only day
+        assert s.loc["d", "frequency"] == 0 and s.loc["d", "monetary_value"] == 0
+
+    def test_first_day_with_several_orders(self):
+        """Two orders on the first day (at the same time) and one later: the first day's value is their sum."""
+        tx = pd.DataFrame({"customer_id": ["x", "x", "x"], "order_time": pd.to_datetime(
+            ["2025-01-02 08:00", "2025-01-02 08:00", "2025-01-04 00:00"]), "amount": [1.25, 2.5, 4.0]})
+        one = self.summary(tx, "duckdb")
+        pd.testing.assert_frame_equal(one, self.summary(tx, "spark"), check_dtype=False, check_exact=True)
+        assert one["frequency"].tolist() == [1] and one["monetary_value"].tolist() == [4.0]

@@ -143,12 +143,11 @@ def summarise_buyers(wb: Workbench, as_of: Any = None, name: str = RFM_TABLE, ex
         raise ParameterError(f"purchase_unit must be one of {', '.join(PURCHASE_UNITS)}, not {purchase_unit!r}")
     end = (as_of - pd.Timedelta(days=1)).normalize()
     source = model_orders_sql(wb, exclude_experiment_orders)
-    # values summed as decimals: the sums (and so monetary_value) do not depend on the order the engine adds
-    # the rows in, so the table is the same bit for bit on any thread count and when the persisted layer
+    # values summed as decimals (exact): the sums (and so monetary_value) do not depend on the order the engine
+    # adds the rows in, so the table is the same bit for bit on any thread count and when the persisted layer
     # recomputes some customers only
-    value = f"CAST({SPEND_VALUES[spend]} AS DECIMAL(38, 10))"
-    days = customer_days_sql(source, "customer_id", "order_time", value, end, end, False,
-                             per_order=purchase_unit == "order")
+    days = customer_days_sql(source, "customer_id", "order_time", SPEND_VALUES[spend], end, end, False,
+                             per_order=purchase_unit == "order", exact=True, dialect=getattr(wb, "dialect", "duckdb"))
     sql = (f"SELECT customer_id, frequency, recency_days, age_days, CAST(monetary_value AS DOUBLE) AS monetary_value, "
            f"first_day FROM ({days}) b")
     # kept once per workbench and options (or read from the persisted layer, which holds the default options)

@@ -50,12 +50,15 @@ def model_orders_sql(wb: Any = None, exclude_experiment_orders: bool = False) ->
 
 
 def customer_days_sql(source: str, customer_col: str, time_col: str, value_expr: str, cal_end: pd.Timestamp,
-                      obs_end: pd.Timestamp, holdout: bool, where: str = "TRUE", per_order: bool = False) -> str:
-    """Per-customer summary in whole days: one aggregate over purchase days, no self-join.
+                      obs_end: pd.Timestamp, holdout: bool, where: str = "TRUE", per_order: bool = False,
+                      exact: bool = False, dialect: str = "duckdb") -> str:
+    """Per-customer summary in whole days, as SQL.
 
     With ``per_order`` every row of ``source`` is a purchase (no collapsing to days): the
     count of a process whose purchases are independent events, such as the simulator's
-    BG/NBD; times stay in whole days.
+    BG/NBD; times stay in whole days. With ``exact`` the values are summed as
+    ``DECIMAL(38, 10)`` (each value rounded to 10 decimals, then added exactly), so the sums
+    do not depend on the order the engine adds rows in.
 
     Columns: ``customer_id``, ``frequency``, ``recency_days``, ``age_days`` (first purchase
     day to ``cal_end``, inclusive dates), ``monetary_value``, ``first_day`` (plus
@@ -63,14 +66,66 @@ def customer_days_sql(source: str, customer_col: str, time_col: str, value_expr:
     first purchase falls after ``cal_end`` are left out.
 
     The mean value of the repeat days is (value of all calibration days − value of the
-    first day) / frequency, with the first day's value picked by ``ARG_MIN`` — so the
-    purchase days are aggregated once, which at 100M+ orders is what the query costs.
+    first day) / frequency. Without a holdout, on DuckDB, the orders are aggregated once, by
+    customer (:func:`_one_level_sql`); otherwise they are collapsed to purchase days first
+    and the days aggregated by customer (portable SQL). Both give the same rows; with
+    ``exact``, bit for bit.
+    """
+    keep = (f"{quote(customer_col)} IS NOT NULL AND CAST({quote(time_col)} AS DATE) <= "
+            f"CAST({literal(obs_end.normalize())} AS DATE) AND {where}")
+    if not holdout and dialect == "duckdb" and cal_end.normalize() == obs_end.normalize():
+        return _one_level_sql(source, customer_col, time_col, value_expr, cal_end, keep, per_order, exact)
+    value = f"CAST({value_expr} AS DECIMAL(38, 10))" if exact else value_expr
+    return _two_level_sql(source, customer_col, time_col, value, cal_end, keep, holdout, per_order)
+
+
+def _one_level_sql(source: str, customer_col: str, time_col: str, value_expr: str, cal_end: pd.Timestamp,
+                   keep: str, per_order: bool, exact: bool) -> str:
+    """One aggregate of the orders by customer: what the summary costs is then about one grouped scan.
+
+    Collapsing orders to purchase days first is a hash aggregate with about one group per
+    order (few customers buy twice a day), which cost more than the rest of the summary.
+    Here a customer's purchase days are counted from the list of their order days, and the
+    first day's value is the first order's value unless the customer has two orders on one
+    day: then it is summed from the list of (day, value) pairs.
     """
     c, t = quote(customer_col), quote(time_col)
-    cal, obs = literal(cal_end.normalize()), literal(obs_end.normalize())
-    cal_day = f"CAST({cal} AS DATE)"
+    cal_day = f"CAST({literal(cal_end.normalize())} AS DATE)"
+
+    def dec(v: str) -> str:
+        return f"CAST({v} AS DECIMAL(38, 10))" if exact else v
+
+    if per_order:
+        days, listed = "n", ""
+        first = "first_v"
+    else:
+        # list_unique counts distinct days; list elements keep the raw value, cast only when summed
+        days = "CASE WHEN n = 1 THEN 1 ELSE CAST(list_unique(list_transform(orders, o -> o.d)) AS BIGINT) END"
+        listed = ", LIST({'d': d, 'v': v}) AS orders"
+        first = (f"CASE WHEN n = n_days THEN first_v "
+                 f"ELSE list_sum(list_transform(list_filter(orders, o -> o.d = d0), o -> {dec('o.v')})) END")
+    return f"""
+        WITH per_customer AS (
+            SELECT customer_id, COUNT(*) AS n, MIN(d) AS d0, MAX(d) AS d1, SUM({dec('v')}) AS total,
+                   ARG_MIN({dec('v')}, ts) AS first_v{listed}
+            FROM (SELECT {c} AS customer_id, CAST({t} AS DATE) AS d, {t} AS ts, {value_expr} AS v
+                  FROM {source} WHERE {keep}) purchases
+            GROUP BY customer_id
+        ), counted AS (SELECT *, {days} AS n_days FROM per_customer)
+        SELECT customer_id, n_days - 1 AS frequency, date_diff('day', d0, d1) AS recency_days,
+               date_diff('day', d0, {cal_day}) AS age_days,
+               CASE WHEN n_days > 1 THEN (total - {first}) / (n_days - 1) ELSE 0 END AS monetary_value,
+               CAST(d0 AS TIMESTAMP) AS first_day
+        FROM counted
+    """
+
+
+def _two_level_sql(source: str, customer_col: str, time_col: str, value_expr: str, cal_end: pd.Timestamp,
+                   keep: str, holdout: bool, per_order: bool) -> str:
+    """Purchase days (or orders) first, then one aggregate of them by customer; portable SQL."""
+    c, t = quote(customer_col), quote(time_col)
+    cal_day = f"CAST({literal(cal_end.normalize())} AS DATE)"
     n_cal = f"SUM(CASE WHEN d <= {cal_day} THEN 1 ELSE 0 END)"
-    keep = f"{c} IS NOT NULL AND CAST({t} AS DATE) <= CAST({obs} AS DATE) AND {where}"
     # one row per purchase day (values summed), or per order; ``ts`` orders the rows of a day
     purchases = f"""
             SELECT {c} AS customer_id, CAST({t} AS DATE) AS d, {t} AS ts, {value_expr} AS v
@@ -99,11 +154,12 @@ def customer_days_sql(source: str, customer_col: str, time_col: str, value_expr:
 
 def _rfm_sql(source: str, customer_col: str, time_col: str, value_expr: str, cal_end: pd.Timestamp,
              obs_end: pd.Timestamp, unit_days: float, holdout: bool, where: str = "TRUE",
-             collapsed: bool = False) -> str:
+             collapsed: bool = False, dialect: str = "duckdb") -> str:
     holdout_cols = f""", frequency_holdout, monetary_value_holdout,
                {(obs_end.normalize() - cal_end.normalize()).days / unit_days!r} AS duration_holdout""" \
         if holdout else ""
-    inner = customer_days_sql(source, customer_col, time_col, value_expr, cal_end, obs_end, holdout, where)
+    inner = customer_days_sql(source, customer_col, time_col, value_expr, cal_end, obs_end, holdout, where,
+                              dialect=dialect)
     if collapsed:  # distinct rows with customer counts; the spend is per customer, so it is left out
         keys = "frequency, recency, T" + (", frequency_holdout, duration_holdout" if holdout else "")
         return f"""
@@ -179,7 +235,7 @@ def rfm_summary(transactions: Any, customer_col: str = "customer_id", time_col: 
         _check_ends(cal, obs)
         sql = _rfm_sql(model_orders_sql(wb, exclude_experiment_orders), "customer_id", "order_time",
                        "amount - COALESCE(refunded_amount, 0)", cal, obs, unit,
-                       calibration_end is not None, collapsed=collapsed)
+                       calibration_end is not None, collapsed=collapsed, dialect=getattr(wb, "dialect", "duckdb"))
         return _finish(wb.query(sql), "customer_id")
     frame = _check_frame(transactions, customer_col, time_col, value_col)
     con = duckdb.connect()
