@@ -34,7 +34,7 @@ from ..segments import FanTierThresholds, fan_tier_thresholds, fan_tiers, value_
 from .beta_geo import BetaGeoFitter
 from .gamma_gamma import GammaGammaFitter
 from .rfm import customer_days_sql, model_orders_sql
-from .value import alive_purchase_growth, bootstrap_bounds, draw_models
+from .value import alive_purchase_growth, bootstrap_bounds, check_interval_args, draw_values
 
 #: engine tables the pipeline leaves behind (per buyer; per customer with value)
 RFM_TABLE = "clv_buyers"
@@ -263,15 +263,13 @@ def total_value_interval(bg: BetaGeoFitter, gg: GammaGammaFitter, rows: pd.DataF
                          seed: int = 0) -> tuple[float, float, float]:
     """Total CLV and a parametric-bootstrap interval from :func:`buyer_rows` (collapsed rows).
 
-    Parameters are drawn as in :func:`~workbench.clv.clv_interval` (log-scale normal
-    approximation); draws with Gamma-Gamma q ≤ 1 are discarded. Within a row the expected
+    Parameters are drawn as in :func:`~workbench.clv.clv_interval`, by the same loop
+    (:func:`~workbench.clv.value.draw_values`: log-scale normal approximation; draws with
+    Gamma-Gamma q ≤ 1 are discarded), so with the same ``seed`` the two totals agree. Within a row the expected
     spend is linear in each buyer's mean spend, so the row's total needs only its count
     (``weight``) and ``spend_sum``.
     """
-    if not 0 < level < 1:
-        raise ParameterError(f"level must be between 0 and 1, got {level!r}")
-    if n_draws < 10:
-        raise ParameterError("n_draws must be at least 10")
+    check_interval_args(n_draws, level)
     x, tx, T = (rows[c].to_numpy(float) for c in ("frequency", "recency_days", "age_days"))
     n, m_sum = rows["weight"].to_numpy(float), rows["spend_sum"].to_numpy(float)
     # the hypergeometric part once per distinct (frequency, age)
@@ -284,10 +282,7 @@ def total_value_interval(bg: BetaGeoFitter, gg: GammaGammaFitter, rows: pd.DataF
         spend = n * mm.conditional_expected_average_profit(x, m_sum / n)  # linear in the mean spend
         return float(np.sum(spend * alive * discounted[pair]))
 
-    rng = np.random.default_rng(seed)
-    sims = [total(tm, mm) for tm, mm in zip(draw_models(bg, n_draws, rng), draw_models(gg, n_draws, rng), strict=False)
-            if mm.params_["q"] > 1]
-    return (total(bg, gg), *bootstrap_bounds(np.array(sims), n_draws, level))
+    return (total(bg, gg), *bootstrap_bounds(draw_values(bg, gg, total, n_draws, seed), n_draws, level))
 
 
 def value_buyers(wb: Workbench, as_of: Any = None, horizon_months: int = 12, discount_rate: float = 0.01,

@@ -149,6 +149,48 @@ def bootstrap_bounds(sims: np.ndarray, n_draws: int, level: float) -> tuple[Any,
     return (float(lo), float(hi)) if np.ndim(lo) == 0 else (lo, hi)
 
 
+def check_interval_args(n_draws: int, level: float) -> None:
+    """Refuse an interval level outside (0, 1) and fewer than ten parameter draws."""
+    if not 0 < level < 1:
+        raise ParameterError(f"level must be between 0 and 1, got {level!r}")
+    if n_draws < 10:
+        raise ParameterError("n_draws must be at least 10")
+
+
+def draw_values(transaction_model: Any, monetary_model: Any, value: Any, n_draws: int, seed: int = 0,
+                progress: bool = False) -> np.ndarray:
+    """``value(transaction_model, monetary_model)`` at each parameter draw, stacked with the draws first.
+
+    The per-draw loop of both CLV intervals (:func:`clv_interval` on per-customer arrays,
+    :func:`~workbench.clv.pipeline.total_value_interval` on the engine's collapsed rows): both
+    models' parameters are drawn by :func:`draw_models` from one generator seeded with
+    ``seed`` (the transaction model's draws first), and draws whose Gamma-Gamma ``q <= 1``
+    (an infinite mean spend) are discarded. Bound the result with :func:`bootstrap_bounds`.
+
+    Examples
+    --------
+    >>> from workbench.clv import BetaGeoFitter, GammaGammaFitter
+    >>> from workbench.clv.beta_geo import simulate_beta_geo
+    >>> from workbench.clv.gamma_gamma import simulate_gamma_gamma
+    >>> d = simulate_beta_geo(2000, r=0.25, alpha=4.0, a=0.8, b=2.5, T=39.0, seed=1)
+    >>> d["monetary_value"] = simulate_gamma_gamma(d["frequency"], p=6.0, q=4.0, v=15.0, seed=2)
+    >>> bg = BetaGeoFitter().fit(d["frequency"], d["recency"], d["T"])
+    >>> rep = d[d["frequency"] > 0]
+    >>> gg = GammaGammaFitter().fit(rep["frequency"], rep["monetary_value"])
+    >>> sims = draw_values(bg, gg, lambda tm, mm: mm.params_["p"] * tm.params_["r"], 20)
+    >>> sims.shape
+    (20,)
+    """
+    rng = np.random.default_rng(seed)
+    draws: Any = zip(draw_models(transaction_model, n_draws, rng), draw_models(monetary_model, n_draws, rng),
+                     strict=False)
+    if progress:
+        from tqdm.auto import tqdm
+
+        draws = tqdm(draws, total=n_draws, desc="CLV bootstrap", disable=None)  # silent when not a terminal
+    return np.array([value(tm, mm) for tm, mm in draws if not ("q" in mm.params_ and mm.params_["q"] <= 1)])
+
+
 @dataclass(frozen=True)
 class CLVInterval:
     """CLV with parametric-bootstrap bounds (:func:`clv_interval`).
@@ -200,12 +242,8 @@ def clv_interval(transaction_model: Any, monetary_model: Any, frequency: Any, re
         (estimate, low, high) of the sum over customers; ``n_draws_used``. Draws whose
         Gamma-Gamma ``q <= 1`` (infinite mean spend) are discarded and counted out.
     """
-    if not 0 < level < 1:
-        raise ParameterError(f"level must be between 0 and 1, got {level!r}")
-    if n_draws < 10:
-        raise ParameterError("n_draws must be at least 10")
+    check_interval_args(n_draws, level)
     _check_value_args(horizon_months, discount_rate)
-    rng = np.random.default_rng(seed)
     frame = _rows(frequency, recency, T, monetary_value)
     # CLV depends on the row only: evaluate each distinct (x, t_x, T, m) once per draw
     unique, counts, inverse = distinct_rows({c: frame[c].to_numpy() for c in ("x", "tx", "T", "m")})
@@ -217,18 +255,7 @@ def clv_interval(transaction_model: Any, monetary_model: Any, frequency: Any, re
         return spend * discounted_purchases(tm, x, tx, T_, horizon_months, discount_rate, time_unit)
 
     point = value(transaction_model, monetary_model)
-    sims = []
-    draws: Any = zip(draw_models(transaction_model, n_draws, rng), draw_models(monetary_model, n_draws, rng),
-                     strict=False)
-    if progress:
-        from tqdm.auto import tqdm
-
-        draws = tqdm(draws, total=n_draws, desc="CLV bootstrap", disable=None)  # silent when not a terminal
-    for tm, mm in draws:
-        if "q" in mm.params_ and mm.params_["q"] <= 1:
-            continue
-        sims.append(value(tm, mm))
-    sims_arr = np.array(sims)
+    sims_arr = draw_values(transaction_model, monetary_model, value, n_draws, seed, progress)
     sims_arr = sims_arr[np.all(np.isfinite(sims_arr), axis=1)]
     low, high = bootstrap_bounds(sims_arr, n_draws, level)
     totals = np.sum(sims_arr * size, axis=1)
