@@ -1,5 +1,25 @@
 """Customer lifetime value: RFM summaries, BG/NBD, Pareto/NBD, Gamma-Gamma, BG/BB, CLV and checks.
 
+One public function per question:
+
+* What did each customer buy (frequency, recency, age ``T``, mean repeat spend)?
+  :func:`rfm_summary` (a transaction frame or a workbench; ``collapsed=True`` gives the distinct
+  rows with counts that the fitters take; :func:`collapse_rfm` does that for a summary frame).
+* How often will a customer buy, and are they still a customer? The transaction models
+  :class:`BetaGeoFitter`, :class:`ModifiedBetaGeoFitter`, :class:`ParetoNBDFitter`,
+  :class:`BetaGeoBetaBinomFitter` (discrete opportunities) and, with customer traits,
+  :class:`BetaGeoCovariatesFitter` / :class:`ParetoNBDCovariatesFitter`.
+* How much per purchase? :class:`GammaGammaFitter`.
+* What is a customer worth over the next months? :func:`customer_lifetime_value` on
+  per-customer arrays, any transaction model; for a whole brand in the engine (BG/NBD, every
+  buyer, tiers) :func:`workbench.clv.pipeline.customer_value`.
+* How sure is that? :func:`clv_interval` for each customer and the total (arrays);
+  :func:`workbench.clv.pipeline.total_value_interval` for the total on the engine's collapsed
+  rows. Both run the same parameter draws (:func:`workbench.clv.value.draw_values`), so with
+  one seed their totals agree.
+* Does the model fit? :func:`calibration_holdout_comparison`, :func:`period_transactions`,
+  :func:`expected_vs_actual_cumulative` and their plots.
+
 Typical use::
 
     s = rfm_summary(wb, calibration_end="2025-09-30", observation_end="2025-12-31")
