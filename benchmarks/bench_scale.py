@@ -10,7 +10,9 @@
 3. Times the engine's floor on the same data in the same run: one grouped scan of ``orders``
    by customer (COUNT, MIN, MAX, SUM of amount) kept as an engine table, as the pipeline keeps
    its summary; once before and once after the pipeline (the first read of the files pays
-   the page cache). Prints the pipeline's ratio to the floor.
+   the page cache). Prints the pipeline's ratio to the floor, in wall time and in the process's CPU
+   time (user + system over all engine threads: less sensitive to other work on a shared machine),
+   and the load average before and after.
 
     python benchmarks/bench_scale.py --customers 20000000 --out /path/with/space
     python benchmarks/bench_scale.py --out /path/with/space --reuse   # orders already generated
@@ -18,6 +20,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import shutil
 import tempfile
@@ -62,20 +65,40 @@ def generate(out: Path, n_customers: int, chunk: int = 1_000_000, seed: int = 0)
     return total
 
 
-def floor_scan(wb) -> tuple[float, int]:
-    """Seconds for the engine's floor under the CLV summary, and the customers it found.
+def floor_scan(wb) -> tuple[float, float, int]:
+    """Wall and CPU seconds for the engine's floor under the CLV summary, and the customers it found.
 
     One grouped scan of ``orders`` by customer (COUNT, MIN, MAX, SUM), kept as an engine
     table as the pipeline keeps its per-customer summary: no per-day collapse, no model.
     """
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     wb.materialize("__clv_floor", "SELECT customer_id, COUNT(*) AS n_orders, MIN(order_time) AS first_order, "
                                   "MAX(order_time) AS last_order, SUM(amount) AS total FROM orders "
                                   "GROUP BY customer_id")
-    seconds = time.perf_counter() - t
+    seconds, cpu = time.perf_counter() - t, time.process_time() - c
     n = int(wb.scalar("SELECT COUNT(*) FROM __clv_floor"))
     wb.con.execute("DROP TABLE __clv_floor")
-    return seconds, n
+    return seconds, cpu, n
+
+
+class Steps:
+    """Wall and CPU seconds of named steps."""
+
+    def __init__(self) -> None:
+        self.wall: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
+
+    def time(self, name: str, run, *args, **kwargs):
+        """Run ``run(*args, **kwargs)`` as step ``name``; returns its result."""
+        t, c = time.perf_counter(), time.process_time()
+        out = run(*args, **kwargs)
+        self.wall[name], self.cpu[name] = time.perf_counter() - t, time.process_time() - c
+        return out
+
+
+def load() -> str:
+    """The 1, 5 and 15 minute load averages."""
+    return ", ".join(f"{v:.1f}" for v in os.getloadavg())
 
 
 def main() -> None:
@@ -102,37 +125,31 @@ def main() -> None:
               f"{t1 - t0:.0f} s", flush=True)
     wb = open_workbench(out, as_of="2026-01-01", validate=False, memory_limit=args.memory_limit)
     wb.con.execute(f"SET temp_directory = '{out / 'spill'}'")
+    print(f"load average {load()}", flush=True)
     floors = [floor_scan(wb)]
-    steps: dict[str, float] = {}
-    t = time.perf_counter()
-    n_buyers = summarise_buyers(wb, "2026-01-01")
-    steps["per-customer summary (engine)"] = time.perf_counter() - t
-    t = time.perf_counter()
-    rows = buyer_rows(wb)
-    steps["collapse to distinct rows (engine)"] = time.perf_counter() - t
-    t = time.perf_counter()
-    bg, gg = fit_value_models(wb, rows=rows)
-    steps["BG/NBD + Gamma-Gamma fits"] = time.perf_counter() - t
-    t = time.perf_counter()
-    value_customers(wb, bg, gg)
-    steps["CLV for every customer (engine table)"] = time.perf_counter() - t
-    t = time.perf_counter()
-    wb.con.execute(f"COPY {VALUE_TABLE} TO '{out / 'customer_clv.parquet'}' (FORMAT parquet)")
-    steps["write customer_clv.parquet"] = time.perf_counter() - t
+    steps = Steps()
+    n_buyers = steps.time("per-customer summary (engine)", summarise_buyers, wb, "2026-01-01")
+    rows = steps.time("collapse to distinct rows (engine)", buyer_rows, wb)
+    bg, gg = steps.time("BG/NBD + Gamma-Gamma fits", fit_value_models, wb, rows=rows)
+    steps.time("CLV for every customer (engine table)", value_customers, wb, bg, gg)
+    steps.time("write customer_clv.parquet", wb.con.execute,
+               f"COPY {VALUE_TABLE} TO '{out / 'customer_clv.parquet'}' (FORMAT parquet)")
     total_clv = wb.scalar(f"SELECT SUM(clv) FROM {VALUE_TABLE}")
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
-    for k, v in steps.items():
-        print(f"  {k}: {v:.1f} s", flush=True)
-    print(f"pipeline {sum(steps.values()):.0f} s for {n_buyers:,} buyers ({len(rows):,} distinct rows); "
+    for k, v in steps.wall.items():
+        print(f"  {k}: {v:.1f} s (CPU {steps.cpu[k]:.1f} s)", flush=True)
+    print(f"pipeline {sum(steps.wall.values()):.0f} s for {n_buyers:,} buyers ({len(rows):,} distinct rows); "
           f"peak RSS {rss:.2f} GB; total CLV {total_clv:,.0f}")
     print("BG/NBD", bg.params_.round(4).to_dict(), "GG", gg.params_.round(4).to_dict())
     floors.append(floor_scan(wb))
-    floor = min(f[0] for f in floors)
-    pipeline = sum(v for k, v in steps.items() if not k.startswith("write"))
+    floor, floor_cpu = min(f[0] for f in floors), min(f[1] for f in floors)
+    pipeline = sum(v for k, v in steps.wall.items() if not k.startswith("write"))
+    pipeline_cpu = sum(v for k, v in steps.cpu.items() if not k.startswith("write"))
     print(f"floor: one grouped scan of orders by customer (COUNT, MIN, MAX, SUM) into an engine table: "
-          f"{', '.join(f'{f[0]:.1f}' for f in floors)} s ({floors[0][1]:,} customers); "
-          f"CLV pipeline to the CLV table {pipeline:.1f} s = {pipeline / floor:.2f}x the floor "
-          f"({sum(steps.values()) / floor:.2f}x with the Parquet write)", flush=True)
+          f"{', '.join(f'{f[0]:.1f}' for f in floors)} s, CPU {', '.join(f'{f[1]:.1f}' for f in floors)} s "
+          f"({floors[0][2]:,} customers); CLV pipeline to the CLV table {pipeline:.1f} s = {pipeline / floor:.2f}x "
+          f"the floor ({sum(steps.wall.values()) / floor:.2f}x with the Parquet write); CPU {pipeline_cpu:.1f} s = "
+          f"{pipeline_cpu / floor_cpu:.2f}x the floor's; load average {load()}", flush=True)
     wb.close()  # one engine at a time: each DuckDB database has its own memory limit
     t6 = time.perf_counter()
     wb_valid = open_workbench(out, as_of="2026-01-01", memory_limit=args.memory_limit)
