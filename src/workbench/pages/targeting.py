@@ -410,14 +410,12 @@ def targeting_page(wb: Any, experiment_id: str | None = None, outcome: str = "gm
     estimator : scikit-learn regressor, optional
         The outcome learner (default :func:`workbench.targeting.learners.default_regressor`).
     """
-    from threadpoolctl import threadpool_limits
-
     from .._as_of import require_as_of
     from ..errors import TooFewUnitsError
     from ..experiments.frame import experiment_info
     from ..targeting.audience import TargetingModel
     from ..targeting.frame import TARGETING_CATEGORICAL, TARGETING_NUMERIC, targeting_frame
-    from ..targeting.learners import fit_uplift, holdout_mask
+    from ..targeting.learners import fit_uplift, holdout_mask, thread_limit
 
     _check(outcome, top_share, method, holdout_share, n_folds)
     experiment_id = experiment_id or default_experiment(wb)
@@ -437,7 +435,7 @@ def targeting_page(wb: Any, experiment_id: str | None = None, outcome: str = "gm
     x, lay = TargetingModel.layout(frame, TARGETING_NUMERIC, TARGETING_CATEGORICAL)
     xa = x.to_numpy(float)
     t, y, e = frame["treated"].to_numpy(int), frame[outcome].to_numpy(float), frame["propensity"].to_numpy(float)
-    with threadpool_limits(threads):
+    with thread_limit(threads):
         try:
             fit = fit_uplift(xa[~hold], t[~hold], y[~hold], method, estimator, unit_ids=groups[~hold].to_numpy(),
                              n_folds=n_folds, propensity=e[~hold])
@@ -528,10 +526,9 @@ def _named_traits(wb: Any, traits: pd.DataFrame) -> pd.DataFrame:
 def _audience(wb: Any, model: Any, when: pd.Timestamp, top_share: float, ev: dict[str, Any], status: str,
               outcome: str, threads: int | None) -> dict[str, Any]:
     """Customers open at ``when``, and (when the page recommends one) the audience, its gain and its split."""
-    from threadpoolctl import threadpool_limits
-
     from ..targeting.audience import audience_by, rank_audience
     from ..targeting.frame import customer_features
+    from ..targeting.learners import thread_limit
 
     feats = customer_features(wb, at=when)
     n_open = len(feats)
@@ -544,7 +541,7 @@ def _audience(wb: Any, model: Any, when: pd.Timestamp, top_share: float, ev: dic
     }
     if status != "target":
         return out
-    with threadpool_limits(threads):
+    with thread_limit(threads):
         aud = rank_audience(model, feats, top_share)
     out["audience"] = Stated(len(aud), "persons", f"the top {top_share:.0%} of customers open now by predicted "
                              "uplift", *day)
