@@ -99,8 +99,10 @@ def _one_level_sql(source: str, customer_col: str, time_col: str, value_expr: st
         days, listed = "n", ""
         first = "first_v"
     else:
-        # list_unique counts distinct days; list elements keep the raw value, cast only when summed
-        days = "CASE WHEN n = 1 THEN 1 ELSE CAST(list_unique(list_transform(orders, o -> o.d)) AS BIGINT) END"
+        # list_unique counts distinct days (one or two orders need no list); list elements keep the raw value,
+        # cast only when summed
+        days = ("CASE WHEN n = 1 THEN 1 WHEN n = 2 THEN CASE WHEN d0 = d1 THEN 1 ELSE 2 END "
+                "ELSE CAST(list_unique(list_transform(orders, o -> o.d)) AS BIGINT) END")
         listed = ", LIST({'d': d, 'v': v}) AS orders"
         first = (f"CASE WHEN n = n_days THEN first_v "
                  f"ELSE list_sum(list_transform(list_filter(orders, o -> o.d = d0), o -> {dec('o.v')})) END")
