@@ -256,9 +256,13 @@ def _physical_memory() -> int:
 
 
 def default_budget() -> int:
-    """``WORKBENCH_MEMORY_LIMIT`` (the batch's budget when set), else half the physical memory, in bytes."""
-    configured = os.environ.get("WORKBENCH_MEMORY_LIMIT", "").strip()
-    return parse_size(configured) if configured else _physical_memory() // 2
+    """The engine's default memory limit in bytes: ``WORKBENCH_MEMORY_LIMIT``, else half the physical memory.
+
+    One rule for a batch and a single workbench (:func:`workbench.engine.duckdb.default_memory_limit`).
+    """
+    from ..engine.duckdb import default_memory_limit
+
+    return parse_size(default_memory_limit())
 
 
 def _mb(n_bytes: int) -> str:
