@@ -47,7 +47,6 @@ from typing import Any
 
 import pandas as pd
 
-from . import contract
 from .engine.layer import (
     FORMAT_VERSION,
     Layer,
@@ -62,14 +61,10 @@ from .engine.layer import (
 from .engine.reading import table_sources
 from .engine.sql import literal, quote, to_timestamp
 from .engine.workbench import Workbench, open_workbench
+from .layer_changes import KEY, KEYED_TABLES, FileKeys, RowFingerprints, change_finder, row_hash
 
 log = logging.getLogger("workbench.engine")
 
-#: every layer relation is keyed by this column
-KEY = "customer_id"
-#: event tables whose per-customer fingerprints find the affected customers
-KEYED_TABLES = ("contact_events", "group_events", "touches", "orders")
-_PRIME = 4294967291  # the largest prime below 2**32: row hashes are summed modulo-reduced, in a BIGINT
 _KEYS = "__layer_keys"
 
 
@@ -200,48 +195,9 @@ def layer_status(data_dir: str | Path, as_of: Any = None, out: str | Path | None
 
 
 # ---------------------------------------------------------------------- building
-def _row_hash(wb: Workbench, table: str, view: str | None = None) -> str:
-    cols = ", ".join(quote(c) for c in wb.columns(view or table))
-    return f"CAST(hash({cols}) % {_PRIME} AS BIGINT)"
-
-
-def _fingerprint_sql(wb: Workbench, table: str, since: pd.Timestamp) -> str:
-    """Per customer: rows and summed row hashes of the rows before as-of, and of those before ``since``.
-
-    Read from the table as exported (``__raw_<table>``: names and text normalised, nothing cast,
-    no as-of rules), which costs half the typed view and does not depend on the as-of date: rows
-    before ``since`` fingerprint the same at every later build unless they changed. ``moved``
-    counts rows whose optional times fall in [since, as-of), which the typed view read as not
-    yet happened at ``since``.
-    """
-    raw = f"__raw_{table}"
-    types = wb._raw_types(table)
-    key = wb._cast(KEY, types[KEY], contract.STRING)
-    row_time = wb._cast(contract.ROW_TIME[table], types[contract.ROW_TIME[table]], contract.TIMESTAMP)
-    h, past = _row_hash(wb, table, raw), f"{row_time} < {literal(since)}"
-    optional = [wb._cast(c.name, types[c.name], contract.TIMESTAMP) for c in contract.TABLES[table].columns
-                if c.dtype == contract.TIMESTAMP and c.nullable and c.name in types]
-    moved = " OR ".join(f"({t} >= {literal(since)} AND {t} < {literal(wb.as_of)})" for t in optional) or "FALSE"
-    return f"""SELECT {key} AS {KEY}, COUNT(*) AS n, SUM({h}) AS h,
-                      SUM(CASE WHEN {past} THEN 1 ELSE 0 END) AS n_past,
-                      SUM(CASE WHEN {past} THEN {h} ELSE 0 END) AS h_past,
-                      SUM(CASE WHEN {moved} THEN 1 ELSE 0 END) AS moved
-               FROM {quote(raw)} WHERE {row_time} < {literal(wb.as_of)} GROUP BY 1"""
-
-
 def _dim_fingerprint(wb: Workbench, table: str) -> list[int]:
-    n, h = wb.backend.fetch(f"SELECT COUNT(*), COALESCE(SUM({_row_hash(wb, table)}), 0) FROM {quote(table)}")[0]
+    n, h = wb.backend.fetch(f"SELECT COUNT(*), COALESCE(SUM({row_hash(wb, table)}), 0) FROM {quote(table)}")[0]
     return [int(n), int(h)]
-
-
-def _changed_keys_sql(tables: list[str]) -> str:
-    """Customers with rows after the previous as-of, or whose earlier rows fingerprint differently."""
-    parts = [f"""SELECT COALESCE(s.{KEY}, o.{KEY}) AS {KEY}
-                 FROM __layer_fp_{t} s FULL OUTER JOIN __layer_oldfp_{t} o ON o.{KEY} = s.{KEY}
-                 WHERE COALESCE(s.n, 0) <> COALESCE(s.n_past, 0) OR COALESCE(s.moved, 0) > 0
-                    OR COALESCE(s.n_past, 0) <> COALESCE(o.n, 0)
-                    OR COALESCE(s.h_past, 0) <> COALESCE(o.h, 0)""" for t in tables]
-    return f"SELECT DISTINCT {KEY} FROM ({' UNION ALL '.join(parts)}) k WHERE {KEY} IS NOT NULL"
 
 
 def _count(wb: Workbench, path: Path) -> int:
@@ -249,14 +205,13 @@ def _count(wb: Workbench, path: Path) -> int:
     return int(wb.backend.fetch("SELECT COUNT(*) FROM __layer_count")[0][0])
 
 
-def _plan(previous: dict[str, Any] | None, wb: Workbench, at: pd.Timestamp, full: bool,
-          dims: dict[str, list[int]], rels: dict[str, _Relation], keyless: list[str]) -> tuple[str, set[str]]:
-    """Why the build is full or incremental, and the relations (by derived name) to rebuild in full."""
-    everything = set(rels)
+def _unusable(previous: dict[str, Any] | None, wb: Workbench, at: pd.Timestamp, full: bool,
+              finder: FileKeys | RowFingerprints, keyed: list[str]) -> str:
+    """Why the previous layer cannot be updated to ``at`` ('' when it can)."""
     if full:
-        return "full rebuild asked for", everything
+        return "full rebuild asked for"
     if previous is None:
-        return "no previous layer", everything
+        return "no previous layer"
     for why, bad in [(f"previous layer of format {previous.get('format')}", previous.get("format") != FORMAT_VERSION),
                      (f"previous layer built by workbench {previous.get('package_version')}",
                       previous.get("package_version") != _package_version()),
@@ -265,7 +220,13 @@ def _plan(previous: dict[str, Any] | None, wb: Workbench, at: pd.Timestamp, full
                      (f"previous layer is as of {str(previous.get('as_of'))[:10]}, after {at.date()}",
                       pd.Timestamp(previous.get("as_of")) > at)]:
         if bad:
-            return why, everything
+            return why
+    return finder.unusable(previous, keyed)
+
+
+def _plan(previous: dict[str, Any], dims: dict[str, list[int]], rels: dict[str, _Relation],
+          keyless: list[str]) -> tuple[str, set[str]]:
+    """Why the build is incremental, and the relations (by derived name) to rebuild in full."""
     old_dims = previous.get("dims", {})
     # a changed dimension, or changed rows without a customer (no customer to recompute), rebuild their readers
     changed = sorted({t for t in dims if old_dims.get(t) != dims[t]} | set(keyless))
@@ -333,20 +294,16 @@ def _build(wb: Workbench, data_dir: str | Path, root: Path, at: pd.Timestamp, pr
     clock.lap("validation")
     keyed = [t for t in KEYED_TABLES if t in reads]
     dims = {t: _dim_fingerprint(wb, t) for t in reads if t not in KEYED_TABLES}
-    # the previous layer can be updated: same format, package and engine, not later, with every fingerprint
-    usable = (previous is not None and not full and previous.get("format") == FORMAT_VERSION
-              and previous.get("package_version") == _package_version() and previous.get("engine") == wb.dialect
-              and pd.Timestamp(previous.get("as_of")) <= at
-              and all(t in previous.get("fingerprints", {}) for t in keyed))
-    since = pd.Timestamp(previous["as_of"]) if usable else at
-    for t in keyed:
-        wb.backend.materialise(f"__layer_fp_{t}", _fingerprint_sql(wb, t, since))
-    clock.lap("fingerprints")
-    old = Layer(root / previous["folder"], previous) if usable else None
-    keyless = _keyless_changes(wb, old, keyed) if old is not None else []
-    reason, rebuild = _plan(previous, wb, at, full, dims, rels, keyless)
+    finder = change_finder(wb, data_dir, keyed)
+    why = _unusable(previous, wb, at, full, finder, keyed)
+    old = Layer(root / previous["folder"], previous) if previous is not None and not why else None
+    finder.scan(wb, keyed, pd.Timestamp(previous["as_of"]) if old is not None else at, old)
+    clock.lap(finder.description)
     if old is None:
-        rebuild = set(rels)
+        reason, rebuild = why, set(rels)
+    else:
+        reason, rebuild = _plan(previous, dims, rels, finder.keyless(wb, keyed, old))
+    reason += f"; changes found by {finder.description}"
     incremental = [n for n in rels if n not in rebuild]
     folder = f"v-{pd.Timestamp.now():%Y%m%dT%H%M%S%f}-{os.getpid()}"
     target = root / folder
@@ -355,11 +312,12 @@ def _build(wb: Workbench, data_dir: str | Path, root: Path, at: pd.Timestamp, pr
         "format": FORMAT_VERSION, "package_version": _package_version(), "engine": wb.dialect,
         "as_of": at.isoformat(), "built": pd.Timestamp.now().isoformat(timespec="seconds"), "folder": folder,
         "sources": snapshot(table_sources(data_dir)), "tables": sorted(wb.tables), "dims": dims,
-        "key": KEY, "fingerprints": {}, "relations": {}}
+        "key": KEY, "change_detection": finder.method, "relations": {}}
     changed_keys = None
     try:
         if incremental:
-            changed_keys = _affected(wb, old, keyed)
+            wb.backend.materialise(_KEYS, finder.affected_sql(keyed))
+            changed_keys = int(wb.backend.fetch(f"SELECT COUNT(*) FROM {_KEYS}")[0][0])
             clock.lap(f"{changed_keys} affected customers")
             with wb.restricted(_KEYS, KEYED_TABLES, KEY):
                 for n in incremental:
@@ -380,10 +338,7 @@ def _build(wb: Workbench, data_dir: str | Path, root: Path, at: pd.Timestamp, pr
                 "label": r.name, "params": encode_params(r.params(at)), "file": file,
                 "rows": _count(wb, target / file), "reads": list(r.reads), "as_of_columns": sorted(r.as_of_columns(at)),
                 "built": "incremental" if n in incremental else "full"}
-        for t in keyed:
-            file = f"_fingerprint_{t}.parquet"
-            wb.backend.write_parquet(f"SELECT {KEY}, n, h FROM __layer_fp_{t}", str(target / file))
-            manifest["fingerprints"][t] = file
+        finder.save(wb, keyed, old, target, manifest)
         manifest["mode"], manifest["reason"] = ("incremental" if incremental else "full"), reason
         manifest["seconds"] = clock.laps
         shutil.rmtree(target / "parts")
@@ -410,34 +365,6 @@ class _Clock:
         self.laps[step] = round(now - self._last, 3)
         self._last = now
         log.info("layer: %s (%.1f s)", step, self.laps[step])
-
-
-def _load_old_fingerprints(wb: Workbench, old: Layer, keyed: list[str]) -> None:
-    for t in keyed:
-        wb.backend.load(f"__layer_oldfp_{t}", str(old.folder / old.manifest["fingerprints"][t]))
-
-
-def _keyless_changes(wb: Workbench, old: Layer, keyed: list[str]) -> list[str]:
-    """Keyed tables whose earlier rows without a customer changed (no customer to recompute: readers rebuild).
-
-    New rows without a customer need nothing: the relations keep no such rows, except the bucket
-    window, which ends on or before the previous as-of while its name (its month) is unchanged.
-    """
-    _load_old_fingerprints(wb, old, keyed)
-    changed = []
-    for t in keyed:
-        now = wb.backend.fetch(f"SELECT n_past, h_past, moved FROM __layer_fp_{t} WHERE {KEY} IS NULL")
-        before = wb.backend.fetch(f"SELECT n, h FROM __layer_oldfp_{t} WHERE {KEY} IS NULL")
-        moved = any(r[2] for r in now)
-        if moved or [tuple(int(v or 0) for v in r[:2]) for r in now if r[0]] != [tuple(map(int, r)) for r in before]:
-            changed.append(f"{t} rows without a customer")
-    return changed
-
-
-def _affected(wb: Workbench, old: Layer | None, keyed: list[str]) -> int:
-    """Materialise the affected customers as ``__layer_keys``; their number."""
-    wb.backend.materialise(_KEYS, _changed_keys_sql(keyed))
-    return int(wb.backend.fetch(f"SELECT COUNT(*) FROM {_KEYS}")[0][0])
 
 
 def _write_kept(wb: Workbench, name: str, r: _Relation, old: Layer | None, at: pd.Timestamp, part: Path,

@@ -103,6 +103,115 @@ def test_the_late_event_the_correction_and_the_staff_change_are_found(week):
     assert days[5][1]["clv_buyers"]["monetary_value"].sum() != days[4][1]["clv_buyers"]["monetary_value"].sum()
 
 
+KEYED = ("contact_events", "group_events", "touches", "orders")
+
+
+def _append_day(frames: dict[str, pd.DataFrame], schemas: dict, day: pd.Timestamp, folder: Path) -> set[str]:
+    """Write ``<table>/day-YYYY-MM-DD.parquet`` of each keyed table (the rows given); the customers written."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    written: set[str] = set()
+    for name, rows in frames.items():
+        if len(rows):
+            (folder / name).mkdir(parents=True, exist_ok=True)
+            table = pa.Table.from_pandas(rows, schema=schemas[name], preserve_index=False)  # the export's schema
+            pq.write_table(table, folder / name / f"day-{day.date()}.parquet")
+            written |= set(rows["customer_id"].dropna())
+    return written
+
+
+@pytest.fixture(scope="module")
+def daily(tmp_path_factory: pytest.TempPathFactory):
+    """The simulated week as a daily-append export: each keyed table a folder gaining one file per day.
+
+    Other tables are rewritten whole each day. A contact event of day 1 arrives late, in day 3's
+    file (seen on day 4); on day 5 an old day's orders file is rewritten with a corrected amount;
+    on day 6 an old day's touches file is deleted (its rows gone). Returns (the tables, the as-of
+    dates, the per-day (LayerBuild, incremental frames, full-rebuild frames, customers expected
+    affected)).
+    """
+    import pyarrow as pa
+
+    from workbench.simulate import simulate_brand
+
+    root = tmp_path_factory.mktemp("layer-daily")
+    brand = simulate_brand(2_000, seed=3, n_stores=4, n_staff=12, months=3)
+    tables = {k: v.copy() for k, v in brand.tables.items()}
+    schemas = {n: pa.Schema.from_pandas(tables[n], preserve_index=False) for n in KEYED}
+    end = pd.Timestamp(brand.truth["as_of"]).normalize()
+    dates = [end - pd.Timedelta(days=DAYS - k) for k in range(DAYS + 1)]
+    one = pd.Timedelta(days=1)
+    day_of = {n: tables[n][contract.ROW_TIME[n]].dt.normalize().copy() for n in KEYED}
+    ce = tables["contact_events"]
+    late = ce.index[day_of["contact_events"] == dates[1]][0]
+    day_of["contact_events"].loc[late] = dates[3]                  # exported with day 3's rows
+    orders = tables["orders"]
+    corrected = orders.index[orders["order_time"] < dates[0] - 10 * one][-1]
+    deleted_day = dates[0] - 20 * one
+    data, layer = root / "data", root / "layer"
+
+    def rows_of(day: pd.Timestamp, name: str) -> pd.DataFrame:
+        return tables[name][day_of[name] == day]
+
+    days = []
+    for k, at in enumerate(dates):
+        if k == 0:
+            for day in sorted(set().union(*(set(d[d < at]) for d in day_of.values()))):
+                _append_day({n: rows_of(day, n) for n in KEYED}, schemas, day, data)
+            expected = None
+        else:
+            expected = _append_day({n: rows_of(dates[k - 1], n) for n in KEYED}, schemas, dates[k - 1], data)
+        if k == 5:  # a correction rewrites an old day's file: all its customers are recomputed
+            fix_day = day_of["orders"][corrected]
+            tables["orders"].loc[corrected, "amount"] += 10.0
+            expected |= _append_day({"orders": rows_of(fix_day, "orders")}, schemas, fix_day, data)
+        if k == 6:  # a removed file: its customers are recomputed, its rows are gone
+            gone = rows_of(deleted_day, "touches")
+            (data / "touches" / f"day-{deleted_day.date()}.parquet").unlink()
+            tables["touches"] = tables["touches"].drop(index=gone.index)
+            day_of["touches"] = day_of["touches"].drop(index=gone.index)
+            expected |= set(gone["customer_id"].dropna())
+        _write_day({n: df for n, df in tables.items() if n not in KEYED}, at, data)
+        built = build_layer(data, as_of=at, out=layer)
+        build_layer(data, as_of=at, out=root / f"full-{k}", full=True)
+        days.append((built, _relation_frames(layer), _relation_frames(root / f"full-{k}"), expected))
+    return tables, dates, days
+
+
+def test_daily_appended_files_update_only_their_customers_and_equal_full_rebuilds(daily):
+    """Per-file change detection: each day recomputes the customers of the new, rewritten and removed files only."""
+    tables, dates, days = daily
+    # a rewritten single file per table (the week fixture) recomputes every customer with rows
+    with_rows = len(set().union(*(set(tables[n]["customer_id"].dropna()) for n in KEYED)))
+    assert days[0][0].mode == "full" and "file keys" in days[0][0].reason
+    for k, (built, incremental, full, expected) in enumerate(days):
+        if k:
+            assert built.mode == "incremental" and "changes found by file keys" in built.reason, (k, built.reason)
+            # exactly the customers of the day's files (and of the corrected and removed ones): 123-638 of ~1,700
+            assert built.changed_keys == len(expected), (k, built.changed_keys, len(expected))
+            assert 0 < built.changed_keys < with_rows / 2
+        for name, frame in full.items():
+            pd.testing.assert_frame_equal(incremental[name], frame, check_exact=True, obj=f"day {k}: {name}")
+            assert built.relations[name] == len(frame)
+
+
+def test_without_files_the_layer_falls_back_to_row_fingerprints(daily, tmp_path):
+    """DataFrame sources have no files: the update finds changed customers by row fingerprints, still exactly."""
+    tables, dates, _ = daily
+    layer = tmp_path / "layer"
+    first = build_layer(tables, as_of=dates[3], out=layer)
+    assert first.mode == "full" and "row fingerprints" in first.reason
+    built = build_layer(tables, as_of=dates[4], out=layer)
+    assert built.mode == "incremental" and "changes found by row fingerprints" in built.reason, built.reason
+    build_layer(tables, as_of=dates[4], out=tmp_path / "full", full=True)
+    assert built.changed_keys is not None and 0 < built.changed_keys < 2_000
+    for name, frame in _relation_frames(tmp_path / "full").items():
+        pd.testing.assert_frame_equal(_relation_frames(layer)[name], frame, check_exact=True, obj=name)
+    assert layer_status(tables, dates[4], out=layer) == "stale: " + ", ".join(sorted(tables)) \
+        + " not read from local files"
+
+
 def test_reading_the_layer_gives_the_same_results_as_building(week):
     """Reading the layer is transparent: intervals, spells, spell counts and the CLV table are unchanged."""
     _, dates, data, layer, _ = week

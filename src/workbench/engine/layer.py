@@ -68,6 +68,9 @@ def snapshot(sources: Mapping[str, Any]) -> dict[str, list[list[Any]]]:
     """
     out: dict[str, list[list[Any]]] = {}
     for table, source in sorted(sources.items()):
+        if not _is_local(source):  # a DataFrame or a catalogue table: nothing to fingerprint
+            out[table] = []
+            continue
         path = Path(source)
         files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
         entries = []
@@ -76,6 +79,11 @@ def snapshot(sources: Mapping[str, Any]) -> dict[str, list[list[Any]]]:
             entries.append([str(f.resolve()), st.st_size, st.st_mtime_ns])
         out[table] = entries
     return out
+
+
+def _is_local(source: Any) -> bool:
+    """Whether a table's source is a local file or folder (which a snapshot can fingerprint)."""
+    return isinstance(source, (str, Path)) and Path(source).exists()
 
 
 @dataclass(frozen=True)
@@ -130,6 +138,9 @@ def _staleness(manifest: dict[str, Any] | None, sources: Mapping[str, Any], as_o
         return f"stale: built on {manifest.get('engine')}, read on {dialect}"
     if manifest.get("as_of") != as_of.isoformat():
         return f"stale: built as of {manifest.get('as_of')[:10]}, wanted {as_of.date()}"
+    elsewhere = sorted(t for t, source in sources.items() if not _is_local(source))
+    if elsewhere:  # a layer is read only for files whose snapshot says they are the same
+        return f"stale: {', '.join(elsewhere)} not read from local files"
     old, now = manifest.get("sources", {}), snapshot(sources)
     if sorted(old) != sorted(now):
         return f"stale: tables were {', '.join(sorted(old))}, now {', '.join(sorted(now))}"
