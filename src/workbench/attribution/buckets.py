@@ -205,20 +205,21 @@ def value_buckets(wb: Workbench, start: Any, end: Any, interaction_window_days: 
 
     >>> value_buckets(wb, "2025-11-01", "2025-12-01", by=("bucket",))   # doctest: +SKIP
     """
-    sql = order_buckets_sql(wb, start, end, interaction_window_days, live_window_days, precedence, interaction_types)
     if by is None:
+        sql = order_buckets_sql(wb, start, end, interaction_window_days, live_window_days, precedence,
+                                interaction_types)
         return wb.query(sql + " ORDER BY order_time, order_id")
     # a report cuts one window several ways (bucket, store, staff…): from the second cut of the same window on
     # (from the first when the persisted layer holds the window), its orders are classified once per workbench
     # and kept (only the columns the cuts need)
     from ..metrics import derived_table
 
-    name, kept = bucket_window(wb, start, end, interaction_window_days, live_window_days, precedence,
-                               interaction_types)
+    name, sql = bucket_window(wb, start, end, interaction_window_days, live_window_days, precedence,
+                              interaction_types)
     seen = wb.__dict__.setdefault("_bucket_windows", set())
     layer = getattr(wb, "layer", None)
     if name in seen or (layer is not None and layer.relation_path(name, ()) is not None):
-        sql = derived_table(wb, name, kept, BUCKET_READS)
+        sql = derived_table(wb, name, sql, BUCKET_READS)
     seen.add(name)
     keymap = {"bucket": "bucket", "rule": "rule", "month": "date_trunc('month', order_time)",
               "store": "credited_store_id", "staff": "credited_staff_id", "order_channel": "order_channel"}
