@@ -17,6 +17,27 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "datasets"
 
 
+def _one_thread_per_worker() -> None:
+    """Keep each test worker's BLAS and OpenMP pools to one thread.
+
+    Workers run side by side, one per core; the report kernels a worker starts inherit the limit through the
+    environment, as ``workbench run`` gives each kernel its share. Oversubscribed OpenMP pools wait on each
+    other: small tree fits then take many times longer.
+    """
+    from threadpoolctl import threadpool_limits
+
+    from workbench.reports.schedule import THREAD_VARIABLES
+
+    for variable in THREAD_VARIABLES:
+        os.environ.setdefault(variable, "1")
+    import sklearn.ensemble  # noqa: F401  (loads the OpenMP runtime, so that the limit below reaches it)
+
+    threadpool_limits(1)
+
+
+_one_thread_per_worker()
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _private_caches(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Validation markers of the test run go to a temporary folder, not the user's cache."""
