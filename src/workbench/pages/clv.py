@@ -20,6 +20,7 @@ from scipy import stats
 
 from ..clv.covariates import ParetoNBDCovariatesFitter
 from ..clv.pipeline import (
+    RFM_TABLE,
     CustomerValue,
     ModelOrders,
     main_store_sql,
@@ -327,8 +328,9 @@ def holdout_sentence(h: HoldoutCheck, weeks: int, lang: str) -> str:
 
 
 # ---------------------------------------------------------------------------- covariate effects
-#: engine table of the buyers the covariate model sees (same orders as the value models)
-COVARIATE_BUYERS_TABLE = "clv_covariate_buyers"
+#: engine table of the buyers the covariate model sees: the value models' own (same as-of date and options), so
+#: after :func:`~workbench.clv.pipeline.customer_value` it is read as it stands instead of being summarised again
+COVARIATE_BUYERS_TABLE = RFM_TABLE
 #: the covariates HQ asks about: how the customer was acquired, and where they shop
 CLV_COVARIATES = ("channel_group", "region")
 #: groups with fewer buyers are pooled as ``other``: too few to estimate an effect on drop-out
