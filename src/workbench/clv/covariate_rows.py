@@ -67,7 +67,7 @@ def _log_hyp2f1_unit_a_derivatives(b: np.ndarray, c: np.ndarray, z: np.ndarray, 
     term: with ``t_n = (b)_n/(c)_n·z^n``, ``∂ log t_n/∂b = Σ_{k<n} 1/(b+k)``, ``∂ log t_n/∂c =
     −Σ_{k<n} 1/(c+k)`` (second derivatives −Σ 1/(b+k)² and Σ 1/(c+k)²), and ``n·t_n/z``,
     ``n(n−1)·t_n/z²`` kept by their own recurrences, so z = 0 needs no division. Ten sums of
-    positive or one-signed terms in one pass; a row leaves once its next terms, weighted as
+    positive or one-signed terms in one pass; a row leaves once its latest terms, weighted as
     in the sums, fall below ``tol`` of the total: a few dozen terms for z <= 0.5.
     """
     n = len(z)
@@ -84,8 +84,9 @@ def _log_hyp2f1_unit_a_derivatives(b: np.ndarray, c: np.ndarray, z: np.ndarray, 
         Bb -= ib * ib
         Cc += ic * ic
         tB, tC = t * B, t * C
-        acc += (t, tB, tC, tz, tB * B + t * Bb, tC * C + t * Cc, tB * C, tz * B, tz * C, tzz)
-        if k >= 2:  # B >= 0 >= C
+        for row, term in enumerate((t, tB, tC, tz, tB * B + t * Bb, tC * C + t * Cc, tB * C, tz * B, tz * C, tzz)):
+            acc[row] += term
+        if k % 3 == 0:  # every third term is often enough to look (B >= 0 >= C)
             done = np.maximum(np.maximum(t * (1 + B * B + C * C), tz * (1 + B - C)), tzz) <= tol * acc[0]
             n_done = int(np.count_nonzero(done))
             if 4 * n_done >= len(idx):  # rows done keep adding negligible terms until enough leave at once
