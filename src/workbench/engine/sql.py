@@ -130,8 +130,10 @@ def _padded_condition(q: str) -> str:
     """SQL: text id ``q`` is written with leading zeros (``007``); LIKE first, the regex is slower."""
     return f"({q} LIKE '0%' AND regexp_matches({q}, '^0[0-9]+$'))"
 
-def ordered_events_sql(table: str) -> str:
+def ordered_events_sql(table: str, rows: str | None = None) -> str:
     """Events of ``table`` with a ``tie_rank`` column for :func:`interval_order_sql` (contract rule 10).
+
+    ``rows``, a SELECT over the table, reads only those rows (whole pairs, for the ranks to hold).
 
     At one second of one pair, a delete comes before an add when the pair was open just
     before that second (delete and re-add: the relationship goes on as a new interval), and
@@ -142,7 +144,8 @@ def ordered_events_sql(table: str) -> str:
     rules = contract.INTERVAL_EVENTS[table]
     a, b = rules["pair"]
     opens = ", ".join(literal(v) for v in rules["open"])
-    flagged = f"SELECT *, CASE WHEN event_type IN ({opens}) THEN 1 ELSE 0 END AS is_open_event FROM {quote(table)}"
+    source = quote(table) if rows is None else f"({rows}) r"
+    flagged = f"SELECT *, CASE WHEN event_type IN ({opens}) THEN 1 ELSE 0 END AS is_open_event FROM {source}"
     grouped = (f"SELECT *, MIN(is_open_event) OVER (PARTITION BY {a}, {b}, event_time) AS second_min, "
                f"MAX(is_open_event) OVER (PARTITION BY {a}, {b}, event_time) AS second_max FROM ({flagged}) f")
     before = (f"SELECT *, COALESCE(LAST_VALUE(CASE WHEN second_min = second_max THEN is_open_event END IGNORE NULLS) "

@@ -3,15 +3,18 @@
 :func:`_validate_table` runs every check of :mod:`workbench.contract` on one table of a
 :class:`~workbench.engine.Workbench` in one scan where it can, through the workbench's
 primitives only, so it runs unchanged on every backend. A pass on local files is remembered
-under a key of the files' contents (:func:`validation_marker`).
+under a key of the files' contents and the as-of date (:func:`validation_record`); at a later
+as-of date on the same files only the checks whose result can differ run, on the rows the later
+date adds or changes (:func:`_validate_since`), which is what :func:`validate_remembered` picks.
 """
 from __future__ import annotations
 
 import hashlib
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -94,16 +97,68 @@ def content_digest(path: str | Path, cache: Path | None = None) -> str:
                 pass
     return value
 
-def validation_marker(sources: Mapping[str, Any], name: str, as_of: pd.Timestamp | None) -> Path | None:
-    """The file that records a passed validation of table ``name`` for this snapshot of the data.
+def _stamp(as_of: pd.Timestamp | None) -> str:
+    """``20260102T000000`` and the nanoseconds of the second (9 digits): exact, and no ``:`` in a file name."""
+    if as_of is None:
+        return "now"
+    return f"{as_of:%Y%m%dT%H%M%S}{as_of.microsecond * 1000 + as_of.nanosecond:09d}"
 
-    The key hashes the package version, the table, the analysis date and, for every source
-    file, its table, its name inside the source, its size and its content (:func:`content_digest`)
-    — any change to any table (references cross tables) makes a new key, whatever its
-    modification time says; a copy of the same bytes elsewhere or a ``touch`` keeps the key.
-    Without an analysis date the check is against the time of opening, and a pass then stays a
-    pass later. ``None`` (no caching) when a source is not a local file (a DataFrame, a
-    catalogue table) or when ``WORKBENCH_VALIDATION_CACHE=0``.
+
+def _unstamp(text: str) -> pd.Timestamp:
+    return pd.Timestamp(datetime.strptime(text[:15], "%Y%m%dT%H%M%S")) + pd.Timedelta(int(text[15:]), "ns")
+
+
+@dataclass(frozen=True)
+class ValidationRecord:
+    """Where the passes of one table's validation on one snapshot of the files are remembered.
+
+    One empty file ``<snapshot>.<as-of>.ok`` per analysis date that passed, in ``folder``:
+    creating one is atomic, so concurrent kernels cannot lose each other's passes.
+
+    Attributes
+    ----------
+    folder : Path
+        The cache's ``validated`` folder.
+    snapshot : str
+        Hex key of the package version, the table (and ``|strict``) and every source file's
+        content (:func:`validation_marker`).
+    """
+
+    folder: Path
+    snapshot: str
+
+    def marker(self, as_of: pd.Timestamp | None) -> Path:
+        """The file that records a pass at ``as_of`` (``None``: without an analysis date)."""
+        return self.folder / f"{self.snapshot}.{_stamp(as_of)}.ok"
+
+    def passes(self) -> list[pd.Timestamp]:
+        """The analysis dates at which this snapshot passed, earliest first (not the pass without one)."""
+        found = []
+        for f in self.folder.glob(f"{self.snapshot}.*.ok"):
+            try:
+                found.append(_unstamp(f.name.split(".")[1]))
+            except ValueError:  # "now", or a stray file
+                continue
+        return sorted(found)
+
+    def remember(self, as_of: pd.Timestamp | None) -> None:
+        """Record a pass at ``as_of``; a read-only cache only costs a validation next time."""
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self.marker(as_of).touch()
+        except OSError:
+            pass
+
+
+def validation_record(sources: Mapping[str, Any], name: str) -> ValidationRecord | None:
+    """The record of passed validations of table ``name`` on this snapshot of the data.
+
+    The key hashes the package version, the table and, for every source file, its table, its
+    name inside the source, its size and its content (:func:`content_digest`) — any change to
+    any table (references cross tables) makes a new key, whatever its modification time says;
+    a copy of the same bytes elsewhere or a ``touch`` keeps the key. ``None`` (no caching) when
+    a source is not a local file (a DataFrame, a catalogue table) or when
+    ``WORKBENCH_VALIDATION_CACHE=0``.
     """
     if os.environ.get("WORKBENCH_VALIDATION_CACHE", "1").strip() == "0":
         return None
@@ -111,7 +166,7 @@ def validation_marker(sources: Mapping[str, Any], name: str, as_of: pd.Timestamp
 
     base = os.environ.get("WORKBENCH_CACHE_DIR", "").strip()
     cache = Path(base) if base else Path.home() / ".cache" / "workbench"
-    digest = hashlib.sha256(f"{__version__}|{name}|{as_of}".encode())
+    digest = hashlib.sha256(f"{__version__}|{name}".encode())
     for table in sorted(sources):
         src = sources[table]
         if not isinstance(src, (str, Path)) or not Path(src).exists():
@@ -121,7 +176,47 @@ def validation_marker(sources: Mapping[str, Any], name: str, as_of: pd.Timestamp
             if f.is_file():
                 inside = f.relative_to(root).as_posix() if root.is_dir() else f.name
                 digest.update(f"{table}|{inside}|{f.stat().st_size}|{content_digest(f, cache)}\n".encode())
-    return cache / "validated" / f"{digest.hexdigest()}.ok"
+    return ValidationRecord(cache / "validated", digest.hexdigest())
+
+
+def validation_marker(sources: Mapping[str, Any], name: str, as_of: pd.Timestamp | None) -> Path | None:
+    """The file that records a passed validation of table ``name`` at ``as_of`` for this snapshot of the data.
+
+    :meth:`ValidationRecord.marker` of :func:`validation_record` (``None`` when there is none).
+    Without an analysis date the check is against the time of opening, and a pass then stays a
+    pass later.
+    """
+    record = validation_record(sources, name)
+    return None if record is None else record.marker(as_of)
+
+
+def validate_remembered(wb: Workbench, name: str) -> str:
+    """Validate contract table ``name`` of ``wb``, reusing what passed on the same files; say how.
+
+    ``"remembered"``: the same files passed at this as-of date (or, without one, ever).
+    ``"since <date>"``: they passed at an earlier as-of date A; at this date B only the checks
+    whose result can differ run, on the rows B adds or changes (:func:`_validate_since`, which
+    says why that finds exactly the errors a full validation finds). ``"full"``: otherwise —
+    changed files, only later passes, no cache. A pass is recorded (:class:`ValidationRecord`);
+    a failure never is.
+    """
+    spec = contract.TABLES[name]
+    # a strict pass checks more than a backfill pass on the same as-of date: separate keys
+    record = validation_record(wb._sources, f"{name}|strict" if wb.strict else name)
+    if record is None:
+        _validate_table(wb, spec)
+        return "full"
+    if record.marker(wb.as_of).exists():
+        return "remembered"
+    earlier = [a for a in record.passes() if wb.as_of is not None and a < wb.as_of]
+    if earlier:
+        _validate_since(wb, spec, earlier[-1])
+        how = f"since {earlier[-1]}"
+    else:
+        _validate_table(wb, spec)
+        how = "full"
+    record.remember(wb.as_of)
+    return how
 
 @dataclass(frozen=True)
 class Normalisation:
@@ -252,41 +347,157 @@ def _validate_table(wb: Workbench, spec: TableSpec) -> None:
                 rows = _first_rows(wb, f"SELECT * FROM {raw} WHERE {cond}")
                 raise DataContractError(name, column, problem, rows, int(n))
 
-    view = quote(name)
     if spec.key:
         keys = ", ".join(quote(k) for k in spec.key)
-        n = wb._fetch(f"SELECT COUNT(*) FROM (SELECT {keys} FROM {view} GROUP BY {keys} HAVING COUNT(*) > 1) d")[0][0]
-        if n:
-            rows = _first_rows(wb, f"SELECT t.* FROM {view} t JOIN (SELECT {keys} FROM {view} GROUP BY {keys} "
-                                   f"HAVING COUNT(*) > 1) d USING ({keys}) ORDER BY {keys}")
-            raise DataContractError(name, ", ".join(spec.key), "duplicate key", rows, int(n))
+        _check_duplicate_keys(wb, spec, f"SELECT {keys} FROM {quote(name)} GROUP BY {keys} HAVING COUNT(*) > 1")
 
     if name in contract.INTERVAL_EVENTS:
         _check_interval_sequence(wb, name)
 
     for ref in spec.references:
-        if ref.column not in raw_types or not wb.has_table(ref.table) or ref.table == name:
-            continue
-        wb.validate(ref.table)
-        cond = (f"t.{quote(ref.column)} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {quote(ref.table)} r "
-                f"WHERE r.{quote(ref.target_column)} = t.{quote(ref.column)})")
-        n = wb._fetch(f"SELECT COUNT(*) FROM {view} t WHERE {cond}")[0][0]
-        if n:
-            rows = _first_rows(wb, f"SELECT t.* FROM {view} t WHERE {cond}")
-            raise DataContractError(name, ref.column, f"value not found in {ref.table}.{ref.target_column}", rows,
-                                    int(n))
+        _check_reference(wb, spec, ref)
 
     _check_identifier_spelling(wb, spec)
 
-    if name == "tasks" and wb.has_table("assignments"):
-        wb.validate("assignments")
-        cond = ("t.experiment_id IS NOT NULL AND t.variant IS NOT NULL AND NOT EXISTS (SELECT 1 FROM assignments a "
-                "WHERE a.experiment_id = t.experiment_id AND a.variant = t.variant)")
-        n = wb._fetch(f"SELECT COUNT(*) FROM tasks t WHERE {cond}")[0][0]
-        if n:
-            rows = _first_rows(wb, f"SELECT t.* FROM tasks t WHERE {cond}")
-            raise DataContractError("tasks", "variant", "unknown variant: not assigned in that experiment", rows,
-                                    int(n))
+    if name == "tasks":
+        _check_task_variants(wb)
+
+
+def _and(condition: str) -> str:
+    return "" if condition == "TRUE" else f" AND {condition}"
+
+
+def _as_of_columns(wb: Workbench, name: str, reads: Iterable[str]) -> list[str]:
+    """Time columns through which the as-of date changes view ``name``'s rows or its columns ``reads``.
+
+    The rule of ``Workbench._contract_select``: the row time (rows at or after as-of are left
+    out) and each nullable time that is, or has an :data:`~workbench.contract.AS_OF_COMPANIONS`
+    column, in ``reads`` (they read as NULL until it happens). None when the workbench does not
+    read as-of (strict, or no as-of date: nothing is left out).
+    """
+    if not wb.reads_as_of:
+        return []
+    raw_types, row_time, reads = wb._raw_types(name), contract.ROW_TIME.get(name), set(reads)
+    found = []
+    for col in contract.TABLES[name].columns:
+        if col.dtype != TIMESTAMP or col.name not in raw_types:
+            continue
+        shown = {col.name, *contract.AS_OF_COMPANIONS.get((name, col.name), ())}
+        if col.name == row_time or (col.nullable and shown & reads):
+            found.append(col.name)
+    return found
+
+
+def _changed_rows(wb: Workbench, name: str, since: pd.Timestamp | None, reads: Iterable[str],
+                  alias: str = "") -> str:
+    """SQL condition on view ``name`` (as ``alias``): rows absent at as-of ``since``, or whose ``reads`` differ.
+
+    ``TRUE`` without ``since`` (every row); ``FALSE`` when no such row can exist. At as-of B > A
+    a row is new, or shows other values in ``reads``, exactly when one of its
+    :func:`_as_of_columns` is at or after A: the row time (a row of [A, B)), or a later time
+    that read as NULL at A (with its companions) and has happened by B. Every other row reads
+    the same at A and at B.
+    """
+    if since is None:
+        return "TRUE"
+    at = literal(since)
+    changed = [f"{alias}{quote(c)} >= {at}" for c in _as_of_columns(wb, name, reads)]
+    return f"({' OR '.join(changed)})" if changed else "FALSE"
+
+
+def _validate_since(wb: Workbench, spec: TableSpec, since: pd.Timestamp) -> None:
+    """Validate ``spec`` at ``wb.as_of`` (B) on files that passed at as-of ``since`` (A < B).
+
+    Raises the same :class:`DataContractError` a full validation (:func:`_validate_table`)
+    raises (table, column, problem, first rows, count), running only what can differ.
+    "Changed" rows are those :func:`_changed_rows` finds: new in [A, B), or showing a later
+    time (or its companion) in a column the check reads.
+
+    - Columns, empty core tables, the per-row checks (types, nulls, enums, finite numbers,
+      ranges, refund ≤ amount), padded ids and their spelling across tables read the raw rows,
+      which the as-of date does not filter: the same at A and B. The future check (strict,
+      or no as-of) refuses times ≥ B, a subset of the times ≥ A that A refused. Not run.
+    - A key duplicated at B has a changed row (else all its rows read the same at A, a
+      duplicate then): only the keys of changed rows are grouped, with all their rows.
+    - A close without an earlier open of its pair: rows of [A, B) are later than every other
+      row of their pair, so the others keep their order and predecessors; a refused close is
+      a row of [A, B). Only the pairs with such rows are ordered, with all their rows. (Kept
+      whole if a later time could change an interval event in another way.)
+    - References and task variants: the values of a target column only grow with the as-of
+      (rows are added, NULL times and their companions become values; none is removed), so
+      a row that passed at A passes at B unless it changed: only changed rows are checked.
+
+    In strict mode nothing is left out of the views, so no row changes: only the referenced
+    tables' own validations run.
+    """
+    name = spec.name
+    view = quote(name)
+    changed = _changed_rows(wb, name, since, spec.key)
+    if spec.key and changed != "FALSE":
+        keys = ", ".join(quote(k) for k in spec.key)
+        _check_duplicate_keys(wb, spec, f"SELECT {keys} FROM {view} JOIN (SELECT DISTINCT {keys} FROM {view} "
+                                        f"WHERE {changed}) c USING ({keys}) GROUP BY {keys} HAVING COUNT(*) > 1")
+    if name in contract.INTERVAL_EVENTS:
+        # the view merges identical rows (rule 9): every column counts
+        read = _as_of_columns(wb, name, spec.column_names)
+        if read == [contract.ROW_TIME[name]]:  # rows of [A, B) only, all later than the others of their pair
+            keys = ", ".join(contract.INTERVAL_EVENTS[name]["pair"])
+            changed = _changed_rows(wb, name, since, spec.column_names)
+            _check_interval_sequence(wb, name, f"SELECT t.* FROM {view} t JOIN (SELECT DISTINCT {keys} FROM {view} "
+                                               f"WHERE {changed}) c USING ({keys})")
+        elif read:  # a pair or an order that a later time could change: not narrowed
+            _check_interval_sequence(wb, name)
+    for ref in spec.references:
+        _check_reference(wb, spec, ref, since)
+    if name == "tasks":
+        _check_task_variants(wb, since)
+
+
+def _check_duplicate_keys(wb: Workbench, spec: TableSpec, duplicated: str) -> None:
+    """Refuse the keys of ``spec`` that SELECT ``duplicated`` finds on more than one row."""
+    keys = ", ".join(quote(k) for k in spec.key)
+    n = wb._fetch(f"SELECT COUNT(*) FROM ({duplicated}) d")[0][0]
+    if n:
+        rows = _first_rows(wb, f"SELECT t.* FROM {quote(spec.name)} t JOIN ({duplicated}) d USING ({keys}) "
+                               f"ORDER BY {keys}")
+        raise DataContractError(spec.name, ", ".join(spec.key), "duplicate key", rows, int(n))
+
+
+def _check_reference(wb: Workbench, spec: TableSpec, ref: contract.Reference,
+                     since: pd.Timestamp | None = None) -> None:
+    """Refuse values of ``ref.column`` absent from the referenced table (only on rows changed since ``since``)."""
+    if ref.column not in wb._raw_types(spec.name) or not wb.has_table(ref.table) or ref.table == spec.name:
+        return
+    wb.validate(ref.table)
+    only = _changed_rows(wb, spec.name, since, [ref.column], "t.")
+    if only == "FALSE":
+        return
+    cond = (f"t.{quote(ref.column)} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {quote(ref.table)} r "
+            f"WHERE r.{quote(ref.target_column)} = t.{quote(ref.column)})") + _and(only)
+    view = quote(spec.name)
+    n = wb._fetch(f"SELECT COUNT(*) FROM {view} t WHERE {cond}")[0][0]
+    if n:
+        rows = _first_rows(wb, f"SELECT t.* FROM {view} t WHERE {cond}")
+        raise DataContractError(spec.name, ref.column, f"value not found in {ref.table}.{ref.target_column}", rows,
+                                int(n))
+
+
+def _check_task_variants(wb: Workbench, since: pd.Timestamp | None = None) -> None:
+    """Refuse task variants not assigned in their experiment (only on rows changed since ``since``)."""
+    if not wb.has_table("assignments"):
+        return
+    wb.validate("assignments")
+    only = _changed_rows(wb, "tasks", since, ["experiment_id", "variant"], "t.")
+    if only == "FALSE":
+        return
+    cond = ("t.experiment_id IS NOT NULL AND t.variant IS NOT NULL AND NOT EXISTS (SELECT 1 FROM assignments a "
+            "WHERE a.experiment_id = t.experiment_id AND a.variant = t.variant)") + _and(only)
+    n = wb._fetch(f"SELECT COUNT(*) FROM tasks t WHERE {cond}")[0][0]
+    if n:
+        rows = _first_rows(wb, f"SELECT t.* FROM tasks t WHERE {cond}")
+        raise DataContractError("tasks", "variant", "unknown variant: not assigned in that experiment", rows,
+                                int(n))
+
 
 def _check_identifier_spelling(wb: Workbench, spec: TableSpec) -> None:
     """Check contract rule 6 (zero-padded ids).
@@ -323,11 +534,11 @@ def _check_padded_pair(wb: Workbench, a: str, ca: str, b: str, cb: str) -> None:
             a, ca, f"identifiers written two ways: zero-padded here and without the zeros in {b}.{cb}, so the "
                    f"same customer, store or staff member cannot be matched; export both the same way", rows, int(n))
 
-def _sequence_sql(table: str) -> str:
+def _sequence_sql(table: str, rows: str | None = None) -> str:
     rules = contract.INTERVAL_EVENTS[table]
     pair = ", ".join(rules["pair"])
     return (f"SELECT *, LAG(event_type) OVER (PARTITION BY {pair} ORDER BY {interval_order_sql(table)}) "
-            f"AS previous_event FROM ({ordered_events_sql(table)}) e")
+            f"AS previous_event FROM ({ordered_events_sql(table, rows)}) e")
 
 
 def sequence_counts(wb: Workbench, table: str) -> dict[str, int]:
@@ -348,13 +559,14 @@ def sequence_counts(wb: Workbench, table: str) -> dict[str, int]:
     return {"second_closes": int(second), "repeated_opens": int(repeated)}
 
 
-def _check_interval_sequence(wb: Workbench, table: str) -> None:
+def _check_interval_sequence(wb: Workbench, table: str, rows: str | None = None) -> None:
+    """Refuse a close with no open before it of the same pair (over ``rows``: whole pairs of the table)."""
     # Two closes in a row and repeated opens are normal in WeCom data (rule 13): only a close
     # with no open before it in the data is refused, because nothing says when the relationship began.
     rules = contract.INTERVAL_EVENTS[table]
     pair = ", ".join(rules["pair"])
     closes = ", ".join(literal(v) for v in rules["close"])
-    seq = _sequence_sql(table)
+    seq = _sequence_sql(table, rows)
     cond = f"event_type IN ({closes}) AND previous_event IS NULL"
     n = wb._fetch(f"SELECT COUNT(*) FROM ({seq}) s WHERE {cond}")[0][0]
     if n:

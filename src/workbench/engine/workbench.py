@@ -43,7 +43,7 @@ from .sql import (
     referenced_tables,
     to_timestamp,
 )
-from .validation import Normalisation, ValidationSummary, sequence_counts, validation_marker
+from .validation import Normalisation, ValidationSummary, sequence_counts
 
 log = logging.getLogger("workbench.engine")
 
@@ -120,6 +120,8 @@ class Workbench:
         self.validate_on_use = validate
         self._sources: dict[str, Any] = {}
         self._validated: set[str] = set()
+        #: per validated table, how: "full", "remembered" or "since <as-of>" (checks narrowed to later rows)
+        self.validation_kind: dict[str, str] = {}
         self._user_tables: set[str] = set()
         self._column_notes: dict[str, list[Normalisation]] = {}
         self._column_maps: dict[str, dict[str, str]] = {}
@@ -170,6 +172,7 @@ class Workbench:
         self.backend.load(f"__input_{name}", source, table=name)
         self._sources[name] = source
         self._validated.discard(name)
+        self.validation_kind.pop(name, None)
         self._column_notes.pop(name, None)
         self._column_maps.pop(name, None)
         self._raw_type_cache.pop(name, None)
@@ -506,28 +509,20 @@ class Workbench:
         """Validate contract table ``name`` (once); raise :class:`DataContractError`.
 
         A pass on files is remembered for that snapshot of the data (see
-        :func:`validation_marker`), so a batch of reports on the same files validates once.
+        :func:`~workbench.engine.validation.validation_record`), so a batch of reports on the same
+        files validates once; at a later as-of date on the same files only the checks that can
+        differ run, on the rows the later date adds or changes. :attr:`validation_kind` says which
+        (:func:`~workbench.engine.validation.validate_remembered`).
         """
         if name in self._validated or name not in contract.TABLES:
             return
         self.require(name)
-        # a strict pass checks more than a backfill pass on the same as-of date: separate keys
-        marker = validation_marker(self._sources, f"{name}|strict" if self.strict else name, self.as_of)
-        if marker is not None and marker.exists():
-            self._validated.add(name)
-            return
         self._validated.add(name)  # referenced tables are validated while checking this one
         try:
-            validation._validate_table(self, contract.TABLES[name])
+            self.validation_kind[name] = validation.validate_remembered(self, name)
         except Exception:
             self._validated.discard(name)
             raise
-        if marker is not None:
-            try:
-                marker.parent.mkdir(parents=True, exist_ok=True)
-                marker.touch()
-            except OSError:  # a read-only cache only costs a re-validation next time
-                pass
 
     def validate_all(self) -> ValidationSummary:
         """Validate every contract table present; return row counts and what the reading rules did.
