@@ -5,11 +5,16 @@ for the format and how a workbench reads it). It composes the analyses' own buil
 spells, the CLV buyer table, value buckets), so it lives above them, not in the engine.
 
 Incremental by day. When the previous layer (as of A) exists and the data now runs to B ≥ A,
-the build finds the customers whose rows changed: per event table read by a keyed relation
-(``contact_events``, ``group_events``, ``touches``, ``orders``) the layer keeps a per-customer
-fingerprint (row count and the sum of a row hash) of the rows before its as-of; customers
-with rows in [A, B), or whose rows before A now fingerprint differently (late events,
-corrections, deletions), are *affected*. Every relation is keyed by customer (its rows for
+the build finds the *affected* customers of the event tables read by a keyed relation
+(``contact_events``, ``group_events``, ``touches``, ``orders``; :mod:`workbench.layer_changes`).
+When each is a local file or folder of files and the engine is DuckDB, by file: the manifest
+lists every file (path, size, content digest) and the layer keeps the (file, customer) pairs of
+the rows before A; the customers of changed, new or removed files, and those of unchanged files
+with rows (or optional times) in [A, B), are affected (late events arrive in new files;
+corrections and deletions change or remove files). Otherwise (DataFrame or catalogue sources,
+Spark), by per-customer row fingerprints (row count and summed row hash of the rows before A):
+customers with rows in [A, B) or whose earlier rows fingerprint differently. The reason and the
+manifest (``change_detection``) say which was used. Every relation is keyed by customer (its rows for
 one customer depend only on that customer's rows and the dimension tables), so the build
 recomputes the affected customers with the same SQL on the event tables restricted to them
 (:meth:`Workbench.restricted <workbench.engine.Workbench.restricted>`) and keeps the other
@@ -18,7 +23,8 @@ buyer's age runs to the day before it) are kept with those columns recomputed at
 persisted columns with the expressions of the full SQL (``as_of_columns`` in the manifest).
 A change in a dimension table a relation reads (staff, stores, channels…) rebuilds that
 relation in full; so does a relation the previous layer lacks. The result equals a full
-rebuild (tested day by day over a simulated week with a late event and a correction).
+rebuild (tested day by day over a simulated week with a late event and a correction, both with
+files rewritten daily and with a folder gaining a file a day).
 
 What each relation does in an incremental build:
 
