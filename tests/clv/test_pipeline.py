@@ -151,3 +151,17 @@ def test_one_aggregate_equals_day_collapse(brand, exclude, spend, unit):
     summarise_buyers(wb, brand.as_of, exclude_experiment_orders=exclude, spend=spend, purchase_unit=unit)
     table = wb.query("SELECT * FROM clv_buyers ORDER BY customer_id")
     np.testing.assert_array_equal(table["monetary_value"], got["spark"]["monetary_value"].astype(float))
+
+
+def test_portable_summary_past_the_memory_limit(brand, monkeypatch):
+    """When the one aggregate's lists would not fit in memory, the two-level SQL gives the same table."""
+    import workbench.clv.pipeline as pipeline
+
+    wb = workbench.open(brand.tables)
+    assert pipeline._summary_dialect(wb, "orders") == "duckdb"
+    summarise_buyers(wb, brand.as_of, name="fits")
+    monkeypatch.setattr(pipeline, "_LIST_BYTES_PER_ORDER", 10**15)
+    assert pipeline._summary_dialect(wb, "orders") == "portable"
+    summarise_buyers(wb, brand.as_of, name="spills")
+    one, two = (wb.query(f"SELECT * FROM {t} ORDER BY customer_id") for t in ("fits", "spills"))
+    pd.testing.assert_frame_equal(one, two, check_dtype=False, check_exact=True)
