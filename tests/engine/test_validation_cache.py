@@ -217,7 +217,7 @@ class TestLaterAsOf:
         wb.validate("contact_events")
         since = f">= TIMESTAMP '{EARLIER} 00:00:00.000000'"
         assert all(since in q for q in queries)  # key, references, sequences: each limited to the new rows
-        assert not any("__raw_" in q for q in queries)  # the per-row checks of the raw rows are not repeated
+        assert not any(q.startswith("SELECT SUM(") for q in queries)  # the per-row checks are not repeated
         assert len(queries) == 6  # orders: key, store, task; contact_events: sequence, staff, channel
 
     @pytest.mark.parametrize("table, row, problem", [

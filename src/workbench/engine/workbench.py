@@ -386,11 +386,12 @@ class Workbench:
         """Whether rows at or after the as-of date are left out (rather than refused)."""
         return self.as_of is not None and not self.strict
 
-    def _contract_select(self, name: str) -> str:
+    def _contract_select(self, name: str, raw: str | None = None) -> str:
         """SELECT that casts contract columns, supplies absent nullable ones and keeps extras.
 
         With an as-of date (not strict), event rows at or after it are left out and later
-        times read as NULL (rule 11); identical interval events are one event (rule 9).
+        times read as NULL (rule 11); identical interval events are one event (rule 9). ``raw``
+        reads some rows of ``__raw_<name>`` instead (a subquery and its alias).
         """
         spec = contract.TABLES[name]
         raw_types = self._raw_types(name)
@@ -411,7 +412,7 @@ class Workbench:
         selected = [f"{exprs[c.name]} AS {quote(c.name)}" for c in spec.columns]
         extras = [quote(c) for c in raw_types if c not in spec.column_names]
         distinct = "DISTINCT " if name in contract.INTERVAL_EVENTS else ""
-        sql = f"SELECT {distinct}{', '.join(selected + extras)} FROM {quote('__raw_' + name)}"
+        sql = f"SELECT {distinct}{', '.join(selected + extras)} FROM {raw or quote('__raw_' + name)}"
         return sql + (f" WHERE {' AND '.join(where)}" if where else "")
 
     def _create_contract_view(self, name: str) -> None:
