@@ -121,7 +121,7 @@ class ValidationRecord:
         The cache's ``validated`` folder.
     snapshot : str
         Hex key of the package version, the table (and ``|strict``) and every source file's
-        content (:func:`validation_marker`).
+        content (:func:`validation_record`).
     """
 
     folder: Path
