@@ -128,13 +128,15 @@ def _two_level_sql(source: str, customer_col: str, time_col: str, value_expr: st
     c, t = quote(customer_col), quote(time_col)
     cal_day = f"CAST({literal(cal_end.normalize())} AS DATE)"
     n_cal = f"SUM(CASE WHEN d <= {cal_day} THEN 1 ELSE 0 END)"
-    # one row per purchase day (values summed), or per order; ``ts`` orders the rows of a day
+    # one row per purchase day (values summed: a customer's days are distinct, so the day orders them), or per
+    # order (ordered by time)
     purchases = f"""
             SELECT {c} AS customer_id, CAST({t} AS DATE) AS d, {t} AS ts, {value_expr} AS v
             FROM {source} WHERE {keep}""" if per_order else f"""
-            SELECT {c} AS customer_id, CAST({t} AS DATE) AS d, MIN({t}) AS ts, SUM({value_expr}) AS v
+            SELECT {c} AS customer_id, CAST({t} AS DATE) AS d, SUM({value_expr}) AS v
             FROM {source} WHERE {keep}
             GROUP BY 1, 2"""
+    first = "ARG_MIN(v, ts)" if per_order else "ARG_MIN(v, d)"
     holdout_cols = f""",
             SUM(CASE WHEN d > {cal_day} THEN 1 ELSE 0 END) AS frequency_holdout,
             COALESCE(AVG(CASE WHEN d > {cal_day} THEN v END), 0) AS monetary_value_holdout""" if holdout else ""
@@ -145,7 +147,7 @@ def _two_level_sql(source: str, customer_col: str, time_col: str, value_expr: st
                date_diff('day', MIN(d), MAX(CASE WHEN d <= {cal_day} THEN d END)) AS recency_days,
                date_diff('day', MIN(d), {cal_day}) AS age_days,
                CASE WHEN {n_cal} > 1
-                    THEN (SUM(CASE WHEN d <= {cal_day} THEN v ELSE 0 END) - ARG_MIN(v, ts)) / ({n_cal} - 1)
+                    THEN (SUM(CASE WHEN d <= {cal_day} THEN v ELSE 0 END) - {first}) / ({n_cal} - 1)
                     ELSE 0 END AS monetary_value,
                CAST(MIN(d) AS TIMESTAMP) AS first_day{holdout_cols}
         FROM days
