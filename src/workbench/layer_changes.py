@@ -236,12 +236,14 @@ class FileKeys:
         """Write ``_filekeys_<table>.parquet`` (previous pairs of unchanged files and the new ones); list the files."""
         manifest["files"], manifest["filekeys"] = {}, {}
         for t in keyed:
-            # pairs of unchanged files with rows before the previous as-of are in the previous keys already
-            new = f"SELECT file, {KEY} FROM __layer_scan_{t} WHERE NOT (same AND past = 1)"
-            kept = (f"SELECT file, {KEY} FROM __layer_oldkeys_{t} WHERE {_in('file', self.same_[t])} UNION ALL "
-                    if old is not None else "")
+            new = f"SELECT file, {KEY} FROM __layer_scan_{t} WHERE NOT same"
+            if old is not None:  # unchanged files: the previous pairs, and pairs of their later rows not among them
+                new += f""" UNION ALL SELECT file, {KEY} FROM __layer_oldkeys_{t} WHERE {_in('file', self.same_[t])}
+                            UNION ALL SELECT s.file, s.{KEY} FROM __layer_scan_{t} s WHERE s.same AND s.past = 0
+                              AND NOT EXISTS (SELECT 1 FROM __layer_oldkeys_{t} o
+                                              WHERE o.file = s.file AND o.{KEY} IS NOT DISTINCT FROM s.{KEY})"""
             file = f"_filekeys_{t}.parquet"
-            wb.backend.write_parquet(kept + new, str(target / file))
+            wb.backend.write_parquet(new, str(target / file))
             manifest["files"][t], manifest["filekeys"][t] = self.files_[t], file
 
 

@@ -106,6 +106,13 @@ def test_the_late_event_the_correction_and_the_staff_change_are_found(week):
 KEYED = ("contact_events", "group_events", "touches", "orders")
 
 
+def _filekeys(layer_dir: Path) -> dict[str, pd.DataFrame]:
+    """The layer's (file, customer) pairs per keyed table, sorted."""
+    manifest = json.loads((layer_dir / "manifest.json").read_text())
+    folder = layer_dir / manifest["folder"]
+    return {t: _sorted(pd.read_parquet(folder / f)) for t, f in manifest["filekeys"].items()}
+
+
 def _append_day(frames: dict[str, pd.DataFrame], schemas: dict, day: pd.Timestamp, folder: Path) -> set[str]:
     """Write ``<table>/day-YYYY-MM-DD.parquet`` of each keyed table (the rows given); the customers written."""
     import pyarrow as pa
@@ -175,7 +182,8 @@ def daily(tmp_path_factory: pytest.TempPathFactory):
         _write_day({n: df for n, df in tables.items() if n not in KEYED}, at, data)
         built = build_layer(data, as_of=at, out=layer)
         build_layer(data, as_of=at, out=root / f"full-{k}", full=True)
-        days.append((built, _relation_frames(layer), _relation_frames(root / f"full-{k}"), expected))
+        keys = (_filekeys(layer), _filekeys(root / f"full-{k}"))
+        days.append((built, _relation_frames(layer), _relation_frames(root / f"full-{k}"), expected, keys))
     return tables, dates, days
 
 
@@ -185,7 +193,7 @@ def test_daily_appended_files_update_only_their_customers_and_equal_full_rebuild
     # a rewritten single file per table (the week fixture) recomputes every customer with rows
     with_rows = len(set().union(*(set(tables[n]["customer_id"].dropna()) for n in KEYED)))
     assert days[0][0].mode == "full" and "file keys" in days[0][0].reason
-    for k, (built, incremental, full, expected) in enumerate(days):
+    for k, (built, incremental, full, expected, (keys, full_keys)) in enumerate(days):
         if k:
             assert built.mode == "incremental" and "changes found by file keys" in built.reason, (k, built.reason)
             # exactly the customers of the day's files (and of the corrected and removed ones): 123-638 of ~1,700
@@ -194,6 +202,9 @@ def test_daily_appended_files_update_only_their_customers_and_equal_full_rebuild
         for name, frame in full.items():
             pd.testing.assert_frame_equal(incremental[name], frame, check_exact=True, obj=f"day {k}: {name}")
             assert built.relations[name] == len(frame)
+        # the (file, customer) pairs carried forward are those a full rebuild finds, each once
+        for t in KEYED:
+            pd.testing.assert_frame_equal(keys[t], full_keys[t], check_exact=True, obj=f"day {k}: {t} file keys")
 
 
 def test_without_files_the_layer_falls_back_to_row_fingerprints(daily, tmp_path):
