@@ -24,6 +24,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+import duckdb
 import numpy as np
 import pandas as pd
 
@@ -147,16 +148,28 @@ def summarise_buyers(wb: Workbench, as_of: Any = None, name: str = RFM_TABLE, ex
     # values summed as decimals (exact): the sums (and so monetary_value) do not depend on the order the engine
     # adds the rows in, so the table is the same bit for bit on any thread count and when the persisted layer
     # recomputes some customers only
-    days = customer_days_sql(source, "customer_id", "order_time", SPEND_VALUES[spend], end, end, False,
-                             per_order=purchase_unit == "order", exact=True, dialect=_summary_dialect(wb, source))
-    sql = (f"SELECT customer_id, frequency, recency_days, age_days, CAST(monetary_value AS DOUBLE) AS monetary_value, "
-           f"first_day FROM ({days}) b")
+    params = buyer_params(as_of, exclude_experiment_orders, spend, purchase_unit)
+    layer = getattr(wb, "layer", None)
+    persisted = layer is not None and layer.relation_path(name, params) is not None
+
+    def buyers_sql(dialect: str) -> str:
+        days = customer_days_sql(source, "customer_id", "order_time", SPEND_VALUES[spend], end, end, False,
+                                 per_order=purchase_unit == "order", exact=True, dialect=dialect)
+        return (f"SELECT customer_id, frequency, recency_days, age_days, "
+                f"CAST(monetary_value AS DOUBLE) AS monetary_value, first_day FROM ({days}) b")
+
+    # read from the layer, the SQL is not run: no need to count the orders to choose it
+    dialect = getattr(wb, "dialect", "duckdb") if persisted else _summary_dialect(wb, source)
     # kept once per workbench and options (or read from the persisted layer, which holds the default options)
     reads = ("orders", "tasks") if source != "orders" else ("orders",)
-    if isinstance(wb, Workbench):
-        wb.derived(name, sql, reads, params=buyer_params(as_of, exclude_experiment_orders, spend, purchase_unit))
-    else:
-        wb.materialize(name, sql)
+    keep = (lambda sql: wb.derived(name, sql, reads, params=params)) if isinstance(wb, Workbench) else \
+        (lambda sql: wb.materialize(name, sql))
+    try:
+        keep(buyers_sql(dialect))
+    except duckdb.OutOfMemoryException:  # the one aggregate's lists did not fit after all: the SQL that spills
+        if dialect != "duckdb":
+            raise
+        keep(buyers_sql("portable"))
     return int(wb.scalar(f"SELECT COUNT(*) FROM {quote(name)}"))
 
 
