@@ -151,6 +151,23 @@ class TestMoreTransformsAgree:
         same(*scored)
         same(at_risk_by(d, brand.as_of, value="gmv"), at_risk_by(s, brand.as_of, value="gmv"))
 
+    def test_value_ladder_and_holdout_increment(self, spark, report_brand):
+        """Money summed as decimals: the same yuan on both engines (and on every thread schedule)."""
+        import dataclasses
+
+        from workbench.attribution.buckets import holdout_incrementality
+        from workbench.pages.value import value_ladder
+
+        _, brand = report_brand
+        d, s = both(spark, brand.tables, as_of=brand.as_of)
+        end = pd.Timestamp(brand.as_of).normalize()
+        start = end - pd.Timedelta(days=30)
+        ladders = [value_ladder(wb, start, end) for wb in (d, s)]
+        assert [st.gmv.value for st in ladders[0].steps] == [st.gmv.value for st in ladders[1].steps]
+        assert ladders[0].total.value > 0
+        a, b = (dataclasses.astuple(holdout_incrementality(wb, start, end)) for wb in (d, s))
+        assert a == pytest.approx(b, rel=1e-12)
+
     def test_clv_pipeline(self, spark, report_brand):
         from workbench.clv.pipeline import VALUE_TABLE, buyer_rows, fit_value_models, summarise_buyers, value_customers
 

@@ -271,20 +271,22 @@ def holdout_incrementality(wb: Workbench, start: Any, end: Any, experiment_id: s
     Every assigned customer contributes their GMV in ``[start, end)`` (zero when they did not
     buy). The incremental GMV per customer is the reached mean minus the holdout mean
     (Welch's t test, :func:`~workbench.experiments.frequentist.welch_ttest`); the total scales it
-    by the number of reached customers.
+    by the number of reached customers. Money is summed as decimals (squares of amounts rounded to 10⁻⁸ yuan), so
+    the sums do not depend on the order the engine's threads add the rows in.
     """
     s, e = to_timestamp(start, "start"), to_timestamp(end, "end")
     wb.require("assignments", "orders")
     exp_id = literal(experiment_id)
     df = wb.query(f"""
         WITH g AS (
-            SELECT a.unit_id, a.variant, COALESCE(SUM(o.amount), 0) AS gmv
+            SELECT a.unit_id, a.variant, COALESCE(SUM(CAST(o.amount AS DECIMAL(38, 10))), 0) AS gmv
             FROM assignments a LEFT JOIN orders o ON o.customer_id = a.unit_id
                  AND o.order_time >= {literal(s)} AND o.order_time < {literal(e)}
             WHERE a.experiment_id = {exp_id}
             GROUP BY a.unit_id, a.variant)
         SELECT CASE WHEN variant = {literal(holdout_variant)} THEN 'holdout' ELSE 'reached' END AS arm,
-               COUNT(*) AS n, SUM(gmv) AS s, SUM(gmv * gmv) AS ss
+               COUNT(*) AS n, CAST(SUM(gmv) AS DOUBLE) AS s,
+               CAST(SUM(CAST(gmv AS DECIMAL(38, 8)) * CAST(gmv AS DECIMAL(38, 8))) AS DOUBLE) AS ss
         FROM g GROUP BY 1""").set_index("arm")
     if set(df.index) != {"holdout", "reached"}:
         raise ParameterError(f"experiment {experiment_id!r} needs a '{holdout_variant}' arm and at least one other arm")

@@ -142,12 +142,14 @@ def _ladder_crosstab(wb: Workbench, start: pd.Timestamp, end: pd.Timestamp, days
     """Orders and GMV of the month by rule, bucket and view flags.
 
     Orders and GMV of the month by rule, bucket, user-view flag and task-view flag (one small table
-    from which every step is summed, so all steps count the same orders).
+    from which every step is summed, so all steps count the same orders). Money is summed as
+    decimals: the sums do not depend on the order the engine's threads add the rows in.
     """
     from ..metrics import _order_flags_sql  # the user/task-view flags exactly as the ops pages define them
 
     return wb.query(f"""
-        SELECT b.rule, b.bucket, f.user_active, f.task_view, COUNT(*) AS orders, COALESCE(SUM(b.amount), 0) AS gmv
+        SELECT b.rule, b.bucket, f.user_active, f.task_view, COUNT(*) AS orders,
+               COALESCE(CAST(SUM(CAST(b.amount AS DECIMAL(38, 10))) AS DOUBLE), 0) AS gmv
         FROM ({order_buckets_sql(wb, start, end, interaction_window_days=days)}) b
         JOIN (SELECT order_id, user_active, task_view FROM ({_order_flags_sql(wb, start, end)}) x) f
           ON f.order_id = b.order_id
