@@ -1,6 +1,9 @@
 """Cross-fitted meta-learners: salted-hash folds, no unit scored by a model that saw it, known effects recovered."""
 from __future__ import annotations
 
+import collections
+import itertools
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -63,14 +66,19 @@ def test_no_unit_is_scored_by_a_model_trained_on_it(method):
     ids = np.arange(len(y))
     FITS.clear()
     fit = fit_uplift(np.column_stack([ids, x]), t, y, method=method, estimator=RecordingRegressor(), n_folds=4)
-    per_fold = {"t": 2, "x": 4, "dr": 2 + 2 * 3 + 1}[method]        # DR: arms, inner nuisance per inner fold, final
-    assert len(FITS) == 4 * per_fold
+    folds = [set(ids[fit.folds == k].tolist()) for k in range(4)]
+    assert all(folds), "every fold has units"
     for k in range(4):
-        held = set(ids[fit.folds == k].tolist())
-        assert held, "every fold has units"
-        assert not held & set(fit.train_index[k].tolist())
-        for seen in FITS[k * per_fold:(k + 1) * per_fold]:         # every model behind fold k, nuisance included
-            assert not held & seen
+        assert not folds[k] & set(fit.train_index[k].tolist())
+    # the folds each model left out (its arm's units of every other fold are in its training set)
+    left_out = collections.Counter(frozenset(k for k in range(4) if not folds[k] & seen) for seen in FITS)
+    if method == "dr":
+        # per fold: two arm models and the final model, blind to that fold; the nuisance models behind the
+        # pseudo-outcomes: two per pair of folds (fitted once for both folds of the pair), blind to both
+        pairs = [frozenset(p) for p in itertools.combinations(range(4), 2)]
+        assert left_out == collections.Counter({**{frozenset({k}): 3 for k in range(4)}, **{p: 2 for p in pairs}})
+    else:
+        assert left_out == collections.Counter({frozenset({k}): {"t": 2, "x": 4}[method] for k in range(4)})
     # each unit's score is its own fold's models' prediction
     xs = np.column_stack([ids, x])
     for k in range(4):

@@ -216,18 +216,28 @@ def _arm_models(estimator: Any, x: np.ndarray, t: np.ndarray, y: np.ndarray) -> 
 
 
 def _pseudo_outcomes(estimator: Any, x: np.ndarray, t: np.ndarray, y: np.ndarray, e: np.ndarray,
-                     folds: np.ndarray) -> np.ndarray:
-    """Doubly-robust pseudo-outcomes of training units, nuisance cross-fitted over their own folds."""
+                     folds: np.ndarray, outer: int, pair_models: dict[frozenset, tuple[Any, Any]]) -> np.ndarray:
+    """Doubly-robust pseudo-outcomes of training units, nuisance cross-fitted over their own folds.
+
+    The training units of outer fold ``outer`` without inner fold ``j`` are the units outside
+    folds ``outer`` and ``j`` — the same rows, in the same order, as those of outer fold ``j``
+    without inner fold ``outer`` — so the nuisance models of a pair of folds are fitted once and
+    kept in ``pair_models`` (the same models, not new draws: 35 fits instead of 55 for 5 folds).
+    """
     mu0, mu1 = np.zeros(len(y)), np.zeros(len(y))
     for j in np.unique(folds):
         inner = folds != j
-        m0, m1 = _arm_models(estimator, x[inner], t[inner], y[inner])
+        pair = frozenset((int(outer), int(j)))
+        if pair not in pair_models:
+            pair_models[pair] = _arm_models(estimator, x[inner], t[inner], y[inner])
+        m0, m1 = pair_models[pair]
         mu0[~inner], mu1[~inner] = m0.predict(x[~inner]), m1.predict(x[~inner])
     return mu1 - mu0 + t * (y - mu1) / e - (1 - t) * (y - mu0) / (1 - e)
 
 
 def _fold_model(method: str, estimator: Any, x: np.ndarray, t: np.ndarray, y: np.ndarray, e: np.ndarray,
-                folds: np.ndarray) -> tuple[FoldModel, Any, Any]:
+                folds: np.ndarray, outer: int = 0,
+                pair_models: dict[frozenset, tuple[Any, Any]] | None = None) -> tuple[FoldModel, Any, Any]:
     m0, m1 = _arm_models(estimator, x, t, y)
     share = float(e.mean())
     if method == "t":
@@ -237,7 +247,7 @@ def _fold_model(method: str, estimator: Any, x: np.ndarray, t: np.ndarray, y: np
         d0 = m1.predict(x[t == 0]) - y[t == 0]
         tau1, tau0 = _fit(estimator, x[t == 1], d1), _fit(estimator, x[t == 0], d0)
         return FoldModel("x", (m0, m1, tau0, tau1), share), m0, m1
-    phi = _pseudo_outcomes(estimator, x, t, y, e, folds)
+    phi = _pseudo_outcomes(estimator, x, t, y, e, folds, outer, {} if pair_models is None else pair_models)
     return FoldModel("dr", (m0, m1, _fit(estimator, x, phi)), share), m0, m1
 
 
@@ -292,12 +302,13 @@ def fit_uplift(x: Any, treatment: Any, y: Any, method: str = "dr", estimator: An
     folds = fold_ids(np.arange(len(t)) if unit_ids is None else unit_ids, n_folds, salt)
     scores, mu0, mu1 = np.zeros(len(t)), np.zeros(len(t)), np.zeros(len(t))
     models, train = [], []
+    pair_models: dict[frozenset, tuple[Any, Any]] = {}  # DR nuisance models of each pair of folds, fitted once
     for k in range(int(n_folds)):
         held = folds == k
         if not held.any():
             raise TooFewUnitsError(f"fold {k} of {n_folds} is empty ({len(t)} units); use fewer folds")
         tr = np.flatnonzero(~held)
-        model, m0, m1 = _fold_model(method, estimator, xa[tr], t[tr], ya[tr], e[tr], folds[tr])
+        model, m0, m1 = _fold_model(method, estimator, xa[tr], t[tr], ya[tr], e[tr], folds[tr], k, pair_models)
         scores[held] = model.cate(xa[held])
         mu0[held], mu1[held] = m0.predict(xa[held]), m1.predict(xa[held])
         models.append(model)
