@@ -313,6 +313,7 @@ def _private_dir(path: Path, top: Path) -> None:
 
 
 _TMP_PREFIX = ".tmp-"
+_STAGING_PREFIX = ".new-"
 _TMP_LOCK = ".owner.lock"
 
 
@@ -324,13 +325,18 @@ def _temporary_folder(out: Path) -> Iterator[Path]:
     can tell a folder of a killed run from one of a run still going in another batch.
     The folder is removed on success, failure and interruption alike.
     """
-    tmp = Path(tempfile.mkdtemp(dir=out, prefix=_TMP_PREFIX))
-    lock = open(tmp / _TMP_LOCK, "w")
+    # made under another prefix and renamed once locked: a batch's other runs, cleaning up (remove_stale_temporaries),
+    # never see the folder between its creation and its lock and take it for a killed run's
+    staging = Path(tempfile.mkdtemp(dir=out, prefix=_STAGING_PREFIX))
+    lock = open(staging / _TMP_LOCK, "w")
+    tmp = staging
     try:
         with contextlib.suppress(ImportError, OSError):
             import fcntl
 
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        tmp = staging.with_name(_TMP_PREFIX + staging.name[len(_STAGING_PREFIX):])
+        staging.rename(tmp)
         yield tmp
     finally:
         lock.close()
@@ -345,9 +351,11 @@ def remove_stale_temporaries(out: str | Path, unlocked_age_s: float = 3600.0) ->
     is older than ``unlocked_age_s``. Returns the folders removed.
     """
     removed = []
-    for tmp in Path(out).glob(f"{_TMP_PREFIX}*"):
+    for tmp in [*Path(out).glob(f"{_TMP_PREFIX}*"), *Path(out).glob(f"{_STAGING_PREFIX}*")]:
         if not tmp.is_dir():
             continue
+        if tmp.name.startswith(_STAGING_PREFIX) and time.time() - tmp.stat().st_mtime < unlocked_age_s:
+            continue  # being locked and renamed, or killed in that instant (removed once old)
         lock_path = tmp / _TMP_LOCK
         try:
             if lock_path.exists():
