@@ -38,7 +38,7 @@ from scipy import stats
 
 from ._as_of import require_as_of
 from .contract import CONTACT_DELETE_TYPES
-from .engine import Workbench, literal, to_timestamp
+from .engine import Workbench, literal, money_sum, to_timestamp
 from .errors import ParameterError
 from .relations import (
     channel_dims,
@@ -341,11 +341,6 @@ def funnel(wb: Workbench, start: Any, end: Any = None, by: str = "store", window
 
 
 # ---------------------------------------------------------------------- conversion
-def _money_sum(expr: str) -> str:
-    """SUM of yuan as decimals: the total does not depend on the order the engine's threads add rows in."""
-    return f"CAST(SUM(CAST({expr} AS DECIMAL(38, 10))) AS DOUBLE)"
-
-
 def conversion(wb: Workbench, start: Any, end: Any = None, grain: str | None = "month", by: str = "brand",
                variant: str = "active") -> pd.DataFrame:
     """Buyers and GMV in user view and task view, side by side (转化).
@@ -378,13 +373,13 @@ def conversion(wb: Workbench, start: Any, end: Any = None, grain: str | None = "
         WITH o AS ({order_flags_sql(wb, s, e)})
         SELECT {_period(grain, 'order_time', s)} AS period{sel},
                COUNT(*) AS orders, COUNT(DISTINCT customer_id) AS buyers,
-               {_money_sum('amount')} AS gmv, {_money_sum('net_amount')} AS net_gmv,
+               {money_sum('amount')} AS gmv, {money_sum('net_amount')} AS net_gmv,
                SUM({flag}) AS user_orders,
                COUNT(DISTINCT CASE WHEN {flag} = 1 THEN customer_id END) AS user_buyers,
-               {_money_sum(f'CASE WHEN {flag} = 1 THEN amount ELSE 0 END')} AS user_gmv,
+               {money_sum(f'CASE WHEN {flag} = 1 THEN amount ELSE 0 END')} AS user_gmv,
                SUM(task_view) AS task_orders,
                COUNT(DISTINCT CASE WHEN task_view = 1 THEN customer_id END) AS task_buyers,
-               {_money_sum('CASE WHEN task_view = 1 THEN amount ELSE 0 END')} AS task_gmv
+               {money_sum('CASE WHEN task_view = 1 THEN amount ELSE 0 END')} AS task_gmv
         FROM o GROUP BY 1{grp}
     """)
     df["user_share"] = df["user_gmv"] / df["gmv"].where(df["gmv"] > 0)

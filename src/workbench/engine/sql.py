@@ -46,6 +46,22 @@ def literal(value: Any) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
+def money_sum(expr: str) -> str:
+    """SQL for the sum of yuan, exact: each value as ``DECIMAL(38, 10)``, added, then read back as DOUBLE.
+
+    A DOUBLE sum depends on the order the engine's threads add the rows in, so a total at a
+    rounding boundary can say 2,104 in one render and 2,103 in the next. Decimal addition is
+    exact and order-free; 28 integer digits hold any brand's yuan. ``expr`` is SQL text written
+    by the caller (a column or expression), never a value from data.
+
+    Examples
+    --------
+    >>> money_sum("amount")
+    'CAST(SUM(CAST(amount AS DECIMAL(38, 10))) AS DOUBLE)'
+    """
+    return f"CAST(SUM(CAST({expr} AS DECIMAL(38, 10))) AS DOUBLE)"
+
+
 def to_timestamp(value: Any, name: str = "timestamp") -> pd.Timestamp:
     """Parse a date or timestamp argument into a naive local ``pd.Timestamp``.
 
