@@ -55,6 +55,24 @@ def test_tiny_todo_matches_the_hand_count(tiny_wb):
     assert pos.loc["S1", "not_added"] == todo.buyers_not_added.value     # every one of them bought at the POS
 
 
+def test_a_person_with_two_guides_is_one_todo_under_the_oldest_relationship():
+    """C1 is also E2's contact from 01-05 (E1's since 01-02 15:00): still one person not in a group, and the
+    guides' rows add up to the store's count (the store page's column is summed by its readers)."""
+    tables = staffed_brand()
+    ev = tables["contact_events"]
+    extra = pd.DataFrame([(T("2025-01-05 11:00"), "C1", "E2", "add", None)], columns=ev.columns)
+    tables["contact_events"] = pd.concat([ev, extra], ignore_index=True)
+    todo = page.store_todo(workbench.open(tables, as_of="2025-02-01"), "S1", as_of=AT, key=KEY)
+    assert todo.not_in_group.value == 2                         # C1 and C6, persons
+    per = todo.per_guide.set_index("display_name")
+    assert per.loc["Li Na", "not_in_group"] == 1 and per.loc["E2", "not_in_group"] == 1   # C1 stays E1's
+    assert per["not_in_group"].sum() == todo.not_in_group.value
+    assert len(todo.not_in_group_list) == 2
+    assert dict(zip(todo.not_in_group_list["customer"], todo.not_in_group_list["display_name"], strict=True)) == {
+        mask_tokens(pd.Series(["C1"]), KEY.encode())[0]: "Li Na",
+        mask_tokens(pd.Series(["C6"]), KEY.encode())[0]: "E2"}
+
+
 def test_tiny_todo_lists_hold_masked_ids_only(tiny_wb):
     todo = page.store_todo(tiny_wb, "S1", as_of=AT, key=KEY)
     lists = [todo.buyers_list, todo.not_in_group_list, todo.at_risk_list]
@@ -125,6 +143,9 @@ def test_sim_todo_counts_match_pandas_and_the_metrics(sim):
     assert todo.buyers_not_added.value == len(set(o["customer_id"]) - open_now) > 0
     cur = metrics.current_contacts(wb, at, by="store").set_index("store_id")
     assert todo.not_in_group.value == cur.loc["S001", "added_not_in_group"] > 0
+    # each stated count is the sum of the guides' rows a store manager would add up
+    for name in ("buyers_not_added", "not_in_group", "at_risk"):
+        assert todo.per_guide[name].sum() == getattr(todo, name).value, name
     # at-risk per guide: the leaderboard's count for the same guides at the same instant
     board = guides_page.guide_leaderboard(wb, at - pd.Timedelta(days=30), at, store_id="S001").rows
     per = todo.per_guide.dropna(subset=["staff_id"]).set_index("staff_id")

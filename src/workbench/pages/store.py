@@ -20,7 +20,7 @@ import pandas as pd
 
 from .. import metrics
 from .._as_of import require_as_of
-from ..engine import Workbench, literal, to_timestamp
+from ..engine import Workbench, literal, money_sum, to_timestamp
 from ..errors import ParameterError, WorkbenchError
 from ..i18n import t
 from ..masking import mask_key, mask_tokens
@@ -95,9 +95,10 @@ def store_todo(wb: Workbench, store_id: str, as_of: Any = None, horizon_days: in
       in the ``buyer_days`` days before ``as_of`` who have no open relationship with any staff member
       of the brand at ``as_of``. Their guide is the store guide who shared their latest such order
       (``share_staff_id``); the rest are unassigned (staff_id NULL).
-    * **not in a group**: open relationships at ``as_of`` with a guide of the store whose customer is
-      in none of the store's groups (per guide; the store's count is persons, as
-      :func:`workbench.metrics.current_contacts` ``added_not_in_group``).
+    * **not in a group**: persons with an open relationship at ``as_of`` with a guide of the store
+      who are in none of the store's groups (as :func:`workbench.metrics.current_contacts`
+      ``added_not_in_group``). Each person is one to-do, listed under the guide of their oldest open
+      relationship at the store (ties by staff id), so the guides' counts add up to the store's.
     * **at risk**: open relationships with a guide of the store in the brand's top decile of the Cox
       probability of a delete within ``horizon_days`` (the leaderboard's ``at_risk``), listed by
       ``value`` (``"clv"`` expected 12-month value, or ``"gmv"`` trailing 12 months), highest first.
@@ -119,12 +120,17 @@ def store_todo(wb: Workbench, store_id: str, as_of: Any = None, horizon_days: in
     wb.require("contact_events")
     g = guide_dims_sql(wb, store_id)
     buyers = _buyers_not_added(wb, store_id, at, int(buyer_days))
+    # one row per person, under the guide of their oldest open relationship at the store: a customer
+    # with two of the store's guides is one invitation to make, so the guides' rows add up to the store's
     not_grouped = wb.query(f"""
         WITH g AS ({g}), m AS ({store_members_sql(wb, a)})
-        SELECT iv.staff_id, iv.customer_id, iv.start_time AS contact_since
-        FROM ({contact_intervals(wb)}) iv JOIN g ON g.staff_id = iv.staff_id
-        LEFT JOIN m ON m.customer_id = iv.customer_id AND m.store_id = {literal(store_id)}
-        WHERE {open_at_sql('iv', a)} AND m.customer_id IS NULL""")
+        SELECT staff_id, customer_id, contact_since FROM (
+            SELECT iv.staff_id, iv.customer_id, iv.start_time AS contact_since,
+                   ROW_NUMBER() OVER (PARTITION BY iv.customer_id ORDER BY iv.start_time, iv.staff_id) AS rn
+            FROM ({contact_intervals(wb)}) iv JOIN g ON g.staff_id = iv.staff_id
+            LEFT JOIN m ON m.customer_id = iv.customer_id AND m.store_id = {literal(store_id)}
+            WHERE {open_at_sql('iv', a)} AND m.customer_id IS NULL) x
+        WHERE rn = 1""")
     risky, note = _at_risk(wb, g, at, float(horizon_days), value)
     guides = wb.query(f"""SELECT staff_id, display_name, CASE WHEN left_at IS NULL OR left_at >= {a} THEN 1 ELSE 0 END
                           AS employed FROM ({g}) g""")
@@ -162,7 +168,8 @@ def _buyers_not_added(wb: Workbench, store_id: str, at: pd.Timestamp, days: int)
         WITH o AS (SELECT * FROM {wb.table_or_empty('orders')}
                    WHERE store_id = {literal(store_id)} AND customer_id IS NOT NULL
                      AND order_time >= {since} AND order_time < {a}),
-        b AS (SELECT customer_id, MAX(order_time) AS last_order_time, SUM(amount) AS gmv FROM o GROUP BY customer_id),
+        b AS (SELECT customer_id, MAX(order_time) AS last_order_time, {money_sum('amount')} AS gmv
+                 FROM o GROUP BY customer_id),
         open_now AS (SELECT DISTINCT customer_id FROM ({contact_intervals(wb)}) iv WHERE {open_at_sql('iv', a)}),
         seller AS (
             SELECT customer_id, share_staff_id AS staff_id FROM (
