@@ -21,6 +21,7 @@ import pandas as pd
 from .. import metrics
 from .._as_of import require_as_of
 from ..engine import Workbench, literal, money_sum, to_timestamp
+from ..engine.memo import memoised
 from ..errors import ParameterError, WorkbenchError
 from ..i18n import t
 from ..masking import mask_key, mask_tokens
@@ -330,8 +331,9 @@ def store_kpis(wb: Workbench, store_id: str, start: Any, end: Any) -> StoreKPIs:
     else:
         stores = wb.query("SELECT DISTINCT store_id, CAST(NULL AS VARCHAR) AS region FROM staff "
                           "WHERE store_id IS NOT NULL")
-    now = _store_values(wb, s, e, stores).set_index("store_id")
-    before = _store_values(wb, ps, s, stores).set_index("store_id")
+    # every store's values, the same on each store page of a batch: computed once per layer snapshot
+    now = memoised(wb, "store_kpi_values", (s, e), lambda: _store_values(wb, s, e, stores)).set_index("store_id")
+    before = memoised(wb, "store_kpi_values", (ps, s), lambda: _store_values(wb, ps, s, stores)).set_index("store_id")
     region = stores.set_index("store_id")["region"].get(store_id)
     region = None if region is None or (isinstance(region, float) and math.isnan(region)) else str(region)
     peers = now.index[stores.set_index("store_id")["region"].reindex(now.index) == region] if region else []
