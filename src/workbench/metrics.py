@@ -603,14 +603,14 @@ def task_performance(wb: Workbench, start: Any, end: Any = None, window_days: in
         ),
         user_view AS (
             SELECT p.task_id, COUNT(o.order_id) AS user_orders, COUNT(DISTINCT o.customer_id) AS user_buyers,
-                   COALESCE(SUM(o.amount), 0) AS user_gmv
+                   COALESCE({money_sum('o.amount')}, 0) AS user_gmv
             FROM pushed p JOIN orders o ON o.customer_id = p.customer_id AND o.order_time >= p.pushed_at
                  AND o.order_time < p.pushed_at + {w} {open_cond}
             GROUP BY p.task_id
         ),
         task_view AS (
             SELECT o.task_id, COUNT(*) AS task_orders, COUNT(DISTINCT o.customer_id) AS task_buyers,
-                   SUM(o.amount) AS task_gmv
+                   {money_sum('o.amount')} AS task_gmv
             FROM orders o JOIN t ON t.task_id = o.task_id GROUP BY o.task_id
         ),
         reach AS (SELECT task_id, COUNT(*) AS reached FROM pushed GROUP BY task_id)

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ..contract import CONTACT_DELETE_TYPES
-from ..engine import Workbench, literal, to_timestamp
+from ..engine import Workbench, literal, money_sum, to_timestamp
 from ..errors import ParameterError
 from ..relationships import contact_intervals_sql
 
@@ -48,7 +48,7 @@ def channel_roi(wb: Workbench, start: Any, end: Any, as_of: Any = None, value_da
     value_cte = f""",
         value AS (
             SELECT a.channel_code, COUNT(DISTINCT o.customer_id) AS buyers,
-                   COALESCE(SUM(o.amount - COALESCE(o.refunded_amount, 0)), 0) AS gmv
+                   COALESCE({money_sum('o.amount - COALESCE(o.refunded_amount, 0)')}, 0) AS gmv
             FROM (SELECT channel_code, customer_id, MIN(start_time) AS first_add FROM adds GROUP BY 1, 2) a
             JOIN orders o ON o.customer_id = a.customer_id AND o.order_time >= a.first_add
                  AND o.order_time < a.first_add + {v} AND o.order_time < {literal(at)}

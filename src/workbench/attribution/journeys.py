@@ -20,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..engine import Workbench, literal, to_timestamp
+from ..engine import Workbench, literal, money_sum, to_timestamp
 from ..errors import ParameterError
 
 
@@ -120,11 +120,12 @@ def journey_path_summary(wb: Workbench, start: Any, end: Any, sep: str = " > ", 
                    STRING_AGG(channel, {literal(sep)} ORDER BY step) AS path
             FROM steps GROUP BY journey_id
         )
-        SELECT path, SUM(converted) AS total_conversions, SUM(CASE WHEN converted = 1 THEN value ELSE 0 END)
+        SELECT path, SUM(converted) AS total_conversions, {money_sum('CASE WHEN converted = 1 THEN value ELSE 0 END')}
                AS total_conversion_value, SUM(1 - converted) AS total_null
         FROM p GROUP BY path ORDER BY total_conversions DESC, path""")
     s, e = to_timestamp(start, "start"), to_timestamp(end, "end")
-    total = wb.query(f"SELECT COUNT(*) AS n, COALESCE(SUM(amount), 0) AS v FROM orders WHERE customer_id IS NOT NULL "
+    total = wb.query(f"SELECT COUNT(*) AS n, COALESCE({money_sum('amount')}, 0) AS v FROM orders "
+                     f"WHERE customer_id IS NOT NULL "
                      f"AND order_time >= {literal(s)} AND order_time < {literal(e)}").iloc[0]
     return JourneyPaths(paths, int(total["n"] - paths["total_conversions"].sum()),
                         float(total["v"] - paths["total_conversion_value"].sum()), s, e)

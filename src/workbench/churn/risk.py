@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from .._as_of import require_as_of
-from ..engine import Workbench, literal, quote
+from ..engine import Workbench, literal, money_sum, quote
 from ..errors import DataContractError, ParameterError
 from ..masking import mask_key, mask_tokens
 from .spells import spell_columns, spell_counts, spell_table
@@ -106,7 +106,7 @@ def _value_sql(wb: Workbench, at: pd.Timestamp, value: str) -> str:
             return f"SELECT customer_id, clv AS value FROM {VALUE_TABLE}"
         except Exception:  # too few buyers to fit: fall back to trailing GMV
             pass
-    return f"""SELECT customer_id, SUM(amount - COALESCE(refunded_amount, 0)) AS value FROM orders
+    return f"""SELECT customer_id, {money_sum('amount - COALESCE(refunded_amount, 0)')} AS value FROM orders
                WHERE customer_id IS NOT NULL AND order_time >= {literal(at - pd.Timedelta(days=365))}
                  AND order_time < {literal(at)} GROUP BY customer_id"""
 
@@ -190,10 +190,11 @@ def at_risk_by(wb: Workbench, as_of: Any = None, by: str = "store_id", horizon_d
     if by not in ("store_id", "staff_id", "channel_group"):
         raise ParameterError(f"at_risk_by groups by store_id, staff_id or channel_group, not {by!r}")
     sql, _ = relationship_risk_sql(wb, as_of, horizon_days, value, landmark_days)
+    # risks and values summed as decimals: the stated totals do not depend on the threads' order
     return wb.query(f"""
         SELECT {quote(by)}, COUNT(*) AS open_relationships,
                SUM(CASE WHEN risk >= {float(risk_threshold)!r} THEN 1 ELSE 0 END) AS at_risk,
-               SUM(risk) AS expected_deletions, SUM(value_at_risk) AS value_at_risk
+               {money_sum('risk')} AS expected_deletions, {money_sum('value_at_risk')} AS value_at_risk
         FROM ({sql}) r GROUP BY {quote(by)} ORDER BY value_at_risk DESC, {quote(by)}""")
 
 

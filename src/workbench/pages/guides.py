@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 
 from ..churn.risk import relationship_risk_sql
-from ..engine import Workbench, literal, to_timestamp
+from ..engine import Workbench, literal, money_sum, to_timestamp
 from ..errors import ParameterError, WorkbenchError
 from ..i18n import t
 from ..relations import contact_intervals, group_dims, group_intervals, open_at_sql, store_regions
@@ -244,10 +244,12 @@ def _activity_sql(wb: Workbench, s: str, e: str, store_id: str | None) -> str:
         chats AS (SELECT staff_id, COUNT(DISTINCT customer_id) AS chats FROM {touches}
                   WHERE touch_type = 'chat' AND event_time >= {s} AND event_time < {e} GROUP BY staff_id),
         pushes AS ({pushes}),
-        uv AS (SELECT iv.staff_id, COUNT(DISTINCT o.customer_id) AS user_buyers, SUM(o.amount) AS user_gmv
+        uv AS (SELECT iv.staff_id, COUNT(DISTINCT o.customer_id) AS user_buyers,
+                      {money_sum('o.amount')} AS user_gmv
                FROM {orders} o JOIN iv ON iv.customer_id = o.customer_id AND {open_at_sql('iv', 'o.order_time')}
                WHERE o.order_time >= {s} AND o.order_time < {e} GROUP BY iv.staff_id),
-        tv AS (SELECT share_staff_id AS staff_id, COUNT(DISTINCT customer_id) AS task_buyers, SUM(amount) AS task_gmv
+        tv AS (SELECT share_staff_id AS staff_id, COUNT(DISTINCT customer_id) AS task_buyers,
+                      {money_sum('amount')} AS task_gmv
                FROM {orders} WHERE share_staff_id IS NOT NULL AND order_time >= {s} AND order_time < {e}
                GROUP BY share_staff_id),
         beh AS ({behaviour})
@@ -273,7 +275,8 @@ def _risk_by_guide(wb: Workbench, as_of: pd.Timestamp, horizon_days: float) -> t
     """Per staff: at_risk (top-decile relationships) and expected_deletes; a note instead when no model fits."""
     try:
         sql = risk_by_relationship_sql(wb, as_of, horizon_days, value="gmv")
-        df = wb.query(f"""SELECT staff_id, SUM(top_decile) AS at_risk, SUM(risk) AS expected_deletes
+        # expected deletes summed exactly (as decimals), like money: the stated count is then free of thread order
+        df = wb.query(f"""SELECT staff_id, SUM(top_decile) AS at_risk, {money_sum('risk')} AS expected_deletes
                           FROM ({sql}) r GROUP BY staff_id""")
     except (WorkbenchError, ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:
         # too few spells to fit a Cox model: the columns stay empty and the page says why
