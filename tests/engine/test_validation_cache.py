@@ -275,8 +275,14 @@ class TestLaterAsOf:
         assert validated(brand, EARLIER, "orders").validation_kind["orders"] == "full"  # earlier than the pass
         assert calls == ["orders", "stores", "tasks"]
         write_parquet(tiny_brand()["stores"].assign(region=["North", "West"]), brand / "stores.parquet")
-        assert validated(brand, "2025-03-01", "orders").validation_kind["orders"] == "full"  # another snapshot
-        assert calls[3:] == ["orders", "stores", "tasks"]
+        # another snapshot: the changed table in full; orders and tasks from their files' pass (test_validation_files)
+        kinds = validated(brand, "2025-03-01", "orders").validation_kind
+        assert kinds == {"orders": f"new files since {pd.Timestamp(LATER)}: 0", "stores": "full",
+                         "tasks": f"new files since {pd.Timestamp(LATER)}: 0"}
+        assert calls[3:] == ["stores"]
+        orders = tiny_brand()["orders"]
+        write_parquet(orders.assign(amount=orders["amount"] + 1), brand / "orders.parquet")  # the table's own file
+        assert validated(brand, "2025-03-01", "orders").validation_kind["orders"] == "full"
 
     def test_strict_passes_carry_to_later_dates_without_checks(self, brand, monkeypatch):
         # strict refuses times at or after the as-of; none can appear later on the same files

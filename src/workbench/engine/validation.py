@@ -150,7 +150,36 @@ class ValidationRecord:
             pass
 
 
-def validation_record(sources: Mapping[str, Any], name: str) -> ValidationRecord | None:
+def cache_dir() -> Path:
+    """The workbench cache directory: ``WORKBENCH_CACHE_DIR`` or ``~/.cache/workbench``."""
+    base = os.environ.get("WORKBENCH_CACHE_DIR", "").strip()
+    return Path(base) if base else Path.home() / ".cache" / "workbench"
+
+
+Listing = dict[str, dict[str, tuple[int, str]]]  # table -> path inside its source -> (size, content digest)
+
+
+def source_listing(sources: Mapping[str, Any]) -> Listing | None:
+    """Every source file's size and content digest, per table; ``None`` when a source is not a local file.
+
+    A file source is listed under its name, a folder's files under their paths inside it.
+    """
+    cache = cache_dir()
+    listing: Listing = {}
+    for table in sorted(sources):
+        src = sources[table]
+        if not isinstance(src, (str, Path)) or not Path(src).exists():
+            return None
+        root = Path(src).resolve()
+        files = listing[table] = {}
+        for f in sorted(root.rglob("*")) if root.is_dir() else [root]:
+            if f.is_file():
+                inside = f.relative_to(root).as_posix() if root.is_dir() else f.name
+                files[inside] = (f.stat().st_size, content_digest(f, cache))
+    return listing
+
+
+def validation_record(sources: Mapping[str, Any], name: str, listing: Listing | None = None) -> ValidationRecord | None:
     """The record of passed validations of table ``name`` on this snapshot of the data.
 
     The key hashes the package version, the table and, for every source file, its table, its
@@ -158,25 +187,20 @@ def validation_record(sources: Mapping[str, Any], name: str) -> ValidationRecord
     any table (references cross tables) makes a new key, whatever its modification time says;
     a copy of the same bytes elsewhere or a ``touch`` keeps the key. ``None`` (no caching) when
     a source is not a local file (a DataFrame, a catalogue table) or when
-    ``WORKBENCH_VALIDATION_CACHE=0``.
+    ``WORKBENCH_VALIDATION_CACHE=0``. ``listing``: :func:`source_listing` of ``sources``, if known.
     """
     if os.environ.get("WORKBENCH_VALIDATION_CACHE", "1").strip() == "0":
         return None
     from .. import __version__
 
-    base = os.environ.get("WORKBENCH_CACHE_DIR", "").strip()
-    cache = Path(base) if base else Path.home() / ".cache" / "workbench"
+    listing = source_listing(sources) if listing is None else listing
+    if listing is None:
+        return None
     digest = hashlib.sha256(f"{__version__}|{name}".encode())
-    for table in sorted(sources):
-        src = sources[table]
-        if not isinstance(src, (str, Path)) or not Path(src).exists():
-            return None
-        root = Path(src).resolve()
-        for f in sorted(root.rglob("*")) if root.is_dir() else [root]:
-            if f.is_file():
-                inside = f.relative_to(root).as_posix() if root.is_dir() else f.name
-                digest.update(f"{table}|{inside}|{f.stat().st_size}|{content_digest(f, cache)}\n".encode())
-    return ValidationRecord(cache / "validated", digest.hexdigest())
+    for table, files in listing.items():
+        for inside, (size, content) in files.items():
+            digest.update(f"{table}|{inside}|{size}|{content}\n".encode())
+    return ValidationRecord(cache_dir() / "validated", digest.hexdigest())
 
 
 def validation_marker(sources: Mapping[str, Any], name: str, as_of: pd.Timestamp | None) -> Path | None:
@@ -196,26 +220,37 @@ def validate_remembered(wb: Workbench, name: str) -> str:
     ``"remembered"``: the same files passed at this as-of date (or, without one, ever).
     ``"since <date>"``: they passed at an earlier as-of date A; at this date B only the checks
     whose result can differ run, on the rows B adds or changes (:func:`_validate_since`, which
-    says why that finds exactly the errors a full validation finds). ``"full"``: otherwise —
-    changed files, only later passes, no cache. A pass is recorded (:class:`ValidationRecord`);
+    says why that finds exactly the errors a full validation finds). ``"appended …"``: the
+    table's files are those of a remembered pass plus new ones, none changed or removed (the
+    daily export that adds a file): the new files' rows and what they can break are checked
+    (:func:`~workbench.engine.validation_files.validate_appended`). ``"full"``: otherwise —
+    changed or removed files, only later passes, no cache. A pass is recorded
+    (:class:`ValidationRecord`, and per file :class:`~workbench.engine.validation_files.FilePass`);
     a failure never is.
     """
+    from . import validation_files
+
     spec = contract.TABLES[name]
     # a strict pass checks more than a backfill pass on the same as-of date: separate keys
-    record = validation_record(wb._sources, f"{name}|strict" if wb.strict else name)
-    if record is None:
+    key = f"{name}|strict" if wb.strict else name
+    listing = None if os.environ.get("WORKBENCH_VALIDATION_CACHE", "1").strip() == "0" else source_listing(wb._sources)
+    record = None if listing is None else validation_record(wb._sources, key, listing)
+    if record is None or listing is None:
         _validate_table(wb, spec)
         return "full"
     if record.marker(wb.as_of).exists():
-        return "remembered"
-    earlier = [a for a in record.passes() if wb.as_of is not None and a < wb.as_of]
-    if earlier:
-        _validate_since(wb, spec, earlier[-1])
-        how = f"since {earlier[-1]}"
+        how = "remembered"
     else:
-        _validate_table(wb, spec)
-        how = "full"
-    record.remember(wb.as_of)
+        earlier = [a for a in record.passes() if wb.as_of is not None and a < wb.as_of]
+        if earlier:
+            _validate_since(wb, spec, earlier[-1])
+            how = f"since {earlier[-1]}"
+        else:
+            how = validation_files.validate_appended(wb, spec, key, listing) or "full"
+            if how == "full":
+                _validate_table(wb, spec)
+        record.remember(wb.as_of)
+    validation_files.remember_files(wb, key, listing, how)
     return how
 
 @dataclass(frozen=True)
@@ -298,6 +333,33 @@ def _validate_table(wb: Workbench, spec: TableSpec) -> None:
         raise DataContractError(name, None, "table has no rows: an empty export? Export it again, or remove "
                                             "the file to run only the analyses that do not need it")
 
+    for column, n in _check_rows(wb, spec, raw).items():
+        wb._padded[(name, column)] = n
+
+    if spec.key:
+        keys = ", ".join(quote(k) for k in spec.key)
+        _check_duplicate_keys(wb, spec, f"SELECT {keys} FROM {quote(name)} GROUP BY {keys} HAVING COUNT(*) > 1")
+
+    if name in contract.INTERVAL_EVENTS:
+        _check_interval_sequence(wb, name)
+
+    for ref in spec.references:
+        _check_reference(wb, spec, ref)
+
+    _check_identifier_spelling(wb, spec)
+
+    if name == "tasks":
+        _check_task_variants(wb)
+
+
+def _check_rows(wb: Workbench, spec: TableSpec, raw: str) -> dict[str, int]:
+    """Refuse the first per-row problem of ``spec``'s rows in relation ``raw``; zero-padded ids per column.
+
+    ``raw`` holds rows as ``__raw_<table>`` reads them (the reading rules applied, the same
+    column types): the whole table, or the rows of some of its files. Types, nulls, enums, finite
+    numbers, ranges, refund <= amount and (strict, or no as-of) times in the future, in one scan.
+    """
+    name, raw_types = spec.name, wb._raw_types(spec.name)
     # One scan computes every per-row violation count; details are fetched only on failure.
     checks: list[tuple[str, str, str]] = []  # (column, problem, condition on raw columns)
     for col in spec.columns:
@@ -336,31 +398,16 @@ def _validate_table(wb: Workbench, spec: TableSpec) -> None:
     # zero-padded ids (rule 6) are counted in the same scan; they are not violations by themselves
     id_columns = [c.name for c in spec.columns if contract.identifier_domain(c.name) and c.name in raw_types]
     padded = [f"SUM(CASE WHEN {_padded_condition(quote(c))} THEN 1 ELSE 0 END)" for c in id_columns]
-    if checks or padded:
-        agg = ", ".join([f"SUM(CASE WHEN {cond} THEN 1 ELSE 0 END) AS c{i}" for i, (_, _, cond) in enumerate(checks)]
-                        + padded)
-        counts = wb._fetch(f"SELECT {agg} FROM {raw}")[0]
-        for column, n in zip(id_columns, counts[len(checks):], strict=False):
-            wb._padded[(name, column)] = int(n or 0)
-        for (column, problem, cond), n in zip(checks, counts, strict=False):
-            if n:
-                rows = _first_rows(wb, f"SELECT * FROM {raw} WHERE {cond}")
-                raise DataContractError(name, column, problem, rows, int(n))
-
-    if spec.key:
-        keys = ", ".join(quote(k) for k in spec.key)
-        _check_duplicate_keys(wb, spec, f"SELECT {keys} FROM {quote(name)} GROUP BY {keys} HAVING COUNT(*) > 1")
-
-    if name in contract.INTERVAL_EVENTS:
-        _check_interval_sequence(wb, name)
-
-    for ref in spec.references:
-        _check_reference(wb, spec, ref)
-
-    _check_identifier_spelling(wb, spec)
-
-    if name == "tasks":
-        _check_task_variants(wb)
+    if not (checks or padded):
+        return {}
+    agg = ", ".join([f"SUM(CASE WHEN {cond} THEN 1 ELSE 0 END) AS c{i}" for i, (_, _, cond) in enumerate(checks)]
+                    + padded)
+    counts = wb._fetch(f"SELECT {agg} FROM {raw}")[0]
+    for (column, problem, cond), n in zip(checks, counts, strict=False):
+        if n:
+            rows = _first_rows(wb, f"SELECT * FROM {raw} WHERE {cond}")
+            raise DataContractError(name, column, problem, rows, int(n))
+    return {c: int(n or 0) for c, n in zip(id_columns, counts[len(checks):], strict=False)}
 
 
 def _and(condition: str) -> str:
@@ -451,18 +498,24 @@ def _validate_since(wb: Workbench, spec: TableSpec, since: pd.Timestamp) -> None
 
 
 def _pairs_changed_since(wb: Workbench, name: str, since: pd.Timestamp) -> str:
-    """SELECT of view ``name``'s rows of the pairs with rows changed since ``since``, as the view reads them.
+    """SELECT of view ``name``'s rows of the pairs with rows changed since ``since``, as the view reads them."""
+    spec = contract.TABLES[name]
+    return _pair_rows(wb, name, f"{quote(name)} WHERE {_changed_rows(wb, name, since, spec.column_names)}")
 
-    The pairs are found in the view (the row time filter reaches the scan); their rows are taken from
+
+def _pair_rows(wb: Workbench, name: str, rows: str) -> str:
+    """SELECT of view ``name``'s rows of the pairs found in ``rows`` (``FROM`` text over typed rows).
+
+    The pairs are found in ``rows`` (a filter there reaches the scan); their rows are taken from
     the raw rows before the view's merge of identical rows, which would otherwise run over the whole table.
     """
     spec, raw_types = contract.TABLES[name], wb._raw_types(name)
     pair = contract.INTERVAL_EVENTS[name]["pair"]
     found = ", ".join(f"{quote(c)} AS pair_{i}" for i, c in enumerate(pair))
     match = " AND ".join(f"c.pair_{i} = {wb._cast(c, raw_types[c], spec.column(c).dtype)}" for i, c in enumerate(pair))
-    rows = (f"SELECT {quote('__raw_' + name)}.* FROM {quote('__raw_' + name)} JOIN (SELECT DISTINCT {found} "
-            f"FROM {quote(name)} WHERE {_changed_rows(wb, name, since, spec.column_names)}) c ON {match}")
-    return wb._contract_select(name, f"({rows}) r")
+    raw = quote("__raw_" + name)
+    picked = f"SELECT {raw}.* FROM {raw} JOIN (SELECT DISTINCT {found} FROM {rows}) c ON {match}"
+    return wb._contract_select(name, f"({picked}) r")
 
 
 def _check_duplicate_keys(wb: Workbench, spec: TableSpec, duplicated: str) -> None:
@@ -476,38 +529,43 @@ def _check_duplicate_keys(wb: Workbench, spec: TableSpec, duplicated: str) -> No
 
 
 def _check_reference(wb: Workbench, spec: TableSpec, ref: contract.Reference,
-                     since: pd.Timestamp | None = None) -> None:
-    """Refuse values of ``ref.column`` absent from the referenced table (only on rows changed since ``since``)."""
+                     since: pd.Timestamp | None = None, rows: str | None = None) -> None:
+    """Refuse values of ``ref.column`` absent from the referenced table.
+
+    On the rows changed since ``since`` (every row without it), or on ``rows``: a relation of
+    some of the view's rows (``(SELECT …)`` or a view name), checked whole.
+    """
     if ref.column not in wb._raw_types(spec.name) or not wb.has_table(ref.table) or ref.table == spec.name:
         return
     wb.validate(ref.table)
-    only = _changed_rows(wb, spec.name, since, [ref.column], "t.")
+    only = "TRUE" if rows is not None else _changed_rows(wb, spec.name, since, [ref.column], "t.")
     if only == "FALSE":
         return
     cond = (f"t.{quote(ref.column)} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {quote(ref.table)} r "
             f"WHERE r.{quote(ref.target_column)} = t.{quote(ref.column)})") + _and(only)
-    view = quote(spec.name)
+    view = rows if rows is not None else quote(spec.name)
     n = wb._fetch(f"SELECT COUNT(*) FROM {view} t WHERE {cond}")[0][0]
     if n:
-        rows = _first_rows(wb, f"SELECT t.* FROM {view} t WHERE {cond}")
-        raise DataContractError(spec.name, ref.column, f"value not found in {ref.table}.{ref.target_column}", rows,
-                                int(n))
+        found = _first_rows(wb, f"SELECT t.* FROM {view} t WHERE {cond}")
+        raise DataContractError(spec.name, ref.column, f"value not found in {ref.table}.{ref.target_column}",
+                                found, int(n))
 
 
-def _check_task_variants(wb: Workbench, since: pd.Timestamp | None = None) -> None:
-    """Refuse task variants not assigned in their experiment (only on rows changed since ``since``)."""
+def _check_task_variants(wb: Workbench, since: pd.Timestamp | None = None, rows: str | None = None) -> None:
+    """Refuse task variants not assigned in their experiment (on rows changed since ``since``, or on ``rows``)."""
     if not wb.has_table("assignments"):
         return
     wb.validate("assignments")
-    only = _changed_rows(wb, "tasks", since, ["experiment_id", "variant"], "t.")
+    only = "TRUE" if rows is not None else _changed_rows(wb, "tasks", since, ["experiment_id", "variant"], "t.")
     if only == "FALSE":
         return
     cond = ("t.experiment_id IS NOT NULL AND t.variant IS NOT NULL AND NOT EXISTS (SELECT 1 FROM assignments a "
             "WHERE a.experiment_id = t.experiment_id AND a.variant = t.variant)") + _and(only)
-    n = wb._fetch(f"SELECT COUNT(*) FROM tasks t WHERE {cond}")[0][0]
+    view = rows if rows is not None else "tasks"
+    n = wb._fetch(f"SELECT COUNT(*) FROM {view} t WHERE {cond}")[0][0]
     if n:
-        rows = _first_rows(wb, f"SELECT t.* FROM tasks t WHERE {cond}")
-        raise DataContractError("tasks", "variant", "unknown variant: not assigned in that experiment", rows,
+        found = _first_rows(wb, f"SELECT t.* FROM {view} t WHERE {cond}")
+        raise DataContractError("tasks", "variant", "unknown variant: not assigned in that experiment", found,
                                 int(n))
 
 

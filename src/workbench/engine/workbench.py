@@ -120,7 +120,8 @@ class Workbench:
         self.validate_on_use = validate
         self._sources: dict[str, Any] = {}
         self._validated: set[str] = set()
-        #: per validated table, how: "full", "remembered" or "since <as-of>" (checks narrowed to later rows)
+        #: per validated table, how: "full", "remembered", "since <as-of>" (checks narrowed to later rows) or
+        #: "new files since <as-of>: <n>" (narrowed to the rows of files added since a pass)
         self.validation_kind: dict[str, str] = {}
         self._user_tables: set[str] = set()
         self._column_notes: dict[str, list[Normalisation]] = {}

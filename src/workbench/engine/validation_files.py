@@ -1,0 +1,370 @@
+"""Validation remembered per file: a table whose export only gained files checks what the new files can break.
+
+The usual real layout of an event table is a folder that gains one Parquet file a day. A pass
+is remembered per snapshot of every table's files (:class:`~workbench.engine.validation.ValidationRecord`)
+and, here, per table and place: which files every table had then, with their sizes, content
+digests and column types, the as-of date and the table's zero-padded ids (:class:`FilePass`).
+When the table's files are a remembered pass's files plus new ones — none changed or removed,
+the column types unchanged — :func:`validate_appended` runs the per-row checks on the new
+files' rows only and each cross-row check only where the new rows (and, at a later as-of
+date, the rows it adds) can break it; it says why that refuses exactly what a full validation
+refuses, with the same error. Reading only some files of a folder needs DuckDB's file-name
+column: on other engines a table with new files is validated in full (as before).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import weakref
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from .. import contract
+from ..contract import TableSpec
+from .sql import _normalise_expr, literal, quote
+from .validation import (
+    Listing,
+    _as_of_columns,
+    _changed_rows,
+    _check_duplicate_keys,
+    _check_identifier_spelling,
+    _check_interval_sequence,
+    _check_reference,
+    _check_rows,
+    _check_task_variants,
+    _pair_rows,
+    _stamp,
+    _unstamp,
+    cache_dir,
+)
+
+if TYPE_CHECKING:
+    from .workbench import Workbench
+
+_FILE = "__wb_file"  # the file column of a folder read (DuckDB's filename option)
+_KEEP = 8  # remembered passes kept per table and place (the latest as-of dates)
+_types_memo: weakref.WeakKeyDictionary[Any, dict[tuple[str, str], dict[str, str]]] = weakref.WeakKeyDictionary()
+
+
+@dataclass(frozen=True)
+class FilePass:
+    """One remembered pass of a table: every table's files then, the as-of date, the table's padded ids.
+
+    Attributes
+    ----------
+    as_of : Timestamp or None
+        The analysis date of the pass (``None``: without one).
+    files : dict
+        :func:`~workbench.engine.validation.source_listing` then: per table, path inside its
+        source -> [size, content digest].
+    types : dict
+        Per table, its input columns and their engine types (a new file can widen a folder's types).
+    padded : dict
+        Zero-padded ids per id column of the table, over all its rows (contract rule 6).
+    """
+
+    as_of: pd.Timestamp | None
+    files: dict[str, dict[str, list[Any]]]
+    types: dict[str, dict[str, str]]
+    padded: dict[str, int]
+
+    def to_json(self) -> str:
+        """The pass as JSON text."""
+        return json.dumps({"as_of": _stamp(self.as_of), "files": self.files, "types": self.types,
+                           "padded": self.padded}, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> FilePass:
+        """The pass written by :meth:`to_json`.
+
+        Examples
+        --------
+        >>> p = FilePass(pd.Timestamp("2025-01-02"), {"orders": {"a.parquet": [1, "ab"]}}, {}, {"order_id": 0})
+        >>> FilePass.from_json(p.to_json()) == p
+        True
+        """
+        data = json.loads(text)
+        as_of = None if data["as_of"] == "now" else _unstamp(data["as_of"])
+        return cls(as_of, data["files"], data["types"], {k: int(v) for k, v in data["padded"].items()})
+
+
+@dataclass(frozen=True)
+class Appended:
+    """How the data differs from a remembered pass whose files the table still has, all unchanged.
+
+    Attributes
+    ----------
+    since : Timestamp or None
+        The pass's as-of date (at most this workbench's).
+    new_files : tuple of str
+        The table's files that the pass did not have (paths inside its folder).
+    grown : frozenset of str
+        Other tables whose files are the pass's plus new ones.
+    changed : frozenset of str
+        Other tables with a changed or removed file, other column types, or present only now or then.
+    padded : dict
+        The pass's zero-padded ids per id column.
+    """
+
+    since: pd.Timestamp | None
+    new_files: tuple[str, ...]
+    grown: frozenset[str]
+    changed: frozenset[str]
+    padded: dict[str, int]
+
+    def describe(self) -> str:
+        """The workbench's ``validation_kind``: ``new files since <as-of>: <n>``."""
+        return f"new files since {'now' if self.since is None else self.since}: {len(self.new_files)}"
+
+
+def _location(wb: Workbench, key: str) -> str:
+    """Hex key of the package version, the table (and ``|strict``) and the place of the table's source."""
+    from .. import __version__
+
+    name = key.split("|")[0]
+    place = Path(wb._sources[name]).resolve()
+    return hashlib.sha256(f"{__version__}|{key}|{place}".encode()).hexdigest()
+
+
+def _folder() -> Path:
+    return cache_dir() / "validated" / "files"
+
+
+def _input_types(wb: Workbench, table: str) -> dict[str, str]:
+    """The input columns of ``table`` and their types (asked once per workbench and source)."""
+    memo = _types_memo.setdefault(wb, {})
+    at = (table, str(wb._sources[table]))
+    if at not in memo:
+        memo[at] = wb._view_types(f"__input_{table}")
+    return memo[at]
+
+
+def _passes(wb: Workbench, key: str) -> list[FilePass]:
+    """The remembered passes of ``key`` at this place whose as-of date allows reuse here, latest first.
+
+    A pass at as-of A serves as-of B >= A; a pass without an as-of date serves only a workbench
+    without one (rows left out at B could hold a referenced value that the pass read).
+    """
+    found = []
+    for f in _folder().glob(f"{_location(wb, key)}.*.json"):
+        try:
+            found.append(FilePass.from_json(f.read_text()))
+        except (OSError, ValueError, KeyError):  # half a file from a killed writer, or a stray one
+            continue
+    usable = [p for p in found if (p.as_of is None) == (wb.as_of is None)
+              and (p.as_of is None or p.as_of <= wb.as_of)]
+    return sorted(usable, key=lambda p: p.as_of or pd.Timestamp.min, reverse=True)
+
+
+def _compare(before: dict[str, list[Any]] | None, now: dict[str, tuple[int, str]] | None) -> tuple[str, list[str]]:
+    """``("same" | "grown" | "changed", new paths)`` of one table's files then and now."""
+    if before is None or now is None:
+        return ("same", []) if before is None and now is None else ("changed", [])
+    if any(list(now.get(rel, ())) != list(entry) for rel, entry in before.items()):
+        return "changed", []
+    new = sorted(set(now) - set(before))
+    return ("grown" if new else "same"), new
+
+
+def find_appended(wb: Workbench, key: str, listing: Listing) -> Appended | None:
+    """What changed since the latest usable remembered pass of ``key`` whose files the table still has, unchanged."""
+    name = key.split("|")[0]
+    for prior in _passes(wb, key):
+        state, new = _compare(prior.files.get(name), listing.get(name))
+        if state == "changed" or prior.types.get(name) != _input_types(wb, name):
+            continue
+        if new and (wb.dialect != "duckdb" or not Path(wb._sources[name]).is_dir()):
+            return None  # only DuckDB reads some of a folder's files here
+        grown, changed = set(), set()
+        for table in set(prior.files) | set(listing):
+            if table == name:
+                continue
+            other, _ = _compare(prior.files.get(table), listing.get(table))
+            if other != "same" and table in listing and prior.types.get(table) != _input_types(wb, table):
+                other = "changed"  # a new file that widens a folder's types may read every file differently
+            (grown if other == "grown" else changed if other == "changed" else set()).add(table)
+        return Appended(prior.as_of, tuple(new), frozenset(grown), frozenset(changed), prior.padded)
+    return None
+
+
+def remember_files(wb: Workbench, key: str, listing: Listing, how: str) -> None:
+    """Remember this pass of ``key`` per file (:class:`FilePass`), when the table's padded ids are known.
+
+    They are counted by a full or an appended validation; after a remembered or narrowed one they
+    are taken from a pass on the same files of the table. A read-only cache only costs a
+    validation next time.
+    """
+    name = key.split("|")[0]
+    if how == "full" or how.startswith("new files"):
+        padded = {c: n for (t, c), n in wb._padded.items() if t == name}
+    else:
+        same = [p for p in _passes(wb, key) if _compare(p.files.get(name), listing.get(name))[0] == "same"]
+        if not same:
+            return
+        padded = same[0].padded
+    files = {t: {rel: list(entry) for rel, entry in f.items()} for t, f in listing.items()}
+    record = FilePass(wb.as_of, files, {t: _input_types(wb, t) for t in listing}, padded)
+    target = _folder() / f"{_location(wb, key)}.{_stamp(wb.as_of)}.json"
+    text = record.to_json()
+    try:
+        if target.exists() and target.read_text() == text:
+            return
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}")
+        tmp.write_text(text)
+        os.replace(tmp, target)  # a concurrent reader sees a whole pass or the previous one
+        kept = sorted(target.parent.glob(f"{_location(wb, key)}.*.json"), key=lambda f: f.name, reverse=True)
+        for old in kept[_KEEP:]:
+            old.unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
+def validate_appended(wb: Workbench, spec: TableSpec, key: str, listing: Listing) -> str | None:
+    """Validate ``spec`` on files that a remembered pass had, plus new ones; ``None`` if there is no such pass.
+
+    Raises the same :class:`~workbench.errors.DataContractError` a full validation raises
+    (table, column, problem, count, first rows), running only what can differ from the pass
+    (files F at as-of A) to now (files F plus new files N, as-of B >= A). "Candidate" rows are
+    the rows of N and the rows of F that a later as-of changes (:func:`_changed_rows`: new in
+    [A, B), or showing a later time in a column the check reads); every other row of F reads as
+    it did at A, where every check passed.
+
+    - Columns and their types are those of the pass (else this is not used); F had rows, so a
+      core table is not empty.
+    - Per-row checks (types, nulls, enums, finite numbers, ranges, refund <= amount, the future
+      under strict or without an as-of date) read raw rows one at a time: F's passed (the future
+      limit only moves later), so they run on N's rows only. Zero-padded ids: F's count from the
+      pass plus N's.
+    - Duplicate keys: a key duplicated now has a candidate row (else all its rows read the same
+      at A, a duplicate then): the candidates' keys are grouped with all their rows — new against
+      new and new against old, never old against old.
+    - A close with no earlier open of its pair: a pair without a candidate row has the rows and
+      order it had at A. Only the pairs with a candidate row are ordered, with all their rows
+      (kept whole if a later time could change an interval event in another way than adding it).
+    - References and task variants: a referenced table that is unchanged or only gained files
+      has at B every value it had at A (rows are added, NULL times become values; none is
+      removed), so F's unchanged rows still find theirs: only candidates are checked. A
+      referenced table with a changed or removed file may have lost a value: every row is
+      checked against it (that check only; the others stay narrowed).
+    - Ids written two ways (rule 6) compare the table's padded ids with the other tables: run in
+      full when the table has padded ids and N or another table's files are new or changed.
+    """
+    found = find_appended(wb, key, listing)
+    if found is None:
+        return None
+    views = _FileViews(wb, spec.name, found)
+    try:
+        if not views.ready():
+            return None
+        _check_appended(wb, spec, found, views)
+    finally:
+        views.drop()
+    return found.describe()
+
+
+def _check_appended(wb: Workbench, spec: TableSpec, found: Appended, views: _FileViews) -> None:
+    name, view = spec.name, quote(spec.name)
+    padded = dict(found.padded)
+    if found.new_files:
+        for column, n in _check_rows(wb, spec, quote(views.new)).items():
+            padded[column] = padded.get(column, 0) + n
+    for column, n in padded.items():
+        wb._padded[(name, column)] = n
+    if spec.key:
+        keys = ", ".join(quote(k) for k in spec.key)
+        rows = views.candidates(spec.key)
+        if rows is not None:
+            _check_duplicate_keys(wb, spec, f"SELECT {keys} FROM {view} JOIN (SELECT DISTINCT {keys} FROM {rows} c) "
+                                            f"c USING ({keys}) GROUP BY {keys} HAVING COUNT(*) > 1")
+    if name in contract.INTERVAL_EVENTS:
+        read = _as_of_columns(wb, name, spec.column_names)
+        if views.later and read not in ([], [contract.ROW_TIME[name]]):
+            _check_interval_sequence(wb, name)
+        elif (rows := views.candidates(spec.column_names)) is not None:
+            _check_interval_sequence(wb, name, _pair_rows(wb, name, f"{rows} p"))
+    nothing = f"(SELECT * FROM {view} WHERE FALSE)"
+    for ref in spec.references:
+        if ref.table in found.changed:
+            _check_reference(wb, spec, ref)
+        else:
+            _check_reference(wb, spec, ref, rows=views.candidates([ref.column]) or nothing)
+    others = found.grown | found.changed
+    if any(padded.values()) and (found.new_files or others):
+        _check_identifier_spelling(wb, spec)
+    if name == "tasks":
+        if "assignments" in found.changed:
+            _check_task_variants(wb)
+        else:
+            _check_task_variants(wb, rows=views.candidates(["experiment_id", "variant"]) or nothing)
+
+
+class _FileViews:
+    """The raw rows of a folder's new files and of its other files, as views read the way ``__raw_<table>`` is."""
+
+    def __init__(self, wb: Workbench, name: str, found: Appended) -> None:
+        self.wb, self.name, self.found = wb, name, found
+        self.new, self.old = f"__wb_new_{name}", f"__wb_old_{name}"
+        self.later = found.since != wb.as_of
+        self._made: list[str] = []
+
+    def ready(self) -> bool:
+        """Create the views of the new and the old files; False if they would not read as the table does."""
+        if not self.found.new_files:
+            return True
+        names = self._file_names()
+        new = [names[r] for r in self.found.new_files if r in names]
+        old = [n for r, n in names.items() if r not in set(self.found.new_files)]
+        for view, files in ((self.new, new), (self.old, old)):
+            self.wb._create_view(view, self._select(files))
+            self._made.append(view)
+            if self.wb._view_types(view) != self.wb._raw_types(self.name):
+                return False
+        return True
+
+    def _file_names(self) -> dict[str, str]:
+        """Path inside the folder -> the name DuckDB's file column gives it."""
+        src = Path(self.wb._sources[self.name])
+        found = [r[0] for r in self.wb._fetch(f"SELECT file FROM glob({literal(str(src / '**' / '*.parquet'))})")]
+        prefix = str(src) + os.sep
+        return {(f[len(prefix):] if f.startswith(prefix) else f).replace(os.sep, "/"): f for f in found}
+
+    def _select(self, files: list[str]) -> str:
+        """``__raw_<table>``'s SELECT over some files of the folder (a filter on the file column skips the others)."""
+        wb, name = self.wb, self.name
+        src = Path(wb._sources[name])
+        reader = (f"read_parquet({literal(str(src / '**' / '*.parquet'))}, union_by_name = true, "
+                  f"filename = {literal(_FILE)})")
+        spec, types = contract.TABLES[name], _input_types(wb, name)
+        to_contract = {v: k for k, v in wb._column_map(name).items()}
+        exprs = [quote(c) if c not in to_contract else
+                 f"{_normalise_expr(quote(c), t, spec.column(to_contract[c]))} AS {quote(to_contract[c])}"
+                 for c, t in types.items()]
+        where = f"{quote(_FILE)} IN ({', '.join(literal(f) for f in files)})" if files else "FALSE"
+        return f"SELECT {', '.join(exprs)} FROM {reader} WHERE {where}"
+
+    def candidates(self, reads: Iterable[str]) -> str | None:
+        """``(SELECT …)`` of the new files' typed rows and of old rows changed in ``reads`` (None: no such rows)."""
+        wb, name = self.wb, self.name
+        parts = []
+        if self.found.new_files:
+            parts.append(f"SELECT * FROM ({wb._contract_select(name, quote(self.new))}) n")
+        changed = _changed_rows(wb, name, self.found.since, reads) if self.later else "FALSE"
+        if changed != "FALSE":
+            old = wb._contract_select(name, quote(self.old)) if self.found.new_files else f"SELECT * FROM {quote(name)}"
+            parts.append(f"SELECT * FROM ({old}) o WHERE {changed}")
+        if not parts:
+            return None
+        # the view merges identical interval events (rule 9): so must the union of the two parts
+        union = " UNION " if name in contract.INTERVAL_EVENTS else " UNION ALL "
+        return "(" + union.join(parts) + ")"
+
+    def drop(self) -> None:
+        """Drop the views made."""
+        for view in self._made:
+            self.wb.backend.drop(view)
