@@ -117,6 +117,16 @@ class _Relation:
     as_of_columns: Callable[[pd.Timestamp], dict[str, str]] = field(default=lambda at: {})
     #: the derived relation's name when it depends on the workbench and as-of (a window's name), else ``name``
     table: Callable[[Workbench, pd.Timestamp], str] | None = None
+    #: SQL condition on the previous layer's rows still in the relation at a new as-of (its rows start later)
+    keep: Callable[[pd.Timestamp], str] | None = None
+    #: tables of ``reads`` the relation compares itself (not fingerprinted as dimensions): SQL of the customers
+    #: whose kept rows they change, given the previous rows' relation and the new as-of
+    compared: tuple[str, ...] = ()
+    changed: Callable[[Workbench, str, pd.Timestamp], str] | None = None
+    #: holds rows without a customer up to as-of: new ones (which no customer's recomputation adds) rebuild it
+    keyless_rows: bool = False
+    #: built from relations written before it (cheap): always built, never merged
+    derived: bool = False
 
     def table_name(self, wb: Workbench, at: pd.Timestamp) -> str:
         """The name of the derived relation in ``wb`` (the manifest's key)."""
@@ -148,6 +158,14 @@ def layer_relations() -> tuple[_Relation, ...]:
     def month(wb: Workbench, at: pd.Timestamp) -> tuple[str, str]:  # the value report's default window
         return buckets.bucket_window(wb, *last_complete_month(at))
 
+    def start(at: pd.Timestamp) -> pd.Timestamp:  # the kept bucket rows start with the last complete month
+        return last_complete_month(at)[0]
+
+    def window(wb: Workbench, at: pd.Timestamp) -> str:
+        rows = buckets.bucket_rows(wb, start(at), at)
+        return relations.derived_table(wb, month(wb, at)[0], buckets.window_from_rows(rows, last_complete_month(at)[1]),
+                                       buckets.BUCKET_READS)
+
     return (
         _Relation("__wb_contact_intervals", "contact_events", ("contact_events",),
                   lambda wb, at: relations.contact_intervals(wb), lambda at: ()),
@@ -163,9 +181,14 @@ def layer_relations() -> tuple[_Relation, ...]:
         _Relation(pipeline.RFM_TABLE, "orders", ("orders", "tasks"),
                   lambda wb, at: pipeline.summarise_buyers(wb, at, exclude_experiment_orders=True),
                   lambda at: pipeline.buyer_params(at, True), _buyer_columns),
-        _Relation("value buckets of the last complete month", "orders", buckets.BUCKET_READS,
-                  lambda wb, at: relations.derived_table(wb, *month(wb, at), buckets.BUCKET_READS), lambda at: (),
-                  table=lambda wb, at: month(wb, at)[0]),
+        # orders with their buckets from the start of the last complete month to as-of: updated by customer,
+        # so the month's window (below, a filter of them) is not classified again each day
+        _Relation(buckets.BUCKET_ROWS, "orders", buckets.BUCKET_READS,
+                  lambda wb, at: buckets.bucket_rows(wb, start(at), at), lambda at: (start(at), at),
+                  keep=lambda at: f"order_time >= {literal(start(at))}", compared=("coupons",),
+                  changed=lambda wb, rows, at: buckets.changed_coupons_sql(wb, rows, start(at)), keyless_rows=True),
+        _Relation("value buckets of the last complete month", "orders", buckets.BUCKET_READS, window, lambda at: (),
+                  table=lambda wb, at: month(wb, at)[0], compared=("coupons",), derived=True),
     )
 
 
@@ -231,15 +254,20 @@ def _unusable(previous: dict[str, Any] | None, wb: Workbench, at: pd.Timestamp, 
 
 
 def _plan(previous: dict[str, Any], dims: dict[str, list[int]], rels: dict[str, _Relation],
-          keyless: list[str]) -> tuple[str, set[str]]:
+          keyless: list[str], new_keyless: list[str]) -> tuple[str, set[str]]:
     """Why the build is incremental, and the relations (by derived name) to rebuild in full."""
     old_dims = previous.get("dims", {})
     # a changed dimension, or changed rows without a customer (no customer to recompute), rebuild their readers
-    changed = sorted({t for t in dims if old_dims.get(t) != dims[t]} | set(keyless))
-    rebuild = {n for n, r in rels.items() if n not in previous.get("relations", {}) or set(r.reads) & set(changed)}
+    dims_changed = {t for t in dims if old_dims.get(t) != dims[t]}
+    changed = sorted(dims_changed | {f"{t} rows without a customer" for t in keyless})
+    rebuild = {n for n, r in rels.items() if n not in previous.get("relations", {})
+               or (set(r.reads) - set(r.compared)) & (dims_changed | set(keyless))
+               or (r.keyless_rows and set(r.reads) & set(new_keyless))}
     reason = f"new events since {previous['as_of'][:10]}"
     if changed:
         reason += f"; {', '.join(changed)} changed"
+    if new_keyless:
+        reason += f"; new {', '.join(new_keyless)} rows without a customer"
     new = sorted(n for n in rebuild if n not in previous.get("relations", {}))
     if new:
         reason += f"; not in the previous layer: {', '.join(new)}"
@@ -299,7 +327,9 @@ def _build(wb: Workbench, data_dir: str | Path, root: Path, at: pd.Timestamp, pr
         wb.validate(t)
     clock.lap("validation")
     keyed = [t for t in KEYED_TABLES if t in reads]
-    dims = {t: _dim_fingerprint(wb, t) for t in reads if t not in KEYED_TABLES}
+    # tables a relation compares row by row itself (coupons, for the bucket rows) are no dimension of it
+    dims = {t: _dim_fingerprint(wb, t) for t in reads
+            if t not in KEYED_TABLES and any(t in r.reads and t not in r.compared for r in rels.values())}
     finder = change_finder(wb, data_dir, keyed)
     why = _unusable(previous, wb, at, full, finder, keyed)
     old = Layer(root / previous["folder"], previous) if previous is not None and not why else None
@@ -308,9 +338,9 @@ def _build(wb: Workbench, data_dir: str | Path, root: Path, at: pd.Timestamp, pr
     if old is None:
         reason, rebuild = why, set(rels)
     else:
-        reason, rebuild = _plan(previous, dims, rels, finder.keyless(wb, keyed, old))
+        reason, rebuild = _plan(previous, dims, rels, finder.keyless(wb, keyed, old), finder.new_keyless(wb, keyed))
     reason += f"; changes found by {finder.description}"
-    incremental = [n for n in rels if n not in rebuild]
+    incremental = [n for n in rels if n not in rebuild and not rels[n].derived]
     folder = f"v-{pd.Timestamp.now():%Y%m%dT%H%M%S%f}-{os.getpid()}"
     target = root / folder
     (target / "parts").mkdir(parents=True)
@@ -322,7 +352,7 @@ def _build(wb: Workbench, data_dir: str | Path, root: Path, at: pd.Timestamp, pr
     changed_keys = None
     try:
         if incremental:
-            wb.backend.materialise(_KEYS, finder.affected_sql(keyed))
+            wb.backend.materialise(_KEYS, _affected_sql(wb, finder.affected_sql(keyed), rels, incremental, old, at))
             changed_keys = int(wb.backend.fetch(f"SELECT COUNT(*) FROM {_KEYS}")[0][0])
             clock.lap(f"{changed_keys} affected customers")
             with wb.restricted(_KEYS, KEYED_TABLES, KEY):
@@ -373,6 +403,22 @@ class _Clock:
         log.info("layer: %s (%.1f s)", step, self.laps[step])
 
 
+def _affected_sql(wb: Workbench, keyed: str, rels: dict[str, _Relation], incremental: list[str], old: Layer | None,
+                  at: pd.Timestamp) -> str:
+    """The customers to recompute: those the keyed tables show, and those whose kept rows a compared table changes."""
+    assert old is not None
+    extra = []
+    for i, n in enumerate(incremental):
+        changed = rels[n].changed
+        if changed is not None:
+            view = f"__layer_prev{i}"
+            wb.backend.load(view, str(old.folder / old.manifest["relations"][n]["file"]))
+            extra.append(f"SELECT {KEY} FROM ({changed(wb, view, at)}) c")
+    if not extra:
+        return keyed
+    return f"SELECT DISTINCT {KEY} FROM ({' UNION ALL '.join([keyed, *extra])}) a WHERE {KEY} IS NOT NULL"
+
+
 def _write_kept(wb: Workbench, name: str, r: _Relation, old: Layer | None, at: pd.Timestamp, part: Path,
                 path: Path) -> None:
     """Relation ``name``: the recomputed rows of the affected customers and the previous layer's other rows."""
@@ -382,10 +428,12 @@ def _write_kept(wb: Workbench, name: str, r: _Relation, old: Layer | None, at: p
     wb.backend.load("__layer_part", str(part))
     moved = r.as_of_columns(at)
     cols = ", ".join(f"{moved.get(c, 'o.' + quote(c))} AS {quote(c)}" for c in wb.backend.column_types("__layer_old"))
+    keep = f" AND ({r.keep(at)})" if r.keep is not None else ""
     wb.backend.write_parquet(f"""
         SELECT * FROM __layer_part
         UNION ALL
-        SELECT {cols} FROM __layer_old o LEFT JOIN {_KEYS} k ON k.{KEY} = o.{KEY} WHERE k.{KEY} IS NULL""", str(path))
+        SELECT {cols} FROM __layer_old o LEFT JOIN {_KEYS} k ON k.{KEY} = o.{KEY} WHERE k.{KEY} IS NULL{keep}""",
+                             str(path))
 
 
 __all__ = ["LayerBuild", "build_layer", "default_as_of", "layer_relations", "layer_status"]

@@ -222,8 +222,13 @@ class FileKeys:
                     OR EXISTS (SELECT 1 FROM __layer_scan_{t}
                                WHERE {KEY} IS NULL AND ((NOT same AND past = 1) OR moved = 1))""")[0][0]
             if found:
-                changed.append(f"{t} rows without a customer")
+                changed.append(t)
         return changed
+
+    def new_keyless(self, wb: Workbench, keyed: list[str]) -> list[str]:
+        """Keyed tables with rows without a customer since the previous as-of."""
+        found = "SELECT EXISTS (SELECT 1 FROM __layer_scan_{} WHERE " + KEY + " IS NULL AND past = 0)"
+        return [t for t in keyed if wb.backend.fetch(found.format(t))[0][0]]
 
     def affected_sql(self, keyed: list[str]) -> str:
         """The affected customers: (a) of changed or removed files before, (b) and (c) as scanned."""
@@ -279,8 +284,7 @@ class RowFingerprints:
     def keyless(self, wb: Workbench, keyed: list[str], old: Layer) -> list[str]:
         """Keyed tables whose earlier rows without a customer changed.
 
-        New rows without a customer need nothing: the relations keep no such rows, except the bucket
-        window, which ends on or before the previous as-of while its name (its month) is unchanged.
+        New rows without a customer are :meth:`new_keyless` (only the bucket rows keep such rows).
         """
         changed = []
         for t in keyed:
@@ -288,8 +292,13 @@ class RowFingerprints:
             before = wb.backend.fetch(f"SELECT n, h FROM __layer_oldfp_{t} WHERE {KEY} IS NULL")
             earlier = [tuple(int(v or 0) for v in r[:2]) for r in now if r[0]]
             if any(r[2] for r in now) or earlier != [tuple(map(int, r)) for r in before]:
-                changed.append(f"{t} rows without a customer")
+                changed.append(t)
         return changed
+
+    def new_keyless(self, wb: Workbench, keyed: list[str]) -> list[str]:
+        """Keyed tables with rows without a customer since the previous as-of."""
+        return [t for t in keyed if wb.backend.fetch(
+            f"SELECT COALESCE(SUM(n - n_past), 0) FROM __layer_fp_{t} WHERE {KEY} IS NULL")[0][0]]
 
     def affected_sql(self, keyed: list[str]) -> str:
         """Customers with rows after the previous as-of, or whose earlier rows fingerprint differently."""

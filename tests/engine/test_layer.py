@@ -16,6 +16,7 @@ from workbench.clv.pipeline import customer_value
 from workbench.derived_layer import build_layer, layer_relations, layer_status
 from workbench.engine import open_workbench, table_sources
 from workbench.engine.layer import default_layer_dir
+from workbench.pages._base import last_complete_month
 
 DAYS = 7
 
@@ -60,10 +61,23 @@ def week(tmp_path_factory: pytest.TempPathFactory):
     repeat = orders[orders["order_time"] < dates[0]].groupby("customer_id")["order_id"].transform("size") > 1
     corrected = repeat[repeat].index[0]            # an old order of a repeat buyer: its amount is corrected on day 5
     deleted = touches.index[(touches["event_time"] < dates[0]) & (touches["touch_type"] == "chat")][0]
+    # coupons of POS orders kept in the layer's bucket rows all week (from the last day's month on): one is
+    # credited to another guide from day 3, one changes source (WeCom or not) from day 4
+    coupons = tables["coupons"]
+    kept = orders[(orders["order_time"] >= last_complete_month(dates[-1])[0]) & (orders["order_time"] < dates[0])
+                  & (orders["order_channel"] == "pos")].merge(coupons, on="coupon_id")
+    reissued = coupons.index[coupons["coupon_id"] == kept[kept["issue_source"] == "wecom"]["coupon_id"].iloc[0]][0]
+    other_staff = tables["staff"]["staff_id"][tables["staff"]["staff_id"] != coupons.at[reissued, "issued_by_staff_id"]]
+    switched = coupons.index[coupons["coupon_id"] == kept["coupon_id"].iloc[-1]][0]
     data, layer = root / "data", root / "layer"
     days = []
     for k, at in enumerate(dates):
         day = {n: df.copy() for n, df in tables.items()}
+        if k >= 3:
+            day["coupons"].loc[reissued, "issued_by_staff_id"] = other_staff.iloc[0]
+        if k >= 4:
+            day["coupons"].loc[switched, "issue_source"] = \
+                "other" if coupons.at[switched, "issue_source"] == "wecom" else "wecom"
         if k in (2, 3):
             day["contact_events"] = day["contact_events"].drop(index=late)
         if k >= 5:
@@ -101,6 +115,35 @@ def test_the_late_event_the_correction_and_the_staff_change_are_found(week):
     assert "staff changed" in staff_day.reason and "__wb_spell_covariates" in staff_day.reason
     assert "staff" not in late_day.reason and "staff" not in corrected_day.reason
     assert days[5][1]["clv_buyers"]["monetary_value"].sum() != days[4][1]["clv_buyers"]["monetary_value"].sum()
+
+
+def _rebuilt_buckets(days: list) -> list[int]:
+    """The days whose build rebuilt the bucket rows in full."""
+    return [k for k, (built, *_) in enumerate(days)
+            if built.mode == "full" or "__wb_bucket_rows" in built.reason.split("rebuilt in full")[-1]]
+
+
+def test_the_value_buckets_are_updated_by_customer_with_coupon_changes_and_a_new_month(week):
+    """The bucket rows are merged, not rebuilt, on days without a staff change; changed coupons are recomputed.
+
+    Day 3 brings a coupon credited to another guide; day 4 a coupon that changes source; day 7 a new month
+    (the window is the bucket rows of the month that ended, the rows kept from the running month).
+    """
+    _, dates, _, _, days = week
+    assert _rebuilt_buckets(days) == [0, 6], [(k, d[0].reason) for k, d in enumerate(days)]  # full, staff change
+    windows = [next(n for n in inc if n.startswith("__wb_buckets_")) for _, inc, _ in days]
+    assert len(set(windows[:7])) == 1 and windows[7] != windows[6]        # the month moved on the last day
+    rows = [inc["__wb_bucket_rows"] for _, inc, _ in days]
+    assert rows[7]["order_time"].min() >= last_complete_month(dates[7])[0] > rows[6]["order_time"].min()
+    pd.testing.assert_frame_equal(days[7][1][windows[7]], _sorted(
+        rows[7][rows[7]["order_time"] < dates[7].replace(day=1)][list(days[7][1][windows[7]].columns)]),
+        check_exact=True)
+    # the coupon changes show in the kept rows of the days they happen (and equal the full rebuilds: above)
+    state = ["coupon_hit", "coupon_staff"]
+    for k in (3, 4):
+        pair = rows[k - 1].merge(rows[k], on=["customer_id", "order_time", "coupon_id"], suffixes=("_0", "_1"))
+        moved = pd.concat([pair[f"{c}_0"].astype(str) != pair[f"{c}_1"].astype(str) for c in state], axis=1)
+        assert moved.any(axis=1).sum() == 1, (k, pair[moved.any(axis=1)])
 
 
 KEYED = ("contact_events", "group_events", "touches", "orders")
@@ -145,10 +188,15 @@ def daily(tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("layer-daily")
     brand = simulate_brand(2_000, seed=3, n_stores=4, n_staff=12, months=3)
     tables = {k: v.copy() for k, v in brand.tables.items()}
-    schemas = {n: pa.Schema.from_pandas(tables[n], preserve_index=False) for n in KEYED}
     end = pd.Timestamp(brand.truth["as_of"]).normalize()
     dates = [end - pd.Timedelta(days=DAYS - k) for k in range(DAYS + 1)]
     one = pd.Timedelta(days=1)
+    # an order without a customer on day 2 (seen on day 3): only the bucket rows keep such orders
+    guest = tables["orders"].iloc[[0]].assign(order_id="GUEST-1", customer_id=None, order_channel="pos",
+                                              order_time=dates[2] + pd.Timedelta(hours=12), coupon_id=None,
+                                              task_id=None, share_staff_id=None)
+    tables["orders"] = pd.concat([tables["orders"], guest], ignore_index=True)
+    schemas = {n: pa.Schema.from_pandas(tables[n], preserve_index=False) for n in KEYED}
     day_of = {n: tables[n][contract.ROW_TIME[n]].dt.normalize().copy() for n in KEYED}
     ce = tables["contact_events"]
     late = ce.index[day_of["contact_events"] == dates[1]][0]
@@ -190,6 +238,9 @@ def daily(tmp_path_factory: pytest.TempPathFactory):
 def test_daily_appended_files_update_only_their_customers_and_equal_full_rebuilds(daily):
     """Per-file change detection: each day recomputes the customers of the new, rewritten and removed files only."""
     tables, dates, days = daily
+    # the order without a customer, new on day 3, rebuilds the bucket rows (which hold it) that day only
+    assert _rebuilt_buckets(days) == [0, 3] and "new orders rows without a customer" in days[3][0].reason
+    assert days[3][1]["__wb_bucket_rows"]["customer_id"].isna().sum() == 1
     # a rewritten single file per table (the week fixture) recomputes every customer with rows
     with_rows = len(set().union(*(set(tables[n]["customer_id"].dropna()) for n in KEYED)))
     assert days[0][0].mode == "full" and "file keys" in days[0][0].reason
@@ -203,6 +254,7 @@ def test_daily_appended_files_update_only_their_customers_and_equal_full_rebuild
             pd.testing.assert_frame_equal(incremental[name], frame, check_exact=True, obj=f"day {k}: {name}")
             assert built.relations[name] == len(frame)
         # the (file, customer) pairs carried forward are those a full rebuild finds, each once
+        assert built.relations["__wb_bucket_rows"] == len(full["__wb_bucket_rows"])
         for t in KEYED:
             pd.testing.assert_frame_equal(keys[t], full_keys[t], check_exact=True, obj=f"day {k}: {t} file keys")
 
@@ -324,7 +376,7 @@ def test_the_layer_is_the_same_on_every_engine(engine, tmp_path):
     assert built.mode == "incremental" and built.changed_keys == 2, built.reason   # C3 and C4 have later rows
     fixed = {n: v for n, v in built.relations.items() if not n.startswith("__wb_buckets_")}
     assert fixed == {"__wb_contact_intervals": 5, "__wb_group_intervals": 2, "__wb_first_adds": 3,
-                     "__wb_spell_base": 5, "__wb_spell_covariates": 5, "clv_buyers": 4}
+                     "__wb_spell_base": 5, "__wb_spell_covariates": 5, "clv_buyers": 4, "__wb_bucket_rows": 7}
     read = open_workbench(tmp_path, as_of="2025-02-01", **options())
     assert read.layer is not None
     at = pd.Timestamp("2025-02-01")

@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from ..engine import Workbench, literal, to_timestamp
+from ..engine.workbench import derived_table
 from ..errors import ParameterError
 from ..experiments.frequentist import welch_ttest
 from ..experiments.stats import SampleMeanStatistic
@@ -85,8 +86,13 @@ def _rule_sql(rule: str, has: dict[str, bool]) -> tuple[str, str, str]:
 
 def order_buckets_sql(wb: Workbench, start: Any, end: Any, interaction_window_days: int = 7,
                       live_window_days: int = 3, precedence: tuple[str, ...] = DEFAULT_PRECEDENCE,
-                      interaction_types: tuple[str, ...] = INTERACTION_TYPES) -> str:
-    """SQL for one row per order in ``[start, end)`` with its rule, bucket and credit."""
+                      interaction_types: tuple[str, ...] = INTERACTION_TYPES, coupon_state: bool = False) -> str:
+    """SQL for one row per order in ``[start, end)`` with its rule, bucket and credit.
+
+    ``coupon_state`` adds :data:`COUPON_STATE`: the order's ``coupon_id``, whether the coupon rule's
+    join found it (a WeCom coupon, issued before as-of) and its issuing staff member, what the
+    persisted layer compares to find orders whose coupon changed.
+    """
     s, e = to_timestamp(start, "start"), to_timestamp(end, "end")
     if e <= s:
         raise ParameterError(f"end ({e}) must be after start ({s})")
@@ -136,16 +142,22 @@ def order_buckets_sql(wb: Workbench, start: Any, end: Any, interaction_window_da
         staff_case.append(f"WHEN {cond} THEN {st}")
         store_case.append(f"WHEN {cond} THEN {so}")
     bucket_case = " ".join(f"WHEN '{r}' THEN '{b}'" for r, b in RULES.items())
+    state, inner = "", ""
+    if coupon_state:
+        state = ", " + ", ".join(COUPON_STATE)
+        inner = (", o.coupon_id, cp.coupon_id IS NOT NULL AS coupon_hit, cp.issued_by_staff_id AS coupon_staff"
+                 if has["coupons"] else
+                 ", o.coupon_id, FALSE AS coupon_hit, CAST(NULL AS VARCHAR) AS coupon_staff")
     return f"""
         SELECT order_id, customer_id, order_time, amount, net_amount, order_channel, store_id, rule,
                CASE rule {bucket_case} ELSE 'not_attributed' END AS bucket,
-               credited_staff_id, credited_store_id
+               credited_staff_id, credited_store_id{state}
         FROM (
             SELECT o.order_id, o.customer_id, o.order_time, o.amount,
                    o.amount - COALESCE(o.refunded_amount, 0) AS net_amount, o.order_channel, o.store_id,
                    CASE {' '.join(rule_case)} ELSE 'none' END AS rule,
                    CASE {' '.join(staff_case)} ELSE NULL END AS credited_staff_id,
-                   CASE {' '.join(store_case)} ELSE o.store_id END AS credited_store_id
+                   CASE {' '.join(store_case)} ELSE o.store_id END AS credited_store_id{inner}
             FROM orders o {' '.join(joins)}
             WHERE o.order_time >= {literal(s)} AND o.order_time < {literal(e)}
         ) b"""
@@ -153,6 +165,13 @@ def order_buckets_sql(wb: Workbench, start: Any, end: Any, interaction_window_da
 
 #: the tables the bucket of an order depends on
 BUCKET_READS = ("orders", "touches", "coupons", "staff")
+#: the columns of a window's orders with their buckets (:func:`bucket_window`)
+WINDOW_COLUMNS = ("customer_id", "order_time", "amount", "net_amount", "order_channel", "rule", "bucket",
+                  "credited_staff_id", "credited_store_id")
+#: what the coupon rule saw of an order's coupon (``order_buckets_sql(..., coupon_state=True)``)
+COUPON_STATE = ("coupon_id", "coupon_hit", "coupon_staff")
+#: the persisted layer's orders with their buckets, default parameters, from a month start to as-of
+BUCKET_ROWS = "__wb_bucket_rows"
 
 
 def bucket_window(wb: Workbench, start: Any, end: Any, interaction_window_days: int = 7,
@@ -168,8 +187,49 @@ def bucket_window(wb: Workbench, start: Any, end: Any, interaction_window_days: 
     """
     sql = order_buckets_sql(wb, start, end, interaction_window_days, live_window_days, precedence, interaction_types)
     name = "__wb_buckets_" + hashlib.sha1(sql.encode()).hexdigest()[:16]
-    return name, f"""SELECT customer_id, order_time, amount, net_amount, order_channel, rule, bucket,
-                            credited_staff_id, credited_store_id FROM ({sql}) b"""
+    return name, f"SELECT {', '.join(WINDOW_COLUMNS)} FROM ({sql}) b"
+
+
+def bucket_rows(wb: Workbench, start: Any, as_of: Any) -> str:
+    """The orders from ``start`` to ``as_of`` with their buckets (default parameters), kept once per workbench.
+
+    What the persisted layer keeps so that a day's update recomputes only the customers whose rows
+    changed: :data:`WINDOW_COLUMNS` and :data:`COUPON_STATE` of every order in ``[start, as_of)``.
+    An order's row depends only on the order, its customer's touches before it, its coupon and the
+    staff table, not on the window: the rows of a window ``[start, end)`` with ``end <= as_of`` are
+    the rows with ``order_time < end`` (:func:`window_from_rows`), and as the days pass the rows of
+    the running month become those of the next last complete month.
+    """
+    s, at = to_timestamp(start, "start"), to_timestamp(as_of, "as_of")
+    sql = order_buckets_sql(wb, s, at, coupon_state=True)
+    return derived_table(wb, BUCKET_ROWS, f"SELECT {', '.join(WINDOW_COLUMNS + COUPON_STATE)} FROM ({sql}) b",
+                         BUCKET_READS, params=(s, at))
+
+
+def changed_coupons_sql(wb: Workbench, rows: str, start: Any) -> str:
+    """SQL: customers of :func:`bucket_rows` from ``start`` on whose coupon now reads otherwise to the coupon rule.
+
+    ``rows`` were kept at an earlier as-of; the coupon rule's join is made again on today's
+    ``coupons`` (a coupon may have been reissued, changed hands or appeared since). Customers
+    whose orders changed are found from the orders themselves.
+    """
+    s = literal(to_timestamp(start, "start"))
+    if not wb.has_table("coupons"):
+        return f"SELECT customer_id FROM {rows} WHERE FALSE"
+    return f"""SELECT r.customer_id FROM {rows} r
+               LEFT JOIN coupons cp ON cp.coupon_id = r.coupon_id AND cp.issue_source = 'wecom'
+               WHERE r.coupon_id IS NOT NULL AND r.order_time >= {s}
+                 AND ((cp.coupon_id IS NOT NULL) <> r.coupon_hit
+                      OR cp.issued_by_staff_id IS DISTINCT FROM r.coupon_staff)"""
+
+
+def window_from_rows(rows: str, end: Any) -> str:
+    """SQL: a window's orders with their buckets, from :func:`bucket_rows` that start with the window.
+
+    The same rows as :func:`bucket_window`'s SQL for ``[start, end)`` when ``rows`` start at ``start``.
+    """
+    return (f"SELECT {', '.join(WINDOW_COLUMNS)} FROM ({rows}) r "
+            f"WHERE order_time < {literal(to_timestamp(end, 'end'))}")
 
 
 def value_buckets(wb: Workbench, start: Any, end: Any, interaction_window_days: int = 7,
@@ -212,8 +272,6 @@ def value_buckets(wb: Workbench, start: Any, end: Any, interaction_window_days: 
     # a report cuts one window several ways (bucket, store, staff…): from the second cut of the same window on
     # (from the first when the persisted layer holds the window), its orders are classified once per workbench
     # and kept (only the columns the cuts need)
-    from ..metrics import derived_table
-
     name, sql = bucket_window(wb, start, end, interaction_window_days, live_window_days, precedence,
                               interaction_types)
     seen = wb.__dict__.setdefault("_bucket_windows", set())

@@ -32,7 +32,7 @@ import pandas as pd
 
 from .reading import table_sources
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 MANIFEST = "manifest.json"
 #: the folder name of the default layer inside a data folder (never a contract table name)
 LAYER_DIR = ".layer"
