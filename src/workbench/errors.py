@@ -81,6 +81,14 @@ class ReportError(WorkbenchError, RuntimeError):
     """A report notebook failed to execute or render."""
 
 
+class EngineOutOfMemoryError(WorkbenchError, MemoryError):
+    """The engine ran out of its memory limit on a query (an aggregate whose state does not spill).
+
+    Raised by a backend in place of its engine's own error, so callers can fall back to SQL that
+    spills, or say which limit to raise, without importing the engine.
+    """
+
+
 def bad_rows(frame: pd.DataFrame, mask: Any, limit: int = 5) -> pd.DataFrame:
     """Return the first ``limit`` rows of ``frame`` where ``mask`` is true."""
     return frame.loc[mask].head(limit)

@@ -20,18 +20,16 @@ Every step that takes ``as_of`` defaults it to the workbench's own ``as_of``.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
-import duckdb
 import numpy as np
 import pandas as pd
 
 from .._as_of import require_as_of
 from .._rows import first_of_groups
 from ..engine import Workbench, literal, quote
-from ..errors import ParameterError
+from ..errors import EngineOutOfMemoryError, ParameterError
 from ..segments import FanTierThresholds, fan_tier_thresholds, fan_tiers, value_tiers
 from .beta_geo import BetaGeoFitter
 from .gamma_gamma import GammaGammaFitter
@@ -166,7 +164,7 @@ def summarise_buyers(wb: Workbench, as_of: Any = None, name: str = RFM_TABLE, ex
         (lambda sql: wb.materialize(name, sql))
     try:
         keep(buyers_sql(dialect))
-    except duckdb.OutOfMemoryException:  # the one aggregate's lists did not fit after all: the SQL that spills
+    except EngineOutOfMemoryError:  # the one aggregate's lists did not fit after all: the SQL that spills
         if dialect != "duckdb":
             raise
         keep(buyers_sql("portable"))
@@ -176,7 +174,6 @@ def summarise_buyers(wb: Workbench, as_of: Any = None, name: str = RFM_TABLE, ex
 #: DuckDB memory per order of the one-aggregate buyer summary (its per-customer lists of order days stay in
 #: memory: they do not spill); about 70 bytes were measured at 1M customers and 7M orders, with margin
 _LIST_BYTES_PER_ORDER = 128
-_UNITS = {"B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12, "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
 
 
 def _summary_dialect(wb: Any, source: str) -> str:
@@ -188,13 +185,17 @@ def _summary_dialect(wb: Any, source: str) -> str:
     dialect = getattr(wb, "dialect", "duckdb")
     if dialect != "duckdb":
         return dialect
-    limit = re.fullmatch(r"([0-9.]+)\s*([A-Za-z]*)",
-                         str(wb.scalar("SELECT value FROM duckdb_settings() WHERE name = 'memory_limit'")).strip())
-    if limit is None or (limit.group(2).upper() or "B") not in _UNITS:  # no limit, or an unknown format
+    limit_bytes = _engine_memory_limit(wb)
+    if limit_bytes is None:  # no limit, or one the engine does not say
         return dialect
-    limit_bytes = float(limit.group(1)) * _UNITS[limit.group(2).upper() or "B"]
     orders = int(wb.scalar(f"SELECT COUNT(*) FROM {source}"))
     return dialect if orders * _LIST_BYTES_PER_ORDER <= limit_bytes else "portable"
+
+
+def _engine_memory_limit(wb: Any) -> int | None:
+    """The memory limit of the workbench's engine in bytes (None: unbounded, unknown, or a stand-in without one)."""
+    limit = getattr(getattr(wb, "backend", None), "memory_limit_bytes", None)
+    return limit() if callable(limit) else None
 
 
 def buyer_params(as_of: pd.Timestamp, exclude_experiment_orders: bool = False, spend: str = "net",

@@ -7,6 +7,9 @@ each statement (:func:`workbench.engine.sql.transpile`) and reads sources its ow
 :mod:`workbench.engine.duckdb` and :mod:`workbench.engine.spark` are the two backends; a new
 engine is a new module beside them implementing :class:`Backend`, and passes the engine
 conformance tests when opened with ``Workbench(sources, backend=...)``.
+
+A backend raises :class:`~workbench.errors.EngineOutOfMemoryError` in place of its engine's own
+out-of-memory error wherever it runs a query, so no caller imports the engine to catch it.
 """
 from __future__ import annotations
 
@@ -69,6 +72,12 @@ class Backend(Protocol):
 
     def column_types(self, view: str) -> dict[str, str]:
         """Column names and DuckDB type names (``VARCHAR``, ``TIMESTAMP``…) of a relation, in order."""
+
+    def memory_limit_bytes(self) -> int | None:
+        """The engine's memory limit for this session in bytes, or None when unknown or unbounded (a cluster).
+
+        SQL whose aggregate state does not spill can be chosen (or partitioned) to fit it.
+        """
 
     def close(self) -> None:
         """Release the engine's resources (a shared session may stay open)."""

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +18,9 @@ import duckdb
 import pandas as pd
 
 from .. import contract
-from ..errors import DataContractError, ParameterError
+from ..errors import DataContractError, EngineOutOfMemoryError, ParameterError
 from .reading import _first_line, refuse_empty_file, utf8_csv
+from .sizes import parse_size, physical_memory
 from .sql import _TIMEZONE, TEXT_TIME_SQL, literal, quote
 
 
@@ -54,15 +57,18 @@ class DuckDBBackend:
 
     def execute(self, statement: str) -> None:
         """Run a statement for its effect."""
-        self.con.execute(statement).fetchall()
+        with out_of_memory_as_domain_error():
+            self.con.execute(statement).fetchall()
 
     def fetch(self, query: str) -> list[tuple]:
         """Run a query; its rows as tuples."""
-        return self.con.execute(query).fetchall()
+        with out_of_memory_as_domain_error():
+            return self.con.execute(query).fetchall()
 
     def frame(self, query: str) -> pd.DataFrame:
         """Run a query; its result as a pandas DataFrame."""
-        return self.con.sql(query).df()
+        with out_of_memory_as_domain_error():
+            return self.con.sql(query).df()
 
     def relation(self, query: str) -> duckdb.DuckDBPyRelation:
         """The query as a lazy DuckDB relation (not run)."""
@@ -89,7 +95,8 @@ class DuckDBBackend:
 
     def materialise(self, name: str, query: str) -> None:
         """Compute ``query`` once and keep the result as temporary table ``name``."""
-        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {quote(name)} AS {query}")
+        with out_of_memory_as_domain_error():
+            self.con.execute(f"CREATE OR REPLACE TEMP TABLE {quote(name)} AS {query}")
 
     def drop(self, name: str) -> None:
         """Forget a materialised relation or a loaded view (no error if there is none)."""
@@ -102,16 +109,56 @@ class DuckDBBackend:
 
     def write_parquet(self, query: str, path: str) -> None:
         """Write the result of ``query`` to the Parquet file ``path`` (``COPY … TO … (FORMAT PARQUET)``)."""
-        self.con.execute(f"COPY ({query}) TO {literal(str(path))} (FORMAT PARQUET)")
+        with out_of_memory_as_domain_error():
+            self.con.execute(f"COPY ({query}) TO {literal(str(path))} (FORMAT PARQUET)")
 
     def column_types(self, view: str) -> dict[str, str]:
         """Column names and DuckDB type names of a relation, in order."""
         rows = self.con.execute(f"DESCRIBE SELECT * FROM {quote(view)}").fetchall()
         return {r[0]: str(r[1]).upper() for r in rows}
 
+    def memory_limit_bytes(self) -> int | None:
+        """DuckDB's ``memory_limit`` in bytes as the connection has it now; None when it is unlimited.
+
+        DuckDB shows the limit rounded to a tenth of its binary unit (``5GB`` reads ``4.6 GiB``, 1% less),
+        and that is the value read back.
+        """
+        shown = str(self.con.execute("SELECT current_setting('memory_limit')").fetchone()[0])
+        try:
+            limit = parse_size(shown)
+        except ParameterError:  # a form this version of DuckDB does not show: unknown
+            return None
+        return None if limit >= UNLIMITED else limit
+
     def close(self) -> None:
         """Close the DuckDB connection."""
         self.con.close()
+
+
+#: DuckDB shows no limit (``SET memory_limit = '-1'``) as about 16 EiB: a limit this large is none
+UNLIMITED = 2**60
+
+
+@contextmanager
+def out_of_memory_as_domain_error() -> Iterator[None]:
+    """Raise :class:`~workbench.errors.EngineOutOfMemoryError` for DuckDB's out-of-memory error inside the block.
+
+    Examples
+    --------
+    >>> import duckdb
+    >>> con = duckdb.connect()
+    >>> _ = con.execute("SET memory_limit = '1MB'")
+    >>> with out_of_memory_as_domain_error():  # doctest: +ELLIPSIS
+    ...     _ = con.execute("SELECT LIST(i) FROM range(1000000) t(i) GROUP BY i % 1000").fetchall()
+    Traceback (most recent call last):
+    ...
+    workbench.errors.EngineOutOfMemoryError: DuckDB ran out of memory: Out of Memory Error: ...
+    """
+    try:
+        yield
+    except duckdb.OutOfMemoryException as err:
+        raise EngineOutOfMemoryError(f"DuckDB ran out of memory: {_first_line(err)}; raise the memory limit "
+                                     "(WORKBENCH_MEMORY_LIMIT, or --memory-limit)") from err
 
 
 def default_memory_limit() -> str:
@@ -119,11 +166,7 @@ def default_memory_limit() -> str:
     configured = os.environ.get("WORKBENCH_MEMORY_LIMIT", "").strip()
     if configured:
         return configured
-    try:
-        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (AttributeError, ValueError, OSError):  # not POSIX: DuckDB's own default
-        return "80%"
-    return f"{max(total // 2 // 2**20, 1024)}MB"
+    return f"{max(physical_memory() // 2 // 2**20, 1024)}MB"
 
 def spill_directory() -> Path:
     """Where DuckDB spills past its memory limit: ``WORKBENCH_SPILL_DIR`` or the temporary directory."""

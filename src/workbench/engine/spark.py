@@ -132,6 +132,10 @@ class SparkBackend:
         return {f.name: _SPARK_TYPES.get(type(f.dataType).__name__, type(f.dataType).__name__.upper())
                 for f in fields}
 
+    def memory_limit_bytes(self) -> int | None:
+        """None: a cluster's executors spill shuffles and aggregates past their memory, so no SQL is chosen to fit."""
+        return None
+
     def close(self) -> None:  # the session may be shared; leave it running
         """Leave the Spark session running: it may be shared."""
         pass

@@ -26,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import re
 import signal
 import threading
 from collections.abc import Iterator
@@ -223,36 +222,22 @@ PARENT_RESERVE = 512 * 2**20
 #: the least budget one concurrent kernel gets (half for its DuckDB, half for its pandas frames and Python);
 #: a report reading the derived layer of a 1M-customer brand peaks well under it
 KERNEL_FLOOR = 2 * 2**30
-_UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12, "k": 2**10, "m": 2**20, "g": 2**30,
-          "t": 2**40, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
 
 
 def parse_size(value: str | int) -> int:
     """Bytes in a size written as DuckDB reads it (``8GB`` = 8·10⁹, ``8GiB`` or ``8G`` = 8·2³⁰).
 
-    A percentage (``50%``) is of the machine's physical memory; an int is bytes.
+    A percentage (``50%``) is of the machine's physical memory; an int is bytes. The engine's one
+    parser, :func:`workbench.engine.sizes.parse_size`.
 
     Examples
     --------
     >>> parse_size("8GB"), parse_size("1.5GiB"), parse_size("512 MB"), parse_size(1024)
     (8000000000, 1610612736, 512000000, 1024)
     """
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    text = str(value).strip().lower().replace(" ", "")
-    match = re.fullmatch(r"(\d+(?:\.\d+)?)([a-z%]+)", text)
-    if match and match.group(2) == "%":
-        return int(float(match.group(1)) / 100 * _physical_memory())
-    if not match or match.group(2) not in _UNITS:
-        raise ParameterError(f"memory size {value!r}: expected a number and a unit, e.g. 8GB, 6GiB, 512MB")
-    return int(float(match.group(1)) * _UNITS[match.group(2)])
+    from ..engine.sizes import parse_size as engine_parse_size  # here: the engine loads DuckDB, --help stays fast
 
-
-def _physical_memory() -> int:
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (AttributeError, ValueError, OSError):  # not POSIX: assume a small machine
-        return 8 * 2**30
+    return engine_parse_size(value)
 
 
 def default_budget() -> int:
