@@ -103,7 +103,14 @@ def load() -> str:
 
 def main() -> None:
     from workbench import open as open_workbench
-    from workbench.clv.pipeline import VALUE_TABLE, buyer_rows, fit_value_models, summarise_buyers, value_customers
+    from workbench.clv.pipeline import (
+        VALUE_TABLE,
+        _summary_plan,
+        buyer_rows,
+        fit_value_models,
+        summarise_buyers,
+        value_customers,
+    )
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--customers", type=int, default=20_000_000)
@@ -126,6 +133,9 @@ def main() -> None:
     wb = open_workbench(out, as_of="2026-01-01", validate=False, memory_limit=args.memory_limit)
     wb.con.execute(f"SET temp_directory = '{out / 'spill'}'")
     print(f"load average {load()}", flush=True)
+    dialect, parts = _summary_plan(wb, "orders")
+    print(f"buyer summary: {'the one aggregate' if dialect == 'duckdb' else 'the portable two-level SQL'}"
+          f"{f' in {parts} customer-hash parts' if parts > 1 else ''} at this memory limit", flush=True)
     floors = [floor_scan(wb)]
     steps = Steps()
     n_buyers = steps.time("per-customer summary (engine)", summarise_buyers, wb, "2026-01-01")

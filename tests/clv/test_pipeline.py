@@ -7,8 +7,15 @@ import pytest
 
 import workbench
 from workbench.clv import BetaGeoFitter, GammaGammaFitter, clv_interval, customer_lifetime_value, rfm_summary
-from workbench.clv.pipeline import (VALUE_TABLE, buyer_rows, customer_value, fit_value_models, summarise_buyers,
-                                    total_value_interval, value_customers)
+from workbench.clv.pipeline import (
+    VALUE_TABLE,
+    buyer_rows,
+    customer_value,
+    fit_value_models,
+    summarise_buyers,
+    total_value_interval,
+    value_customers,
+)
 from workbench.errors import ParameterError
 
 
@@ -34,7 +41,10 @@ def reference(brand):
 
 
 class TestEnginePipeline:
+    """Each step of the engine pipeline against the array path on the large simulated brand."""
+
     def test_fits_equal_per_customer_fits(self, brand, reference):
+        """Fits on collapsed buyer rows equal the per-customer fits within 1e-4 standard errors."""
         _, bg_ref, gg_ref = reference
         wb = workbench.open(brand.tables)
         n = summarise_buyers(wb, brand.as_of)
@@ -50,6 +60,7 @@ class TestEnginePipeline:
             assert (gap < 1e-4).all(), gap
 
     def test_clv_equals_array_path(self, brand, reference):
+        """The engine CLV table equals customer_lifetime_value on per-customer arrays."""
         s, bg, gg = reference
         wb = workbench.open(brand.tables)
         summarise_buyers(wb, brand.as_of)
@@ -62,6 +73,7 @@ class TestEnginePipeline:
         np.testing.assert_allclose(m["expected_purchases_90d"], m["e90"], rtol=1e-10)
 
     def test_total_interval_equals_per_customer_bootstrap(self, brand, reference):
+        """The bootstrap total on collapsed rows equals the per-customer bootstrap with the same seed."""
         s, bg, gg = reference
         wb = workbench.open(brand.tables)
         summarise_buyers(wb, brand.as_of)
@@ -71,6 +83,7 @@ class TestEnginePipeline:
         np.testing.assert_allclose(got, want, rtol=1e-9)
 
     def test_customer_value_frame(self, brand, reference):
+        """customer_value: total, interval order, tier shares and non-buyers."""
         s = reference[0]
         cv = customer_value(workbench.open(brand.tables), brand.as_of, interval_draws=20)
         c = cv.customers
@@ -86,6 +99,7 @@ class TestEnginePipeline:
         assert (c.loc[c["frequency"].isna(), "clv"] == 0).all()
 
     def test_infinite_mean_spend_is_an_error(self, brand, reference):
+        """Gamma-Gamma q <= 1 is refused before any work."""
         _, bg, gg = reference
         bad = GammaGammaFitter()
         bad.params_ = pd.Series([gg.params_["p"], 0.9, gg.params_["v"]], index=["p", "q", "v"])
@@ -95,12 +109,16 @@ class TestEnginePipeline:
             value_customers(wb, bg, bad)
 
     def test_no_orders(self, brand):
+        """No orders before as_of is a parameter error."""
         with pytest.raises(ParameterError, match="no orders before"):
             customer_value(workbench.open(brand.tables), "2020-01-01")
 
 
 class TestCollapsedSummary:
+    """rfm_summary(collapsed=True) gives the fits and holdout checks of the per-customer summary."""
+
     def test_collapsed_rows_give_the_same_fit_and_checks(self, brand):
+        """Weighted distinct rows: the same fit, calibration-holdout table and period counts."""
         from workbench.clv import calibration_holdout_comparison, period_transactions
 
         wb = workbench.open(brand.tables)
@@ -121,6 +139,7 @@ class TestCollapsedSummary:
                                       check_dtype=False, rtol=1e-10)
 
     def test_frame_input(self):
+        """A transaction frame is collapsed by DuckDB to weighted rows."""
         tx = pd.DataFrame({"customer_id": ["a", "a", "b", "c"], "order_time": pd.to_datetime(
             ["2025-01-01", "2025-01-15", "2025-01-08", "2025-01-08"])})
         rows = rfm_summary(tx, observation_end="2025-01-29", collapsed=True)
@@ -154,14 +173,64 @@ def test_one_aggregate_equals_day_collapse(brand, exclude, spend, unit):
 
 
 def test_portable_summary_past_the_memory_limit(brand, monkeypatch):
-    """When the one aggregate's lists would not fit in memory, the two-level SQL gives the same table."""
+    """When the one aggregate's lists would not fit in memory even in parts, the two-level SQL gives the same table."""
     import workbench.clv.pipeline as pipeline
 
     wb = workbench.open(brand.tables)
-    assert pipeline._summary_dialect(wb, "orders") == "duckdb"
+    assert pipeline._summary_plan(wb, "orders") == ("duckdb", 1)
     summarise_buyers(wb, brand.as_of, name="fits")
     monkeypatch.setattr(pipeline, "_LIST_BYTES_PER_ORDER", 10**15)
-    assert pipeline._summary_dialect(wb, "orders") == "portable"
+    assert pipeline._summary_plan(wb, "orders") == ("portable", 1)
     summarise_buyers(wb, brand.as_of, name="spills")
     one, two = (wb.query(f"SELECT * FROM {t} ORDER BY customer_id") for t in ("fits", "spills"))
+    pd.testing.assert_frame_equal(one, two, check_dtype=False, check_exact=True)
+
+
+def _parts_of(wb, pipeline, monkeypatch, parts: int) -> None:
+    """Make the plan split the one aggregate in ``parts`` parts: the lists' bytes per order set to fit that."""
+    orders = int(wb.scalar("SELECT COUNT(*) FROM orders"))
+    per_order = int(wb.backend.memory_limit_bytes() * (parts - 0.5)) // orders
+    monkeypatch.setattr(pipeline, "_LIST_BYTES_PER_ORDER", per_order)
+    assert pipeline._summary_plan(wb, "orders") == ("duckdb", parts)
+
+
+def test_summary_in_customer_hash_parts(brand, monkeypatch):
+    """The one aggregate run on 3 customer-hash parts, one after the other, gives the one aggregate's table bit for bit.
+
+    Each part holds about a third of the buyers; asked again on the same workbench the table is kept, not
+    appended to; with other options it is built again.
+    """
+    import workbench.clv.pipeline as pipeline
+
+    wb = workbench.open(brand.tables)
+    n = summarise_buyers(wb, brand.as_of, name="whole")
+    _parts_of(wb, pipeline, monkeypatch, 3)
+    assert summarise_buyers(wb, brand.as_of, name="parts") == n > 20_000
+    sizes = wb.query("SELECT hash(customer_id) % 3 AS part, COUNT(*) AS n FROM parts GROUP BY 1 ORDER BY 1")["n"]
+    assert len(sizes) == 3 and (abs(sizes / n - 1 / 3) < 0.02).all()  # a hash splits 20,000+ buyers evenly
+    one, two = (wb.query(f"SELECT * FROM {t} ORDER BY customer_id") for t in ("whole", "parts"))
+    pd.testing.assert_frame_equal(one, two, check_exact=True)
+    assert summarise_buyers(wb, brand.as_of, name="parts") == n  # kept: no part appended twice
+    gross = summarise_buyers(wb, brand.as_of, name="parts", spend="gross")  # other options: built again
+    assert gross == n and wb.scalar("SELECT COUNT(DISTINCT customer_id) FROM parts") == n
+
+
+def test_parts_fall_back_to_the_two_level_sql_when_a_part_runs_out_of_memory(brand, monkeypatch):
+    """A part past the memory limit (the estimate too small) rebuilds the whole table with the SQL that spills."""
+    import workbench.clv.pipeline as pipeline
+    from workbench.errors import EngineOutOfMemoryError
+
+    wb = workbench.open(brand.tables)
+    summarise_buyers(wb, brand.as_of, name="whole")
+    _parts_of(wb, pipeline, monkeypatch, 2)
+    real = wb.backend.execute
+
+    def execute(statement: str) -> None:
+        if statement.startswith("INSERT"):
+            raise EngineOutOfMemoryError("DuckDB ran out of memory")
+        real(statement)
+
+    monkeypatch.setattr(wb.backend, "execute", execute)
+    summarise_buyers(wb, brand.as_of, name="parts")
+    one, two = (wb.query(f"SELECT * FROM {t} ORDER BY customer_id") for t in ("whole", "parts"))
     pd.testing.assert_frame_equal(one, two, check_dtype=False, check_exact=True)
