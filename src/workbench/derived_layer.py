@@ -46,7 +46,8 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -343,7 +344,7 @@ def _build(wb: Workbench, data_dir: str | Path, root: Path, at: pd.Timestamp, pr
     incremental = [n for n in rels if n not in rebuild and not rels[n].derived]
     folder = f"v-{pd.Timestamp.now():%Y%m%dT%H%M%S%f}-{os.getpid()}"
     target = root / folder
-    (target / "parts").mkdir(parents=True)
+    target.mkdir(parents=True)
     manifest: dict[str, Any] = {
         "format": FORMAT_VERSION, "package_version": _package_version(), "engine": wb.dialect,
         "as_of": at.isoformat(), "built": pd.Timestamp.now().isoformat(timespec="seconds"), "folder": folder,
@@ -355,16 +356,19 @@ def _build(wb: Workbench, data_dir: str | Path, root: Path, at: pd.Timestamp, pr
             wb.backend.materialise(_KEYS, _affected_sql(wb, finder.affected_sql(keyed), rels, incremental, old, at))
             changed_keys = int(wb.backend.fetch(f"SELECT COUNT(*) FROM {_KEYS}")[0][0])
             clock.lap(f"{changed_keys} affected customers")
-            with wb.restricted(_KEYS, KEYED_TABLES, KEY):
+            with wb.restricted(_KEYS, KEYED_TABLES, KEY), _kept_once(wb, keyed):
+                clock.lap("affected customers' rows read")
                 for n in incremental:
                     rels[n].build(wb, at)
-                    wb.backend.write_parquet(f"SELECT * FROM {quote(n)}", str(target / "parts" / f"{n}.parquet"))
+                    # kept in the engine (a few percent of the rows) for the merge below, not written and read back
+                    wb.backend.materialise(_part(n), f"SELECT * FROM {quote(n)}")
                     clock.lap(f"{n}: affected customers recomputed")
         wb.layer = Layer(target, manifest)  # relations written below are read by the later ones
         for n, r in rels.items():
             file = f"{n}.parquet"
             if n in incremental:
-                _write_kept(wb, n, r, old, at, target / "parts" / file, target / file)
+                _write_kept(wb, n, r, old, at, _part(n), target / file)
+                wb.backend.drop(_part(n))
             else:
                 r.build(wb, at)
                 wb.backend.write_parquet(f"SELECT * FROM {quote(n)}", str(target / file))
@@ -377,7 +381,6 @@ def _build(wb: Workbench, data_dir: str | Path, root: Path, at: pd.Timestamp, pr
         finder.save(wb, keyed, old, target, manifest)
         manifest["mode"], manifest["reason"] = ("incremental" if incremental else "full"), reason
         manifest["seconds"] = clock.laps
-        shutil.rmtree(target / "parts")
     except BaseException:
         wb.layer = None
         shutil.rmtree(target, ignore_errors=True)
@@ -403,6 +406,24 @@ class _Clock:
         log.info("layer: %s (%.1f s)", step, self.laps[step])
 
 
+@contextmanager
+def _kept_once(wb: Workbench, tables: list[str]) -> Iterator[None]:
+    """Inside :meth:`Workbench.restricted`: the restricted tables computed once and kept, not per query.
+
+    Each query of a restricted table would read the whole source again to find the affected
+    customers' rows (touches, the largest, are read three times by the relations).
+    """
+    kept = [t for t in tables if wb.has_table(t)]
+    for t in kept:
+        wb.backend.materialise(f"__layer_rows_{t}", f"SELECT * FROM {quote(t)}")
+        wb._create_view(t, f"SELECT * FROM {quote('__layer_rows_' + t)}")
+    try:
+        yield
+    finally:
+        for t in kept:  # the views are restored by the enclosing block
+            wb.backend.drop(f"__layer_rows_{t}")
+
+
 def _affected_sql(wb: Workbench, keyed: str, rels: dict[str, _Relation], incremental: list[str], old: Layer | None,
                   at: pd.Timestamp) -> str:
     """The customers to recompute: those the keyed tables show, and those whose kept rows a compared table changes."""
@@ -419,18 +440,22 @@ def _affected_sql(wb: Workbench, keyed: str, rels: dict[str, _Relation], increme
     return f"SELECT DISTINCT {KEY} FROM ({' UNION ALL '.join([keyed, *extra])}) a WHERE {KEY} IS NOT NULL"
 
 
-def _write_kept(wb: Workbench, name: str, r: _Relation, old: Layer | None, at: pd.Timestamp, part: Path,
+def _part(name: str) -> str:
+    """The engine relation holding the affected customers' recomputed rows of relation ``name``."""
+    return "__layer_part_" + name.strip("_")
+
+
+def _write_kept(wb: Workbench, name: str, r: _Relation, old: Layer | None, at: pd.Timestamp, part: str,
                 path: Path) -> None:
     """Relation ``name``: the recomputed rows of the affected customers and the previous layer's other rows."""
     assert old is not None
     entry = old.manifest["relations"][name]
     wb.backend.load("__layer_old", str(old.folder / entry["file"]))
-    wb.backend.load("__layer_part", str(part))
     moved = r.as_of_columns(at)
     cols = ", ".join(f"{moved.get(c, 'o.' + quote(c))} AS {quote(c)}" for c in wb.backend.column_types("__layer_old"))
     keep = f" AND ({r.keep(at)})" if r.keep is not None else ""
     wb.backend.write_parquet(f"""
-        SELECT * FROM __layer_part
+        SELECT * FROM {quote(part)}
         UNION ALL
         SELECT {cols} FROM __layer_old o LEFT JOIN {_KEYS} k ON k.{KEY} = o.{KEY} WHERE k.{KEY} IS NULL{keep}""",
                              str(path))

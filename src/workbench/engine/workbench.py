@@ -293,8 +293,12 @@ class Workbench:
         saved_layer, self.layer = self.layer, None
         self._forget_derived()
         for t in present:
-            self._create_view(t, f"SELECT * FROM ({self._contract_select(t)}) r "
-                                 f"WHERE {quote(key)} IN (SELECT {quote(key)} FROM {quote(keys)})")
+            # the raw rows are restricted before the typed view's DISTINCT and as-of rules (a filter the engine
+            # does not push below them): the key typed as the view types it
+            typed = self._cast(key, self._raw_types(t)[key], STRING)
+            raw = (f"(SELECT * FROM {quote('__raw_' + t)} "
+                   f"WHERE {typed} IN (SELECT {quote(key)} FROM {quote(keys)})) r")
+            self._create_view(t, self._contract_select(t, raw))
         try:
             yield
         finally:
