@@ -127,6 +127,17 @@ class TestNewFiles:
         with pytest.raises(workbench.DataContractError):  # a refusal is never remembered
             validated(brand, AS_OF, table)
 
+    def test_a_padded_id_in_a_new_file_is_refused_as_a_cold_validation_refuses_it(self, brand, monkeypatch):
+        """Rule 6 across tables: a new file's "0042" against a customer "42" (the customers file changed too)."""
+        validated(brand, AS_OF, "orders")
+        write(pd.DataFrame({"customer_id": ["C1", "C2", "C3", "C4", "42"]}), brand / "customers.parquet", "customers")
+        append(brand, "orders", "day-2025-01-20.parquet", order("O8", "0042"))
+        calls = count_validations(monkeypatch)
+        with pytest.raises(workbench.DataContractError) as err:
+            validated(brand, AS_OF, "orders")
+        assert calls == [] and "written two ways" in err.value.problem
+        same_refusal(err.value, cold(brand, AS_OF, "orders", monkeypatch))
+
     def test_new_files_and_a_later_as_of_check_both_kinds_of_rows(self, brand, monkeypatch):
         """A later as-of with new files: old rows that the later date shows are checked too."""
         # an old-file order of [AS_OF, LATER) repeats a key: left out at AS_OF, a duplicate at LATER

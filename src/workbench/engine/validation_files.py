@@ -180,16 +180,18 @@ def find_appended(wb: Workbench, key: str, listing: Listing) -> Appended | None:
             continue
         if new and (wb.dialect != "duckdb" or not Path(wb._sources[name]).is_dir()):
             return None  # only DuckDB reads some of a folder's files here
-        grown, changed = set(), set()
-        for table in set(prior.files) | set(listing):
-            if table == name:
-                continue
-            other, _ = _compare(prior.files.get(table), listing.get(table))
-            if other != "same" and table in listing and prior.types.get(table) != _input_types(wb, table):
-                other = "changed"  # a new file that widens a folder's types may read every file differently
-            (grown if other == "grown" else changed if other == "changed" else set()).add(table)
-        return Appended(prior.as_of, tuple(new), frozenset(grown), frozenset(changed), prior.padded)
+        states = {t: _other_state(wb, prior, t, listing) for t in set(prior.files) | set(listing) if t != name}
+        return Appended(prior.as_of, tuple(new), frozenset(t for t, s in states.items() if s == "grown"),
+                        frozenset(t for t, s in states.items() if s == "changed"), prior.padded)
     return None
+
+
+def _other_state(wb: Workbench, prior: FilePass, table: str, listing: Listing) -> str:
+    """``same``, ``grown`` or ``changed``: another table's files since ``prior``."""
+    state, _ = _compare(prior.files.get(table), listing.get(table))
+    if state == "grown" and prior.types.get(table) != _input_types(wb, table):
+        return "changed"  # a new file that widens a folder's types may read every file differently
+    return state
 
 
 def remember_files(wb: Workbench, key: str, listing: Listing, how: str) -> None:
