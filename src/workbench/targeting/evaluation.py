@@ -18,7 +18,7 @@ their summed outcomes:
 * uplift@k: the difference in mean outcome between treated and control units among the top
   ``floor(k N)`` units.
 
-Confidence intervals are normal intervals with a Poisson-bootstrap standard error (seeded;
+Confidence intervals are normal intervals with a bootstrap standard error (seeded;
 by cluster when clusters are given: evaluation at the unit of randomisation), vectorised
 over replicates. They treat the scores as fixed, which holds for scores from a model that
 never saw any evaluated unit: evaluate on a held-out part of the experiment
@@ -133,25 +133,39 @@ def _ends(sorted_score: np.ndarray) -> np.ndarray:
     return np.r_[np.flatnonzero(np.diff(sorted_score)), len(sorted_score) - 1]
 
 
-def _cums(t: np.ndarray, y: np.ndarray, w: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Weighted cumulative n, N_t, Y_t, N_c, Y_c at the block ends; ``w`` is (replicates, units)."""
-    wt, wc = w * t, w * (1 - t)
-    return tuple(np.cumsum(a, axis=1)[:, ends] for a in (w, wt, wt * y, wc, wc * y))
+def _cums(t: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Weighted cumulative N_t, Y_t, N_c, Y_c over the units in order; ``w`` is (replicates, units)."""
+    wt = w * t
+    wc = w - wt
+    return tuple(np.cumsum(a, axis=1) for a in (wt, wt * y, wc, wc * y))
 
 
-def _curve_values(kind: str, c: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray]:
+def _at(c: tuple[np.ndarray, ...], idx: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Cumulative n, N_t, Y_t, N_c, Y_c at positions ``idx`` (n = N_t + N_c)."""
+    every = len(idx) == c[0].shape[1]   # no ties: every position ends a block, no copy needed
+    nt, yt, nc, yc = c if every else (a[:, idx] for a in c)
+    return nt + nc, nt, yt, nc, yc
+
+
+def _curve_values(kind: str, c: tuple[np.ndarray, ...], origin: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Curve points (n, value) from cumulative sums, from the origin (0, 0) when ``origin``."""
     n, nt, yt, nc, yc = c
     if kind == "qini":
         v = yt - yc * np.divide(nt, nc, out=np.zeros_like(nt), where=nc != 0)
     else:
         v = (np.divide(yt, nt, out=np.zeros_like(yt), where=nt != 0)
              - np.divide(yc, nc, out=np.zeros_like(yc), where=nc != 0)) * n
+    if not origin:
+        return n, v
     zero = np.zeros((n.shape[0], 1))
     return np.hstack([zero, n]), np.hstack([zero, v])
 
 
-def _area_above_random(x: np.ndarray, v: np.ndarray) -> np.ndarray:
+def _area_above_random(x: np.ndarray, v: np.ndarray, origin: bool = True) -> np.ndarray:
+    """Trapezoid area under the curve minus the random line's (without ``origin``: from (0, 0) implicitly)."""
     area = ((x[:, 1:] - x[:, :-1]) * (v[:, 1:] + v[:, :-1])).sum(axis=1) / 2
+    if not origin:
+        area += x[:, 0] * v[:, 0] / 2   # the first segment, from the origin
     return area - x[:, -1] * v[:, -1] / 2
 
 
@@ -164,33 +178,48 @@ def _perfect_key(kind: str, t: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def _statistics(s, t, y, w, ks) -> np.ndarray:
-    """Qini coefficient, AUUC and uplift@k per row of weights ``w``: shape (replicates, 2 + len(ks))."""
+    """Qini coefficient, AUUC and uplift@k per row of weights ``w``: shape (replicates, 2 + len(ks)).
+
+    One pass of cumulative sums over the ranked units serves both curves and every uplift@k (the
+    sums after the first ``floor(k n)`` units); the perfect rankings share theirs when their keys
+    are equal (continuous outcomes).
+    """
     out = []
     order = _order(s)
+    c = _cums(t[order], y[order], w[:, order])
     ends = _ends(s[order])
-    c = _cums(t[order], y[order], w[:, order], ends)
+    perfect_cums: dict[bytes, tuple[tuple[np.ndarray, ...], np.ndarray]] = {}
     for kind in ("qini", "uplift"):
         pk = _perfect_key(kind, t, y)
-        po = _order(pk)
-        pc = _cums(t[po], y[po], w[:, po], _ends(pk[po]))
-        actual = _area_above_random(*_curve_values(kind, c))
-        perfect = _area_above_random(*_curve_values(kind, pc))
+        if pk.tobytes() not in perfect_cums:
+            po = _order(pk)
+            perfect_cums[pk.tobytes()] = _cums(t[po], y[po], w[:, po]), _ends(pk[po])
+        pc, pends = perfect_cums[pk.tobytes()]
+        actual = _area_above_random(*_curve_values(kind, _at(c, ends), origin=False), origin=False)
+        perfect = _area_above_random(*_curve_values(kind, _at(pc, pends), origin=False), origin=False)
         with np.errstate(invalid="ignore", divide="ignore"):   # a replicate may have no perfect area
             out.append(actual / perfect)
-    ws, ts, ys = w[:, order], t[order], y[order]
     for k in ks:
-        top = slice(0, int(len(s) * k))
-        a, b = ws[:, top] * ts[top], ws[:, top] * (1 - ts[top])
+        top = int(len(s) * k)
+        if top == 0:
+            out.append(np.full(w.shape[0], np.nan))
+            continue
+        _, nt, yt, nc, yc = (a[:, 0] for a in _at(c, np.array([top - 1])))
         with np.errstate(invalid="ignore", divide="ignore"):
-            out.append((a * ys[top]).sum(1) / a.sum(1) - (b * ys[top]).sum(1) / b.sum(1))
+            out.append(yt / nt - yc / nc)
     return np.column_stack(out)
 
 
 def _boot_weights(rng: np.random.Generator, m: int, n: int, cluster_codes: np.ndarray | None) -> np.ndarray:
-    if cluster_codes is None:
-        return rng.poisson(1.0, size=(m, n)).astype(float)
-    g = rng.poisson(1.0, size=(m, int(cluster_codes.max()) + 1)).astype(float)
-    return g[:, cluster_codes]
+    """Bootstrap weights of ``m`` replicates: how often each unit (cluster) is drawn, with replacement.
+
+    Counts of ``g`` draws among ``g`` units (clusters), from one ``bincount`` over all replicates:
+    the classic bootstrap, several times cheaper than drawing a Poisson weight per unit.
+    """
+    g = n if cluster_codes is None else int(cluster_codes.max()) + 1
+    draws = rng.integers(0, g, size=(m, g)) + (np.arange(m) * g)[:, None]
+    counts = np.bincount(draws.ravel(), minlength=m * g).reshape(m, g).astype(float)
+    return counts if cluster_codes is None else counts[:, cluster_codes]
 
 
 def qini_curve(score, treatment, y) -> Curve:
@@ -221,7 +250,7 @@ def uplift_curve(score, treatment, y) -> Curve:
 def _curve(kind: str, score, treatment, y) -> Curve:
     s, t, ya = _arrays(score, treatment, y)
     o = _order(s)
-    x, v = _curve_values(kind, _cums(t[o], ya[o], np.ones((1, len(s))), _ends(s[o])))
+    x, v = _curve_values(kind, _at(_cums(t[o], ya[o], np.ones((1, len(s)))), _ends(s[o])))
     return Curve(x[0], v[0])
 
 
