@@ -20,6 +20,7 @@ from workbench.targeting import (
     holdout_mask,
     policy_values,
     score_chunks,
+    train_sample,
 )
 
 FITS: list[set[int]] = []
@@ -177,3 +178,19 @@ def test_feature_matrix_from_an_experiment_frame():
         feature_matrix(frame.assign(pre_gmv=[1.0, None, 2.0, 3.0]))
     with pytest.raises(DataContractError, match="tier"):
         feature_matrix(frame, categorical=["tier"])
+
+
+def test_train_sample_is_capped_deterministic_and_order_free():
+    """At most ``max_units`` units, the same ones for the same ids and salt in any order; another salt draws others."""
+    ids = np.array([f"C{i:06d}" for i in range(20_000)])
+    m = train_sample(ids, 5_000)
+    assert m.sum() == 5_000
+    perm = np.random.default_rng(0).permutation(len(ids))
+    assert set(ids[perm][train_sample(ids[perm], 5_000)]) == set(ids[m])
+    other = train_sample(ids, 5_000, salt="another")
+    assert 0.15 < (m & other).sum() / 5_000 < 0.35            # independent draws of 25% overlap by about 25%
+    assert train_sample(ids, None).all() and train_sample(ids, 20_000).all()
+    # a random sample: every tenth of the ids (by position) holds about a tenth of it (binomial sd about 21)
+    assert np.abs(np.bincount(np.arange(len(ids))[m] // 2_000) - 500).max() < 100
+    with pytest.raises(ParameterError):
+        train_sample(ids, 0)

@@ -21,10 +21,11 @@ from .evaluation import (
 )
 from .features import feature_matrix
 from .frame import TARGETING_CATEGORICAL, TARGETING_NUMERIC, customer_features, targeting_frame
-from .learners import FoldModel, UpliftFit, fit_uplift, fold_ids, holdout_mask, score_chunks
+from .learners import FoldModel, UpliftFit, fit_uplift, fold_ids, holdout_mask, score_chunks, train_sample
 
 __all__ = [
     "TARGETING_CATEGORICAL", "TARGETING_NUMERIC", "Curve", "FoldModel", "PolicyEvaluation", "UpliftEvaluation",
     "UpliftFit", "customer_features", "evaluate_uplift", "feature_matrix", "fit_uplift", "fold_ids", "holdout_mask",
-    "policy_values", "qini_curve", "score_chunks", "targeting_frame", "uplift_curve", "within_fold_ranks",
+    "policy_values", "qini_curve", "score_chunks", "targeting_frame", "train_sample", "uplift_curve",
+    "within_fold_ranks",
 ]

@@ -99,6 +99,38 @@ def holdout_mask(unit_ids: Any, share: float = 0.3, salt: str = DEFAULT_SALT + "
     return fold_ids(unit_ids, 10_000, salt) < int(round(share * 10_000))
 
 
+def train_sample(unit_ids: Any, max_units: int | None, salt: str = DEFAULT_SALT + "-train") -> np.ndarray:
+    """True for the units a model learns on: all of them, or the ``max_units`` with the smallest salted hash.
+
+    A learning curve flattens long before a large experiment's units run out, while the cost of
+    the tree fits grows with them; a cap keeps the fit's cost fixed. The sample is a salted hash
+    of the id (the same units for the same ids and salt, whatever the row order), so it is a
+    random sample independent of treatment and outcome; pass customer ids (not cluster ids) to
+    keep every cluster of a clustered design. Evaluation stays on the hold-out
+    (:func:`holdout_mask`), which the sample never touches.
+
+    Examples
+    --------
+    >>> m = train_sample(np.arange(10_000), 2_500)
+    >>> int(m.sum()), bool((m == train_sample(np.arange(10_000)[::-1], 2_500)[::-1]).all())
+    (2500, True)
+    >>> bool(train_sample(["a", "b"], None).all())
+    True
+    """
+    ids = pd.Series(np.asarray(unit_ids)).astype(str).to_numpy(object)
+    keep = np.ones(len(ids), dtype=bool)
+    if max_units is None or len(ids) <= int(max_units):
+        return keep
+    if int(max_units) < 1:
+        raise ParameterError(f"max_units must be at least 1 (got {max_units})")
+    key = hashlib.blake2b(salt.encode(), digest_size=8).hexdigest()
+    h = pd.util.hash_array(ids, hash_key=key)
+    order = np.lexsort((ids, h))             # ties of the 64-bit hash broken by id: independent of row order
+    keep[:] = False
+    keep[order[:int(max_units)]] = True
+    return keep
+
+
 @dataclass(frozen=True)
 class FoldModel:
     """The fitted models of one fold; :meth:`cate` scores new rows."""
