@@ -5,7 +5,8 @@
 primitives only, so it runs unchanged on every backend. A pass on local files is remembered
 under a key of the files' contents and the as-of date (:func:`validation_record`); at a later
 as-of date on the same files only the checks whose result can differ run, on the rows the later
-date adds or changes (:func:`_validate_since`), which is what :func:`validate_remembered` picks.
+date adds or changes (:func:`_validate_since`), which is what
+:func:`~workbench.engine.validation_files.validate_remembered` picks.
 """
 from __future__ import annotations
 
@@ -213,45 +214,6 @@ def validation_marker(sources: Mapping[str, Any], name: str, as_of: pd.Timestamp
     record = validation_record(sources, name)
     return None if record is None else record.marker(as_of)
 
-
-def validate_remembered(wb: Workbench, name: str) -> str:
-    """Validate contract table ``name`` of ``wb``, reusing what passed on the same files; say how.
-
-    ``"remembered"``: the same files passed at this as-of date (or, without one, ever).
-    ``"since <date>"``: they passed at an earlier as-of date A; at this date B only the checks
-    whose result can differ run, on the rows B adds or changes (:func:`_validate_since`, which
-    says why that finds exactly the errors a full validation finds). ``"appended …"``: the
-    table's files are those of a remembered pass plus new ones, none changed or removed (the
-    daily export that adds a file): the new files' rows and what they can break are checked
-    (:func:`~workbench.engine.validation_files.validate_appended`). ``"full"``: otherwise —
-    changed or removed files, only later passes, no cache. A pass is recorded
-    (:class:`ValidationRecord`, and per file :class:`~workbench.engine.validation_files.FilePass`);
-    a failure never is.
-    """
-    from . import validation_files
-
-    spec = contract.TABLES[name]
-    # a strict pass checks more than a backfill pass on the same as-of date: separate keys
-    key = f"{name}|strict" if wb.strict else name
-    listing = None if os.environ.get("WORKBENCH_VALIDATION_CACHE", "1").strip() == "0" else source_listing(wb._sources)
-    record = None if listing is None else validation_record(wb._sources, key, listing)
-    if record is None or listing is None:
-        _validate_table(wb, spec)
-        return "full"
-    if record.marker(wb.as_of).exists():
-        how = "remembered"
-    else:
-        earlier = [a for a in record.passes() if wb.as_of is not None and a < wb.as_of]
-        if earlier:
-            _validate_since(wb, spec, earlier[-1])
-            how = f"since {earlier[-1]}"
-        else:
-            how = validation_files.validate_appended(wb, spec, key, listing) or "full"
-            if how == "full":
-                _validate_table(wb, spec)
-        record.remember(wb.as_of)
-    validation_files.remember_files(wb, key, listing, how)
-    return how
 
 @dataclass(frozen=True)
 class Normalisation:

@@ -26,6 +26,7 @@ import pandas as pd
 
 from .. import contract
 from ..contract import TableSpec
+from . import validation
 from .sql import _normalise_expr, literal, quote
 from .validation import (
     Listing,
@@ -41,6 +42,8 @@ from .validation import (
     _stamp,
     _unstamp,
     cache_dir,
+    source_listing,
+    validation_record,
 )
 
 if TYPE_CHECKING:
@@ -370,3 +373,42 @@ class _FileViews:
         """Drop the views made."""
         for view in self._made:
             self.wb.backend.drop(view)
+
+
+def validate_remembered(wb: Workbench, name: str) -> str:
+    """Validate contract table ``name`` of ``wb``, reusing what passed on the same files; say how.
+
+    ``"remembered"``: the same files passed at this as-of date (or, without one, ever).
+    ``"since <date>"``: they passed at an earlier as-of date A; at this date B only the checks
+    whose result can differ run, on the rows B adds or changes
+    (:func:`~workbench.engine.validation._validate_since`, which says why that finds exactly the
+    errors a full validation finds). ``"new files since …"``: the table's files are those of a
+    remembered pass plus new ones, none changed or removed (the daily export that adds a file):
+    the new files' rows and what they can break are checked (:func:`validate_appended`).
+    ``"full"``: otherwise (changed or removed files, only later passes, no cache). A pass is
+    recorded (:class:`~workbench.engine.validation.ValidationRecord`, and per file
+    :class:`FilePass`); a failure never is. It lives here, above both kinds of record, so that
+    :mod:`~workbench.engine.validation` does not import this module.
+    """
+    spec = contract.TABLES[name]
+    # a strict pass checks more than a backfill pass on the same as-of date: separate keys
+    key = f"{name}|strict" if wb.strict else name
+    listing = None if os.environ.get("WORKBENCH_VALIDATION_CACHE", "1").strip() == "0" else source_listing(wb._sources)
+    record = None if listing is None else validation_record(wb._sources, key, listing)
+    if record is None or listing is None:
+        validation._validate_table(wb, spec)
+        return "full"
+    if record.marker(wb.as_of).exists():
+        how = "remembered"
+    else:
+        earlier = [a for a in record.passes() if wb.as_of is not None and a < wb.as_of]
+        if earlier:
+            validation._validate_since(wb, spec, earlier[-1])
+            how = f"since {earlier[-1]}"
+        else:
+            how = validate_appended(wb, spec, key, listing) or "full"
+            if how == "full":
+                validation._validate_table(wb, spec)
+        record.remember(wb.as_of)
+    remember_files(wb, key, listing, how)
+    return how

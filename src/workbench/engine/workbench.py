@@ -44,6 +44,7 @@ from .sql import (
     to_timestamp,
 )
 from .validation import Normalisation, ValidationSummary, sequence_counts
+from .validation_files import validate_remembered
 
 log = logging.getLogger("workbench.engine")
 
@@ -518,14 +519,14 @@ class Workbench:
         :func:`~workbench.engine.validation.validation_record`), so a batch of reports on the same
         files validates once; at a later as-of date on the same files only the checks that can
         differ run, on the rows the later date adds or changes. :attr:`validation_kind` says which
-        (:func:`~workbench.engine.validation.validate_remembered`).
+        (:func:`~workbench.engine.validation_files.validate_remembered`).
         """
         if name in self._validated or name not in contract.TABLES:
             return
         self.require(name)
         self._validated.add(name)  # referenced tables are validated while checking this one
         try:
-            self.validation_kind[name] = validation.validate_remembered(self, name)
+            self.validation_kind[name] = validate_remembered(self, name)
         except Exception:
             self._validated.discard(name)
             raise
