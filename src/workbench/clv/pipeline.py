@@ -179,10 +179,10 @@ def summarise_buyers(wb: Workbench, as_of: Any = None, name: str = RFM_TABLE, ex
     return int(wb.scalar(f"SELECT COUNT(*) FROM {quote(name)}"))
 
 
-#: DuckDB memory per order of the one-aggregate buyer summary (its per-customer lists of order days stay in
-#: memory: they do not spill); about 70 bytes were measured at 1M customers and 7M orders, and a peak RSS of
-#: 3.9 GB for a quarter of 140M orders (20M customers), with margin
-_LIST_BYTES_PER_ORDER = 128
+#: DuckDB memory per order of the one-aggregate buyer summary (its per-customer lists of order days and values
+#: stay in memory: they do not spill): at 1M customers and 7M orders it ran within a 400MB limit (57 bytes per
+#: order) and not within 300MB; with margin for the buyer table the parts add up to
+_LIST_BYTES_PER_ORDER = 96
 #: past this many customer-hash parts the portable two-level SQL is used: every part scans all the orders again
 #: (at 20M customers and 5GB, 4 parts took 95 CPU s where the two-level SQL took 163)
 _MAX_PARTS = 8
