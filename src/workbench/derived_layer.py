@@ -37,8 +37,18 @@ What each relation does in an incremental build:
   ``channels``, ``staff`` or ``stores`` changed;
 * CLV buyer table (the CLV report's defaults): affected customers recomputed, the others kept
   with ``age_days`` recomputed; rebuilt in full when ``tasks`` changed;
-* value buckets of the last complete month: rebuilt in full when ``coupons`` or ``staff``
-  changed (in practice every day: coupons are issued daily) or the month moved on.
+* bucket rows (every order from the start of the last complete month to as-of with its value
+  bucket, :func:`~workbench.attribution.buckets.bucket_rows`): affected customers recomputed, the
+  others kept from the new month start on; also recomputed, the customers of kept orders whose
+  coupon now reads otherwise to the coupon rule (``coupons`` is compared per coupon, not
+  fingerprinted as a dimension: coupons are issued every day); rebuilt in full when ``staff``
+  changed or rows without a customer arrived (no customer to recompute them for);
+* value buckets of the last complete month: the bucket rows before the month's end, written
+  from them each build (the rows of the running month become the next month's window).
+
+Steps of an update: the affected customers' rows of each keyed table are read once (the
+restricted table kept in the engine), each relation recomputed on them and kept in the engine,
+then merged with the previous layer's other rows into the new file.
 """
 from __future__ import annotations
 
