@@ -29,8 +29,12 @@ Definitions that matter:
 """
 from __future__ import annotations
 
+import functools
+import inspect
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -41,12 +45,15 @@ from .contract import CONTACT_DELETE_TYPES
 from .engine import Workbench, literal, money_sum, to_timestamp
 from .errors import ParameterError
 from .relations import (
+    add_events,
     channel_dims,
     contact_intervals,
     first_adds,
+    first_scans,
     group_dims,
     group_intervals,
     open_at_sql,
+    order_flags,
     order_flags_sql,
     staff_dims,
     store_regions,
@@ -63,6 +70,38 @@ _CUT_COLUMN = {"brand": None, "region": "region", "store": "store_id", "staff": 
 
 
 # ---------------------------------------------------------------------- shared pieces
+_F = TypeVar("_F", bound=Callable[..., pd.DataFrame])
+_RESULTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def once_per_workbench(func: _F) -> _F:
+    """Keep a metric's frame per workbench and arguments: a page asking twice runs the SQL once.
+
+    A report states some numbers in two places (the contacts at the period's start close one
+    period and open the next; the brand's contacts at as-of head the KPIs and the retention
+    section). The frame is keyed by the arguments (defaults filled in) and the identity of the
+    workbench's tables, so attaching a new table computes it again; callers get a copy.
+    """
+    sig = inspect.signature(func)
+
+    @functools.wraps(func)
+    def wrapper(wb: Workbench, *args: Any, **kwargs: Any) -> pd.DataFrame:
+        bound = sig.bind(wb, *args, **kwargs)
+        bound.apply_defaults()
+        try:
+            key = (func.__name__, tuple(id(v) for v in getattr(wb, "_sources", {}).values()),
+                   tuple((k, v) for k, v in bound.arguments.items() if k != "wb"))
+            hash(key)
+            memo = _RESULTS.setdefault(wb, {})
+        except TypeError:  # an unhashable argument or a stand-in workbench: no memo
+            return func(wb, *args, **kwargs)
+        if key not in memo:
+            memo[key] = func(wb, *args, **kwargs)
+        return memo[key].copy()
+
+    return wrapper  # type: ignore[return-value]
+
+
 def _window(wb: Workbench, start: Any, end: Any = None) -> tuple[pd.Timestamp, pd.Timestamp]:
     """``[start, end)`` as timestamps; ``end`` None is the workbench's as-of date."""
     s, e = to_timestamp(start, "start"), require_as_of(wb, end, "end")
@@ -114,6 +153,7 @@ def _merge(frames: list[pd.DataFrame], by: str) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------------- acquisition
+@once_per_workbench
 def acquisition(wb: Workbench, start: Any, end: Any = None, grain: str | None = "day", by: str = "brand",
                 store_id: str | None = None) -> pd.DataFrame:
     """Adds and group joins per period, in person-times and persons (拉新).
@@ -187,6 +227,7 @@ def _group_event_counts(wb: Workbench, s: pd.Timestamp, e: pd.Timestamp, grain: 
 
 
 # ---------------------------------------------------------------------- retention
+@once_per_workbench
 def losses(wb: Workbench, start: Any, end: Any = None, grain: str | None = "day", by: str = "brand") -> pd.DataFrame:
     """Deletes and group leaves per period (删除员工人次, 退群人次).
 
@@ -223,6 +264,7 @@ def losses(wb: Workbench, start: Any, end: Any = None, grain: str | None = "day"
     return _finish(_merge([dels, leaves], by), by, grain)
 
 
+@once_per_workbench
 def current_contacts(wb: Workbench, at: Any = None, by: str = "store") -> pd.DataFrame:
     """Open relationships at one instant.
 
@@ -275,6 +317,7 @@ def current_contacts(wb: Workbench, at: Any = None, by: str = "store") -> pd.Dat
 
 
 # ---------------------------------------------------------------------- funnel
+@once_per_workbench
 def funnel(wb: Workbench, start: Any, end: Any = None, by: str = "store", window_days: int = 30) -> pd.DataFrame:
     """The acquisition funnel scan → add → join group → claim hook coupon, per cut.
 
@@ -302,18 +345,13 @@ def funnel(wb: Workbench, start: Any, end: Any = None, by: str = "store", window
           ON k.customer_id = jj.customer_id AND k.issued_at >= jj.join_time AND k.issued_at < jj.scan_time + {w}"""
     df = wb.query(f"""
         WITH first_scan AS (
-            SELECT * FROM (
-                SELECT sc.customer_id, sc.event_time AS scan_time, sc.channel_code,
-                       COALESCE(sc.store_id, ch.store_id) AS store_id, ch.channel_group,
-                       ROW_NUMBER() OVER (PARTITION BY sc.customer_id ORDER BY sc.event_time, sc.channel_code) AS rn
-                FROM scans sc LEFT JOIN ({channel_dims(wb)}) ch ON ch.channel_code = sc.channel_code
-            ) x WHERE rn = 1 AND scan_time >= {literal(s)} AND scan_time < {literal(e)}
+            SELECT * FROM ({first_scans(wb)}) x WHERE scan_time >= {literal(s)} AND scan_time < {literal(e)}
         ),
         f AS (SELECT fs.*, sr.region FROM first_scan fs
               LEFT JOIN ({store_regions(wb)}) sr ON sr.store_id = fs.store_id),
         a AS (
             SELECT f.customer_id, {cut} AS cut, f.scan_time, MIN(ce.event_time) AS add_time
-            FROM f LEFT JOIN contact_events ce ON ce.customer_id = f.customer_id AND ce.event_type = 'add'
+            FROM f LEFT JOIN ({add_events(wb)}) ce ON ce.customer_id = f.customer_id
                  AND ce.event_time >= f.scan_time AND ce.event_time < f.scan_time + {w}
             GROUP BY 1, 2, 3
         ),
@@ -341,6 +379,7 @@ def funnel(wb: Workbench, start: Any, end: Any = None, by: str = "store", window
 
 
 # ---------------------------------------------------------------------- conversion
+@once_per_workbench
 def conversion(wb: Workbench, start: Any, end: Any = None, grain: str | None = "month", by: str = "brand",
                variant: str = "active") -> pd.DataFrame:
     """Buyers and GMV in user view and task view, side by side (转化).
@@ -370,7 +409,7 @@ def conversion(wb: Workbench, start: Any, end: Any = None, grain: str | None = "
     sel, grp = _select_cut(by)
     flag = "user_active" if variant == "active" else "user_ever"
     df = wb.query(f"""
-        WITH o AS ({order_flags_sql(wb, s, e)})
+        WITH o AS ({order_flags_sql(wb, s, e, dims=by in ('region', 'channel_group', 'channel_code'))})
         SELECT {_period(grain, 'order_time', s)} AS period{sel},
                COUNT(*) AS orders, COUNT(DISTINCT customer_id) AS buyers,
                {money_sum('amount')} AS gmv, {money_sum('net_amount')} AS net_gmv,
@@ -589,11 +628,11 @@ def task_performance(wb: Workbench, start: Any, end: Any = None, window_days: in
         raise ParameterError(f"variant must be 'active' or 'ever', not {variant!r}")
     wb.require("tasks", "touches", "orders")
     w = f"INTERVAL '{int(window_days)} days'"
-    # Without contact data no relationship can be checked: the active rule reads as "ever"
-    # (a push implies an earlier add) rather than counting no orders at all.
-    open_cond = (f"AND EXISTS (SELECT 1 FROM ({contact_intervals(wb)}) iv WHERE iv.customer_id = o.customer_id "
-                 f"AND {open_at_sql('iv', 'o.order_time')})" if variant == "active" and wb.has_table("contact_events")
-                 else "")
+    # The active rule reads the order's user_active flag (computed once per workbench). Without contact
+    # data no relationship can be checked: it reads as "ever" (a push implies an earlier add) rather than
+    # counting no orders at all.
+    open_join = (f"JOIN ({order_flags(wb)}) fl ON fl.order_id = o.order_id AND fl.user_active = 1"
+                 if variant == "active" and wb.has_table("contact_events") else "")
     df = wb.query(f"""
         WITH t AS (SELECT task_id, task_type, title FROM tasks
                    WHERE created_at >= {literal(s)} AND created_at < {literal(e)}),
@@ -605,7 +644,7 @@ def task_performance(wb: Workbench, start: Any, end: Any = None, window_days: in
             SELECT p.task_id, COUNT(o.order_id) AS user_orders, COUNT(DISTINCT o.customer_id) AS user_buyers,
                    COALESCE({money_sum('o.amount')}, 0) AS user_gmv
             FROM pushed p JOIN orders o ON o.customer_id = p.customer_id AND o.order_time >= p.pushed_at
-                 AND o.order_time < p.pushed_at + {w} {open_cond}
+                 AND o.order_time < p.pushed_at + {w} {open_join}
             GROUP BY p.task_id
         ),
         task_view AS (

@@ -39,7 +39,7 @@ __all__ = [
     "derived_table",
     "contact_intervals_sql", "group_intervals_sql", "open_at_sql",
     "contact_intervals", "group_intervals", "first_adds", "channel_dims", "staff_dims", "store_regions",
-    "group_dims", "order_flags_sql",
+    "group_dims", "order_flags", "order_flags_sql", "first_scans", "add_events",
 ]
 
 _NO_TEXT = "CAST(NULL AS VARCHAR)"
@@ -147,6 +147,34 @@ def first_adds(wb: Workbench) -> str:
     """, ("contact_events", "channels"))
 
 
+def first_scans(wb: Workbench) -> str:
+    """Each customer's first scan of a channel code. Materialised once per workbench.
+
+    Grain: one row per customer who ever scanned. Columns: customer_id, scan_time, channel_code,
+    store_id (the scan's store, else the code's store), channel_group. Ties at one second go to
+    the lower channel code. Reads ``scans`` and ``channels``. The funnels of several windows (a
+    cohort, the one before it, per store) filter these rows instead of ranking every scan again.
+    """
+    return derived_table(wb, "__wb_first_scans", f"""
+    SELECT customer_id, scan_time, channel_code, store_id, channel_group FROM (
+        SELECT sc.customer_id, sc.event_time AS scan_time, sc.channel_code,
+               COALESCE(sc.store_id, ch.store_id) AS store_id, ch.channel_group,
+               ROW_NUMBER() OVER (PARTITION BY sc.customer_id ORDER BY sc.event_time, sc.channel_code) AS rn
+        FROM scans sc LEFT JOIN ({channel_dims(wb)}) ch ON ch.channel_code = sc.channel_code
+    ) x WHERE rn = 1
+    """, ("scans", "channels"))
+
+
+def add_events(wb: Workbench) -> str:
+    """Every add of a contact: customer_id, staff_id, event_time. Materialised once per workbench.
+
+    Grain: one row per ``add`` row of ``contact_events`` (identical rows merged, as the contract
+    view does), repeated adds of an open relationship included. Reads ``contact_events``.
+    """
+    return derived_table(wb, "__wb_add_events", "SELECT customer_id, staff_id, event_time FROM contact_events "
+                                                "WHERE event_type = 'add'", ("contact_events",))
+
+
 def store_regions(wb: Workbench) -> str:
     """One row per store: store_id, region. Reads ``stores`` (optional: without it, no rows)."""
     return f"SELECT store_id, region FROM {wb.table_or_empty('stores')}"
@@ -173,7 +201,24 @@ def group_dims(wb: Workbench) -> str:
                LEFT JOIN ({store_regions(wb)}) sr ON sr.store_id = g.store_id"""
 
 
-def order_flags_sql(wb: Workbench, start: Any, end: Any = None) -> str:
+def order_flags(wb: Workbench) -> str:
+    """Each order's user-view flags, materialised once per workbench (grain: one row per order).
+
+    Columns: order_id, ``user_active`` (1 when a contact interval of the customer was open at the
+    order time), ``user_ever`` (1 when the customer had been added before it). Reads ``orders`` and
+    ``contact_events``. A flag depends on the order alone, not on a report's window, so every
+    window's numbers (a period, the one before it, twelve months) read these rows instead of
+    joining their orders to the contact intervals again.
+    """
+    return derived_table(wb, "__wb_order_flags", f"""
+        SELECT o.order_id,
+               MAX(CASE WHEN {open_at_sql('iv', 'o.order_time')} THEN 1 ELSE 0 END) AS user_active,
+               MAX(CASE WHEN iv.start_time <= o.order_time THEN 1 ELSE 0 END) AS user_ever
+        FROM orders o LEFT JOIN ({contact_intervals(wb)}) iv ON iv.customer_id = o.customer_id
+        GROUP BY o.order_id""", ("orders", "contact_events"))
+
+
+def order_flags_sql(wb: Workbench, start: Any, end: Any = None, dims: bool = True) -> str:
     """Orders in ``[start, end)`` with the user-view and task-view flags.
 
     Grain: one row per order. Columns: every ``orders`` column, then ``user_active`` (1 when a
@@ -183,20 +228,22 @@ def order_flags_sql(wb: Workbench, start: Any, end: Any = None) -> str:
     store), ``staff_id`` (the sharing staff member) and the buyer's acquisition
     ``channel_code`` and ``channel_group`` (:func:`first_adds`). Reads ``orders``,
     ``contact_events``, ``stores`` and ``channels``. ``end`` defaults to the workbench's as-of.
+    The flags come from :func:`order_flags`. With ``dims=False`` region and the acquisition
+    channel are NULL (no joins to stores and first adds, for callers that do not cut by them).
     """
     s, e = to_timestamp(start, "start"), require_as_of(wb, end, "end")
-    flags = f"""
-        SELECT o.order_id,
-               MAX(CASE WHEN {open_at_sql('iv', 'o.order_time')} THEN 1 ELSE 0 END) AS user_active,
-               MAX(CASE WHEN iv.start_time <= o.order_time THEN 1 ELSE 0 END) AS user_ever
-        FROM orders o LEFT JOIN ({contact_intervals(wb)}) iv ON iv.customer_id = o.customer_id
-        WHERE o.order_time >= {literal(s)} AND o.order_time < {literal(e)}
-        GROUP BY o.order_id"""
+    if dims:
+        cols = "sr.region, o.share_staff_id AS staff_id, fa.channel_code, fa.channel_group"
+        joins = f"""LEFT JOIN ({store_regions(wb)}) sr ON sr.store_id = o.store_id
+        LEFT JOIN ({first_adds(wb)}) fa ON fa.customer_id = o.customer_id"""
+    else:
+        cols = (f"{_NO_TEXT} AS region, o.share_staff_id AS staff_id, {_NO_TEXT} AS channel_code, "
+                f"{_NO_TEXT} AS channel_group")
+        joins = ""
     return f"""
         SELECT o.*, fl.user_active, fl.user_ever,
                CASE WHEN o.task_id IS NOT NULL OR o.share_staff_id IS NOT NULL THEN 1 ELSE 0 END AS task_view,
-               o.amount - COALESCE(o.refunded_amount, 0) AS net_amount,
-               sr.region, o.share_staff_id AS staff_id, fa.channel_code, fa.channel_group
-        FROM orders o JOIN ({flags}) fl ON fl.order_id = o.order_id
-        LEFT JOIN ({store_regions(wb)}) sr ON sr.store_id = o.store_id
-        LEFT JOIN ({first_adds(wb)}) fa ON fa.customer_id = o.customer_id"""
+               o.amount - COALESCE(o.refunded_amount, 0) AS net_amount, {cols}
+        FROM orders o JOIN ({order_flags(wb)}) fl ON fl.order_id = o.order_id
+        {joins}
+        WHERE o.order_time >= {literal(s)} AND o.order_time < {literal(e)}"""

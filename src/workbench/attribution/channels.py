@@ -21,7 +21,7 @@ import pandas as pd
 from ..contract import CONTACT_DELETE_TYPES
 from ..engine import Workbench, literal, money_sum, to_timestamp
 from ..errors import ParameterError
-from ..relationships import contact_intervals_sql
+from ..relations import contact_intervals
 
 
 def channel_roi(wb: Workbench, start: Any, end: Any, as_of: Any = None, value_days: int = 30,
@@ -57,7 +57,7 @@ def channel_roi(wb: Workbench, start: Any, end: Any, as_of: Any = None, value_da
     deletes = ", ".join(literal(t) for t in CONTACT_DELETE_TYPES)
     df = wb.query(f"""
         WITH adds AS (
-            SELECT * FROM ({contact_intervals_sql()}) iv
+            SELECT * FROM ({contact_intervals(wb)}) iv
             WHERE iv.start_time >= {literal(s)} AND iv.start_time < {literal(e)} AND iv.channel_code IS NOT NULL
         ),
         base AS (

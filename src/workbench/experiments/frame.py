@@ -32,7 +32,7 @@ import pandas as pd
 from ..contract import CONTACT_DELETE_TYPES
 from ..engine import Workbench, literal
 from ..errors import DataContractError, ParameterError
-from ..relationships import contact_intervals_sql, open_at_sql
+from ..relations import contact_intervals, open_at_sql
 
 METRICS = ("orders", "gmv", "converted", "retained")
 RATIO_METRICS = {"aov": ("gmv", "orders")}
@@ -85,7 +85,7 @@ def _units_sql(wb: Workbench, info: ExperimentInfo) -> str:
         SELECT customer_id, cluster_id, variant, t0 FROM (
             SELECT iv.customer_id, a.unit_id AS cluster_id, a.variant, {start} AS t0,
                    ROW_NUMBER() OVER (PARTITION BY iv.customer_id ORDER BY a.unit_id) AS rn
-            FROM ({contact_intervals_sql()}) iv
+            FROM ({contact_intervals(wb)}) iv
             JOIN staff s ON s.staff_id = iv.staff_id
             JOIN assignments a ON a.unit_id = {cluster} AND a.experiment_id = {exp_id}
             WHERE {open_at_sql('iv', start)}
@@ -102,7 +102,7 @@ def _unit_metrics_sql(wb: Workbench, info: ExperimentInfo, window_days: int, pre
             SELECT u.customer_id,
                    MIN(CASE WHEN iv.end_time IS NULL OR iv.end_time >= u.t0 + {w} OR iv.end_type NOT IN ({deletes})
                             THEN 1 ELSE 0 END) AS retained
-            FROM u JOIN ({contact_intervals_sql()}) iv ON iv.customer_id = u.customer_id
+            FROM u JOIN ({contact_intervals(wb)}) iv ON iv.customer_id = u.customer_id
             WHERE {open_at_sql('iv', 'u.t0')}
             GROUP BY u.customer_id
         ) r ON r.customer_id = u.customer_id""" if has_contacts else ""

@@ -326,9 +326,15 @@ def _staff_days_sql(start: pd.Timestamp, end: pd.Timestamp) -> str:
     """
     s, e = literal(start), literal(end)
     add, by_customer = literal("add"), literal("delete_by_customer")
+    # only the pairs with an event in the period: the previous event of each is in its pair's history,
+    # so the rest of the events need not be sorted
+    pairs = (f"SELECT DISTINCT customer_id, staff_id FROM contact_events "
+             f"WHERE event_time >= {s} AND event_time < {e}")
+    in_pairs = (f"SELECT c.* FROM contact_events c JOIN ({pairs}) p "
+                f"ON p.customer_id IS NOT DISTINCT FROM c.customer_id AND p.staff_id IS NOT DISTINCT FROM c.staff_id")
     seq = (f"SELECT staff_id, event_time, event_type, LAG(event_type) OVER (PARTITION BY customer_id, staff_id "
            f"ORDER BY {interval_order_sql('contact_events')}) AS previous_event "
-           f"FROM ({ordered_events_sql('contact_events')}) e")
+           f"FROM ({ordered_events_sql('contact_events', in_pairs)}) e")
     events = (f"SELECT staff_id, CAST(date_trunc('day', event_time) AS TIMESTAMP) AS day, "
               f"SUM(CASE WHEN event_type = {add} AND (previous_event IS NULL OR previous_event <> {add}) "
               f"THEN 1 ELSE 0 END) AS adds, "
