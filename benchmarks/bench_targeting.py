@@ -12,6 +12,17 @@ Threads are limited to one (``OMP_NUM_THREADS=1`` before scikit-learn loads): on
 2-core machine OpenMP threads of the tree ensembles contend and slow each fit ten-fold.
 
     python benchmarks/bench_targeting.py --customers 10000000 --chunk 1000000
+
+With ``--data DIR`` it measures the targeting report on a brand instead: ``--steps`` times each
+call of the report's page function in one process (frame, fit, hold-out scoring, evaluation
+with ``n_boot`` replicates, policy values, traits, audience features, audience scoring, split by
+store and guide; wall and CPU seconds), and ``--caps`` gives the learning curve of the training
+sample (:func:`workbench.targeting.train_sample`): per cap, the hold-out's Qini coefficient
+and the DR gain of the top 30% over random targeting with their intervals, and the fit's CPU
+seconds (``none``: every training unit).
+
+    python benchmarks/bench_targeting.py --data DIR --as-of 2026-01-01 --steps
+    python benchmarks/bench_targeting.py --data DIR --as-of 2026-01-01 --caps 12500,25000,50000,100000,none
 """
 from __future__ import annotations
 
@@ -44,12 +55,113 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+class Clock:
+    """Wall and CPU seconds of the steps timed with :meth:`step`, printed as they end."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict] = []
+
+    def step(self, name: str, fn, *args, **kwargs):
+        wall, cpu = time.perf_counter(), time.process_time()
+        out = fn(*args, **kwargs)
+        row = {"step": name, "wall_s": round(time.perf_counter() - wall, 2),
+               "cpu_s": round(time.process_time() - cpu, 2)}
+        self.rows.append(row)
+        print(json.dumps(row), flush=True)
+        return out
+
+
+def _frame(wb, experiment: str, outcome: str):
+    from workbench.targeting import TARGETING_CATEGORICAL, TARGETING_NUMERIC, holdout_mask, targeting_frame
+    from workbench.targeting.audience import TargetingModel
+
+    frame = targeting_frame(wb, experiment)
+    ids = frame["unit_id"].astype(str).reset_index(drop=True)
+    x, lay = TargetingModel.layout(frame, TARGETING_NUMERIC, TARGETING_CATEGORICAL)
+    return (frame, ids, holdout_mask(ids, 0.3), x.to_numpy(float), lay, frame["treated"].to_numpy(int),
+            frame[outcome].to_numpy(float), frame["propensity"].to_numpy(float))
+
+
+
+def page_steps(wb, experiment: str, outcome: str, cap: int | None, n_boot: int) -> None:
+    """Each call of the targeting page for one experiment, timed (the page's own order and arguments)."""
+    import pandas as pd
+
+    from workbench.pages.targeting import _named_traits, trait_table
+    from workbench.targeting import customer_features, policy_values, train_sample
+    from workbench.targeting.audience import TargetingModel, audience_by, rank_audience
+
+    c = Clock()
+    frame, ids, hold, x, lay, t, y, e = c.step("frame", _frame, wb, experiment, outcome)
+    learn = ~hold
+    learn[learn] = train_sample(ids[learn], cap)
+    print(json.dumps({"units": len(frame), "holdout": int(hold.sum()), "train_pool": int((~hold).sum()),
+                      "train_sample": int(learn.sum()), "features": x.shape[1]}))
+    fit = c.step("fit (dr, 5 folds)", fit_uplift, x[learn], t[learn], y[learn], "dr",
+                 unit_ids=ids[learn].to_numpy(), n_folds=5, propensity=e[learn])
+    model = TargetingModel(fit, **lay, outcome=outcome)
+    score = c.step("score hold-out", fit.predict, x[hold])
+    mu0, mu1 = c.step("outcomes hold-out", fit.predict_outcomes, x[hold])
+    ev = c.step(f"evaluate_uplift (n_boot {n_boot})", evaluate_uplift, score, t[hold], y[hold], ks=(0.3,),
+                n_boot=n_boot)
+    c.step("policy_values", policy_values, score, t[hold], y[hold], mu0, mu1, propensity=e[hold], shares=(0.3,))
+    used = learn | hold
+    uplift = np.empty(len(y))
+    uplift[learn], uplift[hold] = fit.scores, score
+    c.step("traits", lambda: _named_traits(wb, trait_table(frame[used].reset_index(drop=True), uplift[used])))
+    feats = c.step("customer_features (open now)", customer_features, wb, at=pd.Timestamp(wb.as_of))
+    aud = c.step(f"rank_audience ({len(feats)} customers)", rank_audience, model, feats, 0.3)
+    c.step("by store and guide", lambda: (audience_by(wb, aud, "store_id"), audience_by(wb, aud, "staff_id")))
+    print(json.dumps({"qini": round(ev.qini_coefficient, 4), "total_wall_s": round(sum(r["wall_s"] for r in c.rows), 1),
+                      "total_cpu_s": round(sum(r["cpu_s"] for r in c.rows), 1)}))
+
+
+def learning_curve(wb, experiment: str, outcome: str, caps: list[int | None], n_boot: int) -> None:
+    """Hold-out Qini and DR gain of the top 30% over random, per cap of the training sample."""
+    from workbench.targeting import policy_values, train_sample
+
+    frame, ids, hold, x, lay, t, y, e = _frame(wb, experiment, outcome)
+    for cap in caps:
+        learn = ~hold
+        learn[learn] = train_sample(ids[learn], cap)
+        cpu = time.process_time()
+        fit = fit_uplift(x[learn], t[learn], y[learn], "dr", unit_ids=ids[learn].to_numpy(), n_folds=5,
+                         propensity=e[learn])
+        fit_cpu = time.process_time() - cpu
+        score = fit.predict(x[hold])
+        mu0, mu1 = fit.predict_outcomes(x[hold])
+        q = evaluate_uplift(score, t[hold], y[hold], ks=(0.3,), n_boot=n_boot).table.iloc[0]
+        g = policy_values(score, t[hold], y[hold], mu0, mu1, propensity=e[hold], shares=(0.3,)).gains.iloc[0]
+        print(json.dumps({"cap": cap, "train_units": int(learn.sum()), "fit_cpu_s": round(fit_cpu, 1),
+                          "qini": [round(float(q[c]), 4) for c in ("estimate", "ci_low", "ci_high")],
+                          "gain_top30_vs_random": [round(float(g[c]), 3) for c in ("gain", "ci_low", "ci_high")]}),
+              flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--customers", type=int, default=10_000_000)
     ap.add_argument("--chunk", type=int, default=1_000_000)
     ap.add_argument("--train", type=int, default=50_000)
+    ap.add_argument("--data", help="a brand's data folder: time the targeting report on it instead")
+    ap.add_argument("--as-of", default=None)
+    ap.add_argument("--experiment", default="EXP_CUST")
+    ap.add_argument("--outcome", default="gmv")
+    ap.add_argument("--steps", action="store_true", help="time each step of the page")
+    ap.add_argument("--cap", default="50000", help="training sample cap of --steps (none: no cap)")
+    ap.add_argument("--caps", default="", help="comma-separated caps of the learning curve (none: no cap)")
+    ap.add_argument("--n-boot", type=int, default=500)
     args = ap.parse_args()
+    if args.data:
+        import workbench
+
+        wb = workbench.open(args.data, as_of=args.as_of)
+        cap = lambda v: None if v.strip() == "none" else int(v)  # noqa: E731
+        if args.steps:
+            page_steps(wb, args.experiment, args.outcome, cap(args.cap), args.n_boot)
+        if args.caps:
+            learning_curve(wb, args.experiment, args.outcome, [cap(v) for v in args.caps.split(",")], args.n_boot)
+        return
     rng = np.random.default_rng(0)
     x = features(rng, args.train)
     t = rng.integers(0, 2, args.train)

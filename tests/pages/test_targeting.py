@@ -24,8 +24,9 @@ from workbench.pages.experiment import bounds
 from workbench.pages.targeting import MIN_CLUSTERS_PER_ARM, level_label, targeting_page, top_mask
 from workbench.simulate import simulate_brand
 from workbench.simulate.params import SimulationParams
-from workbench.targeting import holdout_mask, targeting_frame
+from workbench.targeting import holdout_mask, targeting_frame, train_sample
 from workbench.targeting.audience import export_audience
+from workbench.targeting.learners import fit_uplift
 
 ROOT = Path(__file__).resolve().parents[2]
 N_CUSTOMERS = 10_000
@@ -229,7 +230,8 @@ def test_bad_parameters_are_refused(report_brand):
     """Unknown outcomes and methods, and shares outside (0, 1), are parameter errors."""
     folder, brand = report_brand
     wb = workbench.open(folder / "data", as_of=brand.truth["as_of"][:10])
-    for kwargs in ({"outcome": "aov"}, {"top_share": 1.0}, {"method": "s"}, {"holdout_share": 0}, {"n_folds": 2}):
+    for kwargs in ({"outcome": "aov"}, {"top_share": 1.0}, {"method": "s"}, {"holdout_share": 0}, {"n_folds": 2},
+                   {"max_train_units": 10}):
         with pytest.raises(ParameterError):
             targeting_page(wb, "EXP_CUST", **kwargs)
 
@@ -247,6 +249,41 @@ def test_store_experiment_with_enough_stores_is_learnt_and_evaluated_by_store(tm
     truth = brand.truth["experiments"]["EXP_STORE"]["true_abs_lift"]["gmv_per_unit"]
     assert page.average_effect.ci_low <= truth <= page.average_effect.ci_high
     assert page.qini.ci_low <= 0 or page.gain_vs_random.ci_low <= 0
+
+
+CAP = 1_000   # a training sample smaller than the spread brand's training units
+
+
+def test_training_sample_cap_is_honoured_and_stated(spread):
+    """With ``max_train_units`` the fit sees exactly the hash sample of that many training customers.
+
+    Every evaluated number still comes from the whole hold-out, and the rendered page states the sample.
+    """
+    wb = spread["wb"]
+    page = targeting_page(wb, "EXP_CUST", method=METHOD, n_folds=FOLDS, max_train_units=CAP)
+    frame = targeting_frame(wb, "EXP_CUST")
+    ids = frame["unit_id"].astype(str)
+    hold = holdout_mask(ids, 0.3)
+    assert page.n_train_pool == (~hold).sum() > CAP and page.n_train == CAP and page.sampled
+    assert page.n_holdout == hold.sum() == spread["page"].n_holdout
+    fit = page.model.fit
+    assert len(fit.scores) == CAP and max(len(tr) for tr in fit.train_index) < CAP
+    # the units it learned on are train_sample's: their cross-fitted scores are the fit's own, in frame order
+    learn = ~hold
+    learn[learn] = train_sample(ids[learn], CAP)
+    x = page.model.matrix(frame)
+    again = targeting_page(wb, "EXP_CUST", method=METHOD, n_folds=FOLDS, max_train_units=CAP)
+    np.testing.assert_array_equal(again.model.fit.scores, fit.scores)        # deterministic by the salt
+    np.testing.assert_allclose(page.model.fit.predict(x[hold]),
+                               again.model.fit.predict(x[hold]))
+    assert page.qini.value == again.qini.value
+    refit = fit_uplift(x[learn], frame["treated"][learn], frame["gmv"][learn], METHOD, n_folds=FOLDS,
+                       unit_ids=ids[learn].to_numpy(), propensity=frame["propensity"][learn])
+    np.testing.assert_allclose(refit.scores, fit.scores)
+    text = rendered(spread, "en", max_train_units=CAP)
+    assert (f"The model learned from a sample of {CAP:,} of those {page.n_train_pool:,} customers" in text
+            and f"uses all {page.n_holdout:,} of them" in text)
+    assert "learned from a sample" not in rendered(spread, "en")        # not capped by default: no sentence
 
 
 class TestAudienceCommand:

@@ -10,8 +10,10 @@ How the numbers are made:
 * **Split.** Units (clusters, for store- or staff-randomised experiments) are split by a
   salted hash (:func:`~workbench.targeting.learners.holdout_mask`): ``holdout_share`` of them
   are held out. The uplift model (:func:`~workbench.targeting.learners.fit_uplift`,
-  cross-fitted) learns on the rest; every evaluated number comes from the held-out units,
-  which no model saw, so their intervals hold.
+  cross-fitted) learns on the rest, or on a salted-hash sample of at most ``max_train_units``
+  customers of the rest (:func:`~workbench.targeting.learners.train_sample`; the page states
+  the sample); every evaluated number comes from the held-out units, which no model saw, so
+  their intervals hold.
 * **Evaluation on the hold-out.** The Qini coefficient and uplift@k with bootstrap intervals
   (:func:`~workbench.targeting.evaluation.evaluate_uplift`, resampling clusters when the
   design is clustered); policy values of "treat the top k%", treat-all, treat-none and
@@ -23,14 +25,15 @@ How the numbers are made:
   learned top-k policy beats random targeting of the same share (its interval above zero) and
   the top-k customers gain on average. Otherwise there is nothing to target: the page says to
   treat everyone or no one according to the average effect over the whole experiment (doubly
-  robust, every unit's outcome models out of fold).
+  robust, every unit's outcome models out of fold; with a capped sample, over the sample and
+  the hold-out).
 * **Audience.** The customers with an open contact at the report's date are scored with the
   mean of the fold models (:class:`~workbench.targeting.audience.TargetingModel`); the top
   ``top_share`` is the audience. Its expected incremental outcome is the hold-out estimate
   per treated top-k customer times the audience size (same interval, scaled).
-* **Traits.** Mean predicted uplift by level of each trait over the experiment's units (each
-  unit scored by a model that never saw it); the traits with the widest spread between
-  levels are turned into sentences.
+* **Traits.** Mean predicted uplift by level of each trait over the experiment's units (the
+  sample and the hold-out when capped; each unit scored by a model that never saw it); the
+  traits with the widest spread between levels are turned into sentences.
 """
 from __future__ import annotations
 
@@ -51,6 +54,11 @@ MIN_HOLDOUT_PER_ARM = 20       # units per arm in the hold-out (clusters for clu
 MIN_LEVEL_UNITS = 30           # a trait level with fewer units is too noisy to describe
 MIN_LEVEL_SHARE = 0.02
 CURVE_POINTS = 200             # the Qini curve is thinned to this many points for the chart
+#: Training units the uplift model learns on at most (a salted-hash sample of them beyond it): the tree fits' cost
+#: grows with the units. On the 1M brand's EXP_CUST (247,859 training customers, GMV) the hold-out Qini was 0.024
+#: (95% interval 0.000 to 0.048) learning on 50,000 and 0.035 (0.012 to 0.058) on all, at a fifth of the fit's CPU;
+#: at 12,500 and 25,000 it was about 0 (BENCHMARKS.md, "Targeting report at 1M").
+MAX_TRAIN_UNITS = 50_000
 
 
 @dataclass(frozen=True)
@@ -111,9 +119,22 @@ class TargetingPage:
     by_store: pd.DataFrame | None = None        # store_name, customers, predicted_uplift
     by_guide: pd.DataFrame | None = None        # staff_name, store_name, customers, predicted_uplift
     model: Any = None                           # TargetingModel (None when too few to learn)
+    n_train: int = 0                            # units the model learned on (a hash sample when capped)
+    n_train_pool: int = 0                       # units outside the hold-out it could have learned on
+    max_train_units: int | None = None
     holdout_share: float = 0.3
     n_folds: int = 5
     n_boot: int = 500
+
+    @property
+    def train_share(self) -> float:
+        """Share of the units outside the hold-out that the model learned on (1 when not capped)."""
+        return self.n_train / self.n_train_pool if self.n_train_pool else 0.0
+
+    @property
+    def sampled(self) -> bool:
+        """Whether the model learned on a sample of the training units (the cap bound)."""
+        return self.n_train < self.n_train_pool
 
     @property
     def recommends(self) -> bool:
@@ -321,7 +342,8 @@ def drivers(traits: pd.DataFrame, top: int = 3) -> tuple[Driver, ...]:
 
 
 # ----------------------------------------------------------------------------- the page
-def _check(outcome: str, top_share: float, method: str, holdout_share: float, n_folds: int) -> None:
+def _check(outcome: str, top_share: float, method: str, holdout_share: float, n_folds: int,
+           max_train_units: int | None = None) -> None:
     from ..errors import ParameterError
     from ..targeting.learners import METHODS
 
@@ -332,6 +354,8 @@ def _check(outcome: str, top_share: float, method: str, holdout_share: float, n_
     if method == "dr" and int(n_folds) < 3:
         raise ParameterError("the DR-learner cross-fits its own pseudo-outcomes inside the training folds: "
                              f"n_folds must be at least 3 (got {n_folds})")
+    if max_train_units is not None and int(max_train_units) < 100:
+        raise ParameterError(f"max_train_units must be at least 100 (or None: no cap), got {max_train_units!r}")
     for name, v in (("top_share", top_share), ("holdout_share", holdout_share)):
         if not 0 < v < 1:
             raise ParameterError(f"{name} must lie strictly between 0 and 1, got {v!r}")
@@ -381,7 +405,7 @@ def default_experiment(wb: Any) -> str:
 def targeting_page(wb: Any, experiment_id: str | None = None, outcome: str = "gmv", top_share: float = 0.3,
                    method: str = "dr", window_days: int = 14, pre_days: int = 28, holdout_share: float = 0.3,
                    n_folds: int = 5, at: Any = None, n_boot: int = 500, level: float = 0.95, threads: int | None = 1,
-                   estimator: Any = None) -> TargetingPage:
+                   estimator: Any = None, max_train_units: int | None = MAX_TRAIN_UNITS) -> TargetingPage:
     """Everything the targeting report states for ``experiment_id`` (see the module docstring).
 
     Parameters
@@ -409,15 +433,20 @@ def targeting_page(wb: Any, experiment_id: str | None = None, outcome: str = "gm
         little from threads and contend for cores on a shared machine.
     estimator : scikit-learn regressor, optional
         The outcome learner (default :func:`workbench.targeting.learners.default_regressor`).
+    max_train_units : int or None, default :data:`MAX_TRAIN_UNITS`
+        The model learns on at most this many of the units outside the hold-out, a salted-hash
+        sample of customers (:func:`~workbench.targeting.learners.train_sample`; None: all).
+        The units left out enter no statement; every evaluated number still comes from the
+        whole hold-out.
     """
     from .._as_of import require_as_of
     from ..errors import TooFewUnitsError
     from ..experiments.frame import experiment_info
     from ..targeting.audience import TargetingModel
     from ..targeting.frame import TARGETING_CATEGORICAL, TARGETING_NUMERIC, targeting_frame
-    from ..targeting.learners import fit_uplift, holdout_mask, thread_limit
+    from ..targeting.learners import fit_uplift, holdout_mask, thread_limit, train_sample
 
-    _check(outcome, top_share, method, holdout_share, n_folds)
+    _check(outcome, top_share, method, holdout_share, n_folds, max_train_units)
     experiment_id = experiment_id or default_experiment(wb)
     info = experiment_info(wb, experiment_id)
     when = require_as_of(wb, at, "at")
@@ -426,10 +455,13 @@ def targeting_page(wb: Any, experiment_id: str | None = None, outcome: str = "gm
     clustered = info.unit != "customer"
     groups = (frame["cluster_id"] if clustered else frame["unit_id"]).astype(str).reset_index(drop=True)
     hold = holdout_mask(groups, holdout_share)
+    learn = ~hold   # the units the model learns on: a hash sample of the customers outside the hold-out when capped
+    learn[learn] = train_sample(frame["unit_id"].astype(str)[learn], max_train_units)
     base = dict(experiment_id=experiment_id, name=info.name or experiment_id, unit=info.unit, outcome=outcome,
                 method=method, top_share=float(top_share), window_days=int(window_days), n_units=len(frame),
                 n_clusters=int(groups.nunique()) if clustered else None, n_holdout=int(hold.sum()), as_of=when,
-                holdout_share=float(holdout_share), n_folds=int(n_folds), n_boot=int(n_boot))
+                holdout_share=float(holdout_share), n_folds=int(n_folds), n_boot=int(n_boot),
+                n_train=int(learn.sum()), n_train_pool=int((~hold).sum()), max_train_units=max_train_units)
     if not _enough(frame, hold, groups, clustered):
         return TargetingPage(status="too_few", **base)
     x, lay = TargetingModel.layout(frame, TARGETING_NUMERIC, TARGETING_CATEGORICAL)
@@ -437,27 +469,30 @@ def targeting_page(wb: Any, experiment_id: str | None = None, outcome: str = "gm
     t, y, e = frame["treated"].to_numpy(int), frame[outcome].to_numpy(float), frame["propensity"].to_numpy(float)
     with thread_limit(threads):
         try:
-            fit = fit_uplift(xa[~hold], t[~hold], y[~hold], method, estimator, unit_ids=groups[~hold].to_numpy(),
-                             n_folds=n_folds, propensity=e[~hold])
+            fit = fit_uplift(xa[learn], t[learn], y[learn], method, estimator, unit_ids=groups[learn].to_numpy(),
+                             n_folds=n_folds, propensity=e[learn])
         except TooFewUnitsError:   # a fold without units, or without one arm
             return TargetingPage(status="too_few", **base)
         model = TargetingModel(fit, **lay, outcome=outcome, window_days=int(window_days))
-        score_h = model.fit.predict(xa[hold])
+        score_h = fit.predict(xa[hold])
         mu0_h, mu1_h = fit.predict_outcomes(xa[hold])
     start = info.start_at
     period = (start, start + pd.Timedelta(days=int(window_days)))
     clusters = groups.to_numpy() if clustered else None
     ev = _evaluate(page_base=base, score=score_h, t=t[hold], y=y[hold], mu=(mu0_h, mu1_h), e=e[hold],
                    clusters=None if clusters is None else clusters[hold], period=period, n_boot=n_boot, level=level)
-    mu0, mu1 = np.empty(len(y)), np.empty(len(y))
-    mu0[~hold], mu1[~hold], mu0[hold], mu1[hold] = fit.mu0, fit.mu1, mu0_h, mu1_h
+    # the units of the statements below: the sample the model learned on and the hold-out (every unit when not
+    # capped); units left out of the sample would need 15 more tree predictions each and add nothing to learn from
+    used = learn | hold
+    mu0, mu1, uplift = np.empty(len(y)), np.empty(len(y)), np.empty(len(y))
+    mu0[learn], mu1[learn], mu0[hold], mu1[hold] = fit.mu0, fit.mu1, mu0_h, mu1_h
+    uplift[learn], uplift[hold] = fit.scores, score_h
     unit = OUTCOMES[outcome]
-    average = _stated(dr_effects(t, y, mu0, mu1, e), clusters, unit, f"average effect of the task on "
-                      f"{OUTCOME_DEFINITIONS[outcome]} per customer over the window, whole experiment "
-                      "(doubly robust, outcome models out of fold)", *period, level=level)
-    uplift = np.empty(len(y))
-    uplift[~hold], uplift[hold] = fit.scores, score_h
-    traits = _named_traits(wb, trait_table(frame, uplift))
+    where = "whole experiment" if used.all() else "the units the model learned on and the hold-out"
+    average = _stated(dr_effects(t, y, mu0, mu1, e)[used], None if clusters is None else clusters[used], unit,
+                      f"average effect of the task on {OUTCOME_DEFINITIONS[outcome]} per customer over the window, "
+                      f"{where} (doubly robust, outcome models out of fold)", *period, level=level)
+    traits = _named_traits(wb, trait_table(frame[used].reset_index(drop=True), uplift[used]))
     status = "target" if (ev["qini"].ci_low > 0 and ev["gain_vs_random"].ci_low > 0
                           and ev["top_effect"].value > 0) else "nothing"
     page = dict(base, status=status, average_effect=average,
