@@ -43,6 +43,7 @@ from scipy import stats
 from ._as_of import require_as_of
 from .contract import CONTACT_DELETE_TYPES
 from .engine import Workbench, literal, money_sum, to_timestamp
+from .engine.memo import memoised
 from .errors import ParameterError
 from .relations import (
     add_events,
@@ -80,7 +81,10 @@ def once_per_workbench(func: _F) -> _F:
     A report states some numbers in two places (the contacts at the period's start close one
     period and open the next; the brand's contacts at as-of head the KPIs and the retention
     section). The frame is keyed by the arguments (defaults filled in) and the identity of the
-    workbench's tables, so attaching a new table computes it again; callers get a copy.
+    workbench's tables, so attaching a new table computes it again; callers get a copy. While the
+    workbench reads a current layer the frame is also kept beside it
+    (:func:`~workbench.engine.memo.memoised`), so the other kernels of a batch (the other language,
+    the store pages) read it instead of computing it again.
     """
     sig = inspect.signature(func)
 
@@ -95,8 +99,9 @@ def once_per_workbench(func: _F) -> _F:
             memo = _RESULTS.setdefault(wb, {})
         except TypeError:  # an unhashable argument or a stand-in workbench: no memo
             return func(wb, *args, **kwargs)
-        if key not in memo:
-            memo[key] = func(wb, *args, **kwargs)
+        if key not in memo:   # and across the kernels of a batch, while a current layer is read
+            params = tuple(v for k, v in bound.arguments.items() if k != "wb")
+            memo[key] = memoised(wb, f"metrics.{func.__name__}", params, lambda: func(wb, *args, **kwargs))
         return memo[key].copy()
 
     return wrapper  # type: ignore[return-value]

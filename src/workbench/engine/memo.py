@@ -83,8 +83,8 @@ def memoised(wb: Any, name: str, params: tuple, compute: Callable[[], pd.DataFra
         Everything the result depends on besides the data, the as-of date and the code: dates,
         windows, options (as for :meth:`Workbench.derived <workbench.engine.Workbench.derived>`).
     compute : callable
-        Returns the result as a pandas DataFrame with string column names (what Parquet keeps; the
-        index is not kept). The digest of the package's code is part of the key.
+        Returns the result as a pandas DataFrame with string column names (what Parquet keeps,
+        with its index and dtypes). The digest of the package's code is part of the key.
 
     Returns
     -------
@@ -115,7 +115,7 @@ def _write(df: pd.DataFrame, path: Path) -> None:
     try:
         path.parent.mkdir(exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}")
-        df.to_parquet(tmp, index=False)
+        df.to_parquet(tmp)   # the index too: a frame reads back as it was written
         os.replace(tmp, path)
     except OSError:   # a read-only layer: the result is still right, only not kept
         return
