@@ -28,7 +28,7 @@ import pandas as pd
 
 from .._as_of import require_as_of
 from .._rows import first_of_groups
-from ..engine import Workbench, literal, quote
+from ..engine import Workbench, literal, money_sum, quote
 from ..errors import EngineOutOfMemoryError, ParameterError
 from ..segments import FanTierThresholds, fan_tier_thresholds, fan_tiers, value_tiers
 from .beta_geo import BetaGeoFitter
@@ -247,7 +247,7 @@ def buyer_rows(wb: Workbench, table: str = RFM_TABLE) -> pd.DataFrame:
     Gamma-Gamma conditional expectation needs to total a row's value.
     """
     return wb.query(f"""
-        SELECT frequency, recency_days, age_days, COUNT(*) AS weight, SUM(monetary_value) AS spend_sum
+        SELECT frequency, recency_days, age_days, COUNT(*) AS weight, {money_sum('monetary_value')} AS spend_sum
         FROM {quote(table)} GROUP BY frequency, recency_days, age_days
         ORDER BY frequency, recency_days, age_days""")
 
@@ -411,7 +411,7 @@ def customer_value(wb: Workbench, as_of: Any = None, horizon_months: int = 12, d
     start = as_of - pd.Timedelta(days=lookback_days)
     if wb.has_table("customers"):
         population = f"""
-            SELECT c.customer_id, COALESCE(SUM(o.amount - COALESCE(o.refunded_amount, 0)), 0) AS spend,
+            SELECT c.customer_id, COALESCE({money_sum('o.amount - COALESCE(o.refunded_amount, 0)')}, 0) AS spend,
                    COUNT(o.order_id) AS orders
             FROM customers c LEFT JOIN orders o ON o.customer_id = c.customer_id
                  AND o.order_time >= {literal(start)} AND o.order_time < {literal(as_of)}

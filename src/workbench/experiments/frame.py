@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from ..contract import CONTACT_DELETE_TYPES
-from ..engine import Workbench, literal
+from ..engine import Workbench, literal, money_sum
 from ..errors import DataContractError, ParameterError
 from ..relations import contact_intervals, open_at_sql
 
@@ -112,11 +112,11 @@ def _unit_metrics_sql(wb: Workbench, info: ExperimentInfo, window_days: int, pre
         o AS (
             SELECT u.customer_id,
                    SUM(CASE WHEN o.order_time >= u.t0 AND o.order_time < u.t0 + {w} THEN 1 ELSE 0 END) AS orders,
-                   SUM(CASE WHEN o.order_time >= u.t0 AND o.order_time < u.t0 + {w}
-                            THEN o.amount - COALESCE(o.refunded_amount, 0) ELSE 0 END) AS gmv,
+                   {money_sum(f"CASE WHEN o.order_time >= u.t0 AND o.order_time < u.t0 + {w} "
+                              "THEN o.amount - COALESCE(o.refunded_amount, 0) ELSE 0 END")} AS gmv,
                    SUM(CASE WHEN o.order_time >= u.t0 - {p} AND o.order_time < u.t0 THEN 1 ELSE 0 END) AS pre_orders,
-                   SUM(CASE WHEN o.order_time >= u.t0 - {p} AND o.order_time < u.t0
-                            THEN o.amount - COALESCE(o.refunded_amount, 0) ELSE 0 END) AS pre_gmv
+                   {money_sum(f"CASE WHEN o.order_time >= u.t0 - {p} AND o.order_time < u.t0 "
+                              "THEN o.amount - COALESCE(o.refunded_amount, 0) ELSE 0 END")} AS pre_gmv
             FROM u JOIN orders o ON o.customer_id = u.customer_id
             WHERE o.order_time >= u.t0 - {p} AND o.order_time < u.t0 + {w}
             GROUP BY u.customer_id
@@ -193,13 +193,26 @@ def experiment_statistics(wb: Workbench, experiment_id: str, window_days: int = 
     keys = "variant, cluster_id" if by_cluster else "variant"
     parts = ["COUNT(*) AS n", "COUNT(retained) AS retained_n"]
     for m in ("orders", "gmv", "converted", "retained", "pre_orders", "pre_gmv"):
-        parts += [f"SUM({m}) AS {m}_sum", f"SUM({m} * {m}) AS {m}_sum_squares"]
-    parts += ["SUM(gmv * orders) AS gmv_orders_sum", "SUM(gmv * pre_gmv) AS gmv_pre_gmv_sum",
+        parts += [f"{_exact_sum(m)} AS {m}_sum", f"{_exact_sum(m, m)} AS {m}_sum_squares"]
+    parts += [f"{_exact_sum('gmv', 'orders')} AS gmv_orders_sum", f"{_exact_sum('gmv', 'pre_gmv')} AS gmv_pre_gmv_sum",
               "SUM(orders * pre_orders) AS orders_pre_orders_sum",
               "SUM(converted * pre_orders) AS converted_pre_orders_sum"]
     df = wb.query(f"SELECT {keys}, {', '.join(parts)} FROM ({_unit_metrics_sql(wb, info, window_days, pre_days)}) m "
                   f"GROUP BY {keys} ORDER BY {keys}")
     return df
+
+
+def _exact_sum(a: str, b: str | None = None) -> str:
+    """SQL for the sum of column ``a`` (or of ``a × b``) over rows, exact and read back as DOUBLE.
+
+    Yuan have cents and counts are whole, so as decimals every term and the sum are exact: the
+    statistics, and the page's numbers, do not depend on the order the engine's threads add the
+    units in (a DOUBLE sum can land on either side of a rounding boundary). Eight decimals keep
+    a product's 16 within DECIMAL(38)'s digits for any brand's per-unit yuan.
+    """
+    if b is None:
+        return money_sum(a)
+    return f"CAST(SUM(CAST({a} AS DECIMAL(38, 8)) * CAST({b} AS DECIMAL(38, 8))) AS DOUBLE)"
 
 
 def experiment_daily(wb: Workbench, experiment_id: str, metric: str = "gmv", days: int = 14) -> pd.DataFrame:
@@ -221,13 +234,14 @@ def experiment_daily(wb: Workbench, experiment_id: str, metric: str = "gmv", day
         d AS ({days_sql}),
         per_unit AS (
             SELECT d.day, u.customer_id, u.variant,
-                   COALESCE({agg}(CASE WHEN o.order_time < u.t0 + d.day * INTERVAL '1 day' THEN {value} END), 0) AS v
+                   COALESCE(CAST({agg}(CASE WHEN o.order_time < u.t0 + d.day * INTERVAL '1 day'
+                                            THEN CAST({value} AS DECIMAL(38, 10)) END) AS DOUBLE), 0) AS v
             FROM u CROSS JOIN d
             LEFT JOIN orders o ON o.customer_id = u.customer_id AND o.order_time >= u.t0
                  AND o.order_time < u.t0 + {int(days)} * INTERVAL '1 day'
             GROUP BY d.day, u.customer_id, u.variant
         )
-        SELECT day, variant, COUNT(*) AS n, SUM(v) AS sum, SUM(v * v) AS sum_squares
+        SELECT day, variant, COUNT(*) AS n, {_exact_sum('v')} AS sum, {_exact_sum('v', 'v')} AS sum_squares
         FROM per_unit GROUP BY day, variant ORDER BY day, variant
     """)
 

@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 
 from .._as_of import require_as_of
-from ..engine import Workbench, literal
+from ..engine import Workbench, literal, money_sum
 from ..errors import DataContractError, ParameterError
 from ..experiments.frame import experiment_frame, experiment_info
 from ..relations import contact_intervals, first_adds, open_at_sql, staff_dims
@@ -88,7 +88,7 @@ def _features_sql(wb: Workbench, at: pd.Timestamp, customers_sql: str | None, op
         o AS (
             SELECT o.customer_id, MAX(o.order_time) AS last_order,
                    SUM(CASE WHEN o.order_time >= {t} - {year} THEN 1 ELSE 0 END) AS frequency,
-                   SUM(CASE WHEN o.order_time >= {t} - {year} THEN o.amount ELSE 0.0 END) AS monetary
+                   {money_sum(f'CASE WHEN o.order_time >= {t} - {year} THEN o.amount ELSE 0.0 END')} AS monetary
             FROM {orders} o JOIN b ON b.customer_id = o.customer_id
             WHERE o.order_time < {t}
             GROUP BY o.customer_id
