@@ -36,6 +36,8 @@ def test_a_memo_is_computed_once_and_read_by_the_next_workbench(folder):
     # other parameters are another memo
     assert memoised(second, "m", (pd.Timestamp("2025-01-02"), 7), lambda: want.head(1)).shape == (1, 2)
     assert memo_path(second, "m", ()).parent == second.layer.folder / MEMO_DIR
+    # a workbench of some tables only (no contacts: no user view) would compute other numbers: no memo
+    assert memo_path(workbench.open(folder, as_of=AS_OF, tables=["orders", "stores"]), "m", ()) is None
 
 
 def test_no_memo_without_a_current_layer_or_after_a_table_is_attached_again(folder):

@@ -60,7 +60,10 @@ def memo_path(wb: Any, name: str, params: tuple) -> Path | None:
     layer = getattr(wb, "layer", None)
     if layer is None or not _sources_are_the_layers(wb):
         return None
-    key = hashlib.sha256("\x1f".join([name, code_digest(), *encode_params(params)]).encode()).hexdigest()[:24]
+    # the tables present are part of the key: a workbench opened on some tables only (``tables=``)
+    # computes other numbers (no contacts: no user view) from the same layer
+    tables = ",".join(sorted(wb._sources))
+    key = hashlib.sha256("\x1f".join([name, code_digest(), tables, *encode_params(params)]).encode()).hexdigest()[:24]
     return Path(layer.folder) / MEMO_DIR / f"{name}-{key}.parquet"
 
 
