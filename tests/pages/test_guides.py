@@ -15,7 +15,7 @@ import pytest
 import workbench
 from tests.handbuilt import staffed_brand
 from workbench import ParameterError, metrics
-from workbench.churn.risk import at_risk_by, relationship_risk
+from workbench.churn.risk import at_risk_by, relationship_risk, relationship_risk_sql
 from workbench.pages import guides as page
 from workbench.pages import ops
 
@@ -279,6 +279,18 @@ def test_risk_columns_reconcile_with_the_churn_model(sim):
     pd.testing.assert_series_equal(rows["at_risk"], top, check_dtype=False, check_names=False)
     # the top decile: about a tenth of the brand's open relationships
     assert rows["at_risk"].sum() == pytest.approx(0.1 * len(ranked), abs=0.02 * len(ranked))
+
+
+def test_top_decile_by_the_cut_is_the_percent_rank_of_every_relationship(sim):
+    """Comparing each risk with the brand's cut marks exactly the rows PERCENT_RANK ≥ 0.9 marks."""
+    wb, _, _, end, _, _ = sim
+    sql, _ = relationship_risk_sql(wb, end, 30.0, "gmv")
+    want = wb.query(f"""SELECT customer_id, staff_id, CASE WHEN PERCENT_RANK() OVER (ORDER BY risk) >= 0.9
+                        THEN 1 ELSE 0 END AS top FROM ({sql}) r""")
+    got = wb.query(f"SELECT customer_id, staff_id, top_decile AS top FROM ({page.risk_by_relationship_sql(wb, end, 30)})")
+    both = want.merge(got, on=["customer_id", "staff_id"], suffixes=("_rank", "_cut"), validate="one_to_one")
+    assert len(both) == len(want) == len(got) and both["top_rank"].sum() > 0
+    assert (both["top_rank"] == both["top_cut"]).all()
 
 
 def test_bottom_performers_follow_the_stated_rule(sim):

@@ -43,6 +43,7 @@ import pandas as pd
 
 from ..churn.risk import relationship_risk_sql
 from ..engine import Workbench, literal, money_sum, to_timestamp
+from ..engine.memo import memoised
 from ..errors import ParameterError, WorkbenchError
 from ..i18n import t
 from ..relations import contact_intervals, group_dims, group_intervals, open_at_sql, store_regions
@@ -53,6 +54,7 @@ __all__ = ["GuideLeaderboard", "guide_leaderboard", "guide_dims_sql", "store_mem
            "COLUMNS", "BOTTOM_RULE", "TOP_DECILE"]
 
 TOP_DECILE = 0.9
+_TOP_DECILE_CUT = "__wb_top_decile_cut"
 BOTTOM_RULE = ("guides employed at the end with at least {min_contacts} contacts at the start or the end; the "
                "lowest {share:.0%} (at least one) by net adds per 100 contacts at the start; none with fewer "
                "than {min_guides} such guides")
@@ -125,11 +127,35 @@ def risk_by_relationship_sql(wb: Workbench, as_of: pd.Timestamp, horizon_days: f
     ``top_decile`` is 1 when ``PERCENT_RANK() OVER (ORDER BY risk)`` ≥ 0.9 across every open
     relationship of the brand (ties at the cut included). Raises what the Cox fit raises when the
     brand has too few spells.
+
+    The rank is a sort of every open relationship of the brand, while a store page needs its own
+    guides' rows: the smallest risk with a percent rank of at least 0.9 (:func:`top_decile_cut`) is
+    computed once, kept beside a current layer for the batch's other pages, and each row compared
+    with it. Percent rank does not decrease with risk and ties share it, so ``risk ≥ cut`` holds for
+    exactly the rows the rank puts in the top decile; the cut is a one-row relation, not an SQL
+    literal, so the comparison is with the very same double.
     """
     sql, _ = relationship_risk_sql(wb, as_of, horizon_days, value)
+    cut = top_decile_cut(wb, sql, as_of, horizon_days)
     return f"""
-        SELECT r.*, CASE WHEN PERCENT_RANK() OVER (ORDER BY r.risk) >= {TOP_DECILE!r} THEN 1 ELSE 0 END AS top_decile
-        FROM ({sql}) r"""
+        SELECT r.*, CASE WHEN r.risk >= c.cut THEN 1 ELSE 0 END AS top_decile
+        FROM ({sql}) r CROSS JOIN {cut} c"""
+
+
+def top_decile_cut(wb: Workbench, risk_sql: str, as_of: pd.Timestamp, horizon_days: float) -> str:
+    """The name of a one-row relation whose ``cut`` is the smallest risk in the brand's top decile (NULL: none).
+
+    ``risk_sql`` is :func:`~workbench.churn.risk.relationship_risk_sql`'s query for ``as_of`` and
+    ``horizon_days`` (its risk does not depend on the value column).
+    """
+    cut = memoised(wb, "top_decile_risk", (pd.Timestamp(as_of), float(horizon_days)), lambda: wb.query(f"""
+        SELECT CAST(MIN(risk) AS DOUBLE) AS cut FROM (
+            SELECT risk, PERCENT_RANK() OVER (ORDER BY risk) AS pr FROM ({risk_sql}) r
+        ) x WHERE pr >= {TOP_DECILE!r}"""))
+    # one name per as-of and horizon: a page may hold two risk queries at once
+    name = f"{_TOP_DECILE_CUT}_{pd.Timestamp(as_of):%Y%m%d%H%M%S}_{int(round(float(horizon_days) * 1000))}"
+    wb.register(name, cut)
+    return name
 
 
 # ---------------------------------------------------------------------- the result
