@@ -9,6 +9,8 @@ seam's source inspection.
 from __future__ import annotations
 
 import contextlib
+import os
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -274,11 +276,26 @@ class TestEngineResources:
         wb = workbench.open({"orders": orders}, as_of="2025-02-01")
         limit, spill = wb.con.execute("SELECT current_setting('memory_limit'), "
                                       "current_setting('temp_directory')").fetchone()
-        assert limit == "2.7 GiB" and spill == str(tmp_path / "spill")  # DuckDB reports GiB
+        assert limit == "2.7 GiB" and Path(spill).parent == tmp_path / "spill"  # DuckDB reports GiB
+        # a folder of its own per connection: processes spilling at once never share DuckDB's file names
+        other = workbench.open({"orders": orders}, as_of="2025-02-01")
+        assert other.con.execute("SELECT current_setting('temp_directory')").fetchone()[0] != spill
         assert workbench.open({"orders": orders}, memory_limit="2GB").con.execute(
             "SELECT current_setting('memory_limit')").fetchone()[0] == "1.8 GiB"
         monkeypatch.delenv("WORKBENCH_MEMORY_LIMIT")
         assert default_memory_limit().endswith("MB")  # half the machine, not DuckDB's 80%
+
+    def test_spill_folders_of_ended_processes_are_removed(self, monkeypatch, tmp_path):
+        """A killed kernel's spill blocks go when the next connection opens; a running process's stay."""
+        from workbench.engine.duckdb import connection_spill_directory
+
+        monkeypatch.setenv("WORKBENCH_SPILL_DIR", str(tmp_path))
+        dead, alive = tmp_path / "duckdb-999999999-0a0b0c0d", tmp_path / f"duckdb-{os.getpid()}-0a0b0c0d"
+        for d in (dead, alive):
+            d.mkdir()
+            (d / "duckdb_temp_storage-4.tmp").write_bytes(b"x")
+        mine = connection_spill_directory()
+        assert not dead.exists() and alive.exists() and mine.parent == tmp_path and not mine.exists()
 
     def test_progress_bar_is_quiet_in_ci(self, monkeypatch):
         import workbench

@@ -8,6 +8,8 @@ own readers; CSV contract columns are read as text and typed by the contract.
 from __future__ import annotations
 
 import os
+import secrets
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -44,11 +46,13 @@ class DuckDBBackend:
     def __init__(self, threads: int | None = None, memory_limit: str | None = None,
                  connection: duckdb.DuckDBPyConnection | None = None) -> None:
         self.con = connection or duckdb.connect()
+        self._spill: Path | None = None
         if threads:
             self.con.execute(f"SET threads = {int(threads)}")
         if connection is None:
             self.con.execute(f"SET memory_limit = {literal(memory_limit or default_memory_limit())}")
-            self.con.execute(f"SET temp_directory = {literal(str(spill_directory()))}")
+            self._spill = connection_spill_directory()
+            self.con.execute(f"SET temp_directory = {literal(str(self._spill))}")
             quiet_progress(self.con)
         elif memory_limit:
             self.con.execute(f"SET memory_limit = {literal(memory_limit)}")
@@ -131,8 +135,10 @@ class DuckDBBackend:
         return None if limit >= UNLIMITED else limit
 
     def close(self) -> None:
-        """Close the DuckDB connection."""
+        """Close the DuckDB connection and remove its spill folder."""
         self.con.close()
+        if self._spill is not None:
+            shutil.rmtree(self._spill, ignore_errors=True)
 
 
 #: DuckDB shows no limit (``SET memory_limit = '-1'``) as about 16 EiB: a limit this large is none
@@ -169,9 +175,47 @@ def default_memory_limit() -> str:
     return f"{max(physical_memory() // 2 // 2**20, 1024)}MB"
 
 def spill_directory() -> Path:
-    """Where DuckDB spills past its memory limit: ``WORKBENCH_SPILL_DIR`` or the temporary directory."""
+    """Where DuckDB spills past its memory limit: ``WORKBENCH_SPILL_DIR`` or the temporary directory.
+
+    Each connection spills into a folder of its own inside it (:func:`connection_spill_directory`).
+    """
     configured = os.environ.get("WORKBENCH_SPILL_DIR", "").strip()
     return Path(configured) if configured else Path(tempfile.gettempdir()) / "workbench-spill"
+
+
+def connection_spill_directory() -> Path:
+    """A spill folder of one connection: ``<spill_directory()>/duckdb-<pid>-<random>``.
+
+    DuckDB names its spill files the same way in every process, so two processes spilling into
+    one folder (the kernels of a parallel batch, a build beside a report) overwrite each other's
+    blocks and fail with "Corrupt temporary file". Each connection gets its own folder, removed
+    when it closes; folders left by processes that no longer run are removed here.
+
+    >>> a, b = connection_spill_directory(), connection_spill_directory()
+    >>> a != b and a.parent == b.parent == spill_directory()
+    True
+    """
+    base = spill_directory()
+    _remove_dead_spills(base)
+    return base / f"duckdb-{os.getpid()}-{secrets.token_hex(4)}"
+
+
+def _remove_dead_spills(base: Path) -> None:
+    """Remove ``duckdb-<pid>-*`` folders of processes that have ended (a killed kernel's blocks)."""
+    try:
+        children = list(base.glob("duckdb-*-*"))
+    except OSError:
+        return
+    for child in children:
+        try:
+            pid = int(child.name.split("-")[1])
+            os.kill(pid, 0)
+        except ValueError:
+            continue
+        except ProcessLookupError:
+            shutil.rmtree(child, ignore_errors=True)
+        except OSError:   # another user's process, or no permission to ask: leave it
+            continue
 
 
 def quiet_progress(con: duckdb.DuckDBPyConnection) -> None:

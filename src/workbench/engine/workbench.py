@@ -84,8 +84,8 @@ class Workbench:
         ``WORKBENCH_MEMORY_LIMIT`` (e.g. ``"6GB"``) or half the machine's memory, leaving
         the other half to the pandas frames of the analysis in the same process (DuckDB's
         own default, 80%, leaves too little). Past the limit it spills to
-        ``WORKBENCH_SPILL_DIR`` (default: a ``workbench-spill`` folder in the system's
-        temporary directory).
+        a folder of its own inside ``WORKBENCH_SPILL_DIR`` (default: a ``workbench-spill``
+        folder in the system's temporary directory), so parallel kernels never share spill files.
 
     Examples
     --------
