@@ -399,8 +399,9 @@ def _run_jobs(jobs: list[dict[str, Any]], as_of: str, where: dict[str, Path], wo
     done: dict[int, tuple[ReportRun, bool]] = {}  # index -> (run, whether to record it)
     recorded = [0]  # how many leading jobs are recorded
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="report")
-    pending = {pool.submit(_one_job, i, len(jobs), job, as_of, where, progress, skip_up_to_date, timeout, stop): i
-               for i, job in enumerate(jobs)}
+    pending = {pool.submit(_one_job, i, len(jobs), jobs[i], as_of, where, progress, skip_up_to_date, timeout,
+                           stop): i
+               for i in run_order(jobs)}
     try:
         while pending:
             finished, _ = wait(pending, return_when=FIRST_COMPLETED)
@@ -425,6 +426,24 @@ def _run_jobs(jobs: list[dict[str, Any]], as_of: str, where: dict[str, Path], wo
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
     return [done[i][0] for i in range(len(jobs))]
+
+
+def run_order(jobs: list[dict[str, Any]]) -> list[int]:
+    """The order jobs start in: every job of the schedule's first language, then the next language's.
+
+    A report's two languages compute the same numbers. Started one after the other instead of
+    side by side, the second reads what the first kept beside the layer
+    (:mod:`workbench.engine.memo`) rather than computing it at the same time, and the first
+    language's pages (the stakeholders' Chinese) are published first. Runs are still recorded in
+    schedule order.
+
+    >>> run_order([{"lang": "zh"}, {"lang": "en"}, {"lang": "zh"}, {"lang": "en"}])
+    [0, 2, 1, 3]
+    """
+    rank: dict[str, int] = {}
+    for job in jobs:
+        rank.setdefault(job["lang"], len(rank))
+    return sorted(range(len(jobs)), key=lambda i: (rank[jobs[i]["lang"]], i))
 
 
 #: seconds a stopping batch waits for a kernel's thread to notice the kernel is gone (nbclient checks each second)
