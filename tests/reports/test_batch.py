@@ -93,19 +93,20 @@ def test_parallel_run_gives_the_serial_pages_and_records_each_run_once(folder, t
     assert len(recorded(folder, "parallel")) == 6 + 2  # only the two failed runs ran (and were recorded) again
 
 
-def test_the_first_language_runs_first_and_runs_are_recorded_in_schedule_order(folder):
-    """Every zh page starts before any en page (the en kernels then read what the zh ones kept beside the
-    layer instead of computing it beside them); runs.json keeps the schedule's order."""
+def test_a_reports_second_language_starts_after_the_next_reports_first(folder):
+    """zh and en of one report never start side by side (the en kernel then reads what the zh one kept beside
+    the layer instead of computing it beside it), and each report keeps its place otherwise; runs.json keeps
+    the schedule's order."""
     nbs = folder / "notebooks"
     write_notebook(nbs, "ops_dashboard", "import pathlib\n"
                    "with open(pathlib.Path(data_dir).parent / 'started.txt', 'a') as f:\n"
                    "    f.write(f'{n}.{lang} ')")
-    schedule = write_schedule(folder, "reports:\n  - name: ops_dashboard\n    parameters: {n: 2}\n"
-                                      "  - name: ops_dashboard\n    parameters: {n: 5}\n")
+    schedule = write_schedule(folder, "reports:\n" + "".join(
+        f"  - name: ops_dashboard\n    parameters: {{n: {n}}}\n" for n in (2, 5, 7)))
     batch(folder, schedule, "ordered", workers=1)
-    assert (folder / "started.txt").read_text().split() == ["2.zh", "5.zh", "2.en", "5.en"]
-    assert recorded(folder, "ordered") == [("ops_dashboard", "n-2", "zh", "ok"), ("ops_dashboard", "n-2", "en", "ok"),
-                                           ("ops_dashboard", "n-5", "zh", "ok"), ("ops_dashboard", "n-5", "en", "ok")]
+    assert (folder / "started.txt").read_text().split() == ["2.zh", "5.zh", "2.en", "7.zh", "5.en", "7.en"]
+    assert recorded(folder, "ordered") == [("ops_dashboard", f"n-{n}", lang, "ok") for n in (2, 5, 7)
+                                           for lang in ("zh", "en")]
 
 
 def test_kernels_run_at_once_with_their_share_of_the_budget(folder, monkeypatch):

@@ -24,6 +24,7 @@ Examples
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import signal
@@ -429,21 +430,27 @@ def _run_jobs(jobs: list[dict[str, Any]], as_of: str, where: dict[str, Path], wo
 
 
 def run_order(jobs: list[dict[str, Any]]) -> list[int]:
-    """The order jobs start in: every job of the schedule's first language, then the next language's.
+    """The order jobs start in: a report's second language one place after the next report's first.
 
-    A report's two languages compute the same numbers. Started one after the other instead of
-    side by side, the second reads what the first kept beside the layer
-    (:mod:`workbench.engine.memo`) rather than computing it at the same time, and the first
-    language's pages (the stakeholders' Chinese) are published first. Runs are still recorded in
-    schedule order.
+    A report's two languages compute the same numbers. Started side by side, both compute them;
+    started apart, the second reads what the first kept beside the layer
+    (:mod:`workbench.engine.memo`). Each page keeps its place in the schedule otherwise (a long
+    report listed early still starts early, so the batch does not end on it): the job of report
+    ``k`` (in order of first appearance) in language ``r`` (in order of first appearance) starts
+    at position ``k + r``, the first language first. Runs are still recorded in schedule order.
 
-    >>> run_order([{"lang": "zh"}, {"lang": "en"}, {"lang": "zh"}, {"lang": "en"}])
-    [0, 2, 1, 3]
+    >>> jobs = [{"name": n, "lang": lang, "parameters": {}} for n in "abc" for lang in ("zh", "en")]
+    >>> [f"{jobs[i]['name']}.{jobs[i]['lang']}" for i in run_order(jobs)]
+    ['a.zh', 'b.zh', 'a.en', 'c.zh', 'b.en', 'c.en']
     """
-    rank: dict[str, int] = {}
+    langs: dict[str, int] = {}
+    reports: dict[str, int] = {}
+    keys = []
     for job in jobs:
-        rank.setdefault(job["lang"], len(rank))
-    return sorted(range(len(jobs)), key=lambda i: (rank[jobs[i]["lang"]], i))
+        langs.setdefault(job["lang"], len(langs))
+        report = json.dumps([job["name"], job.get("label"), job.get("parameters", {})], sort_keys=True, default=str)
+        keys.append((reports.setdefault(report, len(reports)), langs[job["lang"]]))
+    return sorted(range(len(jobs)), key=lambda i: (keys[i][0] + keys[i][1], keys[i][1], i))
 
 
 #: seconds a stopping batch waits for a kernel's thread to notice the kernel is gone (nbclient checks each second)
