@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..engine import Workbench, literal, to_timestamp
+from ..engine import Workbench, literal, money_product_sum, money_sum, to_timestamp
 from ..engine.workbench import derived_table
 from ..errors import ParameterError
 from ..experiments.frequentist import welch_ttest
@@ -290,8 +290,8 @@ def value_buckets(wb: Workbench, start: Any, end: Any, interaction_window_days: 
     # money summed as decimals: the sums do not depend on the order the engine adds the rows in (a window read
     # from the persisted layer gives the same cents as one classified here)
     df = wb.query(f"""SELECT {select + ', ' if select else ''} COUNT(*) AS orders,
-                             CAST(SUM(CAST(amount AS DECIMAL(38, 10))) AS DOUBLE) AS gmv,
-                             CAST(SUM(CAST(net_amount AS DECIMAL(38, 10))) AS DOUBLE) AS net_gmv
+                             {money_sum('amount')} AS gmv,
+                             {money_sum('net_amount')} AS net_gmv
                       FROM ({sql}) b {'GROUP BY ' + group if group else ''}
                       {'ORDER BY ' + group if group else ''}""")
     # every order of the window falls in exactly one group: the total is the groups' sum (no second pass over
@@ -344,7 +344,7 @@ def holdout_incrementality(wb: Workbench, start: Any, end: Any, experiment_id: s
             GROUP BY a.unit_id, a.variant)
         SELECT CASE WHEN variant = {literal(holdout_variant)} THEN 'holdout' ELSE 'reached' END AS arm,
                COUNT(*) AS n, CAST(SUM(gmv) AS DOUBLE) AS s,
-               CAST(SUM(CAST(gmv AS DECIMAL(38, 8)) * CAST(gmv AS DECIMAL(38, 8))) AS DOUBLE) AS ss
+               {money_product_sum('gmv', 'gmv')} AS ss
         FROM g GROUP BY 1""").set_index("arm")
     if set(df.index) != {"holdout", "reached"}:
         raise ParameterError(f"experiment {experiment_id!r} needs a '{holdout_variant}' arm and at least one other arm")

@@ -38,6 +38,7 @@ from .sql import (
     empty_table_sql,
     interval_order_sql,
     literal,
+    money_product_sum,
     money_sum,
     ordered_events_sql,
     quote,
@@ -51,7 +52,8 @@ from .workbench import Workbench, derived_table, open_workbench, strict_as_of
 __all__ = [
     "Backend", "DuckDBBackend", "Normalisation", "ValidationSummary", "Workbench",
     "content_digest", "default_layer_dir", "default_memory_limit", "derived_table", "empty_table_sql",
-    "interval_order_sql", "literal", "money_sum", "open_workbench", "ordered_events_sql", "quiet_progress",
+    "interval_order_sql", "literal", "money_product_sum", "money_sum", "open_workbench", "ordered_events_sql",
+    "quiet_progress",
     "quote", "referenced_tables", "spill_directory", "strict_as_of", "table_sources", "to_timestamp", "transpile",
     "utf8_csv", "validation_marker",
 ]

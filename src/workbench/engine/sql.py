@@ -62,6 +62,21 @@ def money_sum(expr: str) -> str:
     return f"CAST(SUM(CAST({expr} AS DECIMAL(38, 10))) AS DOUBLE)"
 
 
+def money_product_sum(a: str, b: str) -> str:
+    """SQL for the exact sum of ``a × b`` over rows (yuan times yuan or a count), read back as DOUBLE.
+
+    The sums of squares and cross products of the experiments' statistics. Eight decimals keep a
+    product's 16 within DECIMAL(38)'s digits for any brand's per-unit yuan; as :func:`money_sum`,
+    the result does not depend on the order the engine's threads add rows in.
+
+    Examples
+    --------
+    >>> money_product_sum("gmv", "gmv")
+    'CAST(SUM(CAST(gmv AS DECIMAL(38, 8)) * CAST(gmv AS DECIMAL(38, 8))) AS DOUBLE)'
+    """
+    return f"CAST(SUM(CAST({a} AS DECIMAL(38, 8)) * CAST({b} AS DECIMAL(38, 8))) AS DOUBLE)"
+
+
 def to_timestamp(value: Any, name: str = "timestamp") -> pd.Timestamp:
     """Parse a date or timestamp argument into a naive local ``pd.Timestamp``.
 

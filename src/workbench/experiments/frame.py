@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from ..contract import CONTACT_DELETE_TYPES
-from ..engine import Workbench, literal, money_sum
+from ..engine import Workbench, literal, money_product_sum, money_sum
 from ..errors import DataContractError, ParameterError
 from ..relations import contact_intervals, open_at_sql
 
@@ -193,26 +193,14 @@ def experiment_statistics(wb: Workbench, experiment_id: str, window_days: int = 
     keys = "variant, cluster_id" if by_cluster else "variant"
     parts = ["COUNT(*) AS n", "COUNT(retained) AS retained_n"]
     for m in ("orders", "gmv", "converted", "retained", "pre_orders", "pre_gmv"):
-        parts += [f"{_exact_sum(m)} AS {m}_sum", f"{_exact_sum(m, m)} AS {m}_sum_squares"]
-    parts += [f"{_exact_sum('gmv', 'orders')} AS gmv_orders_sum", f"{_exact_sum('gmv', 'pre_gmv')} AS gmv_pre_gmv_sum",
+        parts += [f"{money_sum(m)} AS {m}_sum", f"{money_product_sum(m, m)} AS {m}_sum_squares"]
+    parts += [f"{money_product_sum('gmv', 'orders')} AS gmv_orders_sum",
+              f"{money_product_sum('gmv', 'pre_gmv')} AS gmv_pre_gmv_sum",
               "SUM(orders * pre_orders) AS orders_pre_orders_sum",
               "SUM(converted * pre_orders) AS converted_pre_orders_sum"]
     df = wb.query(f"SELECT {keys}, {', '.join(parts)} FROM ({_unit_metrics_sql(wb, info, window_days, pre_days)}) m "
                   f"GROUP BY {keys} ORDER BY {keys}")
     return df
-
-
-def _exact_sum(a: str, b: str | None = None) -> str:
-    """SQL for the sum of column ``a`` (or of ``a × b``) over rows, exact and read back as DOUBLE.
-
-    Yuan have cents and counts are whole, so as decimals every term and the sum are exact: the
-    statistics, and the page's numbers, do not depend on the order the engine's threads add the
-    units in (a DOUBLE sum can land on either side of a rounding boundary). Eight decimals keep
-    a product's 16 within DECIMAL(38)'s digits for any brand's per-unit yuan.
-    """
-    if b is None:
-        return money_sum(a)
-    return f"CAST(SUM(CAST({a} AS DECIMAL(38, 8)) * CAST({b} AS DECIMAL(38, 8))) AS DOUBLE)"
 
 
 def experiment_daily(wb: Workbench, experiment_id: str, metric: str = "gmv", days: int = 14) -> pd.DataFrame:
@@ -241,7 +229,7 @@ def experiment_daily(wb: Workbench, experiment_id: str, metric: str = "gmv", day
                  AND o.order_time < u.t0 + {int(days)} * INTERVAL '1 day'
             GROUP BY d.day, u.customer_id, u.variant
         )
-        SELECT day, variant, COUNT(*) AS n, {_exact_sum('v')} AS sum, {_exact_sum('v', 'v')} AS sum_squares
+        SELECT day, variant, COUNT(*) AS n, {money_sum('v')} AS sum, {money_product_sum('v', 'v')} AS sum_squares
         FROM per_unit GROUP BY day, variant ORDER BY day, variant
     """)
 

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from ..attribution.buckets import DEFAULT_PRECEDENCE, RULES, holdout_incrementality, order_buckets_sql, value_buckets
-from ..engine import Workbench, literal
+from ..engine import Workbench, literal, money_sum
 from ..errors import ParameterError
 from ..i18n import has_key, t
 from ._base import Stated, Verdict, effect_verdict, last_complete_month
@@ -149,7 +149,7 @@ def _ladder_crosstab(wb: Workbench, start: pd.Timestamp, end: pd.Timestamp, days
 
     return wb.query(f"""
         SELECT b.rule, b.bucket, f.user_active, f.task_view, COUNT(*) AS orders,
-               COALESCE(CAST(SUM(CAST(b.amount AS DECIMAL(38, 10))) AS DOUBLE), 0) AS gmv
+               COALESCE({money_sum('b.amount')}, 0) AS gmv
         FROM ({order_buckets_sql(wb, start, end, interaction_window_days=days)}) b
         JOIN (SELECT order_id, user_active, task_view FROM ({_order_flags_sql(wb, start, end)}) x) f
           ON f.order_id = b.order_id
