@@ -237,13 +237,18 @@ def _export(tables, folder, day, schemas, first: bool) -> None:
             frame.to_parquet(folder / f"{name}.parquet", index=False)
 
 
-def test_daily_files_remembered_accept_and_refuse_what_cold_validations_do(simulated, tmp_path, monkeypatch):
-    """Day by day: the remembered validation of the appended files equals a cold one (result and counts)."""
+def _daily_setup(simulated, tmp_path, monkeypatch):
+    """A private validation cache, and the simulated brand's tables, days, daily-table schemas and data folder."""
     monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("WORKBENCH_VALIDATION_CACHE", raising=False)
     tables, dates = simulated
     schemas = {n: pa.Schema.from_pandas(tables[n], preserve_index=False) for n in DAILY}
-    data = tmp_path / "data"
+    return tables, dates, schemas, tmp_path / "data"
+
+
+def test_daily_files_remembered_accept_and_refuse_what_cold_validations_do(simulated, tmp_path, monkeypatch):
+    """Day by day: the remembered validation of the appended files equals a cold one (result and counts)."""
+    tables, dates, schemas, data = _daily_setup(simulated, tmp_path, monkeypatch)
     for k, day in enumerate(dates):
         _export(tables, data, day, schemas, first=k == 0)
         remembered = workbench.open(data, as_of=day).validate_all()
@@ -273,11 +278,7 @@ def test_daily_files_remembered_accept_and_refuse_what_cold_validations_do(simul
 
 def test_daily_files_are_validated_as_appended(simulated, tmp_path, monkeypatch):
     """Each day after the first, every daily table is validated from its remembered files, not in full."""
-    monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.delenv("WORKBENCH_VALIDATION_CACHE", raising=False)
-    tables, dates = simulated
-    schemas = {n: pa.Schema.from_pandas(tables[n], preserve_index=False) for n in DAILY}
-    data = tmp_path / "data"
+    tables, dates, schemas, data = _daily_setup(simulated, tmp_path, monkeypatch)
     for k, day in enumerate(dates):
         _export(tables, data, day, schemas, first=k == 0)
         with monkeypatch.context() as m:
