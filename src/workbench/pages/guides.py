@@ -35,6 +35,7 @@ poor work.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,7 +44,7 @@ import pandas as pd
 
 from ..churn.risk import relationship_risk_sql
 from ..engine import Workbench, literal, money_sum, to_timestamp
-from ..engine.memo import memoised
+from ..engine.memo import memo_path, memoised
 from ..errors import ParameterError, WorkbenchError
 from ..i18n import t
 from ..relations import contact_intervals, group_dims, group_intervals, open_at_sql, store_regions
@@ -51,7 +52,7 @@ from ._base import Stated
 from .ops import check_store
 
 __all__ = ["GuideLeaderboard", "guide_leaderboard", "guide_dims_sql", "store_members_sql", "risk_by_relationship_sql",
-           "COLUMNS", "BOTTOM_RULE", "TOP_DECILE"]
+           "memoised_with_note", "COLUMNS", "BOTTOM_RULE", "TOP_DECILE"]
 
 TOP_DECILE = 0.9
 _TOP_DECILE_CUT = "__wb_top_decile_cut"
@@ -297,6 +298,47 @@ def _activity_sql(wb: Workbench, s: str, e: str, store_id: str | None) -> str:
         WHERE (g.hired_at IS NULL OR g.hired_at < {e}) AND (g.left_at IS NULL OR g.left_at >= {s})"""
 
 
+def _guide_rows(wb: Workbench, s: pd.Timestamp, e: pd.Timestamp, store_id: str | None) -> pd.DataFrame:
+    """The engine's counts of every guide of the brand (kept beside a current layer), or of one store.
+
+    Every column of a guide's row is the guide's own (its store's groups, the brand's top decile),
+    so a store's rows are the brand's rows of its guides: a batch's HQ and store pages share one
+    brand-wide query. Without a layer to keep it, a store page queries its own guides only.
+    """
+    if store_id is not None and memo_path(wb, "guide_rows", ()) is None:
+        return wb.query(_activity_sql(wb, literal(s), literal(e), store_id))
+    rows = memoised(wb, "guide_rows", (s, e), lambda: wb.query(_activity_sql(wb, literal(s), literal(e), None)))
+    if store_id is None:
+        return rows
+    return rows[rows["store_id"] == store_id].reset_index(drop=True)
+
+
+def memoised_with_note(wb: Workbench, name: str, params: tuple,
+                       compute: Callable[[], tuple[pd.DataFrame, str | None]]) -> tuple[pd.DataFrame, str | None]:
+    """:func:`~workbench.engine.memo.memoised` for a result that comes with a note (why it is empty).
+
+    The note is kept as a second one-row memo (``name`` + ``_note``); ``compute`` runs at most once.
+
+    Examples
+    --------
+    >>> import workbench
+    >>> wb = workbench.open({"orders": pd.DataFrame({"order_id": ["O1"]})})
+    >>> df, note = memoised_with_note(wb, "x", (), lambda: (pd.DataFrame({"n": [1]}), "no model"))
+    >>> df["n"].tolist(), note
+    ([1], 'no model')
+    """
+    done: dict[str, Any] = {}
+
+    def run() -> dict[str, Any]:
+        if not done:
+            done["df"], done["note"] = compute()
+        return done
+
+    note = memoised(wb, f"{name}_note", params, lambda: pd.DataFrame({"note": [run()["note"]]}))["note"].iloc[0]
+    df = memoised(wb, name, params, lambda: run()["df"])
+    return df, None if note is None or (isinstance(note, float) and math.isnan(note)) else str(note)
+
+
 def _risk_by_guide(wb: Workbench, as_of: pd.Timestamp, horizon_days: float) -> tuple[pd.DataFrame, str | None]:
     """Per staff: at_risk (top-decile relationships) and expected_deletes; a note instead when no model fits."""
     try:
@@ -351,12 +393,14 @@ def guide_leaderboard(wb: Workbench, start: Any, end: Any, store_id: str | None 
     at = to_timestamp(as_of, "as_of") if as_of is not None else e
     store_id = check_store(wb, store_id)
     wb.require("contact_events")
-    rows = wb.query(_activity_sql(wb, literal(s), literal(e), store_id))
-    risk, note = _risk_by_guide(wb, at, horizon_days)
+    rows = _guide_rows(wb, s, e, store_id)
+    risk, note = memoised_with_note(wb, "guide_risk", (at, float(horizon_days)),
+                                    lambda: _risk_by_guide(wb, at, horizon_days))
     rows = rows.merge(risk, on="staff_id", how="left")
     rows = _derive(rows, e, note is None, wb.has_table("mass_sends"))
+    # the rule among the guides shown: after the store's rows are taken from the brand's
     rows["bottom"] = _bottom(rows, bottom_share, min_contacts, min_guides)
-    rows = rows.sort_values(["net", "display_name"], ascending=[False, True]).reset_index(drop=True)
+    rows = rows.sort_values(["net", "display_name", "staff_id"], ascending=[False, True, True]).reset_index(drop=True)
     scope = f"of store {store_id}" if store_id else "of the brand"
     guides = Stated(float(len(rows)), "count", f"guides {scope} employed at some time in the period", s, e)
     departed = Stated(float(rows["departed"].sum()), "count", f"guides {scope} who left before the period's end",

@@ -21,13 +21,13 @@ import pandas as pd
 from .. import metrics
 from .._as_of import require_as_of
 from ..engine import Workbench, literal, money_sum, to_timestamp
-from ..engine.memo import memoised
+from ..engine.memo import memo_path, memoised
 from ..errors import ParameterError, WorkbenchError
 from ..i18n import t
 from ..masking import mask_key, mask_tokens
 from ..relations import contact_intervals, open_at_sql
 from ._base import Stated
-from .guides import guide_dims_sql, risk_by_relationship_sql, store_members_sql
+from .guides import guide_dims_sql, memoised_with_note, risk_by_relationship_sql, store_members_sql
 from .ops import DAYS_PER_MONTH, check_store
 
 __all__ = ["StoreTodo", "StoreKpi", "StoreKPIs", "store_todo", "store_kpis", "KPI_DEFS", "DAYS_PER_MONTH"]
@@ -87,6 +87,31 @@ def _limit(df: pd.DataFrame, limit: int | None) -> pd.DataFrame:
     return df.groupby("staff_id", dropna=False, sort=False).head(int(limit)).reset_index(drop=True)
 
 
+# a list's order within a guide (column, ascending); the raw id last, so that ties are listed the same way on
+# every run and the brand-wide memo's capped rows are the rows the page would keep
+_ORDERS: dict[str, list[tuple[str, bool]]] = {
+    "buyers": [("gmv", False), ("last_order_time", False)],
+    "not_in_group": [("contact_since", True)],
+    "at_risk": [("value", False), ("risk", False)],
+}
+_COUNTS = ("buyers_not_added", "not_in_group", "at_risk")
+
+
+@dataclass(frozen=True, eq=False)
+class _TodoParts:
+    """One store's to-do before naming and masking: counts per guide and the (raw) lists.
+
+    ``counts`` is indexed by staff_id (NaN: the buyers no guide sold to) with the distinct customers
+    of each list and ``at_risk_relationships``; the lists have the columns of today's queries.
+    """
+
+    counts: pd.DataFrame
+    buyers: pd.DataFrame
+    not_grouped: pd.DataFrame
+    risky: pd.DataFrame
+    note: str | None
+
+
 def store_todo(wb: Workbench, store_id: str, as_of: Any = None, horizon_days: int = 30, buyer_days: int = 90,
                value: str = "clv", limit_per_guide: int | None = 50, key: str | bytes | None = None,
                data_dir: str | Path | None = None) -> StoreTodo:
@@ -105,7 +130,13 @@ def store_todo(wb: Workbench, store_id: str, as_of: Any = None, horizon_days: in
       ``value`` (``"clv"`` expected 12-month value, or ``"gmv"`` trailing 12 months), highest first.
 
     Lists carry masked ids only: ``key`` (else ``WORKBENCH_MASK_KEY``, else the brand's key file
-    selected by ``data_dir``) keys the tokens. ``limit_per_guide`` caps each guide's list (None: all).
+    selected by ``data_dir``) keys the tokens. ``limit_per_guide`` caps each guide's list (None: all);
+    ties are listed by customer.
+
+    With a current layer the counts and capped lists of every store are computed once and kept
+    beside it (:func:`~workbench.engine.memo.memoised`: a batch's store pages share them, raw ids
+    as in the layer itself); each page masks its own store's rows. Without one, or with
+    ``limit_per_guide=None``, the store's own queries run, as cheap for a single page.
 
     Examples
     --------
@@ -119,8 +150,45 @@ def store_todo(wb: Workbench, store_id: str, as_of: Any = None, horizon_days: in
     a = literal(at)
     secret = mask_key(data_dir) if key is None else (key.encode() if isinstance(key, str) else key)
     wb.require("contact_events")
+    args = (at, float(horizon_days), int(buyer_days), value)
+    brand_wide = limit_per_guide is not None and memo_path(wb, "store_todo_buyers", ()) is not None
+    parts = (_brand_parts(wb, store_id, *args, max(int(limit_per_guide), 1)) if brand_wide
+             else _store_parts(wb, store_id, *args))
+    guides = wb.query(f"""SELECT staff_id, display_name, CASE WHEN left_at IS NULL OR left_at >= {a} THEN 1 ELSE 0 END
+                          AS employed FROM ({guide_dims_sql(wb, store_id)}) g""")
+    per_guide = _per_guide(guides, parts.counts)
+    names = dict(zip(per_guide["staff_id"], per_guide["display_name"], strict=False))
+
+    def listed(df: pd.DataFrame, name: str) -> pd.DataFrame:
+        order = [c for c, _ in _ORDERS[name]] + ["customer_id"]
+        df = df.assign(display_name=df["staff_id"].map(names).fillna(UNASSIGNED))
+        df = df.sort_values(["display_name", *order], ascending=[True, *[up for _, up in _ORDERS[name]], True],
+                            na_position="last")
+        df = df[["display_name", "staff_id", *[c for c in df.columns if c not in ("display_name", "staff_id")]]]
+        return _mask(_limit(df, limit_per_guide), secret)
+
+    counts, note, where = parts.counts, parts.note, f"store {store_id}"
+    return StoreTodo(
+        store_id, at, int(horizon_days), int(buyer_days),
+        Stated(float(counts["buyers_not_added"].sum()), "persons",
+               f"customers who ordered at {where} in the {buyer_days} days before as-of and are nobody's contact "
+               "at as-of", at - pd.Timedelta(days=int(buyer_days)), at),
+        Stated(float(counts["not_in_group"].sum()), "persons",
+               f"contacts of the guides of {where} at as-of who are in none of its groups", None, at),
+        Stated(float(counts["at_risk_relationships"].sum()) if note is None else float("nan"), "count",
+               f"open relationships with guides of {where} in the brand's top decile of the probability of a "
+               f"delete within {horizon_days} days", at, at + pd.Timedelta(days=int(horizon_days))),
+        per_guide, listed(parts.buyers, "buyers"), listed(parts.not_grouped, "not_in_group"),
+        listed(parts.risky, "at_risk"), note)
+
+
+# ---------------------------------------------------------------------- one store's queries
+def _store_parts(wb: Workbench, store_id: str, at: pd.Timestamp, horizon: float, buyer_days: int,
+                 value: str) -> _TodoParts:
+    """The store's to-do from queries of that store only (no layer to keep a brand-wide result beside)."""
+    a = literal(at)
     g = guide_dims_sql(wb, store_id)
-    buyers = _buyers_not_added(wb, store_id, at, int(buyer_days))
+    buyers = _buyers_not_added(wb, store_id, at, buyer_days)
     # one row per person, under the guide of their oldest open relationship at the store: a customer
     # with two of the store's guides is one invitation to make, so the guides' rows add up to the store's
     not_grouped = wb.query(f"""
@@ -132,34 +200,17 @@ def store_todo(wb: Workbench, store_id: str, as_of: Any = None, horizon_days: in
             LEFT JOIN m ON m.customer_id = iv.customer_id AND m.store_id = {literal(store_id)}
             WHERE {open_at_sql('iv', a)} AND m.customer_id IS NULL) x
         WHERE rn = 1""")
-    risky, note = _at_risk(wb, g, at, float(horizon_days), value)
-    guides = wb.query(f"""SELECT staff_id, display_name, CASE WHEN left_at IS NULL OR left_at >= {a} THEN 1 ELSE 0 END
-                          AS employed FROM ({g}) g""")
-    per_guide = _per_guide(guides, buyers, not_grouped, risky)
-    names = dict(zip(per_guide["staff_id"], per_guide["display_name"], strict=False))
+    risky, note = _at_risk(wb, g, at, horizon, value)
+    by = [df.groupby("staff_id", dropna=False)["customer_id"].nunique().rename(name)
+          for name, df in zip(_COUNTS, (buyers, not_grouped, risky), strict=True)]
+    by.append(risky.groupby("staff_id", dropna=False).size().rename("at_risk_relationships"))
+    return _TodoParts(_count_frame(pd.concat(by, axis=1)), buyers, not_grouped, risky, note)
 
-    def listed(df: pd.DataFrame, order: list[str], ascending: list[bool]) -> pd.DataFrame:
-        df = df.assign(display_name=df["staff_id"].map(names).fillna(UNASSIGNED))
-        df = df.sort_values(["display_name", *order], ascending=[True, *ascending], na_position="last")
-        df = df[["display_name", "staff_id", *[c for c in df.columns if c not in ("display_name", "staff_id")]]]
-        return _mask(_limit(df, limit_per_guide), secret)
 
-    where = f"store {store_id}"
-    return StoreTodo(
-        store_id, at, int(horizon_days), int(buyer_days),
-        Stated(float(buyers["customer_id"].nunique()), "persons",
-               f"customers who ordered at {where} in the {buyer_days} days before as-of and are nobody's contact "
-               "at as-of", at - pd.Timedelta(days=int(buyer_days)), at),
-        Stated(float(not_grouped["customer_id"].nunique()), "persons",
-               f"contacts of the guides of {where} at as-of who are in none of its groups", None, at),
-        Stated(float(len(risky)) if note is None else float("nan"), "count",
-               f"open relationships with guides of {where} in the brand's top decile of the probability of a "
-               f"delete within {horizon_days} days", at, at + pd.Timedelta(days=int(horizon_days))),
-        per_guide,
-        listed(buyers, ["gmv", "last_order_time"], [False, False]),
-        listed(not_grouped, ["contact_since"], [True]),
-        listed(risky, ["value", "risk"], [False, False]),
-        note)
+def _count_frame(counts: pd.DataFrame) -> pd.DataFrame:
+    """Counts per staff_id as int64 columns (zeros where a guide has none of a list)."""
+    cols = [*_COUNTS, "at_risk_relationships"]
+    return counts.reindex(columns=cols).astype("float64").fillna(0).astype("int64")
 
 
 def _buyers_not_added(wb: Workbench, store_id: str, at: pd.Timestamp, days: int) -> pd.DataFrame:
@@ -191,28 +242,116 @@ def _at_risk(wb: Workbench, guides_sql: str, at: pd.Timestamp, horizon: float,
         sql = risk_by_relationship_sql(wb, at, horizon, value)
         df = wb.query(f"""SELECT r.staff_id, r.customer_id, r.risk, r.value FROM ({sql}) r
                           JOIN ({guides_sql}) g ON g.staff_id = r.staff_id WHERE r.top_decile = 1""")
-    except (WorkbenchError, ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:
+    except _NO_MODEL as exc:
         return pd.DataFrame(columns=cols), str(exc)   # too few spells for a Cox model: said on the page
     return df[cols], None
 
 
-def _per_guide(guides: pd.DataFrame, buyers: pd.DataFrame, not_grouped: pd.DataFrame,
-               risky: pd.DataFrame) -> pd.DataFrame:
+_NO_MODEL = (WorkbenchError, ValueError, ArithmeticError, np.linalg.LinAlgError)
+
+
+# ---------------------------------------------------------------------- every store at once
+def _brand_parts(wb: Workbench, store_id: str, at: pd.Timestamp, horizon: float, buyer_days: int, value: str,
+                 cap: int) -> _TodoParts:
+    """The store's rows of the brand-wide memos: each list capped per (store, guide), with its counts."""
+    g = f"SELECT * FROM ({guide_dims_sql(wb)}) g0 WHERE store_id IS NOT NULL"
+    buyers = memoised(wb, "store_todo_buyers", (at, buyer_days, cap),
+                      lambda: wb.query(_capped(_brand_buyers_sql(wb, g, at, buyer_days), "buyers", cap,
+                                               ["store_id", "staff_id", "customer_id", "last_order_time", "gmv"])))
+    not_grouped = memoised(wb, "store_todo_not_in_group", (at, cap),
+                           lambda: wb.query(_capped(_brand_not_grouped_sql(wb, g, at), "not_in_group", cap,
+                                                    ["store_id", "staff_id", "customer_id", "contact_since"])))
+
+    def risk() -> tuple[pd.DataFrame, str | None]:
+        cols = ["store_id", "staff_id", "customer_id", "risk", "value"]
+        try:
+            sql = risk_by_relationship_sql(wb, at, horizon, value)
+            return wb.query(_capped(f"""SELECT g.store_id, r.staff_id, r.customer_id, r.risk, r.value FROM ({sql}) r
+                                        JOIN ({g}) g ON g.staff_id = r.staff_id WHERE r.top_decile = 1""",
+                                    "at_risk", cap, cols)), None
+        except _NO_MODEL as exc:   # as _at_risk: no Cox model, no list; the page says why
+            return pd.DataFrame(columns=[*cols, "n_customers", "n_rows"]), str(exc)
+
+    risky, note = memoised_with_note(wb, "store_todo_at_risk", (at, horizon, value, cap), risk)
+    lists = [df[df["store_id"] == store_id].drop(columns="store_id").reset_index(drop=True)
+             for df in (buyers, not_grouped, risky)]
+    counts = []
+    for name, df in zip(_COUNTS, lists, strict=True):
+        per = df.groupby("staff_id", dropna=False)[["n_customers", "n_rows"]].first()
+        counts.append(per["n_customers"].rename(name))
+        if name == "at_risk":
+            counts.append(per["n_rows"].rename("at_risk_relationships"))
+    buyers, not_grouped, risky = (df.drop(columns=["n_customers", "n_rows"]) for df in lists)
+    return _TodoParts(_count_frame(pd.concat(counts, axis=1)), buyers, not_grouped, risky, note)
+
+
+def _capped(sql: str, name: str, cap: int, cols: list[str]) -> str:
+    """``cols`` of ``sql``'s first ``cap`` rows of each (store, guide) in the list's order, with the group's sizes.
+
+    ``n_customers`` counts the group's distinct customers and ``n_rows`` its rows, before the cap.
+    """
+    order = ", ".join(f"{c} {'ASC' if up else 'DESC'} NULLS LAST" for c, up in _ORDERS[name])
+    part = "PARTITION BY store_id, staff_id"
+    return f"""
+        SELECT {", ".join(cols)}, n_customers, n_rows FROM (
+            SELECT y.*, ROW_NUMBER() OVER ({part} ORDER BY {order}, customer_id) AS rn_,
+                   MAX(dr_) OVER ({part}) AS n_customers, COUNT(*) OVER ({part}) AS n_rows
+            FROM (SELECT x.*, DENSE_RANK() OVER ({part} ORDER BY customer_id) AS dr_ FROM ({sql}) x) y
+        ) z WHERE rn_ <= {literal(int(cap))}"""
+
+
+def _brand_buyers_sql(wb: Workbench, guides_sql: str, at: pd.Timestamp, days: int) -> str:
+    """:func:`_buyers_not_added` of every store at once: the same rule partitioned by store."""
+    a, since = literal(at), literal(at - pd.Timedelta(days=days))
+    return f"""
+        WITH o AS (SELECT * FROM {wb.table_or_empty('orders')}
+                   WHERE store_id IS NOT NULL AND customer_id IS NOT NULL
+                     AND order_time >= {since} AND order_time < {a}),
+        b AS (SELECT store_id, customer_id, MAX(order_time) AS last_order_time, {money_sum('amount')} AS gmv
+                 FROM o GROUP BY store_id, customer_id),
+        open_now AS (SELECT DISTINCT customer_id FROM ({contact_intervals(wb)}) iv WHERE {open_at_sql('iv', a)}),
+        seller AS (
+            SELECT store_id, customer_id, share_staff_id AS staff_id FROM (
+                SELECT o.store_id, o.customer_id, o.share_staff_id,
+                       ROW_NUMBER() OVER (PARTITION BY o.store_id, o.customer_id
+                                          ORDER BY o.order_time DESC, o.order_id DESC) AS rn
+                FROM o JOIN ({guides_sql}) g ON g.staff_id = o.share_staff_id AND g.store_id = o.store_id
+            ) x WHERE rn = 1)
+        SELECT b.store_id, s.staff_id, b.customer_id, b.last_order_time, b.gmv
+        FROM b LEFT JOIN open_now n ON n.customer_id = b.customer_id
+        LEFT JOIN seller s ON s.store_id = b.store_id AND s.customer_id = b.customer_id
+        WHERE n.customer_id IS NULL"""
+
+
+def _brand_not_grouped_sql(wb: Workbench, guides_sql: str, at: pd.Timestamp) -> str:
+    """The not-in-group rule of every store at once: one person per store, under their oldest relationship there."""
+    a = literal(at)
+    return f"""
+        WITH g AS ({guides_sql}), m AS ({store_members_sql(wb, a)})
+        SELECT store_id, staff_id, customer_id, contact_since FROM (
+            SELECT g.store_id, iv.staff_id, iv.customer_id, iv.start_time AS contact_since,
+                   ROW_NUMBER() OVER (PARTITION BY g.store_id, iv.customer_id
+                                      ORDER BY iv.start_time, iv.staff_id) AS rn
+            FROM ({contact_intervals(wb)}) iv JOIN g ON g.staff_id = iv.staff_id
+            LEFT JOIN m ON m.customer_id = iv.customer_id AND m.store_id = g.store_id
+            WHERE {open_at_sql('iv', a)} AND m.customer_id IS NULL) x
+        WHERE rn = 1"""
+
+
+def _per_guide(guides: pd.DataFrame, counts: pd.DataFrame) -> pd.DataFrame:
     """One row per guide (employed at as-of, or holding a listed customer) and the unassigned buyers' row."""
-    counts = [("buyers_not_added", buyers), ("not_in_group", not_grouped), ("at_risk", risky)]
     out = guides.set_index("staff_id")[["display_name", "employed"]]
-    for name, df in counts:
-        out = out.join(df.groupby("staff_id")["customer_id"].nunique().rename(name), how="left")
-    out = out.fillna({name: 0 for name, _ in counts}).astype({name: "int64" for name, _ in counts})
+    out = out.join(counts[list(_COUNTS)][counts.index.notna()], how="left")
+    out = out.fillna({name: 0 for name in _COUNTS}).astype({name: "int64" for name in _COUNTS})
     # a guide who left is listed only while customers still wait on them
-    out = out[(out["employed"] == 1) | (out[[name for name, _ in counts]].sum(axis=1) > 0)]
+    out = out[(out["employed"] == 1) | (out[list(_COUNTS)].sum(axis=1) > 0)]
     out = out.reset_index().sort_values(["display_name", "staff_id"]).reset_index(drop=True)
-    unassigned = int(buyers.loc[buyers["staff_id"].isna(), "customer_id"].nunique())
+    unassigned = int(counts.loc[counts.index.isna(), "buyers_not_added"].sum())
     if unassigned:
         row = pd.DataFrame([{"staff_id": None, "display_name": UNASSIGNED, "buyers_not_added": unassigned,
                              "not_in_group": 0, "at_risk": 0}])
         out = pd.concat([out, row], ignore_index=True)
-    return out[["staff_id", "display_name", "buyers_not_added", "not_in_group", "at_risk"]]
+    return out[["staff_id", "display_name", *_COUNTS]]
 
 
 # ---------------------------------------------------------------------- KPIs vs peers
