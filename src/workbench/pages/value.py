@@ -17,14 +17,22 @@ notebook only lays them out.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ..attribution.buckets import DEFAULT_PRECEDENCE, RULES, holdout_incrementality, order_buckets_sql, value_buckets
+from ..attribution.buckets import (
+    DEFAULT_PRECEDENCE,
+    RULES,
+    Incrementality,
+    holdout_incrementality,
+    order_rules_sql,
+    value_buckets,
+)
 from ..engine import Workbench, literal, money_sum
+from ..engine.memo import memoised
 from ..errors import ParameterError
 from ..i18n import has_key, t
 from ._base import Stated, Verdict, effect_verdict, last_complete_month
@@ -143,14 +151,23 @@ def _ladder_crosstab(wb: Workbench, start: pd.Timestamp, end: pd.Timestamp, days
 
     Orders and GMV of the month by rule, bucket, user-view flag and task-view flag (one small table
     from which every step is summed, so all steps count the same orders). Money is summed as
-    decimals: the sums do not depend on the order the engine's threads add the rows in.
+    decimals: the sums do not depend on the order the engine's threads add the rows in. Kept
+    beside a current layer (:func:`~workbench.engine.memo.memoised`): the page's other language
+    reads it.
     """
+    return memoised(wb, "value.ladder_crosstab", (start, end, days),
+                    lambda: _compute_ladder_crosstab(wb, start, end, days))
+
+
+def _compute_ladder_crosstab(wb: Workbench, start: pd.Timestamp, end: pd.Timestamp, days: int) -> pd.DataFrame:
+    """The query of :func:`_ladder_crosstab`."""
     from ..metrics import _order_flags_sql  # the user/task-view flags exactly as the ops pages define them
 
+    # the rules alone (the ladder credits no one): the cheaper query with the same rule and bucket per order
     return wb.query(f"""
         SELECT b.rule, b.bucket, f.user_active, f.task_view, COUNT(*) AS orders,
                COALESCE({money_sum('b.amount')}, 0) AS gmv
-        FROM ({order_buckets_sql(wb, start, end, interaction_window_days=days)}) b
+        FROM ({order_rules_sql(wb, start, end, interaction_window_days=days)}) b
         JOIN (SELECT order_id, user_active, task_view FROM ({_order_flags_sql(wb, start, end)}) x) f
           ON f.order_id = b.order_id
         GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4""")
@@ -296,9 +313,10 @@ def holdout_increment(wb: Workbench, start: Any, end: Any, window: str, interact
 
     days = _check_window(interaction_window_days)
     s, e = pd.Timestamp(start), pd.Timestamp(end)
-    inc = holdout_incrementality(wb, s, e, alpha=alpha)
+    inc = _incrementality(wb, s, e, alpha)
     share = inc.holdout_n / (inc.holdout_n + inc.reached_n)
-    attributed = value_buckets(wb, s, e, interaction_window_days=days, by=("bucket",))
+    attributed = memoised(wb, "value.attributed", (s, e, days),
+                          lambda: value_buckets(wb, s, e, interaction_window_days=days, by=("bucket",)))
     attributed_gmv = float(attributed.loc[attributed["bucket"] != "not_attributed", "gmv"].sum())
     relevant = relevant_lift * inc.holdout_mean
     ratio = inc.reached_n / inc.holdout_n
@@ -323,6 +341,18 @@ def holdout_increment(wb: Workbench, start: Any, end: Any, window: str, interact
                             f"two-sided alpha {alpha})", s, e),
         Stated(mde, "cny_per_unit", "smallest increase per reached customer found with 80% power", s, e),
         effect_verdict(inc.ci_low, inc.ci_high, power=None if np.isnan(pw) else pw))
+
+
+def _incrementality(wb: Workbench, s: pd.Timestamp, e: pd.Timestamp, alpha: float) -> Incrementality:
+    """:func:`~workbench.attribution.buckets.holdout_incrementality`, kept beside a current layer.
+
+    Every assigned customer's GMV of the window is summed (twelve months of orders for the year's
+    row): the page's other language reads the numbers (:func:`~workbench.engine.memo.memoised`).
+    """
+    row = memoised(wb, "value.incrementality", (s, e, float(alpha)),
+                   lambda: pd.DataFrame([asdict(holdout_incrementality(wb, s, e, alpha=alpha))]))
+    return Incrementality(**{f.name: (int if f.name.endswith("_n") else float)(row[f.name].iloc[0])
+                             for f in fields(Incrementality)})
 
 
 def incremental_sentence(h: HoldoutIncrement, lang: str) -> str:
@@ -442,7 +472,9 @@ def task_table(wb: Workbench, start: Any, end: Any, interaction_window_days: int
     if not (wb.has_table("tasks") and wb.has_table("touches")):
         return None
     s, e = pd.Timestamp(start), pd.Timestamp(end)
-    return TaskTable(s, e, days, task_performance(wb, s, e, window_days=days))
+    # one row per task of the period, kept beside a current layer for the page's other language
+    rows = memoised(wb, "value.task_performance", (s, e, days), lambda: task_performance(wb, s, e, window_days=days))
+    return TaskTable(s, e, days, rows)
 
 
 def task_type_label(task_type: Any, lang: str) -> str:
@@ -544,13 +576,11 @@ METHODS = ("first", "last", "linear", "time_decay", "position_based", "markov", 
 def mta_comparison(wb: Workbench, start: Any, end: Any, lookback_days: int = 30) -> MtaComparison:
     """Heuristic, Markov and Shapley attribution of the month's orders, as shares of credited conversions."""
     from ..attribution import heuristic_attribution, markov_attribution, shapley_attribution
-    from ..attribution.journeys import journey_path_summary
 
     s, e = pd.Timestamp(start), pd.Timestamp(end)
-    summary = journey_path_summary(wb, s, e, lookback_days=lookback_days)
-    unattributed = Stated(float(summary.unattributed_conversions), "count",
+    paths, n_unattributed = _journey_paths(wb, s, e, lookback_days)
+    unattributed = Stated(n_unattributed, "count",
                           f"orders with no touch in the {lookback_days} days before them", s, e)
-    paths = summary.paths
     if not len(paths) or paths["total_conversions"].sum() <= 0:
         return MtaComparison(s, e, lookback_days, pd.DataFrame(columns=list(METHODS)), unattributed,
                              None, None, None, None, None)
@@ -565,6 +595,28 @@ def mta_comparison(wb: Workbench, start: Any, end: Any, lookback_days: int = 30)
     return MtaComparison(s, e, lookback_days, comp, unattributed, ch,
                          Stated(float(comp.loc[ch].min()), "share", d, s, e), str(comp.loc[ch].idxmin()),
                          Stated(float(comp.loc[ch].max()), "share", d, s, e), str(comp.loc[ch].idxmax()))
+
+
+def _journey_paths(wb: Workbench, s: pd.Timestamp, e: pd.Timestamp, lookback_days: int) -> tuple[pd.DataFrame, float]:
+    """The month's journey paths and the number of orders without a touchpoint, kept beside a current layer.
+
+    The journeys join every order and every recently touched customer to two months of touchpoints;
+    the paths (a few thousand rows) are what the models read, so the page's other language reads them.
+    """
+    from ..attribution.journeys import journey_path_summary
+
+    params = (s, e, int(lookback_days))
+    done: dict[str, Any] = {}
+
+    def summary() -> Any:
+        if "summary" not in done:
+            done["summary"] = journey_path_summary(wb, s, e, lookback_days=lookback_days)
+        return done["summary"]
+
+    paths = memoised(wb, "value.journey_paths", params, lambda: summary().paths)
+    left = memoised(wb, "value.journey_unattributed", params,
+                    lambda: pd.DataFrame({"orders": [summary().unattributed_conversions]}))
+    return paths, float(left["orders"].iloc[0])
 
 
 def touch_label(channel: str, lang: str) -> str:
