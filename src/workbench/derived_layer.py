@@ -416,16 +416,32 @@ class _Clock:
         log.info("layer: %s (%.1f s)", step, self.laps[step])
 
 
+#: the columns of the keyed tables the relations read (of every table a layer relation reads by customer); an
+#: incremental build keeps only these of the affected customers' rows: a relation reading another fails (a test
+#: builds every relation from the kept columns and compares with the rows of every column)
+ROW_COLUMNS = {
+    "contact_events": ("event_time", "customer_id", "staff_id", "event_type", "channel_code"),
+    "group_events": ("event_time", "customer_id", "group_id", "event_type"),
+    "touches": ("event_time", "customer_id", "staff_id", "touch_type"),
+    "orders": ("order_id", "customer_id", "order_time", "amount", "order_channel", "store_id", "task_id",
+               "share_staff_id", "coupon_id", "refunded_amount"),
+}
+
+
 @contextmanager
 def _kept_once(wb: Workbench, tables: list[str]) -> Iterator[None]:
     """Inside :meth:`Workbench.restricted`: the restricted tables computed once and kept, not per query.
 
     Each query of a restricted table would read the whole source again to find the affected
-    customers' rows (touches, the largest, are read three times by the relations).
+    customers' rows (touches, the largest, are read three times by the relations). Only the
+    columns of :data:`ROW_COLUMNS` are kept (the source's other columns are not read): the
+    typed view's rules still apply first (an interval event table's DISTINCT is over every
+    column, so its rows are those of the full view).
     """
     kept = [t for t in tables if wb.has_table(t)]
     for t in kept:
-        wb.backend.materialise(f"__layer_rows_{t}", f"SELECT * FROM {quote(t)}")
+        cols = ", ".join(quote(c) for c in ROW_COLUMNS[t])
+        wb.backend.materialise(f"__layer_rows_{t}", f"SELECT {cols} FROM {quote(t)}")
         wb._create_view(t, f"SELECT * FROM {quote('__layer_rows_' + t)}")
     try:
         yield

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -389,3 +390,75 @@ def test_the_layer_is_the_same_on_every_engine(engine, tmp_path):
         pd.testing.assert_frame_equal(got, want, check_dtype=False, obj=r.name)
     spans = read.query(f"SELECT customer_id FROM ({relations.contact_intervals(read)}) i ORDER BY 1")
     assert list(spans["customer_id"]) == ["C1", "C1", "C2", "C2", "C3"]
+
+
+def test_the_restricted_rows_are_the_typed_rows_of_those_customers(tmp_path):
+    """The restricted view reads the key before the other reading rules: its rows are the typed view's rows of the keys.
+
+    Raw ids with spaces, a null marker and a float-written integral id; identical contact events (one
+    event: the typed view's DISTINCT) and two that differ only in a column the layer does not keep.
+    """
+    from workbench.derived_layer import ROW_COLUMNS, _kept_once
+    from workbench.layer_changes import KEYED_TABLES
+
+    t0 = pd.Timestamp("2025-01-01 10:00")
+    touches = pd.DataFrame({"event_time": [t0 + pd.Timedelta(hours=h) for h in range(7)],
+                            "customer_id": ["C1", " C1", "C2 ", "NULL", "7.0", "7", "C3"],
+                            "staff_id": ["E1", " E1 ", "E2", "E1", "7.00", "\\N", "E2"],
+                            "touch_type": ["chat"] * 7, "note": list("abcdefg")})
+    contacts = pd.DataFrame({"event_time": [t0] * 4 + [t0 + pd.Timedelta(days=40)],
+                             "customer_id": ["C1", "C1 ", "7", "7", "C1"], "staff_id": ["E1"] * 5,
+                             "event_type": ["add"] * 5, "origin": ["x", "x", "x", "y", "x"]})
+    touches.to_parquet(tmp_path / "touches.parquet", index=False)
+    contacts.to_parquet(tmp_path / "contact_events.parquet", index=False)
+    # not validated: a null marker is no customer (refused by validation, read as NULL by the views)
+    wb = open_workbench(tmp_path, as_of="2025-02-01", layer=None, strict=False, validate=False)
+    wb.backend.materialise("__keys", "SELECT * FROM (VALUES ('C1'), ('7')) k(customer_id)")
+    want = {t: _sorted(wb.query(f"SELECT * FROM {t} WHERE customer_id IN ('C1', '7')"))
+            for t in ("touches", "contact_events")}
+    assert len(want["touches"]) == 4 and len(want["contact_events"]) == 3
+    with wb.restricted("__keys", KEYED_TABLES):
+        for t, frame in want.items():
+            pd.testing.assert_frame_equal(_sorted(wb.query(f"SELECT * FROM {t}")), frame, check_exact=True, obj=t)
+        with _kept_once(wb, ["touches", "contact_events"]):  # the kept columns of the same rows
+            for t, frame in want.items():
+                kept = _sorted(wb.query(f"SELECT * FROM {t}"))
+                assert list(kept.columns) == list(ROW_COLUMNS[t])
+                pd.testing.assert_frame_equal(kept, _sorted(frame[list(ROW_COLUMNS[t])]), check_exact=True, obj=t)
+    assert len(wb.query("SELECT * FROM touches")) == 7  # the full view again after the block
+
+
+def test_the_kept_columns_hold_every_column_the_recomputed_relations_read(tmp_path):
+    """An update keeps only ``ROW_COLUMNS`` of the affected customers' rows.
+
+    Every relation recomputed from them equals the relation recomputed from every column (a relation
+    reading a column not kept fails here).
+    """
+    from workbench.derived_layer import ROW_COLUMNS, _kept_once
+    from workbench.layer_changes import KEY, KEYED_TABLES
+    from workbench.simulate import simulate_brand
+
+    brand = simulate_brand(400, seed=5, n_stores=3, n_staff=8, months=3)
+    for name, df in brand.tables.items():
+        df.to_parquet(tmp_path / f"{name}.parquet", index=False)
+    at = pd.Timestamp(brand.truth["as_of"]).normalize()
+    wb = open_workbench(tmp_path, as_of=at, layer=None, strict=False)
+    for t in KEYED_TABLES:  # every kept column is a contract column the data has
+        assert KEY in ROW_COLUMNS[t] and set(ROW_COLUMNS[t]) <= set(wb.columns(t)), t
+    wb.backend.materialise("__keys", "SELECT DISTINCT customer_id FROM orders WHERE hash(customer_id) % 2 = 0")
+    rels = [r for r in layer_relations() if not r.derived]
+    frames: list[dict[str, pd.DataFrame]] = []
+    for pruned in (False, True):
+        with wb.restricted("__keys", KEYED_TABLES), (_kept_once(wb, list(KEYED_TABLES)) if pruned
+                                                    else _no_block()):
+            for r in rels:
+                r.build(wb, at)
+            frames.append({r.name: _sorted(wb.query(f"SELECT * FROM {r.table_name(wb, at)}")) for r in rels})
+    assert all(len(f) > 0 for f in frames[0].values())
+    for name, frame in frames[0].items():
+        pd.testing.assert_frame_equal(frames[1][name], frame, check_exact=True, obj=name)
+
+
+@contextmanager
+def _no_block():
+    yield
