@@ -22,9 +22,17 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from .. import contract
-from ..contract import DOUBLE, TIMESTAMP, TableSpec
+from ..contract import DOUBLE, STRING, TIMESTAMP, TableSpec
 from ..errors import DataContractError
-from .sql import _padded_condition, interval_order_sql, literal, ordered_events_sql, quote
+from .sql import (
+    _FLOATS,
+    _INTEGRAL_TEXT,
+    _padded_condition,
+    interval_order_sql,
+    literal,
+    ordered_events_sql,
+    quote,
+)
 
 if TYPE_CHECKING:  # the Workbench calls in here; only its type is needed
     from .workbench import Workbench
@@ -272,6 +280,48 @@ class ValidationSummary(Mapping):
         lines += [f"kept    {t}: {n:,} {kind.replace('_', ' ')} (normal in WeCom data; ignored by the intervals)"
                   for t, kinds in self.sequences.items() for kind, n in kinds.items() if n]
         return lines
+
+def normalisation_counts(wb: Workbench, name: str) -> list[tuple[str, str, int]]:
+    r"""``(column, rule, values)`` of each reading rule that changed values of table ``name`` (one scan).
+
+    Rules: ``null marker`` (``\N``, ``NULL``, ``null`` or empty text, spaces aside), ``spaces
+    trimmed``, ``integral id`` (``1.0`` text, or a float column holding a text id). Only rows with
+    a suspect value are counted: a null marker as it is, a space at either end, a dot in an id, a
+    float id. Every rule's condition implies its column's suspicion (``TRIM`` takes only spaces
+    off), so the counts are those of all rows, and the string work runs on the few suspects.
+
+    Examples
+    --------
+    >>> import workbench, pandas as pd
+    >>> wb = workbench.open({"customers": pd.DataFrame({"customer_id": ["C1 ", "C2", "3.0", "\\N"]})})
+    >>> normalisation_counts(wb, "customers")
+    [('customer_id', 'null marker', 1), ('customer_id', 'spaces trimmed', 1), ('customer_id', 'integral id', 1)]
+    """
+    spec = contract.TABLES[name]
+    types = wb._view_types(f"__input_{name}")
+    markers = ", ".join(literal(m) for m in contract.NULL_MARKERS)
+    conds: list[tuple[str, str, str]] = []
+    suspects: list[str] = []
+    for target, source in wb._column_map(name).items():
+        q, kind = quote(source), types[source]
+        if kind == "VARCHAR":
+            conds.append((target, "null marker", f"TRIM({q}) IN ({markers})"))
+            conds.append((target, "spaces trimmed", f"{q} <> TRIM({q}) AND TRIM({q}) NOT IN ({markers})"))
+            suspects += [f"{q} IN ({markers})", f"{q} LIKE ' %'", f"{q} LIKE '% '"]
+            if contract.is_identifier(target):
+                conds.append((target, "integral id", f"TRIM({q}) LIKE '%.%0' AND "
+                                                      f"regexp_matches(TRIM({q}), {literal(_INTEGRAL_TEXT)})"))
+                suspects.append(f"{q} LIKE '%.%0%'")
+        elif _FLOATS.match(kind) and spec.column(target).dtype == STRING:
+            conds.append((target, "integral id", f"{q} IS NOT NULL"))
+            suspects.append(f"{q} IS NOT NULL")
+    if not conds:
+        return []
+    agg = ", ".join(f"SUM(CASE WHEN {c} THEN 1 ELSE 0 END)" for _, _, c in conds)
+    values = wb._fetch(f"SELECT {agg} FROM {quote('__input_' + name)} WHERE {' OR '.join(suspects)}")[0]
+    # no suspect row at all: each SUM of nothing is NULL
+    return [(column, rule, int(n)) for (column, rule, _), n in zip(conds, values, strict=True) if n]
+
 
 def _first_rows(wb: Workbench, query: str) -> pd.DataFrame:
     return wb._frame(query + f" LIMIT {_SAMPLE_ROWS}")

@@ -10,6 +10,11 @@ files' rows only and each cross-row check only where the new rows (and, at a lat
 date, the rows it adds) can break it; it says why that refuses exactly what a full validation
 refuses, with the same error. Reading only some files of a folder needs DuckDB's file-name
 column: on other engines a table with new files is validated in full (as before).
+
+What :meth:`~workbench.engine.Workbench.validate_all` states about a table (its row count, the
+values the reading rules changed, merged duplicates, kept sequences) is a function of that
+table's files, the code and (for what the views read) the as-of date: :func:`remembered_count`
+keeps each beside the passes, so every later kernel on the same files reads it.
 """
 from __future__ import annotations
 
@@ -17,7 +22,7 @@ import hashlib
 import json
 import os
 import weakref
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -52,6 +57,7 @@ if TYPE_CHECKING:
 _FILE = "__wb_file"  # the file column of a folder read (DuckDB's filename option)
 _KEEP = 8  # remembered passes kept per table and place (the latest as-of dates)
 _types_memo: weakref.WeakKeyDictionary[Any, dict[tuple[str, str], dict[str, str]]] = weakref.WeakKeyDictionary()
+_files_memo: weakref.WeakKeyDictionary[Any, dict[tuple[str, str], str | None]] = weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True)
@@ -412,3 +418,91 @@ def validate_remembered(wb: Workbench, name: str) -> str:
         record.remember(wb.as_of)
     remember_files(wb, key, listing, how)
     return how
+
+
+# ---------------------------------------------------------------------- the validation summary, remembered
+def _table_files_key(wb: Workbench, name: str) -> str | None:
+    """Hex digest of table ``name``'s files (names inside the source, sizes, contents); None if not local files.
+
+    Asked once per workbench and source: every count of the summary keys on it.
+    """
+    memo = _files_memo.setdefault(wb, {})
+    at = (name, str(wb._sources[name]))
+    if at not in memo:
+        listing = source_listing({name: wb._sources[name]})
+        if listing is None:
+            memo[at] = None
+        else:
+            digest = hashlib.sha256()
+            for inside, (size, content) in sorted(listing[name].items()):
+                digest.update(f"{inside}|{size}|{content}\n".encode())
+            memo[at] = digest.hexdigest()
+    return memo[at]
+
+
+def summary_path(wb: Workbench, name: str, what: str, dated: bool) -> Path | None:
+    """Where count ``what`` of table ``name`` is remembered, or None when it is not (not files, cache off).
+
+    The key hashes the package version, the digest of its code (the counting rules live in it),
+    the table, ``what`` and the table's files — its own only: each count reads no other table;
+    ``dated`` adds the as-of date and whether later rows are left out (the contract views').
+    """
+    if os.environ.get("WORKBENCH_VALIDATION_CACHE", "1").strip() == "0" or name not in wb._sources:
+        return None
+    files = _table_files_key(wb, name)
+    if files is None:
+        return None
+    from .. import __version__
+    from .memo import code_digest
+
+    parts = [__version__, code_digest(), name, what, files]
+    if dated:
+        parts += [_stamp(wb.as_of), str(wb.reads_as_of)]
+    key = hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
+    return _folder().parent / "summary" / f"{name}.{what}.{key}.json"
+
+
+def remembered_count(wb: Workbench, name: str, what: str, dated: bool, compute: Callable[[], Any]) -> Any:
+    """``compute()`` (a JSON value), read from the cache when a kernel counted it on the same files.
+
+    Parameters
+    ----------
+    wb : Workbench
+        The workbench whose table is counted.
+    name : str
+        The contract table; the count may read nothing but its files.
+    what : str
+        The count's name (file-name safe).
+    dated : bool
+        Whether the count reads the contract view (rows at or after the as-of date left out).
+    compute : callable
+        Counts; returns ints, lists or dicts of them (what JSON gives back unchanged).
+
+    Returns
+    -------
+    Any
+        ``compute()``'s value. Without a cache (:func:`summary_path` is None) it is computed every time.
+
+    Examples
+    --------
+    >>> import workbench, pandas as pd
+    >>> wb = workbench.open({"orders": pd.DataFrame({"order_id": ["O1"]})})
+    >>> remembered_count(wb, "orders", "rows", True, lambda: 1)   # a DataFrame: counted, not remembered
+    1
+    """
+    path = summary_path(wb, name, what, dated)
+    if path is not None:
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError):  # not counted yet, or half a file from a killed writer
+            pass
+    value = compute()
+    if path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}")
+            tmp.write_text(json.dumps(value))  # key order kept: the log lines follow it
+            os.replace(tmp, path)  # a concurrent reader sees the whole count or none
+        except OSError:  # a read-only cache only costs counting again
+            pass
+    return value
