@@ -46,9 +46,15 @@ def _touchpoints_sql(wb: Workbench, include_adds: bool, since: str = "", until: 
     return " UNION ALL ".join(parts)
 
 
-def journeys_sql(wb: Workbench, start: Any, end: Any, lookback_days: int = 30, include_adds: bool = True,
-                 max_touches: int = 20, order_channels: tuple[str, ...] | None = None) -> str:
-    """SQL with one row per touchpoint of every journey: journey_id, converted, value, step, channel, touch_time."""
+def _steps_sql(wb: Workbench, start: Any, end: Any, lookback_days: int = 30, include_adds: bool = True,
+               max_touches: int = 20, order_channels: tuple[str, ...] | None = None) -> tuple[str, int]:
+    """``(CTEs ending in steps, max_touches)``: every touchpoint of every journey, ranked from the journey's end.
+
+    ``steps`` has journey_id, converted, value, channel, touch_time and ``from_end`` (1 for the
+    touchpoint nearest the journey's end; a journey keeps ``from_end <= max_touches``). A
+    non-converting journey's touchpoints are the very touchpoints that make the customer one, so
+    they are read directly rather than joined back to the touchpoints.
+    """
     s, e = to_timestamp(start, "start"), to_timestamp(end, "end")
     if e <= s or lookback_days <= 0 or max_touches < 1:
         raise ParameterError("need end > start, lookback_days > 0 and max_touches >= 1")
@@ -66,23 +72,31 @@ def journeys_sql(wb: Workbench, start: Any, end: Any, lookback_days: int = 30, i
             {chan_filter}
         ),
         buyers AS (SELECT DISTINCT customer_id FROM conv),
-        nulls AS (
-            SELECT 'null:' || tp.customer_id AS journey_id, tp.customer_id, {literal(e)} AS journey_end,
-                   0.0 AS value, 0 AS converted
-            FROM tp LEFT JOIN buyers b ON b.customer_id = tp.customer_id
-            WHERE b.customer_id IS NULL AND tp.event_time >= {literal(e)} - {lb} AND tp.event_time < {literal(e)}
-            GROUP BY tp.customer_id
-        ),
-        j AS (SELECT * FROM conv UNION ALL SELECT * FROM nulls),
         steps AS (
-            SELECT j.journey_id, j.converted, j.value, tp.channel, tp.event_time AS touch_time,
-                   ROW_NUMBER() OVER (PARTITION BY j.journey_id ORDER BY tp.event_time DESC, tp.channel) AS from_end
-            FROM j JOIN tp ON tp.customer_id = j.customer_id
-                 AND tp.event_time < j.journey_end AND tp.event_time >= j.journey_end - {lb}
-        )
+            SELECT journey_id, converted, value, channel, touch_time,
+                   ROW_NUMBER() OVER (PARTITION BY journey_id ORDER BY touch_time DESC, channel) AS from_end
+            FROM (
+                SELECT c.journey_id, c.converted, c.value, tp.channel, tp.event_time AS touch_time
+                FROM conv c JOIN tp ON tp.customer_id = c.customer_id
+                     AND tp.event_time < c.journey_end AND tp.event_time >= c.journey_end - {lb}
+                UNION ALL
+                SELECT 'null:' || tp.customer_id AS journey_id, 0 AS converted, 0.0 AS value, tp.channel,
+                       tp.event_time AS touch_time
+                FROM tp LEFT JOIN buyers b ON b.customer_id = tp.customer_id
+                WHERE b.customer_id IS NULL AND tp.customer_id IS NOT NULL
+                  AND tp.event_time >= {literal(e)} - {lb} AND tp.event_time < {literal(e)}
+            ) x
+        )""", int(max_touches)
+
+
+def journeys_sql(wb: Workbench, start: Any, end: Any, lookback_days: int = 30, include_adds: bool = True,
+                 max_touches: int = 20, order_channels: tuple[str, ...] | None = None) -> str:
+    """SQL with one row per touchpoint of every journey: journey_id, converted, value, step, channel, touch_time."""
+    steps, keep = _steps_sql(wb, start, end, lookback_days, include_adds, max_touches, order_channels)
+    return f"""{steps}
         SELECT journey_id, converted, value, channel, touch_time,
                ROW_NUMBER() OVER (PARTITION BY journey_id ORDER BY touch_time, channel) AS step
-        FROM steps WHERE from_end <= {int(max_touches)}"""
+        FROM steps WHERE from_end <= {keep}"""
 
 
 def journeys(wb: Workbench, start: Any, end: Any, **kwargs: Any) -> pd.DataFrame:
@@ -112,13 +126,14 @@ def journey_path_summary(wb: Workbench, start: Any, end: Any, sep: str = " > ", 
     Orders with no touchpoint in their look-back are counted in ``unattributed_conversions`` and
     ``unattributed_value``: no channel can take credit for them.
     """
-    sql = journeys_sql(wb, start, end, **kwargs)
-    paths = wb.query(f"""
-        WITH steps AS ({sql}),
+    steps, keep = _steps_sql(wb, start, end, **kwargs)
+    # a path lists its touchpoints in the order of journeys_sql's step: by time, then channel (touchpoints
+    # equal in both are the same text, so the string does not depend on how such ties are broken)
+    paths = wb.query(f"""{steps},
         p AS (
             SELECT journey_id, MAX(converted) AS converted, MAX(value) AS value,
-                   STRING_AGG(channel, {literal(sep)} ORDER BY step) AS path
-            FROM steps GROUP BY journey_id
+                   STRING_AGG(channel, {literal(sep)} ORDER BY touch_time, channel) AS path
+            FROM steps WHERE from_end <= {keep} GROUP BY journey_id
         )
         SELECT path, SUM(converted) AS total_conversions, {money_sum('CASE WHEN converted = 1 THEN value ELSE 0 END')}
                AS total_conversion_value, SUM(1 - converted) AS total_null
