@@ -183,6 +183,12 @@ class FileKeys:
         past, moved = f"__time < {literal(since)}", _moved(times, since, wb.as_of)
         file = _FILE if src.is_dir() else "CAST(NULL AS VARCHAR)"
 
+        if not same and since >= wb.as_of:
+            # every file new and no row from ``since`` on (a full build): each pair is a new file's, with rows
+            # before ``since`` and no time moved; the distinct pairs, without grouping the flags row by row
+            return f"""SELECT {file_of} AS file, {KEY}, FALSE AS same, 1 AS past, 0 AS moved FROM (
+                           SELECT DISTINCT {file} AS file, {KEY} FROM ({rows}) r WHERE __time < {at}) g"""
+
         def pick(unchanged: str) -> str:
             return (f"SELECT {file} AS file, {KEY}, {unchanged} AS same, CASE WHEN {past} THEN 1 ELSE 0 END AS past, "
                     f"CASE WHEN {moved} THEN 1 ELSE 0 END AS moved FROM ({rows}) r WHERE __time < {at}")
