@@ -289,14 +289,19 @@ def _capped(sql: str, name: str, cap: int, cols: list[str]) -> str:
     """``cols`` of ``sql``'s first ``cap`` rows of each (store, guide) in the list's order, with the group's sizes.
 
     ``n_customers`` counts the group's distinct customers and ``n_rows`` its rows, before the cap.
+    Buyers and not-in-group rows are one per customer and store (one sort fewer); at-risk rows are
+    relationships, so a customer is counted once there by a rank.
     """
     order = ", ".join(f"{c} {'ASC' if up else 'DESC'} NULLS LAST" for c, up in _ORDERS[name])
     part = "PARTITION BY store_id, staff_id"
+    distinct = (f"SELECT x.*, DENSE_RANK() OVER ({part} ORDER BY customer_id) AS dr_ FROM ({sql}) x"
+                if name == "at_risk" else f"SELECT x.*, 1 AS dr_ FROM ({sql}) x")
+    customers = "MAX(dr_)" if name == "at_risk" else "COUNT(*)"
     return f"""
         SELECT {", ".join(cols)}, n_customers, n_rows FROM (
             SELECT y.*, ROW_NUMBER() OVER ({part} ORDER BY {order}, customer_id) AS rn_,
-                   MAX(dr_) OVER ({part}) AS n_customers, COUNT(*) OVER ({part}) AS n_rows
-            FROM (SELECT x.*, DENSE_RANK() OVER ({part} ORDER BY customer_id) AS dr_ FROM ({sql}) x) y
+                   {customers} OVER ({part}) AS n_customers, COUNT(*) OVER ({part}) AS n_rows
+            FROM ({distinct}) y
         ) z WHERE rn_ <= {literal(int(cap))}"""
 
 
