@@ -168,6 +168,24 @@ def test_validation_numbers(wb):
     assert "3 tables with 27 rows" in v.finding("en") and "2 rows dated on or after 2025-03-08" in v.finding("en")
 
 
+def test_validation_read_from_files_twice_states_the_same_numbers(wb, folder, tmp_path, monkeypatch):
+    """The section on the brand's files states the numbers of the frames, counted or read remembered.
+
+    A first kernel counts, a second reads the counts; the frames are never remembered.
+    """
+    monkeypatch.setenv("WORKBENCH_CACHE_DIR", str(tmp_path))
+    expected = dq.validation(wb)
+    for _ in range(2):
+        v = dq.validation(workbench.open(folder / "data", as_of=AS_OF))
+        for frame in ("tables", "absent", "normalised"):
+            pd.testing.assert_frame_equal(getattr(v, frame), getattr(expected, frame))
+        for stated in ("total_rows", "normalised_values", "duplicate_events", "after_as_of", "second_closes",
+                       "repeated_opens"):
+            assert getattr(v, stated) == getattr(expected, stated), stated
+        assert v.finding("zh") == expected.finding("zh")
+    assert list((tmp_path / "validated" / "summary").glob("contact_events.sequences.*.json"))
+
+
 def test_ingest_summary_and_daily(folder):
     s = dq.ingest_summary(folder / "data")
     assert (s.rows_in.value, s.rows_out.value, s.count("duplicates_dropped"), s.count("group_joins")) \

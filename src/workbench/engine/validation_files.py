@@ -56,6 +56,7 @@ if TYPE_CHECKING:
 
 _FILE = "__wb_file"  # the file column of a folder read (DuckDB's filename option)
 _KEEP = 8  # remembered passes kept per table and place (the latest as-of dates)
+_KEEP_COUNTS = 32  # remembered summary counts kept per table and count (snapshots and as-of dates)
 _types_memo: weakref.WeakKeyDictionary[Any, dict[tuple[str, str], dict[str, str]]] = weakref.WeakKeyDictionary()
 _files_memo: weakref.WeakKeyDictionary[Any, dict[tuple[str, str], str | None]] = weakref.WeakKeyDictionary()
 
@@ -503,6 +504,14 @@ def remembered_count(wb: Workbench, name: str, what: str, dated: bool, compute: 
             tmp = path.with_name(f".{path.name}.{os.getpid()}")
             tmp.write_text(json.dumps(value))  # key order kept: the log lines follow it
             os.replace(tmp, path)  # a concurrent reader sees the whole count or none
+            _prune(path.parent, f"{name}.{what}.")
         except OSError:  # a read-only cache only costs counting again
             pass
     return value
+
+
+def _prune(folder: Path, prefix: str) -> None:
+    """Keep the ``_KEEP_COUNTS`` latest counts of one table and name: older snapshots are not read again."""
+    found = sorted(folder.glob(f"{prefix}*.json"), key=lambda f: f.stat().st_mtime_ns, reverse=True)
+    for old in found[_KEEP_COUNTS:]:
+        old.unlink(missing_ok=True)
