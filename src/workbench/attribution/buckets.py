@@ -399,20 +399,25 @@ def holdout_incrementality(wb: Workbench, start: Any, end: Any, experiment_id: s
     (Welch's t test, :func:`~workbench.experiments.frequentist.welch_ttest`); the total scales it
     by the number of reached customers. Money is summed as decimals (squares of amounts rounded to 10⁻⁸ yuan), so
     the sums do not depend on the order the engine's threads add the rows in.
+
+    Each customer's GMV is summed once from the window's orders and joined to the assigned
+    customers (each ``unit_id`` and ``variant`` once): a customer without orders adds nothing to
+    the sums and one to the count, so the arms' sums need no zero row per customer.
     """
     s, e = to_timestamp(start, "start"), to_timestamp(end, "end")
     wb.require("assignments", "orders")
     exp_id = literal(experiment_id)
     df = wb.query(f"""
-        WITH g AS (
-            SELECT a.unit_id, a.variant, COALESCE(SUM(CAST(o.amount AS DECIMAL(38, 10))), 0) AS gmv
-            FROM assignments a LEFT JOIN orders o ON o.customer_id = a.unit_id
-                 AND o.order_time >= {literal(s)} AND o.order_time < {literal(e)}
-            WHERE a.experiment_id = {exp_id}
-            GROUP BY a.unit_id, a.variant)
+        WITH c AS (
+            SELECT customer_id, SUM(CAST(amount AS DECIMAL(38, 10))) AS gmv FROM orders
+            WHERE order_time >= {literal(s)} AND order_time < {literal(e)} GROUP BY customer_id),
+        g AS (
+            SELECT a.variant, c.gmv
+            FROM (SELECT DISTINCT unit_id, variant FROM assignments WHERE experiment_id = {exp_id}) a
+            LEFT JOIN c ON c.customer_id = a.unit_id)
         SELECT CASE WHEN variant = {literal(holdout_variant)} THEN 'holdout' ELSE 'reached' END AS arm,
-               COUNT(*) AS n, CAST(SUM(gmv) AS DOUBLE) AS s,
-               {money_product_sum('gmv', 'gmv')} AS ss
+               COUNT(*) AS n, CAST(COALESCE(SUM(gmv), 0) AS DOUBLE) AS s,
+               COALESCE({money_product_sum('gmv', 'gmv')}, 0) AS ss
         FROM g GROUP BY 1""").set_index("arm")
     if set(df.index) != {"holdout", "reached"}:
         raise ParameterError(f"experiment {experiment_id!r} needs a '{holdout_variant}' arm and at least one other arm")
