@@ -2,7 +2,9 @@
 
 :func:`guide_leaderboard` returns a :class:`GuideLeaderboard`: a frame with one row per guide of the
 brand (or of one store), zero-activity and departed guides included, computed in the engine in one
-query plus one risk-scoring query. Definitions (each column's, in :data:`COLUMNS`):
+query plus one risk-scoring query. Every column of a guide's row is the guide's own, so with a current
+layer both are computed for the whole brand once and kept beside it (a batch's HQ and store pages
+share them) and a store page takes its guides' rows. Definitions (each column's, in :data:`COLUMNS`):
 
 * **adds / add_persons**: add events to the guide in ``[start, end)`` (person-times) and the distinct
   customers behind them (persons) — :func:`workbench.metrics.acquisition` by staff.
