@@ -135,6 +135,7 @@ class FileKeys:
         """
         self.files_: dict[str, dict[str, Any]] = {}
         self.same_: dict[str, list[str]] = {}
+        self.gone_: dict[str, list[str]] = {}  # the previous files changed or removed since
         for t in keyed:
             names = self._names(wb, t)
             types = wb.backend.column_types(f"__input_{t}")
@@ -146,6 +147,9 @@ class FileKeys:
             else:
                 was = {e[0]: list(e[1:]) for e in before["files"]}
                 self.same_[t] = [e[0] for e in listing if was.get(e[0]) == e[1:]]
+            # the previous pairs name only the previous files: those of the others are the pairs not of ``same_``
+            # (a filter that reads nothing when every file is unchanged, not a scan of every pair)
+            self.gone_[t] = sorted(set(e[0] for e in before["files"]) - set(self.same_[t])) if before else []
             if old is not None:
                 wb.backend.load(f"__layer_oldkeys_{t}", str(old.folder / old.manifest["filekeys"][t]))
             wb.backend.materialise(f"__layer_scan_{t}", self._scan_sql(wb, t, names, since))
@@ -222,9 +226,8 @@ class FileKeys:
         """Keyed tables whose rows without a customer before the previous as-of may have changed."""
         changed = []
         for t in keyed:
-            kept = _in("file", self.same_[t])
             found = wb.backend.fetch(f"""
-                SELECT EXISTS (SELECT 1 FROM __layer_oldkeys_{t} WHERE {KEY} IS NULL AND NOT ({kept}))
+                SELECT EXISTS (SELECT 1 FROM __layer_oldkeys_{t} WHERE {KEY} IS NULL AND {_in("file", self.gone_[t])})
                     OR EXISTS (SELECT 1 FROM __layer_scan_{t}
                                WHERE {KEY} IS NULL AND ((NOT same AND past = 1) OR moved = 1))""")[0][0]
             if found:
@@ -238,8 +241,8 @@ class FileKeys:
 
     def affected_sql(self, keyed: list[str]) -> str:
         """The affected customers: (a) of changed or removed files before, (b) and (c) as scanned."""
-        parts = [f"SELECT {KEY} FROM __layer_oldkeys_{t} WHERE NOT ({_in('file', self.same_[t])}) "
-                 f"UNION ALL SELECT {KEY} FROM __layer_scan_{t}" for t in keyed]
+        parts = [(f"SELECT {KEY} FROM __layer_oldkeys_{t} WHERE {_in('file', self.gone_[t])} UNION ALL "
+                  if self.gone_[t] else "") + f"SELECT {KEY} FROM __layer_scan_{t}" for t in keyed]
         return f"SELECT DISTINCT {KEY} FROM ({' UNION ALL '.join(parts)}) k WHERE {KEY} IS NOT NULL"
 
     def save(self, wb: Workbench, keyed: list[str], old: Layer | None, target: Path,
