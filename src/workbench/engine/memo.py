@@ -18,6 +18,7 @@ so a reader never sees half a file.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 from collections.abc import Callable
 from functools import cache
@@ -113,6 +114,32 @@ def memoised(wb: Any, name: str, params: tuple, compute: Callable[[], pd.DataFra
     return result
 
 
+def memoised_with_note(wb: Any, name: str, params: tuple,
+                       compute: Callable[[], tuple[pd.DataFrame, str | None]]) -> tuple[pd.DataFrame, str | None]:
+    """:func:`memoised` for a result that comes with a note (why it is empty).
+
+    The note is kept as a second one-row memo (``name`` + ``_note``); ``compute`` runs at most once.
+
+    Examples
+    --------
+    >>> import workbench, pandas as pd
+    >>> wb = workbench.open({"orders": pd.DataFrame({"order_id": ["O1"]})})
+    >>> df, note = memoised_with_note(wb, "x", (), lambda: (pd.DataFrame({"n": [1]}), "no model"))
+    >>> df["n"].tolist(), note
+    ([1], 'no model')
+    """
+    done: dict[str, Any] = {}
+
+    def run() -> dict[str, Any]:
+        if not done:
+            done["df"], done["note"] = compute()
+        return done
+
+    note = memoised(wb, f"{name}_note", params, lambda: pd.DataFrame({"note": [run()["note"]]}))["note"].iloc[0]
+    df = memoised(wb, name, params, lambda: run()["df"])
+    return df, None if note is None or (isinstance(note, float) and math.isnan(note)) else str(note)
+
+
 def _write(df: pd.DataFrame, path: Path) -> None:
     """Write ``df`` to ``path`` through a temporary name and a rename (atomic for readers)."""
     try:
@@ -124,4 +151,4 @@ def _write(df: pd.DataFrame, path: Path) -> None:
         return
 
 
-__all__ = ["MEMO_DIR", "code_digest", "memo_path", "memoised"]
+__all__ = ["MEMO_DIR", "code_digest", "memo_path", "memoised", "memoised_with_note"]

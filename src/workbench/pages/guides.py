@@ -37,7 +37,6 @@ poor work.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,7 +45,7 @@ import pandas as pd
 
 from ..churn.risk import relationship_risk_sql
 from ..engine import Workbench, literal, money_sum, to_timestamp
-from ..engine.memo import memo_path, memoised
+from ..engine.memo import memo_path, memoised, memoised_with_note
 from ..errors import ParameterError, WorkbenchError
 from ..i18n import t
 from ..relations import contact_intervals, group_dims, group_intervals, open_at_sql, store_regions
@@ -54,7 +53,7 @@ from ._base import Stated
 from .ops import check_store
 
 __all__ = ["GuideLeaderboard", "guide_leaderboard", "guide_dims_sql", "store_members_sql", "risk_by_relationship_sql",
-           "memoised_with_note", "COLUMNS", "BOTTOM_RULE", "TOP_DECILE"]
+           "COLUMNS", "BOTTOM_RULE", "TOP_DECILE"]
 
 TOP_DECILE = 0.9
 _TOP_DECILE_CUT = "__wb_top_decile_cut"
@@ -313,32 +312,6 @@ def _guide_rows(wb: Workbench, s: pd.Timestamp, e: pd.Timestamp, store_id: str |
     if store_id is None:
         return rows
     return rows[rows["store_id"] == store_id].reset_index(drop=True)
-
-
-def memoised_with_note(wb: Workbench, name: str, params: tuple,
-                       compute: Callable[[], tuple[pd.DataFrame, str | None]]) -> tuple[pd.DataFrame, str | None]:
-    """:func:`~workbench.engine.memo.memoised` for a result that comes with a note (why it is empty).
-
-    The note is kept as a second one-row memo (``name`` + ``_note``); ``compute`` runs at most once.
-
-    Examples
-    --------
-    >>> import workbench
-    >>> wb = workbench.open({"orders": pd.DataFrame({"order_id": ["O1"]})})
-    >>> df, note = memoised_with_note(wb, "x", (), lambda: (pd.DataFrame({"n": [1]}), "no model"))
-    >>> df["n"].tolist(), note
-    ([1], 'no model')
-    """
-    done: dict[str, Any] = {}
-
-    def run() -> dict[str, Any]:
-        if not done:
-            done["df"], done["note"] = compute()
-        return done
-
-    note = memoised(wb, f"{name}_note", params, lambda: pd.DataFrame({"note": [run()["note"]]}))["note"].iloc[0]
-    df = memoised(wb, name, params, lambda: run()["df"])
-    return df, None if note is None or (isinstance(note, float) and math.isnan(note)) else str(note)
 
 
 def _risk_by_guide(wb: Workbench, as_of: pd.Timestamp, horizon_days: float) -> tuple[pd.DataFrame, str | None]:

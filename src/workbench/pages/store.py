@@ -21,13 +21,13 @@ import pandas as pd
 from .. import metrics
 from .._as_of import require_as_of
 from ..engine import Workbench, literal, money_sum, to_timestamp
-from ..engine.memo import memo_path, memoised
+from ..engine.memo import memo_path, memoised, memoised_with_note
 from ..errors import ParameterError, WorkbenchError
 from ..i18n import t
 from ..masking import mask_key, mask_tokens
 from ..relations import contact_intervals, open_at_sql
 from ._base import Stated
-from .guides import guide_dims_sql, memoised_with_note, risk_by_relationship_sql, store_members_sql
+from .guides import guide_dims_sql, risk_by_relationship_sql, store_members_sql
 from .ops import DAYS_PER_MONTH, check_store
 
 __all__ = ["StoreTodo", "StoreKpi", "StoreKPIs", "store_todo", "store_kpis", "KPI_DEFS", "DAYS_PER_MONTH"]
