@@ -445,7 +445,7 @@ def summary_path(wb: Workbench, name: str, what: str, dated: bool) -> Path | Non
     """Where count ``what`` of table ``name`` is remembered, or None when it is not (not files, cache off).
 
     The key hashes the package version, the digest of its code (the counting rules live in it),
-    the table, ``what`` and the table's files — its own only: each count reads no other table;
+    the engine, the table, ``what`` and the table's files — its own only: each count reads no other table;
     ``dated`` adds the as-of date and whether later rows are left out (the contract views').
     """
     if os.environ.get("WORKBENCH_VALIDATION_CACHE", "1").strip() == "0" or name not in wb._sources:
@@ -456,7 +456,7 @@ def summary_path(wb: Workbench, name: str, what: str, dated: bool) -> Path | Non
     from .. import __version__
     from .memo import code_digest
 
-    parts = [__version__, code_digest(), name, what, files]
+    parts = [__version__, code_digest(), wb.dialect, name, what, files]
     if dated:
         parts += [_stamp(wb.as_of), str(wb.reads_as_of)]
     key = hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
