@@ -294,12 +294,7 @@ class Workbench:
         saved_layer, self.layer = self.layer, None
         self._forget_derived()
         for t in present:
-            # the raw rows are restricted before the typed view's DISTINCT and as-of rules (a filter the engine
-            # does not push below them): the key typed as the view types it
-            typed = self._cast(key, self._raw_types(t)[key], STRING)
-            raw = (f"(SELECT * FROM {quote('__raw_' + t)} "
-                   f"WHERE {typed} IN (SELECT {quote(key)} FROM {quote(keys)})) r")
-            self._create_view(t, self._contract_select(t, raw))
+            self._create_view(t, self._contract_select(t, self._restricted_raw(t, keys, key)))
         try:
             yield
         finally:
@@ -307,6 +302,23 @@ class Workbench:
                 self._create_contract_view(t)
             self._forget_derived()
             self.layer = saved_layer
+
+    def _restricted_raw(self, name: str, keys: str, key: str) -> str:
+        """``__raw_<name>``'s rows whose ``key`` (normalised and typed as the views do) is in ``keys``: a subquery.
+
+        Before the typed view's DISTINCT and as-of rules (a filter the engine does not push below them); only the
+        key is normalised before the semi-join, the other columns (as :meth:`_normalised_select`) on the rows kept.
+        """
+        spec, types = contract.TABLES[name], self._view_types(f"__input_{name}")
+        to_contract = {v: k for k, v in self._column_map(name).items()}
+        normalised = {s: _normalise_expr(quote(s), kind, spec.column(to_contract[s])) if s in to_contract else quote(s)
+                      for s, kind in types.items()}
+        source = self._column_map(name)[key]
+        typed = self._cast("__wb_restricted_key", self._raw_types(name)[key], STRING)
+        kept = (f"SELECT * FROM (SELECT *, {normalised[source]} AS __wb_restricted_key "
+                f"FROM {quote('__input_' + name)}) i WHERE {typed} IN (SELECT {quote(key)} FROM {quote(keys)})")
+        columns = ", ".join(f"{expr} AS {quote(to_contract.get(s, s))}" for s, expr in normalised.items())
+        return f"(SELECT {columns} FROM ({kept}) k) r"
 
     def forget(self, name: str) -> None:
         """Drop derived relation ``name``: the next :meth:`derived` call builds it again (or reads the layer)."""
