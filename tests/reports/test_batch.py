@@ -132,6 +132,32 @@ def test_kernels_run_at_once_with_their_share_of_the_budget(folder, monkeypatch)
     assert os.environ["WORKBENCH_MEMORY_LIMIT"] == "5GB" and os.environ["OPENBLAS_NUM_THREADS"] == ""
 
 
+def test_a_report_out_of_memory_beside_others_runs_again_alone_with_the_whole_budget(folder):
+    """A kernel whose engine runs out of its share beside another kernel runs once more after the others,
+    alone, with the budget's one-kernel share; a report that runs out alone too is recorded failed, once."""
+    body = ("import os, pathlib\nfrom workbench.errors import EngineOutOfMemoryError\n"
+            "limit = os.environ['WORKBENCH_MEMORY_LIMIT']\n"
+            "with open(pathlib.Path(data_dir).parent / 'tries.txt', 'a') as f:\n    f.write(f'{n}:{limit} ')\n"
+            "if n == 3 or (n == 1 and limit != '3840MB'):\n"
+            "    raise EngineOutOfMemoryError(f'DuckDB ran out of memory at {limit}')\n"
+            "print('limit', limit)")
+    write_notebook(folder / "notebooks", "ops_dashboard", body)
+    schedule = write_schedule(folder, "reports:\n" + "".join(
+        f"  - name: ops_dashboard\n    langs: [en]\n    parameters: {{n: {n}}}\n" for n in (1, 2, 3)))
+    runs = batch(folder, schedule, "reports", workers=2, memory_limit="8GiB")
+    assert [r.status for r in runs] == ["ok", "ok", "failed"], [r.error for r in runs]
+    assert "limit 3840MB" in page_text(runs[0]) and "limit 1920MB" in page_text(runs[1])
+    assert runs[2].error_type == "EngineOutOfMemoryError" and "3840MB" in runs[2].error
+    tries = (folder / "tries.txt").read_text().split()
+    assert sorted(tries) == ["1:1920MB", "1:3840MB", "2:1920MB", "3:1920MB", "3:3840MB"]
+    assert set(tries[-2:]) == {"1:3840MB", "3:3840MB"}   # the second tries after every first one
+    # n = 3 is the notebook's default: no label
+    assert recorded(folder, "reports") == [("ops_dashboard", "n-1", "en", "ok"), ("ops_dashboard", "n-2", "en", "ok"),
+                                           ("ops_dashboard", None, "en", "failed")]
+    assert not (folder / "reports" / AS_OF / "ops_dashboard-n-1.en.failed.html").exists()
+    assert plan_batch(1, "8GiB", n_jobs=3).alone_memory_limit is None   # one at a time already: no second try
+
+
 @pytest.mark.parametrize("workers, budget, jobs, expected, duckdb_mb", [
     (2, "8GiB", 12, 2, 1920),     # cores first: 2 kernels of 3.75 GiB
     (8, "8GiB", 12, 3, 1280),     # the budget: (8 GiB - 512 MiB) / 2 GiB = 3 kernels

@@ -270,6 +270,9 @@ class BatchPlan:
     build_memory_limit: str
     reason: str
     kernel_threads: int = 1
+    #: a kernel's DuckDB limit when it runs alone (the budget's one-kernel share): a report that ran out of
+    #: memory beside others runs again with it (:func:`run_schedule`); None when the batch runs one at a time
+    alone_memory_limit: str | None = None
 
 
 def plan_batch(workers: int | None, memory_limit: str | int | None, n_jobs: int) -> BatchPlan:
@@ -285,8 +288,8 @@ def plan_batch(workers: int | None, memory_limit: str | int | None, n_jobs: int)
     Examples
     --------
     >>> plan = plan_batch(4, "8GiB", n_jobs=12)
-    >>> plan.workers, plan.kernel_memory_limit
-    (3, '1280MB')
+    >>> plan.workers, plan.kernel_memory_limit, plan.alone_memory_limit   # alone: after running out beside others
+    (3, '1280MB', '3840MB')
     >>> plan_batch(4, "3GiB", n_jobs=12).workers   # the budget allows one kernel at the floor
     1
     """
@@ -302,9 +305,11 @@ def plan_batch(workers: int | None, memory_limit: str | int | None, n_jobs: int)
               f"{allowed} at {_mb(KERNEL_FLOOR)} each); each kernel's DuckDB: {_mb(share // 2)}")
     if usable < KERNEL_FLOOR:
         reason += f" (the budget is below one kernel's floor of {_mb(KERNEL_FLOOR + PARENT_RESERVE)})"
+    alone = _mb(max(usable, 2 * 256 * 2**20) // 2)
     return BatchPlan(workers=n, budget=budget, kernel_memory_limit=_mb(share // 2),
                      build_memory_limit=_mb(max(usable * 3 // 4, 256 * 2**20)), reason=reason,
-                     kernel_threads=max(1, (os.cpu_count() or 1) // n))
+                     kernel_threads=max(1, (os.cpu_count() or 1) // n),
+                     alone_memory_limit=alone if alone != _mb(share // 2) else None)
 
 
 #: thread pools of numerical libraries in a kernel (BLAS threads spin while they wait: oversubscribed, they
@@ -377,6 +382,11 @@ def run_schedule(path: str | Path, data_dir: str | Path = "data/demo", as_of: st
     A SIGTERM or SIGINT (``KeyboardInterrupt``) ends every running kernel, records those runs
     as ``interrupted``, starts nothing more and is re-raised. With ``layer``, the derived layer is built or reused first
     (:func:`prepare_layer`), so every kernel reads it instead of rebuilding relations.
+
+    A report whose engine ran out of its share of memory beside other kernels
+    (``EngineOutOfMemoryError``) is run once more after every other report has finished,
+    alone, with the budget's one-kernel share (:attr:`BatchPlan.alone_memory_limit`); the
+    batch stays within the budget, and only a report that fails alone too is recorded failed.
     """
     jobs = expand_stores(load_schedule(path), data_dir)
     as_of = check_as_of(default_as_of(data_dir) if as_of is None else as_of)
@@ -388,26 +398,50 @@ def run_schedule(path: str | Path, data_dir: str | Path = "data/demo", as_of: st
     where = {"data_dir": Path(data_dir).resolve(), "out_dir": Path(out_dir).resolve(),
              "notebooks_dir": Path(notebooks_dir).resolve()}  # absolute: threads share one working directory
     with kernel_environment(plan):
-        return _run_jobs(jobs, as_of, where, plan.workers, progress, skip_up_to_date, timeout)
+        return _run_jobs(jobs, as_of, where, plan, progress, skip_up_to_date, timeout)
 
 
-def _run_jobs(jobs: list[dict[str, Any]], as_of: str, where: dict[str, Path], workers: int, progress: bool,
+#: the error type of a report whose engine ran out of its memory limit (``EngineOutOfMemoryError``)
+OUT_OF_MEMORY = "EngineOutOfMemoryError"
+
+
+def _run_jobs(jobs: list[dict[str, Any]], as_of: str, where: dict[str, Path], plan: BatchPlan, progress: bool,
               skip_up_to_date: bool, timeout: float | None) -> list[ReportRun]:
-    """Run ``jobs`` in a pool of ``workers`` threads; record finished runs in schedule order."""
+    """Run ``jobs`` in a pool of ``plan.workers`` threads; record finished runs in schedule order.
+
+    Reports that ran out of memory beside others wait until the pool is idle and then run one at a
+    time with :attr:`BatchPlan.alone_memory_limit` (kernels read ``WORKBENCH_MEMORY_LIMIT`` when they start).
+    """
     from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
     stop = threading.Event()
     done: dict[int, tuple[ReportRun, bool]] = {}  # index -> (run, whether to record it)
     recorded = [0]  # how many leading jobs are recorded
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="report")
-    pending = {pool.submit(_one_job, i, len(jobs), jobs[i], as_of, where, progress, skip_up_to_date, timeout,
-                           stop): i
-               for i in run_order(jobs)}
+    again: list[int] = []  # ran out of memory beside others: to run again alone, once each
+    first: dict[int, tuple[ReportRun, bool]] = {}  # their first runs, recorded if the batch is stopped
+    pool = ThreadPoolExecutor(max_workers=plan.workers, thread_name_prefix="report")
+
+    def submit(i: int) -> Any:
+        return pool.submit(_one_job, i, len(jobs), jobs[i], as_of, where, progress, skip_up_to_date, timeout, stop)
+
+    pending = {submit(i): i for i in run_order(jobs)}
     try:
-        while pending:
+        while pending or again:
+            if not pending:  # the pool is idle: the next out-of-memory report alone, with the whole budget
+                i = again.pop(0)
+                os.environ["WORKBENCH_MEMORY_LIMIT"] = str(plan.alone_memory_limit)  # restored by kernel_environment
+                pending[submit(i)] = i
             finished, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in finished:
-                done[pending.pop(future)] = future.result()
+                i, (run, record) = pending.pop(future), future.result()
+                if (plan.alone_memory_limit and run.error_type == OUT_OF_MEMORY and i not in first
+                        and not stop.is_set()):
+                    log.info("%s ran out of memory beside other reports; it runs again alone, with %s for its "
+                             "DuckDB, when the others have finished", run.stem, plan.alone_memory_limit)
+                    first[i] = (run, record)
+                    again.append(i)
+                    continue
+                done[i] = (run, record)
             _record_in_order(done, recorded, where["out_dir"])
     except BaseException:  # SIGTERM/SIGINT in this thread: end the kernels, keep what finished, re-raise
         stop.set()
@@ -422,6 +456,8 @@ def _run_jobs(jobs: list[dict[str, Any]], as_of: str, where: dict[str, Path], wo
         for future in finished:
             with contextlib.suppress(Exception):
                 done[pending[future]] = future.result()
+        for i in again:  # never run alone: their out-of-memory failure stands
+            done[i] = first[i]
         _record_in_order(done, recorded, where["out_dir"], stopping=True)
         raise
     finally:
