@@ -183,7 +183,7 @@ def test_validation_read_from_files_twice_states_the_same_numbers(wb, folder, tm
                        "repeated_opens"):
             assert getattr(v, stated) == getattr(expected, stated), stated
         assert v.finding("zh") == expected.finding("zh")
-    assert list((tmp_path / "validated" / "summary").glob("contact_events.sequences.*.json"))
+    assert list((tmp_path / "validated" / "summary").glob("contact_events.view_counts.*.json"))
 
 
 def test_ingest_summary_and_daily(folder):
