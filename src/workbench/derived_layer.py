@@ -389,6 +389,7 @@ def _build(wb: Workbench, data_dir: str | Path, root: Path, at: pd.Timestamp, pr
                 "rows": _count(wb, target / file), "reads": list(r.reads), "as_of_columns": sorted(r.as_of_columns(at)),
                 "built": "incremental" if n in incremental else "full"}
         finder.save(wb, keyed, old, target, manifest)
+        clock.lap(f"{finder.description} written")
         manifest["mode"], manifest["reason"] = ("incremental" if incremental else "full"), reason
         manifest["seconds"] = clock.laps
     except BaseException:
