@@ -77,3 +77,39 @@ def test_ties_in_time_keep_the_channel_order(tiny):
         got = journey_path_summary(wb, "2025-01-05", "2025-01-06", lookback_days=1, max_touches=cap,
                                    include_adds=False).paths
         assert got.loc[got["total_conversions"] > 0, "path"].tolist() == [path]
+
+
+@pytest.mark.parametrize("parts", [2, 5])
+def test_paths_summed_in_customer_parts_are_the_paths_of_all_customers(sim, parts):
+    """Past the engine's memory limit the journeys are summarised in customer-hash parts: a journey is one
+    customer's, so the paths, their counts and their exact values are those of one pass, in the same order."""
+    as_of = sim.as_of
+    start = as_of - pd.Timedelta(days=30)
+    whole = journey_path_summary(sim, start, as_of, parts=1)
+    split = journey_path_summary(sim, start, as_of, parts=parts)
+    assert len(whole.paths) > 20 and whole.paths["total_null"].sum() > 0
+    pd.testing.assert_frame_equal(split.paths, whole.paths, check_dtype=False)
+    assert split.paths["total_conversion_value"].tolist() == whole.paths["total_conversion_value"].tolist()
+    assert (split.unattributed_conversions, split.unattributed_value) == \
+        (whole.unattributed_conversions, whole.unattributed_value)
+
+
+def test_the_parts_follow_the_memory_limit():
+    """One part while the window's touchpoints fit the limit, more when they do not."""
+    from workbench.attribution import journeys as jr
+
+    touches = pd.DataFrame({"touch_id": [f"T{i}" for i in range(1000)],
+                            "customer_id": [f"C{i % 50}" for i in range(1000)], "staff_id": "E1", "touch_type": "chat",
+                            "event_time": pd.Timestamp("2025-01-10") + pd.to_timedelta(range(1000), unit="min")})
+    orders = pd.DataFrame({"order_id": ["O1"], "customer_id": ["C1"], "order_time": [pd.Timestamp("2025-01-20")],
+                           "amount": [10.0]})
+    wb = workbench.open({"touches": touches, "orders": orders}, memory_limit="100MB")
+    s, e = pd.Timestamp("2025-01-15"), pd.Timestamp("2025-02-01")
+    limit = wb.backend.memory_limit_bytes()
+    assert jr.path_parts(wb, s, e) == 1 and 1000 * jr._PATH_BYTES_PER_TOUCHPOINT < limit
+    old = jr._PATH_BYTES_PER_TOUCHPOINT
+    try:
+        jr._PATH_BYTES_PER_TOUCHPOINT = limit // 300   # 1000 touchpoints need four parts
+        assert jr.path_parts(wb, s, e) == 4
+    finally:
+        jr._PATH_BYTES_PER_TOUCHPOINT = old
