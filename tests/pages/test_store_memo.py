@@ -120,7 +120,7 @@ def test_a_second_store_page_reads_the_memos(sim_layer, monkeypatch):
     def never(*args, **kwargs):
         raise AssertionError("computed again")
 
-    for module, name in ((page, "_brand_buyers_sql"), (page, "_brand_not_grouped_sql"),
+    for module, name in ((page, "_buyers_sql"), (page, "_not_grouped_sql"),
                          (page, "risk_by_relationship_sql"), (guides_page, "_activity_sql"),
                          (guides_page, "_risk_by_guide")):
         monkeypatch.setattr(module, name, never)

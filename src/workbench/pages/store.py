@@ -185,22 +185,14 @@ def store_todo(wb: Workbench, store_id: str, as_of: Any = None, horizon_days: in
 # ---------------------------------------------------------------------- one store's queries
 def _store_parts(wb: Workbench, store_id: str, at: pd.Timestamp, horizon: float, buyer_days: int,
                  value: str) -> _TodoParts:
-    """The store's to-do from queries of that store only (no layer to keep a brand-wide result beside)."""
-    a = literal(at)
+    """The store's to-do from the brand-wide rules run on its guides only (no layer to keep every store's beside)."""
     g = guide_dims_sql(wb, store_id)
-    buyers = _buyers_not_added(wb, store_id, at, buyer_days)
-    # one row per person, under the guide of their oldest open relationship at the store: a customer
-    # with two of the store's guides is one invitation to make, so the guides' rows add up to the store's
-    not_grouped = wb.query(f"""
-        WITH g AS ({g}), m AS ({store_members_sql(wb, a)})
-        SELECT staff_id, customer_id, contact_since FROM (
-            SELECT iv.staff_id, iv.customer_id, iv.start_time AS contact_since,
-                   ROW_NUMBER() OVER (PARTITION BY iv.customer_id ORDER BY iv.start_time, iv.staff_id) AS rn
-            FROM ({contact_intervals(wb)}) iv JOIN g ON g.staff_id = iv.staff_id
-            LEFT JOIN m ON m.customer_id = iv.customer_id AND m.store_id = {literal(store_id)}
-            WHERE {open_at_sql('iv', a)} AND m.customer_id IS NULL) x
-        WHERE rn = 1""")
-    risky, note = _at_risk(wb, g, at, horizon, value)
+    buyers = wb.query(_buyers_sql(wb, g, at, buyer_days, store_id)).drop(columns="store_id")
+    not_grouped = wb.query(_not_grouped_sql(wb, g, at)).drop(columns="store_id")
+    try:
+        risky, note = wb.query(_at_risk_sql(wb, g, at, horizon, value)).drop(columns="store_id"), None
+    except _NO_MODEL as exc:   # too few spells for a Cox model: said on the page
+        risky, note = pd.DataFrame(columns=["staff_id", "customer_id", "risk", "value"]), str(exc)
     by = [df.groupby("staff_id", dropna=False)["customer_id"].nunique().rename(name)
           for name, df in zip(_COUNTS, (buyers, not_grouped, risky), strict=True)]
     by.append(risky.groupby("staff_id", dropna=False).size().rename("at_risk_relationships"))
@@ -213,40 +205,6 @@ def _count_frame(counts: pd.DataFrame) -> pd.DataFrame:
     return counts.reindex(columns=cols).astype("float64").fillna(0).astype("int64")
 
 
-def _buyers_not_added(wb: Workbench, store_id: str, at: pd.Timestamp, days: int) -> pd.DataFrame:
-    """Buyers at the store in the window with no open relationship at ``at``; their sharing guide or NULL."""
-    a, since = literal(at), literal(at - pd.Timedelta(days=days))
-    return wb.query(f"""
-        WITH o AS (SELECT * FROM {wb.table_or_empty('orders')}
-                   WHERE store_id = {literal(store_id)} AND customer_id IS NOT NULL
-                     AND order_time >= {since} AND order_time < {a}),
-        b AS (SELECT customer_id, MAX(order_time) AS last_order_time, {money_sum('amount')} AS gmv
-                 FROM o GROUP BY customer_id),
-        open_now AS (SELECT DISTINCT customer_id FROM ({contact_intervals(wb)}) iv WHERE {open_at_sql('iv', a)}),
-        seller AS (
-            SELECT customer_id, share_staff_id AS staff_id FROM (
-                SELECT o.customer_id, o.share_staff_id,
-                       ROW_NUMBER() OVER (PARTITION BY o.customer_id ORDER BY o.order_time DESC, o.order_id DESC) AS rn
-                FROM o JOIN ({guide_dims_sql(wb, store_id)}) g ON g.staff_id = o.share_staff_id
-            ) x WHERE rn = 1)
-        SELECT s.staff_id, b.customer_id, b.last_order_time, b.gmv
-        FROM b LEFT JOIN open_now n ON n.customer_id = b.customer_id
-        LEFT JOIN seller s ON s.customer_id = b.customer_id
-        WHERE n.customer_id IS NULL""")
-
-
-def _at_risk(wb: Workbench, guides_sql: str, at: pd.Timestamp, horizon: float,
-             value: str) -> tuple[pd.DataFrame, str | None]:
-    cols = ["staff_id", "customer_id", "risk", "value"]
-    try:
-        sql = risk_by_relationship_sql(wb, at, horizon, value)
-        df = wb.query(f"""SELECT r.staff_id, r.customer_id, r.risk, r.value FROM ({sql}) r
-                          JOIN ({guides_sql}) g ON g.staff_id = r.staff_id WHERE r.top_decile = 1""")
-    except _NO_MODEL as exc:
-        return pd.DataFrame(columns=cols), str(exc)   # too few spells for a Cox model: said on the page
-    return df[cols], None
-
-
 _NO_MODEL = (WorkbenchError, ValueError, ArithmeticError, np.linalg.LinAlgError)
 
 
@@ -256,20 +214,17 @@ def _brand_parts(wb: Workbench, store_id: str, at: pd.Timestamp, horizon: float,
     """The store's rows of the brand-wide memos: each list capped per (store, guide), with its counts."""
     g = f"SELECT * FROM ({guide_dims_sql(wb)}) g0 WHERE store_id IS NOT NULL"
     buyers = memoised(wb, "store_todo_buyers", (at, buyer_days, cap),
-                      lambda: wb.query(_capped(_brand_buyers_sql(wb, g, at, buyer_days), "buyers", cap,
+                      lambda: wb.query(_capped(_buyers_sql(wb, g, at, buyer_days), "buyers", cap,
                                                ["store_id", "staff_id", "customer_id", "last_order_time", "gmv"])))
     not_grouped = memoised(wb, "store_todo_not_in_group", (at, cap),
-                           lambda: wb.query(_capped(_brand_not_grouped_sql(wb, g, at), "not_in_group", cap,
+                           lambda: wb.query(_capped(_not_grouped_sql(wb, g, at), "not_in_group", cap,
                                                     ["store_id", "staff_id", "customer_id", "contact_since"])))
 
     def risk() -> tuple[pd.DataFrame, str | None]:
         cols = ["store_id", "staff_id", "customer_id", "risk", "value"]
         try:
-            sql = risk_by_relationship_sql(wb, at, horizon, value)
-            return wb.query(_capped(f"""SELECT g.store_id, r.staff_id, r.customer_id, r.risk, r.value FROM ({sql}) r
-                                        JOIN ({g}) g ON g.staff_id = r.staff_id WHERE r.top_decile = 1""",
-                                    "at_risk", cap, cols)), None
-        except _NO_MODEL as exc:   # as _at_risk: no Cox model, no list; the page says why
+            return wb.query(_capped(_at_risk_sql(wb, g, at, horizon, value), "at_risk", cap, cols)), None
+        except _NO_MODEL as exc:   # as _store_parts: no Cox model, no list; the page says why
             return pd.DataFrame(columns=[*cols, "n_customers", "n_rows"]), str(exc)
 
     risky, note = memoised_with_note(wb, "store_todo_at_risk", (at, horizon, value, cap), risk)
@@ -305,12 +260,17 @@ def _capped(sql: str, name: str, cap: int, cols: list[str]) -> str:
         ) z WHERE rn_ <= {literal(int(cap))}"""
 
 
-def _brand_buyers_sql(wb: Workbench, guides_sql: str, at: pd.Timestamp, days: int) -> str:
-    """:func:`_buyers_not_added` of every store at once: the same rule partitioned by store."""
+def _buyers_sql(wb: Workbench, guides_sql: str, at: pd.Timestamp, days: int, store_id: str | None = None) -> str:
+    """Buyers at each store (or at ``store_id``) in the window with no open relationship at ``at``.
+
+    One row per (store, customer) with the guide of ``guides_sql`` at that store who shared their
+    latest order there, else NULL.
+    """
     a, since = literal(at), literal(at - pd.Timedelta(days=days))
+    stores = "store_id IS NOT NULL" if store_id is None else f"store_id = {literal(store_id)}"
     return f"""
         WITH o AS (SELECT * FROM {wb.table_or_empty('orders')}
-                   WHERE store_id IS NOT NULL AND customer_id IS NOT NULL
+                   WHERE {stores} AND customer_id IS NOT NULL
                      AND order_time >= {since} AND order_time < {a}),
         b AS (SELECT store_id, customer_id, MAX(order_time) AS last_order_time, {money_sum('amount')} AS gmv
                  FROM o GROUP BY store_id, customer_id),
@@ -328,8 +288,13 @@ def _brand_buyers_sql(wb: Workbench, guides_sql: str, at: pd.Timestamp, days: in
         WHERE n.customer_id IS NULL"""
 
 
-def _brand_not_grouped_sql(wb: Workbench, guides_sql: str, at: pd.Timestamp) -> str:
-    """The not-in-group rule of every store at once: one person per store, under their oldest relationship there."""
+def _not_grouped_sql(wb: Workbench, guides_sql: str, at: pd.Timestamp) -> str:
+    """Contacts of the guides of ``guides_sql`` in none of their store's groups at ``at``.
+
+    One row per person and store, under the guide of their oldest open relationship at the store (ties
+    by staff id): a customer with two of a store's guides is one invitation to make, so the guides' rows
+    add up to the store's.
+    """
     a = literal(at)
     return f"""
         WITH g AS ({guides_sql}), m AS ({store_members_sql(wb, a)})
@@ -341,6 +306,16 @@ def _brand_not_grouped_sql(wb: Workbench, guides_sql: str, at: pd.Timestamp) -> 
             LEFT JOIN m ON m.customer_id = iv.customer_id AND m.store_id = g.store_id
             WHERE {open_at_sql('iv', a)} AND m.customer_id IS NULL) x
         WHERE rn = 1"""
+
+
+def _at_risk_sql(wb: Workbench, guides_sql: str, at: pd.Timestamp, horizon: float, value: str) -> str:
+    """Open relationships with the guides of ``guides_sql`` in the brand's top decile of delete risk.
+
+    Raises what the Cox fit raises (:data:`_NO_MODEL`) when the brand has too few spells.
+    """
+    sql = risk_by_relationship_sql(wb, at, horizon, value)
+    return f"""SELECT g.store_id, r.staff_id, r.customer_id, r.risk, r.value FROM ({sql}) r
+               JOIN ({guides_sql}) g ON g.staff_id = r.staff_id WHERE r.top_decile = 1"""
 
 
 def _per_guide(guides: pd.DataFrame, counts: pd.DataFrame) -> pd.DataFrame:
