@@ -386,7 +386,7 @@ def funnel(wb: Workbench, start: Any, end: Any = None, by: str = "store", window
 # ---------------------------------------------------------------------- conversion
 @once_per_workbench
 def conversion(wb: Workbench, start: Any, end: Any = None, grain: str | None = "month", by: str = "brand",
-               variant: str = "active") -> pd.DataFrame:
+               variant: str = "active", buyers: bool = True) -> pd.DataFrame:
     """Buyers and GMV in user view and task view, side by side (转化).
 
     Parameters
@@ -398,6 +398,9 @@ def conversion(wb: Workbench, start: Any, end: Any = None, grain: str | None = "
         ``store``/``region`` use the order's store; ``staff`` uses ``share_staff_id`` (only
         task-view numbers are meaningful there); channel cuts use the buyer's acquisition
         channel.
+    buyers : bool, default True
+        Count the distinct buyers; False leaves the three ``*buyers`` columns out (each is a
+        distinct count over every order of the window: a year's GMV chart needs none of them).
 
     Returns
     -------
@@ -413,16 +416,18 @@ def conversion(wb: Workbench, start: Any, end: Any = None, grain: str | None = "
     wb.require("orders")
     sel, grp = _select_cut(by)
     flag = "user_active" if variant == "active" else "user_ever"
+
+    def distinct(name: str, sql: str) -> str:
+        return f" COUNT(DISTINCT {sql}) AS {name}," if buyers else ""
+
     df = wb.query(f"""
         WITH o AS ({order_flags_sql(wb, s, e, dims=by in ('region', 'channel_group', 'channel_code'))})
         SELECT {_period(grain, 'order_time', s)} AS period{sel},
-               COUNT(*) AS orders, COUNT(DISTINCT customer_id) AS buyers,
+               COUNT(*) AS orders,{distinct('buyers', 'customer_id')}
                {money_sum('amount')} AS gmv, {money_sum('net_amount')} AS net_gmv,
-               SUM({flag}) AS user_orders,
-               COUNT(DISTINCT CASE WHEN {flag} = 1 THEN customer_id END) AS user_buyers,
+               SUM({flag}) AS user_orders,{distinct('user_buyers', f'CASE WHEN {flag} = 1 THEN customer_id END')}
                {money_sum(f'CASE WHEN {flag} = 1 THEN amount ELSE 0 END')} AS user_gmv,
-               SUM(task_view) AS task_orders,
-               COUNT(DISTINCT CASE WHEN task_view = 1 THEN customer_id END) AS task_buyers,
+               SUM(task_view) AS task_orders,{distinct('task_buyers', 'CASE WHEN task_view = 1 THEN customer_id END')}
                {money_sum('CASE WHEN task_view = 1 THEN amount ELSE 0 END')} AS task_gmv
         FROM o GROUP BY 1{grp}
     """)

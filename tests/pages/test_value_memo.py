@@ -127,5 +127,5 @@ def test_the_pages_read_from_memos_state_what_they_compute(kernels):
     memo = first.layer.folder / MEMO_DIR
     kept = {p.name.split("-")[0] for p in memo.glob("*.parquet")}
     assert {"value.ladder_crosstab", "value.incrementality", "value.attributed", "value.task_performance",
-            "value.journey_paths", "value.journey_unattributed", "ops.monthly_gmv"} <= kept
+            "value.journey_paths", "value.journey_unattributed", "metrics.conversion"} <= kept
     _assert_same(_sections(second, end), want)         # reads them

@@ -30,8 +30,7 @@ import pandas as pd
 from scipy import stats
 
 from .. import metrics
-from ..engine import Workbench, money_sum, to_timestamp
-from ..engine.memo import memoised
+from ..engine import Workbench, to_timestamp
 from ..errors import ParameterError
 from ..i18n import t
 from ._base import Stated, Verdict, effect_verdict
@@ -320,33 +319,12 @@ def monthly_gmv(wb: Workbench, end: Any, months: int = 12, store_id: str | None 
     e = pd.Timestamp(end)
     s = (e - pd.DateOffset(months=int(months))).normalize().replace(day=1)
     by = "store" if store_id else "brand"
-    conv = memoised(wb, "ops.monthly_gmv", (s, e, by), lambda: _gmv_by_month(wb, s, e, by))
+    # no buyer counts: each is a distinct count over a year of orders the chart does not show
+    conv = metrics.conversion(wb, s, e, grain="month", by=by, buyers=False)
     if store_id:
         conv = conv[conv["store_id"] == store_id]
     frame = conv.groupby("period", as_index=False)[["gmv", "user_gmv", "task_gmv"]].sum()
     return GmvTrend(store_id, frame, s, e)
-
-
-def _gmv_by_month(wb: Workbench, s: pd.Timestamp, e: pd.Timestamp, by: str) -> pd.DataFrame:
-    """GMV, user-view GMV and task-view GMV by calendar month (and order store with ``by="store"``).
-
-    The three sums of :func:`workbench.metrics.conversion` (same flags, same exact decimal sums)
-    without its buyer counts: each count of distinct buyers is a pass over a year of orders the
-    chart does not show. Only the orders' time, amount, store and flags are read.
-    """
-    from ..relations import order_flags_sql
-
-    if e <= s:
-        raise ParameterError(f"end ({e}) must be after start ({s})")
-    wb.require("orders")
-    cut = ", store_id" if by == "store" else ""
-    df = wb.query(f"""
-        SELECT date_trunc('month', order_time) AS period{cut}, {money_sum('amount')} AS gmv,
-               {money_sum('CASE WHEN user_active = 1 THEN amount ELSE 0 END')} AS user_gmv,
-               {money_sum('CASE WHEN task_view = 1 THEN amount ELSE 0 END')} AS task_gmv
-        FROM ({order_flags_sql(wb, s, e, dims=False)}) o GROUP BY 1{cut} ORDER BY 1{cut}""")
-    df["period"] = pd.to_datetime(df["period"])
-    return df
 
 
 # ---------------------------------------------------------------------- funnel
