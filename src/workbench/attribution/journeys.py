@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 
 from ..engine import Workbench, literal, money_sum, to_timestamp
+from ..engine.sql import customer_part_sql
 from ..errors import ParameterError
 
 
@@ -152,7 +153,7 @@ def journey_path_summary(wb: Workbench, start: Any, end: Any, sep: str = " > ", 
         paths = wb.query(_path_rows_sql(wb, s, e, sep, "", kwargs) + " ORDER BY total_conversions DESC, path")
     else:
         # each part's exact decimal sum kept as text, so the parts add up exactly in the engine
-        rows = pd.concat([wb.query(_path_rows_sql(wb, s, e, sep, f"hash(customer_id) % {k} = {i}", kwargs,
+        rows = pd.concat([wb.query(_path_rows_sql(wb, s, e, sep, customer_part_sql(k, i), kwargs,
                                                   text_values=True)) for i in range(k)], ignore_index=True)
         wb.register("__wb_path_parts", rows)
         paths = wb.query("""

@@ -29,6 +29,7 @@ import pandas as pd
 from .._as_of import require_as_of
 from .._rows import first_of_groups
 from ..engine import Workbench, literal, money_sum, quote
+from ..engine.sql import customer_part_sql
 from ..errors import EngineOutOfMemoryError, ParameterError
 from ..segments import FanTierThresholds, fan_tier_thresholds, fan_tiers, value_tiers
 from .beta_geo import BetaGeoFitter
@@ -169,7 +170,7 @@ def summarise_buyers(wb: Workbench, as_of: Any = None, name: str = RFM_TABLE, ex
         if parts == 1:
             keep(buyers_sql(dialect))
         else:
-            _keep_in_parts(wb, name, keep, lambda i: buyers_sql(dialect, _part_sql(parts, i)), parts)
+            _keep_in_parts(wb, name, keep, lambda i: buyers_sql(dialect, customer_part_sql(parts, i)), parts)
     except EngineOutOfMemoryError:  # the one aggregate's lists did not fit after all: the SQL that spills
         if dialect != "duckdb":
             raise
@@ -208,11 +209,6 @@ def _summary_plan(wb: Any, source: str) -> tuple[str, int]:
     return (dialect, parts) if parts <= _MAX_PARTS else ("portable", 1)
 
 
-def _part_sql(parts: int, part: int) -> str:
-    """The orders of customer-hash part ``part`` of ``parts`` (DuckDB's ``hash``: the same in every statement)."""
-    return f"hash(customer_id) % {literal(parts)} = {literal(part)}"
-
-
 def _keep_in_parts(wb: Any, name: str, keep: Any, part_query: Any, parts: int) -> None:
     """Keep relation ``name`` as the union of ``part_query(i)`` for the ``parts`` customer-hash parts, in turn.
 
@@ -222,7 +218,7 @@ def _keep_in_parts(wb: Any, name: str, keep: Any, part_query: Any, parts: int) -
     and appending them adds nothing, so the test is exact.
     """
     keep(part_query(0))
-    if wb.scalar(f"SELECT EXISTS (SELECT 1 FROM {quote(name)} WHERE NOT ({_part_sql(parts, 0)}))"):
+    if wb.scalar(f"SELECT EXISTS (SELECT 1 FROM {quote(name)} WHERE NOT ({customer_part_sql(parts, 0)}))"):
         return  # kept earlier with every part
     for part in range(1, parts):
         wb.backend.execute(f"INSERT INTO {quote(name)} {part_query(part)}")

@@ -77,6 +77,18 @@ def money_product_sum(a: str, b: str) -> str:
     return f"CAST(SUM(CAST({a} AS DECIMAL(38, 8)) * CAST({b} AS DECIMAL(38, 8))) AS DOUBLE)"
 
 
+def customer_part_sql(parts: int, part: int) -> str:
+    """SQL condition: the row's customer is in customer-hash part ``part`` of ``parts`` (DuckDB's ``hash``).
+
+    The same customers in every statement of a connection, so work too large for the engine's memory
+    can run part after part and the parts add up to the whole (the CLV summary, the journey paths).
+
+    >>> customer_part_sql(4, 1)
+    'hash(customer_id) % 4 = 1'
+    """
+    return f"hash(customer_id) % {literal(int(parts))} = {literal(int(part))}"
+
+
 def to_timestamp(value: Any, name: str = "timestamp") -> pd.Timestamp:
     """Parse a date or timestamp argument into a naive local ``pd.Timestamp``.
 
