@@ -109,6 +109,31 @@ def test_default_trees_on_a_step_effect():
     assert np.corrcoef(fit.scores, tau)[0, 1] > 0.8
 
 
+def test_column_major_rows_predict_the_same_numbers():
+    """The trees score column-major rows (``columns``) exactly as row-major ones: only the memory order differs."""
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    from workbench.targeting.learners import columns, default_regressor
+
+    rng = np.random.default_rng(8)
+    x = np.column_stack([rng.normal(size=(3000, 3)), rng.random((3000, 4)) < 0.2]).astype(float)
+    y = x[:, 0] + 2.0 * x[:, 3] + rng.normal(size=3000)
+    with threadpool_limits(1):
+        model = default_regressor().fit(x, y)
+        new = np.column_stack([rng.normal(size=(5000, 3)), rng.random((5000, 4)) < 0.2]).astype(float)
+        assert isinstance(model, HistGradientBoostingRegressor) and new.flags.c_contiguous
+        assert columns(new).flags.f_contiguous
+        np.testing.assert_array_equal(model.predict(columns(new)), model.predict(new))
+        t = rng.integers(0, 2, 3000)
+        fit = fit_uplift(x, t, y + t * x[:, 0], method="dr", n_folds=3)
+        rows = np.ascontiguousarray(new)
+        want = np.mean([m.cate(rows) for m in fit.models], axis=0).astype(np.float32)   # row-major, as before
+        np.testing.assert_array_equal(fit.predict(new), want)
+        mu0, mu1 = fit.predict_outcomes(new)
+        np.testing.assert_array_equal(mu0, np.mean([m.models[0].predict(rows) for m in fit.models], axis=0))
+        np.testing.assert_array_equal(mu1, np.mean([m.models[1].predict(rows) for m in fit.models], axis=0))
+
+
 def test_predict_in_chunks_equals_one_pass():
     x, t, y, _ = _experiment(1000, seed=4)
     fit = fit_uplift(x, t, y, method="x", estimator=LinearRegression(), n_folds=3)
