@@ -10,13 +10,15 @@ the chart under it read the same row of :attr:`MonthlyLosses.monthly`.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ..engine import Workbench, to_timestamp
+from ..engine import Workbench, literal, to_timestamp
+from ..engine.memo import memoised
 from ..i18n import t
 from ._base import Stated, Verdict, effect_verdict, last_complete_month
 
@@ -245,25 +247,126 @@ def tool_loss_rates(per_store: pd.DataFrame, start: Any, end: Any) -> ToolLossRa
 COX_REFERENCE = {"channel_group": "offline_store", "group_member": 0, "bought_by_landmark": 0, "uses_retention_tool": 0}
 
 
-def fit_deletion_cox(wb: Workbench, as_of: Any, landmark_days: int) -> tuple[Any, dict[str, HazardRatio]]:
+@dataclass(frozen=True)
+class DeletionCox:
+    """What the page states of its Cox model of deletion: the hazard-ratio table and the PH check.
+
+    ``hazard_ratios`` has the columns of :attr:`~workbench.churn.SpellCoxFitter.hazard_ratios`
+    (``covariate``, ``coef``, ``se``, ``hr``, ``hr_low``, ``hr_high``, ``p``); ``ph_test`` those of
+    its proportional-hazards check (``covariate``, ``test_statistic``, ``p``; ``note`` when the
+    check failed), or None without one. The numbers of the model, not the model: they are kept
+    beside the layer, so the page's other language reads them.
+    """
+
+    hazard_ratios: pd.DataFrame
+    ph_test: pd.DataFrame | None
+
+
+def fit_deletion_cox(wb: Workbench, as_of: Any, landmark_days: int) -> tuple[DeletionCox, dict[str, HazardRatio]]:
     """Fit the churn report's Cox model of deletion.
 
     The report's Cox model of deletion: relationships still open at ``landmark_days``, from that
     day on, by channel group, group membership and purchase by the landmark, the store's retention
-    tool (when ``stores.uses_retention_tool`` exists) and early 1:1 chats. Returns the fitted model
-    and its :func:`hazard_ratios`.
-    """
-    from ..churn import fit_cox, landmark
-    from ..churn.spells import spell_columns, spell_counts
+    tool (when ``stores.uses_retention_tool`` exists) and early 1:1 chats. Returns its hazard-ratio
+    table and proportional-hazards check (:class:`DeletionCox`) and its :func:`hazard_ratios`.
 
+    The two tables are kept beside a current layer (:func:`~workbench.engine.memo.memoised`); the
+    fit runs at most once per call, and not at all when both are kept.
+    """
     as_of = to_timestamp(as_of, "as_of")
+    params = (as_of, float(landmark_days))
+    fitted: dict[str, Any] = {}
+
+    def fit() -> Any:
+        if not fitted:
+            fitted["cox"] = _deletion_cox(wb, as_of, landmark_days)
+        return fitted["cox"]
+
+    hr = memoised(wb, "churn.cox_hazard_ratios", params, lambda: fit().hazard_ratios)
+    ph = memoised(wb, "churn.cox_ph_test", params, lambda: pd.DataFrame() if fit().ph_test is None
+                  else fit().ph_test)
+    cox = DeletionCox(hr, None if ph.columns.empty else ph)
+    return cox, hazard_ratios(cox, landmark_days)
+
+
+def _deletion_cox(wb: Workbench, as_of: pd.Timestamp, landmark_days: int) -> Any:
+    """The fitted :class:`~workbench.churn.SpellCoxFitter` behind :func:`fit_deletion_cox`."""
+    from ..churn import fit_cox, landmark
+    from ..churn.spells import spell_columns
+
     categorical = ["channel_group", "group_member", "bought_by_landmark"] + \
         (["uses_retention_tool"] if "uses_retention_tool" in spell_columns(wb, as_of, landmark_days) else [])
-    rows = landmark(spell_counts(wb, as_of, by=[*categorical, "early_chats"], landmark_days=landmark_days),
-                    landmark_days)
-    cox = fit_cox(rows, categorical=categorical, numeric=["early_chats"], duration_resolution=1.0,
-                  weights_col="weight", reference=COX_REFERENCE)
-    return cox, hazard_ratios(cox, landmark_days)
+    rows = landmark(spell_rows(wb, as_of, [*categorical, "early_chats"], landmark_days), landmark_days)
+    return fit_cox(rows, categorical=categorical, numeric=["early_chats"], duration_resolution=1.0,
+                   weights_col="weight", reference=COX_REFERENCE)
+
+
+# --------------------------------------------------------------------------- kept beside the layer
+def spell_rows(wb: Workbench, as_of: Any, by: Sequence[str], landmark_days: float = 14.0) -> pd.DataFrame:
+    """The page's collapsed spells: :func:`~workbench.churn.spells.spell_counts` kept beside the layer.
+
+    A few thousand weighted rows (covariates, whole-day duration, churned, ``weight``,
+    ``open_weight``; no customer ids), the same in every language: the page's other language
+    reads them (:func:`~workbench.engine.memo.memoised`).
+    """
+    from ..churn.spells import spell_counts
+
+    at = to_timestamp(as_of, "as_of")
+    return memoised(wb, "churn.spell_counts", (at, ",".join(by), float(landmark_days)),
+                    lambda: spell_counts(wb, at, by=list(by), landmark_days=landmark_days))
+
+
+def retention_tool_rows(wb: Workbench, start: Any, end: Any) -> pd.DataFrame:
+    """Per store over ``[start, end)``: ``exposed``, ``customer_deletes`` and tool ``usage``.
+
+    The rows :func:`tool_loss_rates` reads, as
+    :func:`~workbench.metrics.retention_tools_vs_churn` gives them (``store_id``, ``exposed``,
+    ``customer_deletes``, ``usage``), kept beside the layer. When ``stores.uses_retention_tool``
+    exists the usage is that flag, so the staff touches of the window (the metric's ``touched``
+    column, its usage measure without a flag) are not read.
+    """
+    s, e = to_timestamp(start, "start"), to_timestamp(end, "end")
+    return memoised(wb, "churn.tool_rows", (s, e), lambda: _tool_rows(wb, s, e))
+
+
+_TOOL_COLUMNS = ["store_id", "exposed", "customer_deletes", "usage"]
+
+
+def _tool_rows(wb: Workbench, s: pd.Timestamp, e: pd.Timestamp) -> pd.DataFrame:
+    from .. import metrics
+    from ..relations import contact_intervals, staff_dims
+
+    if not (wb.has_table("stores") and "uses_retention_tool" in wb.columns("stores")):
+        return metrics.retention_tools_vs_churn(wb, s, e)[0][_TOOL_COLUMNS]
+    # metrics.store_churn's exposed relationships and customer deletes per store, without its touches
+    per_store = wb.query(f"""
+        SELECT sd.store_id, COUNT(*) AS exposed,
+               SUM(CASE WHEN iv.end_type = 'delete_by_customer' AND iv.end_time < {literal(e)}
+                   THEN 1 ELSE 0 END) AS customer_deletes
+        FROM ({contact_intervals(wb)}) iv LEFT JOIN ({staff_dims(wb)}) sd ON sd.staff_id = iv.staff_id
+        WHERE iv.start_time < {literal(e)} AND (iv.end_time IS NULL OR iv.end_time >= {literal(s)})
+          AND sd.store_id IS NOT NULL
+        GROUP BY sd.store_id ORDER BY sd.store_id""")
+    stores = wb.frame("stores")[["store_id", "uses_retention_tool"]]
+    per_store = per_store.merge(stores, on="store_id", how="left")
+    per_store["usage"] = per_store["uses_retention_tool"].astype(float)
+    return per_store[_TOOL_COLUMNS]
+
+
+def at_risk_rows(wb: Workbench, as_of: Any, horizon_days: float = 30.0, risk_threshold: float = 0.1,
+                 landmark_days: float = 14.0) -> pd.DataFrame:
+    """:func:`~workbench.churn.risk.at_risk_by` per store, kept beside the layer.
+
+    Per ``store_id`` (ids, not names: :func:`~workbench.pages.names.with_store_names` names them
+    when shown): ``open_relationships``, ``at_risk``, ``expected_deletions``, ``value_at_risk``.
+    """
+    from ..churn.risk import at_risk_by
+
+    at = to_timestamp(as_of, "as_of")
+    return memoised(wb, "churn.at_risk_by_store", (at, float(horizon_days), float(risk_threshold),
+                                                    float(landmark_days)),
+                    lambda: at_risk_by(wb, at, "store_id", horizon_days=horizon_days, risk_threshold=risk_threshold,
+                                       landmark_days=landmark_days))
 
 
 @dataclass(frozen=True)
