@@ -76,7 +76,8 @@ def test_the_second_kernel_reads_what_the_first_computed(kernels, monkeypatch):
     def never(*args, **kwargs):
         raise AssertionError("computed again")
 
-    for module, name in ((spells, "spell_counts"), (page, "_deletion_cox"), (page, "_tool_rows"),
+    for module, name in ((spells, "spell_counts"), (spells, "spell_counts_sets"), (page, "_deletion_cox"),
+                         (page, "_tool_rows"),
                          (risk, "at_risk_by"), (metrics, "store_churn")):
         monkeypatch.setattr(module, name, never)
     _assert_same(_numbers(workbench.open(folder, as_of=end), end), want)   # reads

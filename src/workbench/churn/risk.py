@@ -39,8 +39,9 @@ COVARIATES = ["channel_group", "group_member", "bought_by_landmark", "uses_reten
 _BASELINE = "__wb_risk_baseline"
 
 
-def _model_covariates(wb: Workbench, at: pd.Timestamp, landmark_days: float) -> list[str]:
-    available = spell_columns(wb, at, landmark_days)
+def model_covariates(wb: Workbench, as_of: Any = None, landmark_days: float = 14.0) -> list[str]:
+    """The risk model's covariates: those of :data:`COVARIATES` the spells have (the spells' ``by`` for its fit)."""
+    available = spell_columns(wb, as_of, landmark_days)
     return [c for c in COVARIATES if c in available]
 
 
@@ -112,19 +113,22 @@ def _value_sql(wb: Workbench, at: pd.Timestamp, value: str) -> str:
 
 
 def relationship_risk_sql(wb: Workbench, as_of: Any = None, horizon_days: float = 30.0, value: str = "clv",
-                          landmark_days: float = 14.0) -> tuple[str, CoxResult]:
+                          landmark_days: float = 14.0, rows: pd.DataFrame | None = None) -> tuple[str, CoxResult]:
     """SQL of the open relationships with ``risk`` and ``value_at_risk``, and the fitted Cox model.
 
     Columns: ``customer_id``, ``staff_id``, ``store_id``, ``channel_group``, ``age_days``,
     ``risk`` = P(deleted within ``horizon_days`` | open at its age) = 1 − S(age + h | x) /
     S(age | x), ``value`` (``"clv"``: expected 12-month value; ``"gmv"``: trailing 12
-    months) and ``value_at_risk`` = risk × value.
+    months) and ``value_at_risk`` = risk × value. ``rows``: the spells the model is fitted on,
+    ``spell_counts(wb, as_of, by=model_covariates(wb, as_of, landmark_days), landmark_days=landmark_days)``,
+    when the caller has collapsed them already (:func:`~workbench.churn.spells.spell_counts_sets`).
     """
     if not horizon_days > 0:
         raise ParameterError(f"horizon_days must be positive, got {horizon_days!r}")
     at = require_as_of(wb, as_of)
-    covariates = _model_covariates(wb, at, landmark_days)
-    rows = spell_counts(wb, at, by=covariates, landmark_days=landmark_days)
+    covariates = model_covariates(wb, at, landmark_days)
+    if rows is None:
+        rows = spell_counts(wb, at, by=covariates, landmark_days=landmark_days)
     cox = fit_cox(rows, categorical=covariates, check_ph=False, duration_resolution=1.0, weights_col="weight")
     spells = spell_table(wb, at, landmark_days)
     oldest = float(rows.loc[~rows["churned"].astype(bool), "duration_days"].max()) if len(rows) else 0.0
@@ -170,7 +174,8 @@ def relationship_risk(wb: Workbench, as_of: Any = None, horizon_days: float = 30
 
 
 def at_risk_by(wb: Workbench, as_of: Any = None, by: str = "store_id", horizon_days: float = 30.0,
-               risk_threshold: float = 0.1, value: str = "clv", landmark_days: float = 14.0) -> pd.DataFrame:
+               risk_threshold: float = 0.1, value: str = "clv", landmark_days: float = 14.0,
+               rows: pd.DataFrame | None = None) -> pd.DataFrame:
     """Relationships at risk and the value they hold, per ``by``.
 
     Per ``by`` (a spell column such as ``store_id`` or ``channel_group``): ``open_relationships``,
@@ -178,7 +183,8 @@ def at_risk_by(wb: Workbench, as_of: Any = None, by: str = "store_id", horizon_d
     ``value_at_risk``, sorted by value at risk — computed in the engine.
 
     The same numbers as :func:`at_risk_counts_by` on
-    :func:`relationship_risk`'s frame, without building it.
+    :func:`relationship_risk`'s frame, without building it. ``rows``: the model's collapsed
+    spells when the caller has them (see :func:`relationship_risk_sql`).
 
     Examples
     --------
@@ -189,7 +195,7 @@ def at_risk_by(wb: Workbench, as_of: Any = None, by: str = "store_id", horizon_d
     """
     if by not in ("store_id", "staff_id", "channel_group"):
         raise ParameterError(f"at_risk_by groups by store_id, staff_id or channel_group, not {by!r}")
-    sql, _ = relationship_risk_sql(wb, as_of, horizon_days, value, landmark_days)
+    sql, _ = relationship_risk_sql(wb, as_of, horizon_days, value, landmark_days, rows)
     # risks and values summed as decimals: the stated totals do not depend on the threads' order
     return wb.query(f"""
         SELECT {quote(by)}, COUNT(*) AS open_relationships,

@@ -10,6 +10,7 @@ the chart under it read the same row of :attr:`MonthlyLosses.monthly`.
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -292,13 +293,18 @@ def fit_deletion_cox(wb: Workbench, as_of: Any, landmark_days: int) -> tuple[Del
 def _deletion_cox(wb: Workbench, as_of: pd.Timestamp, landmark_days: int) -> Any:
     """The fitted :class:`~workbench.churn.SpellCoxFitter` behind :func:`fit_deletion_cox`."""
     from ..churn import fit_cox, landmark
-    from ..churn.spells import spell_columns
 
-    categorical = ["channel_group", "group_member", "bought_by_landmark"] + \
-        (["uses_retention_tool"] if "uses_retention_tool" in spell_columns(wb, as_of, landmark_days) else [])
+    categorical = _cox_categorical(wb, as_of, landmark_days)
     rows = landmark(spell_rows(wb, as_of, [*categorical, "early_chats"], landmark_days), landmark_days)
     return fit_cox(rows, categorical=categorical, numeric=["early_chats"], duration_resolution=1.0,
                    weights_col="weight", reference=COX_REFERENCE)
+
+
+def _cox_categorical(wb: Workbench, as_of: pd.Timestamp, landmark_days: float) -> list[str]:
+    from ..churn.spells import spell_columns
+
+    return ["channel_group", "group_member", "bought_by_landmark"] + \
+        (["uses_retention_tool"] if "uses_retention_tool" in spell_columns(wb, as_of, landmark_days) else [])
 
 
 # --------------------------------------------------------------------------- kept beside the layer
@@ -307,13 +313,48 @@ def spell_rows(wb: Workbench, as_of: Any, by: Sequence[str], landmark_days: floa
 
     A few thousand weighted rows (covariates, whole-day duration, churned, ``weight``,
     ``open_weight``; no customer ids), the same in every language: the page's other language
-    reads them (:func:`~workbench.engine.memo.memoised`).
+    reads them (:func:`~workbench.engine.memo.memoised`). The page's four lists (by channel, by
+    cohort, the Cox model's and the risk model's covariates) are collapsed together
+    (:func:`~workbench.churn.spells.spell_counts_sets`: the spells are grouped twice, not four
+    times) the first time one of them is asked for.
     """
     from ..churn.spells import spell_counts
 
     at = to_timestamp(as_of, "as_of")
-    return memoised(wb, "churn.spell_counts", (at, ",".join(by), float(landmark_days)),
-                    lambda: spell_counts(wb, at, by=list(by), landmark_days=landmark_days))
+    by = list(by)
+
+    def compute() -> pd.DataFrame:
+        sets = _page_sets(wb, at, landmark_days)
+        if by not in sets:
+            return spell_counts(wb, at, by=by, landmark_days=landmark_days)
+        return _page_spell_rows(wb, at, landmark_days, sets)[sets.index(by)].copy()
+
+    return memoised(wb, "churn.spell_counts", (at, ",".join(by), float(landmark_days)), compute)
+
+
+def _page_sets(wb: Workbench, at: pd.Timestamp, landmark_days: float) -> list[list[str]]:
+    """The ``by`` lists the page reads: channel, cohort, the Cox model's and the risk model's covariates."""
+    from ..churn.risk import model_covariates
+
+    return [["channel_group"], ["cohort"], [*_cox_categorical(wb, at, landmark_days), "early_chats"],
+            model_covariates(wb, at, landmark_days)]
+
+
+_SPELL_SETS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _page_spell_rows(wb: Workbench, at: pd.Timestamp, landmark_days: float,
+                     sets: list[list[str]]) -> list[pd.DataFrame]:
+    """The page's lists collapsed together, once per workbench, its tables and these arguments."""
+    from ..churn.spells import spell_counts_sets
+
+    key = (at, float(landmark_days), tuple(map(tuple, sets)),
+           tuple(id(v) for v in getattr(wb, "_sources", {}).values()))
+    kept = _SPELL_SETS.setdefault(wb, {})
+    if key not in kept:
+        kept.clear()       # another as-of or another table: the earlier frames are not read again
+        kept[key] = spell_counts_sets(wb, at, sets, landmark_days)
+    return kept[key]
 
 
 def retention_tool_rows(wb: Workbench, start: Any, end: Any) -> pd.DataFrame:
@@ -360,13 +401,15 @@ def at_risk_rows(wb: Workbench, as_of: Any, horizon_days: float = 30.0, risk_thr
     Per ``store_id`` (ids, not names: :func:`~workbench.pages.names.with_store_names` names them
     when shown): ``open_relationships``, ``at_risk``, ``expected_deletions``, ``value_at_risk``.
     """
-    from ..churn.risk import at_risk_by
+    from ..churn.risk import at_risk_by, model_covariates
 
     at = to_timestamp(as_of, "as_of")
     return memoised(wb, "churn.at_risk_by_store", (at, float(horizon_days), float(risk_threshold),
                                                     float(landmark_days)),
                     lambda: at_risk_by(wb, at, "store_id", horizon_days=horizon_days, risk_threshold=risk_threshold,
-                                       landmark_days=landmark_days))
+                                       landmark_days=landmark_days,
+                                       rows=spell_rows(wb, at, model_covariates(wb, at, landmark_days),
+                                                       landmark_days)))
 
 
 @dataclass(frozen=True)
