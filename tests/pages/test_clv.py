@@ -10,6 +10,7 @@ import pytest
 
 import workbench
 from tests.pages.rendered import page_text
+from workbench.clv.customer_table import HIGH_VALUE_TIERS, value_figures
 from workbench.clv.pipeline import customer_value
 from workbench.i18n import t
 from workbench.pages import clv as page
@@ -22,7 +23,21 @@ def report_value(report_brand):
     wb = workbench.open(folder / "data", as_of=brand.truth["as_of"][:10])
     cv = customer_value(wb, brand.truth["as_of"][:10], horizon_months=12, discount_rate=0.01, interval_draws=100,
                         exclude_experiment_orders=True)
-    return brand, cv, page.clv_statements(cv, 0.5)
+    return brand, cv, page.clv_statements(cv, value_figures(wb, cv.fan_thresholds, 0.5))
+
+
+@pytest.fixture(scope="module")
+def report_figures(report_brand):
+    """The aggregates of the report's customer table (the same fit as ``report_value``, on its own workbench)."""
+    folder, brand = report_brand
+    wb = workbench.open(folder / "data", as_of=brand.truth["as_of"][:10])
+    cv = customer_value(wb, brand.truth["as_of"][:10], interval_draws=100, exclude_experiment_orders=True,
+                        frame=False)
+    return value_figures(wb, cv.fan_thresholds, 0.5)
+
+
+def _statements(wb, cv, threshold=0.5):
+    return page.clv_statements(cv, value_figures(wb, cv.fan_thresholds, threshold))
 
 
 @pytest.fixture()
@@ -47,11 +62,14 @@ def test_expected_active_counts_repeat_buyers_only(report_value):
     assert s.one_time_expected_purchases_90d.end - s.one_time_expected_purchases_90d.start == pd.Timedelta(days=90)
 
 
-def test_one_time_buyers_are_never_counted_at_risk(report_value):
+def test_one_time_buyers_are_never_counted_at_risk(report_value, report_figures):
     _, cv, s = report_value
-    risky = page.at_risk_mask(cv.customers, 0.5)
-    assert (cv.customers.loc[risky, "frequency"] > 0).all()
-    by_store = page.at_risk_by_store(cv, 0.5)
+    cust = cv.customers
+    high = cust["value_tier"].isin(HIGH_VALUE_TIERS)
+    # by P(alive) alone every high-value one-time buyer would be safe; the page counts repeat buyers only
+    assert ((cust["frequency"] == 0) & high).sum() > 0
+    assert s.high_value_repeat_buyers.value == (high & (cust["frequency"] > 0)).sum()
+    by_store = report_figures.at_risk_by_store
     assert by_store["at_risk"].sum() == s.high_value_at_risk.value
     assert by_store["high_value"].sum() == s.high_value_repeat_buyers.value
     assert by_store["value_at_risk"].sum() == pytest.approx(s.value_at_risk.value)
@@ -73,7 +91,7 @@ def test_orders_sentence_says_what_the_model_saw(report_value, fresh_wb):
     assert s.orders_used.value == orders["customer_id"].notna().sum() - experiment.sum()
     en = page.orders_sentence(s, "en")
     assert f"fitted on {s.orders_used.text()} orders" in en and f"{s.orders_excluded.text()} orders" in en
-    included = page.clv_statements(customer_value(fresh_wb, brand.truth["as_of"][:10]), 0.5)
+    included = _statements(fresh_wb, customer_value(fresh_wb, brand.truth["as_of"][:10]))
     assert not included.exclude_experiment_orders and included.experiment_orders.value == s.orders_excluded.value
     assert "including" in page.orders_sentence(included, "en")
 
@@ -117,7 +135,7 @@ def test_gross_spend_page_states_gamma_gamma_intervals_that_cover_truth(render, 
     wb = workbench.open(folder / "data", as_of=brand.truth["as_of"][:10])
     cv = customer_value(wb, brand.truth["as_of"][:10], interval_draws=100, exclude_experiment_orders=True,
                         spend="gross")
-    s = page.clv_statements(cv, 0.5)
+    s = _statements(wb, cv)
     truth = brand.truth["gamma_gamma"]
     for name, key in (("p", "p"), ("q", "q"), ("v", "gamma")):
         est = s.parameter("gamma_gamma", name)
@@ -129,9 +147,9 @@ def test_gross_spend_page_states_gamma_gamma_intervals_that_cover_truth(render, 
     assert f"{t('clv.kpi_total', 'en', months=12)} {s.total_value.text()}" in text
 
 
-def test_super_vip_statements_add_up(report_value):
+def test_super_vip_statements_add_up(report_value, report_figures):
     _, cv, s = report_value
-    vip = page.super_vip_statements(cv)
+    vip = page.super_vip_statements(cv, report_figures)
     buyers = cv.customers[cv.customers["frequency"].notna()]
     assert vip.super_vips.value == (buyers["value_tier"] == "super_vip").sum()
     assert vip.share_of_buyers.value == pytest.approx(vip.super_vips.value / len(buyers))
@@ -161,7 +179,7 @@ def test_holdout_check_counts_the_holdout_purchase_days_by_hand(report_brand, fr
 def test_page_with_experiment_orders_included_says_so(render, report_brand):
     folder, brand = report_brand
     wb = workbench.open(folder / "data", as_of=brand.truth["as_of"][:10])
-    s = page.clv_statements(customer_value(wb, brand.truth["as_of"][:10], interval_draws=100), 0.5)
+    s = _statements(wb, customer_value(wb, brand.truth["as_of"][:10], interval_draws=100))
     assert not s.exclude_experiment_orders and s.orders_excluded.value == 0 < s.experiment_orders.value
     text = page_text(render("clv_report", "zh", label="with-experiments", exclude_experiment_orders=False))
     assert page.orders_sentence(s, "zh").replace("`", "") in text

@@ -12,7 +12,8 @@ One public function per question:
 * How much per purchase? :class:`GammaGammaFitter`.
 * What is a customer worth over the next months? :func:`customer_lifetime_value` on
   per-customer arrays, any transaction model; for a whole brand in the engine (BG/NBD, every
-  buyer, tiers) :func:`workbench.clv.pipeline.customer_value`.
+  buyer, tiers) :func:`workbench.clv.pipeline.customer_value`, which keeps every customer's row in
+  the engine; :func:`workbench.clv.customer_table.value_figures` reads the page's aggregates there.
 * How sure is that? :func:`clv_interval` for each customer and the total (arrays);
   :func:`workbench.clv.pipeline.total_value_interval` for the total on the engine's collapsed
   rows. Both run the same parameter draws (:func:`workbench.clv.value.draw_values`), so with

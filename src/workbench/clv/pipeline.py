@@ -31,8 +31,9 @@ from .._rows import first_of_groups
 from ..engine import Workbench, literal, money_sum, quote
 from ..engine.sql import customer_part_sql
 from ..errors import EngineOutOfMemoryError, ParameterError
-from ..segments import FanTierThresholds, fan_tier_thresholds, fan_tiers, value_tiers
+from ..segments import FAN_TIER_ZH, FAN_TIERS, FanTierThresholds
 from .beta_geo import BetaGeoFitter
+from .customer_table import CUSTOMER_TABLE, count_buyers, fan_tier_sql, keep_customer_table, value_tier_sql
 from .gamma_gamma import GammaGammaFitter
 from .rfm import customer_days_sql, model_orders_sql
 from .value import alive_purchase_growth, bootstrap_bounds, check_interval_args, draw_values
@@ -51,9 +52,9 @@ PURCHASE_UNITS = ("day", "order")
 
 @dataclass
 class CustomerValue:
-    """Fitted models and the per-customer value table."""
+    """Fitted models and the per-customer value table (None when left in the engine: ``table``)."""
 
-    customers: pd.DataFrame
+    customers: pd.DataFrame | None
     transaction_model: BetaGeoFitter
     monetary_model: GammaGammaFitter
     as_of: pd.Timestamp
@@ -64,6 +65,8 @@ class CustomerValue:
     spend: str = "net"
     #: the fan-tier cut-offs applied to ``customers`` (buyers' medians of spend and orders)
     fan_thresholds: FanTierThresholds | None = None
+    #: the engine table holding every registered customer's row (``customers`` comes from it)
+    table: str = CUSTOMER_TABLE
 
 
 @dataclass(frozen=True)
@@ -377,7 +380,7 @@ def value_buyers(wb: Workbench, as_of: Any = None, horizon_months: int = 12, dis
 def customer_value(wb: Workbench, as_of: Any = None, horizon_months: int = 12, discount_rate: float = 0.01,
                    lookback_days: int = 365, interval_draws: int = 0, seed: int = 0,
                    exclude_experiment_orders: bool = False, spend: str = "net",
-                   purchase_unit: str = "day") -> CustomerValue:
+                   purchase_unit: str = "day", frame: bool = True) -> CustomerValue:
     """Fit BG/NBD + Gamma-Gamma on the orders before ``as_of`` and value every buyer.
 
     ``exclude_experiment_orders=True`` fits and values on the orders outside experiment
@@ -394,7 +397,11 @@ def customer_value(wb: Workbench, as_of: Any = None, horizon_months: int = 12, d
     never bought have CLV 0 here and fan tier ``potential``. With ``interval_draws`` the
     ``total_interval`` is (total, 5%, 95%) of the total CLV from that many parameter draws.
 
-    The engine keeps the per-buyer tables ``clv_buyers`` and ``customer_clv`` afterwards.
+    The engine keeps the per-buyer tables ``clv_buyers`` and ``customer_clv`` afterwards, and
+    every registered customer's row as ``clv_customers``
+    (:func:`~workbench.clv.customer_table.keep_customer_table`). ``frame=False`` leaves the
+    per-customer frame there (``customers`` is None): at brand scale its aggregates
+    (:func:`~workbench.clv.customer_table.value_figures`) are all a page needs.
     """
     as_of = require_as_of(wb, as_of)
     if horizon_months < 1:
@@ -404,35 +411,28 @@ def customer_value(wb: Workbench, as_of: Any = None, horizon_months: int = 12, d
                                 purchase_unit)
     total = total_value_interval(bg, gg, rows, horizon_months, discount_rate, interval_draws, seed=seed) \
         if interval_draws else None
-    start = as_of - pd.Timedelta(days=lookback_days)
-    if wb.has_table("customers"):
-        population = f"""
-            SELECT c.customer_id, COALESCE({money_sum('o.amount - COALESCE(o.refunded_amount, 0)')}, 0) AS spend,
-                   COUNT(o.order_id) AS orders
-            FROM customers c LEFT JOIN orders o ON o.customer_id = c.customer_id
-                 AND o.order_time >= {literal(start)} AND o.order_time < {literal(as_of)}
-            WHERE c.registered_at IS NULL OR c.registered_at < {literal(as_of)}
-            GROUP BY c.customer_id"""
-    else:
-        population = f"SELECT customer_id, 0.0 AS spend, 0 AS orders FROM {VALUE_TABLE}"
-    out = wb.query(f"""
-        SELECT p.customer_id, p.spend, p.orders, v.frequency, v.recency_days / 7.0 AS recency,
-               v.age_days / 7.0 AS T, v.monetary_value, v.p_alive, v.expected_purchases_90d, v.expected_spend,
-               v.clv, s.store_id
-        FROM ({population}) p
-        LEFT JOIN {VALUE_TABLE} v ON v.customer_id = p.customer_id
-        LEFT JOIN ({main_store_sql(as_of)}) s ON s.customer_id = p.customer_id
-        ORDER BY p.customer_id""")
-    out["frequency"] = out["frequency"].astype(float)
-    buyers = out["clv"].notna()
-    tiers = pd.Series("activate", index=out.index, dtype=object)
-    if buyers.any():
-        tiers[buyers] = value_tiers(out.loc[buyers, "clv"]).astype(object)
-    out["value_tier"] = tiers
-    thresholds = fan_tier_thresholds(out, "spend", "orders")
-    out = fan_tiers(out, "spend", "orders", thresholds=thresholds)
-    out["clv"] = out["clv"].fillna(0.0)
+    thresholds = keep_customer_table(wb, as_of, VALUE_TABLE, main_store_sql(as_of), lookback_days)
+    out = customer_frame(wb, thresholds) if frame else None
     return CustomerValue(out, bg, gg, as_of, horizon_months, discount_rate, total, seen, spend, thresholds)
+
+
+def customer_frame(wb: Workbench, thresholds: FanTierThresholds, table: str = CUSTOMER_TABLE) -> pd.DataFrame:
+    """The per-customer frame of :func:`customer_value` from the engine table :func:`keep_customer_table` kept.
+
+    Tiers are the table's SQL rules (:func:`~workbench.clv.customer_table.value_tier_sql`,
+    :func:`~workbench.clv.customer_table.fan_tier_sql`), the same as every aggregate of the page.
+    """
+    buyers = count_buyers(wb, table)
+    out = wb.query(f"""
+        SELECT customer_id, spend, orders, frequency, recency_days / 7.0 AS recency, age_days / 7.0 AS T,
+               monetary_value, p_alive, expected_purchases_90d, expected_spend, COALESCE(clv, 0.0) AS clv, store_id,
+               {value_tier_sql(buyers)} AS value_tier, {fan_tier_sql(thresholds)} AS fan_tier
+        FROM {quote(table)} ORDER BY customer_id""")
+    out["frequency"] = out["frequency"].astype(float)
+    out["value_tier"] = out["value_tier"].astype(object)
+    out["fan_tier"] = pd.Categorical(out["fan_tier"], categories=FAN_TIERS)
+    out["fan_tier_zh"] = out["fan_tier"].map(FAN_TIER_ZH)
+    return out
 
 
 def probability_alive_matrix(model: BetaGeoFitter, T: float, max_frequency: int = 20,

@@ -17,7 +17,11 @@ so a reader never sees half a file.
 """
 from __future__ import annotations
 
+import dataclasses
+import enum
 import hashlib
+import importlib
+import json
 import math
 import os
 from collections.abc import Callable
@@ -25,6 +29,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from .layer import encode_params
@@ -140,6 +145,118 @@ def memoised_with_note(wb: Any, name: str, params: tuple,
     return df, None if note is None or (isinstance(note, float) and math.isnan(note)) else str(note)
 
 
+def memoised_result(wb: Any, name: str, params: tuple, compute: Callable[[], Any]) -> Any:
+    """:func:`memoised` for a typed result: a frozen dataclass of the package holding numbers and small frames.
+
+    The result is kept as a JSON record (floats by their exact ``repr``, timestamps, tuples,
+    string-keyed dicts, enums and nested dataclasses of ``workbench``) plus one Parquet file
+    per DataFrame in it (string column names, as for :func:`memoised`). Reading builds only
+    dataclasses and enums of the ``workbench`` package, never arbitrary objects: a memo is
+    data, not code.
+
+    Examples
+    --------
+    >>> import workbench, pandas as pd
+    >>> from workbench.pages._base import Stated
+    >>> wb = workbench.open({"orders": pd.DataFrame({"order_id": ["O1"]})})
+    >>> memoised_result(wb, "one", (), lambda: Stated(0.5, "share", "half")).text()
+    '50.0%'
+    """
+    path = memo_path(wb, name, params)
+    if path is not None and path.exists():
+        try:
+            record = json.loads(pd.read_parquet(path)["record"].iloc[0])
+            return _decode(record, lambda i: pd.read_parquet(_frame_path(path, i)))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, ImportError):
+            pass   # damaged or from a layout this code does not read: compute it again and replace it
+    result = compute()
+    if path is not None:
+        frames: list[pd.DataFrame] = []
+        record = json.dumps(_encode(result, frames))
+        for i, frame in enumerate(frames):   # the frames first: the record names them, so it is written last
+            _write(frame, _frame_path(path, i))
+        _write(pd.DataFrame({"record": [record]}), path)
+    return result
+
+
+def _frame_path(path: Path, i: int) -> Path:
+    return path.with_name(f"{path.stem}.frame{i}.parquet")
+
+
+def _encode(value: Any, frames: list[pd.DataFrame]) -> Any:
+    """``value`` as JSON-ready data; DataFrames are appended to ``frames`` and named by their position."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, enum.Enum):
+        return {"__enum__": _type_name(type(value)), "value": value.value}
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):   # json writes a float's exact repr (NaN too)
+        return float(value)
+    if value is pd.NaT or isinstance(value, pd.Timestamp):
+        return {"__timestamp__": "NaT" if value is pd.NaT else value.isoformat()}
+    if isinstance(value, pd.DataFrame):
+        if not all(isinstance(c, str) for c in value.columns):
+            raise TypeError("a memoised frame needs string column names (what Parquet keeps)")
+        frames.append(value)
+        return {"__frame__": len(frames) - 1}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {"__dataclass__": _type_name(type(value)),
+                "fields": {f.name: _encode(getattr(value, f.name), frames) for f in dataclasses.fields(value)}}
+    if isinstance(value, tuple):
+        return {"__tuple__": [_encode(v, frames) for v in value]}
+    if isinstance(value, list):
+        return [_encode(v, frames) for v in value]
+    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+        return {"__dict__": {k: _encode(v, frames) for k, v in value.items()}}
+    raise TypeError(f"a memoised result cannot hold {type(value).__name__}")
+
+
+def _type_name(cls: type) -> str:
+    if not cls.__module__.startswith("workbench."):
+        raise TypeError(f"a memoised result holds only the package's own types, not {cls.__module__}")
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def _package_type(name: str) -> type:
+    """The package class ``module:qualname`` names (nothing outside ``workbench`` is imported)."""
+    module, _, qualname = name.partition(":")
+    if not module.startswith("workbench."):
+        raise TypeError(f"not a package type: {name}")
+    cls: Any = importlib.import_module(module)
+    for part in qualname.split("."):
+        cls = getattr(cls, part)
+    if not isinstance(cls, type):
+        raise TypeError(f"not a type: {name}")
+    return cls
+
+
+def _decode(value: Any, frame: Callable[[int], pd.DataFrame]) -> Any:
+    if isinstance(value, list):
+        return [_decode(v, frame) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if "__frame__" in value:
+        return frame(int(value["__frame__"]))
+    if "__timestamp__" in value:
+        return pd.Timestamp(value["__timestamp__"])
+    if "__tuple__" in value:
+        return tuple(_decode(v, frame) for v in value["__tuple__"])
+    if "__dict__" in value:
+        return {k: _decode(v, frame) for k, v in value["__dict__"].items()}
+    if "__enum__" in value:
+        cls = _package_type(value["__enum__"])
+        if not issubclass(cls, enum.Enum):
+            raise TypeError(f"not an enum: {value['__enum__']}")
+        return cls(value["value"])
+    cls = _package_type(value["__dataclass__"])
+    if not dataclasses.is_dataclass(cls):
+        raise TypeError(f"not a dataclass: {value['__dataclass__']}")
+    return cls(**{k: _decode(v, frame) for k, v in value["fields"].items()})
+
+
 def _write(df: pd.DataFrame, path: Path) -> None:
     """Write ``df`` to ``path`` through a temporary name and a rename (atomic for readers)."""
     try:
@@ -151,4 +268,4 @@ def _write(df: pd.DataFrame, path: Path) -> None:
         return
 
 
-__all__ = ["MEMO_DIR", "code_digest", "memo_path", "memoised", "memoised_with_note"]
+__all__ = ["MEMO_DIR", "code_digest", "memo_path", "memoised", "memoised_result", "memoised_with_note"]

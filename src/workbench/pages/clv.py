@@ -19,21 +19,20 @@ import pandas as pd
 from scipy import stats
 
 from ..clv.covariates import ParetoNBDCovariatesFitter
+from ..clv.customer_table import ValueFigures, value_figures
 from ..clv.pipeline import (
     RFM_TABLE,
     CustomerValue,
     ModelOrders,
+    customer_value,
     main_store_sql,
     probability_alive_matrix,
     summarise_buyers,
-    value_concentration,
 )
 from ..engine import literal, quote
 from ..i18n import has_key, t
+from ..segments import FanTierThresholds
 from ._base import Stated
-
-#: value tiers considered high value (super-VIP and cultivate)
-HIGH_VALUE_TIERS = ("super_vip", "cultivate")
 
 
 @dataclass(frozen=True)
@@ -76,36 +75,18 @@ class ClvStatements:
         raise KeyError(f"{model}.{name}")
 
 
-def _buyers(cv: CustomerValue) -> pd.DataFrame:
-    return cv.customers[cv.customers["frequency"].notna()]
-
-
-def at_risk_mask(customers: pd.DataFrame, threshold: float) -> pd.Series:
-    """High-value repeat buyers whose P(alive) is below ``threshold``.
-
-    One-time buyers are never "at risk" here: their P(alive) = 1 is the model's assumption, so
-    the model has no evidence either way about them.
-    """
-    high = customers["value_tier"].isin(HIGH_VALUE_TIERS) & (customers["frequency"] > 0)
-    return high & (customers["p_alive"] < threshold)
-
-
-def clv_statements(cv: CustomerValue, at_risk_threshold: float = 0.5) -> ClvStatements:
+def clv_statements(cv: CustomerValue, figures: ValueFigures) -> ClvStatements:
     """Headline statements of the CLV page.
 
     Every headline number of the CLV page, from a :func:`~workbench.clv.pipeline.customer_value` result
-    (fitted with ``interval_draws`` for the total's interval).
+    (fitted with ``interval_draws`` for the total's interval) and the aggregates of its customer table
+    (:func:`~workbench.clv.customer_table.value_figures`, which fixes the at-risk threshold).
+    One-time buyers are never at risk: their P(alive) = 1 is the model's assumption.
     """
-    as_of = cv.as_of
+    f, as_of = figures, cv.as_of
     horizon_end = as_of + pd.DateOffset(months=cv.horizon_months)
     d90 = as_of + pd.Timedelta(days=90)
-    buyers = _buyers(cv)
-    repeat, once = buyers[buyers["frequency"] > 0], buyers[buyers["frequency"] == 0]
-    total, low, high = cv.total_interval if cv.total_interval is not None else (float(buyers["clv"].sum()), None, None)
-    conc = value_concentration(buyers["clv"])
-    cust = cv.customers
-    risky = at_risk_mask(cust, at_risk_threshold)
-    high_repeat = cust["value_tier"].isin(HIGH_VALUE_TIERS) & (cust["frequency"] > 0)
+    total, low, high = cv.total_interval if cv.total_interval is not None else (f.total_clv, None, None)
     seen: ModelOrders | None = cv.orders_seen
     used = seen.orders_used if seen else float("nan")
     params = tuple(
@@ -115,34 +96,34 @@ def clv_statements(cv: CustomerValue, at_risk_threshold: float = 0.5) -> ClvStat
         for model, fitted in (("bgnbd", cv.transaction_model), ("gamma_gamma", cv.monetary_model))
         for name, row in fitted.summary.iterrows())
     return ClvStatements(
-        buyers=Stated(float(len(buyers)), "persons", "customers with at least one modelled order before as-of",
+        buyers=Stated(float(f.buyers), "persons", "customers with at least one modelled order before as-of",
                       None, as_of),
-        repeat_buyers=Stated(float(len(repeat)), "persons", "buyers with at least one repeat purchase day", None,
+        repeat_buyers=Stated(float(f.repeat_buyers), "persons", "buyers with at least one repeat purchase day", None,
                              as_of),
-        one_time_buyers=Stated(float(len(once)), "persons", "buyers with a single purchase day", None, as_of),
+        one_time_buyers=Stated(float(f.one_time_buyers), "persons", "buyers with a single purchase day", None, as_of),
         expected_active_repeat_buyers=Stated(
-            float(repeat["p_alive"].sum()), "persons",
+            f.expected_active_repeat, "persons",
             "sum of BG/NBD P(alive) over repeat buyers (the expected number still active); one-time buyers "
             "are left out because P(alive) = 1 for them by the model's construction", None, as_of),
         one_time_expected_purchases_90d=Stated(
-            float(once["expected_purchases_90d"].sum()), "count",
+            f.one_time_purchases_90d, "count",
             "BG/NBD expected purchases of one-time buyers in the next 90 days", as_of, d90),
         total_value=Stated(float(total), "cny", f"expected {cv.spend} spend of all buyers over the next "
                            f"{cv.horizon_months} "
                            f"months, discounted at {cv.discount_rate:.2%} a month; 90% parametric-bootstrap "
                            "interval", as_of, horizon_end, low, high),
-        top_decile_share=Stated(float(conc["share"].iloc[0]), "share",
+        top_decile_share=Stated(float(f.deciles["share"].iloc[0]), "share",
                                 "share of the expected value held by the top 10% of buyers", as_of, horizon_end),
-        top_percentile_share=Stated(_top_share(buyers["clv"], 0.01), "share",
+        top_percentile_share=Stated(f.top_percentile_share, "share",
                                     "share of the expected value held by the top 1% of buyers", as_of, horizon_end),
-        median_value=Stated(float(buyers["clv"].median()), "cny", "median expected value per buyer over the horizon",
+        median_value=Stated(f.median_clv, "cny", "median expected value per buyer over the horizon",
                             as_of, horizon_end),
-        high_value_at_risk=Stated(float(risky.sum()), "persons",
-                                  f"super-VIP and cultivate-tier repeat buyers with P(alive) < {at_risk_threshold:g}",
+        high_value_at_risk=Stated(float(f.high_value_at_risk), "persons",
+                                  f"super-VIP and cultivate-tier repeat buyers with P(alive) < {f.threshold:g}",
                                   None, as_of),
-        high_value_repeat_buyers=Stated(float(high_repeat.sum()), "persons",
+        high_value_repeat_buyers=Stated(float(f.high_value_repeat), "persons",
                                         "super-VIP and cultivate-tier repeat buyers", None, as_of),
-        value_at_risk=Stated(float(cust.loc[risky, "clv"].sum()), "cny",
+        value_at_risk=Stated(f.value_at_risk, "cny",
                              "expected value of the high-value repeat buyers at risk", as_of, horizon_end),
         orders_used=Stated(float(used), "count", "identified orders before as-of the models were fitted on",
                            None, as_of),
@@ -155,11 +136,6 @@ def clv_statements(cv: CustomerValue, at_risk_threshold: float = 0.5) -> ClvStat
         parameters=params,
         spend=cv.spend,
     )
-
-
-def _top_share(clv: pd.Series, fraction: float) -> float:
-    values = np.sort(clv.to_numpy(float))[::-1]
-    return float(values[: max(1, int(len(values) * fraction))].sum() / values.sum())
 
 
 def orders_sentence(s: ClvStatements, lang: str) -> str:
@@ -208,38 +184,6 @@ def alive_matrix(model: Any, weeks: float, max_frequency: int = 12, n_recency: i
     return matrix
 
 
-def tier_table(cv: CustomerValue) -> pd.DataFrame:
-    """Value tiers (super-VIP, cultivate, activate): customers, expected value, share, mean, spend."""
-    cust = cv.customers
-    vt = cust.groupby("value_tier", observed=True).agg(n=("clv", "size"), value=("clv", "sum"), spend=("spend", "sum"))
-    vt = vt.reindex(["super_vip", "cultivate", "activate"]).fillna(0).reset_index()
-    vt["share"] = vt["value"] / vt["value"].sum()
-    vt["mean"] = vt["value"] / vt["n"].where(vt["n"] > 0)
-    return vt
-
-
-def fan_tier_table(cv: CustomerValue) -> pd.DataFrame:
-    """Fan tiers (RFM): customers, spend over the look-back, expected value and its share."""
-    cust = cv.customers
-    ft = cust.groupby("fan_tier", observed=False).agg(n=("clv", "size"), value=("clv", "sum"),
-                                                      spend=("spend", "sum")).reset_index()
-    ft["share"] = ft["value"] / ft["value"].sum()
-    return ft
-
-
-def at_risk_by_store(cv: CustomerValue, threshold: float) -> pd.DataFrame:
-    """High-value repeat buyers and those at risk (P(alive) < ``threshold``) per main store."""
-    cust = cv.customers
-    high = cust[cust["value_tier"].isin(HIGH_VALUE_TIERS) & (cust["frequency"] > 0)]
-    risky = high["p_alive"] < threshold
-    frame = high.assign(risk=risky, value_at_risk=np.where(risky, high["clv"], 0.0),
-                        store_id=high["store_id"].fillna("–"))
-    out = frame.groupby("store_id").agg(high_value=("clv", "size"), at_risk=("risk", "sum"),
-                                        value_at_risk=("value_at_risk", "sum")).reset_index()
-    out["share"] = out["at_risk"] / out["high_value"]
-    return out.sort_values(["at_risk", "store_id"], ascending=[False, True]).reset_index(drop=True)
-
-
 @dataclass(frozen=True)
 class SuperVipStatements:
     """How many buyers are super-VIPs, the share of value they hold, and the registered non-buyers."""
@@ -250,18 +194,17 @@ class SuperVipStatements:
     potential_fans: Stated
 
 
-def super_vip_statements(cv: CustomerValue) -> SuperVipStatements:
-    """Super-VIP and potential-fan statements from a customer-value result."""
-    cust = cv.customers
-    buyers = int(cust["frequency"].notna().sum())
-    vt = tier_table(cv).set_index("value_tier")
+def super_vip_statements(cv: CustomerValue, figures: ValueFigures) -> SuperVipStatements:
+    """Super-VIP and potential-fan statements from a customer-value result and its aggregates."""
+    vt = figures.value_tiers.set_index("value_tier")
     n = float(vt.loc["super_vip", "n"])
     end = cv.as_of + pd.DateOffset(months=cv.horizon_months)
     return SuperVipStatements(
         Stated(n, "persons", "buyers in the super-VIP value tier (top 5% by expected value)", None, cv.as_of),
-        Stated(n / buyers if buyers else float("nan"), "share", "super-VIPs / buyers", None, cv.as_of),
+        Stated(n / figures.buyers if figures.buyers else float("nan"), "share", "super-VIPs / buyers", None,
+               cv.as_of),
         Stated(float(vt.loc["super_vip", "share"]), "share", "super-VIPs' share of the expected value", cv.as_of, end),
-        Stated(float((cust["fan_tier"] == "potential").sum()), "persons",
+        Stated(float(figures.potential_fans), "persons",
                "registered customers with no order before as-of (潜力粉)", None, cv.as_of))
 
 
@@ -504,3 +447,56 @@ def covariate_sentences(ce: CovariateEffects, lang: str) -> list[str]:
     if not out:
         out.append(t("clv.cov_none", lang))
     return out
+
+
+# ---------------------------------------------------------------------------- the whole page, once per snapshot
+@dataclass(frozen=True)
+class ClvPage:
+    """Everything the CLV page states or draws, in no language: the notebook lays it out in ``lang``.
+
+    ``statements`` (headline numbers), ``vip`` (super-VIPs and potential fans), ``figures`` (the
+    customer table's aggregates: deciles, histogram, tier tables, stores at risk), ``fan_thresholds``
+    (the fan-tier cut-offs), ``holdout`` (the model check), ``alive`` (P(alive) by repeat purchases ×
+    recency for customers of age ``alive_weeks``; recency labels as text) and ``covariates`` (None
+    without contact events, channels and stores).
+    """
+
+    statements: ClvStatements
+    vip: SuperVipStatements
+    figures: ValueFigures
+    fan_thresholds: FanTierThresholds | None
+    holdout: HoldoutCheck
+    alive: pd.DataFrame
+    alive_weeks: int
+    covariates: CovariateEffects | None
+
+
+def clv_page(wb: Any, as_of: Any, horizon_months: int = 12, discount_rate: float = 0.01, holdout_weeks: int = 13,
+             at_risk_threshold: float = 0.5, exclude_experiment_orders: bool = True, spend: str = "net",
+             interval_draws: int = 100, alive_weeks: int = 26) -> ClvPage:
+    """Compute the CLV page: models, aggregates, model check and covariate effects, kept beside a current layer.
+
+    The report's kernels of one batch (zh and en) share it: the first computes, the others read it
+    (:func:`~workbench.engine.memo.memoised_result`). Nothing per customer leaves the engine:
+    the value of every customer stays in the engine table
+    :data:`~workbench.clv.customer_table.CUSTOMER_TABLE` and only its aggregates are read.
+    """
+    from ..engine import to_timestamp
+    from ..engine.memo import memoised_result
+
+    at = to_timestamp(as_of, "as_of")
+    params = (at, int(horizon_months), float(discount_rate), int(holdout_weeks), float(at_risk_threshold),
+              bool(exclude_experiment_orders), spend, int(interval_draws), int(alive_weeks))
+
+    def compute() -> ClvPage:
+        cv = customer_value(wb, at, horizon_months=horizon_months, discount_rate=discount_rate,
+                            interval_draws=interval_draws, exclude_experiment_orders=exclude_experiment_orders,
+                            spend=spend, frame=False)
+        figures = value_figures(wb, cv.fan_thresholds, at_risk_threshold, cv.table)
+        alive = alive_matrix(cv.transaction_model, alive_weeks, max_frequency=12, n_recency=13)
+        alive.columns = alive.columns.map(str)   # kept as Parquet: text labels, as the chart shows them
+        return ClvPage(clv_statements(cv, figures), super_vip_statements(cv, figures), figures, cv.fan_thresholds,
+                       holdout_check(wb, at, holdout_weeks, exclude_experiment_orders), alive, int(alive_weeks),
+                       covariate_effects(wb, cv))
+
+    return memoised_result(wb, "clv.page", params, compute)
