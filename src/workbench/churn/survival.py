@@ -464,6 +464,8 @@ class SpellCoxFitter:
             try:
                 from lifelines.statistics import proportional_hazard_test
 
+                from ._schoenfeld import with_linear_residuals
+
                 # the check needs lifelines' residuals: refit on (at most) 20,000 raw spells
                 if weights_col:  # weighted rows: draw spells, i.e. rows in proportion to their weight
                     rows = spells.sample(min(n_spells, 20_000), replace=True, weights=spells[weights_col],
@@ -475,7 +477,8 @@ class SpellCoxFitter:
                     sample[c] = _stratum_levels(rows[c]).to_numpy()
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    check_model = CoxPHFitter().fit(sample, duration_col, event_col, strata=strata or None)
+                    check_model = with_linear_residuals(CoxPHFitter().fit(sample, duration_col, event_col,
+                                                                          strata=strata or None))
                     res = proportional_hazard_test(check_model, sample, time_transform="rank")
                 ph = res.summary.reset_index().rename(columns={"index": "covariate"})
                 ph = ph[["covariate", "test_statistic", "p"]]
