@@ -183,6 +183,28 @@ class TestMoreTransformsAgree:
         # (seen: 2.4e-12 relative on CLV)
         same(d.query(f"SELECT {cols} FROM {VALUE_TABLE}"), s.query(f"SELECT {cols} FROM {VALUE_TABLE}"), rtol=1e-10)
 
+    def test_clv_customer_table_and_figures(self, spark, report_brand):
+        """The CLV page's aggregates: the customer table's tiers, ranks, medians and deciles on both engines."""
+        from workbench.clv.customer_table import keep_customer_table, value_figures
+        from workbench.clv.pipeline import VALUE_TABLE, count_model_orders, main_stores, value_buyers
+
+        _, brand = report_brand
+        d, s = both(spark, {n: brand.tables[n] for n in ("orders", "tasks", "customers")}, as_of=brand.as_of)
+        assert count_model_orders(d, brand.as_of, True) == count_model_orders(s, brand.as_of, True)
+        figures = []
+        for wb in (d, s):
+            value_buyers(wb, brand.as_of, exclude_experiment_orders=True)
+            th = keep_customer_table(wb, brand.as_of, VALUE_TABLE, main_stores(wb, brand.as_of))
+            figures.append(value_figures(wb, th, 0.5))
+        a, b = figures
+        for name in ("buyers", "repeat_buyers", "one_time_buyers", "high_value_repeat", "high_value_at_risk",
+                     "potential_fans"):
+            assert getattr(a, name) == getattr(b, name), name
+        for name in ("expected_active_repeat", "total_clv", "median_clv", "top_percentile_share", "value_at_risk"):
+            assert getattr(a, name) == pytest.approx(getattr(b, name), rel=1e-10), name
+        for name in ("deciles", "value_tiers", "fan_tiers", "at_risk_by_store", "histogram"):
+            same(getattr(a, name), getattr(b, name), rtol=1e-10)
+
 
 class TestReadingRulesAgree:
     """The reading rules of workbench.contract give the same tables on both engines."""

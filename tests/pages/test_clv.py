@@ -205,7 +205,7 @@ def test_covariate_rows_count_buyers_by_channel_group_and_region_by_hand(covaria
     buyers = cv.customers.loc[cv.customers["frequency"].notna(), "customer_id"]
     adds = tables["contact_events"]
     adds = adds[(adds["event_type"] == "add") & adds["customer_id"].notna() & (adds["event_time"] < as_of)]
-    first = adds.sort_values(["customer_id", "event_time", "channel_code"]).drop_duplicates("customer_id")
+    first = adds.sort_values(["customer_id", "event_time", "staff_id"]).drop_duplicates("customer_id")
     group = first.merge(tables["channels"], on="channel_code", how="left").set_index("customer_id")["channel_group"]
     o = tables["orders"]
     o = o[o["customer_id"].notna() & o["store_id"].notna() & (o["order_time"] < as_of)]
@@ -214,7 +214,7 @@ def test_covariate_rows_count_buyers_by_channel_group_and_region_by_hand(covaria
     region = main.merge(tables["stores"], on="store_id", how="left").set_index("customer_id")["region"]
     by_hand = pd.DataFrame({"channel_group": group.reindex(buyers).fillna("unknown").to_numpy(),
                             "region": region.reindex(buyers).fillna("unknown").to_numpy()})
-    rows = wb.query(page.covariate_rows_sql(page.COVARIATE_BUYERS_TABLE, as_of, 0))
+    rows = wb.query(page.covariate_rows_sql(wb, page.COVARIATE_BUYERS_TABLE, as_of, 0))
     assert rows["weight"].sum() == len(buyers)
     for c in page.CLV_COVARIATES:
         counted = rows.groupby(c)["weight"].sum().sort_index()
@@ -228,7 +228,7 @@ def test_covariate_effects_are_the_fitters_and_sentences_follow_holm(covariates)
 
     wb, cv, ce = covariates
     assert ce.buyers == int(cv.customers["frequency"].notna().sum())
-    rows = wb.query(page.covariate_rows_sql(page.COVARIATE_BUYERS_TABLE, cv.as_of, page.COVARIATE_MIN_BUYERS))
+    rows = wb.query(page.covariate_rows_sql(wb, page.COVARIATE_BUYERS_TABLE, cv.as_of, page.COVARIATE_MIN_BUYERS))
     cov = rows[list(ce.references)].astype(str)
     m = ParetoNBDCovariatesFitter().fit(rows["frequency"], rows["recency_days"] / 7, rows["age_days"] / 7, cov, cov,
                                         weights=rows["weight"], reference=ce.references)

@@ -101,17 +101,21 @@ def count_model_orders(wb: Workbench, as_of: Any = None, exclude_experiment_orde
     as_of = require_as_of(wb, as_of)
     wb.require("orders")
     before = f"customer_id IS NOT NULL AND order_time < {literal(as_of)}"
-    total = int(wb.scalar(f"SELECT COUNT(*) FROM orders WHERE {before}"))
-    regular = model_orders_sql(wb, True)
-    if regular == "orders":  # no tasks table: nothing is known to be an experiment order
+    if model_orders_sql(wb, True) == "orders":  # no tasks table: nothing is known to be an experiment order
+        total = int(wb.scalar(f"SELECT COUNT(*) FROM orders WHERE {before}"))
         return ModelOrders(total, 0, 0, 0, exclude_experiment_orders)
-    experiment = total - int(wb.scalar(f"SELECT COUNT(*) FROM {regular} WHERE {before}"))
+    # one scan: the orders, the experiment ones (model_orders_sql's rule), and the buyers with no other order
+    total, n_experiment, lost = wb.backend.fetch(f"""
+        SELECT COALESCE(SUM(n), 0), COALESCE(SUM(e), 0), COALESCE(SUM(CASE WHEN e = n THEN 1 ELSE 0 END), 0)
+        FROM (SELECT o.customer_id, COUNT(*) AS n, SUM(CASE WHEN x.task_id IS NULL THEN 0 ELSE 1 END) AS e
+              FROM orders o
+              LEFT JOIN (SELECT DISTINCT task_id FROM tasks WHERE experiment_id IS NOT NULL AND task_id IS NOT NULL) x
+                   ON x.task_id = o.task_id
+              WHERE o.customer_id IS NOT NULL AND o.order_time < {literal(as_of)} GROUP BY o.customer_id) c""")[0]
+    total, n_experiment, lost = int(total), int(n_experiment), int(lost)
     if not exclude_experiment_orders:
-        return ModelOrders(total, experiment, 0, 0, False)
-    lost = int(wb.scalar(f"""
-        SELECT COUNT(*) FROM (SELECT DISTINCT customer_id FROM orders WHERE {before}) a
-        WHERE customer_id NOT IN (SELECT customer_id FROM {regular} WHERE {before})"""))
-    return ModelOrders(total, experiment, experiment, lost, True)
+        return ModelOrders(total, n_experiment, 0, 0, False)
+    return ModelOrders(total, n_experiment, n_experiment, lost, True)
 
 
 def main_store_sql(as_of: pd.Timestamp) -> str:
@@ -123,6 +127,17 @@ def main_store_sql(as_of: pd.Timestamp) -> str:
             FROM orders WHERE customer_id IS NOT NULL AND store_id IS NOT NULL AND order_time < {literal(as_of)}
             GROUP BY customer_id, store_id
         ) x WHERE rn = 1"""
+
+
+def main_stores(wb: Any, as_of: pd.Timestamp) -> str:
+    """SQL reading each customer's main store before ``as_of`` (:func:`main_store_sql`), ranked once per workbench.
+
+    The customer table and the covariate rows of the CLV page both join it: on a workbench it is
+    kept as a derived relation, so the orders are ranked by store once.
+    """
+    if not isinstance(wb, Workbench):
+        return main_store_sql(as_of)
+    return wb.derived("clv_main_stores", main_store_sql(as_of), ("orders",), params=(as_of,))
 
 
 def summarise_buyers(wb: Workbench, as_of: Any = None, name: str = RFM_TABLE, exclude_experiment_orders: bool = False,
@@ -411,7 +426,7 @@ def customer_value(wb: Workbench, as_of: Any = None, horizon_months: int = 12, d
                                 purchase_unit)
     total = total_value_interval(bg, gg, rows, horizon_months, discount_rate, interval_draws, seed=seed) \
         if interval_draws else None
-    thresholds = keep_customer_table(wb, as_of, VALUE_TABLE, main_store_sql(as_of), lookback_days)
+    thresholds = keep_customer_table(wb, as_of, VALUE_TABLE, main_stores(wb, as_of), lookback_days)
     out = customer_frame(wb, thresholds) if frame else None
     return CustomerValue(out, bg, gg, as_of, horizon_months, discount_rate, total, seen, spend, thresholds)
 

@@ -25,7 +25,7 @@ from ..clv.pipeline import (
     CustomerValue,
     ModelOrders,
     customer_value,
-    main_store_sql,
+    main_stores,
     probability_alive_matrix,
     summarise_buyers,
 )
@@ -343,27 +343,24 @@ def holm(p_values: dict[Any, float], alpha: float = 0.05) -> dict[Any, bool]:
     return {k: out[k] for k in p_values}
 
 
-def covariate_rows_sql(buyers: str, as_of: pd.Timestamp, min_buyers: int) -> str:
+def covariate_rows_sql(wb: Any, buyers: str, as_of: pd.Timestamp, min_buyers: int) -> str:
     """Buyers collapsed by (frequency, recency, age, channel group, region) with counts.
 
-    Channel group: of the channel of the customer's first ``add`` before ``as_of``; region:
-    of the customer's main store (:func:`~workbench.clv.pipeline.main_store_sql`). Missing
-    ones are ``unknown``; levels with fewer than ``min_buyers`` buyers are pooled as ``other``.
+    Channel group: of the customer's acquisition channel, their first ``add`` in the brand
+    (:func:`~workbench.relations.first_adds`: ties at one second to the lower staff id), when
+    it was before ``as_of``; region: of the customer's main store
+    (:func:`~workbench.clv.pipeline.main_stores`). Both relations are kept once per workbench (the
+    first adds in the persisted layer). Missing ones are ``unknown``; levels with fewer than
+    ``min_buyers`` buyers are pooled as ``other``.
     """
-    first_add = f"""
-        SELECT customer_id, channel_code FROM (
-            SELECT customer_id, channel_code,
-                   ROW_NUMBER() OVER (PARTITION BY customer_id ORDER BY event_time, channel_code) AS rn
-            FROM contact_events
-            WHERE event_type = 'add' AND customer_id IS NOT NULL AND event_time < {literal(as_of)}) a
-        WHERE rn = 1"""
+    from ..relations import first_adds
+
     raw = f"""
         SELECT b.frequency, b.recency_days, b.age_days,
-               COALESCE(c.channel_group, 'unknown') AS channel_group, COALESCE(st.region, 'unknown') AS region
+               COALESCE(f.channel_group, 'unknown') AS channel_group, COALESCE(st.region, 'unknown') AS region
         FROM {quote(buyers)} b
-        LEFT JOIN ({first_add}) f ON f.customer_id = b.customer_id
-        LEFT JOIN channels c ON c.channel_code = f.channel_code
-        LEFT JOIN ({main_store_sql(as_of)}) m ON m.customer_id = b.customer_id
+        LEFT JOIN ({first_adds(wb)}) f ON f.customer_id = b.customer_id AND f.first_add_time < {literal(as_of)}
+        LEFT JOIN ({main_stores(wb, as_of)}) m ON m.customer_id = b.customer_id
         LEFT JOIN stores st ON st.store_id = m.store_id"""
     pooled = ", ".join(
         f"CASE WHEN COUNT(*) OVER (PARTITION BY {c}) < {literal(int(min_buyers))} THEN 'other' ELSE {c} END AS {c}"
@@ -386,7 +383,7 @@ def covariate_effects(wb: Any, cv: CustomerValue, min_buyers: int = COVARIATE_MI
         return None
     exclude = bool(cv.orders_seen.exclude_experiment_orders) if cv.orders_seen else False
     summarise_buyers(wb, cv.as_of, COVARIATE_BUYERS_TABLE, exclude_experiment_orders=exclude, spend=cv.spend)
-    rows = wb.query(covariate_rows_sql(COVARIATE_BUYERS_TABLE, cv.as_of, min_buyers))
+    rows = wb.query(covariate_rows_sql(wb, COVARIATE_BUYERS_TABLE, cv.as_of, min_buyers))
     used = [c for c in CLV_COVARIATES if rows[c].nunique() > 1]
     if not used:
         return None
