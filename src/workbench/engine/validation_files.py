@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import weakref
 from collections.abc import Callable, Iterable
@@ -35,6 +36,8 @@ from . import validation
 from .sql import _normalise_expr, literal, quote
 from .validation import (
     Listing,
+    Normalisation,
+    ValidationSummary,
     _as_of_columns,
     _changed_rows,
     _check_duplicate_keys,
@@ -47,6 +50,8 @@ from .validation import (
     _stamp,
     _unstamp,
     cache_dir,
+    interval_counts,
+    normalisation_counts,
     source_listing,
     validation_record,
 )
@@ -54,6 +59,7 @@ from .validation import (
 if TYPE_CHECKING:
     from .workbench import Workbench
 
+log = logging.getLogger("workbench.engine")
 _FILE = "__wb_file"  # the file column of a folder read (DuckDB's filename option)
 _KEEP = 8  # remembered passes kept per table and place (the latest as-of dates)
 _KEEP_COUNTS = 32  # remembered summary counts kept per table and count (snapshots and as-of dates)
@@ -515,3 +521,82 @@ def _prune(folder: Path, prefix: str) -> None:
     found = sorted(folder.glob(f"{prefix}*.json"), key=lambda f: f.stat().st_mtime_ns, reverse=True)
     for old in found[_KEEP_COUNTS:]:
         old.unlink(missing_ok=True)
+
+
+# ---------------------------------------------------------------------- what validate_all states
+def validate_all(wb: Workbench) -> ValidationSummary:
+    """Validate every contract table present; return row counts and what the reading rules did.
+
+    The result maps each present table to its row count (as analyses see it) and also says
+    which contract tables are absent (and which analyses need them), how many values each
+    normalisation rule changed, how many duplicate events were merged and how many rows
+    lie at or after the as-of date (:meth:`ValidationSummary.notes` as text lines; each
+    also a log record of the ``workbench.engine`` logger).
+    """
+    for name in wb.tables:
+        wb.validate(name)
+    viewed = {t: view_counts(wb, t) for t in wb.tables}
+    counts = {t: c["rows"] for t, c in viewed.items()}
+    absent = {t: contract.NEEDED_BY.get(t, ()) for t in contract.TABLES if t not in wb._sources}
+    for table, needed in absent.items():
+        log.info("table '%s' is absent%s", table, f" (needed by {', '.join(needed)})" if needed else "")
+    notes = tuple(n for t in wb.tables for n in normalisations(wb, t))
+    duplicates = {t: n for t in contract.INTERVAL_EVENTS if t in wb._sources and (n := duplicate_events(wb, t))}
+    after = wb.rows_after_as_of()
+    sequences = {t: kinds for t, c in viewed.items() if t in contract.INTERVAL_EVENTS
+                 and any((kinds := {k: c[k] for k in ("second_closes", "repeated_opens")}).values())}
+    for table, kinds in sequences.items():
+        log.info("table '%s': %s kept", table, ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in kinds.items()))
+    for table, n in duplicates.items():
+        log.info("table '%s': %d duplicate event row(s) merged", table, n)
+    for table, n in after.items():
+        if n:
+            log.info("table '%s': %d row(s) at or after the as-of date left out", table, n)
+    return ValidationSummary(counts, absent, notes, duplicates, after, sequences)
+
+
+def view_counts(wb: Workbench, name: str) -> dict[str, int]:
+    """Rows of ``name`` as analyses see them and, of an interval event table, its sequences (one pass).
+
+    Remembered per snapshot of the table's files and as-of date (:func:`remembered_count`), so
+    later kernels read them.
+    """
+    def count() -> dict[str, int]:
+        if name in contract.INTERVAL_EVENTS:  # the view's merging of identical rows is read once
+            return interval_counts(wb, name)
+        return {"rows": int(wb._fetch(f"SELECT COUNT(*) FROM {quote(name)}")[0][0])}
+
+    return {k: int(v) for k, v in remembered_count(wb, name, "view_counts", True, count).items()}
+
+
+def normalisations(wb: Workbench, name: str) -> list[Normalisation]:
+    r"""What the reading rules changed in table ``name``: one record per column and rule.
+
+    Rules: ``null marker`` (``\N``, ``NULL``, ``null`` or empty text read as NULL),
+    ``spaces trimmed``, ``integral id`` (``1.0`` written as ``1``), counted by
+    :func:`~workbench.engine.validation.normalisation_counts` and remembered per snapshot of the
+    table's files. Each record is also logged (INFO) the first time this workbench asks.
+    """
+    if name in wb._column_notes:
+        return wb._column_notes[name]
+    counted = remembered_count(wb, name, "normalised", False, lambda: normalisation_counts(wb, name))
+    notes = [Normalisation(name, column, rule, int(n)) for column, rule, n in counted]
+    for note in notes:
+        log.info("table '%s', column '%s': %s on %d value(s)", name, note.column, note.rule, note.rows)
+    wb._column_notes[name] = notes
+    return notes
+
+
+def duplicate_events(wb: Workbench, name: str) -> int:
+    """Identical rows of interval event table ``name`` beyond the first (counted once in analyses)."""
+    if name not in contract.INTERVAL_EVENTS or name not in wb._sources:
+        return 0
+    raw = quote("__raw_" + name)
+
+    def count() -> int:
+        total, distinct = wb._fetch(f"SELECT (SELECT COUNT(*) FROM {raw}), "
+                                    f"(SELECT COUNT(*) FROM (SELECT DISTINCT * FROM {raw}) d)")[0]
+        return int(total) - int(distinct)
+
+    # the raw rows are every row of the files, whatever the as-of date: remembered per files
+    return int(remembered_count(wb, name, "duplicates", False, count))

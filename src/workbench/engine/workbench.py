@@ -41,8 +41,8 @@ from .sql import (
     referenced_tables,
     to_timestamp,
 )
-from .validation import Normalisation, ValidationSummary, interval_counts, normalisation_counts
-from .validation_files import remembered_count, validate_remembered
+from .validation import Normalisation, ValidationSummary
+from .validation_files import duplicate_events, normalisations, validate_all, validate_remembered
 
 log = logging.getLogger("workbench.engine")
 
@@ -542,78 +542,16 @@ class Workbench:
             raise
 
     def validate_all(self) -> ValidationSummary:
-        """Validate every contract table present; return row counts and what the reading rules did.
-
-        The result maps each present table to its row count (as analyses see it) and also says
-        which contract tables are absent (and which analyses need them), how many values each
-        normalisation rule changed, how many duplicate events were merged and how many rows
-        lie at or after the as-of date (:meth:`ValidationSummary.notes` as text lines; each
-        also a log record of the ``workbench.engine`` logger).
-        """
-        for name in self.tables:
-            self.validate(name)
-        viewed = {t: self._view_counts(t) for t in self.tables}
-        counts = {t: c["rows"] for t, c in viewed.items()}
-        absent = {t: contract.NEEDED_BY.get(t, ()) for t in contract.TABLES if t not in self._sources}
-        for table, needed in absent.items():
-            log.info("table '%s' is absent%s", table, f" (needed by {', '.join(needed)})" if needed else "")
-        notes = tuple(n for t in self.tables for n in self.normalisations(t))
-        duplicates = {t: n for t in contract.INTERVAL_EVENTS if t in self._sources and (n := self.duplicate_events(t))}
-        after = self.rows_after_as_of()
-        sequences = {t: kinds for t, c in viewed.items() if t in contract.INTERVAL_EVENTS
-                     and any((kinds := {k: c[k] for k in ("second_closes", "repeated_opens")}).values())}
-        for table, kinds in sequences.items():
-            log.info("table '%s': %s kept", table, ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in kinds.items()))
-        for table, n in duplicates.items():
-            log.info("table '%s': %d duplicate event row(s) merged", table, n)
-        for table, n in after.items():
-            if n:
-                log.info("table '%s': %d row(s) at or after the as-of date left out", table, n)
-        return ValidationSummary(counts, absent, notes, duplicates, after, sequences)
-
-    def _view_counts(self, name: str) -> dict[str, int]:
-        """Rows of ``name`` as analyses see them and, of an interval event table, its sequences (one pass).
-
-        Remembered per snapshot of the table's files and as-of date
-        (:func:`~workbench.engine.validation_files.remembered_count`), so later kernels read them.
-        """
-        def count() -> dict[str, int]:
-            if name in contract.INTERVAL_EVENTS:  # the view's merging of identical rows is read once
-                return interval_counts(self, name)
-            return {"rows": int(self._fetch(f"SELECT COUNT(*) FROM {quote(name)}")[0][0])}
-
-        return {k: int(v) for k, v in remembered_count(self, name, "view_counts", True, count).items()}
+        """Validate every contract table present; what they hold (:func:`.validation_files.validate_all`)."""
+        return validate_all(self)
 
     def normalisations(self, name: str) -> list[Normalisation]:
-        r"""What the reading rules changed in table ``name``: one record per column and rule.
-
-        Rules: ``null marker`` (``\N``, ``NULL``, ``null`` or empty text read as NULL),
-        ``spaces trimmed``, ``integral id`` (``1.0`` written as ``1``), counted by
-        :func:`~workbench.engine.validation.normalisation_counts` and remembered per snapshot of the
-        table's files. Each record is also logged (INFO) the first time this workbench asks.
-        """
-        if name in self._column_notes:
-            return self._column_notes[name]
-        counted = remembered_count(self, name, "normalised", False, lambda: normalisation_counts(self, name))
-        notes = [Normalisation(name, column, rule, int(n)) for column, rule, n in counted]
-        for note in notes:
-            log.info("table '%s', column '%s': %s on %d value(s)", name, note.column, note.rule, note.rows)
-        self._column_notes[name] = notes
-        return notes
+        """What the reading rules changed in table ``name`` (:func:`.validation_files.normalisations`)."""
+        return normalisations(self, name)
 
     def duplicate_events(self, name: str) -> int:
         """Identical rows of interval event table ``name`` beyond the first (counted once in analyses)."""
-        if name not in contract.INTERVAL_EVENTS or name not in self._sources:
-            return 0
-        raw = quote("__raw_" + name)
-
-        def count() -> int:
-            total, distinct = self._fetch(f"SELECT (SELECT COUNT(*) FROM {raw}), "
-                                          f"(SELECT COUNT(*) FROM (SELECT DISTINCT * FROM {raw}) d)")[0]
-            return int(total) - int(distinct)
-
-        # the raw rows are every row of the files, whatever the as-of date: remembered per files
-        return int(remembered_count(self, name, "duplicates", False, count))
+        return duplicate_events(self, name)
 
     def close(self) -> None:
         """Release the backend's resources."""
