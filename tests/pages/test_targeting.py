@@ -10,6 +10,7 @@ experiment of the shared report brand has too few stores, and the page says so.
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -309,3 +310,105 @@ class TestAudienceCommand:
                      "--experiment", "EXP_CUST", "--method", METHOD, "--folds", str(FOLDS)])
         assert code == 2
         assert "nothing to target" in capsys.readouterr().err
+
+
+def _assert_same_page(got, want) -> None:
+    """Every statement of ``want`` in ``got`` (tables with a fresh index); ``got`` has no model."""
+    import dataclasses
+
+    assert got.model is None
+    for f in dataclasses.fields(want):
+        a, b = getattr(got, f.name), getattr(want, f.name)
+        if f.name == "model":
+            continue
+        if isinstance(b, pd.DataFrame):
+            pd.testing.assert_frame_equal(a, b.reset_index(drop=True), obj=f.name)
+        else:
+            assert a == b, f.name
+
+
+def test_the_page_kept_beside_the_layer_states_what_it_computes(spread, tmp_path, monkeypatch):
+    """Without a layer, in the first kernel on a current layer (which keeps the frames) and in the next one (which
+    reads them while every computation fails): the page of ``with_model=True``, without its model."""
+    from workbench.derived_layer import build_layer
+    from workbench.engine.memo import MEMO_DIR
+    from workbench.pages import targeting as tp
+
+    folder = tmp_path / "data"
+    shutil.copytree(spread["out"] / "data", folder)
+    as_of = spread["brand"].truth["as_of"][:10]
+    build_layer(folder, as_of=as_of)
+    want, kw = spread["page"], {"method": METHOD, "n_folds": FOLDS, "with_model": False}
+    assert want.recommends and len(want.by_guide) and len(want.traits)
+    plain = workbench.open(folder, as_of=as_of, layer=None)
+    assert plain.layer is None
+    _assert_same_page(targeting_page(plain, "EXP_CUST", **kw), want)
+    first = workbench.open(folder, as_of=as_of)
+    _assert_same_page(targeting_page(first, "EXP_CUST", **kw), want)        # computes and keeps the frames
+    kept = {p.name.split("-")[0] for p in (first.layer.folder / MEMO_DIR).glob("targeting.*.parquet")}
+    assert kept == {f"targeting.{name}" for name in tp.MEMO_FRAMES}
+
+    def failing(*args, **kwargs):
+        raise AssertionError("computed again instead of read")
+
+    for name in ("_page", "_evaluate", "_audience", "targeting_frame", "fit_uplift"):
+        for module in (tp, __import__("workbench.targeting.frame", fromlist=["x"]),
+                       __import__("workbench.targeting.learners", fromlist=["x"])):
+            if hasattr(module, name):
+                monkeypatch.setattr(module, name, failing)
+    second = workbench.open(folder, as_of=as_of)
+    _assert_same_page(targeting_page(second, "EXP_CUST", **kw), want)      # reads them
+    with pytest.raises(AssertionError, match="computed again"):              # another parameter: another key
+        targeting_page(second, "EXP_CUST", top_share=0.2, **kw)
+
+
+def test_a_page_with_too_few_units_is_kept_as_it_is(report_brand):
+    """A too-few page (no statements, no tables) comes back from its frames as it was."""
+    from workbench.pages.targeting import page_frames, page_from_frames
+
+    folder, brand = report_brand
+    wb = workbench.open(folder / "data", as_of=brand.truth["as_of"][:10], layer=None)
+    page = targeting_page(wb, "EXP_STORE")
+    assert page.status == "too_few" and page.n_clusters == 12
+    _assert_same_page(page_from_frames(page_frames(page)), page)
+
+
+CHECK_CAP = 600   # a hold-out sample smaller than the spread brand's hold-out
+
+
+def test_holdout_sample_cap_is_honoured_and_stated(spread):
+    """With ``max_holdout_units`` every evaluated number comes from the hash sample of that many held-out customers.
+
+    The model learns on the same units as without the cap; the Qini coefficient, the uplift at k and the treat-all
+    estimate are those of the sample; the rendered page states the sample.
+    """
+    from workbench.targeting import evaluate_uplift
+    from workbench.targeting.learners import CHECK_SALT
+
+    wb, full = spread["wb"], spread["page"]
+    page = targeting_page(wb, "EXP_CUST", method=METHOD, n_folds=FOLDS, max_holdout_units=CHECK_CAP)
+    assert page.n_holdout == full.n_holdout > CHECK_CAP and page.n_checked == CHECK_CAP and page.checked_sampled
+    assert not full.checked_sampled and full.n_checked == full.n_holdout
+    assert page.n_train == full.n_train and page.n_units == full.n_units
+    frame = targeting_frame(wb, "EXP_CUST")
+    ids = frame["unit_id"].astype(str)
+    hold = holdout_mask(ids, 0.3)
+    check = hold.copy()
+    check[hold] = train_sample(ids[hold], CHECK_CAP, salt=CHECK_SALT)
+    x = page.model.matrix(frame)
+    score = page.model.fit.predict(x[check])
+    t, y = frame["treated"].to_numpy()[check], frame["gmv"].to_numpy()[check]
+    ev = evaluate_uplift(score, t, y, ks=(0.3,), n_boot=page.n_boot, seed=0)
+    row = ev.table.set_index("statistic")
+    assert page.qini.value == pytest.approx(ev.qini_coefficient, abs=1e-12)
+    assert (page.qini.ci_low, page.qini.ci_high) == pytest.approx(
+        (row.loc["qini_coefficient", "ci_low"], row.loc["qini_coefficient", "ci_high"]), abs=1e-12)
+    assert page.uplift_at_k.value == pytest.approx(ev.uplift_at_k[0.3], abs=1e-12)
+    mu0, mu1 = page.model.fit.predict_outcomes(x[check])
+    e = frame["propensity"].to_numpy()[check]
+    d = mu1 + t * (y - mu1) / e - mu0 - (1 - t) * (y - mu0) / (1 - e)
+    assert page.holdout_all.value == pytest.approx(d.mean(), abs=1e-9)
+    text = rendered(spread, "en", max_holdout_units=CHECK_CAP)
+    assert (f"uses a sample of {CHECK_CAP:,} of those {page.n_holdout:,} customers" in text
+            and f"On the {CHECK_CAP:,} customers held out from learning" in text)
+    assert "uses a sample of" not in rendered(spread, "en")     # not capped by default: no sentence

@@ -131,3 +131,19 @@ def test_arms_are_checked():
         targeting_frame(wb, "X", control="baseline")
     with pytest.raises(ParameterError, match="treatment variant"):
         targeting_frame(wb, "X", treatment="control")
+
+
+def test_features_of_some_units_are_their_rows_of_the_features_of_all(report_brand):
+    """The page takes the features of the units it uses only: the same rows as the whole frame's."""
+    from workbench.experiments.frame import experiment_info
+    from workbench.targeting.frame import experiment_units, unit_features
+
+    folder, truth = report_brand
+    wb = workbench.open(folder / "data", as_of=truth.truth["as_of"][:10], layer=None)
+    whole = targeting_frame(wb, "EXP_CUST")
+    units = experiment_units(wb, "EXP_CUST")
+    pd.testing.assert_frame_equal(units, whole[list(units.columns)])
+    some = units.index % 3 == 1
+    got = unit_features(wb, units[some], experiment_info(wb, "EXP_CUST").start_at)
+    assert 0 < len(got) < len(whole) and got["staff_id"].notna().any()
+    pd.testing.assert_frame_equal(got, whole[some].reset_index(drop=True))

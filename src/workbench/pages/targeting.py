@@ -13,7 +13,10 @@ How the numbers are made:
   cross-fitted) learns on the rest, or on a salted-hash sample of at most ``max_train_units``
   customers of the rest (:func:`~workbench.targeting.learners.train_sample`; the page states
   the sample); every evaluated number comes from the held-out units, which no model saw, so
-  their intervals hold.
+  their intervals hold: all of them, or a salted-hash sample of at most ``max_holdout_units``
+  (the page states it). Only the units learned on and checked on get features and enter a
+  statement, so the page's cost stays bounded as experiments grow; the one-hot levels of the
+  channel and the store are those with at least 1% of these units.
 * **Evaluation on the hold-out.** The Qini coefficient and uplift@k with bootstrap intervals
   (:func:`~workbench.targeting.evaluation.evaluate_uplift`, resampling clusters when the
   design is clustered); policy values of "treat the top k%", treat-all, treat-none and
@@ -27,6 +30,8 @@ How the numbers are made:
   treat everyone or no one according to the average effect over the whole experiment (doubly
   robust, every unit's outcome models out of fold; with a capped sample, over the sample and
   the hold-out).
+* **Kept.** With ``with_model=False`` the statements (no model, no customer ids) are kept beside
+  a current derived layer, so the report's other language reads them.
 * **Audience.** The customers with an open contact at the report's date are scored with the
   mean of the fold models (:class:`~workbench.targeting.audience.TargetingModel`); the top
   ``top_share`` is the audience. Its expected incremental outcome is the hold-out estimate
@@ -44,6 +49,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+from ..targeting.evaluation import dr_effects, mean_se, top_mask
 from ._base import Stated, Verdict, effect_verdict
 
 OUTCOMES = {"gmv": "cny_per_unit", "orders": "count_per_unit"}
@@ -59,6 +65,10 @@ CURVE_POINTS = 200             # the Qini curve is thinned to this many points f
 #: (95% interval 0.000 to 0.048) learning on 50,000 and 0.035 (0.012 to 0.058) on all, at a fifth of the fit's CPU;
 #: at 12,500 and 25,000 it was about 0 (BENCHMARKS.md, "Targeting report at 1M").
 MAX_TRAIN_UNITS = 50_000
+#: Hold-out units every number is checked on at most (a salted-hash sample of them beyond it): the hold-out's tree
+#: predictions and bootstrap grow with its units. The 1M brand's hold-out (106,561 customers) is below it; a 20M
+#: brand's (2.1 million) is checked on a sample of this size, whose intervals are narrower than the 1M brand's.
+MAX_HOLDOUT_UNITS = 200_000
 
 
 @dataclass(frozen=True)
@@ -125,6 +135,8 @@ class TargetingPage:
     holdout_share: float = 0.3
     n_folds: int = 5
     n_boot: int = 500
+    n_checked: int = 0                          # hold-out units every number is checked on (a hash sample when capped)
+    max_holdout_units: int | None = None
 
     @property
     def train_share(self) -> float:
@@ -135,6 +147,11 @@ class TargetingPage:
     def sampled(self) -> bool:
         """Whether the model learned on a sample of the training units (the cap bound)."""
         return self.n_train < self.n_train_pool
+
+    @property
+    def checked_sampled(self) -> bool:
+        """Whether the numbers are checked on a sample of the hold-out (its cap bound)."""
+        return self.n_checked < self.n_holdout
 
     @property
     def recommends(self) -> bool:
@@ -151,49 +168,6 @@ class TargetingPage:
         from ._base import UNITS
 
         return UNITS[OUTCOMES[self.outcome]](value)
-
-
-def mean_se(terms: np.ndarray, clusters: Any = None) -> tuple[float, float]:
-    """Mean of ``terms`` and its standard error (cluster-robust with the CR1 factor when clusters are given).
-
-    Examples
-    --------
-    >>> m, se = mean_se(np.array([1.0, 2.0, 3.0, 4.0]))
-    >>> m, round(se, 4)
-    (2.5, 0.6455)
-    """
-    terms = np.asarray(terms, float)
-    n = len(terms)
-    mean = float(terms.mean())
-    if clusters is None:
-        return mean, float(terms.std(ddof=1) / np.sqrt(n))
-    codes = pd.factorize(np.asarray(clusters))[0]
-    g = int(codes.max()) + 1
-    resid = np.bincount(codes, weights=terms - mean, minlength=g)
-    return mean, float(np.sqrt(g / (g - 1) * (resid ** 2).sum()) / n)
-
-
-def dr_effects(t: np.ndarray, y: np.ndarray, mu0: np.ndarray, mu1: np.ndarray, e: np.ndarray) -> np.ndarray:
-    """Per-unit doubly-robust effect terms ``phi1 - phi0`` (their mean estimates the average effect).
-
-    Examples
-    --------
-    >>> dr_effects(np.array([1, 0]), np.array([3.0, 1.0]), np.zeros(2), np.zeros(2), np.full(2, 0.5)).tolist()
-    [6.0, -2.0]
-    """
-    return mu1 + t * (y - mu1) / e - mu0 - (1 - t) * (y - mu0) / (1 - e)
-
-
-def top_mask(score: np.ndarray, share: float) -> np.ndarray:
-    """The top ``floor(share · n)`` units by score, in the order ``policy_values`` uses (ties: last row first).
-
-    >>> top_mask(np.array([0.1, 0.9, 0.5, 0.7]), 0.5).tolist()
-    [False, True, False, True]
-    """
-    order = np.argsort(np.asarray(score, float), kind="mergesort")[::-1]
-    pi = np.zeros(len(score), dtype=bool)
-    pi[order[:int(len(score) * share)]] = True
-    return pi
 
 
 def _stated(terms: np.ndarray, clusters: Any, unit: str, definition: str, start: pd.Timestamp, end: pd.Timestamp,
@@ -343,7 +317,7 @@ def drivers(traits: pd.DataFrame, top: int = 3) -> tuple[Driver, ...]:
 
 # ----------------------------------------------------------------------------- the page
 def _check(outcome: str, top_share: float, method: str, holdout_share: float, n_folds: int,
-           max_train_units: int | None = None) -> None:
+           max_train_units: int | None = None, max_holdout_units: int | None = None) -> None:
     from ..errors import ParameterError
     from ..targeting.learners import METHODS
 
@@ -354,22 +328,22 @@ def _check(outcome: str, top_share: float, method: str, holdout_share: float, n_
     if method == "dr" and int(n_folds) < 3:
         raise ParameterError("the DR-learner cross-fits its own pseudo-outcomes inside the training folds: "
                              f"n_folds must be at least 3 (got {n_folds})")
-    if max_train_units is not None and int(max_train_units) < 100:
-        raise ParameterError(f"max_train_units must be at least 100 (or None: no cap), got {max_train_units!r}")
+    for name, cap in (("max_train_units", max_train_units), ("max_holdout_units", max_holdout_units)):
+        if cap is not None and int(cap) < 100:
+            raise ParameterError(f"{name} must be at least 100 (or None: no cap), got {cap!r}")
     for name, v in (("top_share", top_share), ("holdout_share", holdout_share)):
         if not 0 < v < 1:
             raise ParameterError(f"{name} must lie strictly between 0 and 1, got {v!r}")
 
 
-def _enough(frame: pd.DataFrame, hold: np.ndarray, groups: pd.Series, clustered: bool) -> bool:
+def _enough(t: np.ndarray, hold: np.ndarray, learn: np.ndarray, groups: pd.Series, clustered: bool) -> bool:
     """Enough clusters per arm to learn from (clustered designs) and enough hold-out units per arm to evaluate."""
-    t = frame["treated"].to_numpy()
     if clustered and min(groups[t == a].nunique() for a in (0, 1)) < MIN_CLUSTERS_PER_ARM:
         return False
     held = groups[hold] if clustered else pd.Series(np.flatnonzero(hold))
     th = t[hold]
     return min(int(held[th == a].nunique()) if clustered else int((th == a).sum()) for a in (0, 1)) \
-        >= (2 if clustered else MIN_HOLDOUT_PER_ARM) and min(int((t[~hold] == a).sum()) for a in (0, 1)) > 0
+        >= (2 if clustered else MIN_HOLDOUT_PER_ARM) and min(int((t[learn] == a).sum()) for a in (0, 1)) > 0
 
 
 def default_experiment(wb: Any) -> str:
@@ -405,7 +379,8 @@ def default_experiment(wb: Any) -> str:
 def targeting_page(wb: Any, experiment_id: str | None = None, outcome: str = "gmv", top_share: float = 0.3,
                    method: str = "dr", window_days: int = 14, pre_days: int = 28, holdout_share: float = 0.3,
                    n_folds: int = 5, at: Any = None, n_boot: int = 500, level: float = 0.95, threads: int | None = 1,
-                   estimator: Any = None, max_train_units: int | None = MAX_TRAIN_UNITS) -> TargetingPage:
+                   estimator: Any = None, max_train_units: int | None = MAX_TRAIN_UNITS,
+                   max_holdout_units: int | None = MAX_HOLDOUT_UNITS, with_model: bool = True) -> TargetingPage:
     """Everything the targeting report states for ``experiment_id`` (see the module docstring).
 
     Parameters
@@ -438,32 +413,77 @@ def targeting_page(wb: Any, experiment_id: str | None = None, outcome: str = "gm
         sample of customers (:func:`~workbench.targeting.learners.train_sample`; None: all).
         The units left out enter no statement; every evaluated number still comes from the
         whole hold-out.
+    max_holdout_units : int or None, default :data:`MAX_HOLDOUT_UNITS`
+        Every evaluated number is checked on at most this many of the held-out units, a salted-hash
+        sample of customers (None: all); the page states the sample when it binds.
+    with_model : bool, default True
+        False: the page's statements without the fitted model (``model`` is None), kept beside
+        a current derived layer (:func:`~workbench.engine.memo.memoised`, frames of the
+        statements only, no customer ids), so the report's other language reads them instead of
+        learning again. They are the same numbers either way; a custom ``estimator`` is never kept.
     """
     from .._as_of import require_as_of
+    from ..engine.memo import memoised
+
+    _check(outcome, top_share, method, holdout_share, n_folds, max_train_units, max_holdout_units)
+    experiment_id = experiment_id or default_experiment(wb)
+    when = require_as_of(wb, at, "at")
+    args = dict(outcome=outcome, top_share=float(top_share), method=method, window_days=int(window_days),
+                pre_days=int(pre_days), holdout_share=float(holdout_share), n_folds=int(n_folds), n_boot=int(n_boot),
+                level=float(level), max_train_units=None if max_train_units is None else int(max_train_units),
+                max_holdout_units=None if max_holdout_units is None else int(max_holdout_units))
+    compute = lambda: _page(wb, experiment_id, when, threads=threads, estimator=estimator, **args)  # noqa: E731
+    if with_model:
+        return compute()
+    if estimator is not None:   # an estimator cannot be part of a memo's key
+        return page_from_frames(page_frames(compute()))
+    done: dict[str, pd.DataFrame] = {}
+
+    def frames() -> dict[str, pd.DataFrame]:
+        if not done:   # one computation for every memo that is missing
+            done.update(page_frames(compute()))
+        return done
+
+    params = (experiment_id, when, *args.values())
+    return page_from_frames({name: memoised(wb, f"targeting.{name}", params, lambda name=name: frames()[name])
+                             for name in MEMO_FRAMES})
+
+
+def _page(wb: Any, experiment_id: str, when: pd.Timestamp, outcome: str, top_share: float, method: str,
+          window_days: int, pre_days: int, holdout_share: float, n_folds: int, n_boot: int, level: float,
+          threads: int | None, estimator: Any, max_train_units: int | None,
+          max_holdout_units: int | None) -> TargetingPage:
+    """The page computed (see :func:`targeting_page`)."""
     from ..errors import TooFewUnitsError
     from ..experiments.frame import experiment_info
     from ..targeting.audience import TargetingModel
-    from ..targeting.frame import TARGETING_CATEGORICAL, TARGETING_NUMERIC, targeting_frame
-    from ..targeting.learners import fit_uplift, holdout_mask, thread_limit, train_sample
+    from ..targeting.frame import TARGETING_CATEGORICAL, TARGETING_NUMERIC, experiment_units, unit_features
+    from ..targeting.learners import CHECK_SALT, fit_uplift, holdout_mask, thread_limit, train_sample
 
-    _check(outcome, top_share, method, holdout_share, n_folds, max_train_units)
-    experiment_id = experiment_id or default_experiment(wb)
     info = experiment_info(wb, experiment_id)
-    when = require_as_of(wb, at, "at")
     control = "control" if "control" in info.variants else sorted(info.variants)[0]   # as the experiment page
-    frame = targeting_frame(wb, experiment_id, window_days, pre_days, control=control)
+    units = experiment_units(wb, experiment_id, window_days, pre_days, control=control)
     clustered = info.unit != "customer"
-    groups = (frame["cluster_id"] if clustered else frame["unit_id"]).astype(str).reset_index(drop=True)
-    hold = holdout_mask(groups, holdout_share)
+    every = (units["cluster_id"] if clustered else units["unit_id"]).astype(str).reset_index(drop=True)
+    ids = units["unit_id"].astype(str)
+    hold = holdout_mask(every, holdout_share)
     learn = ~hold   # the units the model learns on: a hash sample of the customers outside the hold-out when capped
-    learn[learn] = train_sample(frame["unit_id"].astype(str)[learn], max_train_units)
+    learn[learn] = train_sample(ids[learn], max_train_units)
+    check = hold.copy()   # the hold-out units every number is checked on: a hash sample of them when capped
+    check[hold] = train_sample(ids[hold], max_holdout_units, salt=CHECK_SALT)
     base = dict(experiment_id=experiment_id, name=info.name or experiment_id, unit=info.unit, outcome=outcome,
-                method=method, top_share=float(top_share), window_days=int(window_days), n_units=len(frame),
-                n_clusters=int(groups.nunique()) if clustered else None, n_holdout=int(hold.sum()), as_of=when,
+                method=method, top_share=float(top_share), window_days=int(window_days), n_units=len(units),
+                n_clusters=int(every.nunique()) if clustered else None, n_holdout=int(hold.sum()), as_of=when,
                 holdout_share=float(holdout_share), n_folds=int(n_folds), n_boot=int(n_boot),
-                n_train=int(learn.sum()), n_train_pool=int((~hold).sum()), max_train_units=max_train_units)
-    if not _enough(frame, hold, groups, clustered):
+                n_train=int(learn.sum()), n_train_pool=int((~hold).sum()), max_train_units=max_train_units,
+                n_checked=int(check.sum()), max_holdout_units=max_holdout_units)
+    if not _enough(units["treated"].to_numpy(), check, learn, every, clustered):
         return TargetingPage(status="too_few", **base)
+    # only the units learned on and checked on are used (features, statements): every unit when nothing is capped
+    used = learn | check
+    frame = unit_features(wb, units[used], info.start_at)
+    groups = every[used].reset_index(drop=True)
+    learn, hold = learn[used], check[used]
     x, lay = TargetingModel.layout(frame, TARGETING_NUMERIC, TARGETING_CATEGORICAL)
     xa = x.to_numpy(float)
     t, y, e = frame["treated"].to_numpy(int), frame[outcome].to_numpy(float), frame["propensity"].to_numpy(float)
@@ -481,18 +501,17 @@ def targeting_page(wb: Any, experiment_id: str | None = None, outcome: str = "gm
     clusters = groups.to_numpy() if clustered else None
     ev = _evaluate(page_base=base, score=score_h, t=t[hold], y=y[hold], mu=(mu0_h, mu1_h), e=e[hold],
                    clusters=None if clusters is None else clusters[hold], period=period, n_boot=n_boot, level=level)
-    # the units of the statements below: the sample the model learned on and the hold-out (every unit when not
-    # capped); units left out of the sample would need 15 more tree predictions each and add nothing to learn from
-    used = learn | hold
+    # the statements below are over the units used: the sample the model learned on and the hold-out (sample)
     mu0, mu1, uplift = np.empty(len(y)), np.empty(len(y)), np.empty(len(y))
     mu0[learn], mu1[learn], mu0[hold], mu1[hold] = fit.mu0, fit.mu1, mu0_h, mu1_h
     uplift[learn], uplift[hold] = fit.scores, score_h
     unit = OUTCOMES[outcome]
-    where = "whole experiment" if used.all() else "the units the model learned on and the hold-out"
-    average = _stated(dr_effects(t, y, mu0, mu1, e)[used], None if clusters is None else clusters[used], unit,
+    where = "whole experiment" if used.all() else "the units the model learned on and the hold-out" + (
+        " sample" if base["n_checked"] < base["n_holdout"] else "")
+    average = _stated(dr_effects(t, y, mu0, mu1, e), clusters, unit,
                       f"average effect of the task on {OUTCOME_DEFINITIONS[outcome]} per customer over the window, "
                       f"{where} (doubly robust, outcome models out of fold)", *period, level=level)
-    traits = _named_traits(wb, trait_table(frame[used].reset_index(drop=True), uplift[used]))
+    traits = _named_traits(wb, trait_table(frame, uplift))
     status = "target" if (ev["qini"].ci_low > 0 and ev["gain_vs_random"].ci_low > 0
                           and ev["top_effect"].value > 0) else "nothing"
     page = dict(base, status=status, average_effect=average,
@@ -585,6 +604,65 @@ def _audience(wb: Any, model: Any, when: pd.Timestamp, top_share: float, ev: dic
     out["by_store"] = audience_by(wb, aud, "store_id")
     out["by_guide"] = audience_by(wb, aud, "staff_id")
     return out
+
+
+# ----------------------------------------------------------------------------- kept beside the layer
+#: The frames a page is kept as (:func:`page_frames`): its scalars (one row), its Stated values (one row each) and its
+#: tables. The model is not kept; the verdict and the drivers follow from the kept numbers.
+MEMO_FRAMES = ("page", "stated", "curve", "policies", "traits", "by_store", "by_guide")
+_STATED = ("average_effect", "holdout_all", "top_effect", "policy_gain", "gain_vs_random", "captured", "qini",
+           "uplift_at_k", "n_open", "audience", "audience_gain", "treat_all_gain")
+_TABLES = ("curve", "policies", "traits", "by_store", "by_guide")
+_FOLLOW = ("average_verdict", "drivers", "model")
+_STATED_COLUMNS = ("name", "value", "unit", "definition", "start", "end", "ci_low", "ci_high", "has_ci")
+
+
+def page_frames(page: TargetingPage) -> dict[str, pd.DataFrame]:
+    """The page's statements as the frames of :data:`MEMO_FRAMES` (language-independent, no customer ids).
+
+    A table the page has not (None) is an empty frame, and the ``page`` row lists the tables it has.
+    """
+    import dataclasses
+    import json
+
+    fields = {f.name: getattr(page, f.name) for f in dataclasses.fields(page)}
+    scalars = {k: [v] for k, v in fields.items() if k not in (*_STATED, *_TABLES, *_FOLLOW)}
+    scalars["tables"] = [",".join(k for k in _TABLES if fields[k] is not None)]
+    stated = [(k, float(s.value), s.unit, s.definition, s.start, s.end, s.ci_low, s.ci_high, s.ci_low is not None)
+              for k in _STATED if (s := fields[k]) is not None]
+    out = {"page": pd.DataFrame(scalars), "stated": pd.DataFrame(stated, columns=list(_STATED_COLUMNS))}
+    for k in _TABLES:
+        table = pd.DataFrame() if fields[k] is None else fields[k].reset_index(drop=True)
+        if k == "traits" and "args" in table:   # label arguments (dicts) as JSON text
+            table = table.assign(args=[json.dumps(a, ensure_ascii=False, sort_keys=True) for a in table["args"]])
+        out[k] = table
+    return out
+
+
+def _scalar(v: Any) -> Any:
+    """A frame cell as a plain Python value (None for a missing one)."""
+    if v is None or (isinstance(v, float) and np.isnan(v)):
+        return None
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def page_from_frames(frames: dict[str, pd.DataFrame]) -> TargetingPage:
+    """The page :func:`page_frames` keeps, without its model (``model`` is None)."""
+    import json
+
+    row = {k: _scalar(v) for k, v in frames["page"].iloc[0].items()}
+    tables = {k: frames[k] for k in (row.pop("tables") or "").split(",") if k}
+    if "traits" in tables:
+        tables["traits"] = tables["traits"].assign(args=[json.loads(a) for a in tables["traits"]["args"]])
+    stated = {}
+    for r in frames["stated"].to_dict("records"):
+        ci = bool(r["has_ci"])
+        stated[r["name"]] = Stated(float(r["value"]), r["unit"], r["definition"], _scalar(r["start"]),
+                                   _scalar(r["end"]), ci_low=float(r["ci_low"]) if ci else None,
+                                   ci_high=float(r["ci_high"]) if ci else None)
+    avg = stated.get("average_effect")
+    return TargetingPage(**row, **stated, **tables, drivers=drivers(tables["traits"]) if "traits" in tables else (),
+                         average_verdict=None if avg is None else effect_verdict(avg.ci_low, avg.ci_high))
 
 
 def level_label(page: TargetingPage, trait: str, level: str, lang: str) -> str:

@@ -41,6 +41,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -315,6 +316,49 @@ def _mean_se(terms: np.ndarray, codes: np.ndarray | None) -> tuple[float, float]
     g = int(codes.max()) + 1
     resid = np.bincount(codes, weights=terms - mean, minlength=g)
     return mean, float(np.sqrt(g / (g - 1) * (resid ** 2).sum()) / n)
+
+
+def mean_se(terms: np.ndarray, clusters: Any = None) -> tuple[float, float]:
+    """Mean of ``terms`` and its standard error (cluster-robust with the CR1 factor when clusters are given).
+
+    Examples
+    --------
+    >>> m, se = mean_se(np.array([1.0, 2.0, 3.0, 4.0]))
+    >>> m, round(se, 4)
+    (2.5, 0.6455)
+    """
+    terms = np.asarray(terms, float)
+    n = len(terms)
+    mean = float(terms.mean())
+    if clusters is None:
+        return mean, float(terms.std(ddof=1) / np.sqrt(n))
+    codes = pd.factorize(np.asarray(clusters))[0]
+    g = int(codes.max()) + 1
+    resid = np.bincount(codes, weights=terms - mean, minlength=g)
+    return mean, float(np.sqrt(g / (g - 1) * (resid ** 2).sum()) / n)
+
+
+def dr_effects(t: np.ndarray, y: np.ndarray, mu0: np.ndarray, mu1: np.ndarray, e: np.ndarray) -> np.ndarray:
+    """Per-unit doubly-robust effect terms ``phi1 - phi0`` (their mean estimates the average effect).
+
+    Examples
+    --------
+    >>> dr_effects(np.array([1, 0]), np.array([3.0, 1.0]), np.zeros(2), np.zeros(2), np.full(2, 0.5)).tolist()
+    [6.0, -2.0]
+    """
+    return mu1 + t * (y - mu1) / e - mu0 - (1 - t) * (y - mu0) / (1 - e)
+
+
+def top_mask(score: np.ndarray, share: float) -> np.ndarray:
+    """The top ``floor(share · n)`` units by score, in the order :func:`policy_values` uses (ties: last row first).
+
+    >>> top_mask(np.array([0.1, 0.9, 0.5, 0.7]), 0.5).tolist()
+    [False, True, False, True]
+    """
+    order = np.argsort(np.asarray(score, float), kind="mergesort")[::-1]
+    pi = np.zeros(len(score), dtype=bool)
+    pi[order[:int(len(score) * share)]] = True
+    return pi
 
 
 def policy_values(score, treatment, y, mu0=None, mu1=None, propensity=None,

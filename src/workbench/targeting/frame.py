@@ -184,6 +184,9 @@ def targeting_frame(wb: Workbench, experiment_id: str, window_days: int = 14, pr
                     control: str = "control", treatment: str | None = None) -> pd.DataFrame:
     """One row per randomisation unit of a randomised experiment, with its features at the start.
 
+    :func:`experiment_units` with :func:`unit_features` of every unit (the page takes the
+    features of the units it uses only: the same rows).
+
     Parameters
     ----------
     wb : Workbench
@@ -219,6 +222,16 @@ def targeting_frame(wb: Workbench, experiment_id: str, window_days: int = 14, pr
     >>> x = feature_matrix(tf, TARGETING_NUMERIC, TARGETING_CATEGORICAL)      # doctest: +SKIP
     >>> fit = fit_uplift(x, tf["treated"], tf["gmv"], propensity=tf["propensity"])  # doctest: +SKIP
     """
+    units = experiment_units(wb, experiment_id, window_days, pre_days, control=control, treatment=treatment)
+    return unit_features(wb, units, experiment_info(wb, experiment_id).start_at)
+
+
+def experiment_units(wb: Workbench, experiment_id: str, window_days: int = 14, pre_days: int = 28, *,
+                     control: str = "control", treatment: str | None = None) -> pd.DataFrame:
+    """The columns of :func:`targeting_frame` up to ``pre_gmv``: the units, their arms and outcomes, no features.
+
+    Ordered by ``unit_id``; parameters as :func:`targeting_frame`'s.
+    """
     info = experiment_info(wb, experiment_id)
     treatment, share = _arms(info.variants, control, treatment)
     wb.require("contact_events")
@@ -227,9 +240,6 @@ def targeting_frame(wb: Workbench, experiment_id: str, window_days: int = 14, pr
     if frame.empty:
         raise DataContractError("assignments", "variant", f"experiment {experiment_id!r} has no units in "
                                                           f"{control!r} or {treatment!r}")
-    wb.register(_UNITS_VIEW, frame[["unit_id"]].rename(columns={"unit_id": "customer_id"}).reset_index(drop=True))
-    feats = _typed(wb.query(_features_sql(wb, info.start_at, f"SELECT customer_id FROM {_UNITS_VIEW}",
-                                          open_only=False)))
     out = pd.DataFrame({
         "unit_id": frame["unit_id"].to_numpy(),
         "variant": frame["variant"].to_numpy(),
@@ -241,5 +251,18 @@ def targeting_frame(wb: Workbench, experiment_id: str, window_days: int = 14, pr
         "pre_orders": frame["pre_orders"].astype(np.int64).to_numpy(),
         "pre_gmv": frame["pre_gmv"].astype(float).to_numpy(),
     })
-    out = out.merge(feats.rename(columns={"customer_id": "unit_id"}), on="unit_id", how="left", validate="1:1")
     return out.sort_values("unit_id", kind="stable").reset_index(drop=True)
+
+
+def unit_features(wb: Workbench, units: pd.DataFrame, at: Any) -> pd.DataFrame:
+    """``units`` (rows of :func:`experiment_units`, in their order) with their features at ``at``.
+
+    Each unit's features are its own (:func:`customer_features`' SQL restricted to these
+    units), so the features of some units are their rows of the features of all.
+    """
+    wb.register(_UNITS_VIEW, pd.DataFrame({"customer_id": units["unit_id"].to_numpy()}))
+    feats = _typed(wb.query(_features_sql(wb, pd.Timestamp(at), f"SELECT customer_id FROM {_UNITS_VIEW}",
+                                          open_only=False)))
+    out = units.reset_index(drop=True).merge(feats.rename(columns={"customer_id": "unit_id"}), on="unit_id",
+                                             how="left", validate="1:1")
+    return out

@@ -33,6 +33,9 @@ from ..errors import ParameterError, TooFewUnitsError
 
 METHODS = ("t", "x", "dr")
 DEFAULT_SALT = "workbench-uplift"
+#: Salt of the hold-out sample every number is checked on (:func:`train_sample` with it; another sample than the
+#: training one's salt draws).
+CHECK_SALT = DEFAULT_SALT + "-check"
 
 
 def default_regressor() -> Any:
