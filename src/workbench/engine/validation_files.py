@@ -556,17 +556,52 @@ def validate_all(wb: Workbench) -> ValidationSummary:
 
 
 def view_counts(wb: Workbench, name: str) -> dict[str, int]:
-    """Rows of ``name`` as analyses see them and, of an interval event table, its sequences (one pass).
+    """Rows of ``name`` as analyses see them and, of an interval event table, its sequences.
 
+    :func:`~workbench.engine.validation.interval_counts` (one pass over the ordered events), or
+    from the intervals a current layer keeps (:func:`counts_from_intervals`), which sorts nothing.
     Remembered per snapshot of the table's files and as-of date (:func:`remembered_count`), so
     later kernels read them.
     """
     def count() -> dict[str, int]:
-        if name in contract.INTERVAL_EVENTS:  # the view's merging of identical rows is read once
-            return interval_counts(wb, name)
-        return {"rows": int(wb._fetch(f"SELECT COUNT(*) FROM {quote(name)}")[0][0])}
+        if name not in contract.INTERVAL_EVENTS:
+            return {"rows": int(wb._fetch(f"SELECT COUNT(*) FROM {quote(name)}")[0][0])}
+        kept = wb._layer_file(INTERVAL_RELATIONS[name], (name,), ())
+        return interval_counts(wb, name) if kept is None else counts_from_intervals(wb, name, kept)
 
     return {k: int(v) for k, v in remembered_count(wb, name, "view_counts", True, count).items()}
+
+
+#: The derived relation of each interval event table's intervals (``workbench.relations`` builds it).
+INTERVAL_RELATIONS = {"contact_events": "__wb_contact_intervals", "group_events": "__wb_group_intervals"}
+
+
+def counts_from_intervals(wb: Workbench, table: str, intervals: Any) -> dict[str, int]:
+    """:func:`~workbench.engine.validation.interval_counts` from the table's intervals (Parquet) and view.
+
+    The interval builder keeps the first event of each run of opens or of closes of a pair (in
+    the order of :func:`~workbench.engine.sql.interval_order_sql`; ties in one second keep their
+    kind, so any order among them gives the same runs) and starts an interval at each kept open,
+    ended by the kept close after it (``end_type`` not NULL). Repeated opens, the opens that are
+    not first of their run, are ``opens - intervals``; second closes are ``closes - ended
+    intervals``, since no pair starts with a close (validation refuses it). The contract's types
+    of an interval event table are its opens and closes only. ``rows``, opens and closes are
+    counted on the view (its merging of identical rows is one hash, no sort).
+    """
+    rules = contract.INTERVAL_EVENTS[table]
+    view = f"__wb_kept_{INTERVAL_RELATIONS[table]}"
+    wb.backend.load(view, intervals)
+    try:
+        started, ended = wb._fetch(f"SELECT COUNT(*), COUNT(end_type) FROM {quote(view)}")[0]
+    finally:
+        wb.backend.drop(view)
+
+    def count(kinds: Iterable[str]) -> str:
+        return f"COALESCE(SUM(CASE WHEN event_type IN ({', '.join(literal(v) for v in kinds)}) THEN 1 ELSE 0 END), 0)"
+
+    rows, opens, closes = wb._fetch(f"SELECT COUNT(*), {count(rules['open'])}, {count(rules['close'])} "
+                                    f"FROM {quote(table)}")[0]
+    return {"second_closes": int(closes) - int(ended), "repeated_opens": int(opens) - int(started), "rows": int(rows)}
 
 
 def normalisations(wb: Workbench, name: str) -> list[Normalisation]:
