@@ -29,12 +29,8 @@ Definitions that matter:
 """
 from __future__ import annotations
 
-import functools
-import inspect
-import weakref
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -43,14 +39,13 @@ from scipy import stats
 from ._as_of import require_as_of
 from .contract import CONTACT_DELETE_TYPES
 from .engine import Workbench, literal, money_sum, to_timestamp
-from .engine.memo import memoised
 from .errors import ParameterError
+from .metric_memo import keep, kept, once_per_workbench
+from .metric_sql import flagged_orders_sql, funnel_steps_sql, open_counts_sql
 from .relations import (
-    add_events,
     channel_dims,
     contact_intervals,
     first_adds,
-    first_scans,
     group_dims,
     group_intervals,
     open_at_sql,
@@ -71,42 +66,6 @@ _CUT_COLUMN = {"brand": None, "region": "region", "store": "store_id", "staff": 
 
 
 # ---------------------------------------------------------------------- shared pieces
-_F = TypeVar("_F", bound=Callable[..., pd.DataFrame])
-_RESULTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def once_per_workbench(func: _F) -> _F:
-    """Keep a metric's frame per workbench and arguments: a page asking twice runs the SQL once.
-
-    A report states some numbers in two places (the contacts at the period's start close one
-    period and open the next; the brand's contacts at as-of head the KPIs and the retention
-    section). The frame is keyed by the arguments (defaults filled in) and the identity of the
-    workbench's tables, so attaching a new table computes it again; callers get a copy. While the
-    workbench reads a current layer the frame is also kept beside it
-    (:func:`~workbench.engine.memo.memoised`), so the other kernels of a batch (the other language,
-    the store pages) read it instead of computing it again.
-    """
-    sig = inspect.signature(func)
-
-    @functools.wraps(func)
-    def wrapper(wb: Workbench, *args: Any, **kwargs: Any) -> pd.DataFrame:
-        bound = sig.bind(wb, *args, **kwargs)
-        bound.apply_defaults()
-        try:
-            key = (func.__name__, tuple(id(v) for v in getattr(wb, "_sources", {}).values()),
-                   tuple((k, v) for k, v in bound.arguments.items() if k != "wb"))
-            hash(key)
-            memo = _RESULTS.setdefault(wb, {})
-        except TypeError:  # an unhashable argument or a stand-in workbench: no memo
-            return func(wb, *args, **kwargs)
-        if key not in memo:   # and across the kernels of a batch, while a current layer is read
-            params = tuple(v for k, v in bound.arguments.items() if k != "wb")
-            memo[key] = memoised(wb, f"metrics.{func.__name__}", params, lambda: func(wb, *args, **kwargs))
-        return memo[key].copy()
-
-    return wrapper  # type: ignore[return-value]
-
-
 def _window(wb: Workbench, start: Any, end: Any = None) -> tuple[pd.Timestamp, pd.Timestamp]:
     """``[start, end)`` as timestamps; ``end`` None is the workbench's as-of date."""
     s, e = to_timestamp(start, "start"), require_as_of(wb, end, "end")
@@ -160,13 +119,13 @@ def _merge(frames: list[pd.DataFrame], by: str) -> pd.DataFrame:
 # ---------------------------------------------------------------------- acquisition
 @once_per_workbench
 def acquisition(wb: Workbench, start: Any, end: Any = None, grain: str | None = "day", by: str = "brand",
-                store_id: str | None = None) -> pd.DataFrame:
+                store_id: str | None = None, groups: bool = True) -> pd.DataFrame:
     """Adds and group joins per period, in person-times and persons (拉新).
 
     ``store_id`` keeps only that store's acquisition: adds to its staff and joins of its groups,
     whatever the channel (a store's adds through a brand-wide online code are the store's adds;
     other stores' adds through that code are not). Cut by channel, the rows then sum to the
-    store's own adds.
+    store's own adds. ``groups=False`` leaves the two group columns out (a headline of adds).
 
     Returns
     -------
@@ -202,6 +161,8 @@ def acquisition(wb: Workbench, start: Any, end: Any = None, grain: str | None = 
                COUNT(DISTINCT CASE WHEN is_first = 1 THEN customer_id END) AS new_persons
         FROM ev GROUP BY period{grp}
     """)
+    if not groups:
+        return _finish(_merge([adds], by), by, grain)
     joins = _group_event_counts(wb, s, e, grain, by, "join", "group_joins", "group_join_persons", store_id=store_id)
     return _finish(_merge([adds, joins], by), by, grain)
 
@@ -233,13 +194,15 @@ def _group_event_counts(wb: Workbench, s: pd.Timestamp, e: pd.Timestamp, grain: 
 
 # ---------------------------------------------------------------------- retention
 @once_per_workbench
-def losses(wb: Workbench, start: Any, end: Any = None, grain: str | None = "day", by: str = "brand") -> pd.DataFrame:
+def losses(wb: Workbench, start: Any, end: Any = None, grain: str | None = "day", by: str = "brand",
+           groups: bool = True) -> pd.DataFrame:
     """Deletes and group leaves per period (删除员工人次, 退群人次).
 
     Returns ``period``, the cut, ``deletes`` (person-times), ``deletes_by_customer``,
     ``deletes_by_staff``, ``delete_persons``, ``transfers_out`` (relationships moved to another
     guide by 在职/离职继承) and ``staff_left_closes`` (closed when the guide left) — these two end a
-    relationship without a delete and are not losses — then ``group_leaves``, ``group_leave_persons``.
+    relationship without a delete and are not losses — then ``group_leaves``, ``group_leave_persons``
+    (left out with ``groups=False``).
     """
     _check(grain, by)
     s, e = _window(wb, start, end)
@@ -265,8 +228,41 @@ def losses(wb: Workbench, start: Any, end: Any = None, grain: str | None = "day"
                SUM(CASE WHEN end_type = 'staff_left' THEN 1 ELSE 0 END) AS staff_left_closes
         FROM ev GROUP BY period{grp}
     """)
+    if not groups:
+        return _finish(_merge([dels], by), by, grain)
     leaves = _group_event_counts(wb, s, e, grain, by, "leave", "group_leaves", "group_leave_persons")
     return _finish(_merge([dels, leaves], by), by, grain)
+
+
+
+
+@once_per_workbench
+def adds_deletes(wb: Workbench, start: Any, end: Any = None, grain: str | None = "week",
+                 by: str = "brand") -> pd.DataFrame:
+    """Adds and deletes per period and cut, in person-times (a trend of events).
+
+    :func:`acquisition`'s ``adds`` and :func:`losses`' ``deletes`` alone, without the distinct
+    persons, the first adds and the group events.
+
+    Returns ``period``, the cut, ``adds`` and ``deletes``.
+    """
+    _check(grain, by)
+    s, e = _window(wb, start, end)
+    wb.require("contact_events")
+    sel, grp = _select_cut(by)
+    dims = f"""LEFT JOIN ({staff_dims(wb)}) sd ON sd.staff_id = x.staff_id
+            LEFT JOIN ({channel_dims(wb)}) ch ON ch.channel_code = x.channel_code"""
+    deletes = ", ".join(literal(t) for t in CONTACT_DELETE_TYPES)
+    frames = [wb.query(f"""
+        SELECT period{sel}, COUNT(*) AS {name} FROM (
+            SELECT ch.channel_group, sd.store_id, sd.region, x.staff_id, x.channel_code,
+                   {_period(grain, f'x.{col}', s)} AS period
+            FROM {source} x {dims}
+            WHERE {cond} AND x.{col} >= {literal(s)} AND x.{col} < {literal(e)}) ev
+        GROUP BY period{grp}""") for name, source, col, cond in (
+        ("adds", "contact_events", "event_time", "x.event_type = 'add'"),
+        ("deletes", f"({contact_intervals(wb)})", "end_time", f"x.end_type IN ({deletes})"))]
+    return _finish(_merge(frames, by), by, grain)
 
 
 @once_per_workbench
@@ -321,6 +317,24 @@ def current_contacts(wb: Workbench, at: Any = None, by: str = "store") -> pd.Dat
     return df
 
 
+@once_per_workbench
+def contacts_at(wb: Workbench, instants: tuple, by: str = "brand") -> pd.DataFrame:
+    """Open relationships at each of several instants, in one pass over the intervals.
+
+    :func:`current_contacts`' ``contacts`` without its group columns (a headline states the contacts at
+    the start and end of two periods). Returns ``at``, the cut and ``contacts`` (rows with some).
+    """
+    _check(None, by, ("brand", "region", "store", "staff"))
+    wb.require("contact_events")
+    times = [literal(require_as_of(wb, at, "at")) for at in instants]
+    col = _CUT_COLUMN[by]
+    df = wb.query(open_counts_sql(wb, times, col or "'brand'"))
+    long = pd.concat([pd.DataFrame({"at": pd.Timestamp(require_as_of(wb, at, "at")), col or "brand": df["cut"],
+                                    "contacts": df[f"n{i}"].fillna(0).astype("int64")})
+                      for i, at in enumerate(instants)], ignore_index=True)
+    return long[long["contacts"] > 0].sort_values(["at", col or "brand"]).reset_index(drop=True)
+
+
 # ---------------------------------------------------------------------- funnel
 @once_per_workbench
 def funnel(wb: Workbench, start: Any, end: Any = None, by: str = "store", window_days: int = 30) -> pd.DataFrame:
@@ -334,53 +348,62 @@ def funnel(wb: Workbench, start: Any, end: Any = None, by: str = "store", window
     Returns the cut, ``scanned``, ``added``, ``joined``, ``claimed``, step conversions
     ``add_rate``, ``join_rate``, ``claim_rate``, overall ``scan_to_claim`` and median hours
     between steps ``median_hours_scan_add``, ``median_hours_add_join``,
-    ``median_hours_join_claim``.
+    ``median_hours_join_claim``. :func:`funnels` computes several windows and cuts in one pass.
     """
-    _check(None, by, ("brand", "region", "store", "channel_group", "channel_code"))
-    s, e = _window(wb, start, end)
+    return _funnel_frames(wb, [(start, end, by)], window_days)[0]
+
+
+def funnels(wb: Workbench, calls: list[tuple[Any, Any, str]], window_days: int = 30) -> list[pd.DataFrame]:
+    """``[funnel(wb, start, end, by=by, window_days=window_days) for start, end, by in calls]``, in one pass.
+
+    A page stating a cohort, the one before it and the cohort per store reads the scans and steps once.
+    """
+    missing = [c for c in calls if not kept(funnel, wb, c[0], c[1], by=c[2], window_days=window_days)]
+    for call, frame in zip(missing, _funnel_frames(wb, missing, window_days) if missing else [], strict=True):
+        keep(funnel, frame, wb, call[0], call[1], by=call[2], window_days=window_days)
+    return [funnel(wb, a, b, by=c, window_days=window_days) for a, b, c in calls]
+
+
+def _funnel_frames(wb: Workbench, calls: list[tuple[Any, Any, str]], window_days: int) -> list[pd.DataFrame]:
+    """The funnel frames of ``calls`` (start, end, by): one query, the cohort windows as rows, each cut a set."""
+    windows: list[tuple[pd.Timestamp, pd.Timestamp]] = []
+    for start, end, by in calls:
+        _check(None, by, ("brand", "region", "store", "channel_group", "channel_code"))
+        if (win := _window(wb, start, end)) not in windows:
+            windows.append(win)
     wb.require("scans", "contact_events")
     w = f"INTERVAL '{int(window_days)} days'"
-    col = _CUT_COLUMN[by]
-    cut = f"f.{col}" if col else "'brand'"
-    join_step = f"""
-        LEFT JOIN (SELECT customer_id, event_time FROM {wb.table_or_empty('group_events')} WHERE event_type = 'join') j
-          ON j.customer_id = a.customer_id AND j.event_time >= a.add_time AND j.event_time < a.scan_time + {w}"""
-    claim_step = f"""
-        LEFT JOIN (SELECT customer_id, issued_at FROM {wb.table_or_empty('coupons')} WHERE issue_source = 'wecom') k
-          ON k.customer_id = jj.customer_id AND k.issued_at >= jj.join_time AND k.issued_at < jj.scan_time + {w}"""
+    cols = sorted({_CUT_COLUMN[by] for _, _, by in calls if _CUT_COLUMN[by]})
+    sets = ", ".join(["(win.k)"] * any(by == "brand" for _, _, by in calls) + [f"(win.k, kk.{c})" for c in cols])
+    values = ", ".join(f"({k}, {literal(a)}, {literal(b)})" for k, (a, b) in enumerate(windows))
+    flags = "".join(f", GROUPING(kk.{c}) AS g_{c}, kk.{c}" for c in cols)
     df = wb.query(f"""
-        WITH first_scan AS (
-            SELECT * FROM ({first_scans(wb)}) x WHERE scan_time >= {literal(s)} AND scan_time < {literal(e)}
-        ),
-        f AS (SELECT fs.*, sr.region FROM first_scan fs
-              LEFT JOIN ({store_regions(wb)}) sr ON sr.store_id = fs.store_id),
-        a AS (
-            SELECT f.customer_id, {cut} AS cut, f.scan_time, MIN(ce.event_time) AS add_time
-            FROM f LEFT JOIN ({add_events(wb)}) ce ON ce.customer_id = f.customer_id
-                 AND ce.event_time >= f.scan_time AND ce.event_time < f.scan_time + {w}
-            GROUP BY 1, 2, 3
-        ),
-        jj AS (
-            SELECT a.customer_id, a.cut, a.scan_time, a.add_time, MIN(j.event_time) AS join_time
-            FROM a {join_step} GROUP BY 1, 2, 3, 4
-        ),
-        kk AS (
-            SELECT jj.*, MIN(k.issued_at) AS claim_time FROM jj {claim_step}
-            GROUP BY jj.customer_id, jj.cut, jj.scan_time, jj.add_time, jj.join_time
-        )
-        SELECT cut, COUNT(*) AS scanned, COUNT(add_time) AS added, COUNT(join_time) AS joined,
-               COUNT(claim_time) AS claimed,
-               MEDIAN(date_diff('second', scan_time, add_time)) / 3600.0 AS median_hours_scan_add,
-               MEDIAN(date_diff('second', add_time, join_time)) / 3600.0 AS median_hours_add_join,
-               MEDIAN(date_diff('second', join_time, claim_time)) / 3600.0 AS median_hours_join_claim
-        FROM kk GROUP BY cut
+        WITH kk AS ({funnel_steps_sql(wb, min(a for a, _ in windows), max(b for _, b in windows), w)})
+        SELECT win.k{flags}, COUNT(*) AS scanned, COUNT(kk.add_time) AS added, COUNT(kk.join_time) AS joined,
+               COUNT(kk.claim_time) AS claimed,
+               MEDIAN(date_diff('second', kk.scan_time, kk.add_time)) / 3600.0 AS median_hours_scan_add,
+               MEDIAN(date_diff('second', kk.add_time, kk.join_time)) / 3600.0 AS median_hours_add_join,
+               MEDIAN(date_diff('second', kk.join_time, kk.claim_time)) / 3600.0 AS median_hours_join_claim
+        FROM kk JOIN (VALUES {values}) AS win(k, a, b) ON kk.scan_time >= win.a AND kk.scan_time < win.b
+        GROUP BY GROUPING SETS ({sets})
     """)
-    df["add_rate"] = df["added"] / df["scanned"]
-    df["join_rate"] = df["joined"] / df["added"].where(df["added"] > 0)
-    df["claim_rate"] = df["claimed"] / df["joined"].where(df["joined"] > 0)
-    df["scan_to_claim"] = df["claimed"] / df["scanned"]
-    df = df.rename(columns={"cut": col or "brand"}).sort_values(col or "brand").reset_index(drop=True)
-    return df
+    measures = ["scanned", "added", "joined", "claimed", "median_hours_scan_add", "median_hours_add_join",
+                "median_hours_join_claim"]
+    out = []
+    for start, end, by in calls:
+        col = _CUT_COLUMN[by]
+        mine = df["k"] == windows.index(_window(wb, start, end))
+        for c in cols:   # a row of this cut's set groups by its column only
+            mine &= df[f"g_{c}"] == (0 if c == col else 1)
+        part = df.loc[mine, ([col] if col else []) + measures].reset_index(drop=True)
+        if col is None:
+            part.insert(0, "brand", "brand")
+        part["add_rate"] = part["added"] / part["scanned"]
+        part["join_rate"] = part["joined"] / part["added"].where(part["added"] > 0)
+        part["claim_rate"] = part["claimed"] / part["joined"].where(part["joined"] > 0)
+        part["scan_to_claim"] = part["claimed"] / part["scanned"]
+        out.append(part.sort_values(col or "brand").reset_index(drop=True))
+    return out
 
 
 # ---------------------------------------------------------------------- conversion
@@ -421,7 +444,7 @@ def conversion(wb: Workbench, start: Any, end: Any = None, grain: str | None = "
         return f" COUNT(DISTINCT {sql}) AS {name}," if buyers else ""
 
     df = wb.query(f"""
-        WITH o AS ({order_flags_sql(wb, s, e, dims=by in ('region', 'channel_group', 'channel_code'))})
+        WITH o AS ({flagged_orders_sql(wb, s, e, flag, dims=by in ('region', 'channel_group', 'channel_code'))})
         SELECT {_period(grain, 'order_time', s)} AS period{sel},
                COUNT(*) AS orders,{distinct('buyers', 'customer_id')}
                {money_sum('amount')} AS gmv, {money_sum('net_amount')} AS net_gmv,
@@ -448,6 +471,7 @@ def order_views(wb: Workbench, start: Any, end: Any = None) -> pd.DataFrame:
                     f"FROM ({order_flags_sql(wb, s, e)}) o ORDER BY order_time, order_id")
 
 
+@once_per_workbench
 def pos_buyers_not_added(wb: Workbench, start: Any, end: Any = None, by: str = "store") -> pd.DataFrame:
     """The store's to-do list: POS buyers in the window with no open contact at ``end``.
 
@@ -505,6 +529,7 @@ def correlation(x: np.ndarray, y: np.ndarray, alpha: float = 0.05) -> Correlatio
     return Correlation(float(r), float(np.tanh(z - q * se)), float(np.tanh(z + q * se)), float(p), n, float(rho))
 
 
+@once_per_workbench
 def store_churn(wb: Workbench, start: Any, end: Any = None) -> pd.DataFrame:
     """Per store: contacts at risk in the window and customer deletes.
 

@@ -181,20 +181,24 @@ class Headline:
         return " ".join(parts)
 
 
-def _counts(wb: Workbench, s: pd.Timestamp, e: pd.Timestamp, store_id: str | None) -> dict[str, float]:
+def _counts(wb: Workbench, s: pd.Timestamp, e: pd.Timestamp, store_id: str | None,
+            contacts: pd.DataFrame) -> dict[str, float]:
+    """The headline's numbers of ``[s, e)``; ``contacts`` holds the open relationships at ``s`` and ``e``."""
     by = "store" if store_id else "brand"
-    acq = _scope_row(metrics.acquisition(wb, s, e, grain=None, by=by), store_id)
-    los = _scope_row(metrics.losses(wb, s, e, grain=None, by=by), store_id)
-    cur = _scope_row(metrics.current_contacts(wb, e, by=by), store_id)
-    first = _scope_row(metrics.current_contacts(wb, s, by=by), store_id)
+    acq = _scope_row(metrics.acquisition(wb, s, e, grain=None, by=by, groups=False), store_id)
+    los = _scope_row(metrics.losses(wb, s, e, grain=None, by=by, groups=False), store_id)
+
+    def open_at(at: pd.Timestamp) -> float:
+        return _get(_scope_row(contacts[contacts["at"] == at], store_id), "contacts")
+
     out = {"adds": _get(acq, "adds"), "add_persons": _get(acq, "add_persons"),
            "new_persons": _get(acq, "new_persons"), "deletes": _get(los, "deletes"),
            "moved_or_left": _get(los, "transfers_out") + _get(los, "staff_left_closes"),
-           "contacts": _get(cur, "contacts")}
+           "contacts": open_at(e)}
     out["net_adds"] = out["adds"] - out["deletes"] - out["moved_or_left"]
     # a rate, because raw deletes rise with the number of contacts: per 1,000 contacts (the mean of the
     # period's first and last day) per month
-    exposure = (_get(first, "contacts") + out["contacts"]) / 2
+    exposure = (open_at(s) + out["contacts"]) / 2
     days = (e - s) / pd.Timedelta(days=1)
     out["delete_rate"] = 1000 * out["deletes"] / exposure * DAYS_PER_MONTH / days if exposure > 0 else float("nan")
     if wb.has_table("orders"):
@@ -243,7 +247,9 @@ def headline(wb: Workbench, start: Any, end: Any, store_id: str | None = None) -
     s, e = pd.Timestamp(start), pd.Timestamp(end)
     store_id = check_store(wb, store_id)
     ps = s - (e - s)
-    now, before = _counts(wb, s, e, store_id), _counts(wb, ps, s, store_id)
+    # the open relationships at the three instants in one pass (current_contacts' count, without its groups)
+    contacts = metrics.contacts_at(wb, (ps, s, e), by="store" if store_id else "brand")
+    now, before = _counts(wb, s, e, store_id, contacts), _counts(wb, ps, s, store_id, contacts)
     who = f"guides of store {store_id}" if store_id else "any guide of the brand"
     where = f"of store {store_id}" if store_id else "of the whole brand (stores and online)"
     kpis: dict[str, Kpi] = {}
@@ -286,13 +292,12 @@ def weekly_trend(wb: Workbench, end: Any, weeks: int = 12, store_id: str | None 
     w_end = e - pd.Timedelta(days=e.weekday())
     w_start = w_end - pd.Timedelta(weeks=int(weeks))
     by = "store" if store_id else "brand"
-    acq = metrics.acquisition(wb, w_start, w_end, grain="week", by=by)
-    los = metrics.losses(wb, w_start, w_end, grain="week", by=by)
+    # the two event counts alone: no distinct persons, first adds or group events
+    counts = metrics.adds_deletes(wb, w_start, w_end, grain="week", by=by)
     if store_id:
-        acq, los = acq[acq["store_id"] == store_id], los[los["store_id"] == store_id]
+        counts = counts[counts["store_id"] == store_id]
     idx = pd.date_range(w_start, w_end - pd.Timedelta(days=1), freq="W-MON")
-    frame = pd.DataFrame({"adds": acq.groupby("period")["adds"].sum(),
-                          "deletes": los.groupby("period")["deletes"].sum()}).reindex(idx, fill_value=0).fillna(0)
+    frame = counts.groupby("period")[["adds", "deletes"]].sum().reindex(idx, fill_value=0)
     frame["net_adds"] = frame["adds"] - frame["deletes"]
     frame = frame.rename_axis("period").reset_index()
 
@@ -434,11 +439,10 @@ def funnel(wb: Workbench, start: Any, end: Any, store_id: str | None = None,
     ps = cs - (e - s)
     by = "store" if store_id else "brand"
 
-    def rows(a: pd.Timestamp, b: pd.Timestamp) -> pd.Series:
-        return _scope_row(metrics.funnel(wb, a, b, by=by, window_days=follow_up_days), store_id)
-
-    now, before = rows(cs, ce), rows(ps, cs)
-    per_store = metrics.funnel(wb, cs, ce, by="store", window_days=follow_up_days)
+    # the cohort, the cohort before it and the cohort per store: one pass over the scans and the later steps
+    cohort, previous, per_store = metrics.funnels(wb, [(cs, ce, by), (ps, cs, by), (cs, ce, "store")],
+                                                  window_days=follow_up_days)
+    now, before = _scope_row(cohort, store_id), _scope_row(previous, store_id)
     if store_id:
         per_store = per_store[per_store["store_id"] == store_id]
     per_store = per_store.sort_values("scanned", ascending=False).reset_index(drop=True)
