@@ -21,8 +21,10 @@ from typing import Any
 import pandas as pd
 
 from ..engine import Workbench, derived_table, interval_order_sql, literal, ordered_events_sql
+from ..engine.memo import memoised
 from ..i18n import has_key, t
 from ..ingest.report import COUNTS, IngestReport
+from ..relations import contact_intervals
 from ._base import Stated
 
 __all__ = [
@@ -317,30 +319,29 @@ def headline(valid: Validation, ingest: IngestSummary | None) -> Headline:
 
 
 # ---------------------------------------------------------------------- cross-checks with WeCom
-def _staff_days_sql(start: pd.Timestamp, end: pd.Timestamp) -> str:
-    """One row per staff-day of ``[start, end)`` that WeCom reported or that has contact events.
+def _staff_days_sql(intervals: str, start: pd.Timestamp, end: pd.Timestamp) -> str:
+    """One row per staff-day of ``[start, end)`` that WeCom reported or that opened or ended contact intervals.
 
-    ``adds``: adds that opened a relationship (repeated opens left out); ``customer_deletes``:
-    ``delete_by_customer`` closes that ended an open relationship (second closes left out) —
-    the events the interval builder uses. ``reported`` says whether ``staff_daily`` has the day.
+    ``adds``: adds that opened a relationship (repeated opens left out): the intervals that start
+    that day; ``customer_deletes``: ``delete_by_customer`` closes that ended an open relationship
+    (second closes left out): the intervals that end that day by such a close. Both from
+    ``intervals``, a SELECT of the contact intervals (:func:`~workbench.relations.contact_intervals`,
+    kept by a current layer), so no event is sorted here. ``reported`` says whether ``staff_daily``
+    has the day.
     """
     s, e = literal(start), literal(end)
-    add, by_customer = literal("add"), literal("delete_by_customer")
-    # only the pairs with an event in the period: the previous event of each is in its pair's history,
-    # so the rest of the events need not be sorted
-    pairs = (f"SELECT DISTINCT customer_id, staff_id FROM contact_events "
-             f"WHERE event_time >= {s} AND event_time < {e}")
-    in_pairs = (f"SELECT c.* FROM contact_events c JOIN ({pairs}) p "
-                f"ON p.customer_id IS NOT DISTINCT FROM c.customer_id AND p.staff_id IS NOT DISTINCT FROM c.staff_id")
-    seq = (f"SELECT staff_id, event_time, event_type, LAG(event_type) OVER (PARTITION BY customer_id, staff_id "
-           f"ORDER BY {interval_order_sql('contact_events')}) AS previous_event "
-           f"FROM ({ordered_events_sql('contact_events', in_pairs)}) e")
-    events = (f"SELECT staff_id, CAST(date_trunc('day', event_time) AS TIMESTAMP) AS day, "
-              f"SUM(CASE WHEN event_type = {add} AND (previous_event IS NULL OR previous_event <> {add}) "
-              f"THEN 1 ELSE 0 END) AS adds, "
-              f"SUM(CASE WHEN event_type = {by_customer} AND previous_event = {add} THEN 1 ELSE 0 END) "
-              f"AS customer_deletes FROM ({seq}) q WHERE event_time >= {s} AND event_time < {e} GROUP BY 1, 2")
-    wecom = (f"SELECT staff_id, CAST(date_trunc('day', stat_date) AS TIMESTAMP) AS day, "
+    by_customer = literal("delete_by_customer")
+
+    def day(col: str) -> str:
+        return f"CAST(date_trunc('day', {col}) AS TIMESTAMP)"
+
+    changes = (f"SELECT staff_id, {day('start_time')} AS day, 1 AS adds, 0 AS customer_deletes FROM ({intervals}) i "
+               f"WHERE start_time >= {s} AND start_time < {e} UNION ALL "
+               f"SELECT staff_id, {day('end_time')} AS day, 0 AS adds, 1 AS customer_deletes FROM ({intervals}) i "
+               f"WHERE end_type = {by_customer} AND end_time >= {s} AND end_time < {e}")
+    events = (f"SELECT staff_id, day, SUM(adds) AS adds, SUM(customer_deletes) AS customer_deletes "
+              f"FROM ({changes}) c GROUP BY 1, 2")
+    wecom = (f"SELECT staff_id, {day('stat_date')} AS day, "
              f"SUM(new_contact_cnt) AS new_contact_cnt, SUM(negative_feedback_cnt) AS negative_feedback_cnt "
              f"FROM staff_daily WHERE stat_date >= {s} AND stat_date < {e} GROUP BY 1, 2")
     return (f"SELECT COALESCE(w.staff_id, v.staff_id) AS staff_id, COALESCE(w.day, v.day) AS day, "
@@ -400,35 +401,8 @@ def cross_check(wb: Workbench, start: Any, end: Any, top: int = TOP_MEMBERS) -> 
     if not (wb.has_table("staff_daily") and wb.has_table("contact_events")):
         return None
     s, e = pd.Timestamp(start), pd.Timestamp(end)
-    # one staff-day relation for the three summaries: each build is a sort of every contact event
-    days_sql = derived_table(wb, "__dq_staff_days", _staff_days_sql(s, e), ("contact_events", "staff_daily"), (s, e))
-
-    def where(cond: str) -> str:
-        return f"SUM(CASE WHEN {cond} THEN 1 ELSE 0 END)"
-
-    tot = wb.query(
-        f"SELECT {where('reported')} AS staff_days, "
-        "SUM(CASE WHEN reported THEN adds ELSE 0 END) AS adds, SUM(new_contact_cnt) AS new_contact_cnt, "
-        "SUM(CASE WHEN reported THEN customer_deletes ELSE 0 END) AS customer_deletes, "
-        "SUM(negative_feedback_cnt) AS negative_feedback_cnt, "
-        f"{where('reported AND adds = new_contact_cnt')} AS adds_agree, "
-        f"{where('reported AND customer_deletes = negative_feedback_cnt')} AS deletes_agree, "
-        f"{where('reported AND adds = new_contact_cnt AND customer_deletes = negative_feedback_cnt')} AS both_agree, "
-        "SUM(CASE WHEN reported THEN 0 ELSE adds END) AS unreported_adds, "
-        f"SUM(CASE WHEN reported THEN 0 ELSE customer_deletes END) AS unreported_deletes FROM ({days_sql}) d"
-    ).iloc[0].fillna(0)
-    days = wb.query(
-        "SELECT day, SUM(adds) AS adds, SUM(new_contact_cnt) AS new_contact_cnt, "
-        "SUM(customer_deletes) AS customer_deletes, SUM(negative_feedback_cnt) AS negative_feedback_cnt "
-        f"FROM ({days_sql}) d WHERE reported GROUP BY day ORDER BY day")
-    staff = wb.table_or_empty("staff")
-    gap = "SUM(ABS(d.adds - d.new_contact_cnt) + ABS(d.customer_deletes - d.negative_feedback_cnt))"
-    members = wb.query(
-        "SELECT COALESCE(MAX(st.staff_name), d.staff_id) AS member, COUNT(*) AS staff_days, SUM(d.adds) AS adds, "
-        "SUM(d.new_contact_cnt) AS new_contact_cnt, SUM(d.customer_deletes) AS customer_deletes, "
-        f"SUM(d.negative_feedback_cnt) AS negative_feedback_cnt, {gap} AS gap "
-        f"FROM ({days_sql}) d LEFT JOIN {staff} st ON st.staff_id = d.staff_id WHERE d.reported "
-        f"GROUP BY d.staff_id HAVING {gap} > 0 ORDER BY gap DESC, d.staff_id LIMIT {int(top)}")
+    tot, days, members = _cross_frames(wb, s, e, int(top))
+    tot = tot.iloc[0].fillna(0)
     n = float(tot["staff_days"])
 
     def share(k: str, what: str) -> Stated:
@@ -450,6 +424,57 @@ def cross_check(wb: Workbench, start: Any, end: Any, top: int = TOP_MEMBERS) -> 
         pt("unreported_adds", "opening adds on member-days staff_daily has no row for"),
         pt("unreported_deletes", "customer deletes on member-days staff_daily has no row for"),
         days, members)
+
+
+def _cross_frames(wb: Workbench, s: pd.Timestamp, e: pd.Timestamp, top: int
+                  ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The cross-check's totals (one row), days and members, kept beside a current layer (per period and top).
+
+    So a batch's second language reads what the first computed; the staff-day relation is built
+    only when one of them is not kept yet.
+    """
+    built: list[str] = []
+
+    def days_sql() -> str:
+        if not built:  # one staff-day relation for the three summaries
+            built.append(derived_table(wb, "__dq_staff_days", _staff_days_sql(contact_intervals(wb), s, e),
+                                       ("contact_events", "staff_daily"), (s, e)))
+        return built[0]
+
+    def where(cond: str) -> str:
+        return f"SUM(CASE WHEN {cond} THEN 1 ELSE 0 END)"
+
+    def totals() -> pd.DataFrame:
+        return wb.query(
+            f"SELECT {where('reported')} AS staff_days, "
+            "SUM(CASE WHEN reported THEN adds ELSE 0 END) AS adds, SUM(new_contact_cnt) AS new_contact_cnt, "
+            "SUM(CASE WHEN reported THEN customer_deletes ELSE 0 END) AS customer_deletes, "
+            "SUM(negative_feedback_cnt) AS negative_feedback_cnt, "
+            f"{where('reported AND adds = new_contact_cnt')} AS adds_agree, "
+            f"{where('reported AND customer_deletes = negative_feedback_cnt')} AS deletes_agree, "
+            f"{where('reported AND adds = new_contact_cnt AND customer_deletes = negative_feedback_cnt')} "
+            "AS both_agree, SUM(CASE WHEN reported THEN 0 ELSE adds END) AS unreported_adds, "
+            f"SUM(CASE WHEN reported THEN 0 ELSE customer_deletes END) AS unreported_deletes FROM ({days_sql()}) d")
+
+    def days() -> pd.DataFrame:
+        return wb.query(
+            "SELECT day, SUM(adds) AS adds, SUM(new_contact_cnt) AS new_contact_cnt, "
+            "SUM(customer_deletes) AS customer_deletes, SUM(negative_feedback_cnt) AS negative_feedback_cnt "
+            f"FROM ({days_sql()}) d WHERE reported GROUP BY day ORDER BY day")
+
+    def members() -> pd.DataFrame:
+        staff = wb.table_or_empty("staff")
+        gap = "SUM(ABS(d.adds - d.new_contact_cnt) + ABS(d.customer_deletes - d.negative_feedback_cnt))"
+        return wb.query(
+            "SELECT COALESCE(MAX(st.staff_name), d.staff_id) AS member, COUNT(*) AS staff_days, "
+            "SUM(d.adds) AS adds, SUM(d.new_contact_cnt) AS new_contact_cnt, "
+            "SUM(d.customer_deletes) AS customer_deletes, "
+            f"SUM(d.negative_feedback_cnt) AS negative_feedback_cnt, {gap} AS gap "
+            f"FROM ({days_sql()}) d LEFT JOIN {staff} st ON st.staff_id = d.staff_id WHERE d.reported "
+            f"GROUP BY d.staff_id HAVING {gap} > 0 ORDER BY gap DESC, d.staff_id LIMIT {int(top)}")
+
+    return (memoised(wb, "dq.cross_totals", (s, e), totals), memoised(wb, "dq.cross_days", (s, e), days),
+            memoised(wb, "dq.cross_members", (s, e, top), members))
 
 
 # ---------------------------------------------------------------------- appendix
