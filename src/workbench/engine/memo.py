@@ -185,10 +185,10 @@ def _frame_path(path: Path, i: int) -> Path:
 
 def _encode(value: Any, frames: list[pd.DataFrame]) -> Any:
     """``value`` as JSON-ready data; DataFrames are appended to ``frames`` and named by their position."""
+    if isinstance(value, enum.Enum):   # before str: a str-valued enum is a str too
+        return {"__enum__": _type_name(type(value)), "value": value.value}
     if value is None or isinstance(value, str):
         return value
-    if isinstance(value, enum.Enum):
-        return {"__enum__": _type_name(type(value)), "value": value.value}
     if isinstance(value, (bool, np.bool_)):
         return bool(value)
     if isinstance(value, (int, np.integer)):
@@ -204,7 +204,8 @@ def _encode(value: Any, frames: list[pd.DataFrame]) -> Any:
         return {"__frame__": len(frames) - 1}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {"__dataclass__": _type_name(type(value)),
-                "fields": {f.name: _encode(getattr(value, f.name), frames) for f in dataclasses.fields(value)}}
+                "fields": {f.name: _encode(getattr(value, f.name), frames)   # fields set by __post_init__ are not
+                           for f in dataclasses.fields(value) if f.init}}     # arguments: built again on reading
     if isinstance(value, tuple):
         return {"__tuple__": [_encode(v, frames) for v in value]}
     if isinstance(value, list):

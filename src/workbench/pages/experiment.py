@@ -355,3 +355,72 @@ def experiment_page(wb: Any, experiment_id: str, metrics: list[str], primary_met
                           corr, tuple(d for d in rows if d.metric == primary_metric), rows, band, res.srm,
                           len(info.variants), clusters, guards, dropped)
     return page, frame
+
+
+#: the segment columns of the page's segment section
+SEGMENTS = ("channel_group", "buyer_type")
+
+
+@dataclass(frozen=True)
+class ExperimentReport:
+    """The experiment page in no language, and its segment breakdowns.
+
+    ``page`` as :func:`experiment_page` returns it; ``segments`` maps each column of
+    :data:`SEGMENTS` to the primary metric's breakdown
+    (:func:`~workbench.experiments.segment_breakdown`'s table on the segments' codes,
+    corrected across segments); :func:`segment_table` names and orders it in the reader's language.
+    """
+
+    page: ExperimentPage
+    segments: dict[str, pd.DataFrame]
+
+
+def experiment_report(wb: Any, experiment_id: str, metrics: list[str], primary_metric: str = "gmv",
+                      alpha: float = 0.05, window_days: int = 14, pre_days: int = 28,
+                      correction: str | None = "holm", relevant_lift: float = 0.10, sequential: bool = False,
+                      guardrails: list[str] | tuple[str, ...] | None = None, margins: dict[str, float] | None = None,
+                      preferences: dict[str, str] | None = None) -> ExperimentReport:
+    """:func:`experiment_page` and its segment breakdowns, kept beside a current layer.
+
+    The report's kernels of one batch (zh and en) share it: the first computes, the others read it
+    (:func:`~workbench.engine.memo.memoised_result`), so the per-unit frame is built once.
+    Arguments as for :func:`experiment_page`.
+    """
+    from ..engine.memo import memoised_result
+    from ..experiments import segment_breakdown
+
+    params = (experiment_id, tuple(metrics), primary_metric, float(alpha), int(window_days), int(pre_days),
+              correction, float(relevant_lift), bool(sequential), None if guardrails is None else tuple(guardrails),
+              tuple(sorted((margins or {}).items())), tuple(sorted((preferences or {}).items())))
+
+    def compute() -> ExperimentReport:
+        page, frame = experiment_page(wb, experiment_id, metrics, primary_metric=primary_metric, alpha=alpha,
+                                      window_days=window_days, pre_days=pre_days, correction=correction,
+                                      relevant_lift=relevant_lift, sequential=sequential, guardrails=guardrails,
+                                      margins=margins, preferences=preferences)
+        spec = {primary_metric: ("gmv", "orders") if primary_metric == "aov" else primary_metric}
+        cluster = "cluster_id" if page.unit != "customer" else None
+        segments = {seg: segment_breakdown(frame, seg, "variant", spec, page.control, alpha=alpha,
+                                           correction=correction, on_error="skip", cluster_col=cluster).table
+                    for seg in SEGMENTS}
+        return ExperimentReport(page, segments)
+
+    return memoised_result(wb, "experiment.report", params, compute)
+
+
+def segment_table(report: ExperimentReport, segment: str, lang: str) -> pd.DataFrame:
+    """The breakdown by ``segment`` with its segments named in ``lang``, in the order of their names.
+
+    The order a breakdown computed on the names would have: segments sorted by name, each
+    segment's rows as computed.
+    """
+    from ..i18n import t
+
+    def name(code: str) -> str:
+        if segment == "channel_group":
+            return "–" if code == "unknown" else t(f"channel_group.{code}", lang)
+        return t(f"exp.seg_{code}", lang)
+
+    table = report.segments[segment].copy()
+    table["segment"] = table["segment"].map(name)
+    return table.sort_values("segment", kind="stable").reset_index(drop=True)
