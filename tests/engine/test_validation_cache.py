@@ -138,6 +138,17 @@ class TestDigestMemo:
         edit_keeping_size_and_mtime(big, lambda p: p.write_bytes(b"b" * engine._DIGEST_MEMO_MIN_BYTES))
         assert engine.content_digest(big, cache) != first  # the change time moved: hashed again
 
+    def test_a_small_files_digest_is_remembered_in_this_process_only(self, big, tmp_path):
+        """Under 8 MiB: hashed once per process (a summary lists every table's files), never kept on disk."""
+        cache, small = tmp_path / "cache", tmp_path / "stores.parquet"
+        small.write_bytes(b"s" * 1000)
+        first = engine.content_digest(small, cache)
+        assert not (cache / "digests").exists() and first in engine._digests.values()
+        engine._digests.update({k: "e" * 64 for k, v in engine._digests.items() if v == first})
+        assert engine.content_digest(small, cache) == "e" * 64     # read from the process's memo
+        edit_keeping_size_and_mtime(small, lambda p: p.write_bytes(b"t" * 1000))
+        assert engine.content_digest(small, cache) not in (first, "e" * 64)   # the change time moved
+
     def test_content_mode_and_recently_changed_files_are_always_hashed(self, big, tmp_path, monkeypatch):
         cache = tmp_path / "cache"
         monkeypatch.setenv("WORKBENCH_VALIDATION_CACHE", "content")

@@ -51,12 +51,13 @@ def content_digest(path: str | Path, cache: Path | None = None) -> str:
     Hashing is the cost of keying the validation cache on content: 0.07 s per 100 MB and
     0.7 s per GB on one core of the benchmark machine (blake2b took twice as long there: SHA-256
     has CPU instructions). So that a batch of reports does not hash a 12 GB brand once per
-    kernel, the digest of a file of 8 MiB or more is remembered (in this process and, when
-    ``cache`` is given, as a small file under ``cache/digests``) under its device, inode, size,
-    modification time *and change time*. Tools that restore a modification time (``rsync -t``,
-    ``cp -p``, ``tar x``, ``os.utime``) cannot restore the change time — the kernel sets it on
-    every write and every time change — so an edited file is hashed again. Files changed in the
-    last 2 seconds are not remembered (the change-time clock is coarse, as for git's index).
+    kernel, a file's digest is remembered in this process (a validation summary lists the files
+    once per table) and, for 8 MiB or more when ``cache`` is given, as a small file under
+    ``cache/digests``, under its device, inode, size, modification time *and change time*. Tools
+    that restore a modification time (``rsync -t``, ``cp -p``, ``tar x``, ``os.utime``) cannot
+    restore the change time — the kernel sets it on every write and every time change — so an
+    edited file is hashed again. Files changed in the last 2 seconds are not remembered (the
+    change-time clock is coarse, as for git's index).
     ``WORKBENCH_VALIDATION_CACHE=content`` hashes every file every time.
 
     Examples
@@ -71,14 +72,14 @@ def content_digest(path: str | Path, cache: Path | None = None) -> str:
 
     path = Path(path)
     st = path.stat()
-    remember = (st.st_size >= _DIGEST_MEMO_MIN_BYTES and time.time_ns() - st.st_ctime_ns > _SETTLED_NS
+    remember = (time.time_ns() - st.st_ctime_ns > _SETTLED_NS
                 and os.environ.get("WORKBENCH_VALIDATION_CACHE", "").strip() != "content")
     stamp = (str(path.resolve()), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
     memo_file = None
     if remember:
         if stamp in _digests:
             return _digests[stamp]
-        if cache is not None:
+        if cache is not None and st.st_size >= _DIGEST_MEMO_MIN_BYTES:
             memo_file = cache / "digests" / hashlib.sha256(repr(stamp).encode()).hexdigest()
             try:
                 value = memo_file.read_text().strip()
