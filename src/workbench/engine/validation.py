@@ -282,8 +282,11 @@ class ValidationSummary(Mapping):
                   for t, kinds in self.sequences.items() for kind, n in kinds.items() if n]
         return lines
 
-def normalisation_counts(wb: Workbench, name: str) -> list[tuple[str, str, int]]:
+def normalisation_counts(wb: Workbench, name: str, rows: str | None = None) -> list[tuple[str, str, int]]:
     r"""``(column, rule, values)`` of each reading rule that changed values of table ``name`` (one scan).
+
+    Over ``rows`` instead (some of ``__input_<name>``'s rows, its columns and types), every rule
+    is listed, zeros too.
 
     Rules: ``null marker`` (``\N``, ``NULL``, ``null`` or empty text, spaces aside), ``spaces
     trimmed``, ``integral id`` (``1.0`` text, or a float column holding a text id). Only rows with
@@ -319,9 +322,9 @@ def normalisation_counts(wb: Workbench, name: str) -> list[tuple[str, str, int]]
     if not conds:
         return []
     agg = ", ".join(f"SUM(CASE WHEN {c} THEN 1 ELSE 0 END)" for _, _, c in conds)
-    values = wb._fetch(f"SELECT {agg} FROM {quote('__input_' + name)} WHERE {' OR '.join(suspects)}")[0]
+    values = wb._fetch(f"SELECT {agg} FROM {rows or quote('__input_' + name)} WHERE {' OR '.join(suspects)}")[0]
     # no suspect row at all: each SUM of nothing is NULL
-    return [(column, rule, int(n)) for (column, rule, _), n in zip(conds, values, strict=True) if n]
+    return [(column, rule, int(n or 0)) for (column, rule, _), n in zip(conds, values, strict=True) if n or rows]
 
 
 def _first_rows(wb: Workbench, query: str) -> pd.DataFrame:

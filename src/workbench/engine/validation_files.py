@@ -347,10 +347,7 @@ class _FileViews:
 
     def _file_names(self) -> dict[str, str]:
         """Path inside the folder -> the name DuckDB's file column gives it."""
-        src = Path(self.wb._sources[self.name])
-        found = [r[0] for r in self.wb._fetch(f"SELECT file FROM glob({literal(str(src / '**' / '*.parquet'))})")]
-        prefix = str(src) + os.sep
-        return {(f[len(prefix):] if f.startswith(prefix) else f).replace(os.sep, "/"): f for f in found}
+        return _file_names(self.wb, Path(self.wb._sources[self.name]))
 
     def _select(self, files: list[str]) -> str:
         """``__raw_<table>``'s SELECT over some files of the folder (a filter on the file column skips the others)."""
@@ -497,7 +494,11 @@ def remembered_count(wb: Workbench, name: str, what: str, dated: bool, compute: 
     >>> remembered_count(wb, "orders", "rows", True, lambda: 1)   # a DataFrame: counted, not remembered
     1
     """
-    path = summary_path(wb, name, what, dated)
+    return _remembered(summary_path(wb, name, what, dated), f"{name}.{what}.", _KEEP_COUNTS, compute)
+
+
+def _remembered(path: Path | None, prefix: str, keep: int, compute: Callable[[], Any]) -> Any:
+    """``compute()``, read from JSON file ``path`` when there (None: not remembered); ``keep`` files of ``prefix``."""
     if path is not None:
         try:
             return json.loads(path.read_text())
@@ -510,17 +511,56 @@ def remembered_count(wb: Workbench, name: str, what: str, dated: bool, compute: 
             tmp = path.with_name(f".{path.name}.{os.getpid()}")
             tmp.write_text(json.dumps(value))  # key order kept: the log lines follow it
             os.replace(tmp, path)  # a concurrent reader sees the whole count or none
-            _prune(path.parent, f"{name}.{what}.")
+            _prune(path.parent, prefix, keep)
         except OSError:  # a read-only cache only costs counting again
             pass
     return value
 
 
-def _prune(folder: Path, prefix: str) -> None:
-    """Keep the ``_KEEP_COUNTS`` latest counts of one table and name: older snapshots are not read again."""
+def _prune(folder: Path, prefix: str, keep: int) -> None:
+    """Keep the ``keep`` latest counts of one table and name: older snapshots are not read again."""
     found = sorted(folder.glob(f"{prefix}*.json"), key=lambda f: f.stat().st_mtime_ns, reverse=True)
-    for old in found[_KEEP_COUNTS:]:
+    for old in found[keep:]:
         old.unlink(missing_ok=True)
+
+
+def file_normalisations(wb: Workbench, name: str) -> list[tuple[str, str, int]] | None:
+    """:func:`~workbench.engine.validation.normalisation_counts` of a folder of Parquet files, summed over its files.
+
+    Each count is a sum over rows of a condition on the row, so the table's is the sum of its
+    files'. A file's counts are remembered under its content, the table's input columns and
+    types (those of all its files read together, which a new file can widen) and the code, so
+    the daily export that adds a file counts only that file. None (count the table) on other
+    engines, for a single file, or without the cache.
+    """
+    src = Path(wb._sources[name])
+    if wb.dialect != "duckdb" or not src.is_dir() or summary_path(wb, name, "normalised", False) is None:
+        return None
+    from .. import __version__
+    from .memo import code_digest
+
+    files = source_listing({name: src})[name]
+    base = json.dumps([__version__, code_digest(), name, _input_types(wb, name), wb._column_map(name)])
+    glob = literal(str(src / "**" / "*.parquet"))
+    reader = f"read_parquet({glob}, union_by_name = true, filename = {literal(_FILE)})"
+    totals: dict[tuple[str, str], int] = {}
+    for rel, file in sorted(_file_names(wb, src).items()):
+        size, content = files[rel]
+        key = hashlib.sha256(f"{base}|{size}|{content}".encode()).hexdigest()[:32]
+        rows = f"(SELECT * EXCLUDE ({quote(_FILE)}) FROM {reader} WHERE {quote(_FILE)} = {literal(file)}) f"
+        counted = _remembered(_folder().parent / "summary" / f"{name}.normalised_file.{key}.json",
+                              f"{name}.normalised_file.", 64 * _KEEP_COUNTS,
+                              lambda rows=rows: validation.normalisation_counts(wb, name, rows))
+        for column, rule, n in counted:
+            totals[(column, rule)] = totals.get((column, rule), 0) + int(n)
+    return [(column, rule, n) for (column, rule), n in totals.items() if n]
+
+
+def _file_names(wb: Workbench, src: Path) -> dict[str, str]:
+    """Path inside folder ``src`` -> the name DuckDB's file column gives it, for each of its Parquet files."""
+    found = [r[0] for r in wb._fetch(f"SELECT file FROM glob({literal(str(src / '**' / '*.parquet'))})")]
+    prefix = str(src) + os.sep
+    return {(f[len(prefix):] if f.startswith(prefix) else f).replace(os.sep, "/"): f for f in found}
 
 
 # ---------------------------------------------------------------------- what validate_all states
@@ -614,7 +654,11 @@ def normalisations(wb: Workbench, name: str) -> list[Normalisation]:
     """
     if name in wb._column_notes:
         return wb._column_notes[name]
-    counted = remembered_count(wb, name, "normalised", False, lambda: normalisation_counts(wb, name))
+    def count() -> list[tuple[str, str, int]]:
+        found = file_normalisations(wb, name)
+        return normalisation_counts(wb, name) if found is None else found
+
+    counted = remembered_count(wb, name, "normalised", False, count)
     notes = [Normalisation(name, column, rule, int(n)) for column, rule, n in counted]
     for note in notes:
         log.info("table '%s', column '%s': %s on %d value(s)", name, note.column, note.rule, note.rows)
