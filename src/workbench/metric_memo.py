@@ -19,7 +19,7 @@ import pandas as pd
 from .engine import Workbench
 from .engine.memo import memo_path, memoised
 
-__all__ = ["once_per_workbench", "kept", "keep"]
+__all__ = ["once_per_workbench", "kept", "keep", "in_one_pass"]
 
 _F = TypeVar("_F", bound=Callable[..., pd.DataFrame])
 _RESULTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -96,3 +96,16 @@ def keep(metric: Callable[..., pd.DataFrame], frame: pd.DataFrame, wb: Workbench
     except TypeError:  # a stand-in workbench: nothing is kept
         return
     memo[key] = memoised(wb, f"metrics.{metric.__name__}", params, lambda: frame)
+
+
+def in_one_pass(metric: Callable[..., pd.DataFrame], wb: Workbench, calls: list[tuple[tuple, dict]],
+                 compute: Callable[[list[tuple[tuple, dict]]], list[pd.DataFrame]]) -> list[pd.DataFrame]:
+    """``[metric(wb, *args, **kw) for args, kw in calls]``, the calls not kept yet computed by one ``compute``.
+
+    ``compute`` gets those calls and returns their frames, in order (one pass for all of them); each
+    is kept as ``metric``'s result for its call (:func:`keep`), then every call reads its frame.
+    """
+    missing = [(args, kw) for args, kw in calls if not kept(metric, wb, *args, **kw)]
+    for (args, kw), frame in zip(missing, compute(missing) if missing else [], strict=True):
+        keep(metric, frame, wb, *args, **kw)
+    return [metric(wb, *args, **kw) for args, kw in calls]

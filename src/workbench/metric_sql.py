@@ -18,7 +18,7 @@ from .relations import (
     store_regions,
 )
 
-__all__ = ["funnel_steps_sql", "flagged_orders_sql", "open_counts_sql"]
+__all__ = ["funnel_steps_sql", "flagged_orders_sql", "open_counts_sql", "pos_buyers_sql"]
 
 
 def funnel_steps_sql(wb: Workbench, s: pd.Timestamp, e: pd.Timestamp, w: str) -> str:
@@ -112,3 +112,27 @@ def open_counts_sql(wb: Workbench, times: list[str], cut: str) -> str:
               FROM ({contact_intervals(wb)}) iv LEFT JOIN ({staff_dims(wb)}) sd ON sd.staff_id = iv.staff_id) c
         WHERE {" OR ".join(open_at_sql('c', t) for t in times)}
         GROUP BY 1"""
+
+
+def pos_buyers_sql(wb: Workbench, s: pd.Timestamp, e: pd.Timestamp, cols: list[str], brand: bool) -> str:
+    """POS buyers of ``[s, e)`` and those with no open contact at ``e``, per cut, in one pass.
+
+    One grouping set per cut column in ``cols`` (``store_id``, ``region``: of the order's store),
+    with ``g_<col>`` (0 on that set's rows), and with ``brand`` the whole brand (column ``brand``).
+    """
+    sets = ["()"] * brand + [f"(b.{c})" for c in cols]
+    flags = "".join(f"GROUPING(b.{c}) AS g_{c}, b.{c}, " for c in cols)
+    return f"""
+        WITH b AS (
+            SELECT DISTINCT o.customer_id, o.store_id, sr.region FROM orders o
+            LEFT JOIN ({store_regions(wb)}) sr ON sr.store_id = o.store_id
+            WHERE o.order_channel = 'pos' AND o.customer_id IS NOT NULL
+              AND o.order_time >= {literal(s)} AND o.order_time < {literal(e)}
+        ),
+        open_now AS (
+            SELECT DISTINCT customer_id FROM ({contact_intervals(wb)}) iv WHERE {open_at_sql('iv', literal(e))}
+        )
+        SELECT {flags}'brand' AS brand, COUNT(DISTINCT b.customer_id) AS pos_buyers,
+               COUNT(DISTINCT CASE WHEN n.customer_id IS NULL THEN b.customer_id END) AS not_added
+        FROM b LEFT JOIN open_now n ON n.customer_id = b.customer_id
+        GROUP BY GROUPING SETS ({", ".join(sets)})"""

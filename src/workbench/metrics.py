@@ -40,8 +40,8 @@ from ._as_of import require_as_of
 from .contract import CONTACT_DELETE_TYPES
 from .engine import Workbench, literal, money_sum, to_timestamp
 from .errors import ParameterError
-from .metric_memo import keep, kept, once_per_workbench
-from .metric_sql import flagged_orders_sql, funnel_steps_sql, open_counts_sql
+from .metric_memo import in_one_pass, once_per_workbench
+from .metric_sql import flagged_orders_sql, funnel_steps_sql, open_counts_sql, pos_buyers_sql
 from .relations import (
     channel_dims,
     contact_intervals,
@@ -52,7 +52,6 @@ from .relations import (
     order_flags,
     order_flags_sql,
     staff_dims,
-    store_regions,
 )
 from .relations import derived_table as derived_table  # re-export: churn and attribution import it from here
 
@@ -354,14 +353,9 @@ def funnel(wb: Workbench, start: Any, end: Any = None, by: str = "store", window
 
 
 def funnels(wb: Workbench, calls: list[tuple[Any, Any, str]], window_days: int = 30) -> list[pd.DataFrame]:
-    """``[funnel(wb, start, end, by=by, window_days=window_days) for start, end, by in calls]``, in one pass.
-
-    A page stating a cohort, the one before it and the cohort per store reads the scans and steps once.
-    """
-    missing = [c for c in calls if not kept(funnel, wb, c[0], c[1], by=c[2], window_days=window_days)]
-    for call, frame in zip(missing, _funnel_frames(wb, missing, window_days) if missing else [], strict=True):
-        keep(funnel, frame, wb, call[0], call[1], by=call[2], window_days=window_days)
-    return [funnel(wb, a, b, by=c, window_days=window_days) for a, b, c in calls]
+    """``[funnel(wb, start, end, by=by, window_days=window_days) for start, end, by in calls]``, in one pass."""
+    return in_one_pass(funnel, wb, [((a, b), {"by": by, "window_days": window_days}) for a, b, by in calls],
+                        lambda todo: _funnel_frames(wb, [(*args, kw["by"]) for args, kw in todo], window_days))
 
 
 def _funnel_frames(wb: Workbench, calls: list[tuple[Any, Any, str]], window_days: int) -> list[pd.DataFrame]:
@@ -475,30 +469,34 @@ def order_views(wb: Workbench, start: Any, end: Any = None) -> pd.DataFrame:
 def pos_buyers_not_added(wb: Workbench, start: Any, end: Any = None, by: str = "store") -> pd.DataFrame:
     """The store's to-do list: POS buyers in the window with no open contact at ``end``.
 
-    Returns the cut, ``pos_buyers``, ``not_added`` and ``not_added_share``. Only counts:
-    the customer ids themselves stay in the engine.
+    Returns the cut, ``pos_buyers``, ``not_added`` and ``not_added_share``. Only counts: the ids stay in the engine.
     """
-    _check(None, by, ("brand", "region", "store"))
+    return _pos_frames(wb, start, end, [by])[0]
+
+
+def pos_buyers_not_added_by(wb: Workbench, start: Any, end: Any = None, cuts: tuple = ("store", "brand")) -> list:
+    """``[pos_buyers_not_added(wb, start, end, by=by) for by in cuts]`` in one pass, each frame kept for its call."""
+    return in_one_pass(pos_buyers_not_added, wb, [((start, end), {"by": by}) for by in cuts],
+                        lambda calls: _pos_frames(wb, start, end, [kw["by"] for _, kw in calls]))
+
+
+def _pos_frames(wb: Workbench, start: Any, end: Any, cuts: list[str]) -> list[pd.DataFrame]:
+    for by in cuts:
+        _check(None, by, ("brand", "region", "store"))
     s, e = _window(wb, start, end)
     wb.require("orders", "contact_events")
-    col = _CUT_COLUMN[by]
-    cut = f"b.{col}" if col else "'brand'"
-    df = wb.query(f"""
-        WITH b AS (
-            SELECT DISTINCT o.customer_id, o.store_id, sr.region FROM orders o
-            LEFT JOIN ({store_regions(wb)}) sr ON sr.store_id = o.store_id
-            WHERE o.order_channel = 'pos' AND o.customer_id IS NOT NULL
-              AND o.order_time >= {literal(s)} AND o.order_time < {literal(e)}
-        ),
-        open_now AS (
-            SELECT DISTINCT customer_id FROM ({contact_intervals(wb)}) iv WHERE {open_at_sql('iv', literal(e))}
-        )
-        SELECT {cut} AS cut, COUNT(DISTINCT b.customer_id) AS pos_buyers,
-               COUNT(DISTINCT CASE WHEN n.customer_id IS NULL THEN b.customer_id END) AS not_added
-        FROM b LEFT JOIN open_now n ON n.customer_id = b.customer_id GROUP BY 1
-    """)
-    df["not_added_share"] = df["not_added"] / df["pos_buyers"]
-    return df.rename(columns={"cut": col or "brand"}).sort_values(col or "brand").reset_index(drop=True)
+    cols = sorted({_CUT_COLUMN[by] for by in cuts if _CUT_COLUMN[by]})
+    df = wb.query(pos_buyers_sql(wb, s, e, cols, brand="brand" in cuts))
+    out = []
+    for by in cuts:
+        col = _CUT_COLUMN[by]
+        mine = pd.Series(True, index=df.index)
+        for c in cols:   # a row of this cut's set groups by its column only
+            mine &= df[f"g_{c}"] == (0 if c == col else 1)
+        part = df.loc[mine, [col or "brand", "pos_buyers", "not_added"]].reset_index(drop=True)
+        part["not_added_share"] = part["not_added"] / part["pos_buyers"]
+        out.append(part.sort_values(col or "brand").reset_index(drop=True))
+    return out
 
 
 # ---------------------------------------------------------------------- tools vs churn

@@ -15,7 +15,7 @@ from workbench import metrics
 from workbench.engine import literal, money_sum
 from workbench.metrics import _CUT_COLUMN, _period, _select_cut, _window
 from workbench.pages import ops
-from workbench.relations import add_events, first_scans, order_flags_sql, store_regions
+from workbench.relations import add_events, contact_intervals, first_scans, open_at_sql, order_flags_sql, store_regions
 
 CUTS = ["brand", "store", "region", "channel_group", "channel_code"]
 
@@ -228,3 +228,41 @@ def test_headline_trend_and_funnel_state_the_former_numbers(brand_wb, store_id):
     ref = row(funnel_reference(wb, fun.cohort_start, fun.cohort_end, by, 14))
     assert fun.scanned.value == ref["scanned"] and fun.claimed.value == ref["claimed"]
     assert fun.add_rate.value == ref["add_rate"]
+
+
+def pos_reference(wb, start, end, by):
+    """POS buyers without an open contact at the end, one query per cut (the former SQL)."""
+    s, e = _window(wb, start, end)
+    col = _CUT_COLUMN[by]
+    cut = f"b.{col}" if col else "'brand'"
+    df = wb.query(f"""
+        WITH b AS (
+            SELECT DISTINCT o.customer_id, o.store_id, sr.region FROM orders o
+            LEFT JOIN ({store_regions(wb)}) sr ON sr.store_id = o.store_id
+            WHERE o.order_channel = 'pos' AND o.customer_id IS NOT NULL
+              AND o.order_time >= {literal(s)} AND o.order_time < {literal(e)}
+        ),
+        open_now AS (
+            SELECT DISTINCT customer_id FROM ({contact_intervals(wb)}) iv WHERE {open_at_sql('iv', literal(e))}
+        )
+        SELECT {cut} AS cut, COUNT(DISTINCT b.customer_id) AS pos_buyers,
+               COUNT(DISTINCT CASE WHEN n.customer_id IS NULL THEN b.customer_id END) AS not_added
+        FROM b LEFT JOIN open_now n ON n.customer_id = b.customer_id GROUP BY 1
+    """)
+    df["not_added_share"] = df["not_added"] / df["pos_buyers"]
+    return df.rename(columns={"cut": col or "brand"}).sort_values(col or "brand").reset_index(drop=True)
+
+
+@pytest.mark.parametrize("cuts", [("store", "brand"), ("brand",), ("region", "store", "brand"), ("store",)])
+def test_pos_buyers_of_several_cuts_in_one_pass_equal_one_query_per_cut(report_brand, cuts):
+    """Every cut's frame equals its own query; the brand's buyers are distinct across stores, not summed."""
+    folder, brand = report_brand
+    wb = workbench.open(folder / "data", as_of=brand.truth["as_of"][:10])
+    start, end = ops.report_window(wb, brand.truth["as_of"][:10], 30)
+    got = metrics.pos_buyers_not_added_by(wb, start, end, cuts)
+    for by, frame in zip(cuts, got, strict=True):
+        pd.testing.assert_frame_equal(frame, pos_reference(wb, start, end, by))
+        assert frame["pos_buyers"].sum() > 50
+    if cuts == ("store", "brand"):
+        assert got[1]["pos_buyers"].iloc[0] <= got[0]["pos_buyers"].sum()
+    wb.close()

@@ -633,12 +633,11 @@ def todo(wb: Workbench, start: Any, end: Any, store_id: str | None = None) -> To
     """The guides' to-do list: POS buyers in ``[start, end)`` with no open contact at ``end``."""
     store_id = check_store(wb, store_id)
     s, e = pd.Timestamp(start), pd.Timestamp(end)
-    per_store = metrics.pos_buyers_not_added(wb, s, e, by="store")
-    if store_id:
-        per_store = per_store[per_store["store_id"] == store_id]
+    # every store's and the brand's counts in one pass (the brand's buyers are distinct across stores)
+    frames = metrics.pos_buyers_not_added_by(wb, s, e, ("store",) if store_id else ("store", "brand"))
+    per_store = frames[0][frames[0]["store_id"] == store_id] if store_id else frames[0]
     per_store = per_store.sort_values("not_added", ascending=False).reset_index(drop=True)
-    row = _scope_row(per_store, store_id) if store_id else _scope_row(
-        metrics.pos_buyers_not_added(wb, s, e, by="brand"), None)
+    row = _scope_row(per_store, store_id) if store_id else _scope_row(frames[1], None)
     where = f"in store {store_id}" if store_id else "in any store"
     return ToDo(store_id,
                 Stated(_get(row, "pos_buyers"), "persons", f"customers who bought {where} (POS) in the period", s, e),
