@@ -148,3 +148,27 @@ def test_unseen_and_missing_levels_score_as_other(model):
     onehot = [i for i, c in enumerate(model.columns) if "=" in c and not c.endswith("=(other)")
               and not c.endswith("=(missing)")]
     assert (x[0, onehot] == 0).all()
+
+
+def test_ranking_without_ids_is_the_ranking_with_them(brand):
+    """Features without customer ids (in id order) rank the same customers, ties by id (a model with many ties)."""
+    from sklearn.tree import DecisionTreeRegressor
+
+    from workbench.targeting.audience import rank_audience
+
+    _, wb, _ = brand
+    frame = targeting_frame(wb, "EXP_CUST")
+    x, lay = TargetingModel.layout(frame, TARGETING_NUMERIC, TARGETING_CATEGORICAL)
+    fit = fit_uplift(x, frame["treated"], frame["gmv"], "t", DecisionTreeRegressor(max_depth=2), n_folds=2,
+                     propensity=frame["propensity"])
+    coarse = TargetingModel(fit, **lay)
+    with_ids = customer_features(wb)
+    without = customer_features(wb, ids=False)
+    pd.testing.assert_frame_equal(without, with_ids.drop(columns="customer_id"))
+    for share in (0.3, 0.5):
+        want = rank_audience(coarse, with_ids, share)
+        assert want["predicted_uplift"].duplicated().sum() > len(want) / 2     # ties decide who is in
+        got = rank_audience(coarse, without, share)
+        pd.testing.assert_frame_equal(got, want.drop(columns="customer_id"))
+        for by in ("store_id", "staff_id"):
+            pd.testing.assert_frame_equal(audience_by(wb, got, by), audience_by(wb, want, by))

@@ -584,7 +584,7 @@ def _audience(wb: Any, model: Any, when: pd.Timestamp, top_share: float, ev: dic
     from ..targeting.frame import customer_features
     from ..targeting.learners import thread_limit
 
-    feats = customer_features(wb, at=when)
+    feats = customer_features(wb, at=when, ids=False)   # the page states counts: no customer ids needed
     n_open = len(feats)
     day = (when, when + pd.Timedelta(days=1))
     out: dict[str, Any] = {

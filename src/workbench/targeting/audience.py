@@ -125,6 +125,9 @@ def rank_audience(model: TargetingModel, features: pd.DataFrame, top_share: floa
                   chunk_size: int = 1_000_000) -> pd.DataFrame:
     """The top ``top_share`` of the customers in ``features`` by predicted uplift (see :func:`score_audience`).
 
+    Features without ``customer_id`` must be in customer id order (``customer_features(ids=False)``):
+    the same customers are ranked the same, and the result has no ``customer_id``.
+
     Examples
     --------
     >>> from sklearn.linear_model import LinearRegression
@@ -141,10 +144,13 @@ def rank_audience(model: TargetingModel, features: pd.DataFrame, top_share: floa
     if not 0 < top_share < 1:
         raise ParameterError(f"top_share must lie strictly between 0 and 1 (got {top_share})")
     score = model.score(features, chunk_size) if len(features) else np.zeros(0, np.float32)
-    ranked = pd.DataFrame({"customer_id": features["customer_id"].to_numpy(),
-                           "staff_id": features["staff_id"].to_numpy(), "store_id": features["store_id"].to_numpy(),
+    ranked = pd.DataFrame({"staff_id": features["staff_id"].to_numpy(), "store_id": features["store_id"].to_numpy(),
                            "predicted_uplift": score.astype(float)})
-    ranked = ranked.sort_values(["predicted_uplift", "customer_id"], ascending=[False, True], kind="stable")
+    if "customer_id" in features:
+        ranked.insert(0, "customer_id", features["customer_id"].to_numpy())
+        ranked = ranked.sort_values(["predicted_uplift", "customer_id"], ascending=[False, True], kind="stable")
+    else:   # rows in customer id order (customer_features(ids=False)): ties by position are ties by id
+        ranked = ranked.iloc[np.lexsort((np.arange(len(ranked)), -ranked["predicted_uplift"].to_numpy()))]
     ranked = ranked.head(int(len(ranked) * top_share)).reset_index(drop=True)
     ranked.insert(0, "rank", np.arange(1, len(ranked) + 1))
     return ranked
