@@ -11,10 +11,13 @@ date, the rows it adds) can break it; it says why that refuses exactly what a fu
 refuses, with the same error. Reading only some files of a folder needs DuckDB's file-name
 column: on other engines a table with new files is validated in full (as before).
 
-What :meth:`~workbench.engine.Workbench.validate_all` states about a table (its row count, the
-values the reading rules changed, merged duplicates, kept sequences) is a function of that
-table's files, the code and (for what the views read) the as-of date: :func:`remembered_count`
-keeps each beside the passes, so every later kernel on the same files reads it.
+What :func:`validate_all` (:meth:`~workbench.engine.Workbench.validate_all`) states about a
+table (its row count, the values the reading rules changed, merged duplicates, kept sequences)
+is a function of that table's files, the code and (for what the views read) the as-of date:
+:func:`remembered_count` keeps each beside the passes, so every later kernel on the same files
+reads it. The reading-rule counts of a folder are kept per file too (:func:`file_normalisations`),
+and the kept sequences come from a current layer's intervals when it has them
+(:func:`counts_from_intervals`).
 """
 from __future__ import annotations
 
