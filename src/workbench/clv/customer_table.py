@@ -5,11 +5,12 @@ page states about them (counts, sums, the value deciles, the median, tiers, the 
 high-value customers at risk) are aggregates, so they are computed where the rows are:
 
 1. :func:`keep_customer_table` keeps one row per registered customer (spend and orders over the
-   look-back, the buyer's value columns, the main store) with the rank of the customer's CLV
-   among the buyers, and returns the fan-tier cut-offs (the buyers' medians).
+   look-back, the buyer's value columns, the main store) and returns the fan-tier cut-offs (the
+   buyers' medians).
 2. :func:`value_tier_sql` and :func:`fan_tier_sql` are the tiers of
    :func:`~workbench.segments.value_tiers` and :func:`~workbench.segments.fan_tiers` as SQL on
-   that table, so every aggregate and the per-customer frame use the same rule.
+   that table (comparisons with the CLVs at the tiers' last ranks, read as top-k values: no
+   window over every customer), so every aggregate and the per-customer frame use the same rule.
 3. :func:`value_figures` computes the page's aggregates in a few grouped queries: at 20 million
    customers nothing per customer reaches pandas.
 
@@ -46,8 +47,8 @@ def keep_customer_table(wb: Any, as_of: pd.Timestamp, value_table: str, main_sto
 
     Columns: ``customer_id``, ``spend`` (net of refunds) and ``orders`` over the ``lookback_days``
     before ``as_of``, the value columns of ``value_table`` (NULL for customers who never bought),
-    ``store_id`` (main store, from ``main_store_sql``) and ``clv_rank`` (rank of the CLV among the
-    buyers, highest first, ties sharing the lowest rank; NULL for non-buyers). Without a
+    ``store_id`` (main store, from ``main_store_sql``): the value columns the page's aggregates read
+    (the others stay in ``value_table``; :func:`~workbench.clv.pipeline.customer_frame` joins them). Without a
     ``customers`` table the buyers are the population, with no spend or orders. Net spend is
     never negative: the data contract refuses negative amounts and refunds above the amount.
     """
@@ -63,10 +64,7 @@ def keep_customer_table(wb: Any, as_of: pd.Timestamp, value_table: str, main_sto
     else:
         population = f"SELECT customer_id, 0.0 AS spend, 0 AS orders FROM {quote(value_table)}"
     wb.materialize(name, f"""
-        SELECT p.customer_id, p.spend, p.orders, v.frequency, v.recency_days, v.age_days, v.monetary_value,
-               v.p_alive, v.expected_purchases_90d, v.expected_spend, v.clv, s.store_id,
-               CASE WHEN v.clv IS NOT NULL THEN RANK() OVER (PARTITION BY v.clv IS NULL ORDER BY v.clv DESC) END
-                   AS clv_rank
+        SELECT p.customer_id, p.spend, p.orders, v.frequency, v.p_alive, v.expected_purchases_90d, v.clv, s.store_id
         FROM ({population}) p
         LEFT JOIN {quote(value_table)} v ON v.customer_id = p.customer_id
         LEFT JOIN ({main_store_sql}) s ON s.customer_id = p.customer_id""")
@@ -121,13 +119,33 @@ def tier_ranks(buyers: int, quantiles: tuple[float, float] = TIER_QUANTILES) -> 
     return last_rank(1 - hi - _TIER_EPS), last_rank(1 - lo - _TIER_EPS)
 
 
-def value_tier_sql(buyers: int, quantiles: tuple[float, float] = TIER_QUANTILES) -> str:
-    """SQL for the value tier of a row of :func:`keep_customer_table` (non-buyers and CLV ≤ 0: activate)."""
+def kth_largest(wb: Any, table: str, column: str, where: str, k: int) -> float:
+    """The ``k``-th largest value of ``column`` over the rows matching ``where`` (``k`` ≥ 1).
+
+    Equal values are counted apart. A top-``k`` read, not a sort of the whole column.
+    ``column`` and ``where`` are SQL text written by the caller.
+    """
+    return float(wb.scalar(f"SELECT MIN(v) FROM (SELECT {column} AS v FROM {quote(table)} WHERE {where} "
+                           f"ORDER BY {column} DESC LIMIT {literal(int(k))}) x"))
+
+
+def value_tier_sql(wb: Any, table: str = CUSTOMER_TABLE, quantiles: tuple[float, float] = TIER_QUANTILES) -> str:
+    """SQL for the value tier of a row of the customer table (non-buyers and CLV ≤ 0: activate).
+
+    A buyer's rank is at most ``r`` exactly when their CLV is at least the ``r``-th largest, so
+    the tiers of :func:`tier_ranks` are two comparisons with the CLVs at those ranks (ties share
+    a tier, the better one, as in :func:`~workbench.segments.value_tiers`).
+    """
+    buyers = count_buyers(wb, table)
     if buyers == 0:
         return "'activate'"
+
+    def at_least(rank: int) -> str:
+        return "FALSE" if rank == 0 else f"clv >= {_double(kth_largest(wb, table, 'clv', 'clv IS NOT NULL', rank))}"
+
     vip, cultivate = tier_ranks(buyers, quantiles)
-    return (f"CASE WHEN clv > 0 AND clv_rank <= {literal(vip)} THEN 'super_vip' "
-            f"WHEN clv > 0 AND clv_rank <= {literal(cultivate)} THEN 'cultivate' ELSE 'activate' END")
+    return (f"CASE WHEN clv > 0 AND {at_least(vip)} THEN 'super_vip' "
+            f"WHEN clv > 0 AND {at_least(cultivate)} THEN 'cultivate' ELSE 'activate' END")
 
 
 def _double(value: float) -> str:
@@ -197,7 +215,7 @@ def value_figures(wb: Any, th: FanTierThresholds, threshold: float = 0.5, table:
     buyers = count_buyers(wb, table)
     if buyers == 0:
         raise ParameterError("no buyers to value")
-    tier, fan = value_tier_sql(buyers), fan_tier_sql(th)
+    tier, fan = value_tier_sql(wb, table), fan_tier_sql(th)
     high = f"({tier}) IN ({', '.join(literal(t) for t in HIGH_VALUE_TIERS)}) AND frequency > 0"
     risky = f"{high} AND p_alive < {_double(threshold)}"
     head = wb.query(f"""
@@ -309,4 +327,4 @@ def _at_risk_by_store(wb: Any, table: str, high: str, risky: str) -> pd.DataFram
 
 
 __all__ = ["CUSTOMER_TABLE", "HIGH_VALUE_TIERS", "ValueFigures", "count_buyers", "fan_thresholds", "fan_tier_sql",
-           "keep_customer_table", "middle_values", "tier_ranks", "value_figures", "value_tier_sql"]
+           "keep_customer_table", "kth_largest", "middle_values", "tier_ranks", "value_figures", "value_tier_sql"]

@@ -33,7 +33,7 @@ from ..engine.sql import customer_part_sql
 from ..errors import EngineOutOfMemoryError, ParameterError
 from ..segments import FAN_TIER_ZH, FAN_TIERS, FanTierThresholds
 from .beta_geo import BetaGeoFitter
-from .customer_table import CUSTOMER_TABLE, count_buyers, fan_tier_sql, keep_customer_table, value_tier_sql
+from .customer_table import CUSTOMER_TABLE, fan_tier_sql, keep_customer_table, value_tier_sql
 from .gamma_gamma import GammaGammaFitter
 from .rfm import customer_days_sql, model_orders_sql
 from .value import alive_purchase_growth, bootstrap_bounds, check_interval_args, draw_values
@@ -437,12 +437,15 @@ def customer_frame(wb: Workbench, thresholds: FanTierThresholds, table: str = CU
     Tiers are the table's SQL rules (:func:`~workbench.clv.customer_table.value_tier_sql`,
     :func:`~workbench.clv.customer_table.fan_tier_sql`), the same as every aggregate of the page.
     """
-    buyers = count_buyers(wb, table)
+    tier, fan = value_tier_sql(wb, table), fan_tier_sql(thresholds)
     out = wb.query(f"""
-        SELECT customer_id, spend, orders, frequency, recency_days / 7.0 AS recency, age_days / 7.0 AS T,
-               monetary_value, p_alive, expected_purchases_90d, expected_spend, COALESCE(clv, 0.0) AS clv, store_id,
-               {value_tier_sql(buyers)} AS value_tier, {fan_tier_sql(thresholds)} AS fan_tier
-        FROM {quote(table)} ORDER BY customer_id""")
+        SELECT c.customer_id, c.spend, c.orders, c.frequency, v.recency_days / 7.0 AS recency, v.age_days / 7.0 AS T,
+               v.monetary_value, c.p_alive, c.expected_purchases_90d, v.expected_spend, COALESCE(c.clv, 0.0) AS clv,
+               c.store_id, c.value_tier, c.fan_tier
+        FROM (SELECT *, {tier} AS value_tier, {fan} AS fan_tier FROM {quote(table)}) c
+        LEFT JOIN (SELECT customer_id, recency_days, age_days, monetary_value, expected_spend FROM {VALUE_TABLE}) v
+             ON v.customer_id = c.customer_id
+        ORDER BY c.customer_id""")
     out["frequency"] = out["frequency"].astype(float)
     out["value_tier"] = out["value_tier"].astype(object)
     out["fan_tier"] = pd.Categorical(out["fan_tier"], categories=FAN_TIERS)
