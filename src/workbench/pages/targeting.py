@@ -580,12 +580,14 @@ def _named_traits(wb: Any, traits: pd.DataFrame) -> pd.DataFrame:
 def _audience(wb: Any, model: Any, when: pd.Timestamp, top_share: float, ev: dict[str, Any], status: str,
               outcome: str, threads: int | None) -> dict[str, Any]:
     """Customers open at ``when``, and (when the page recommends one) the audience, its gain and its split."""
-    from ..targeting.audience import audience_by, rank_audience
-    from ..targeting.frame import customer_features
+    from ..targeting.audience import audience_by, audience_rows, open_customers
     from ..targeting.learners import thread_limit
 
-    feats = customer_features(wb, at=when, ids=False)   # the page states counts: no customer ids needed
-    n_open = len(feats)
+    if status == "target":   # every open customer scored, part by part past the engine's memory
+        with thread_limit(threads):
+            n_open, aud = audience_rows(wb, model, when, top_share)
+    else:   # only their number is stated
+        n_open = open_customers(wb, when)
     day = (when, when + pd.Timedelta(days=1))
     out: dict[str, Any] = {
         "n_open": Stated(n_open, "persons", "customers with an open WeCom contact at the report's date", *day),
@@ -595,8 +597,6 @@ def _audience(wb: Any, model: Any, when: pd.Timestamp, top_share: float, ev: dic
     }
     if status != "target":
         return out
-    with thread_limit(threads):
-        aud = rank_audience(model, feats, top_share)
     out["audience"] = Stated(len(aud), "persons", f"the top {top_share:.0%} of customers open now by predicted "
                              "uplift", *day)
     out["audience_gain"] = _scaled(ev["top_effect"], len(aud), TOTAL_UNITS[outcome], "expected incremental outcome "

@@ -156,6 +156,82 @@ def rank_audience(model: TargetingModel, features: pd.DataFrame, top_share: floa
     return ranked
 
 
+#: Engine memory one open customer's features take at most while computed (measured: the 20M brand's 10 million
+#: open customers did not fit 2.7 GiB in one statement); beyond the limit they are computed in customer-hash parts.
+_FEATURE_BYTES_PER_CUSTOMER = 1_000
+
+
+def open_customers(wb: Any, at: Any) -> int:
+    """The number of customers with an open contact at ``at``: the rows of ``customer_features(wb, at)``."""
+    from ..engine.sql import literal
+    from ..relations import contact_intervals, open_at_sql
+
+    return int(wb.scalar(f"SELECT COUNT(DISTINCT iv.customer_id) FROM ({contact_intervals(wb)}) iv "
+                         f"WHERE {open_at_sql('iv', literal(pd.Timestamp(at)))}"))
+
+
+def feature_parts(wb: Any, at: Any) -> int:
+    """In how many customer-hash parts the open customers' features fit the engine's memory limit (DuckDB).
+
+    One part without a limit or on another engine.
+    """
+    limit = wb.backend.memory_limit_bytes()
+    if limit is None or wb.dialect != "duckdb":
+        return 1
+    return max(1, -(-open_customers(wb, at) * _FEATURE_BYTES_PER_CUSTOMER // int(limit)))
+
+
+def audience_rows(wb: Any, model: TargetingModel, at: Any, top_share: float = 0.3,
+                  parts: int | None = None) -> tuple[int, pd.DataFrame]:
+    """The customers open at ``at`` and the audience's rows without ids, part by part of the customers.
+
+    The audience is :func:`score_audience`'s (the top ``floor(top_share · n)`` by predicted uplift,
+    ties by customer id): each customer-hash part's features are scored and only the scores and
+    guides are kept; the ids of the customers tied at the cut are read at the end. Returns the
+    number of open customers and ``rank`` (ties in no particular order), ``staff_id``,
+    ``store_id``, ``predicted_uplift``: what :func:`audience_by` counts.
+    """
+    from ..engine.sql import customer_part_sql
+    from ..relations import contact_intervals
+    from .frame import customer_features
+
+    parts = feature_parts(wb, at) if parts is None else int(parts)
+    kept, tied_ids = [], []
+    for i in range(parts):
+        where = None if parts == 1 else (f"SELECT DISTINCT customer_id FROM ({contact_intervals(wb)}) cp "
+                                         f"WHERE {customer_part_sql(parts, i)}")
+        feats = customer_features(wb, at=at, customers_sql=where, ids=False)
+        score = model.score(feats) if len(feats) else np.zeros(0, np.float32)
+        kept.append(pd.DataFrame({"staff_id": pd.Categorical(feats["staff_id"]),
+                                  "store_id": pd.Categorical(feats["store_id"]), "score": score, "part": i,
+                                  "pos": np.arange(len(feats))}))
+        del feats
+    rows = pd.concat(kept, ignore_index=True) if kept else pd.DataFrame(columns=["score"])
+    n, k = len(rows), int(len(rows) * top_share)
+    if k == 0:
+        return n, pd.DataFrame({"rank": [], "staff_id": [], "store_id": [], "predicted_uplift": []})
+    cut = np.partition(rows["score"].to_numpy(), n - k)[n - k]   # the k-th highest score
+    take = (rows["score"] > cut).to_numpy()
+    tied = np.flatnonzero((rows["score"] == cut).to_numpy())
+    need = k - int(take.sum())
+    if need >= len(tied):
+        take[tied] = True
+    else:   # the tied customers with the smallest ids are in, as when every customer is ranked at once
+        for i in np.unique(rows["part"].to_numpy()[tied]):
+            at_i = tied[rows["part"].to_numpy()[tied] == i]
+            where = None if parts == 1 else (f"SELECT DISTINCT customer_id FROM ({contact_intervals(wb)}) cp "
+                                             f"WHERE {customer_part_sql(parts, i)}")
+            ids = customer_features(wb, at=at, customers_sql=where)["customer_id"].to_numpy()
+            tied_ids.append(pd.DataFrame({"row": at_i, "customer_id": ids[rows["pos"].to_numpy()[at_i]]}))
+        first = pd.concat(tied_ids).sort_values("customer_id", kind="stable")["row"].to_numpy()[:need]
+        take[first] = True
+    out = rows[take].sort_values("score", ascending=False, kind="stable")
+    ids = {c: out[c].astype(object).to_numpy() for c in ("staff_id", "store_id")}
+    return n, pd.DataFrame({"rank": np.arange(1, len(out) + 1),
+                            **{c: np.where(pd.isna(v), None, v) for c, v in ids.items()},   # missing as None
+                            "predicted_uplift": out["score"].astype(float).to_numpy()})
+
+
 def score_audience(wb: Any, model: TargetingModel, top_share: float = 0.3, at: Any = None,
                    chunk_size: int = 1_000_000) -> pd.DataFrame:
     """The top ``top_share`` of customers with an open contact at ``at``, by predicted uplift.
