@@ -122,3 +122,15 @@ def test_thresholds_without_a_buyer_in_the_look_back():
     """No buyer in the look-back: spend cut 0 and the frequency floor, as fan_tier_thresholds."""
     wb = workbench.open({"t": pd.DataFrame({"spend": [0.0, 0.0], "orders": [0, 0]})})
     assert ct.fan_thresholds(wb, "t") == FanTierThresholds(0.0, 2.0, 2.0)
+
+
+def test_the_table_built_in_customer_hash_parts_is_the_table(valued):
+    """Past the engine's memory the table is built part after part: the same rows."""
+    wb, cv, _ = valued
+    from workbench.clv.pipeline import VALUE_TABLE, main_stores
+
+    whole = wb.query(f"SELECT * FROM {ct.CUSTOMER_TABLE} ORDER BY customer_id")
+    th = ct.keep_customer_table(wb, cv.as_of, VALUE_TABLE, main_stores(wb, cv.as_of), name="clv_parts", parts=3)
+    assert th == cv.fan_thresholds
+    pd.testing.assert_frame_equal(wb.query("SELECT * FROM clv_parts ORDER BY customer_id"), whole)
+    assert ct._table_parts(wb) == 1   # 4,000 customers fit any engine

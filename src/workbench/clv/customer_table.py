@@ -27,6 +27,7 @@ from typing import Any
 import pandas as pd
 
 from ..engine import literal, money_sum, quote
+from ..engine.sql import customer_part_sql
 from ..errors import ParameterError
 from ..segments import FAN_TIERS, VALUE_TIERS, FanTierThresholds
 
@@ -41,34 +42,65 @@ HISTOGRAM_BINS = 40
 _TIER_EPS = 1e-9   # as value_tiers: 1 − 0.95 is 0.05000000000000004 in floating point
 
 
-def keep_customer_table(wb: Any, as_of: pd.Timestamp, value_table: str, main_store_sql: str,
-                        lookback_days: int = 365, name: str = CUSTOMER_TABLE) -> FanTierThresholds:
+#: engine memory per registered customer of the customer table's joins (population, value, main store): at 20M
+#: customers one statement did not fit a 2.7 GiB engine (the buyers' value table alone held 1.7 GB); past the limit
+#: the table is built in customer-hash parts whose joins each fit
+_TABLE_BYTES_PER_CUSTOMER = 400
+
+
+def keep_customer_table(wb: Any, as_of: pd.Timestamp, value_table: str, main_store_sql: str, lookback_days: int = 365,
+                        name: str = CUSTOMER_TABLE, parts: int | None = None) -> FanTierThresholds:
     """Keep every registered customer's row as engine table ``name``; returns the fan-tier cut-offs.
 
     Columns: ``customer_id``, ``spend`` (net of refunds) and ``orders`` over the ``lookback_days``
     before ``as_of``, the value columns of ``value_table`` (NULL for customers who never bought),
     ``store_id`` (main store, from ``main_store_sql``): the value columns the page's aggregates read
-    (the others stay in ``value_table``; :func:`~workbench.clv.pipeline.customer_frame` joins them). Without a
-    ``customers`` table the buyers are the population, with no spend or orders. Net spend is
-    never negative: the data contract refuses negative amounts and refunds above the amount.
+    (the others stay in ``value_table``; :func:`~workbench.clv.pipeline.customer_frame` joins them).
+    Without a ``customers`` table the buyers are the population, with no spend or orders. Net spend
+    is never negative: the data contract refuses negative amounts and refunds above the amount.
+    ``parts`` (default: from the engine's memory limit) builds the table in customer-hash parts,
+    one after the other: the same rows.
     """
+    parts = _table_parts(wb) if parts is None else int(parts)
     start = as_of - pd.Timedelta(days=lookback_days)
-    if wb.has_table("customers"):
-        population = f"""
-            SELECT c.customer_id, COALESCE({money_sum('o.amount - COALESCE(o.refunded_amount, 0)')}, 0) AS spend,
-                   COUNT(o.order_id) AS orders
-            FROM customers c LEFT JOIN orders o ON o.customer_id = c.customer_id
-                 AND o.order_time >= {literal(start)} AND o.order_time < {literal(as_of)}
-            WHERE c.registered_at IS NULL OR c.registered_at < {literal(as_of)}
-            GROUP BY c.customer_id"""
-    else:
-        population = f"SELECT customer_id, 0.0 AS spend, 0 AS orders FROM {quote(value_table)}"
-    wb.materialize(name, f"""
-        SELECT p.customer_id, p.spend, p.orders, v.frequency, v.p_alive, v.expected_purchases_90d, v.clv, s.store_id
-        FROM ({population}) p
-        LEFT JOIN {quote(value_table)} v ON v.customer_id = p.customer_id
-        LEFT JOIN ({main_store_sql}) s ON s.customer_id = p.customer_id""")
+
+    def rows(where: str) -> str:
+        value = (f"SELECT customer_id, frequency, p_alive, expected_purchases_90d, clv FROM {quote(value_table)} "
+                 f"WHERE {where}")
+        if wb.has_table("customers"):
+            population = f"""
+                SELECT c.customer_id,
+                       COALESCE({money_sum('o.amount - COALESCE(o.refunded_amount, 0)')}, 0) AS spend,
+                       COUNT(o.order_id) AS orders
+                FROM (SELECT customer_id FROM customers
+                      WHERE ({where}) AND (registered_at IS NULL OR registered_at < {literal(as_of)})) c
+                LEFT JOIN (SELECT customer_id, order_id, amount, refunded_amount FROM orders
+                           WHERE ({where}) AND order_time >= {literal(start)} AND order_time < {literal(as_of)}) o
+                     ON o.customer_id = c.customer_id
+                GROUP BY c.customer_id"""
+        else:
+            population = f"SELECT customer_id, 0.0 AS spend, 0 AS orders FROM {quote(value_table)} WHERE {where}"
+        return f"""
+            SELECT p.customer_id, p.spend, p.orders, v.frequency, v.p_alive, v.expected_purchases_90d, v.clv,
+                   s.store_id
+            FROM ({population}) p
+            LEFT JOIN ({value}) v ON v.customer_id = p.customer_id
+            LEFT JOIN (SELECT * FROM ({main_store_sql}) m WHERE {where}) s ON s.customer_id = p.customer_id"""
+
+    wb.materialize(name, rows("TRUE" if parts == 1 else customer_part_sql(parts, 0)))
+    for part in range(1, parts):
+        wb.backend.execute(f"INSERT INTO {quote(name)} {rows(customer_part_sql(parts, part))}")
     return fan_thresholds(wb, name)
+
+
+def _table_parts(wb: Any) -> int:
+    """In how many customer-hash parts the customer table fits the engine's memory (DuckDB; 1 elsewhere)."""
+    limit = getattr(getattr(wb, "backend", None), "memory_limit_bytes", None)
+    limit = limit() if callable(limit) else None
+    if getattr(wb, "dialect", "duckdb") != "duckdb" or not limit:
+        return 1
+    customers = int(wb.scalar(f"SELECT COUNT(*) FROM {'customers' if wb.has_table('customers') else 'orders'}"))
+    return max(1, -(-customers * _TABLE_BYTES_PER_CUSTOMER // limit))
 
 
 def middle_values(wb: Any, table: str, column: str, where: str, n: int) -> float:
