@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import shutil
 
+import pandas as pd
+
 import workbench
 from tests.engine.test_validation_summary import Spy, cache, fields, former_summary, messy  # noqa: F401
 from workbench.engine import validation_files as vf
@@ -82,3 +84,35 @@ def test_a_single_file_or_no_cache_counts_the_table(messy, cache, monkeypatch): 
     assert vf.file_normalisations(wb, "orders") is None
     monkeypatch.setenv("WORKBENCH_VALIDATION_CACHE", "0")
     assert vf.file_normalisations(wb, "orders") is None
+
+
+def test_a_layered_brand_read_as_it_is_counts_its_events_in_one_grouping(report_brand, cache, tmp_path):  # noqa: F811
+    """Events read without casts, a layer with their intervals: rows, duplicates and sequences from one grouping.
+
+    The simulated brand with 25 contact events written twice and 12 adds repeated a minute later,
+    a month before its end: every field of the summary is the former one, and no view is merged
+    (``DISTINCT *``) nor ordered (``LAG(``) to count them.
+    """
+    from workbench.derived_layer import build_layer
+
+    _, brand = report_brand
+    events = brand.tables["contact_events"]
+    as_of = (events["event_time"].max() - pd.Timedelta(days=30)).normalize()
+    again = events[(events["event_type"] == "add") & (events["event_time"] < as_of)].iloc[:12].copy()
+    again["event_time"] += pd.Timedelta(minutes=1)
+    data = tmp_path / "data"
+    data.mkdir()
+    for name, frame in brand.tables.items():
+        if name == "contact_events":
+            frame = pd.concat([frame, frame.iloc[:25], again], ignore_index=True)
+            frame["event_time"] = frame["event_time"].astype("datetime64[us]")   # TIMESTAMP, read as it is
+        frame.to_parquet(data / f"{name}.parquet", index=False)
+    build_layer(data, as_of=as_of)
+    former = fields(former_summary(workbench.open(data, as_of=as_of, layer=None)))
+    wb = workbench.open(data, as_of=as_of)
+    assert wb.layer is not None
+    spy = Spy(wb)
+    assert fields(wb.validate_all()) == former
+    assert former["duplicate_events"]["contact_events"] >= 25
+    assert former["sequences"]["contact_events"]["repeated_opens"] == 12
+    assert not [q for q in spy.queries if "DISTINCT *" in q or "LAG(" in q]

@@ -338,7 +338,7 @@ class _FileViews:
         """Create the views of the new and the old files; False if they would not read as the table does."""
         if not self.found.new_files:
             return True
-        names = self._file_names()
+        names = _file_names(self.wb, Path(self.wb._sources[self.name]))
         new = [names[r] for r in self.found.new_files if r in names]
         old = [n for r, n in names.items() if r not in set(self.found.new_files)]
         for view, files in ((self.new, new), (self.old, old)):
@@ -347,10 +347,6 @@ class _FileViews:
             if self.wb._view_types(view) != self.wb._raw_types(self.name):
                 return False
         return True
-
-    def _file_names(self) -> dict[str, str]:
-        """Path inside the folder -> the name DuckDB's file column gives it."""
-        return _file_names(self.wb, Path(self.wb._sources[self.name]))
 
     def _select(self, files: list[str]) -> str:
         """``__raw_<table>``'s SELECT over some files of the folder (a filter on the file column skips the others)."""
@@ -530,14 +526,14 @@ def _prune(folder: Path, prefix: str, keep: int) -> None:
 def file_normalisations(wb: Workbench, name: str) -> list[tuple[str, str, int]] | None:
     """:func:`~workbench.engine.validation.normalisation_counts` of a folder of Parquet files, summed over its files.
 
-    Each count is a sum over rows of a condition on the row, so the table's is the sum of its
-    files'. A file's counts are remembered under its content, the table's input columns and
-    types (those of all its files read together, which a new file can widen) and the code, so
-    the daily export that adds a file counts only that file. None (count the table) on other
-    engines, for a single file, or without the cache.
+    Each count sums a condition over rows, so the table's is the sum of its files'. A file's are
+    remembered under its content, the code and the table's input types (all files read together:
+    a new file can widen them), so the day's new file is counted alone. None (count the table) on
+    other engines, for a single file, or without the cache.
     """
-    src = Path(wb._sources[name])
-    if wb.dialect != "duckdb" or not src.is_dir() or summary_path(wb, name, "normalised", False) is None:
+    if wb.dialect != "duckdb" or summary_path(wb, name, "normalised", False) is None:  # None: not local files
+        return None
+    if not (src := Path(wb._sources[name])).is_dir():
         return None
     from .. import __version__
     from .memo import code_digest
@@ -622,14 +618,11 @@ INTERVAL_RELATIONS = {"contact_events": "__wb_contact_intervals", "group_events"
 def counts_from_intervals(wb: Workbench, table: str, intervals: Any) -> dict[str, int]:
     """:func:`~workbench.engine.validation.interval_counts` from the table's intervals (Parquet) and view.
 
-    The interval builder keeps the first event of each run of opens or of closes of a pair (in
-    the order of :func:`~workbench.engine.sql.interval_order_sql`; ties in one second keep their
-    kind, so any order among them gives the same runs) and starts an interval at each kept open,
-    ended by the kept close after it (``end_type`` not NULL). Repeated opens, the opens that are
-    not first of their run, are ``opens - intervals``; second closes are ``closes - ended
-    intervals``, since no pair starts with a close (validation refuses it). The contract's types
-    of an interval event table are its opens and closes only. ``rows``, opens and closes are
-    counted on the view (its merging of identical rows is one hash, no sort).
+    The interval builder keeps the first event of each run of opens or of closes of a pair (ties
+    in one second keep their kind: any order among them gives the same runs) and starts an
+    interval at each kept open, ended by the kept close after it. Repeated opens (not first of
+    their run) are ``opens - intervals``; second closes ``closes - ended intervals``, as no pair
+    starts with a close (validation refuses it). Opens and closes are the contract's only types.
     """
     rules = contract.INTERVAL_EVENTS[table]
     view = f"__wb_kept_{INTERVAL_RELATIONS[table]}"
@@ -639,12 +632,35 @@ def counts_from_intervals(wb: Workbench, table: str, intervals: Any) -> dict[str
     finally:
         wb.backend.drop(view)
 
-    def count(kinds: Iterable[str]) -> str:
-        return f"COALESCE(SUM(CASE WHEN event_type IN ({', '.join(literal(v) for v in kinds)}) THEN 1 ELSE 0 END), 0)"
-
-    rows, opens, closes = wb._fetch(f"SELECT COUNT(*), {count(rules['open'])}, {count(rules['close'])} "
-                                    f"FROM {quote(table)}")[0]
+    rows, opens, closes = _view_kinds(wb, table, rules)
     return {"second_closes": int(closes) - int(ended), "repeated_opens": int(opens) - int(started), "rows": int(rows)}
+
+
+def _view_kinds(wb: Workbench, table: str, rules: dict[str, Any]) -> tuple[int, int, int]:
+    """Rows, opens and closes of interval event view ``table`` (a hash of identical rows, no sort).
+
+    When every column is read as it is (no cast) and only the row time reads the as-of date, the
+    view's rows are the distinct raw rows before it: one grouping of the raw rows counts them and
+    the duplicates (:func:`duplicate_events` reads those remembered); else the view is counted.
+    """
+    spec, raw_types, row_time = contract.TABLES[table], wb._raw_types(table), contract.ROW_TIME[table]
+    as_is = all(wb._cast(c.name, raw_types[c.name], c.dtype) == quote(c.name)
+                for c in spec.columns if c.name in raw_types)
+
+    def count(kinds: Iterable[str], also: str = "TRUE", weight: str = "1") -> str:
+        kind = f"event_type IN ({', '.join(literal(v) for v in kinds)})" if kinds else "TRUE"
+        return f"COALESCE(SUM(CASE WHEN {kind} AND {also} THEN {weight} ELSE 0 END), 0)"
+
+    if not as_is or _as_of_columns(wb, table, spec.column_names) not in ([], [row_time]):
+        return wb._fetch(f"SELECT {count(())}, {count(rules['open'])}, {count(rules['close'])} FROM {quote(table)}")[0]
+    before = f"{quote(row_time)} < {literal(wb.as_of)}" if wb.reads_as_of else "TRUE"
+    groups = (f"SELECT event_type, {quote(row_time)}, COUNT(*) AS n FROM {quote('__raw_' + table)} "
+              f"GROUP BY {', '.join(quote(c) for c in raw_types)}")
+    total, distinct, rows, opens, closes = wb._fetch(
+        f"SELECT {count((), weight='n')}, COUNT(*), {count((), before)}, {count(rules['open'], before)}, "
+        f"{count(rules['close'], before)} FROM ({groups}) g")[0]
+    remembered_count(wb, table, "duplicates", False, lambda: int(total) - int(distinct))
+    return rows, opens, closes
 
 
 def normalisations(wb: Workbench, name: str) -> list[Normalisation]:
