@@ -10,15 +10,13 @@ the tool flag: they equal the metric's rows, with and without the flag.
 """
 from __future__ import annotations
 
-import shutil
-
 import pandas as pd
 import pytest
 
 import workbench
+from tests.pages.memo_kernels import layered_copy
 from workbench import metrics
 from workbench.churn import risk, spells
-from workbench.derived_layer import build_layer
 from workbench.engine.memo import MEMO_DIR
 from workbench.pages import churn as page
 
@@ -30,12 +28,7 @@ KEPT = {"churn.spell_counts", "churn.cox_hazard_ratios", "churn.cox_ph_test", "c
 @pytest.fixture(scope="module")
 def kernels(report_brand, tmp_path_factory):
     """A copy of the simulated brand with a current layer: ``(folder, as_of)``."""
-    src, brand = report_brand
-    folder = tmp_path_factory.mktemp("churn-memo") / "data"
-    shutil.copytree(src / "data", folder)       # the shared brand stays as it is
-    as_of = T(brand.truth["as_of"][:10])
-    build_layer(folder, as_of=as_of)
-    return folder, as_of
+    return layered_copy(report_brand, tmp_path_factory, "churn-memo")
 
 
 def _numbers(wb: workbench.Workbench, end: pd.Timestamp) -> dict:

@@ -7,45 +7,19 @@ statements, tables, model check, alive matrix and covariate effects.
 from __future__ import annotations
 
 import dataclasses
-import shutil
 
 import pandas as pd
 import pytest
 
-import workbench
-from workbench.derived_layer import build_layer
+from tests.pages.memo_kernels import assert_same, three_kernels
 from workbench.engine.memo import MEMO_DIR, memoised_result
 from workbench.pages import clv as page
 
 
 @pytest.fixture(scope="module")
 def kernels(report_brand, tmp_path_factory):
-    """Three workbenches on one copy of the simulated brand: no layer, the first and the second on its layer."""
-    src, brand = report_brand
-    folder = tmp_path_factory.mktemp("clv-memo") / "data"
-    shutil.copytree(src / "data", folder)
-    as_of = brand.truth["as_of"][:10]
-    build_layer(folder, as_of=as_of)
-    plain = workbench.open(folder, as_of=as_of, layer=None)
-    first, second = (workbench.open(folder, as_of=as_of) for _ in range(2))
-    assert plain.layer is None and first.layer is not None
-    return plain, first, second, pd.Timestamp(as_of)
-
-
-def assert_same(got, want, path="page"):
-    """Field by field: frames with assert_frame_equal, everything else by repr (NaN-safe)."""
-    if isinstance(want, pd.DataFrame):
-        pd.testing.assert_frame_equal(got, want, obj=path)
-    elif dataclasses.is_dataclass(want):
-        assert type(got) is type(want), path
-        for f in dataclasses.fields(want):
-            assert_same(getattr(got, f.name), getattr(want, f.name), f"{path}.{f.name}")
-    elif isinstance(want, tuple):
-        assert isinstance(got, tuple) and len(got) == len(want), path
-        for i, (g, w) in enumerate(zip(got, want)):
-            assert_same(g, w, f"{path}[{i}]")
-    else:
-        assert repr(got) == repr(want), path
+    """No layer, the first and the second kernel on a copy of the simulated brand with its layer."""
+    return three_kernels(report_brand, tmp_path_factory, "clv-memo")
 
 
 def test_the_page_read_from_the_memo_is_the_page_computed(kernels, monkeypatch):

@@ -8,14 +8,10 @@
 """
 from __future__ import annotations
 
-import shutil
-
 import pandas as pd
 import pytest
 
-import workbench
-from tests.pages.test_clv_memo import assert_same
-from workbench.derived_layer import build_layer
+from tests.pages.memo_kernels import assert_same, three_kernels
 from workbench.experiments import segment_breakdown
 from workbench.i18n import t
 from workbench.pages import experiment as ep
@@ -25,15 +21,8 @@ METRICS = ["gmv", "orders", "converted", "aov"]
 
 @pytest.fixture(scope="module")
 def kernels(report_brand, tmp_path_factory):
-    """Three workbenches on one copy of the simulated brand: no layer, the first and the second on its layer."""
-    src, brand = report_brand
-    folder = tmp_path_factory.mktemp("experiment-memo") / "data"
-    shutil.copytree(src / "data", folder)
-    as_of = brand.truth["as_of"][:10]
-    build_layer(folder, as_of=as_of)
-    plain = workbench.open(folder, as_of=as_of, layer=None)
-    first, second = (workbench.open(folder, as_of=as_of) for _ in range(2))
-    return plain, first, second
+    """No layer, the first and the second kernel on a copy of the simulated brand with its layer."""
+    return three_kernels(report_brand, tmp_path_factory, "experiment-memo")[:3]
 
 
 @pytest.mark.parametrize("experiment_id", ["EXP_CUST", "EXP_STORE"])

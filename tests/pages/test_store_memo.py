@@ -8,13 +8,12 @@ memos instead of querying again.
 """
 from __future__ import annotations
 
-import shutil
-
 import pandas as pd
 import pytest
 
 import workbench
 from tests.handbuilt import staffed_brand
+from tests.pages.memo_kernels import layered_copy
 from workbench.derived_layer import build_layer
 from workbench.engine.memo import MEMO_DIR
 from workbench.pages import guides as guides_page
@@ -27,13 +26,8 @@ T = pd.Timestamp
 @pytest.fixture(scope="module")
 def sim_layer(report_brand, tmp_path_factory):
     """A copy of the simulated brand (12 stores) with a current layer at its as-of: ``(folder, as_of, stores)``."""
-    src, brand = report_brand
-    folder = tmp_path_factory.mktemp("store-memo") / "data"
-    shutil.copytree(src / "data", folder)       # the shared brand stays as it is
-    as_of = T(brand.truth["as_of"][:10])
-    build_layer(folder, as_of=as_of)
-    stores = sorted(brand.tables["stores"]["store_id"].astype(str))
-    return folder, as_of, stores
+    folder, as_of = layered_copy(report_brand, tmp_path_factory, "store-memo")
+    return folder, as_of, sorted(report_brand[1].tables["stores"]["store_id"].astype(str))
 
 
 def _assert_same_todo(got: page.StoreTodo, want: page.StoreTodo) -> None:

@@ -10,16 +10,14 @@
 """
 from __future__ import annotations
 
-import shutil
-
 import pandas as pd
 import pytest
 
 import workbench
 from tests.handbuilt import value_bucket_brand
+from tests.pages.memo_kernels import three_kernels
 from workbench import metrics
 from workbench.attribution.buckets import order_buckets_sql, order_rules_sql, value_buckets
-from workbench.derived_layer import build_layer
 from workbench.engine.memo import MEMO_DIR
 from workbench.pages import ops
 from workbench.pages import value as vp
@@ -83,15 +81,7 @@ def test_monthly_gmv_sums_what_conversion_sums(report_brand):
 @pytest.fixture(scope="module")
 def kernels(report_brand, tmp_path_factory):
     """Three workbenches on one copy of the simulated brand: no layer, the first and the second on its layer."""
-    src, brand = report_brand
-    folder = tmp_path_factory.mktemp("value-memo") / "data"
-    shutil.copytree(src / "data", folder)
-    as_of = brand.truth["as_of"][:10]
-    build_layer(folder, as_of=as_of)
-    plain = workbench.open(folder, as_of=as_of, layer=None)
-    first, second = (workbench.open(folder, as_of=as_of) for _ in range(2))
-    assert plain.layer is None and first.layer is not None
-    return plain, first, second, T(as_of)
+    return three_kernels(report_brand, tmp_path_factory, "value-memo")
 
 
 def _sections(wb: workbench.Workbench, end: pd.Timestamp) -> dict:

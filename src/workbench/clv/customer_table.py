@@ -274,7 +274,7 @@ def value_figures(wb: Any, th: FanTierThresholds, threshold: float = 0.5, table:
         value_at_risk=float(head["value_at_risk"]),
         potential_fans=int(wb.scalar(f"SELECT COUNT(*) FROM {quote(table)} WHERE NOT (orders > 0)")),
         threshold=float(threshold), deciles=deciles, histogram=_histogram(wb, table),
-        value_tiers=_value_tier_table(wb, table, tier), fan_tiers=_fan_tier_table(wb, table, fan),
+        value_tiers=_value_tier_table(wb, table, tier), fan_tiers=_tier_table(wb, table, "fan_tier", fan, FAN_TIERS),
         at_risk_by_store=_at_risk_by_store(wb, table, high, risky))
 
 
@@ -322,27 +322,22 @@ def _histogram(wb: Any, table: str, bins: int = HISTOGRAM_BINS) -> pd.DataFrame:
     return pd.DataFrame({"low": edges[:-1], "high": edges[1:], "customers": counts})
 
 
+def _tier_table(wb: Any, table: str, name: str, tier: str, levels: tuple[str, ...]) -> pd.DataFrame:
+    """Customers, expected value (non-buyers: 0), spend and share of the value per tier, every level in order."""
+    got = wb.query(f"""
+        SELECT {tier} AS {name}, COUNT(*) AS n, COALESCE({money_sum('clv')}, 0) AS value,
+               {money_sum('spend')} AS spend
+        FROM {quote(table)} GROUP BY 1""").set_index(name)
+    out = got.reindex(list(levels)).fillna(0).rename_axis(name).reset_index()
+    out["n"] = out["n"].astype("int64")
+    out["share"] = out["value"] / out["value"].sum()
+    return out[[name, "n", "value", "spend", "share"]]
+
+
 def _value_tier_table(wb: Any, table: str, tier: str) -> pd.DataFrame:
-    got = wb.query(f"""
-        SELECT {tier} AS value_tier, COUNT(*) AS n, COALESCE({money_sum('clv')}, 0) AS value,
-               {money_sum('spend')} AS spend
-        FROM {quote(table)} GROUP BY 1""").set_index("value_tier")
-    vt = got.reindex(list(VALUE_TIERS)).fillna(0).rename_axis("value_tier").reset_index()
-    vt["n"] = vt["n"].astype("int64")
-    vt["share"] = vt["value"] / vt["value"].sum()
+    vt = _tier_table(wb, table, "value_tier", tier, VALUE_TIERS)
     vt["mean"] = vt["value"] / vt["n"].where(vt["n"] > 0)
-    return vt[["value_tier", "n", "value", "spend", "share", "mean"]]
-
-
-def _fan_tier_table(wb: Any, table: str, fan: str) -> pd.DataFrame:
-    got = wb.query(f"""
-        SELECT {fan} AS fan_tier, COUNT(*) AS n, COALESCE({money_sum('clv')}, 0) AS value,
-               {money_sum('spend')} AS spend
-        FROM {quote(table)} GROUP BY 1""").set_index("fan_tier")
-    ft = got.reindex(list(FAN_TIERS)).fillna(0).rename_axis("fan_tier").reset_index()
-    ft["n"] = ft["n"].astype("int64")
-    ft["share"] = ft["value"] / ft["value"].sum()
-    return ft[["fan_tier", "n", "value", "spend", "share"]]
+    return vt
 
 
 def _at_risk_by_store(wb: Any, table: str, high: str, risky: str) -> pd.DataFrame:
