@@ -203,3 +203,11 @@ def test_audience_in_customer_hash_parts_is_the_audience_of_one_pass(brand):
                 g, w = audience_by(wb, got, by), audience_by(wb, want, by)
                 pd.testing.assert_frame_equal(g.drop(columns="predicted_uplift"), w.drop(columns="predicted_uplift"))
                 np.testing.assert_allclose(g["predicted_uplift"], w["predicted_uplift"], rtol=1e-12)
+
+
+def test_open_customer_ids_are_the_features_rows(brand):
+    """The ids read for the customers tied at the cut are customer_features' rows, in its order."""
+    from workbench.targeting.frame import open_customer_ids
+
+    _, wb, _ = brand
+    np.testing.assert_array_equal(open_customer_ids(wb), customer_features(wb)["customer_id"].to_numpy())

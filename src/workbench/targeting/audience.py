@@ -193,7 +193,7 @@ def audience_rows(wb: Any, model: TargetingModel, at: Any, top_share: float = 0.
     """
     from ..engine.sql import customer_part_sql
     from ..relations import contact_intervals
-    from .frame import customer_features
+    from .frame import customer_features, open_customer_ids
 
     parts = feature_parts(wb, at) if parts is None else int(parts)
     kept, tied_ids = [], []
@@ -221,7 +221,7 @@ def audience_rows(wb: Any, model: TargetingModel, at: Any, top_share: float = 0.
             at_i = tied[rows["part"].to_numpy()[tied] == i]
             where = None if parts == 1 else (f"SELECT DISTINCT customer_id FROM ({contact_intervals(wb)}) cp "
                                              f"WHERE {customer_part_sql(parts, i)}")
-            ids = customer_features(wb, at=at, customers_sql=where)["customer_id"].to_numpy()
+            ids = open_customer_ids(wb, at=at, customers_sql=where)
             tied_ids.append(pd.DataFrame({"row": at_i, "customer_id": ids[rows["pos"].to_numpy()[at_i]]}))
         first = pd.concat(tied_ids).sort_values("customer_id", kind="stable")["row"].to_numpy()[:need]
         take[first] = True

@@ -73,10 +73,7 @@ def _features_sql(wb: Workbench, at: pd.Timestamp, customers_sql: str | None, op
     else every customer of ``customers_sql`` (then required).
     """
     t = literal(at)
-    keep = "" if customers_sql is None else \
-        f"AND iv.customer_id IN (SELECT customer_id FROM ({customers_sql}) keep_c)"
-    guide = f"""SELECT iv.customer_id, MIN(iv.staff_id) AS staff_id FROM ({contact_intervals(wb)}) iv
-                WHERE {open_at_sql('iv', t)} {keep} GROUP BY iv.customer_id"""
+    guide = _guide_sql(wb, at, customers_sql)
     base = guide if open_only else f"""
         SELECT c.customer_id, g.staff_id FROM (SELECT DISTINCT customer_id FROM ({customers_sql}) c0) c
         LEFT JOIN ({guide}) g ON g.customer_id = c.customer_id"""
@@ -113,6 +110,21 @@ def _features_sql(wb: Workbench, at: pd.Timestamp, customers_sql: str | None, op
         LEFT JOIN ({first_adds(wb)}) fa ON fa.customer_id = b.customer_id
         LEFT JOIN ({staff_dims(wb)}) sd ON sd.staff_id = b.staff_id
     """
+
+
+def _guide_sql(wb: Workbench, at: pd.Timestamp, customers_sql: str | None) -> str:
+    """Each customer with an open contact at ``at`` (of ``customers_sql`` when given) and the first guide by id."""
+    keep = "" if customers_sql is None else \
+        f"AND iv.customer_id IN (SELECT customer_id FROM ({customers_sql}) keep_c)"
+    return f"""SELECT iv.customer_id, MIN(iv.staff_id) AS staff_id FROM ({contact_intervals(wb)}) iv
+               WHERE {open_at_sql('iv', literal(at))} {keep} GROUP BY iv.customer_id"""
+
+
+def open_customer_ids(wb: Workbench, at: Any = None, customers_sql: str | None = None) -> np.ndarray:
+    """The ids of :func:`customer_features`' rows, in its order, without computing the features."""
+    t = require_as_of(wb, at, "at")
+    return wb.query(f"SELECT g.customer_id FROM ({_guide_sql(wb, t, customers_sql)}) g "
+                    "ORDER BY g.customer_id")["customer_id"].to_numpy()
 
 
 def _typed(df: pd.DataFrame) -> pd.DataFrame:
