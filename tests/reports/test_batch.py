@@ -109,6 +109,25 @@ def test_a_reports_second_language_starts_after_the_next_reports_first(folder):
                                            for lang in ("zh", "en")]
 
 
+def test_a_reports_second_language_waits_for_its_first_to_end(folder):
+    """With two workers a free worker takes the next job that may start: report 2's en (its zh has ended)
+    before report 1's en, which starts only after report 1's zh has ended."""
+    nbs = folder / "notebooks"
+    write_notebook(nbs, "ops_dashboard", "import pathlib, time\n"
+                   "log = pathlib.Path(data_dir).parent / 'events.txt'\n"
+                   "with open(log, 'a') as f:\n    f.write(f'start-{n}.{lang} ')\n"
+                   "for _ in range(600 if (n, lang) == (1, 'zh') else 0):  # report 1's zh ends after 2's en starts\n"
+                   "    if 'start-2.en' in log.read_text():\n        break\n    time.sleep(0.1)\n"
+                   "with open(log, 'a') as f:\n    f.write(f'end-{n}.{lang} ')")
+    schedule = write_schedule(folder, "reports:\n" + "".join(
+        f"  - name: ops_dashboard\n    parameters: {{n: {n}}}\n" for n in (1, 2)))
+    runs = batch(folder, schedule, "waiting", workers=2)
+    assert [r.status for r in runs] == ["ok"] * 4
+    events = (folder / "events.txt").read_text().split()
+    assert events.index("end-1.zh") < events.index("start-1.en")
+    assert events.index("end-2.zh") < events.index("start-2.en") < events.index("end-1.zh")
+
+
 def test_kernels_run_at_once_with_their_share_of_the_budget(folder, monkeypatch):
     """Two reports that each wait for the other to start can only both finish if they run together; each
     kernel sees the DuckDB limit the plan gives it, and the parent's environment is restored afterwards."""

@@ -411,6 +411,9 @@ def _run_jobs(jobs: list[dict[str, Any]], as_of: str, where: dict[str, Path], pl
 
     Reports that ran out of memory beside others wait until the pool is idle and then run one at a
     time with :attr:`BatchPlan.alone_memory_limit` (kernels read ``WORKBENCH_MEMORY_LIMIT`` when they start).
+    A report's later language starts only once its first language has ended (:func:`first_languages`), so it
+    reads what that kernel kept beside the layer instead of computing it beside it; a free worker takes the next
+    job in :func:`run_order` that may start.
     """
     from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
@@ -420,13 +423,26 @@ def _run_jobs(jobs: list[dict[str, Any]], as_of: str, where: dict[str, Path], pl
     again: list[int] = []  # ran out of memory beside others: to run again alone, once each
     first: dict[int, tuple[ReportRun, bool]] = {}  # their first runs, recorded if the batch is stopped
     pool = ThreadPoolExecutor(max_workers=plan.workers, thread_name_prefix="report")
+    waiting = run_order(jobs)  # not started yet
+    after = first_languages(jobs)  # job -> the job of its report's first language
+    pending: dict[Any, int] = {}  # running (or about to): future -> job
 
     def submit(i: int) -> Any:
         return pool.submit(_one_job, i, len(jobs), jobs[i], as_of, where, progress, skip_up_to_date, timeout, stop)
 
-    pending = {submit(i): i for i in run_order(jobs)}
+    def may_start(i: int) -> bool:
+        return after.get(i) is None or after[i] in done or after[i] in first
+
+    def fill() -> None:
+        while len(pending) < plan.workers and (ready := next((i for i in waiting if may_start(i)), None)) is not None:
+            waiting.remove(ready)
+            pending[submit(ready)] = ready
+
     try:
-        while pending or again:
+        while pending or again or waiting:
+            fill()
+            if not pending and not again:  # cannot happen: a job waits only for one that has started
+                raise RuntimeError(f"jobs {waiting} wait for jobs that never start")
             if not pending:  # the pool is idle: the next out-of-memory report alone, with the whole budget
                 i = again.pop(0)
                 os.environ["WORKBENCH_MEMORY_LIMIT"] = str(plan.alone_memory_limit)  # restored by kernel_environment
@@ -447,6 +463,7 @@ def _run_jobs(jobs: list[dict[str, Any]], as_of: str, where: dict[str, Path], pl
         stop.set()
         for future in pending:
             future.cancel()
+        waiting.clear()
         stop_kernels()
         running = [f for f in pending if not f.cancelled()]
         finished, late = wait(running, timeout=_STOP_WAIT_S)
@@ -463,6 +480,28 @@ def _run_jobs(jobs: list[dict[str, Any]], as_of: str, where: dict[str, Path], pl
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
     return [done[i][0] for i in range(len(jobs))]
+
+
+def _report_key(job: dict[str, Any]) -> str:
+    return json.dumps([job["name"], job.get("label"), job.get("parameters", {})], sort_keys=True, default=str)
+
+
+def first_languages(jobs: list[dict[str, Any]]) -> dict[int, int]:
+    """Each job of a report in a later language -> the job of that report's first language.
+
+    >>> jobs = [{"name": n, "lang": lang, "parameters": {}} for n in "ab" for lang in ("zh", "en")]
+    >>> first_languages(jobs)
+    {1: 0, 3: 2}
+    """
+    firsts: dict[str, int] = {}
+    out = {}
+    for i, job in enumerate(jobs):
+        key = _report_key(job)
+        if key in firsts:
+            out[i] = firsts[key]
+        else:
+            firsts[key] = i
+    return out
 
 
 def run_order(jobs: list[dict[str, Any]]) -> list[int]:
@@ -484,8 +523,7 @@ def run_order(jobs: list[dict[str, Any]]) -> list[int]:
     keys = []
     for job in jobs:
         langs.setdefault(job["lang"], len(langs))
-        report = json.dumps([job["name"], job.get("label"), job.get("parameters", {})], sort_keys=True, default=str)
-        keys.append((reports.setdefault(report, len(reports)), langs[job["lang"]]))
+        keys.append((reports.setdefault(_report_key(job), len(reports)), langs[job["lang"]]))
     return sorted(range(len(jobs)), key=lambda i: (keys[i][0] + keys[i][1], keys[i][1], i))
 
 
