@@ -57,13 +57,15 @@ def funnel_steps_sql(wb: Workbench, s: pd.Timestamp, e: pd.Timestamp, w: str) ->
             GROUP BY 1, 2, 3, 4, 5, 6
         ),
         jj AS (
-            SELECT a.*, MIN(j.event_time) AS join_time
+            SELECT a.customer_id, a.store_id, a.region, a.channel_group, a.channel_code, a.scan_time, a.add_time,
+                   MIN(j.event_time) AS join_time
             FROM a LEFT JOIN (SELECT customer_id, event_time FROM {wb.table_or_empty('group_events')}
                               WHERE event_type = 'join' AND event_time BETWEEN {reach}) j
                  ON j.customer_id = a.customer_id AND j.event_time >= a.add_time AND j.event_time < a.scan_time + {w}
             GROUP BY 1, 2, 3, 4, 5, 6, 7
         )
-        SELECT jj.*, MIN(k.issued_at) AS claim_time
+        SELECT jj.customer_id, jj.store_id, jj.region, jj.channel_group, jj.channel_code, jj.scan_time, jj.add_time,
+               jj.join_time, MIN(k.issued_at) AS claim_time
         FROM jj LEFT JOIN (SELECT customer_id, issued_at FROM {wb.table_or_empty('coupons')}
                            WHERE issue_source = 'wecom' AND issued_at BETWEEN {reach}) k
              ON k.customer_id = jj.customer_id AND k.issued_at >= jj.join_time AND k.issued_at < jj.scan_time + {w}
