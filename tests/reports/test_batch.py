@@ -128,6 +128,25 @@ def test_a_reports_second_language_waits_for_its_first_to_end(folder):
     assert events.index("end-2.zh") < events.index("start-2.en") < events.index("end-1.zh")
 
 
+def test_store_pages_wait_for_the_first_store_page(folder):
+    """The first store page computes every store's tables; with two workers the other store pages start only
+    once it has ended, instead of computing them beside it."""
+    nbs = folder / "notebooks"
+    write_notebook(nbs, "ops_dashboard", "import pathlib, time\n"
+                   "log = pathlib.Path(data_dir).parent / 'stores.txt'\n"
+                   "with open(log, 'a') as f:\n    f.write(f'start-{store_id} ')\n"
+                   "time.sleep(3 if store_id == 'S1' else 0)\n"
+                   "with open(log, 'a') as f:\n    f.write(f'end-{store_id} ')")
+    nb = nbformat.read(str(nbs / "ops_dashboard.ipynb"), as_version=4)
+    nb.cells[0].source += '\nstore_id: str = ""'
+    nbformat.write(nb, str(nbs / "ops_dashboard.ipynb"))
+    schedule = write_schedule(folder, "reports:\n  - name: ops_dashboard\n    langs: [zh]\n"
+                                      "    stores: all\n")
+    runs = batch(folder, schedule, "stores", workers=2)
+    assert [r.status for r in runs] == ["ok"] * 2, [r.error for r in runs]   # the tiny brand's S1 and S2
+    assert (folder / "stores.txt").read_text().split() == ["start-S1", "end-S1", "start-S2", "end-S2"]
+
+
 def test_kernels_run_at_once_with_their_share_of_the_budget(folder, monkeypatch):
     """Two reports that each wait for the other to start can only both finish if they run together; each
     kernel sees the DuckDB limit the plan gives it, and the parent's environment is restored afterwards."""

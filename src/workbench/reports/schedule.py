@@ -411,9 +411,9 @@ def _run_jobs(jobs: list[dict[str, Any]], as_of: str, where: dict[str, Path], pl
 
     Reports that ran out of memory beside others wait until the pool is idle and then run one at a
     time with :attr:`BatchPlan.alone_memory_limit` (kernels read ``WORKBENCH_MEMORY_LIMIT`` when they start).
-    A report's later language starts only once its first language has ended (:func:`first_languages`), so it
-    reads what that kernel kept beside the layer instead of computing it beside it; a free worker takes the next
-    job in :func:`run_order` that may start.
+    A report's later language starts only once its first language has ended, and a store page once its report's
+    first store page has ended (:func:`first_languages`), so it reads what that kernel kept beside the layer
+    instead of computing it beside it; a free worker takes the next job in :func:`run_order` that may start.
     """
     from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
@@ -424,14 +424,14 @@ def _run_jobs(jobs: list[dict[str, Any]], as_of: str, where: dict[str, Path], pl
     first: dict[int, tuple[ReportRun, bool]] = {}  # their first runs, recorded if the batch is stopped
     pool = ThreadPoolExecutor(max_workers=plan.workers, thread_name_prefix="report")
     waiting = run_order(jobs)  # not started yet
-    after = first_languages(jobs)  # job -> the job of its report's first language
+    after = first_languages(jobs)  # job -> the jobs it waits for
     pending: dict[Any, int] = {}  # running (or about to): future -> job
 
     def submit(i: int) -> Any:
         return pool.submit(_one_job, i, len(jobs), jobs[i], as_of, where, progress, skip_up_to_date, timeout, stop)
 
     def may_start(i: int) -> bool:
-        return after.get(i) is None or after[i] in done or after[i] in first
+        return all(j in done or j in first for j in after.get(i, ()))
 
     def fill() -> None:
         while len(pending) < plan.workers and (ready := next((i for i in waiting if may_start(i)), None)) is not None:
@@ -486,21 +486,34 @@ def _report_key(job: dict[str, Any]) -> str:
     return json.dumps([job["name"], job.get("label"), job.get("parameters", {})], sort_keys=True, default=str)
 
 
-def first_languages(jobs: list[dict[str, Any]]) -> dict[int, int]:
-    """Each job of a report in a later language -> the job of that report's first language.
+def first_languages(jobs: list[dict[str, Any]]) -> dict[int, tuple[int, ...]]:
+    """The jobs each job waits for: what they compute, it reads (:mod:`workbench.engine.memo`).
+
+    A report in a later language waits for the report's first language. A store page waits for
+    the first store page of its report (same name, label and other parameters): that one computes
+    every store's brand-wide tables, which the others read.
 
     >>> jobs = [{"name": n, "lang": lang, "parameters": {}} for n in "ab" for lang in ("zh", "en")]
     >>> first_languages(jobs)
-    {1: 0, 3: 2}
+    {1: (0,), 3: (2,)}
+    >>> stores = [{"name": "ops", "lang": lang, "parameters": {"store_id": s}} for s in ("S1", "S2") for lang in "ab"]
+    >>> first_languages(stores)
+    {1: (0,), 2: (0,), 3: (2, 0)}
     """
     firsts: dict[str, int] = {}
-    out = {}
+    families: dict[str, int] = {}
+    out: dict[int, tuple[int, ...]] = {}
     for i, job in enumerate(jobs):
         key = _report_key(job)
-        if key in firsts:
-            out[i] = firsts[key]
-        else:
-            firsts[key] = i
+        wait = [firsts[key]] if key in firsts else []
+        firsts.setdefault(key, i)
+        if job.get("parameters", {}).get("store_id"):
+            rest = {k: v for k, v in job["parameters"].items() if k != "store_id"}
+            family = _report_key({**job, "parameters": rest})
+            if families.setdefault(family, i) not in (i, *wait):
+                wait.append(families[family])
+        if wait:
+            out[i] = tuple(wait)
     return out
 
 
