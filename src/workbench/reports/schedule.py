@@ -412,7 +412,7 @@ def _run_jobs(jobs: list[dict[str, Any]], as_of: str, where: dict[str, Path], pl
     Reports that ran out of memory beside others wait until the pool is idle and then run one at a
     time with :attr:`BatchPlan.alone_memory_limit` (kernels read ``WORKBENCH_MEMORY_LIMIT`` when they start).
     A report's later language starts only once its first language has ended, and a store page once its report's
-    first store page has ended (:func:`first_languages`), so it reads what that kernel kept beside the layer
+    first store page has ended (:func:`waits_for`), so it reads what that kernel kept beside the layer
     instead of computing it beside it; a free worker takes the next job in :func:`run_order` that may start.
     """
     from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
@@ -424,7 +424,7 @@ def _run_jobs(jobs: list[dict[str, Any]], as_of: str, where: dict[str, Path], pl
     first: dict[int, tuple[ReportRun, bool]] = {}  # their first runs, recorded if the batch is stopped
     pool = ThreadPoolExecutor(max_workers=plan.workers, thread_name_prefix="report")
     waiting = run_order(jobs)  # not started yet
-    after = first_languages(jobs)  # job -> the jobs it waits for
+    after = waits_for(jobs)  # job -> the jobs it waits for
     pending: dict[Any, int] = {}  # running (or about to): future -> job
 
     def submit(i: int) -> Any:
@@ -486,7 +486,7 @@ def _report_key(job: dict[str, Any]) -> str:
     return json.dumps([job["name"], job.get("label"), job.get("parameters", {})], sort_keys=True, default=str)
 
 
-def first_languages(jobs: list[dict[str, Any]]) -> dict[int, tuple[int, ...]]:
+def waits_for(jobs: list[dict[str, Any]]) -> dict[int, tuple[int, ...]]:
     """The jobs each job waits for: what they compute, it reads (:mod:`workbench.engine.memo`).
 
     A report in a later language waits for the report's first language. A store page waits for
@@ -494,10 +494,10 @@ def first_languages(jobs: list[dict[str, Any]]) -> dict[int, tuple[int, ...]]:
     every store's brand-wide tables, which the others read.
 
     >>> jobs = [{"name": n, "lang": lang, "parameters": {}} for n in "ab" for lang in ("zh", "en")]
-    >>> first_languages(jobs)
+    >>> waits_for(jobs)
     {1: (0,), 3: (2,)}
     >>> stores = [{"name": "ops", "lang": lang, "parameters": {"store_id": s}} for s in ("S1", "S2") for lang in "ab"]
-    >>> first_languages(stores)
+    >>> waits_for(stores)
     {1: (0,), 2: (0,), 3: (2, 0)}
     """
     firsts: dict[str, int] = {}
