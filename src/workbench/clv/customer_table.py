@@ -93,10 +93,15 @@ def keep_customer_table(wb: Any, as_of: pd.Timestamp, value_table: str, main_sto
     return fan_thresholds(wb, name)
 
 
+def engine_memory_limit(wb: Any) -> int | None:
+    """The memory limit of the workbench's engine in bytes (None: unbounded, unknown, or a stand-in without one)."""
+    limit = getattr(getattr(wb, "backend", None), "memory_limit_bytes", None)
+    return limit() if callable(limit) else None
+
+
 def _table_parts(wb: Any) -> int:
     """In how many customer-hash parts the customer table fits the engine's memory (DuckDB; 1 elsewhere)."""
-    limit = getattr(getattr(wb, "backend", None), "memory_limit_bytes", None)
-    limit = limit() if callable(limit) else None
+    limit = engine_memory_limit(wb)
     if getattr(wb, "dialect", "duckdb") != "duckdb" or not limit:
         return 1
     customers = int(wb.scalar(f"SELECT COUNT(*) FROM {'customers' if wb.has_table('customers') else 'orders'}"))
@@ -161,14 +166,15 @@ def kth_largest(wb: Any, table: str, column: str, where: str, k: int) -> float:
                            f"ORDER BY {column} DESC LIMIT {literal(int(k))}) x"))
 
 
-def value_tier_sql(wb: Any, table: str = CUSTOMER_TABLE, quantiles: tuple[float, float] = TIER_QUANTILES) -> str:
+def value_tier_sql(wb: Any, table: str = CUSTOMER_TABLE, quantiles: tuple[float, float] = TIER_QUANTILES,
+                   buyers: int | None = None) -> str:
     """SQL for the value tier of a row of the customer table (non-buyers and CLV ≤ 0: activate).
 
     A buyer's rank is at most ``r`` exactly when their CLV is at least the ``r``-th largest, so
     the tiers of :func:`tier_ranks` are two comparisons with the CLVs at those ranks (ties share
     a tier, the better one, as in :func:`~workbench.segments.value_tiers`).
     """
-    buyers = count_buyers(wb, table)
+    buyers = count_buyers(wb, table) if buyers is None else buyers   # a caller that counted them passes them
     if buyers == 0:
         return "'activate'"
 
@@ -247,7 +253,7 @@ def value_figures(wb: Any, th: FanTierThresholds, threshold: float = 0.5, table:
     buyers = count_buyers(wb, table)
     if buyers == 0:
         raise ParameterError("no buyers to value")
-    tier, fan = value_tier_sql(wb, table), fan_tier_sql(th)
+    tier, fan = value_tier_sql(wb, table, buyers=buyers), fan_tier_sql(th)
     high = f"({tier}) IN ({', '.join(literal(t) for t in HIGH_VALUE_TIERS)}) AND frequency > 0"
     risky = f"{high} AND p_alive < {_double(threshold)}"
     head = wb.query(f"""
@@ -353,5 +359,6 @@ def _at_risk_by_store(wb: Any, table: str, high: str, risky: str) -> pd.DataFram
     return out[["store_id", "high_value", "at_risk", "value_at_risk", "share"]]
 
 
-__all__ = ["CUSTOMER_TABLE", "HIGH_VALUE_TIERS", "ValueFigures", "count_buyers", "fan_thresholds", "fan_tier_sql",
-           "keep_customer_table", "kth_largest", "middle_values", "tier_ranks", "value_figures", "value_tier_sql"]
+__all__ = ["CUSTOMER_TABLE", "HIGH_VALUE_TIERS", "ValueFigures", "count_buyers", "engine_memory_limit",
+           "fan_thresholds", "fan_tier_sql", "keep_customer_table", "kth_largest", "middle_values", "tier_ranks",
+           "value_figures", "value_tier_sql"]

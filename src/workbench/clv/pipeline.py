@@ -33,7 +33,7 @@ from ..engine.sql import customer_part_sql
 from ..errors import EngineOutOfMemoryError, ParameterError
 from ..segments import FAN_TIER_ZH, FAN_TIERS, FanTierThresholds
 from .beta_geo import BetaGeoFitter
-from .customer_table import CUSTOMER_TABLE, fan_tier_sql, keep_customer_table, value_tier_sql
+from .customer_table import CUSTOMER_TABLE, engine_memory_limit, fan_tier_sql, keep_customer_table, value_tier_sql
 from .gamma_gamma import GammaGammaFitter
 from .rfm import customer_days_sql, model_orders_sql
 from .value import alive_purchase_growth, bootstrap_bounds, check_interval_args, draw_values
@@ -219,7 +219,7 @@ def _summary_plan(wb: Any, source: str) -> tuple[str, int]:
     dialect = getattr(wb, "dialect", "duckdb")
     if dialect != "duckdb":
         return dialect, 1
-    limit_bytes = _engine_memory_limit(wb)
+    limit_bytes = engine_memory_limit(wb)
     if limit_bytes is None:  # no limit, or one the engine does not say
         return dialect, 1
     orders = int(wb.scalar(f"SELECT COUNT(*) FROM {source}"))
@@ -240,12 +240,6 @@ def _keep_in_parts(wb: Any, name: str, keep: Any, part_query: Any, parts: int) -
         return  # kept earlier with every part
     for part in range(1, parts):
         wb.backend.execute(f"INSERT INTO {quote(name)} {part_query(part)}")
-
-
-def _engine_memory_limit(wb: Any) -> int | None:
-    """The memory limit of the workbench's engine in bytes (None: unbounded, unknown, or a stand-in without one)."""
-    limit = getattr(getattr(wb, "backend", None), "memory_limit_bytes", None)
-    return limit() if callable(limit) else None
 
 
 def buyer_params(as_of: pd.Timestamp, exclude_experiment_orders: bool = False, spend: str = "net",
